@@ -1,0 +1,31 @@
+//! dmarcdb: DMARC aggregate report analyzer.
+//!
+//! The modules follow the pipeline, one stage each:
+//!
+//! - [`source`]: where inputs come from (files, stdin, Maildir, mbox, IMAP) and
+//!   how they are acknowledged once committed;
+//! - [`extract`]: sniff a blob by content and unpack gzip / zip / MIME down to
+//!   report XML, within size and depth caps;
+//! - [`parse`]: stream report XML (quick-xml) into the [`model`] types;
+//! - [`store`]: the SQLite file, one transaction per report, quarantine;
+//! - [`ingest`]: drives source → extract → parse → store → ack and counts outcomes;
+//! - [`query`]: SQL views over the store, returning rows;
+//! - [`render`]: rows as a table, CSV or JSON;
+//! - [`alert`]: rows → problems → exit code, and [`notify`] to send them.
+//!
+//! `cli` holds the command-line definitions; `main.rs` only calls [`cli::run`].
+
+pub mod alert;
+pub mod cli;
+pub mod config;
+pub mod exit;
+pub mod extract;
+pub mod generate;
+pub mod ingest;
+pub mod model;
+pub mod notify;
+pub mod parse;
+pub mod query;
+pub mod render;
+pub mod source;
+pub mod store;

@@ -1,0 +1,293 @@
+//! The aggregate report model: types that mirror the XML schema of RFC 7489
+//! appendix C (and RFC 9990's additions), after normalisation.
+//!
+//! This module owns the *shape* of a report and the small value sets
+//! (dispositions, results). It does no I/O; `parse` fills these types and
+//! `store` writes them. Enumerated values keep what the reporter wrote when it
+//! is outside the RFC's set (`Other`), because reporters do send `hardfail`,
+//! `None`, `softfail` in policy_evaluated and the like, and throwing those
+//! away would make the stored data less faithful than the original.
+
+use std::fmt;
+
+/// `<report_metadata>`, `<policy_published>` and the document-level fields:
+/// everything that comes before the first `<record>`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportHeader {
+    /// `<version>`: absent in the pre-RFC draft, `1.0` in RFC 7489, `2.0` in RFC 9990.
+    pub version: Option<String>,
+    /// The XML namespace of `<feedback>`, if any (`urn:ietf:params:xml:ns:dmarc-2.0`,
+    /// `http://dmarc.org/dmarc-xml/0.1`, ...).
+    pub namespace: Option<String>,
+    pub metadata: ReportMetadata,
+    pub policy: PolicyPublished,
+}
+
+/// `<report_metadata>` (RFC 7489 C, `ReportMetadataType`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReportMetadata {
+    /// `<org_name>`, trimmed. When a reporter leaves it empty (seen in the
+    /// wild), the parser falls back to the domain part of `<email>`.
+    pub org_name: String,
+    pub email: String,
+    pub extra_contact_info: Option<String>,
+    pub report_id: String,
+    /// `<date_range><begin>`, seconds since the epoch (fractions truncated).
+    pub date_begin: i64,
+    /// `<date_range><end>`, seconds since the epoch.
+    pub date_end: i64,
+    /// Every `<error>` element, in order.
+    pub errors: Vec<String>,
+    /// RFC 9990 `<generator>`.
+    pub generator: Option<String>,
+}
+
+/// `<policy_published>` (RFC 7489 C, `PolicyPublishedType`; RFC 9990 adds
+/// `np`, `testing`, `discovery_method` and drops `pct`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PolicyPublished {
+    pub domain: String,
+    pub adkim: Option<String>,
+    pub aspf: Option<String>,
+    pub p: Option<String>,
+    pub sp: Option<String>,
+    pub np: Option<String>,
+    pub pct: Option<i64>,
+    pub fo: Option<String>,
+    pub testing: Option<String>,
+    pub discovery_method: Option<String>,
+}
+
+impl ReportHeader {
+    /// The identity of a report: two inputs with the same key are the same
+    /// report and are stored once. See `store` and the README for why these
+    /// five fields.
+    pub fn key(&self) -> ReportKey<'_> {
+        ReportKey {
+            org_name: &self.metadata.org_name,
+            report_id: &self.metadata.report_id,
+            policy_domain: &self.policy.domain,
+            date_begin: self.metadata.date_begin,
+            date_end: self.metadata.date_end,
+        }
+    }
+}
+
+/// See [`ReportHeader::key`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReportKey<'a> {
+    pub org_name: &'a str,
+    pub report_id: &'a str,
+    pub policy_domain: &'a str,
+    pub date_begin: i64,
+    pub date_end: i64,
+}
+
+/// One `<record>`: a row of (source IP, counts, evaluated policy) with its
+/// identifiers and every authentication result.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Record {
+    /// `<row><source_ip>`, as written (trimmed). IPv6 is common; the value
+    /// is validated by `parse` but kept textual so odd forms survive.
+    pub source_ip: String,
+    /// `<row><count>`.
+    pub count: i64,
+    pub policy_evaluated: PolicyEvaluated,
+    pub identifiers: Identifiers,
+    /// Every `<auth_results><dkim>`; a record can carry many.
+    pub dkim: Vec<DkimAuthResult>,
+    /// Every `<auth_results><spf>`.
+    pub spf: Vec<SpfAuthResult>,
+}
+
+impl Record {
+    /// DMARC passes when either aligned mechanism passes (RFC 7489 §6.6.2);
+    /// the seed computed it the same way from `policy_evaluated`.
+    pub fn dmarc_pass(&self) -> bool {
+        self.policy_evaluated.dkim == AuthResult::Pass
+            || self.policy_evaluated.spf == AuthResult::Pass
+    }
+}
+
+/// `<policy_evaluated>`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PolicyEvaluated {
+    pub disposition: Disposition,
+    /// Aligned DKIM verdict (`DMARCResultType`: pass | fail).
+    pub dkim: AuthResult,
+    /// Aligned SPF verdict.
+    pub spf: AuthResult,
+    /// Every `<reason>` (override reason), in order.
+    pub reasons: Vec<OverrideReason>,
+}
+
+/// `<reason>`: why the receiver did not apply the published policy.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OverrideReason {
+    /// forwarded | sampled_out | trusted_forwarder | mailing_list |
+    /// local_policy | other, or what the reporter wrote (possibly empty).
+    pub kind: String,
+    pub comment: Option<String>,
+}
+
+/// `<identifiers>`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identifiers {
+    pub header_from: String,
+    pub envelope_from: Option<String>,
+    pub envelope_to: Option<String>,
+}
+
+/// `<auth_results><dkim>`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DkimAuthResult {
+    pub domain: String,
+    pub selector: Option<String>,
+    pub result: AuthResult,
+    pub human_result: Option<String>,
+}
+
+/// `<auth_results><spf>`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SpfAuthResult {
+    pub domain: String,
+    /// helo | mfrom (RFC 7489); absent in RFC 9990 and in many reports.
+    pub scope: Option<String>,
+    pub result: AuthResult,
+    pub human_result: Option<String>,
+}
+
+/// `<disposition>`: none | quarantine | reject, and RFC 9990's `pass`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Disposition {
+    #[default]
+    Absent,
+    None,
+    Quarantine,
+    Reject,
+    /// RFC 9990 only.
+    Pass,
+    Other(String),
+}
+
+impl Disposition {
+    /// Reads a reporter's word, trimmed and case-insensitively (`None` is
+    /// seen in the wild for `none`).
+    pub fn from_word(s: &str) -> Self {
+        let w = s.trim().to_ascii_lowercase();
+        match w.as_str() {
+            "" => Disposition::Absent,
+            "none" => Disposition::None,
+            "quarantine" => Disposition::Quarantine,
+            "reject" => Disposition::Reject,
+            "pass" => Disposition::Pass,
+            _ => Disposition::Other(w),
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        match self {
+            Disposition::Absent => "",
+            Disposition::None => "none",
+            Disposition::Quarantine => "quarantine",
+            Disposition::Reject => "reject",
+            Disposition::Pass => "pass",
+            Disposition::Other(s) => s,
+        }
+    }
+}
+
+/// A DKIM/SPF/DMARC verdict word. The RFC's sets differ per element
+/// (DKIM: none pass fail policy neutral temperror permerror; SPF adds
+/// softfail); one enum covers them all and keeps anything else verbatim.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum AuthResult {
+    #[default]
+    Absent,
+    None,
+    Pass,
+    Fail,
+    SoftFail,
+    Neutral,
+    Policy,
+    TempError,
+    PermError,
+    Other(String),
+}
+
+impl AuthResult {
+    /// Reads a reporter's word, trimmed and lower-cased (`Pass` is seen in
+    /// the wild). `temperror`/`permerror` are also written `TempError`.
+    pub fn from_word(s: &str) -> Self {
+        let w = s.trim().to_ascii_lowercase();
+        match w.as_str() {
+            "" => AuthResult::Absent,
+            "none" => AuthResult::None,
+            "pass" => AuthResult::Pass,
+            "fail" => AuthResult::Fail,
+            "softfail" => AuthResult::SoftFail,
+            "neutral" => AuthResult::Neutral,
+            "policy" => AuthResult::Policy,
+            "temperror" => AuthResult::TempError,
+            "permerror" => AuthResult::PermError,
+            _ => AuthResult::Other(w),
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        match self {
+            AuthResult::Absent => "",
+            AuthResult::None => "none",
+            AuthResult::Pass => "pass",
+            AuthResult::Fail => "fail",
+            AuthResult::SoftFail => "softfail",
+            AuthResult::Neutral => "neutral",
+            AuthResult::Policy => "policy",
+            AuthResult::TempError => "temperror",
+            AuthResult::PermError => "permerror",
+            AuthResult::Other(s) => s,
+        }
+    }
+    /// Whether the word means failure. `hardfail` (some SPF reporters) is
+    /// kept as written but classed as a failure, like `fail`.
+    pub fn is_fail(&self) -> bool {
+        match self {
+            AuthResult::Fail | AuthResult::SoftFail => true,
+            AuthResult::Other(w) => w == "hardfail",
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for AuthResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Display for Disposition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_are_case_insensitive_and_unknown_kept() {
+        assert_eq!(AuthResult::from_word(" Pass "), AuthResult::Pass);
+        assert_eq!(Disposition::from_word("None"), Disposition::None);
+        let hard = AuthResult::from_word("HardFail");
+        assert_eq!(hard.as_str(), "hardfail");
+        assert!(hard.is_fail());
+        assert!(!AuthResult::from_word("neutral").is_fail());
+    }
+
+    #[test]
+    fn dmarc_pass_needs_one_aligned_pass() {
+        let mut r = Record::default();
+        assert!(!r.dmarc_pass());
+        r.policy_evaluated.spf = AuthResult::Pass;
+        assert!(r.dmarc_pass());
+    }
+}
