@@ -1,1 +1,722 @@
-//! (stub: being written)
+//! Parse: stream one aggregate report's XML into the [`model`] types.
+//!
+//! A pull parser over any `BufRead`: [`ReportReader::header`] reads
+//! everything before the first `<record>` (metadata and published policy),
+//! then [`ReportReader::next_record`] hands out one record at a time. The
+//! store can therefore decide a report's identity before touching its
+//! records (a duplicate costs almost nothing) and never holds a whole report
+//! in memory.
+//!
+//! Elements are matched by local name, so every namespace seen in the wild
+//! parses alike: none (RFC 7489 and the pre-RFC draft), RFC 9990's
+//! `urn:ietf:params:xml:ns:dmarc-2.0`, `http://dmarc.org/dmarc-xml/0.1`,
+//! prefixed or default.
+//!
+//! Leniency, each because a real reporter needs it:
+//! - invalid UTF-8 in a text field (a cp1252 smart quote in a file declared
+//!   UTF-8) is decoded as windows-1252 rather than failing the report;
+//! - a declared single-byte encoding (ISO-8859-1, windows-1252) is honoured,
+//!   unless the field is valid UTF-8 (mislabelled files are common);
+//! - an unclosed wrapper element before `<feedback>` (ikea wraps the report
+//!   in an unclosed `<xs:schema>`) is ignored: the document ends at EOF;
+//! - broken markup inside a text field (`<email><bad@x></email>`) is
+//!   recovered the way libxml2's recover mode does: a stray start tag is an
+//!   unknown child, a closing tag closes everything up to its own element;
+//! - unknown elements and `<extension>` are skipped.
+//!
+//! Strictness: a DTD is skipped, never read, so neither internal entities
+//! (billion laughs) nor external ones (a local file) are expanded; an entity
+//! reference other than the five predefined ones stays as literal text.
+//! Limits on nesting depth and on the length of one text run keep a hostile
+//! document in bounded memory.
+
+use std::borrow::Cow;
+use std::io::{self, BufRead, Read};
+use std::net::IpAddr;
+
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::Reader;
+
+use crate::model::{
+    AuthResult, DkimAuthResult, Disposition, OverrideReason, Record, ReportHeader, SpfAuthResult,
+};
+
+/// Deepest element nesting accepted. Real reports nest 5 deep.
+pub const MAX_DEPTH: usize = 256;
+/// Longest run of bytes without markup (one text field or one tag).
+/// Real fields are short; this bounds the parser's buffer.
+pub const MAX_RUN: usize = 8 * 1024 * 1024;
+/// Latest `date_range` accepted: 9999-12-31T23:59:59Z.
+const MAX_EPOCH: i64 = 253_402_300_799;
+
+/// Why a document is not a usable aggregate report.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    /// Well-formed enough, but not an aggregate report (no `<feedback>`,
+    /// no report_id, ...).
+    #[error("not a DMARC aggregate report: {0}")]
+    NotAReport(String),
+    /// An aggregate report with a value we refuse to store.
+    #[error("invalid report: {0}")]
+    Invalid(String),
+    /// The XML could not be read.
+    #[error("XML error: {0}")]
+    Xml(String),
+    /// Reading the bytes failed (decompression, size cap).
+    #[error("{0}")]
+    Io(String),
+}
+
+type Result<T> = std::result::Result<T, ParseError>;
+
+/// The elements we act on, by local name. Anything else is `Unknown`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tag {
+    Feedback,
+    Version,
+    ReportMetadata,
+    OrgName,
+    Email,
+    ExtraContactInfo,
+    ReportId,
+    DateRange,
+    Begin,
+    End,
+    Error,
+    Generator,
+    PolicyPublished,
+    Domain,
+    Adkim,
+    Aspf,
+    P,
+    Sp,
+    Np,
+    Pct,
+    Fo,
+    Testing,
+    DiscoveryMethod,
+    Record,
+    Row,
+    SourceIp,
+    Count,
+    PolicyEvaluated,
+    Disposition,
+    Dkim,
+    Spf,
+    Reason,
+    Type,
+    Comment,
+    Identifiers,
+    HeaderFrom,
+    EnvelopeFrom,
+    EnvelopeTo,
+    AuthResults,
+    Selector,
+    Result,
+    HumanResult,
+    Scope,
+    Unknown,
+}
+
+impl Tag {
+    fn from_local(name: &[u8]) -> Tag {
+        match name {
+            b"feedback" => Tag::Feedback,
+            b"version" => Tag::Version,
+            b"report_metadata" => Tag::ReportMetadata,
+            b"org_name" => Tag::OrgName,
+            b"email" => Tag::Email,
+            b"extra_contact_info" => Tag::ExtraContactInfo,
+            b"report_id" => Tag::ReportId,
+            b"date_range" => Tag::DateRange,
+            b"begin" => Tag::Begin,
+            b"end" => Tag::End,
+            b"error" => Tag::Error,
+            b"generator" => Tag::Generator,
+            b"policy_published" => Tag::PolicyPublished,
+            b"domain" => Tag::Domain,
+            b"adkim" => Tag::Adkim,
+            b"aspf" => Tag::Aspf,
+            b"p" => Tag::P,
+            b"sp" => Tag::Sp,
+            b"np" => Tag::Np,
+            b"pct" => Tag::Pct,
+            b"fo" => Tag::Fo,
+            b"testing" => Tag::Testing,
+            b"discovery_method" => Tag::DiscoveryMethod,
+            b"record" => Tag::Record,
+            b"row" => Tag::Row,
+            b"source_ip" => Tag::SourceIp,
+            b"count" => Tag::Count,
+            b"policy_evaluated" => Tag::PolicyEvaluated,
+            b"disposition" => Tag::Disposition,
+            b"dkim" => Tag::Dkim,
+            b"spf" => Tag::Spf,
+            b"reason" => Tag::Reason,
+            b"type" => Tag::Type,
+            b"comment" => Tag::Comment,
+            b"identifiers" => Tag::Identifiers,
+            b"header_from" => Tag::HeaderFrom,
+            b"envelope_from" => Tag::EnvelopeFrom,
+            b"envelope_to" => Tag::EnvelopeTo,
+            b"auth_results" => Tag::AuthResults,
+            b"selector" => Tag::Selector,
+            b"result" => Tag::Result,
+            b"human_result" => Tag::HumanResult,
+            b"scope" => Tag::Scope,
+            _ => Tag::Unknown,
+        }
+    }
+}
+
+/// Where the reader is in the document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Before `<feedback>` and inside its header part.
+    Header,
+    /// Header done; records follow.
+    Records,
+    /// `</feedback>` or end of input seen.
+    Done,
+}
+
+/// Streams one report. See the module documentation.
+pub struct ReportReader<R: BufRead> {
+    xml: Reader<R>,
+    buf: Vec<u8>,
+    /// Open elements, outermost first.
+    stack: Vec<Tag>,
+    /// Text since the last known start tag.
+    text: String,
+    /// Declared `encoding` of the XML declaration, when not UTF-8.
+    encoding: Option<&'static encoding_rs::Encoding>,
+    phase: Phase,
+    seen_feedback: bool,
+    seen_date_range: bool,
+    seen_begin: bool,
+    seen_end: bool,
+    header: ReportHeader,
+    /// The record being filled, once its `<record>` start was read.
+    record: Option<Record>,
+    /// Records handed out so far (for error messages).
+    records: u64,
+}
+
+/// What [`ReportReader`] reads from: the input behind a [`RunGuard`].
+pub type Guarded<R> = io::BufReader<RunGuard<R>>;
+
+impl<R: Read> ReportReader<Guarded<R>> {
+    /// A reader over report XML (plain bytes; decompress before).
+    pub fn new(input: R) -> Self {
+        let guarded = io::BufReader::with_capacity(64 * 1024, RunGuard::new(input));
+        let mut xml = Reader::from_reader(guarded);
+        let cfg = xml.config_mut();
+        cfg.check_end_names = false;
+        cfg.allow_unmatched_ends = true;
+        cfg.expand_empty_elements = true;
+        cfg.check_comments = false;
+        cfg.trim_text(false);
+        ReportReader {
+            xml,
+            buf: Vec::with_capacity(1024),
+            stack: Vec::with_capacity(16),
+            text: String::new(),
+            encoding: None,
+            phase: Phase::Header,
+            seen_feedback: false,
+            seen_date_range: false,
+            seen_begin: false,
+            seen_end: false,
+            header: ReportHeader::default(),
+            record: None,
+            records: 0,
+        }
+    }
+}
+
+impl<R: BufRead> ReportReader<R> {
+    /// Reads up to the first record and returns the validated header.
+    pub fn header(&mut self) -> Result<ReportHeader> {
+        // A record cannot complete here: its start tag ends this phase.
+        while self.phase == Phase::Header {
+            self.step()?;
+        }
+        self.validate_header()?;
+        Ok(self.header.clone())
+    }
+
+    /// The next record, or `None` after the last one. Call after [`header`].
+    ///
+    /// [`header`]: ReportReader::header
+    pub fn next_record(&mut self) -> Result<Option<Record>> {
+        while self.phase != Phase::Done {
+            if let Some(done) = self.step()? {
+                return self.finish_record(done).map(Some);
+            }
+        }
+        Ok(None)
+    }
+
+    /// Records handed out so far.
+    pub fn records_read(&self) -> u64 {
+        self.records
+    }
+
+    fn finish_record(&mut self, r: Record) -> Result<Record> {
+        self.records += 1;
+        validate_record(&r, self.records)?;
+        Ok(r)
+    }
+
+    fn validate_header(&mut self) -> Result<()> {
+        if !self.seen_feedback {
+            return Err(ParseError::NotAReport("no <feedback> element".into()));
+        }
+        let m = &mut self.header.metadata;
+        if m.report_id.is_empty() {
+            return Err(ParseError::NotAReport(
+                "no report_metadata/report_id".into(),
+            ));
+        }
+        if !self.seen_date_range || !self.seen_begin || !self.seen_end {
+            return Err(ParseError::Invalid("no report_metadata/date_range".into()));
+        }
+        if m.date_begin > m.date_end {
+            return Err(ParseError::Invalid(format!(
+                "date_range begin {} is after end {}",
+                m.date_begin, m.date_end
+            )));
+        }
+        if m.org_name.is_empty() {
+            // Seen in the wild: `<org_name></org_name>`. The reporter's
+            // address still says who it is.
+            if let Some((_, domain)) = m.email.rsplit_once('@') {
+                m.org_name = domain.trim_end_matches('>').to_ascii_lowercase();
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads one event. Returns a record when one was completed.
+    fn step(&mut self) -> Result<Option<Record>> {
+        // The event borrows the buffer, so it is moved out while handled.
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        let out = self.handle(&mut buf);
+        self.buf = buf;
+        out
+    }
+
+    fn handle(&mut self, buf: &mut Vec<u8>) -> Result<Option<Record>> {
+        let ev = match self.xml.read_event_into(buf) {
+            Ok(ev) => ev,
+            Err(e) => return Err(xml_error(e, self.xml.buffer_position())),
+        };
+        match ev {
+            Event::Start(e) => {
+                let tag = Tag::from_local(e.local_name().as_ref());
+                if self.stack.len() >= MAX_DEPTH {
+                    return Err(ParseError::Invalid(format!(
+                        "elements nested deeper than {MAX_DEPTH}"
+                    )));
+                }
+                if tag == Tag::Feedback && !self.seen_feedback {
+                    self.seen_feedback = true;
+                    self.header.namespace = namespace_of(&e);
+                }
+                if tag != Tag::Unknown {
+                    self.text.clear();
+                }
+                self.stack.push(tag);
+                self.open(tag);
+            }
+            Event::End(e) => {
+                let tag = Tag::from_local(e.local_name().as_ref());
+                return self.close_to(tag);
+            }
+            Event::Text(t) => {
+                let raw = t.into_inner();
+                self.push_text(&raw, true)?;
+            }
+            Event::CData(t) => {
+                let raw = t.into_inner();
+                self.push_text(&raw, false)?;
+            }
+            Event::Decl(d) => {
+                if let Some(Ok(enc)) = d.encoding() {
+                    self.encoding = encoding_rs::Encoding::for_label(&enc)
+                        .filter(|e| *e != encoding_rs::UTF_8);
+                }
+            }
+            Event::Eof => {
+                // An unclosed wrapper (or a truncated file) ends here. A
+                // record cut off mid-way is not handed out.
+                self.phase = Phase::Done;
+            }
+            // A DTD is never read: no entity is ever defined or expanded.
+            Event::DocType(_) | Event::Comment(_) | Event::PI(_) | Event::Empty(_) => {}
+        }
+        Ok(None)
+    }
+
+    fn push_text(&mut self, raw: &[u8], escaped: bool) -> Result<()> {
+        // Only text of a leaf we know about matters; skip the rest cheaply.
+        if self.stack.last().is_none_or(|t| *t == Tag::Feedback) {
+            return Ok(());
+        }
+        let decoded = decode(raw, self.encoding);
+        if escaped {
+            match quick_xml::escape::unescape(&decoded) {
+                Ok(s) => self.text.push_str(&s),
+                // An undefined entity (`&lol;`) stays literal: never expanded.
+                Err(_) => self.text.push_str(&decoded),
+            }
+        } else {
+            self.text.push_str(&decoded);
+        }
+        if self.text.len() > MAX_RUN {
+            return Err(ParseError::Invalid(format!(
+                "a text field is longer than {MAX_RUN} bytes"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Start-tag actions: begin a record or an auth result.
+    fn open(&mut self, tag: Tag) {
+        let parent = self.parent(1);
+        match tag {
+            Tag::Record if self.within(Tag::Feedback) => {
+                if self.phase == Phase::Header {
+                    self.phase = Phase::Records;
+                }
+                self.record = Some(Record::default());
+            }
+            Tag::Dkim if parent == Some(Tag::AuthResults) => {
+                if let Some(r) = self.record.as_mut() {
+                    r.dkim.push(DkimAuthResult::default());
+                }
+            }
+            Tag::Spf if parent == Some(Tag::AuthResults) => {
+                if let Some(r) = self.record.as_mut() {
+                    r.spf.push(SpfAuthResult::default());
+                }
+            }
+            Tag::Reason if parent == Some(Tag::PolicyEvaluated) => {
+                if let Some(r) = self.record.as_mut() {
+                    r.policy_evaluated.reasons.push(OverrideReason::default());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Handles `</tag>`: closes every element down to the innermost open
+    /// `tag` (recovering from unclosed children). An end tag that matches
+    /// nothing open is ignored.
+    fn close_to(&mut self, tag: Tag) -> Result<Option<Record>> {
+        let Some(pos) = self.stack.iter().rposition(|t| *t == tag) else {
+            return Ok(None);
+        };
+        let mut done = None;
+        while self.stack.len() > pos {
+            let closing = self.stack.len() - 1;
+            let t = self.stack[closing];
+            if let Some(r) = self.close(t)? {
+                done = Some(r);
+            }
+            self.stack.pop();
+        }
+        Ok(done)
+    }
+
+    /// The element `n` levels above the innermost one (1 = its parent).
+    fn parent(&self, n: usize) -> Option<Tag> {
+        self.stack.len().checked_sub(n + 1).map(|i| self.stack[i])
+    }
+
+    fn within(&self, tag: Tag) -> bool {
+        self.stack.contains(&tag)
+    }
+
+    /// End-tag actions, with the closing element still on the stack.
+    fn close(&mut self, tag: Tag) -> Result<Option<Record>> {
+        let parent = self.parent(1);
+        let grand = self.parent(2);
+        match tag {
+            Tag::Feedback => {
+                self.phase = Phase::Done;
+                return Ok(None);
+            }
+            Tag::Record => {
+                if self.phase == Phase::Header {
+                    self.phase = Phase::Records;
+                }
+                return Ok(self.record.take());
+            }
+            Tag::Unknown => return Ok(None),
+            _ => {}
+        }
+        let text = std::mem::take(&mut self.text);
+        let value = text.trim();
+        if let Some(rec) = self.record.as_mut() {
+            if self.stack.contains(&Tag::Record) {
+                record_field(rec, tag, parent, grand, value)?;
+                return Ok(None);
+            }
+        }
+        let h = &mut self.header;
+        match (parent, tag) {
+            (Some(Tag::Feedback), Tag::Version) => h.version = some(value),
+            (Some(Tag::ReportMetadata), Tag::OrgName) => h.metadata.org_name = value.into(),
+            (Some(Tag::ReportMetadata), Tag::Email) => h.metadata.email = value.into(),
+            (Some(Tag::ReportMetadata), Tag::ExtraContactInfo) => {
+                h.metadata.extra_contact_info = some(value)
+            }
+            (Some(Tag::ReportMetadata), Tag::ReportId) => h.metadata.report_id = value.into(),
+            (Some(Tag::ReportMetadata), Tag::Error) => h.metadata.errors.push(value.into()),
+            (Some(Tag::ReportMetadata), Tag::Generator) => h.metadata.generator = some(value),
+            (Some(Tag::ReportMetadata), Tag::DateRange) => self.seen_date_range = true,
+            (Some(Tag::DateRange), Tag::Begin) => {
+                h.metadata.date_begin = epoch(value, "begin")?;
+                self.seen_begin = true;
+            }
+            (Some(Tag::DateRange), Tag::End) => {
+                h.metadata.date_end = epoch(value, "end")?;
+                self.seen_end = true;
+            }
+            (Some(Tag::PolicyPublished), t) => {
+                let p = &mut h.policy;
+                let word = || some(&value.to_ascii_lowercase());
+                match t {
+                    Tag::Domain => p.domain = value.to_ascii_lowercase(),
+                    Tag::Adkim => p.adkim = word(),
+                    Tag::Aspf => p.aspf = word(),
+                    Tag::P => p.p = word(),
+                    Tag::Sp => p.sp = word(),
+                    Tag::Np => p.np = word(),
+                    Tag::Pct => p.pct = value.parse().ok(),
+                    Tag::Fo => p.fo = some(value),
+                    Tag::Testing => p.testing = word(),
+                    Tag::DiscoveryMethod => p.discovery_method = word(),
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+        Ok(None)
+    }
+}
+
+/// Stores a field of the current record, placed by its parent elements.
+fn record_field(
+    rec: &mut Record,
+    tag: Tag,
+    parent: Option<Tag>,
+    grand: Option<Tag>,
+    value: &str,
+) -> Result<()> {
+    match (grand, parent, tag) {
+        (_, Some(Tag::Row), Tag::SourceIp) => rec.source_ip = value.into(),
+        (_, Some(Tag::Row), Tag::Count) => rec.count = count(value)?,
+        (_, Some(Tag::PolicyEvaluated), Tag::Disposition) => {
+            rec.policy_evaluated.disposition = Disposition::from_word(value)
+        }
+        (_, Some(Tag::PolicyEvaluated), Tag::Dkim) => {
+            rec.policy_evaluated.dkim = AuthResult::from_word(value)
+        }
+        (_, Some(Tag::PolicyEvaluated), Tag::Spf) => {
+            rec.policy_evaluated.spf = AuthResult::from_word(value)
+        }
+        (Some(Tag::PolicyEvaluated), Some(Tag::Reason), t) => {
+            if let Some(r) = rec.policy_evaluated.reasons.last_mut() {
+                match t {
+                    Tag::Type => r.kind = value.to_ascii_lowercase(),
+                    Tag::Comment => r.comment = some(value),
+                    _ => {}
+                }
+            }
+        }
+        (_, Some(Tag::Identifiers), t) => {
+            let ids = &mut rec.identifiers;
+            match t {
+                Tag::HeaderFrom => ids.header_from = value.to_ascii_lowercase(),
+                Tag::EnvelopeFrom => ids.envelope_from = Some(value.to_ascii_lowercase()),
+                Tag::EnvelopeTo => ids.envelope_to = Some(value.to_ascii_lowercase()),
+                _ => {}
+            }
+        }
+        (Some(Tag::AuthResults), Some(Tag::Dkim), t) => {
+            if let Some(d) = rec.dkim.last_mut() {
+                match t {
+                    Tag::Domain => d.domain = value.to_ascii_lowercase(),
+                    Tag::Selector => d.selector = some(value),
+                    Tag::Result => d.result = AuthResult::from_word(value),
+                    Tag::HumanResult => d.human_result = some(value),
+                    _ => {}
+                }
+            }
+        }
+        (Some(Tag::AuthResults), Some(Tag::Spf), t) => {
+            if let Some(s) = rec.spf.last_mut() {
+                match t {
+                    Tag::Domain => s.domain = value.to_ascii_lowercase(),
+                    Tag::Scope => s.scope = some(&value.to_ascii_lowercase()),
+                    Tag::Result => s.result = AuthResult::from_word(value),
+                    Tag::HumanResult => s.human_result = some(value),
+                    _ => {}
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn validate_record(r: &Record, n: u64) -> Result<()> {
+    if r.source_ip.is_empty() {
+        return Err(ParseError::Invalid(format!("record {n}: empty source_ip")));
+    }
+    if r.source_ip.parse::<IpAddr>().is_err() {
+        return Err(ParseError::Invalid(format!(
+            "record {n}: source_ip {:?} is not an IP address",
+            truncate(&r.source_ip, 60)
+        )));
+    }
+    Ok(())
+}
+
+fn some(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// `<count>`: a non-negative integer that fits in i64.
+fn count(v: &str) -> Result<i64> {
+    match v.parse::<i64>() {
+        Ok(n) if n >= 0 => Ok(n),
+        Ok(n) => Err(ParseError::Invalid(format!("negative count {n}"))),
+        Err(_) => Err(ParseError::Invalid(format!(
+            "count {:?} is not a non-negative 64-bit integer",
+            truncate(v, 40)
+        ))),
+    }
+}
+
+/// A `date_range` bound: seconds since the epoch. Some reporters write
+/// fractions (`1538204542.0`), which are truncated.
+fn epoch(v: &str, what: &str) -> Result<i64> {
+    let int_part = v.split_once('.').map_or(v, |(i, f)| {
+        if f.bytes().all(|b| b.is_ascii_digit()) {
+            i
+        } else {
+            v
+        }
+    });
+    let n: i64 = int_part.parse().map_err(|_| {
+        ParseError::Invalid(format!(
+            "date_range {what} {:?} is not a Unix timestamp",
+            truncate(v, 40)
+        ))
+    })?;
+    if !(0..=MAX_EPOCH).contains(&n) {
+        return Err(ParseError::Invalid(format!(
+            "date_range {what} {n} is outside 1970..9999"
+        )));
+    }
+    Ok(n)
+}
+
+/// Decodes one text run: UTF-8 when it is valid UTF-8 (whatever the
+/// declaration says — mislabelled files are common), else the declared
+/// encoding, else windows-1252 (a superset of ISO-8859-1 that also maps the
+/// smart quotes real reporters leak into UTF-8 files).
+fn decode<'a>(raw: &'a [u8], declared: Option<&'static encoding_rs::Encoding>) -> Cow<'a, str> {
+    match std::str::from_utf8(raw) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => {
+            let enc = declared.unwrap_or(encoding_rs::WINDOWS_1252);
+            let (s, _, _) = enc.decode(raw);
+            s
+        }
+    }
+}
+
+/// The namespace URI `<feedback>` is in, from its own attributes.
+fn namespace_of(e: &BytesStart<'_>) -> Option<String> {
+    let prefix = e.name().prefix().map(|p| p.as_ref().to_vec());
+    for a in e.attributes().flatten() {
+        let key = a.key.as_ref();
+        let matches = match &prefix {
+            None => key == b"xmlns",
+            Some(p) => key.strip_prefix(b"xmlns:") == Some(p.as_slice()),
+        };
+        if matches {
+            return Some(String::from_utf8_lossy(&a.value).into_owned());
+        }
+    }
+    None
+}
+
+fn xml_error(e: quick_xml::Error, pos: u64) -> ParseError {
+    match e {
+        quick_xml::Error::Io(io) => ParseError::Io(io.to_string()),
+        other => ParseError::Xml(format!("{other} (at byte {pos})")),
+    }
+}
+
+/// Guards the XML reader against a single unbounded run of bytes with no
+/// markup (a 100 MB text field, a 1 GB tag): quick-xml buffers a whole
+/// event, so without this one field could take any amount of memory.
+pub struct RunGuard<R> {
+    inner: R,
+    run: usize,
+}
+
+impl<R> RunGuard<R> {
+    fn new(inner: R) -> Self {
+        RunGuard { inner, run: 0 }
+    }
+}
+
+impl<R: Read> Read for RunGuard<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(out)?;
+        let chunk = &out[..n];
+        match chunk.iter().rposition(|b| *b == b'<' || *b == b'>') {
+            Some(last) => self.run = n - last - 1,
+            None => self.run += n,
+        }
+        if self.run > MAX_RUN {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("more than {MAX_RUN} bytes without markup (one huge field)"),
+            ));
+        }
+        Ok(n)
+    }
+}
+
+/// Parses a whole report from bytes: the header and every record.
+/// Convenient for tests and `--dry-run`; the store streams instead.
+pub fn parse_all(xml: &[u8]) -> Result<(ReportHeader, Vec<Record>)> {
+    let mut rdr = ReportReader::new(xml);
+    let header = rdr.header()?;
+    let mut records = Vec::new();
+    while let Some(r) = rdr.next_record()? {
+        records.push(r);
+    }
+    if records.is_empty() {
+        return Err(ParseError::NotAReport("no <record> elements".into()));
+    }
+    Ok((header, records))
+}
+
+#[cfg(test)]
+mod tests;

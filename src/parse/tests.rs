@@ -1,0 +1,329 @@
+//! Parser tests: one per quirk real reporters produce.
+
+use super::*;
+use crate::model::{AuthResult, Disposition};
+
+const MINIMAL: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<feedback>
+  <report_metadata>
+    <org_name>google.com</org_name>
+    <email>noreply-dmarc-support@google.com</email>
+    <report_id>123</report_id>
+    <date_range><begin>1700000000</begin><end>1700086399</end></date_range>
+  </report_metadata>
+  <policy_published><domain>Example.com</domain><p>reject</p><pct>100</pct></policy_published>
+  <record>
+    <row><source_ip>192.0.2.1</source_ip><count>3</count>
+      <policy_evaluated><disposition>none</disposition><dkim>pass</dkim><spf>fail</spf></policy_evaluated>
+    </row>
+    <identifiers><header_from>example.com</header_from></identifiers>
+    <auth_results>
+      <dkim><domain>example.com</domain><selector>s1</selector><result>pass</result></dkim>
+      <dkim><domain>esp.example</domain><selector>s2</selector><result>fail</result></dkim>
+      <spf><domain>example.com</domain><scope>mfrom</scope><result>softfail</result></spf>
+    </auth_results>
+  </record>
+</feedback>"#;
+
+fn parse_str(s: &str) -> Result<(ReportHeader, Vec<Record>)> {
+    parse_all(s.as_bytes())
+}
+
+#[test]
+fn minimal_report_keeps_every_auth_result() {
+    let (h, recs) = parse_str(MINIMAL).unwrap();
+    assert_eq!(h.metadata.org_name, "google.com");
+    assert_eq!(h.metadata.report_id, "123");
+    assert_eq!(h.metadata.date_begin, 1_700_000_000);
+    assert_eq!(h.policy.domain, "example.com");
+    assert_eq!(h.policy.pct, Some(100));
+    assert_eq!(recs.len(), 1);
+    let r = &recs[0];
+    assert_eq!(r.count, 3);
+    assert!(r.dmarc_pass());
+    assert_eq!(r.dkim.len(), 2);
+    assert_eq!(r.dkim[1].domain, "esp.example");
+    assert_eq!(r.dkim[1].result, AuthResult::Fail);
+    assert_eq!(r.spf[0].result, AuthResult::SoftFail);
+    assert_eq!(r.spf[0].scope.as_deref(), Some("mfrom"));
+}
+
+#[test]
+fn rfc9990_default_namespace_and_new_fields() {
+    let xml = r#"<feedback xmlns="urn:ietf:params:xml:ns:dmarc-2.0">
+  <version>2.0</version>
+  <report_metadata><org_name>Sample</org_name><email>a@b.example</email>
+    <report_id>x1</report_id><date_range><begin>302832000</begin><end>302918399</end></date_range>
+    <generator>Example Reporter v1</generator></report_metadata>
+  <policy_published><domain>example.com</domain><p>reject</p><np>none</np><testing>n</testing>
+    <discovery_method>treewalk</discovery_method></policy_published>
+  <record><row><source_ip>2001:db8::1</source_ip><count>123</count>
+    <policy_evaluated><disposition>pass</disposition><dkim>pass</dkim><spf>pass</spf></policy_evaluated></row>
+    <identifiers><header_from>example.com</header_from></identifiers>
+    <auth_results><dkim><domain>example.com</domain><selector>k</selector><result>pass</result></dkim></auth_results>
+  </record></feedback>"#;
+    let (h, recs) = parse_str(xml).unwrap();
+    assert_eq!(h.namespace.as_deref(), Some("urn:ietf:params:xml:ns:dmarc-2.0"));
+    assert_eq!(h.version.as_deref(), Some("2.0"));
+    assert_eq!(h.metadata.generator.as_deref(), Some("Example Reporter v1"));
+    assert_eq!(h.policy.np.as_deref(), Some("none"));
+    assert_eq!(h.policy.testing.as_deref(), Some("n"));
+    assert_eq!(h.policy.discovery_method.as_deref(), Some("treewalk"));
+    assert_eq!(recs[0].policy_evaluated.disposition, Disposition::Pass);
+}
+
+#[test]
+fn prefixed_namespace_dmarc_org_0_2() {
+    let xml = MINIMAL
+        .replace("<feedback>", r#"<d:feedback xmlns:d="http://dmarc.org/dmarc-xml/0.2">"#)
+        .replace("</feedback>", "</d:feedback>")
+        .replace("<record>", "<d:record>")
+        .replace("</record>", "</d:record>");
+    let (h, recs) = parse_str(&xml).unwrap();
+    assert_eq!(h.namespace.as_deref(), Some("http://dmarc.org/dmarc-xml/0.2"));
+    assert_eq!(recs.len(), 1);
+}
+
+#[test]
+fn pre_rfc_draft_without_version() {
+    let (h, _) = parse_str(MINIMAL).unwrap();
+    assert_eq!(h.version, None);
+}
+
+#[test]
+fn upper_case_words_are_normalised() {
+    let xml = MINIMAL
+        .replace("<dkim>pass</dkim><spf>fail</spf>", "<dkim>Pass</dkim><spf> FAIL </spf>")
+        .replace("<disposition>none</disposition>", "<disposition>None</disposition>");
+    let (_, recs) = parse_str(&xml).unwrap();
+    let pe = &recs[0].policy_evaluated;
+    assert_eq!(pe.dkim, AuthResult::Pass);
+    assert_eq!(pe.spf, AuthResult::Fail);
+    assert_eq!(pe.disposition, Disposition::None);
+    assert!(recs[0].dmarc_pass());
+}
+
+#[test]
+fn hardfail_kept_as_reported_but_classed_as_fail() {
+    let xml = MINIMAL.replace("<result>softfail</result>", "<result>hardfail</result>");
+    let (_, recs) = parse_str(&xml).unwrap();
+    assert_eq!(recs[0].spf[0].result.as_str(), "hardfail");
+    assert!(recs[0].spf[0].result.is_fail());
+}
+
+#[test]
+fn whitespace_is_trimmed_and_fractional_epochs_truncated() {
+    let xml = MINIMAL
+        .replace("<org_name>google.com</org_name>", "<org_name>\n  google.com  </org_name>")
+        .replace("<begin>1700000000</begin>", "<begin> 1700000000.25 </begin>");
+    let (h, _) = parse_str(&xml).unwrap();
+    assert_eq!(h.metadata.org_name, "google.com");
+    assert_eq!(h.metadata.date_begin, 1_700_000_000);
+}
+
+#[test]
+fn empty_org_name_falls_back_to_email_domain() {
+    let xml = MINIMAL.replace("<org_name>google.com</org_name>", "<org_name></org_name>");
+    let (h, _) = parse_str(&xml).unwrap();
+    assert_eq!(h.metadata.org_name, "google.com");
+}
+
+#[test]
+fn unknown_elements_and_extensions_are_skipped() {
+    let xml = MINIMAL.replace(
+        "<record>",
+        "<extension><x:foo xmlns:x=\"urn:x\"><bar>1</bar></x:foo></extension><record><whatever>1</whatever>",
+    );
+    let (_, recs) = parse_str(&xml).unwrap();
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0].count, 3);
+}
+
+#[test]
+fn every_override_reason_kept() {
+    let xml = MINIMAL.replace(
+        "<spf>fail</spf></policy_evaluated>",
+        "<spf>fail</spf><reason><type>forwarded</type><comment>list</comment></reason>\
+         <reason><type></type><comment></comment></reason></policy_evaluated>",
+    );
+    let (_, recs) = parse_str(&xml).unwrap();
+    let reasons = &recs[0].policy_evaluated.reasons;
+    assert_eq!(reasons.len(), 2);
+    assert_eq!(reasons[0].kind, "forwarded");
+    assert_eq!(reasons[0].comment.as_deref(), Some("list"));
+    assert_eq!(reasons[1].kind, "");
+}
+
+#[test]
+fn invalid_utf8_byte_decoded_as_windows_1252() {
+    let mut bytes = MINIMAL.as_bytes().to_vec();
+    let at = MINIMAL.find("<header_from>example.com").unwrap() + "<header_from>".len();
+    bytes.insert(at, 0x91);
+    let (_, recs) = parse_all(&bytes).unwrap();
+    assert_eq!(recs[0].identifiers.header_from, "\u{2018}example.com");
+}
+
+#[test]
+fn declared_iso_8859_1_is_honoured() {
+    let xml = MINIMAL
+        .replace("encoding=\"UTF-8\"", "encoding=\"ISO-8859-1\"")
+        .replace("<org_name>google.com", "<org_name>M\u{fc}ller");
+    let (latin1, _, _) = encoding_rs::WINDOWS_1252.encode(&xml);
+    let (h, _) = parse_all(&latin1).unwrap();
+    assert_eq!(h.metadata.org_name, "M\u{fc}ller");
+}
+
+#[test]
+fn leading_bom_and_whitespace() {
+    let mut bytes = b"\xEF\xBB\xBF\n  ".to_vec();
+    bytes.extend_from_slice(MINIMAL.as_bytes());
+    assert!(parse_all(&bytes).is_ok());
+}
+
+#[test]
+fn unclosed_wrapper_before_feedback() {
+    let xml = MINIMAL.replace(
+        "<feedback>",
+        r#"<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" targetNamespace="http://dmarc.org/dmarc-xml/0.1"><feedback>"#,
+    );
+    let (_, recs) = parse_str(&xml).unwrap();
+    assert_eq!(recs.len(), 1);
+}
+
+/// Decision: broken markup inside one text field is recovered (as
+/// parsedmarc does with lxml's recover mode); the broken field keeps the
+/// text before the stray `<`.
+#[test]
+fn broken_markup_in_text_fields_is_recovered() {
+    let xml = MINIMAL
+        .replace(
+            "<email>noreply-dmarc-support@google.com</email>",
+            "<email><bad-xml@bad-xml.net></email>",
+        )
+        .replace(
+            "<header_from>example.com</header_from>",
+            "<header_from>bad<xml.net</header_from>",
+        );
+    let (h, recs) = parse_str(&xml).unwrap();
+    assert_eq!(h.metadata.report_id, "123");
+    assert_eq!(h.metadata.email, "");
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0].identifiers.header_from, "bad");
+    assert_eq!(recs[0].dkim.len(), 2);
+}
+
+#[test]
+fn entities_are_never_expanded() {
+    let xml = MINIMAL.replace(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>",
+        "<?xml version=\"1.0\"?><!DOCTYPE feedback [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;\"><!ENTITY x SYSTEM \"file:///etc/passwd\">]>",
+    ).replace("<org_name>google.com</org_name>", "<org_name>&b;&x;&amp;</org_name>");
+    let (h, _) = parse_str(&xml).unwrap();
+    assert_eq!(h.metadata.org_name, "&b;&x;&amp;");
+    assert!(!h.metadata.org_name.contains("root:"));
+}
+
+#[test]
+fn predefined_entities_are_decoded() {
+    let xml = MINIMAL.replace("<org_name>google.com</org_name>", "<org_name>A &amp; B</org_name>");
+    let (h, _) = parse_str(&xml).unwrap();
+    assert_eq!(h.metadata.org_name, "A & B");
+}
+
+#[test]
+fn not_a_report_is_rejected_with_reason() {
+    let e = parse_str("<html><body>hi</body></html>").unwrap_err();
+    assert!(e.to_string().contains("no <feedback>"), "{e}");
+    let e = parse_str(&MINIMAL.replace("<report_id>123</report_id>", "")).unwrap_err();
+    assert!(e.to_string().contains("report_id"), "{e}");
+    let cut = &MINIMAL[..MINIMAL.find("<record>").unwrap()];
+    let e = parse_str(&format!("{cut}</feedback>")).unwrap_err();
+    assert!(e.to_string().contains("no <record>"), "{e}");
+    let e = parse_str(&MINIMAL.replace(
+        "<date_range><begin>1700000000</begin><end>1700086399</end></date_range>",
+        "",
+    ))
+    .unwrap_err();
+    assert!(e.to_string().contains("date_range"), "{e}");
+}
+
+#[test]
+fn bad_values_are_rejected() {
+    for (from, to, needle) in [
+        ("<count>3</count>", "<count>-1</count>", "negative"),
+        ("<count>3</count>", "<count>three</count>", "count"),
+        ("<count>3</count>", "<count>9223372036854775809</count>", "count"),
+        ("<source_ip>192.0.2.1</source_ip>", "<source_ip>999.1.1.1</source_ip>", "source_ip"),
+        ("<source_ip>192.0.2.1</source_ip>", "<source_ip></source_ip>", "source_ip"),
+        ("<begin>1700000000</begin>", "<begin>1800000000</begin>", "after end"),
+        ("<begin>1700000000</begin>", "<begin>-5</begin>", "1970"),
+        ("<end>1700086399</end>", "<end>253402300800</end>", "9999"),
+    ] {
+        let e = parse_str(&MINIMAL.replace(from, to)).unwrap_err();
+        assert!(e.to_string().contains(needle), "{to}: {e}");
+    }
+}
+
+#[test]
+fn deep_nesting_is_refused() {
+    let deep = "<a>".repeat(100_000);
+    let xml = MINIMAL.replace("<record>", &format!("<extension>{deep}</extension><record>"));
+    let e = parse_str(&xml).unwrap_err();
+    assert!(e.to_string().contains("nested deeper"), "{e}");
+}
+
+#[test]
+fn huge_text_field_is_refused_in_bounded_memory() {
+    let big = "a".repeat(MAX_RUN + 10);
+    let xml = MINIMAL.replace("<org_name>google.com", &format!("<org_name>{big}"));
+    let e = parse_str(&xml).unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("without markup") || msg.contains("longer than"), "{msg}");
+}
+
+#[test]
+fn streaming_reads_header_before_records() {
+    let mut rdr = ReportReader::new(MINIMAL.as_bytes());
+    let h = rdr.header().unwrap();
+    assert_eq!(h.metadata.report_id, "123");
+    assert_eq!(rdr.records_read(), 0);
+    assert!(rdr.next_record().unwrap().is_some());
+    assert!(rdr.next_record().unwrap().is_none());
+}
+
+/// Every aggregate report in the shared corpus parses, with the totals an
+/// independent implementation computed (records, sum of count, pass sum).
+#[test]
+fn shared_corpus_plain_xml_matches_expected_totals() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
+    let Ok(tsv) = std::fs::read_to_string(root.join("expected-totals.tsv")) else {
+        eprintln!("notice: ../shared/corpus absent; corpus test skipped");
+        return;
+    };
+    let mut checked = 0;
+    for line in tsv.lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        if !f[0].ends_with(".xml") {
+            continue;
+        }
+        let bytes = std::fs::read(root.join(f[0])).unwrap();
+        let (h, recs) = parse_all(&bytes).unwrap_or_else(|e| panic!("{}: {e}", f[0]));
+        assert_eq!(h.metadata.report_id, f[2], "{}", f[0]);
+        let n: usize = f[3].parse().unwrap();
+        let sum: i64 = f[4].parse().unwrap();
+        let pass: i64 = f[5].parse().unwrap();
+        assert_eq!(recs.len(), n, "{}", f[0]);
+        assert_eq!(recs.iter().map(|r| r.count).sum::<i64>(), sum, "{}", f[0]);
+        let p: i64 = recs.iter().filter(|r| r.dmarc_pass()).map(|r| r.count).sum();
+        assert_eq!(p, pass, "{}", f[0]);
+        checked += 1;
+    }
+    assert!(checked >= 15, "only {checked} plain XML reports checked");
+    // invalid_xml.xml is not in the TSV: we recover it (see above).
+    let bytes = std::fs::read(root.join("parsedmarc/aggregate/invalid_xml.xml")).unwrap();
+    let (h, recs) = parse_all(&bytes).unwrap();
+    assert_eq!(h.metadata.org_name, "veeam.com");
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0].count, 1);
+    assert!(!recs[0].dmarc_pass());
+}
