@@ -35,6 +35,7 @@ CREATE TABLE report (
     policy_discovery_method TEXT,         -- RFC 9990
     record_count        INTEGER NOT NULL DEFAULT 0,  -- <record> elements as delivered
     message_count       INTEGER NOT NULL DEFAULT 0,  -- sum of <count>
+    pass_count          INTEGER NOT NULL DEFAULT 0,  -- sum of <count> where dmarc_pass
     source              TEXT    NOT NULL,  -- where it was first ingested from
     ingested_at         INTEGER NOT NULL,
     UNIQUE (org_name, report_id, policy_domain, date_begin, date_end)

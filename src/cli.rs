@@ -1,4 +1,272 @@
-//! (stub: being written)
-pub fn run() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+//! The command line: clap definitions (their doc comments are the help
+//! text) and the glue that runs each command and maps its result to an
+//! [exit code](crate::exit::Exit). This is the only place that prints.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::exit::Exit;
+use crate::extract::Limits;
+use crate::ingest::{self, Event, Summary};
+use crate::query::{self, Window};
+use crate::render::{self, Format};
+use crate::source::files::{self, PathOptions};
+use crate::source::Source;
+use crate::store::Store;
+
+/// DMARC aggregate report analyzer: ingest reports from files, Maildir,
+/// mbox or IMAP into one SQLite file, then ask it who sends as you.
+#[derive(Debug, Parser)]
+#[command(name = "dmarcdb", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// The database file [default: dmarcdb.sqlite in the platform data dir]
+    #[arg(long, global = true, env = "DMARCDB_DB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Store reports from files, directories (recursive), Maildirs, mbox
+    /// files, or `-` for stdin.
+    Ingest(IngestArgs),
+    /// Print stored data.
+    Query(QueryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Files, directories, Maildirs, mbox files; `-` reads stdin.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Parse and print one line per report; write nothing, mark nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Maildir: also read messages already seen (backfill).
+    #[arg(long)]
+    pub all: bool,
+    /// Maildir: also read Maildir++ sub-folders (`.Folder/`).
+    #[arg(long)]
+    pub recursive: bool,
+    /// Largest input file, and largest decompressed report, in MiB.
+    #[arg(long, default_value_t = 512, value_name = "MIB")]
+    pub max_size: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// What to show.
+    #[arg(value_enum)]
+    pub view: View,
+    #[command(flatten)]
+    pub window: WindowArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// The views of `dmarcdb query`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum View {
+    /// One row per stored report.
+    Reports,
+}
+
+/// Which reports to look at, by the start of their date range.
+#[derive(Debug, Clone, Args)]
+pub struct WindowArgs {
+    /// The last N days (reports counted by their begin date).
+    #[arg(long, value_name = "N", conflicts_with_all = ["since", "until"])]
+    pub days: Option<u32>,
+    /// From this day (YYYY-MM-DD, UTC), inclusive.
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<NaiveDate>,
+    /// Up to this day (YYYY-MM-DD, UTC), inclusive.
+    #[arg(long, value_name = "DATE")]
+    pub until: Option<NaiveDate>,
+}
+
+impl WindowArgs {
+    /// The window, with `default_days` when nothing was given (`None`: all time).
+    pub fn window(&self, default_days: Option<u32>) -> Window {
+        let now = chrono::Utc::now().timestamp();
+        match (self.days, self.since, self.until) {
+            (Some(d), _, _) => Window::last_days(d, now),
+            (None, None, None) => match default_days {
+                Some(d) => Window::last_days(d, now),
+                None => Window::default(),
+            },
+            (None, s, u) => Window::dates(s, u),
+        }
+    }
+}
+
+/// Parses the command line, runs it, and returns the exit code.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(code) => code.into(),
+        Err(e) => {
+            eprintln!("dmarcdb: error: {e:#}");
+            Exit::Fatal.into()
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
+    match cli.command {
+        Command::Ingest(args) => cmd_ingest(cli.db, args),
+        Command::Query(args) => cmd_query(cli.db, args),
+    }
+}
+
+/// The database path: `--db`, `DMARCDB_DB`, or the platform data dir.
+fn db_path(db: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    if let Some(p) = db {
+        return Ok(p);
+    }
+    let dirs = directories::ProjectDirs::from("", "", "dmarcdb")
+        .context("no home directory to put the database in; pass --db")?;
+    Ok(dirs.data_dir().join("dmarcdb.sqlite"))
+}
+
+fn open_store(db: Option<PathBuf>) -> anyhow::Result<Store> {
+    let path = db_path(db)?;
+    Store::open(&path).with_context(|| format!("cannot open database {}", path.display()))
+}
+
+fn cmd_ingest(db: Option<PathBuf>, args: IngestArgs) -> anyhow::Result<Exit> {
+    let max = args.max_size.saturating_mul(1024 * 1024);
+    let opts = ingest::Options {
+        dry_run: args.dry_run,
+        limits: Limits {
+            max_decompressed: max,
+            ..Limits::default()
+        },
+    };
+    let mut source = files::open_paths(
+        &args.paths,
+        &PathOptions {
+            all: args.all,
+            recursive: args.recursive,
+            dry_run: args.dry_run,
+            max_input: max,
+        },
+    );
+    let mut store = if args.dry_run {
+        None
+    } else {
+        Some(open_store(db)?)
+    };
+    let summary = run_ingest(source.as_mut(), store.as_mut(), &opts)?;
+    print_summary(&summary, args.dry_run);
+    Ok(ingest_exit(&summary))
+}
+
+/// Runs the pipeline with progress on a terminal and one line per rejection.
+pub(crate) fn run_ingest(
+    source: &mut dyn Source,
+    store: Option<&mut Store>,
+    opts: &ingest::Options,
+) -> anyhow::Result<Summary> {
+    let bar = progress_bar(source.len_hint());
+    let mut out = std::io::stdout().lock();
+    let mut on_event = |ev: &Event<'_>| match ev {
+        Event::DryRun {
+            name,
+            org_name,
+            report_id,
+            records,
+            messages_fail,
+        } => {
+            let line = format!(
+                "{org_name:<28} report={report_id:<32} records={records} fail_msgs={messages_fail}  ({name})"
+            );
+            match &bar {
+                Some(b) => b.println(line),
+                None => {
+                    let _ = writeln!(out, "{line}");
+                }
+            }
+        }
+        Event::Rejected(r) => {
+            let line = format!("dmarcdb: rejected {}: {}", r.name, r.reason);
+            match &bar {
+                Some(b) => b.println(line),
+                None => eprintln!("{line}"),
+            }
+        }
+        Event::Stored { .. } => {}
+        Event::InputDone => {
+            if let Some(b) = &bar {
+                b.inc(1);
+            }
+        }
+    };
+    let result = ingest::run(source, store, opts, &mut on_event);
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    Ok(result?)
+}
+
+fn progress_bar(len: Option<u64>) -> Option<indicatif::ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = match len {
+        Some(n) => indicatif::ProgressBar::new(n),
+        None => indicatif::ProgressBar::new_spinner(),
+    };
+    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+    Some(bar)
+}
+
+fn print_summary(s: &Summary, dry_run: bool) {
+    for w in &s.warnings {
+        eprintln!("dmarcdb: warning: {w}");
+    }
+    if dry_run {
+        println!(
+            "DRY-RUN: {} input(s), {} report(s) parsed, {} not a report, {} rejected; nothing written.",
+            s.inputs,
+            s.parsed,
+            s.not_report,
+            s.rejected.len()
+        );
+    } else {
+        println!(
+            "{} new report(s) ({} records), {} already stored, {} not a report, {} rejected.",
+            s.new,
+            s.records,
+            s.duplicate,
+            s.not_report,
+            s.rejected.len()
+        );
+    }
+}
+
+fn ingest_exit(s: &Summary) -> Exit {
+    if s.rejected.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Rejected
+    }
+}
+
+fn cmd_query(db: Option<PathBuf>, args: QueryArgs) -> anyhow::Result<Exit> {
+    let store = open_store(db)?;
+    let table = match args.view {
+        View::Reports => query::reports(&store, &args.window.window(None))?,
+    };
+    let mut out = std::io::stdout().lock();
+    render::write(&table, args.format, render::fancy_stdout(), &mut out)?;
+    Ok(Exit::Ok)
 }

@@ -1,1 +1,653 @@
-//! (stub: being written)
+//! IMAP source: one [`Input`] per message of one folder, over TLS.
+//!
+//! Owns the connection (implicit TLS on 993, or STARTTLS), the search for
+//! the messages to read, fetching them in batches, and marking them done in
+//! [`Source::ack`]. It never looks inside a message beyond its `Message-ID`
+//! header, which only names the input; `extract` does the rest.
+//!
+//! What it does, as the seed script did:
+//!
+//! - `SELECT` the folder, or `EXAMINE` it for a dry run so that nothing can
+//!   change (a read-only mailbox refuses flag changes).
+//! - `UID SEARCH UNSEEN`, or `UID SEARCH ALL` with [`ImapOptions::all`].
+//! - `UID FETCH <set> (UID BODY.PEEK[])`, [`ImapOptions::batch`] UIDs at a
+//!   time, holding one batch in memory. `PEEK` matters: `BODY[]` and
+//!   `RFC822` set `\Seen` as a side effect (RFC 3501 §6.4.5), which would
+//!   mark a message done before it is committed.
+//! - On ack only: `UID STORE +FLAGS.SILENT (\Seen)`, then with
+//!   [`ImapOptions::move_to`] `UID MOVE` (RFC 6851) when the server
+//!   advertises `MOVE`, else `UID COPY` + `\Deleted`, expunged in
+//!   [`Source::finish`] (`UID EXPUNGE` with UIDPLUS, RFC 4315, so that
+//!   other deleted messages are left alone; plain `EXPUNGE` otherwise).
+//!
+//! Certificates are checked against the system roots plus
+//! [`ImapOptions::ca_file`]; a certificate that does not verify ends the run.
+//! Connection, TLS and login failures are fatal and their reason never
+//! contains the password; a message that cannot be fetched is a non-fatal
+//! error naming its UID.
+//!
+//! Environment (read by the CLI, which fills [`ImapOptions`]; the names are
+//! the seed script's): `DMARC_IMAP_HOST`, `DMARC_IMAP_PORT` (993),
+//! `DMARC_IMAP_USER`, `DMARC_IMAP_PASS`, `DMARC_IMAP_FOLDER` (INBOX).
+//!
+//! Folder names are sent as given: non-ASCII names would need modified
+//! UTF-7 (RFC 3501 §5.1.3), which is not done here.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufReader, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+
+use super::{Input, InputKind, Source, SourceError};
+
+/// The implicit-TLS IMAP port (RFC 8314).
+pub const DEFAULT_PORT: u16 = 993;
+/// UIDs fetched per `UID FETCH`: few round trips, bounded memory.
+pub const DEFAULT_BATCH: usize = 200;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+const IO_TIMEOUT: Duration = Duration::from_secs(120);
+/// Bytes of a message scanned for its `Message-ID` header.
+const HEADER_SCAN: usize = 64 * 1024;
+
+type TlsStream = StreamOwned<ClientConnection, TcpStream>;
+type Session = imap::Session<TlsStream>;
+
+/// Where to read and what to do with what was read.
+#[derive(Clone)]
+pub struct ImapOptions {
+    pub host: String,
+    /// 993 for implicit TLS, usually 143 with [`ImapOptions::starttls`].
+    pub port: u16,
+    pub user: String,
+    pub password: String,
+    /// The folder to read (INBOX).
+    pub folder: String,
+    /// Read every message, not only the unseen ones (backfill).
+    pub all: bool,
+    /// Open the folder read-only and never change a flag.
+    pub dry_run: bool,
+    /// Move acked messages to this folder (created when missing).
+    pub move_to: Option<String>,
+    /// A PEM file of extra trusted roots, for a private CA.
+    pub ca_file: Option<PathBuf>,
+    /// Connect in plain text and upgrade with STARTTLS (RFC 2595).
+    pub starttls: bool,
+    /// UIDs per fetch.
+    pub batch: usize,
+}
+
+impl Default for ImapOptions {
+    fn default() -> Self {
+        ImapOptions {
+            host: String::new(),
+            port: DEFAULT_PORT,
+            user: String::new(),
+            password: String::new(),
+            folder: "INBOX".to_owned(),
+            all: false,
+            dry_run: false,
+            move_to: None,
+            ca_file: None,
+            starttls: false,
+            batch: DEFAULT_BATCH,
+        }
+    }
+}
+
+impl fmt::Debug for ImapOptions {
+    /// Like a derived `Debug`, without the password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ImapOptions")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .field("folder", &self.folder)
+            .field("all", &self.all)
+            .field("dry_run", &self.dry_run)
+            .field("move_to", &self.move_to)
+            .field("ca_file", &self.ca_file)
+            .field("starttls", &self.starttls)
+            .field("batch", &self.batch)
+            .finish()
+    }
+}
+
+/// An open IMAP session over one folder; see the module doc.
+pub struct ImapSource {
+    session: Option<Session>,
+    folder: String,
+    dry_run: bool,
+    move_to: Option<String>,
+    batch: usize,
+    /// Every UID found by the search, ascending.
+    uids: Vec<u32>,
+    /// Index in `uids` of the first UID not fetched yet.
+    next: usize,
+    /// The current batch, handed out one by one.
+    pending: VecDeque<Result<Input, SourceError>>,
+    can_move: bool,
+    uidplus: bool,
+    target_ready: bool,
+    /// Copied and flagged `\Deleted`, to expunge in `finish`.
+    to_expunge: Vec<u32>,
+}
+
+impl fmt::Debug for ImapSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ImapSource")
+            .field("folder", &self.folder)
+            .field("dry_run", &self.dry_run)
+            .field("found", &self.uids.len())
+            .field("fetched", &self.next)
+            .field("open", &self.session.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Connect, log in, open the folder and search it.
+pub fn connect(opts: ImapOptions) -> Result<ImapSource, SourceError> {
+    let name = format!("imap://{}@{}:{}", opts.user, opts.host, opts.port);
+    let fatal = |reason: String| SourceError {
+        name: name.clone(),
+        reason: scrub(&reason, &opts.password),
+        fatal: true,
+    };
+    let stream = open_tls(&opts).map_err(fatal)?;
+    let mut client = imap::Client::new(stream);
+    if opts.starttls {
+        // The greeting came before the upgrade; none follows it.
+        client.greeting_read = true;
+    } else {
+        let greeting = client
+            .read_greeting()
+            .map_err(|e| fatal(format!("no greeting from the server: {e}")))?;
+        if greeting.starts_with(b"* BYE") {
+            let text = String::from_utf8_lossy(&greeting);
+            return Err(fatal(format!("server refused: {}", text.trim_end())));
+        }
+    }
+    let mut session = client
+        .login(&opts.user, &opts.password)
+        .map_err(|(e, _)| fatal(format!("login as {} failed: {e}", opts.user)))?;
+
+    let caps = session
+        .capabilities()
+        .map_err(|e| fatal(format!("CAPABILITY failed: {e}")))?;
+    let (can_move, uidplus) = (caps.has_str("MOVE"), caps.has_str("UIDPLUS"));
+    drop(caps);
+
+    let opened = if opts.dry_run {
+        session.examine(&opts.folder)
+    } else {
+        session.select(&opts.folder)
+    };
+    opened.map_err(|e| fatal(format!("cannot open folder {}: {e}", opts.folder)))?;
+    let query = if opts.all { "ALL" } else { "UNSEEN" };
+    let mut uids: Vec<u32> = session
+        .uid_search(query)
+        .map_err(|e| fatal(format!("UID SEARCH {query} failed: {e}")))?
+        .into_iter()
+        .collect();
+    uids.sort_unstable();
+    drain(&mut session);
+
+    Ok(ImapSource {
+        session: Some(session),
+        folder: opts.folder,
+        dry_run: opts.dry_run,
+        move_to: opts.move_to,
+        batch: opts.batch.max(1),
+        uids,
+        next: 0,
+        pending: VecDeque::new(),
+        can_move,
+        uidplus,
+        target_ready: false,
+        to_expunge: Vec::new(),
+    })
+}
+
+impl Source for ImapSource {
+    fn next_input(&mut self) -> Option<Result<Input, SourceError>> {
+        if self.pending.is_empty() && self.session.is_some() && self.next < self.uids.len() {
+            let end = (self.next + self.batch).min(self.uids.len());
+            let chunk = self.uids[self.next..end].to_vec();
+            self.next = end;
+            self.fetch_batch(&chunk);
+        }
+        self.pending.pop_front()
+    }
+
+    fn ack(&mut self, input: &Input) -> Result<(), SourceError> {
+        if self.dry_run {
+            return Ok(());
+        }
+        let uid = u32::try_from(input.token).map_err(|_| SourceError {
+            name: input.name.clone(),
+            reason: format!("not an IMAP UID: {}", input.token),
+            fatal: false,
+        })?;
+        let Some(session) = self.session.as_mut() else {
+            return Err(SourceError {
+                name: input.name.clone(),
+                reason: "ack after the IMAP session was closed".to_owned(),
+                fatal: true,
+            });
+        };
+        let fail = |what: &str, e: imap::Error| SourceError {
+            name: input.name.clone(),
+            reason: format!("{what} failed: {e}"),
+            fatal: is_connection_error(&e),
+        };
+        let set = uid.to_string();
+        session
+            .uid_store(&set, "+FLAGS.SILENT (\\Seen)")
+            .map_err(|e| fail("marking \\Seen", e))?;
+        if let Some(target) = self.move_to.clone() {
+            if !self.target_ready {
+                ensure_folder(session, &target).map_err(|e| SourceError {
+                    fatal: true,
+                    ..fail(&format!("creating folder {target}"), e)
+                })?;
+                self.target_ready = true;
+            }
+            if self.can_move {
+                session
+                    .uid_mv(&set, &target)
+                    .map_err(|e| fail(&format!("UID MOVE to {target}"), e))?;
+            } else {
+                session
+                    .uid_copy(&set, &target)
+                    .map_err(|e| fail(&format!("UID COPY to {target}"), e))?;
+                session
+                    .uid_store(&set, "+FLAGS.SILENT (\\Deleted)")
+                    .map_err(|e| fail("marking \\Deleted", e))?;
+                self.to_expunge.push(uid);
+            }
+        }
+        drain(session);
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<(), SourceError> {
+        let Some(mut session) = self.session.take() else {
+            return Ok(());
+        };
+        let fail = |what: &str, e: imap::Error| SourceError {
+            name: format!("imap:{}", self.folder),
+            reason: format!("{what} failed: {e}"),
+            fatal: false,
+        };
+        let mut result = Ok(());
+        if !self.to_expunge.is_empty() {
+            let expunged = if self.uidplus {
+                session.uid_expunge(uid_set(&self.to_expunge)).map(drop)
+            } else {
+                session.expunge().map(drop)
+            };
+            result = expunged.map_err(|e| fail("EXPUNGE", e));
+            self.to_expunge.clear();
+        }
+        let logout = session.logout().map_err(|e| fail("LOGOUT", e));
+        result.and(logout)
+    }
+
+    fn len_hint(&self) -> Option<u64> {
+        Some(self.uids.len() as u64)
+    }
+}
+
+impl Drop for ImapSource {
+    /// A source dropped without `finish` (an aborted run) logs out politely
+    /// and expunges nothing.
+    fn drop(&mut self) {
+        if let Some(mut session) = self.session.take() {
+            let _ = session.logout();
+        }
+    }
+}
+
+impl ImapSource {
+    /// How inputs and errors about one message are named.
+    fn input_name(&self, uid: u32) -> String {
+        format!("imap:{}/UID {uid}", self.folder)
+    }
+
+    /// Fetch `chunk` into `pending`: one input or one error per UID, or a
+    /// single fatal error when the connection is gone.
+    fn fetch_batch(&mut self, chunk: &[u32]) {
+        let Some(session) = self.session.as_mut() else {
+            return;
+        };
+        match fetch_bodies(session, &uid_set(chunk)) {
+            Ok(mut bodies) => {
+                for &uid in chunk {
+                    let item = match bodies.remove(&uid) {
+                        Some(bytes) => Ok(self.input(uid, bytes)),
+                        None => Err(self.message_error(uid, "the server sent no body (expunged?)")),
+                    };
+                    self.pending.push_back(item);
+                }
+            }
+            // The server refused the batch: find out which message it
+            // chokes on, one UID at a time.
+            Err(e) if !is_connection_error(&e) => {
+                for &uid in chunk {
+                    let Some(session) = self.session.as_mut() else {
+                        return;
+                    };
+                    let item = match fetch_bodies(session, &uid.to_string()) {
+                        Ok(mut bodies) => match bodies.remove(&uid) {
+                            Some(bytes) => Ok(self.input(uid, bytes)),
+                            None => Err(self.message_error(uid, "the server sent no body")),
+                        },
+                        Err(e) if !is_connection_error(&e) => {
+                            Err(self.message_error(uid, &format!("UID FETCH failed: {e}")))
+                        }
+                        Err(e) => Err(self.connection_lost(e)),
+                    };
+                    let fatal = matches!(&item, Err(err) if err.fatal);
+                    self.pending.push_back(item);
+                    if fatal {
+                        return;
+                    }
+                }
+            }
+            Err(e) => {
+                let err = self.connection_lost(e);
+                self.pending.push_back(Err(err));
+            }
+        }
+    }
+
+    fn input(&self, uid: u32, bytes: Vec<u8>) -> Input {
+        let mut name = self.input_name(uid);
+        if let Some(id) = message_id(&bytes) {
+            name.push(' ');
+            name.push_str(&id);
+        }
+        Input {
+            name,
+            bytes,
+            kind: InputKind::Mail,
+            token: u64::from(uid),
+        }
+    }
+
+    fn message_error(&self, uid: u32, reason: &str) -> SourceError {
+        SourceError {
+            name: self.input_name(uid),
+            reason: reason.to_owned(),
+            fatal: false,
+        }
+    }
+
+    /// The session is unusable: stop handing out inputs.
+    fn connection_lost(&mut self, e: imap::Error) -> SourceError {
+        self.session = None;
+        self.next = self.uids.len();
+        SourceError {
+            name: format!("imap:{}", self.folder),
+            reason: format!("connection lost: {e}"),
+            fatal: true,
+        }
+    }
+}
+
+/// `UID FETCH <set> (UID BODY.PEEK[])`, bodies copied out by UID so that the
+/// raw response buffer is freed before the next batch.
+fn fetch_bodies(session: &mut Session, set: &str) -> imap::error::Result<HashMap<u32, Vec<u8>>> {
+    let fetches = session.uid_fetch(set, "(UID BODY.PEEK[])")?;
+    let bodies = fetches
+        .iter()
+        .filter_map(|f| Some((f.uid?, f.body()?.to_vec())))
+        .collect();
+    drop(fetches);
+    drain(session);
+    Ok(bodies)
+}
+
+/// Create `folder` unless it exists; subscribe to it so mail clients show it.
+fn ensure_folder(session: &mut Session, folder: &str) -> imap::error::Result<()> {
+    let exists = !session.list(None, Some(folder))?.is_empty();
+    if !exists {
+        session.create(folder)?;
+        let _ = session.subscribe(folder);
+    }
+    Ok(())
+}
+
+/// Forget unsolicited responses (EXPUNGE after MOVE, flag updates): the
+/// session queues them forever otherwise, and UIDs make them useless to us.
+fn drain(session: &mut Session) {
+    session.take_all_unsolicited().for_each(drop);
+}
+
+/// `NO` and `BAD` are answers about one command; anything else (I/O, parse,
+/// `BYE`, tag mismatch) leaves the session unusable.
+fn is_connection_error(e: &imap::Error) -> bool {
+    !matches!(e, imap::Error::No(_) | imap::Error::Bad(_))
+}
+
+/// Sorted UIDs as an IMAP sequence set, runs folded: `1:3,7,9:10`.
+fn uid_set(uids: &[u32]) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    while i < uids.len() {
+        let start = uids[i];
+        let mut end = start;
+        while i + 1 < uids.len() && uids[i + 1] == end.wrapping_add(1) {
+            i += 1;
+            end = uids[i];
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if start == end {
+            out.push_str(&start.to_string());
+        } else {
+            out.push_str(&format!("{start}:{end}"));
+        }
+        i += 1;
+    }
+    out
+}
+
+/// The `Message-ID` of a raw message, `<...>`, from a scan of its header
+/// (folded lines joined); `None` when absent or implausible.
+fn message_id(bytes: &[u8]) -> Option<String> {
+    let head = &bytes[..bytes.len().min(HEADER_SCAN)];
+    let mut value: Option<Vec<u8>> = None;
+    for line in head.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            break;
+        }
+        if let Some(v) = value.as_mut() {
+            if line[0] == b' ' || line[0] == b'\t' {
+                v.extend_from_slice(line);
+                continue;
+            }
+            break;
+        }
+        if line.len() > 11 && line[..11].eq_ignore_ascii_case(b"message-id:") {
+            value = Some(line[11..].to_vec());
+        }
+    }
+    let value = value?;
+    let start = value.iter().position(|&b| b == b'<')?;
+    let len = value[start..].iter().position(|&b| b == b'>')?;
+    let id = &value[start..=start + len];
+    let plausible = id.len() <= 256 && id.iter().all(|b| b.is_ascii_graphic());
+    plausible.then(|| String::from_utf8_lossy(id).into_owned())
+}
+
+/// Never let the password reach a message, whatever an error echoes.
+fn scrub(reason: &str, password: &str) -> String {
+    if password.is_empty() {
+        reason.to_owned()
+    } else {
+        reason.replace(password, "<password>")
+    }
+}
+
+/// TCP, then STARTTLS if asked, then a completed TLS handshake.
+fn open_tls(opts: &ImapOptions) -> Result<TlsStream, String> {
+    let config = tls_config(opts.ca_file.as_deref())?;
+    let server_name = ServerName::try_from(opts.host.clone())
+        .map_err(|_| format!("{:?} is not a valid host name", opts.host))?;
+    let mut tcp = tcp_connect(&opts.host, opts.port)?;
+    if opts.starttls {
+        starttls(&mut tcp).map_err(|e| format!("STARTTLS failed: {e}"))?;
+    }
+    let mut conn =
+        ClientConnection::new(config, server_name).map_err(|e| format!("cannot start TLS: {e}"))?;
+    while conn.is_handshaking() {
+        if let Err(e) = conn.complete_io(&mut tcp) {
+            let mut reason = format!("TLS handshake with {}:{} failed: {e}", opts.host, opts.port);
+            if e.to_string().contains("certificate") {
+                reason.push_str(
+                    " (the server's certificate does not verify against the system roots \
+                     or the CA file)",
+                );
+            }
+            return Err(reason);
+        }
+    }
+    Ok(StreamOwned::new(conn, tcp))
+}
+
+/// System roots plus the PEM certificates of `ca_file`.
+fn tls_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, String> {
+    let mut roots = RootCertStore::empty();
+    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+    if let Some(path) = ca_file {
+        let shown = path.display();
+        let file = File::open(path).map_err(|e| format!("cannot read CA file {shown}: {e}"))?;
+        let mut added = 0;
+        for cert in rustls_pemfile::certs(&mut BufReader::new(file)) {
+            let cert = cert.map_err(|e| format!("CA file {shown}: {e}"))?;
+            roots
+                .add(cert)
+                .map_err(|e| format!("CA file {shown}: {e}"))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(format!("CA file {shown}: no PEM certificate in it"));
+        }
+    }
+    // An explicit provider: `ClientConfig::builder()` panics when another
+    // crate in the build also enables a second rustls backend.
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS setup: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+fn tcp_connect(host: &str, port: u16) -> Result<TcpStream, String> {
+    let fail = |e: io::Error| format!("cannot connect to {host}:{port}: {e}");
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "no address found");
+    for addr in (host, port).to_socket_addrs().map_err(fail)? {
+        match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
+            Ok(tcp) => {
+                tcp.set_read_timeout(Some(IO_TIMEOUT)).map_err(fail)?;
+                tcp.set_write_timeout(Some(IO_TIMEOUT)).map_err(fail)?;
+                return Ok(tcp);
+            }
+            Err(e) => last = e,
+        }
+    }
+    Err(fail(last))
+}
+
+/// The plain-text part of RFC 2595 §3.1: greeting, `STARTTLS`, tagged `OK`.
+/// Read a byte at a time so nothing of the TLS handshake is swallowed.
+fn starttls(tcp: &mut TcpStream) -> Result<(), String> {
+    let greeting = read_line(tcp)?;
+    if !greeting.starts_with("* OK") {
+        return Err(format!("unexpected greeting {:?}", greeting.trim_end()));
+    }
+    tcp.write_all(b"T0 STARTTLS\r\n")
+        .map_err(|e| e.to_string())?;
+    loop {
+        let line = read_line(tcp)?;
+        if let Some(status) = line.strip_prefix("T0 ") {
+            return if status.starts_with("OK") {
+                Ok(())
+            } else {
+                Err(format!("server said {:?}", status.trim_end()))
+            };
+        }
+    }
+}
+
+fn read_line(tcp: &mut TcpStream) -> Result<String, String> {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while line.last() != Some(&b'\n') {
+        match tcp.read(&mut byte) {
+            Ok(0) => return Err("connection closed".to_owned()),
+            Ok(_) => line.push(byte[0]),
+            Err(e) => return Err(e.to_string()),
+        }
+        if line.len() > 16 * 1024 {
+            return Err("line too long".to_owned());
+        }
+    }
+    Ok(String::from_utf8_lossy(&line).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uid_sets_fold_runs() {
+        assert_eq!(uid_set(&[]), "");
+        assert_eq!(uid_set(&[5]), "5");
+        assert_eq!(uid_set(&[1, 2, 3, 7, 9, 10]), "1:3,7,9:10");
+        assert_eq!(
+            uid_set(&[u32::MAX - 1, u32::MAX]),
+            format!("{}:{}", u32::MAX - 1, u32::MAX)
+        );
+    }
+
+    #[test]
+    fn message_id_from_header_only() {
+        let mail =
+            b"From: a@b\r\nMessage-Id:\r\n <x.1@example.com>\r\n\r\nMessage-ID: <no@body>\r\n";
+        assert_eq!(message_id(mail).as_deref(), Some("<x.1@example.com>"));
+        assert_eq!(message_id(b"Subject: hi\n\nMessage-ID: <no@body>\n"), None);
+        assert_eq!(message_id(b"Message-ID: <a b@c>\n\n"), None);
+    }
+
+    #[test]
+    fn password_is_scrubbed() {
+        assert_eq!(
+            scrub("LOGIN u hunter2 refused", "hunter2"),
+            "LOGIN u <password> refused"
+        );
+        assert_eq!(scrub("plain", ""), "plain");
+    }
+
+    #[test]
+    fn options_debug_hides_password() {
+        let opts = ImapOptions {
+            password: "hunter2".into(),
+            ..ImapOptions::default()
+        };
+        assert!(!format!("{opts:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# System packages the test suite needs: Dovecot (tests/common/dovecot.rs runs
+# a private IMAP server) and openssl (the harness makes its certificates).
+# Idempotent: installs only what is missing. Uses sudo when not root.
+set -euo pipefail
+
+export DEBIAN_FRONTEND=noninteractive
+
+missing=()
+dpkg -s dovecot-imapd >/dev/null 2>&1 || missing+=(dovecot-imapd)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+
+if ((${#missing[@]} == 0)); then
+    echo "install-deps: nothing to install ($(dovecot --version))"
+    exit 0
+fi
+
+sudo=()
+if [[ $(id -u) -ne 0 ]]; then
+    sudo=(sudo --preserve-env=DEBIAN_FRONTEND)
+fi
+echo "install-deps: installing ${missing[*]}"
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "install-deps: done ($(dovecot --version))"
