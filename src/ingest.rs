@@ -117,12 +117,7 @@ pub fn run(
     Ok(sum)
 }
 
-fn reject(
-    sum: &mut Summary,
-    on_event: &mut dyn FnMut(&Event<'_>),
-    name: String,
-    reason: String,
-) {
+fn reject(sum: &mut Summary, on_event: &mut dyn FnMut(&Event<'_>), name: String, reason: String) {
     let r = Rejection { name, reason };
     on_event(&Event::Rejected(&r));
     sum.rejected.push(r);
@@ -146,7 +141,12 @@ fn payloads_of(
         if found.is_mail || input.kind == InputKind::Mail {
             sum.not_report += 1;
         } else {
-            reject(sum, on_event, input.name.clone(), "no DMARC report found".into());
+            reject(
+                sum,
+                on_event,
+                input.name.clone(),
+                "no DMARC report found".into(),
+            );
             return (Vec::new(), true);
         }
     }

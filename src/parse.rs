@@ -38,7 +38,7 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
 use crate::model::{
-    AuthResult, DkimAuthResult, Disposition, OverrideReason, Record, ReportHeader, SpfAuthResult,
+    AuthResult, Disposition, DkimAuthResult, OverrideReason, Record, ReportHeader, SpfAuthResult,
 };
 
 /// Deepest element nesting accepted. Real reports nest 5 deep.
@@ -344,8 +344,8 @@ impl<R: BufRead> ReportReader<R> {
             }
             Event::Decl(d) => {
                 if let Some(Ok(enc)) = d.encoding() {
-                    self.encoding = encoding_rs::Encoding::for_label(&enc)
-                        .filter(|e| *e != encoding_rs::UTF_8);
+                    self.encoding =
+                        encoding_rs::Encoding::for_label(&enc).filter(|e| *e != encoding_rs::UTF_8);
                 }
             }
             Event::Eof => {

@@ -28,7 +28,10 @@ pub struct Column {
 
 impl Column {
     pub const fn text(key: &'static str) -> Column {
-        Column { key, numeric: false }
+        Column {
+            key,
+            numeric: false,
+        }
     }
     pub const fn num(key: &'static str) -> Column {
         Column { key, numeric: true }
@@ -99,7 +102,11 @@ fn write_csv(table: &Table, out: &mut dyn Write) -> io::Result<()> {
 
 fn to_text(table: &Table, fancy: bool) -> comfy_table::Table {
     let mut t = comfy_table::Table::new();
-    t.load_preset(if fancy { presets::UTF8_FULL_CONDENSED } else { presets::ASCII_MARKDOWN });
+    t.load_preset(if fancy {
+        presets::UTF8_FULL_CONDENSED
+    } else {
+        presets::ASCII_MARKDOWN
+    });
     t.set_content_arrangement(ContentArrangement::Disabled);
     t.set_header(table.columns.iter().map(|c| c.key));
     for row in &table.rows {

@@ -137,7 +137,13 @@ impl Store {
                  AND policy_domain = ?3 AND date_begin = ?4 AND date_end = ?5",
             )?
             .query_row(
-                params![k.org_name, k.report_id, k.policy_domain, k.date_begin, k.date_end],
+                params![
+                    k.org_name,
+                    k.report_id,
+                    k.policy_domain,
+                    k.date_begin,
+                    k.date_end
+                ],
                 |_| Ok(()),
             )
             .optional()?;
@@ -184,7 +190,12 @@ impl Store {
 
     /// Keeps an input that could not be stored, with the reason, so a
     /// later version can retry it. The same bytes again update the row.
-    pub fn quarantine(&self, source: &str, reason: &str, bytes: &[u8]) -> Result<(), rusqlite::Error> {
+    pub fn quarantine(
+        &self,
+        source: &str,
+        reason: &str,
+        bytes: &[u8],
+    ) -> Result<(), rusqlite::Error> {
         let now = chrono::Utc::now().timestamp();
         let sha = Sha256::digest(bytes);
         self.conn.execute(
@@ -310,7 +321,14 @@ fn insert_record(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
         for (i, d) in r.dkim.iter().enumerate() {
-            st.execute(params![rec, i as i64, d.domain, d.selector, d.result.as_str(), d.human_result])?;
+            st.execute(params![
+                rec,
+                i as i64,
+                d.domain,
+                d.selector,
+                d.result.as_str(),
+                d.human_result
+            ])?;
         }
     }
     if !r.spf.is_empty() {
@@ -319,7 +337,14 @@ fn insert_record(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
         for (i, s) in r.spf.iter().enumerate() {
-            st.execute(params![rec, i as i64, s.domain, s.scope, s.result.as_str(), s.human_result])?;
+            st.execute(params![
+                rec,
+                i as i64,
+                s.domain,
+                s.scope,
+                s.result.as_str(),
+                s.human_result
+            ])?;
         }
     }
     if !pe.reasons.is_empty() {
@@ -379,7 +404,15 @@ mod tests {
         let mut s = Store::open_in_memory().unwrap();
         let l = Limits::default();
         let first = s.store_report(&payload(XML), &l, "t").unwrap();
-        assert!(matches!(first, Stored::New { records: 1, messages: 4, messages_fail: 0, .. }));
+        assert!(matches!(
+            first,
+            Stored::New {
+                records: 1,
+                messages: 4,
+                messages_fail: 0,
+                ..
+            }
+        ));
         let again = s.store_report(&payload(XML), &l, "t").unwrap();
         assert!(matches!(again, Stored::Duplicate { .. }));
         assert_eq!(count(&s, "report"), 1);
@@ -393,8 +426,13 @@ mod tests {
     #[test]
     fn a_bad_record_leaves_nothing_behind() {
         let mut s = Store::open_in_memory().unwrap();
-        let bad = XML.replace("</record>", "</record><record><row><source_ip>x</source_ip><count>1</count></row></record>");
-        let e = s.store_report(&payload(&bad), &Limits::default(), "t").unwrap_err();
+        let bad = XML.replace(
+            "</record>",
+            "</record><record><row><source_ip>x</source_ip><count>1</count></row></record>",
+        );
+        let e = s
+            .store_report(&payload(&bad), &Limits::default(), "t")
+            .unwrap_err();
         assert!(matches!(e, StoreError::Parse(_)), "{e}");
         assert_eq!(count(&s, "report"), 0);
         assert_eq!(count(&s, "record"), 0);
@@ -424,7 +462,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.db");
         let s = Store::open(&path).unwrap();
-        let v: i64 = s.conn().pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        let v: i64 = s
+            .conn()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
         assert_eq!(v, MIGRATIONS.len() as i64);
         #[cfg(unix)]
         {

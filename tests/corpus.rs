@@ -57,7 +57,11 @@ fn reports_json(db: &std::path::Path) -> Vec<Value> {
         .args(["query", "reports", "--format", "json"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice::<Value>(&out.stdout)
         .unwrap()
         .as_array()
@@ -123,9 +127,17 @@ fn dry_run_over_corpus_writes_nothing() {
         .arg(root.join("parsedmarc/extract_report"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(stdout.matches("report=11038226378739404135").count(), 4, "{stdout}");
+    assert_eq!(
+        stdout.matches("report=11038226378739404135").count(),
+        4,
+        "{stdout}"
+    );
     assert!(stdout.contains("records=20"), "{stdout}");
     assert!(!db.exists(), "dry run created the database");
 }

@@ -28,13 +28,24 @@ fn samples_ingest_once_in_any_container() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("s.db");
     let out = dmarcdb(&db).arg("ingest").arg(samples()).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     // Three reports; the Yahoo one arrives twice (mail and plain XML).
-    assert!(stdout.starts_with("3 new report(s) (7 records), 1 already stored"), "{stdout}");
+    assert!(
+        stdout.starts_with("3 new report(s) (7 records), 1 already stored"),
+        "{stdout}"
+    );
     assert_eq!(count(&db, "SELECT count(*) FROM report"), 3);
     assert_eq!(count(&db, "SELECT count(*) FROM report_blob"), 3);
-    assert_eq!(count(&db, "SELECT sum(count) FROM record"), 412 + 37 + 23 + 96 + 4 + 58 + 31);
+    assert_eq!(
+        count(&db, "SELECT sum(count) FROM record"),
+        412 + 37 + 23 + 96 + 4 + 58 + 31
+    );
     assert_eq!(count(&db, "SELECT count(*) FROM dkim_result"), 6);
     let again = dmarcdb(&db).arg("ingest").arg(samples()).output().unwrap();
     assert!(String::from_utf8_lossy(&again.stdout).starts_with("0 new report(s)"));
@@ -46,11 +57,22 @@ fn stdin_is_read_with_dash() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("s.db");
     let gz = std::fs::read(
-        samples().join("enterprise.protection.outlook.com!example.org!1761955200!1762041600.xml.gz"),
+        samples()
+            .join("enterprise.protection.outlook.com!example.org!1761955200!1762041600.xml.gz"),
     )
     .unwrap();
-    dmarcdb(&db).args(["ingest", "-"]).write_stdin(gz).assert().success();
-    assert_eq!(count(&db, "SELECT count(*) FROM report WHERE org_name = 'Enterprise Outlook'"), 1);
+    dmarcdb(&db)
+        .args(["ingest", "-"])
+        .write_stdin(gz)
+        .assert()
+        .success();
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM report WHERE org_name = 'Enterprise Outlook'"
+        ),
+        1
+    );
 }
 
 #[test]
@@ -62,20 +84,39 @@ fn bad_input_is_named_quarantined_and_the_batch_goes_on() {
         let f = f.unwrap().path();
         std::fs::copy(&f, inputs.join(f.file_name().unwrap())).unwrap();
     }
-    std::fs::write(inputs.join("zz-not-a-report.xml"), "<html><body>hello</body></html>").unwrap();
-    std::fs::write(inputs.join("zz-truncated.gz"), &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 1]).unwrap();
+    std::fs::write(
+        inputs.join("zz-not-a-report.xml"),
+        "<html><body>hello</body></html>",
+    )
+    .unwrap();
+    std::fs::write(
+        inputs.join("zz-truncated.gz"),
+        [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 1],
+    )
+    .unwrap();
     let db = dir.path().join("b.db");
     let out = dmarcdb(&db).arg("ingest").arg(&inputs).output().unwrap();
     assert_eq!(out.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&out.stderr);
     let lines: Vec<&str> = stderr.lines().filter(|l| l.contains("rejected")).collect();
     assert_eq!(lines.len(), 2, "{stderr}");
-    assert!(lines.iter().any(|l| l.contains("zz-not-a-report.xml") && l.contains("no <feedback>")), "{stderr}");
-    assert!(lines.iter().any(|l| l.contains("zz-truncated.gz")), "{stderr}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("zz-not-a-report.xml") && l.contains("no <feedback>")),
+        "{stderr}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("zz-truncated.gz")),
+        "{stderr}"
+    );
     assert_eq!(count(&db, "SELECT count(*) FROM report"), 3);
     assert_eq!(count(&db, "SELECT count(*) FROM quarantine"), 2);
     assert_eq!(
-        count(&db, "SELECT count(*) FROM quarantine WHERE source LIKE '%zz-not-a-report.xml'"),
+        count(
+            &db,
+            "SELECT count(*) FROM quarantine WHERE source LIKE '%zz-not-a-report.xml'"
+        ),
         1
     );
 }
@@ -84,7 +125,10 @@ fn bad_input_is_named_quarantined_and_the_batch_goes_on() {
 fn missing_path_and_usage_errors_have_distinct_codes() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("m.db");
-    let out = dmarcdb(&db).args(["ingest", "/nonexistent/x.xml"]).output().unwrap();
+    let out = dmarcdb(&db)
+        .args(["ingest", "/nonexistent/x.xml"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/x.xml"));
     let out = dmarcdb(&db).args(["ingest"]).output().unwrap();

@@ -63,7 +63,10 @@ fn rfc9990_default_namespace_and_new_fields() {
     <auth_results><dkim><domain>example.com</domain><selector>k</selector><result>pass</result></dkim></auth_results>
   </record></feedback>"#;
     let (h, recs) = parse_str(xml).unwrap();
-    assert_eq!(h.namespace.as_deref(), Some("urn:ietf:params:xml:ns:dmarc-2.0"));
+    assert_eq!(
+        h.namespace.as_deref(),
+        Some("urn:ietf:params:xml:ns:dmarc-2.0")
+    );
     assert_eq!(h.version.as_deref(), Some("2.0"));
     assert_eq!(h.metadata.generator.as_deref(), Some("Example Reporter v1"));
     assert_eq!(h.policy.np.as_deref(), Some("none"));
@@ -75,12 +78,18 @@ fn rfc9990_default_namespace_and_new_fields() {
 #[test]
 fn prefixed_namespace_dmarc_org_0_2() {
     let xml = MINIMAL
-        .replace("<feedback>", r#"<d:feedback xmlns:d="http://dmarc.org/dmarc-xml/0.2">"#)
+        .replace(
+            "<feedback>",
+            r#"<d:feedback xmlns:d="http://dmarc.org/dmarc-xml/0.2">"#,
+        )
         .replace("</feedback>", "</d:feedback>")
         .replace("<record>", "<d:record>")
         .replace("</record>", "</d:record>");
     let (h, recs) = parse_str(&xml).unwrap();
-    assert_eq!(h.namespace.as_deref(), Some("http://dmarc.org/dmarc-xml/0.2"));
+    assert_eq!(
+        h.namespace.as_deref(),
+        Some("http://dmarc.org/dmarc-xml/0.2")
+    );
     assert_eq!(recs.len(), 1);
 }
 
@@ -93,8 +102,14 @@ fn pre_rfc_draft_without_version() {
 #[test]
 fn upper_case_words_are_normalised() {
     let xml = MINIMAL
-        .replace("<dkim>pass</dkim><spf>fail</spf>", "<dkim>Pass</dkim><spf> FAIL </spf>")
-        .replace("<disposition>none</disposition>", "<disposition>None</disposition>");
+        .replace(
+            "<dkim>pass</dkim><spf>fail</spf>",
+            "<dkim>Pass</dkim><spf> FAIL </spf>",
+        )
+        .replace(
+            "<disposition>none</disposition>",
+            "<disposition>None</disposition>",
+        );
     let (_, recs) = parse_str(&xml).unwrap();
     let pe = &recs[0].policy_evaluated;
     assert_eq!(pe.dkim, AuthResult::Pass);
@@ -114,8 +129,14 @@ fn hardfail_kept_as_reported_but_classed_as_fail() {
 #[test]
 fn whitespace_is_trimmed_and_fractional_epochs_truncated() {
     let xml = MINIMAL
-        .replace("<org_name>google.com</org_name>", "<org_name>\n  google.com  </org_name>")
-        .replace("<begin>1700000000</begin>", "<begin> 1700000000.25 </begin>");
+        .replace(
+            "<org_name>google.com</org_name>",
+            "<org_name>\n  google.com  </org_name>",
+        )
+        .replace(
+            "<begin>1700000000</begin>",
+            "<begin> 1700000000.25 </begin>",
+        );
     let (h, _) = parse_str(&xml).unwrap();
     assert_eq!(h.metadata.org_name, "google.com");
     assert_eq!(h.metadata.date_begin, 1_700_000_000);
@@ -225,7 +246,10 @@ fn entities_are_never_expanded() {
 
 #[test]
 fn predefined_entities_are_decoded() {
-    let xml = MINIMAL.replace("<org_name>google.com</org_name>", "<org_name>A &amp; B</org_name>");
+    let xml = MINIMAL.replace(
+        "<org_name>google.com</org_name>",
+        "<org_name>A &amp; B</org_name>",
+    );
     let (h, _) = parse_str(&xml).unwrap();
     assert_eq!(h.metadata.org_name, "A & B");
 }
@@ -252,10 +276,26 @@ fn bad_values_are_rejected() {
     for (from, to, needle) in [
         ("<count>3</count>", "<count>-1</count>", "negative"),
         ("<count>3</count>", "<count>three</count>", "count"),
-        ("<count>3</count>", "<count>9223372036854775809</count>", "count"),
-        ("<source_ip>192.0.2.1</source_ip>", "<source_ip>999.1.1.1</source_ip>", "source_ip"),
-        ("<source_ip>192.0.2.1</source_ip>", "<source_ip></source_ip>", "source_ip"),
-        ("<begin>1700000000</begin>", "<begin>1800000000</begin>", "after end"),
+        (
+            "<count>3</count>",
+            "<count>9223372036854775809</count>",
+            "count",
+        ),
+        (
+            "<source_ip>192.0.2.1</source_ip>",
+            "<source_ip>999.1.1.1</source_ip>",
+            "source_ip",
+        ),
+        (
+            "<source_ip>192.0.2.1</source_ip>",
+            "<source_ip></source_ip>",
+            "source_ip",
+        ),
+        (
+            "<begin>1700000000</begin>",
+            "<begin>1800000000</begin>",
+            "after end",
+        ),
         ("<begin>1700000000</begin>", "<begin>-5</begin>", "1970"),
         ("<end>1700086399</end>", "<end>253402300800</end>", "9999"),
     ] {
@@ -267,7 +307,10 @@ fn bad_values_are_rejected() {
 #[test]
 fn deep_nesting_is_refused() {
     let deep = "<a>".repeat(100_000);
-    let xml = MINIMAL.replace("<record>", &format!("<extension>{deep}</extension><record>"));
+    let xml = MINIMAL.replace(
+        "<record>",
+        &format!("<extension>{deep}</extension><record>"),
+    );
     let e = parse_str(&xml).unwrap_err();
     assert!(e.to_string().contains("nested deeper"), "{e}");
 }
@@ -278,7 +321,10 @@ fn huge_text_field_is_refused_in_bounded_memory() {
     let xml = MINIMAL.replace("<org_name>google.com", &format!("<org_name>{big}"));
     let e = parse_str(&xml).unwrap_err();
     let msg = e.to_string();
-    assert!(msg.contains("without markup") || msg.contains("longer than"), "{msg}");
+    assert!(
+        msg.contains("without markup") || msg.contains("longer than"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -314,7 +360,11 @@ fn shared_corpus_plain_xml_matches_expected_totals() {
         let pass: i64 = f[5].parse().unwrap();
         assert_eq!(recs.len(), n, "{}", f[0]);
         assert_eq!(recs.iter().map(|r| r.count).sum::<i64>(), sum, "{}", f[0]);
-        let p: i64 = recs.iter().filter(|r| r.dmarc_pass()).map(|r| r.count).sum();
+        let p: i64 = recs
+            .iter()
+            .filter(|r| r.dmarc_pass())
+            .map(|r| r.count)
+            .sum();
         assert_eq!(p, pass, "{}", f[0]);
         checked += 1;
     }

@@ -133,6 +133,8 @@ impl MaildirSource {
                 }
                 other => other,
             },
+            // The crate finds the file by listing cur/: linear per ack, but
+            // only unseen messages in cur/ (usually few) get here.
             Sub::Cur => self.maildir.add_flags(&entry.id, "S"),
         };
         match result {
@@ -250,7 +252,7 @@ impl Source for MaildirSource {
     }
 
     fn len_hint(&self) -> Option<u64> {
-        Some((self.errors.len() + self.entries.len() - self.next) as u64)
+        Some((self.entries.len() - self.next) as u64)
     }
 }
 

@@ -6,7 +6,9 @@
 //! by line: every line starting with `From ` begins a message (that line, the
 //! envelope, is dropped), and `>From `, `>>From ` ... lose one `>` (mboxrd
 //! un-quoting, which also undoes mboxo's quoting of plain `From `). Lines are
-//! kept with their own ending, so LF and CRLF files both come out as written.
+//! kept with their own ending, so LF and CRLF files both come out as written;
+//! the blank line that separates messages stays at the end of the previous
+//! one, which MIME parsing ignores.
 //! A writer that relies on `Content-Length:` instead of quoting (mboxcl2)
 //! would get its messages split at unquoted `From ` body lines.
 //!
