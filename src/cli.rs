@@ -39,6 +39,9 @@ pub enum Command {
     Ingest(IngestArgs),
     /// Print stored data.
     Query(QueryArgs),
+    /// Write a deterministic corpus of synthetic reports (for bench/run.sh).
+    #[command(hide = true)]
+    Generate(crate::generate::GenerateArgs),
 }
 
 #[derive(Debug, Args)]
@@ -124,6 +127,18 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Ingest(args) => cmd_ingest(cli.db, args),
         Command::Query(args) => cmd_query(cli.db, args),
+        Command::Generate(args) => {
+            let w = crate::generate::write_corpus(&args.corpus, args.format, &args.out)
+                .with_context(|| format!("cannot write to {}", args.out.display()))?;
+            println!(
+                "{} report(s), {} records, {} bytes in {}",
+                w.files,
+                w.records,
+                w.bytes,
+                args.out.display()
+            );
+            Ok(Exit::Ok)
+        }
     }
 }
 
@@ -165,6 +180,17 @@ fn cmd_ingest(db: Option<PathBuf>, args: IngestArgs) -> anyhow::Result<Exit> {
     } else {
         Some(open_store(db)?)
     };
+    if let Some(store) = &store {
+        // A Maildir message is marked seen right after its commit: make the
+        // commit survive a power cut first (see store.rs).
+        if args
+            .paths
+            .iter()
+            .any(|p| crate::source::maildir::is_maildir(p))
+        {
+            store.set_durable(true)?;
+        }
+    }
     let summary = run_ingest(source.as_mut(), store.as_mut(), &opts)?;
     print_summary(&summary, args.dry_run);
     Ok(ingest_exit(&summary))

@@ -1,1 +1,6 @@
+//! Helpers shared by the integration tests. Each test binary uses a
+//! different part of them, hence the allow.
+#![allow(dead_code)]
+
 pub mod dovecot;
+pub mod mail;
