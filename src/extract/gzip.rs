@@ -1,0 +1,144 @@
+//! gzip and capped readers: decoding a multi-member gzip stream from memory
+//! (RFC 1952 §2.2, ignoring trailing non-gzip bytes as Mimecast sends them),
+//! the reader that caps how many bytes any decoder may produce, and the walk
+//! step that decides whether a gzip is kept compressed (XML) or unpacked
+//! (a container inside).
+//!
+//! Sniffing the content is left to [`super::sniff`](mod@super::sniff); what
+//! happens to an unpacked container is the walk's business in [`super`].
+
+use std::fmt;
+use std::io::{self, Read};
+
+use flate2::bufread::GzDecoder;
+
+use super::sniff::{not_a_report, sniff, Kind, GZIP_MAGIC};
+use super::{Role, Walk};
+
+/// How much of a gzip's content is inflated to decide what it holds.
+const GZIP_PEEK: u64 = 64 * 1024;
+
+impl Walk<'_> {
+    pub(super) fn gzip(&mut self, name: &str, bytes: &[u8], depth: u32) {
+        let mut head = Vec::new();
+        if let Err(e) = MultiGz::new(bytes).take(GZIP_PEEK).read_to_end(&mut head) {
+            return self.error(name, read_failure(&e, "gzip stream"));
+        }
+        match sniff(&head) {
+            // Kept compressed; the parser inflates it through Payload::reader.
+            Kind::Xml => self.payload(name, bytes, true),
+            kind if kind.is_container() => match self.inflate(MultiGz::new(bytes), "gzip stream") {
+                Ok(inner) => self.blob(name, &inner, depth + 1, Role::Whole),
+                Err(reason) => self.error(name, reason),
+            },
+            kind => self.error(name, not_a_report(kind, &head, "gzip content")),
+        }
+    }
+}
+
+/// Reads a sequence of gzip members from memory, stopping quietly at the
+/// first byte that does not start another member (Mimecast appends CRLF).
+/// flate2's `MultiGzDecoder` would fail on such trailing bytes, hence the
+/// single-member decoder restarted by hand.
+pub(super) struct MultiGz<'a> {
+    member: Option<GzDecoder<&'a [u8]>>,
+}
+
+impl<'a> MultiGz<'a> {
+    pub(super) fn new(data: &'a [u8]) -> Self {
+        MultiGz {
+            member: Some(GzDecoder::new(data)),
+        }
+    }
+}
+
+impl Read for MultiGz<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        while let Some(member) = self.member.as_mut() {
+            let n = member.read(buf)?;
+            if n > 0 {
+                return Ok(n);
+            }
+            // Member complete, trailer CRC and size checked. `bufread`
+            // decoders consume exactly their member, so `rest` is what follows.
+            let Some(done) = self.member.take() else {
+                break;
+            };
+            let rest = done.into_inner();
+            if rest.starts_with(GZIP_MAGIC) {
+                self.member = Some(GzDecoder::new(rest));
+            }
+        }
+        Ok(0)
+    }
+}
+
+/// The error a [`Capped`] reader returns past its limit.
+#[derive(Debug)]
+struct CapExceeded(u64);
+
+impl fmt::Display for CapExceeded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&cap_message(self.0))
+    }
+}
+
+impl std::error::Error for CapExceeded {}
+
+pub(super) fn cap_message(limit: u64) -> String {
+    format!("decompressed size exceeds the limit of {limit} bytes")
+}
+
+pub(super) fn cap_exceeded(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<CapExceeded>())
+}
+
+/// One line for a failed decompression.
+pub(super) fn read_failure(e: &io::Error, what: &str) -> String {
+    if cap_exceeded(e) {
+        e.to_string()
+    } else if e.kind() == io::ErrorKind::UnexpectedEof {
+        format!("truncated {what}: unexpected end of data")
+    } else {
+        format!("corrupt {what}: {e}")
+    }
+}
+
+/// A reader that fails with `InvalidData` once more than `limit` bytes have
+/// come out of `inner`, so a bomb costs at most `limit` bytes of work.
+pub(super) struct Capped<R> {
+    inner: R,
+    left: u64,
+    limit: u64,
+}
+
+impl<R> Capped<R> {
+    pub(super) fn new(inner: R, limit: u64) -> Self {
+        Capped {
+            inner,
+            left: limit,
+            limit,
+        }
+    }
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // Ask for one byte more than allowed: a stream ending exactly at the
+        // limit passes, one that goes on is caught.
+        let allowed = usize::try_from(self.left.saturating_add(1)).unwrap_or(usize::MAX);
+        let want = buf.len().min(allowed);
+        let n = self.inner.read(buf.get_mut(..want).unwrap_or_default())?;
+        if n as u64 > self.left {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                CapExceeded(self.limit),
+            ));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}

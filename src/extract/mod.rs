@@ -1,0 +1,241 @@
+//! Extraction: turn any input blob into the report XML payloads inside it.
+//!
+//! This module owns the step between "some bytes arrived" and "here is report
+//! XML": it sniffs a blob **by content, never by file name** (senders name
+//! files `.xml` that are zips and attach gzip as `application/octet-stream`),
+//! unpacks gzip, zip and RFC 822 mail, recursing through any nesting of them,
+//! and hands back [`Payload`]s. It does not parse the XML (that is `parse`),
+//! and it never fails the whole input for one bad part: each part that looked
+//! like a report but could not be unpacked becomes one [`ExtractError`], and
+//! the rest is still returned.
+//!
+//! Hostile input is bounded ([`Limits`]): nesting depth, zip member and mail
+//! part counts, and decompressed size. Sizes are enforced on the bytes that
+//! actually come out of the decoder, through a capped reader, because declared
+//! sizes (zip headers, gzip ISIZE) lie. Nothing is allocated according to a
+//! declared size. A gzip whose content is XML is kept compressed in the
+//! [`Payload`] and only inflated while the parser reads it, so a 120 MB report
+//! never sits decompressed in memory. The cap also applies to the sum of
+//! everything inflated into memory from one input (all members of a zip, a
+//! gzip inside a mail inside a gzip, ...), so a zip of many large members
+//! cannot multiply it.
+//!
+//! What is an error and what is silently skipped:
+//!
+//! - The input itself (or a gzip's content) must be a report: XML, or a
+//!   container holding one. Anything else is an error; a 0-byte input is
+//!   "empty input", JSON gets "not a DMARC aggregate report (JSON, ...)" so a
+//!   misrouted SMTP TLS report (RFC 8460, Google sends it as
+//!   `application/tlsrpt+gzip`) says what it is.
+//! - In a mail, every part is sniffed, whatever its Content-Type or name:
+//!   Google sends `application/zip`, Mimecast a single-part
+//!   `application/gzip` body, others `application/octet-stream` without a
+//!   file name. Containers are unpacked; XML is taken only when it looks like
+//!   an aggregate report (`<?xml` declaration or `feedback` near the start).
+//!   Prose, HTML, images, forensic (RFC 6591) parts and the like are skipped
+//!   silently: a mail without a report yields no payloads and no errors, with
+//!   [`Extracted::is_mail`] set. A part is an error only when its content
+//!   looks like a container that fails to unpack, or when it is *declared* a
+//!   report (gzip/zip/XML type, or a `.xml`/`.gz`/`.zip` file name) but its
+//!   content is not one, e.g. broken base64.
+//! - In a zip, `__MACOSX/` entries, AppleDouble `._*` files and directories
+//!   are skipped; other members are sniffed like mail parts (`.gz` and `.zip`
+//!   members are unpacked, members with no name or no `.xml` are taken when
+//!   their content is a report). A zip with no report member at all is an
+//!   error.
+//! - gzip: several members are decoded one after another (RFC 1952 §2.2);
+//!   bytes after the last member that are not another member are ignored,
+//!   because Mimecast sends a gzip member followed by CRLF. Corruption in the
+//!   first 64 KiB of a gzip report is found here; corruption further in
+//!   surfaces as an I/O error from [`Payload::reader`].
+//!
+//! Payload names are the input name plus the path inside it, joined by `::`:
+//! zip member names (`<member #i>`, counting from 1, for an empty name), mail
+//! attachment file names or `part N` (mail-parser's part index).
+//!
+//! This file holds the public interface and the walk that dispatches each
+//! blob by its sniffed kind; the steps live in submodules: `sniff`
+//! (content sniffing), `gzip` (multi-member gzip and capped readers), `zip`
+//! (zip members) and `mail` (MIME parts).
+
+use std::io::{BufRead, BufReader, Read};
+
+mod gzip;
+mod mail;
+mod sniff;
+#[cfg(test)]
+mod tests;
+mod zip;
+
+use gzip::{cap_exceeded, read_failure, Capped, MultiGz};
+use sniff::{is_report_candidate, not_a_report, sniff, Kind};
+
+/// Caps that keep a hostile input (zip/gzip bomb, deep nesting) in bounded
+/// memory and time.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Maximum bytes one decompressed payload may expand to. Default 512 MiB.
+    pub max_decompressed: u64,
+    /// Maximum container nesting (gzip in zip in mail ...). Default 8.
+    pub max_depth: u32,
+    /// Maximum number of report members taken from one zip / parts from one mail. Default 10_000.
+    pub max_members: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_decompressed: 512 * 1024 * 1024,
+            max_depth: 8,
+            max_members: 10_000,
+        }
+    }
+}
+
+/// One report document found in an input.
+#[derive(Debug, Clone)]
+pub struct Payload {
+    /// The input's name plus the path inside it, e.g. `a.eml::report.zip::r.xml`.
+    pub name: String,
+    /// The bytes: plain XML, or (when `gzip`) a gzip stream whose content is XML.
+    pub data: Vec<u8>,
+    /// `data` is gzip; decompress on read (kept compressed so a huge report
+    /// is never held decompressed in memory).
+    pub gzip: bool,
+}
+
+impl Payload {
+    /// A reader over the XML, decompressing when needed and failing with an
+    /// `InvalidData` error once more than `limits.max_decompressed` bytes come out.
+    pub fn reader<'a>(&'a self, limits: &Limits) -> Box<dyn BufRead + 'a> {
+        if self.gzip {
+            let inflated = Capped::new(MultiGz::new(&self.data), limits.max_decompressed);
+            Box::new(BufReader::new(inflated))
+        } else {
+            Box::new(self.data.as_slice())
+        }
+    }
+}
+
+/// Why a blob, or part of one, could not be unpacked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExtractError {
+    #[error("{name}: {reason}")]
+    Bad { name: String, reason: String },
+}
+
+/// Everything found in one input.
+#[derive(Debug, Default)]
+pub struct Extracted {
+    pub payloads: Vec<Payload>,
+    /// Parts that looked like reports (or containers) but could not be unpacked.
+    pub errors: Vec<ExtractError>,
+    /// The input was an RFC 822 message (so "no report" is an outcome, not an error).
+    pub is_mail: bool,
+}
+
+/// Sniff `bytes` by content (never by file name) and unpack.
+pub fn extract(name: &str, bytes: &[u8], limits: &Limits) -> Extracted {
+    let mut walk = Walk {
+        limits,
+        budget: limits.max_decompressed,
+        out: Extracted::default(),
+    };
+    walk.out.is_mail = sniff(bytes) == Kind::Mail;
+    walk.blob(name, bytes, 0, Role::Whole);
+    walk.out
+}
+
+/// A member or attachment name fit to print: control characters replaced.
+fn printable(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+/// How strict to be with a blob that is not a report.
+#[derive(Debug, Clone, Copy)]
+enum Role<'d> {
+    /// The input itself or a container's whole content: it must be a report.
+    Whole,
+    /// One of several things in a container (mail part, zip member): XML
+    /// must look like a report, and anything else is skipped, unless the
+    /// container declared it a report (the description says how).
+    Part { declared: Option<&'d str> },
+}
+
+/// The state of one `extract` call.
+struct Walk<'l> {
+    limits: &'l Limits,
+    /// Bytes that may still be inflated into memory for this input.
+    budget: u64,
+    out: Extracted,
+}
+
+impl Walk<'_> {
+    fn error(&mut self, name: &str, reason: impl Into<String>) {
+        self.out.errors.push(ExtractError::Bad {
+            name: name.to_string(),
+            reason: reason.into(),
+        });
+    }
+
+    fn payload(&mut self, name: &str, data: &[u8], gzip: bool) {
+        self.out.payloads.push(Payload {
+            name: name.to_string(),
+            data: data.to_vec(),
+            gzip,
+        });
+    }
+
+    /// `depth` is the number of containers already opened around `bytes`.
+    fn blob(&mut self, name: &str, bytes: &[u8], depth: u32, role: Role<'_>) {
+        let kind = sniff(bytes);
+        if kind.is_container() && depth >= self.limits.max_depth {
+            let reason = format!("nested containers deeper than {}", self.limits.max_depth);
+            return self.error(name, reason);
+        }
+        match (kind, role) {
+            (Kind::Gzip, _) => self.gzip(name, bytes, depth),
+            (Kind::Zip, _) => self.zip(name, bytes, depth),
+            (Kind::EmptyZip, _) => self.error(name, "zip archive has no report member"),
+            (Kind::Mail, _) => self.mail(name, bytes, depth),
+            (Kind::Xml, Role::Whole) => self.payload(name, bytes, false),
+            (Kind::Xml, Role::Part { .. }) if is_report_candidate(bytes) => {
+                self.payload(name, bytes, false)
+            }
+            (_, Role::Whole) => self.error(name, not_a_report(kind, bytes, "input")),
+            (_, Role::Part { declared: Some(d) }) => {
+                let reason = format!("{} (declared as {d})", not_a_report(kind, bytes, "content"));
+                self.error(name, reason)
+            }
+            (_, Role::Part { declared: None }) => {}
+        }
+    }
+
+    /// Inflate `reader` into memory, within the per-blob cap and what is left
+    /// of this input's budget.
+    fn inflate(&mut self, reader: impl Read, what: &str) -> Result<Vec<u8>, String> {
+        let cap = self.limits.max_decompressed.min(self.budget);
+        let mut out = Vec::new();
+        match Capped::new(reader, cap).read_to_end(&mut out) {
+            Ok(n) => {
+                self.budget = self.budget.saturating_sub(n as u64);
+                Ok(out)
+            }
+            Err(e) if cap_exceeded(&e) && cap < self.limits.max_decompressed => Err(format!(
+                "decompressed size of this input exceeds the limit of {} bytes",
+                self.limits.max_decompressed
+            )),
+            Err(e) => Err(read_failure(&e, what)),
+        }
+    }
+}
+
+/// A zip member or attachment file name that claims to be a report.
+fn declared_by_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    [".xml", ".gz", ".gzip", ".zip"]
+        .iter()
+        .any(|ext| lower.ends_with(ext))
+}
