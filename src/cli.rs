@@ -10,11 +10,14 @@ use anyhow::Context;
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod analysis;
+pub use analysis::{AfterIngest, AlertArgs, FilterArgs, NotifyArgs, SettingsArgs};
+
 use crate::exit::Exit;
 use crate::extract::Limits;
 use crate::ingest::{self, Event, Summary};
-use crate::query::{self, Window};
-use crate::render::{self, Format};
+use crate::query::Window;
+use crate::render::Format;
 use crate::source::files::{self, PathOptions};
 use crate::source::Source;
 use crate::store::Store;
@@ -28,6 +31,9 @@ pub struct Cli {
     #[arg(long, global = true, env = "DMARCDB_DB", value_name = "PATH")]
     pub db: Option<PathBuf>,
 
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -39,9 +45,22 @@ pub enum Command {
     Ingest(IngestArgs),
     /// Print stored data.
     Query(QueryArgs),
+    /// Check the window against the alert rules (the seed's, plus new
+    /// senders); exit 1 when there are problems, 0 when there are none.
+    Alert(AlertArgs),
     /// Write a deterministic corpus of synthetic reports (for bench/run.sh).
     #[command(hide = true)]
     Generate(crate::generate::GenerateArgs),
+    /// Rebuild every stored report from its original bytes (after an
+    /// upgrade) and retry the quarantined inputs. Safe to run again.
+    Reparse(ReparseArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReparseArgs {
+    /// Largest quarantined input, and largest decompressed report, in MiB.
+    #[arg(long, default_value_t = 512, value_name = "MIB")]
+    pub max_size: u64,
 }
 
 #[derive(Debug, Args)]
@@ -61,6 +80,8 @@ pub struct IngestArgs {
     /// Largest input file, and largest decompressed report, in MiB.
     #[arg(long, default_value_t = 512, value_name = "MIB")]
     pub max_size: u64,
+    #[command(flatten)]
+    pub alert: AfterIngest,
 }
 
 #[derive(Debug, Args)]
@@ -70,6 +91,8 @@ pub struct QueryArgs {
     pub view: View,
     #[command(flatten)]
     pub window: WindowArgs,
+    #[command(flatten)]
+    pub filter: FilterArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -78,7 +101,21 @@ pub struct QueryArgs {
 /// The views of `dmarcdb query`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum View {
-    /// One row per stored report.
+    /// Per source IP, ours or EXTERNAL, largest first (default --limit 25).
+    Sources,
+    /// Per UTC day, multi-day reports spread in proportion.
+    Daily,
+    /// Per reporter (org_name).
+    Orgs,
+    /// Per policy domain and header_from.
+    Domains,
+    /// Per DKIM signing domain and selector, with results.
+    Dkim,
+    /// Per SPF domain, with results.
+    Spf,
+    /// Records that failed DMARC, in detail (default --limit 100).
+    Failures,
+    /// One row per stored report (default: all time).
     Reports,
 }
 
@@ -125,8 +162,10 @@ pub fn run() -> ExitCode {
 
 fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
-        Command::Ingest(args) => cmd_ingest(cli.db, args),
-        Command::Query(args) => cmd_query(cli.db, args),
+        Command::Ingest(args) => cmd_ingest(cli.db, &cli.settings, args),
+        Command::Query(args) => analysis::cmd_query(cli.db, &cli.settings, args),
+        Command::Alert(args) => analysis::cmd_alert(cli.db, &cli.settings, args),
+        Command::Reparse(args) => cmd_reparse(cli.db, args),
         Command::Generate(args) => {
             let w = crate::generate::write_corpus(&args.corpus, args.format, &args.out)
                 .with_context(|| format!("cannot write to {}", args.out.display()))?;
@@ -157,7 +196,11 @@ fn open_store(db: Option<PathBuf>) -> anyhow::Result<Store> {
     Store::open(&path).with_context(|| format!("cannot open database {}", path.display()))
 }
 
-fn cmd_ingest(db: Option<PathBuf>, args: IngestArgs) -> anyhow::Result<Exit> {
+fn cmd_ingest(db: Option<PathBuf>, sa: &SettingsArgs, args: IngestArgs) -> anyhow::Result<Exit> {
+    if args.dry_run && args.alert.alert {
+        anyhow::bail!("--alert needs the database; it cannot be combined with --dry-run");
+    }
+    let alert_settings = analysis::prepare_after_ingest(sa, &args.alert)?;
     let max = args.max_size.saturating_mul(1024 * 1024);
     let opts = ingest::Options {
         dry_run: args.dry_run,
@@ -193,7 +236,11 @@ fn cmd_ingest(db: Option<PathBuf>, args: IngestArgs) -> anyhow::Result<Exit> {
     }
     let summary = run_ingest(source.as_mut(), store.as_mut(), &opts)?;
     print_summary(&summary, args.dry_run);
-    Ok(ingest_exit(&summary))
+    let mut exit = ingest_exit(&summary);
+    if let Some(store) = &store {
+        exit = exit.max(analysis::alert_after_ingest(store, alert_settings.as_ref(), &args.alert)?);
+    }
+    Ok(exit)
 }
 
 /// Runs the pipeline with progress on a terminal and one line per rejection.
@@ -287,12 +334,45 @@ fn ingest_exit(s: &Summary) -> Exit {
     }
 }
 
-fn cmd_query(db: Option<PathBuf>, args: QueryArgs) -> anyhow::Result<Exit> {
-    let store = open_store(db)?;
-    let table = match args.view {
-        View::Reports => query::reports(&store, &args.window.window(None))?,
+fn cmd_reparse(db: Option<PathBuf>, args: ReparseArgs) -> anyhow::Result<Exit> {
+    let mut store = open_store(db)?;
+    let opts = ingest::Options {
+        dry_run: false,
+        limits: Limits {
+            max_decompressed: args.max_size.saturating_mul(1024 * 1024),
+            ..Limits::default()
+        },
     };
     let mut out = std::io::stdout().lock();
-    render::write(&table, args.format, render::fancy_stdout(), &mut out)?;
-    Ok(Exit::Ok)
+    let mut on_event = |ev: &crate::reparse::Event<'_>| match ev {
+        crate::reparse::Event::Changed { id, header, source } => {
+            let m = &header.metadata;
+            let _ = writeln!(
+                out,
+                "rebuilt report {id}: {} {} ({source})",
+                m.org_name, m.report_id
+            );
+        }
+        crate::reparse::Event::Recovered { source } => {
+            let _ = writeln!(out, "stored from quarantine: {source}");
+        }
+        crate::reparse::Event::Rejected(r) => {
+            eprintln!("dmarcdb: rejected {}: {}", r.name, r.reason);
+        }
+    };
+    let s = crate::reparse::run(&mut store, &opts, &mut on_event)?;
+    println!(
+        "reports: {} changed, {} unchanged, {} could not be re-parsed; \
+         quarantine: {} now stored, {} still failing.",
+        s.changed,
+        s.unchanged,
+        s.failed.len(),
+        s.recovered,
+        s.still_failing
+    );
+    Ok(if s.failed.is_empty() && s.still_failing == 0 {
+        Exit::Ok
+    } else {
+        Exit::Rejected
+    })
 }

@@ -1,1 +1,461 @@
-//! (stub: being written)
+//! Config: which networks are ours, the alert thresholds and where to send
+//! notifications — from flags, environment and the TOML config file.
+//!
+//! Precedence is flag > environment > config file > built-in default, one
+//! setting at a time. The file is optional: the default path (`config.toml`
+//! in the platform config dir) may be missing; a path given with `--config`
+//! must exist. Unknown keys are errors, so a typo does not silently leave a
+//! threshold at its default.
+//!
+//! ```toml
+//! our_nets = ["207.174.124.0/24", "2001:db8::/32"]
+//!
+//! [alert]
+//! min_pass_pct = 95                # ours below this DMARC pass % ...
+//! min_messages = 20                # ... with at least this many messages: "alignment broken"
+//! spoof_min_fail = 20              # external with this many failing messages: "possible spoofing"
+//! new_sender = true                # external source never seen before the window
+//! new_sender_min_messages = 10     # ... sending at least this many messages in it
+//! new_sender_min_history_days = 7  # only with this much history before the window
+//!
+//! [notify]
+//! webhook = "https://hooks.example.com/dmarc"
+//! telegram_api = "https://api.telegram.org"
+//! telegram_bot_token = "123:abc"   # TELEGRAM_BOT_TOKEN wins
+//! telegram_chat_id = "-100123"     # TELEGRAM_CHAT_ID wins
+//! ```
+//!
+//! This module reads files and is handed the environment as a lookup
+//! function; it never prints. The CLI decides what to say about it.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+/// The Telegram Bot API base used when nothing else is configured.
+pub const TELEGRAM_API: &str = "https://api.telegram.org";
+
+/// A config file that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("{origin}: {value:?} is not a network (CIDR like 192.0.2.0/24, or an address)")]
+    Net { origin: String, value: String },
+}
+
+/// The config file as written. Every field is optional.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct File {
+    #[serde(default)]
+    pub our_nets: Option<Vec<String>>,
+    #[serde(default)]
+    pub alert: AlertFile,
+    #[serde(default)]
+    pub notify: NotifyFile,
+}
+
+/// `[alert]` in the config file.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AlertFile {
+    pub min_pass_pct: Option<f64>,
+    pub min_messages: Option<i64>,
+    pub spoof_min_fail: Option<i64>,
+    pub new_sender: Option<bool>,
+    pub new_sender_min_messages: Option<i64>,
+    pub new_sender_min_history_days: Option<u32>,
+}
+
+/// `[notify]` in the config file.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyFile {
+    pub webhook: Option<String>,
+    pub telegram_api: Option<String>,
+    pub telegram_bot_token: Option<String>,
+    pub telegram_chat_id: Option<String>,
+}
+
+impl File {
+    /// Reads `path`. With `explicit` false a missing file is an empty config.
+    pub fn load(path: &Path, explicit: bool) -> Result<File, ConfigError> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if !explicit && e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(File::default())
+            }
+            Err(source) => {
+                return Err(ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })
+            }
+        };
+        File::parse(&text).map_err(|message| ConfigError::Syntax {
+            path: path.to_owned(),
+            message,
+        })
+    }
+
+    /// Parses config text; the error is toml's message.
+    pub fn parse(text: &str) -> Result<File, String> {
+        toml::from_str(text).map_err(|e| e.message().to_string())
+    }
+}
+
+/// The default config file: `config.toml` in the platform config dir
+/// (`~/.config/dmarcdb/` on Linux), if there is a home directory.
+pub fn default_path() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "dmarcdb").map(|d| d.config_dir().join("config.toml"))
+}
+
+/// Parses one network: CIDR (`192.0.2.0/24`, `2001:db8::/32`) or a bare
+/// address (a /32 or /128). Surrounding spaces are ignored, so
+/// `DMARCDB_OUR_NETS="a/24, b/24"` works.
+pub fn parse_net(s: &str) -> Result<IpNet, String> {
+    let s = s.trim();
+    if let Ok(n) = s.parse::<IpNet>() {
+        return Ok(n.trunc());
+    }
+    s.parse::<IpAddr>()
+        .map(IpNet::from)
+        .map_err(|_| format!("{s:?} is not a network (CIDR like 192.0.2.0/24, or an address)"))
+}
+
+/// The networks whose source IPs are "ours".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OurNets {
+    nets: Vec<IpNet>,
+}
+
+impl OurNets {
+    pub fn new(nets: Vec<IpNet>) -> OurNets {
+        OurNets { nets }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nets.is_empty()
+    }
+
+    pub fn nets(&self) -> &[IpNet] {
+        &self.nets
+    }
+
+    /// Whether `ip` is in one of the networks. An IPv4-mapped IPv6
+    /// address (`::ffff:192.0.2.1`, as some reporters write) counts as its
+    /// IPv4 address.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        self.nets.iter().any(|n| n.contains(&ip))
+            || self.nets.iter().any(|n| n.contains(&mapped(ip)))
+    }
+
+    /// Each network as an inclusive range of 16-byte addresses, the form of
+    /// `record.ip_bin` (IPv4 mapped into IPv6), for `ip_bin BETWEEN lo AND hi`.
+    pub fn ranges(&self) -> Vec<([u8; 16], [u8; 16])> {
+        self.nets.iter().map(range).collect()
+    }
+}
+
+/// `net` as an inclusive `ip_bin` range.
+pub fn range(net: &IpNet) -> ([u8; 16], [u8; 16]) {
+    (bin(net.network()), bin(net.broadcast()))
+}
+
+fn bin(ip: IpAddr) -> [u8; 16] {
+    match ip {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+        IpAddr::V6(v6) => v6.octets(),
+    }
+}
+
+fn mapped(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V6(v4.to_ipv6_mapped()),
+        v6 => v6,
+    }
+}
+
+/// The alert rules' thresholds (see [`crate::alert`]). Defaults are the seed's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Thresholds {
+    /// "alignment broken": ours with a DMARC pass % below this ...
+    pub min_pass_pct: f64,
+    /// ... and at least this many messages.
+    pub min_messages: i64,
+    /// "possible spoofing": external with at least this many failing messages.
+    pub spoof_min_fail: i64,
+    /// "new sender" rule on or off.
+    pub new_sender: bool,
+    /// "new sender": at least this many messages in the window.
+    pub new_sender_min_messages: i64,
+    /// "new sender" only runs when the oldest report begins at least this
+    /// many days before the window; on a fresh database everyone is new.
+    pub new_sender_min_history_days: u32,
+}
+
+impl Default for Thresholds {
+    fn default() -> Thresholds {
+        Thresholds {
+            min_pass_pct: 95.0,
+            min_messages: 20,
+            spoof_min_fail: 20,
+            new_sender: true,
+            new_sender_min_messages: 10,
+            new_sender_min_history_days: 7,
+        }
+    }
+}
+
+impl Thresholds {
+    fn from_file(f: &AlertFile) -> Thresholds {
+        let d = Thresholds::default();
+        Thresholds {
+            min_pass_pct: f.min_pass_pct.unwrap_or(d.min_pass_pct),
+            min_messages: f.min_messages.unwrap_or(d.min_messages),
+            spoof_min_fail: f.spoof_min_fail.unwrap_or(d.spoof_min_fail),
+            new_sender: f.new_sender.unwrap_or(d.new_sender),
+            new_sender_min_messages: f
+                .new_sender_min_messages
+                .unwrap_or(d.new_sender_min_messages),
+            new_sender_min_history_days: f
+                .new_sender_min_history_days
+                .unwrap_or(d.new_sender_min_history_days),
+        }
+    }
+}
+
+/// Where notifications go. A channel is configured when all its parts are.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Channels {
+    pub telegram: Option<Telegram>,
+    /// A URL that gets a JSON POST.
+    pub webhook: Option<String>,
+}
+
+/// Telegram Bot API settings.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Telegram {
+    /// API base, `https://api.telegram.org` unless configured (tests point
+    /// it at a local listener).
+    pub api: String,
+    /// The bot token: a secret, never printed (see `Debug`).
+    pub token: String,
+    pub chat_id: String,
+}
+
+impl std::fmt::Debug for Telegram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Telegram")
+            .field("api", &self.api)
+            .field("token", &"***")
+            .field("chat_id", &self.chat_id)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Channels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Channels")
+            .field("telegram", &self.telegram)
+            .field("webhook", &self.webhook.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+/// What the command line said, before the file and environment are consulted.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--our-net`.
+    pub our_nets: Vec<IpNet>,
+    /// `--webhook` (or `DMARCDB_WEBHOOK`).
+    pub webhook: Option<String>,
+}
+
+/// Everything resolved.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    pub our_nets: OurNets,
+    pub thresholds: Thresholds,
+    pub channels: Channels,
+}
+
+impl Settings {
+    /// Combines flags, environment (`env` looks a variable up; empty counts
+    /// as unset) and the file. Environment read here: `DMARCDB_OUR_NETS`
+    /// (when no flag), `TELEGRAM_BOT_TOKEN`, `TELEGRAM_CHAT_ID`,
+    /// `DMARCDB_TELEGRAM_API`, `DMARCDB_WEBHOOK`.
+    pub fn resolve(
+        flags: &Overrides,
+        file: &File,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Settings, ConfigError> {
+        let env = |k: &str| env(k).filter(|v| !v.trim().is_empty());
+        let our_nets = if !flags.our_nets.is_empty() {
+            flags.our_nets.clone()
+        } else if let Some(v) = env("DMARCDB_OUR_NETS") {
+            parse_list(v.split(','), "DMARCDB_OUR_NETS")?
+        } else {
+            let list = file.our_nets.as_deref().unwrap_or_default();
+            parse_list(
+                list.iter().map(String::as_str),
+                "our_nets in the config file",
+            )?
+        };
+        let n = &file.notify;
+        let token = env("TELEGRAM_BOT_TOKEN").or_else(|| n.telegram_bot_token.clone());
+        let chat = env("TELEGRAM_CHAT_ID").or_else(|| n.telegram_chat_id.clone());
+        let api = env("DMARCDB_TELEGRAM_API")
+            .or_else(|| n.telegram_api.clone())
+            .unwrap_or_else(|| TELEGRAM_API.to_string());
+        let telegram = match (token, chat) {
+            (Some(token), Some(chat_id)) => Some(Telegram {
+                api: api.trim_end_matches('/').to_string(),
+                token,
+                chat_id,
+            }),
+            _ => None,
+        };
+        let webhook = flags
+            .webhook
+            .clone()
+            .filter(|w| !w.trim().is_empty())
+            .or_else(|| env("DMARCDB_WEBHOOK"))
+            .or_else(|| n.webhook.clone());
+        Ok(Settings {
+            our_nets: OurNets::new(our_nets),
+            thresholds: Thresholds::from_file(&file.alert),
+            channels: Channels { telegram, webhook },
+        })
+    }
+}
+
+fn parse_list<'a>(
+    items: impl Iterator<Item = &'a str>,
+    origin: &str,
+) -> Result<Vec<IpNet>, ConfigError> {
+    items
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| {
+            parse_net(s).map_err(|_| ConfigError::Net {
+                origin: origin.to_string(),
+                value: s.trim().to_string(),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn mapped_ipv6_counts_as_its_ipv4() {
+        let nets = OurNets::new(vec![parse_net("207.174.124.0/24").unwrap()]);
+        assert!(nets.contains(ip("207.174.124.94")));
+        assert!(nets.contains(ip("::ffff:207.174.124.94")));
+        assert!(!nets.contains(ip("207.174.125.1")));
+        let v6 = OurNets::new(vec![parse_net("::ffff:198.51.100.0/120").unwrap()]);
+        assert!(v6.contains(ip("198.51.100.7")));
+    }
+
+    #[test]
+    fn ranges_are_ip_bin_form() {
+        let (lo, hi) = range(&parse_net("192.0.2.0/24").unwrap());
+        assert_eq!(lo, crate::store::ip_bin("192.0.2.0").unwrap());
+        assert_eq!(hi, crate::store::ip_bin("192.0.2.255").unwrap());
+        let (lo, hi) = range(&parse_net("2001:db8::1").unwrap());
+        assert_eq!(lo, hi);
+    }
+
+    #[test]
+    fn bare_addresses_and_host_bits() {
+        assert_eq!(
+            parse_net(" 192.0.2.1 ").unwrap().to_string(),
+            "192.0.2.1/32"
+        );
+        assert_eq!(
+            parse_net("192.0.2.9/24").unwrap().to_string(),
+            "192.0.2.0/24"
+        );
+        assert!(parse_net("192.0.2.0/33").is_err());
+        assert!(parse_net("example.com").is_err());
+    }
+
+    #[test]
+    fn file_parses_integers_as_percent_and_rejects_typos() {
+        let f = File::parse("our_nets = [\"192.0.2.0/24\"]\n[alert]\nmin_pass_pct = 90\n").unwrap();
+        let s = Settings::resolve(&Overrides::default(), &f, &no_env).unwrap();
+        assert_eq!(s.thresholds.min_pass_pct, 90.0);
+        assert_eq!(s.thresholds.min_messages, 20);
+        assert_eq!(s.our_nets.nets().len(), 1);
+        let e = File::parse("[alert]\nmin_pass = 90\n").unwrap_err();
+        assert!(e.contains("min_pass"), "{e}");
+    }
+
+    #[test]
+    fn flag_beats_env_beats_file() {
+        let f = File::parse("our_nets = [\"10.0.0.0/8\"]\n[notify]\nwebhook = \"http://file\"\n")
+            .unwrap();
+        let env = |k: &str| match k {
+            "DMARCDB_OUR_NETS" => Some("192.0.2.0/24, 198.51.100.0/24".to_string()),
+            "DMARCDB_WEBHOOK" => Some("http://env".to_string()),
+            _ => None,
+        };
+        let s = Settings::resolve(&Overrides::default(), &f, &env).unwrap();
+        assert_eq!(s.our_nets.nets().len(), 2);
+        assert_eq!(s.channels.webhook.as_deref(), Some("http://env"));
+        let flags = Overrides {
+            our_nets: vec![parse_net("203.0.113.0/24").unwrap()],
+            webhook: Some("http://flag".into()),
+        };
+        let s = Settings::resolve(&flags, &f, &env).unwrap();
+        assert_eq!(s.our_nets.nets()[0].to_string(), "203.0.113.0/24");
+        assert_eq!(s.channels.webhook.as_deref(), Some("http://flag"));
+        let s = Settings::resolve(&Overrides::default(), &f, &no_env).unwrap();
+        assert_eq!(s.our_nets.nets()[0].to_string(), "10.0.0.0/8");
+    }
+
+    #[test]
+    fn telegram_needs_token_and_chat_and_hides_the_token() {
+        let f = File::parse("[notify]\ntelegram_chat_id = \"42\"\n").unwrap();
+        let s = Settings::resolve(&Overrides::default(), &f, &no_env).unwrap();
+        assert!(s.channels.telegram.is_none());
+        let env = |k: &str| (k == "TELEGRAM_BOT_TOKEN").then(|| "sekret".to_string());
+        let s = Settings::resolve(&Overrides::default(), &f, &env).unwrap();
+        let t = s.channels.telegram.clone().unwrap();
+        assert_eq!((t.api.as_str(), t.chat_id.as_str()), (TELEGRAM_API, "42"));
+        assert!(!format!("{s:?}").contains("sekret"));
+    }
+
+    #[test]
+    fn missing_default_file_is_empty_but_explicit_is_an_error() {
+        let p = Path::new("/nonexistent/dmarcdb/config.toml");
+        assert_eq!(File::load(p, false).unwrap(), File::default());
+        assert!(matches!(File::load(p, true), Err(ConfigError::Read { .. })));
+    }
+
+    #[test]
+    fn bad_network_in_env_names_its_origin() {
+        let env = |k: &str| (k == "DMARCDB_OUR_NETS").then(|| "nope".to_string());
+        let e = Settings::resolve(&Overrides::default(), &File::default(), &env).unwrap_err();
+        assert!(e.to_string().contains("DMARCDB_OUR_NETS"), "{e}");
+    }
+}

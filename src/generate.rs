@@ -1,1 +1,740 @@
-//! (stub: being written)
+//! Generate: a deterministic corpus of synthetic aggregate reports, for the
+//! benchmark (`bench/run.sh`) and for tests (`dmarcdb generate`, a hidden
+//! subcommand).
+//!
+//! The same seed gives the same bytes, on any machine: a small splitmix64
+//! generator drives every choice, gzip headers carry no time stamp and zip
+//! members carry the report's own date.
+//!
+//! The reports are shaped like what the big reporters send (element order,
+//! identifiers, date ranges and file names as seen in real reports):
+//! - Google (`google.com`): `<dkim>` as domain/result/selector, no SPF
+//!   scope, identifiers with `header_from` only, a range of 00:00:00 to
+//!   23:59:59; mailed as `application/zip`;
+//! - Microsoft (`Microsoft Corporation (Outlook.com)`): `<version>`, the
+//!   xsd/xsi namespace declarations, `envelope_to`/`envelope_from`, SPF with
+//!   `<scope>mfrom</scope>`, a range of 00:00 to 00:00 the next day; mailed
+//!   as `application/gzip`;
+//! - Yahoo: a `<seconds>.<micros>` report id, mailed as gzip.
+//!
+//! Records: about 70 % come from "our" senders (203.0.113.0/24 and
+//! 2001:db8:1::/48), which mostly pass and often carry a second DKIM
+//! signature from an ESP; the rest come from strangers (198.51.100.0/24 and
+//! random public-looking addresses), which mostly fail and are rejected.
+//! Now and then a failing record carries an override reason (forwarded,
+//! `local_policy` with `arc=pass`, mailing_list).
+//!
+//! This module writes files and returns what it wrote; it prints nothing.
+
+use std::fmt::Write as _;
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Seek, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Datelike, NaiveDate, Timelike};
+
+use crate::model::{
+    AuthResult, Disposition, DkimAuthResult, Identifiers, OverrideReason, PolicyEvaluated, Record,
+    SpfAuthResult,
+};
+
+/// A small, fast, well-mixed PRNG (splitmix64): enough for test data, and
+/// stable forever, unlike a crate's generator that may change between
+/// versions.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: u64) -> u64 {
+        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
+    }
+
+    /// True with probability `percent` / 100.
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+
+    pub fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
+        &xs[self.below(xs.len() as u64) as usize]
+    }
+}
+
+/// Derives the seed of item `i` from a corpus seed.
+fn mix(seed: u64, i: u64) -> u64 {
+    Rng::new(seed ^ i.wrapping_mul(0xD6E8_FEB8_6659_FD93)).next_u64()
+}
+
+/// Output file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Plain XML (`.xml`).
+    Xml,
+    /// Gzip-compressed XML (`.xml.gz`), as Microsoft and Yahoo send.
+    Gz,
+    /// A zip holding one XML file (`.zip`), as Google sends.
+    Zip,
+    /// An RFC 5322 mail with the report attached in base64 (`.eml`).
+    Eml,
+}
+
+/// Who sent a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reporter {
+    Google,
+    Microsoft,
+    Yahoo,
+}
+
+impl Reporter {
+    const ALL: [Reporter; 3] = [Reporter::Google, Reporter::Microsoft, Reporter::Yahoo];
+
+    pub fn org_name(self) -> &'static str {
+        match self {
+            Reporter::Google => "google.com",
+            Reporter::Microsoft => "Microsoft Corporation (Outlook.com)",
+            Reporter::Yahoo => "Yahoo",
+        }
+    }
+
+    pub fn email(self) -> &'static str {
+        match self {
+            Reporter::Google => "noreply-dmarc-support@google.com",
+            Reporter::Microsoft => "dmarcreport@microsoft.com",
+            Reporter::Yahoo => "dmarchelp@yahooinc.com",
+        }
+    }
+
+    /// The receiver part of the file name (RFC 7489 §7.2.1.1).
+    fn receiver(self) -> &'static str {
+        match self {
+            Reporter::Google => "google.com",
+            Reporter::Microsoft => "protection.outlook.com",
+            Reporter::Yahoo => "yahoo.com",
+        }
+    }
+
+    /// Google ends a day at 23:59:59, Microsoft at the next midnight.
+    fn date_end(self, begin: i64) -> i64 {
+        match self {
+            Reporter::Microsoft => begin + 86_400,
+            _ => begin + 86_399,
+        }
+    }
+
+    fn report_id(self, rng: &mut Rng, index: u64, begin: i64) -> String {
+        match self {
+            // Google: a large decimal number.
+            Reporter::Google => format!("{}{:06}", rng.below(10_000_000_000_000), index),
+            // Microsoft: 32 hex digits.
+            Reporter::Microsoft => {
+                let (hi, lo) = (rng.next_u64(), rng.next_u64() as u32);
+                format!("{hi:016x}{lo:08x}{:08x}", index as u32)
+            }
+            Reporter::Yahoo => format!("{}.{:06}", begin + 86_400 + 2, index % 1_000_000),
+        }
+    }
+}
+
+/// One report to generate. Everything in it follows from its fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportSpec {
+    /// Seed of the records' random choices.
+    pub seed: u64,
+    pub reporter: Reporter,
+    pub report_id: String,
+    pub policy_domain: String,
+    /// Start of the day reported on (seconds since the epoch).
+    pub date_begin: i64,
+    pub records: usize,
+    /// The report's place in its corpus (the file name's unique id).
+    pub index: u64,
+}
+
+impl ReportSpec {
+    /// A Google-shaped report for `example.com` on 2025-01-01; for tests.
+    pub fn new(seed: u64, records: usize) -> ReportSpec {
+        let mut rng = Rng::new(seed);
+        let date_begin = 1_735_689_600;
+        ReportSpec {
+            seed: rng.next_u64(),
+            reporter: Reporter::Google,
+            report_id: Reporter::Google.report_id(&mut rng, 0, date_begin),
+            policy_domain: "example.com".into(),
+            date_begin,
+            records,
+            index: 0,
+        }
+    }
+
+    pub fn date_end(&self) -> i64 {
+        self.reporter.date_end(self.date_begin)
+    }
+
+    /// The file name without extension, as RFC 7489 §7.2.1.1 names it.
+    pub fn file_stem(&self) -> String {
+        format!(
+            "{}!{}!{}!{}!{}",
+            self.reporter.receiver(),
+            self.policy_domain,
+            self.date_begin,
+            self.date_end(),
+            self.index
+        )
+    }
+
+    /// The records, as the parser reads them back from [`report_xml`].
+    pub fn records(&self) -> impl Iterator<Item = Record> + '_ {
+        let mut rng = Rng::new(self.seed);
+        (0..self.records).map(move |_| record(&mut rng, self.reporter, &self.policy_domain))
+    }
+}
+
+/// A corpus: `reports` reports of `records` records each.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CorpusSpec {
+    /// Number of reports.
+    #[arg(long, default_value_t = 10)]
+    pub reports: u64,
+    /// Records per report.
+    #[arg(long, default_value_t = 100)]
+    pub records: usize,
+    /// Random seed: the same seed writes the same bytes.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// The last day reported on (UTC).
+    #[arg(long, default_value = "2025-01-31", value_name = "YYYY-MM-DD")]
+    pub end_date: NaiveDate,
+    /// Spread the reports over this many days, ending at --end-date.
+    #[arg(long, default_value_t = 30, value_name = "DAYS")]
+    pub days_back: u32,
+    /// The policy domain the reports are about.
+    #[arg(long, default_value = "example.com")]
+    pub domain: String,
+}
+
+impl CorpusSpec {
+    /// Report `i`: reporters take turns, three a day, going back from
+    /// `end_date` and wrapping after `days_back` days.
+    pub fn report(&self, i: u64) -> ReportSpec {
+        let reporter = Reporter::ALL[(i % 3) as usize];
+        let day = (i / 3) % u64::from(self.days_back.max(1));
+        let end = self
+            .end_date
+            .and_hms_opt(0, 0, 0)
+            .map_or(0, |t| t.and_utc().timestamp());
+        let date_begin = end - day as i64 * 86_400;
+        let mut rng = Rng::new(mix(self.seed, i));
+        ReportSpec {
+            seed: rng.next_u64(),
+            reporter,
+            report_id: reporter.report_id(&mut rng, i, date_begin),
+            policy_domain: self.domain.to_ascii_lowercase(),
+            date_begin,
+            records: self.records,
+            index: i,
+        }
+    }
+}
+
+/// `dmarcdb generate`: a corpus and where to write it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    pub corpus: CorpusSpec,
+    /// File format.
+    #[arg(long, value_enum, default_value_t = Format::Gz)]
+    pub format: Format,
+    /// Directory to write into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+/// What [`write_corpus`] wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Written {
+    pub files: u64,
+    pub records: u64,
+    pub bytes: u64,
+}
+
+/// Writes every report of `corpus` into `dir`, one file each.
+pub fn write_corpus(corpus: &CorpusSpec, format: Format, dir: &Path) -> io::Result<Written> {
+    fs::create_dir_all(dir)?;
+    let mut w = Written::default();
+    for i in 0..corpus.reports {
+        let spec = corpus.report(i);
+        let path = write_report(&spec, format, dir)?;
+        w.files += 1;
+        w.records += spec.records as u64;
+        w.bytes += fs::metadata(&path)?.len();
+    }
+    Ok(w)
+}
+
+/// Writes one report into `dir` in `format`; returns the file's path.
+/// XML is streamed, so a huge report never sits in memory uncompressed.
+pub fn write_report(spec: &ReportSpec, format: Format, dir: &Path) -> io::Result<PathBuf> {
+    let stem = spec.file_stem();
+    let path = dir.join(match format {
+        Format::Xml => format!("{stem}.xml"),
+        Format::Gz => format!("{stem}.xml.gz"),
+        Format::Zip => format!("{stem}.zip"),
+        Format::Eml => format!("{stem}.eml"),
+    });
+    let mut file = BufWriter::with_capacity(256 * 1024, File::create(&path)?);
+    match format {
+        Format::Xml => write_xml(spec, &mut file)?,
+        Format::Gz => write_gz(spec, &mut file)?,
+        Format::Zip => write_zip(spec, &mut file)?,
+        Format::Eml => file.write_all(&report_eml(spec)?)?,
+    }
+    file.flush()?;
+    Ok(path)
+}
+
+/// The report's XML as a string.
+pub fn report_xml(spec: &ReportSpec) -> String {
+    let mut out = Vec::with_capacity(1024 + spec.records * 700);
+    // Writing to a Vec cannot fail, and the generator writes only UTF-8.
+    let _ = write_xml(spec, &mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Streams the report's XML into `out`, one record at a time.
+pub fn write_xml(spec: &ReportSpec, out: &mut impl Write) -> io::Result<()> {
+    let mut s = String::with_capacity(2048);
+    header_xml(spec, &mut s);
+    out.write_all(s.as_bytes())?;
+    for rec in spec.records() {
+        s.clear();
+        record_xml(spec.reporter, &rec, &mut s);
+        out.write_all(s.as_bytes())?;
+    }
+    out.write_all(b"</feedback>\n")
+}
+
+/// Gzip with no file name and a zero time stamp, so the bytes depend on
+/// the report only.
+pub fn write_gz(spec: &ReportSpec, out: &mut impl Write) -> io::Result<()> {
+    let mut gz = flate2::GzBuilder::new()
+        .mtime(0)
+        .write(out, flate2::Compression::default());
+    write_xml(spec, &mut gz)?;
+    gz.finish()?;
+    Ok(())
+}
+
+/// A zip holding `<stem>.xml`, time-stamped with the report's end.
+pub fn write_zip(spec: &ReportSpec, out: &mut (impl Write + Seek)) -> io::Result<()> {
+    let end = DateTime::from_timestamp(spec.date_end(), 0)
+        .unwrap_or_default()
+        .naive_utc();
+    let stamp = zip::DateTime::from_date_and_time(
+        end.year().clamp(1980, 2107) as u16,
+        end.month() as u8,
+        end.day() as u8,
+        end.hour() as u8,
+        end.minute() as u8,
+        end.second() as u8,
+    )
+    .unwrap_or_default();
+    let opts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .last_modified_time(stamp)
+        .large_file(spec.records > 1_000_000);
+    let mut z = zip::ZipWriter::new(out);
+    z.start_file(format!("{}.xml", spec.file_stem()), opts)?;
+    write_xml(spec, &mut z)?;
+    z.finish()?;
+    Ok(())
+}
+
+/// The report as a mail, the way its reporter sends it: a multipart/mixed
+/// message with a short text part and the report attached in base64
+/// (zip for Google, gzip for the others), CRLF line ends.
+pub fn report_eml(spec: &ReportSpec) -> io::Result<Vec<u8>> {
+    let stem = spec.file_stem();
+    let (ctype, fname, bytes) = if spec.reporter == Reporter::Google {
+        let mut c = io::Cursor::new(Vec::new());
+        write_zip(spec, &mut c)?;
+        ("application/zip", format!("{stem}.zip"), c.into_inner())
+    } else {
+        let mut v = Vec::new();
+        write_gz(spec, &mut v)?;
+        ("application/gzip", format!("{stem}.xml.gz"), v)
+    };
+    let sent = DateTime::from_timestamp(spec.date_end() + 3 * 3600, 0).unwrap_or_default();
+    let boundary = format!("=_dmarcdb_{:016x}", spec.seed);
+    let (org, id, dom) = (
+        spec.reporter.org_name(),
+        &spec.report_id,
+        &spec.policy_domain,
+    );
+    let mut m = String::with_capacity(bytes.len() * 4 / 3 + 2048);
+    let _ = write!(
+        m,
+        "From: {org} <{from}>\r\nTo: dmarc-reports@{dom}\r\n\
+         Subject: Report Domain: {dom} Submitter: {org} Report-ID: <{id}>\r\n\
+         Date: {date}\r\nMessage-ID: <{id}.{idx}@dmarcdb.invalid>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\n\
+         This is a multi-part message in MIME format.\r\n\r\n\
+         --{boundary}\r\nContent-Type: text/plain; charset=\"us-ascii\"\r\n\
+         Content-Transfer-Encoding: 7bit\r\n\r\n\
+         This is an aggregate report from {org}.\r\n\r\n\
+         --{boundary}\r\nContent-Type: {ctype}; name=\"{fname}\"\r\n\
+         Content-Disposition: attachment; filename=\"{fname}\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n",
+        from = spec.reporter.email(),
+        date = sent.format("%a, %d %b %Y %H:%M:%S +0000"),
+        idx = spec.index,
+    );
+    base64_lines(&bytes, &mut m);
+    let _ = write!(m, "\r\n--{boundary}--\r\n");
+    Ok(m.into_bytes())
+}
+
+/// Base64 (RFC 2045 §6.8) in lines of 76 characters.
+fn base64_lines(data: &[u8], out: &mut String) {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let sym = |n: u32, shift: u32| char::from(ALPHABET[((n >> shift) & 63) as usize]);
+    for line in data.chunks(57) {
+        for c in line.chunks(3) {
+            let b = |i: usize| u32::from(c.get(i).copied().unwrap_or(0));
+            let n = (b(0) << 16) | (b(1) << 8) | b(2);
+            out.push(sym(n, 18));
+            out.push(sym(n, 12));
+            out.push(if c.len() > 1 { sym(n, 6) } else { '=' });
+            out.push(if c.len() > 2 { sym(n, 0) } else { '=' });
+        }
+        out.push_str("\r\n");
+    }
+}
+
+// --- records -------------------------------------------------------------
+
+/// ESPs that sign "our" mail with their own key besides ours.
+const ESP_SIGNERS: &[(&str, &str)] = &[
+    ("sendgrid.net", "s1"),
+    ("amazonses.com", "ug7nbtf4gccmlpwj322ax3p6ow6yfsug"),
+    ("mcsv.net", "k2"),
+    ("mailgun.org", "mx"),
+];
+/// Domains strangers sign or bounce with.
+const STRANGER_DOMAINS: &[&str] = &[
+    "bulk-mailer.example.net",
+    "promo.example.org",
+    "mx.invalid",
+    "smtp.test",
+    "newsletters.example",
+    "cheap-pills.example.biz",
+];
+/// First octets of the random "public-looking" stranger addresses.
+const PUBLIC_OCTETS: &[u8] = &[
+    23, 31, 37, 45, 62, 77, 80, 85, 91, 103, 109, 176, 185, 193, 212,
+];
+
+fn our_ip(rng: &mut Rng) -> String {
+    if rng.chance(80) {
+        format!("203.0.113.{}", 1 + rng.below(254))
+    } else {
+        let (net, host) = (rng.below(16) as u16, 1 + rng.below(0xfff) as u16);
+        std::net::Ipv6Addr::new(0x2001, 0xdb8, 1, net, 0, 0, 0, host).to_string()
+    }
+}
+
+fn stranger_ip(rng: &mut Rng) -> String {
+    if rng.chance(40) {
+        return format!("198.51.100.{}", 1 + rng.below(254));
+    }
+    let o = rng.pick(PUBLIC_OCTETS);
+    let (a, b, c) = (rng.below(256), rng.below(256), 1 + rng.below(254));
+    format!("{o}.{a}.{b}.{c}")
+}
+
+/// A message count in `1..=max`, small ones most likely (like real traffic).
+fn skewed(rng: &mut Rng, max: u64) -> i64 {
+    let cap = 1 + rng.below(max);
+    1 + rng.below(cap) as i64
+}
+
+fn result(pass: bool) -> AuthResult {
+    if pass {
+        AuthResult::Pass
+    } else {
+        AuthResult::Fail
+    }
+}
+
+/// One record, as `reporter` writes it (fields it never writes are left
+/// empty, so the parser reads back exactly this value).
+fn record(rng: &mut Rng, reporter: Reporter, domain: &str) -> Record {
+    let ours = rng.chance(70);
+    let header_from = match rng.below(10) {
+        0 => format!("news.{domain}"),
+        _ => domain.to_string(),
+    };
+    let mut rec = Record {
+        identifiers: Identifiers {
+            header_from: header_from.clone(),
+            ..Identifiers::default()
+        },
+        ..Record::default()
+    };
+    let envelope;
+    if ours {
+        rec.source_ip = our_ip(rng);
+        rec.count = skewed(rng, 500);
+        let dkim_ok = rng.chance(96);
+        let spf_ok = rng.chance(90);
+        envelope = format!("bounce.{domain}");
+        rec.dkim.push(DkimAuthResult {
+            domain: header_from,
+            selector: Some(rng.pick(&["google", "selector1", "s1", "k1"]).to_string()),
+            result: result(dkim_ok),
+            human_result: None,
+        });
+        if rng.chance(40) {
+            let (d, s) = rng.pick(ESP_SIGNERS);
+            rec.dkim.push(DkimAuthResult {
+                domain: d.to_string(),
+                selector: Some(s.to_string()),
+                result: AuthResult::Pass,
+                human_result: None,
+            });
+        }
+        rec.spf.push(spf(rng, &envelope, spf_ok));
+        rec.policy_evaluated = evaluated(rng, dkim_ok, spf_ok);
+    } else {
+        rec.source_ip = stranger_ip(rng);
+        rec.count = skewed(rng, 4);
+        let spoof = rng.chance(60);
+        envelope = if spoof {
+            domain.to_string()
+        } else {
+            rng.pick(STRANGER_DOMAINS).to_string()
+        };
+        match rng.below(10) {
+            0..=4 => {}
+            5..=7 => rec.dkim.push(DkimAuthResult {
+                domain: rng.pick(STRANGER_DOMAINS).to_string(),
+                selector: Some("default".into()),
+                result: AuthResult::Pass,
+                human_result: None,
+            }),
+            _ => rec.dkim.push(DkimAuthResult {
+                domain: domain.to_string(),
+                selector: Some("selector1".into()),
+                result: AuthResult::Fail,
+                human_result: None,
+            }),
+        }
+        rec.spf.push(spf(rng, &envelope, !spoof));
+        // A few strangers are legitimate forwarders SPF happens to align for.
+        let spf_aligned = rng.chance(3);
+        rec.policy_evaluated = evaluated(rng, false, spf_aligned);
+    }
+    shape(reporter, &mut rec, &envelope);
+    rec
+}
+
+/// An SPF result for `domain`; `authorised` is whether the IP may send for it.
+fn spf(rng: &mut Rng, domain: &str, authorised: bool) -> SpfAuthResult {
+    let result = if authorised {
+        if rng.chance(95) {
+            AuthResult::Pass
+        } else {
+            AuthResult::TempError
+        }
+    } else {
+        rng.pick(&[
+            AuthResult::Fail,
+            AuthResult::SoftFail,
+            AuthResult::Neutral,
+            AuthResult::None,
+        ])
+        .clone()
+    };
+    SpfAuthResult {
+        domain: domain.to_string(),
+        scope: Some("mfrom".into()),
+        result,
+        human_result: None,
+    }
+}
+
+/// `policy_evaluated` for a `p=reject` domain: failing mail is rejected
+/// unless the receiver overrides (forwarding, ARC, a mailing list).
+fn evaluated(rng: &mut Rng, dkim: bool, spf: bool) -> PolicyEvaluated {
+    let mut pe = PolicyEvaluated {
+        disposition: Disposition::None,
+        dkim: result(dkim),
+        spf: result(spf),
+        reasons: Vec::new(),
+    };
+    if dkim || spf {
+        return pe;
+    }
+    if rng.chance(8) {
+        let (kind, comment) = *rng.pick(&[
+            ("forwarded", None),
+            ("local_policy", Some("arc=pass")),
+            ("mailing_list", None),
+            ("trusted_forwarder", Some("")),
+        ]);
+        pe.reasons.push(OverrideReason {
+            kind: kind.into(),
+            comment: comment.filter(|c| !c.is_empty()).map(String::from),
+        });
+    } else {
+        pe.disposition = Disposition::Reject;
+    }
+    pe
+}
+
+/// Drops what `reporter` does not write.
+fn shape(reporter: Reporter, rec: &mut Record, envelope: &str) {
+    match reporter {
+        Reporter::Microsoft => {
+            rec.identifiers.envelope_to = Some("outlook.com".into());
+            rec.identifiers.envelope_from = Some(envelope.to_string());
+        }
+        Reporter::Google | Reporter::Yahoo => {
+            for s in &mut rec.spf {
+                s.scope = None;
+            }
+        }
+    }
+}
+
+// --- XML -----------------------------------------------------------------
+
+fn header_xml(spec: &ReportSpec, s: &mut String) {
+    let r = spec.reporter;
+    match r {
+        Reporter::Google => s.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\" ?>\n<feedback>\n"),
+        Reporter::Microsoft => s.push_str(
+            "<?xml version=\"1.0\"?>\n<feedback xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\" \
+             xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\n  <version>1.0</version>\n",
+        ),
+        Reporter::Yahoo => s.push_str("<?xml version=\"1.0\"?>\n<feedback>\n"),
+    }
+    s.push_str("  <report_metadata>\n");
+    leaf(s, 4, "org_name", r.org_name());
+    leaf(s, 4, "email", r.email());
+    if r == Reporter::Google {
+        leaf(
+            s,
+            4,
+            "extra_contact_info",
+            "https://support.google.com/a/answer/2466580",
+        );
+    }
+    leaf(s, 4, "report_id", &spec.report_id);
+    let _ = write!(
+        s,
+        "    <date_range>\n      <begin>{}</begin>\n      <end>{}</end>\n    </date_range>\n",
+        spec.date_begin,
+        spec.date_end()
+    );
+    s.push_str("  </report_metadata>\n  <policy_published>\n");
+    leaf(s, 4, "domain", &spec.policy_domain);
+    for (k, v) in [
+        ("adkim", "r"),
+        ("aspf", "r"),
+        ("p", "reject"),
+        ("sp", "reject"),
+        ("pct", "100"),
+    ] {
+        leaf(s, 4, k, v);
+    }
+    if r == Reporter::Microsoft {
+        leaf(s, 4, "fo", "0");
+    }
+    s.push_str("  </policy_published>\n");
+}
+
+fn record_xml(r: Reporter, rec: &Record, s: &mut String) {
+    let pe = &rec.policy_evaluated;
+    s.push_str("  <record>\n    <row>\n");
+    leaf(s, 6, "source_ip", &rec.source_ip);
+    let _ = writeln!(s, "      <count>{}</count>", rec.count);
+    s.push_str("      <policy_evaluated>\n");
+    leaf(s, 8, "disposition", pe.disposition.as_str());
+    leaf(s, 8, "dkim", pe.dkim.as_str());
+    leaf(s, 8, "spf", pe.spf.as_str());
+    for reason in &pe.reasons {
+        s.push_str("        <reason>\n");
+        leaf(s, 10, "type", &reason.kind);
+        match (&reason.comment, r) {
+            (Some(c), _) => leaf(s, 10, "comment", c),
+            // Microsoft writes an empty comment rather than none.
+            (None, Reporter::Microsoft) => s.push_str("          <comment></comment>\n"),
+            (None, _) => {}
+        }
+        s.push_str("        </reason>\n");
+    }
+    s.push_str("      </policy_evaluated>\n    </row>\n    <identifiers>\n");
+    let ids = &rec.identifiers;
+    if let Some(to) = &ids.envelope_to {
+        leaf(s, 6, "envelope_to", to);
+    }
+    if let Some(from) = &ids.envelope_from {
+        leaf(s, 6, "envelope_from", from);
+    }
+    leaf(s, 6, "header_from", &ids.header_from);
+    s.push_str("    </identifiers>\n    <auth_results>\n");
+    for d in &rec.dkim {
+        s.push_str("      <dkim>\n");
+        leaf(s, 8, "domain", &d.domain);
+        let selector = d.selector.as_deref().unwrap_or("");
+        if r == Reporter::Google {
+            leaf(s, 8, "result", d.result.as_str());
+            leaf(s, 8, "selector", selector);
+        } else {
+            leaf(s, 8, "selector", selector);
+            leaf(s, 8, "result", d.result.as_str());
+        }
+        s.push_str("      </dkim>\n");
+    }
+    for p in &rec.spf {
+        s.push_str("      <spf>\n");
+        leaf(s, 8, "domain", &p.domain);
+        if let Some(scope) = &p.scope {
+            leaf(s, 8, "scope", scope);
+        }
+        leaf(s, 8, "result", p.result.as_str());
+        s.push_str("      </spf>\n");
+    }
+    s.push_str("    </auth_results>\n  </record>\n");
+}
+
+/// `<name>value</name>` on its own line, indented, value escaped.
+fn leaf(s: &mut String, indent: usize, name: &str, value: &str) {
+    s.extend(std::iter::repeat(' ').take(indent));
+    let _ = write!(s, "<{name}>");
+    for c in value.chars() {
+        match c {
+            '<' => s.push_str("&lt;"),
+            '>' => s.push_str("&gt;"),
+            '&' => s.push_str("&amp;"),
+            _ => s.push(c),
+        }
+    }
+    let _ = writeln!(s, "</{name}>");
+}
+
+#[cfg(test)]
+mod tests;

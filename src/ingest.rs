@@ -153,7 +153,9 @@ fn payloads_of(
     (found.payloads, failed)
 }
 
-fn ingest_input(
+/// Extracts and stores everything in one input (also used by `reparse` to
+/// retry a quarantined input through the same path).
+pub(crate) fn ingest_input(
     input: &Input,
     store: &mut Store,
     opts: &Options,

@@ -9,6 +9,8 @@
 //! - [`parse`]: stream report XML (quick-xml) into the [`model`] types;
 //! - [`store`]: the SQLite file, one transaction per report, quarantine;
 //! - [`ingest`]: drives source → extract → parse → store → ack and counts outcomes;
+//! - [`reparse`]: rebuilds stored reports from their original bytes and
+//!   retries the quarantine;
 //! - [`query`]: SQL views over the store, returning rows;
 //! - [`render`]: rows as a table, CSV or JSON;
 //! - [`alert`]: rows → problems → exit code, and [`notify`] to send them.
@@ -27,5 +29,6 @@ pub mod notify;
 pub mod parse;
 pub mod query;
 pub mod render;
+pub mod reparse;
 pub mod source;
 pub mod store;

@@ -349,8 +349,17 @@ impl<R: BufRead> ReportReader<R> {
                 }
             }
             Event::Eof => {
-                // An unclosed wrapper (or a truncated file) ends here. A
-                // record cut off mid-way is not handed out.
+                // An unclosed wrapper around a closed `<feedback>` (ikea)
+                // ends here. A document that ends inside `<feedback>` was
+                // cut off (a truncated attachment or download): storing the
+                // records before the cut would keep a report with silently
+                // missing rows, so it is refused (every report in the
+                // corpus closes `</feedback>`).
+                if self.seen_feedback && self.phase != Phase::Done {
+                    return Err(ParseError::Invalid(
+                        "truncated: the document ends before </feedback>".into(),
+                    ));
+                }
                 self.phase = Phase::Done;
             }
             // A DTD is never read: no entity is ever defined or expanded.

@@ -289,7 +289,8 @@ fn insert_header(
     Ok(tx.last_insert_rowid())
 }
 
-fn insert_record(
+/// Inserts one record and its child rows (also used by `reparse`).
+pub(crate) fn insert_record(
     tx: &rusqlite::Transaction<'_>,
     report: i64,
     r: &Record,

@@ -15,10 +15,11 @@
 //! sizes (zip headers, gzip ISIZE) lie. Nothing is allocated according to a
 //! declared size. A gzip whose content is XML is kept compressed in the
 //! [`Payload`] and only inflated while the parser reads it, so a 120 MB report
-//! never sits decompressed in memory. The cap also applies to the sum of
-//! everything inflated into memory from one input (all members of a zip, a
-//! gzip inside a mail inside a gzip, ...), so a zip of many large members
-//! cannot multiply it.
+//! never sits decompressed in memory; so is a deflated zip member holding
+//! XML, re-wrapped as gzip (see [`zip`](mod@zip)). The cap also applies to
+//! the sum of everything inflated into memory from one input (containers
+//! inside a zip, a gzip inside a mail inside a gzip, ...), so a zip of many
+//! large members cannot multiply it.
 //!
 //! What is an error and what is silently skipped:
 //!

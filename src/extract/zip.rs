@@ -1,17 +1,37 @@
 //! zip members: opening an archive, skipping what never holds a report
-//! (directories, macOS resource forks), and reading each member through the
-//! per-input decompression budget before the walk sniffs it.
+//! (directories, macOS resource forks), and reading each member only as far
+//! as needed before the walk sniffs it.
+//!
+//! A member is inflated to its first 64 KiB first. A deflated report is then
+//! re-wrapped as gzip without being inflated (the parser inflates it while
+//! reading, like a gzip attachment); a container (or a stored report) is
+//! read whole through the per-input decompression budget; anything else is
+//! judged by its head alone. So a zip bomb, whatever size it declares,
+//! never sits inflated in memory.
 //!
 //! Encrypted and corrupt members become errors for that member only; the
 //! rest of the archive is still read.
 
-use std::io::Cursor;
+use std::io::{Cursor, Read};
 
 use zip::result::ZipError;
-use zip::ZipArchive;
+use zip::{CompressionMethod, ZipArchive};
 
-use super::gzip::cap_message;
+use super::gzip::{cap_message, read_failure};
+use super::sniff::{is_report_candidate, sniff, Kind};
 use super::{declared_by_name, printable, Role, Walk};
+
+/// How much of a member is inflated to decide what it holds.
+const MEMBER_PEEK: u64 = 64 * 1024;
+
+/// A zip member, read as far as the walk needs it.
+enum Member {
+    /// All of it (a container, a stored report), or only its head when that
+    /// is enough to tell that it is not a report.
+    Bytes(Vec<u8>),
+    /// A deflated report re-wrapped as gzip, still compressed.
+    Report(Vec<u8>),
+}
 
 impl Walk<'_> {
     pub(super) fn zip(&mut self, name: &str, bytes: &[u8], depth: u32) {
@@ -42,10 +62,11 @@ impl Walk<'_> {
                 format!("{name}::{}", printable(&member))
             };
             match self.zip_member(&mut archive, index) {
-                Ok(data) => {
+                Ok(Member::Bytes(data)) => {
                     let declared = declared_by_name(&member).then_some(member.as_str());
                     self.blob(&label, &data, depth + 1, Role::Part { declared });
                 }
+                Ok(Member::Report(gzip)) => self.payload(&label, &gzip, true),
                 Err(reason) => self.error(&label, reason),
             }
         }
@@ -58,21 +79,61 @@ impl Walk<'_> {
         &mut self,
         archive: &mut ZipArchive<Cursor<&[u8]>>,
         index: usize,
-    ) -> Result<Vec<u8>, String> {
-        let file = match archive.by_index(index) {
-            Ok(file) => file,
-            Err(ZipError::UnsupportedArchive(msg)) if msg == ZipError::PASSWORD_REQUIRED => {
-                return Err("encrypted zip member (password required)".to_string())
-            }
-            Err(e) => return Err(format!("unreadable zip member: {e}")),
-        };
+    ) -> Result<Member, String> {
+        let mut file = open_member(archive, index)?;
         // The declared size is only a shortcut to refuse early; the capped
-        // read below is what actually bounds memory.
+        // reads are what actually bound memory.
         if file.size() > self.limits.max_decompressed {
             return Err(cap_message(self.limits.max_decompressed));
         }
-        self.inflate(file, "zip member")
+        let mut head = Vec::new();
+        if let Err(e) = file.by_ref().take(MEMBER_PEEK).read_to_end(&mut head) {
+            return Err(read_failure(&e, "zip member"));
+        }
+        let deflated = file.compression() == CompressionMethod::Deflated;
+        drop(file);
+        let kind = sniff(&head);
+        let report = kind == Kind::Xml && is_report_candidate(&head);
+        if report && deflated {
+            return rewrap_as_gzip(archive, index).map(Member::Report);
+        }
+        if report || kind.is_container() {
+            let file = open_member(archive, index)?;
+            return self.inflate(file, "zip member").map(Member::Bytes);
+        }
+        Ok(Member::Bytes(head))
     }
+}
+
+fn open_member<'a, 'b>(
+    archive: &'a mut ZipArchive<Cursor<&'b [u8]>>,
+    index: usize,
+) -> Result<zip::read::ZipFile<'a, Cursor<&'b [u8]>>, String> {
+    match archive.by_index(index) {
+        Ok(file) => Ok(file),
+        Err(ZipError::UnsupportedArchive(msg)) if msg == ZipError::PASSWORD_REQUIRED => {
+            Err("encrypted zip member (password required)".to_string())
+        }
+        Err(e) => Err(format!("unreadable zip member: {e}")),
+    }
+}
+
+/// A deflated member as a gzip stream (RFC 1952: a header, the member's raw
+/// DEFLATE data unchanged, its CRC-32 and size modulo 2^32), so that it is
+/// inflated only while the parser reads it. CRC and size come from the
+/// zip's directory: a member that lies about them fails when read, as it
+/// would from the zip.
+fn rewrap_as_gzip(archive: &mut ZipArchive<Cursor<&[u8]>>, index: usize) -> Result<Vec<u8>, String> {
+    let mut raw = archive
+        .by_index_raw(index)
+        .map_err(|e| format!("unreadable zip member: {e}"))?;
+    let (crc, size) = (raw.crc32(), raw.size());
+    let mut gzip = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+    raw.read_to_end(&mut gzip)
+        .map_err(|e| read_failure(&e, "zip member"))?;
+    gzip.extend_from_slice(&crc.to_le_bytes());
+    gzip.extend_from_slice(&(size as u32).to_le_bytes());
+    Ok(gzip)
 }
 
 /// Members that never hold a report: directories, and the resource forks

@@ -377,3 +377,17 @@ fn shared_corpus_plain_xml_matches_expected_totals() {
     assert_eq!(recs[0].count, 1);
     assert!(!recs[0].dmarc_pass());
 }
+
+/// Found by the bad-input catalogue: a report cut off after a complete
+/// `</record>` parsed cleanly up to EOF and was stored with the records
+/// before the cut. It is refused now, wherever the cut falls.
+#[test]
+fn truncated_report_is_refused_not_stored_in_part() {
+    let end = MINIMAL.find("</feedback>").unwrap();
+    for cut in [end, MINIMAL.find("</record>").unwrap(), MINIMAL.find("<record>").unwrap()] {
+        let e = parse_str(&MINIMAL[..cut]).unwrap_err();
+        assert!(e.to_string().contains("truncated") || e.to_string().contains("XML error"), "{cut}: {e}");
+    }
+    let e = parse_str(&MINIMAL[..end]).unwrap_err();
+    assert!(e.to_string().contains("ends before </feedback>"), "{e}");
+}

@@ -34,7 +34,7 @@
 //! UTF-7 (RFC 3501 §5.1.3), which is not done here.
 
 use std::collections::{HashMap, VecDeque};
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -154,6 +154,12 @@ impl fmt::Debug for ImapSource {
 }
 
 /// Connect, log in, open the folder and search it.
+///
+/// # Errors
+///
+/// A fatal [`SourceError`] when the server cannot be reached, its
+/// certificate does not verify, the login is refused, or the folder cannot
+/// be opened or searched.
 pub fn connect(opts: ImapOptions) -> Result<ImapSource, SourceError> {
     let name = format!("imap://{}@{}:{}", opts.user, opts.host, opts.port);
     let fatal = |reason: String| SourceError {
@@ -236,46 +242,12 @@ impl Source for ImapSource {
             reason: format!("not an IMAP UID: {}", input.token),
             fatal: false,
         })?;
-        let Some(session) = self.session.as_mut() else {
-            return Err(SourceError {
-                name: input.name.clone(),
-                reason: "ack after the IMAP session was closed".to_owned(),
-                fatal: true,
-            });
-        };
-        let fail = |what: &str, e: imap::Error| SourceError {
-            name: input.name.clone(),
-            reason: format!("{what} failed: {e}"),
-            fatal: is_connection_error(&e),
-        };
-        let set = uid.to_string();
-        session
-            .uid_store(&set, "+FLAGS.SILENT (\\Seen)")
-            .map_err(|e| fail("marking \\Seen", e))?;
-        if let Some(target) = self.move_to.clone() {
-            if !self.target_ready {
-                ensure_folder(session, &target).map_err(|e| SourceError {
-                    fatal: true,
-                    ..fail(&format!("creating folder {target}"), e)
-                })?;
-                self.target_ready = true;
-            }
-            if self.can_move {
-                session
-                    .uid_mv(&set, &target)
-                    .map_err(|e| fail(&format!("UID MOVE to {target}"), e))?;
-            } else {
-                session
-                    .uid_copy(&set, &target)
-                    .map_err(|e| fail(&format!("UID COPY to {target}"), e))?;
-                session
-                    .uid_store(&set, "+FLAGS.SILENT (\\Deleted)")
-                    .map_err(|e| fail("marking \\Deleted", e))?;
-                self.to_expunge.push(uid);
-            }
+        let result = self.mark_done(uid, &input.name);
+        if matches!(&result, Err(e) if e.fatal) {
+            // Unusable session or no target folder: the run ends here.
+            self.session = None;
         }
-        drain(session);
-        Ok(())
+        result
     }
 
     fn finish(&mut self) -> Result<(), SourceError> {
@@ -317,6 +289,50 @@ impl Drop for ImapSource {
 }
 
 impl ImapSource {
+    /// `\Seen`, then the move; see the module doc.
+    fn mark_done(&mut self, uid: u32, name: &str) -> Result<(), SourceError> {
+        let Some(session) = self.session.as_mut() else {
+            return Err(SourceError {
+                name: name.to_owned(),
+                reason: "ack after the IMAP session was closed".to_owned(),
+                fatal: true,
+            });
+        };
+        let fail = |what: &str, e: imap::Error| SourceError {
+            name: name.to_owned(),
+            reason: format!("{what} failed: {e}"),
+            fatal: is_connection_error(&e),
+        };
+        let set = uid.to_string();
+        session
+            .uid_store(&set, "+FLAGS.SILENT (\\Seen)")
+            .map_err(|e| fail("marking \\Seen", e))?;
+        if let Some(target) = &self.move_to {
+            if !self.target_ready {
+                ensure_folder(session, target).map_err(|e| SourceError {
+                    fatal: true,
+                    ..fail(&format!("creating folder {target}"), e)
+                })?;
+                self.target_ready = true;
+            }
+            if self.can_move {
+                session
+                    .uid_mv(&set, target)
+                    .map_err(|e| fail(&format!("UID MOVE to {target}"), e))?;
+            } else {
+                session
+                    .uid_copy(&set, target)
+                    .map_err(|e| fail(&format!("UID COPY to {target}"), e))?;
+                session
+                    .uid_store(&set, "+FLAGS.SILENT (\\Deleted)")
+                    .map_err(|e| fail("marking \\Deleted", e))?;
+                self.to_expunge.push(uid);
+            }
+        }
+        drain(session);
+        Ok(())
+    }
+
     /// How inputs and errors about one message are named.
     fn input_name(&self, uid: u32) -> String {
         format!("imap:{}/UID {uid}", self.folder)
@@ -353,7 +369,7 @@ impl ImapSource {
                         Err(e) if !is_connection_error(&e) => {
                             Err(self.message_error(uid, &format!("UID FETCH failed: {e}")))
                         }
-                        Err(e) => Err(self.connection_lost(e)),
+                        Err(e) => Err(self.connection_lost(&e)),
                     };
                     let fatal = matches!(&item, Err(err) if err.fatal);
                     self.pending.push_back(item);
@@ -363,7 +379,7 @@ impl ImapSource {
                 }
             }
             Err(e) => {
-                let err = self.connection_lost(e);
+                let err = self.connection_lost(&e);
                 self.pending.push_back(Err(err));
             }
         }
@@ -392,7 +408,7 @@ impl ImapSource {
     }
 
     /// The session is unusable: stop handing out inputs.
-    fn connection_lost(&mut self, e: imap::Error) -> SourceError {
+    fn connection_lost(&mut self, e: &imap::Error) -> SourceError {
         self.session = None;
         self.next = self.uids.len();
         SourceError {
@@ -455,7 +471,7 @@ fn uid_set(uids: &[u32]) -> String {
         if start == end {
             out.push_str(&start.to_string());
         } else {
-            out.push_str(&format!("{start}:{end}"));
+            let _ = write!(out, "{start}:{end}");
         }
         i += 1;
     }
@@ -479,7 +495,7 @@ fn message_id(bytes: &[u8]) -> Option<String> {
             }
             break;
         }
-        if line.len() > 11 && line[..11].eq_ignore_ascii_case(b"message-id:") {
+        if line.len() >= 11 && line[..11].eq_ignore_ascii_case(b"message-id:") {
             value = Some(line[11..].to_vec());
         }
     }
@@ -487,7 +503,7 @@ fn message_id(bytes: &[u8]) -> Option<String> {
     let start = value.iter().position(|&b| b == b'<')?;
     let len = value[start..].iter().position(|&b| b == b'>')?;
     let id = &value[start..=start + len];
-    let plausible = id.len() <= 256 && id.iter().all(|b| b.is_ascii_graphic());
+    let plausible = id.len() <= 256 && id.iter().all(u8::is_ascii_graphic);
     plausible.then(|| String::from_utf8_lossy(id).into_owned())
 }
 
@@ -562,6 +578,8 @@ fn tcp_connect(host: &str, port: u16) -> Result<TcpStream, String> {
     for addr in (host, port).to_socket_addrs().map_err(fail)? {
         match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
             Ok(tcp) => {
+                // Small commands, each waiting for its answer: no Nagle.
+                tcp.set_nodelay(true).map_err(fail)?;
                 tcp.set_read_timeout(Some(IO_TIMEOUT)).map_err(fail)?;
                 tcp.set_write_timeout(Some(IO_TIMEOUT)).map_err(fail)?;
                 return Ok(tcp);

@@ -1,0 +1,231 @@
+#!/usr/bin/env bash
+# bench/run.sh: dmarcdb's speed and memory benchmark (issue 5).
+#
+# Generates the corpora under target/bench/ with `dmarcdb generate`
+# (deterministic), installs parsedmarc into target/bench/venv if missing,
+# then measures, with hyperfine (whole process, several runs, median):
+#   1. `dmarcdb ingest` vs `parsedmarc --offline` on 200 reports x 100 records (gz);
+#   2. one report of 200,000 records (~134 MB of XML, gz): time and peak RSS;
+#   3. re-ingest of the stored corpus of 1. (all duplicates) vs its first ingest;
+#   4. `query sources --days 7` and `query daily` on 10 million records.
+# Prints one table and rewrites the results section of bench/README.md.
+#
+# Environment knobs (defaults in brackets):
+#   DMARCDB_BIN  binary to measure [target/release/dmarcdb, built if missing]
+#   RUNS [10]  PM_RUNS [3]  BIG_RUNS [5]  QUERY_RUNS [10]
+#   BIG_RECORDS [200000]  DB_REPORTS [1000]  DB_RECORDS [10000]
+#   SKIP_PARSEDMARC=1  skip parsedmarc (no network)
+#   NO_README=1        do not rewrite bench/README.md
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+OUT=target/bench
+RUNS=${RUNS:-10}
+PM_RUNS=${PM_RUNS:-3}
+BIG_RUNS=${BIG_RUNS:-5}
+QUERY_RUNS=${QUERY_RUNS:-10}
+BIG_RECORDS=${BIG_RECORDS:-200000}
+DB_REPORTS=${DB_REPORTS:-1000}
+DB_RECORDS=${DB_RECORDS:-10000}
+SKIP_PARSEDMARC=${SKIP_PARSEDMARC:-0}
+mkdir -p "$OUT"
+
+say() { printf '\n== %s\n' "$*" >&2; }
+die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+
+# --- tools -------------------------------------------------------------------
+apt_install() {
+    command -v apt-get >/dev/null && [ "$(id -u)" = 0 ] || die "please install $1"
+    apt-get install -y "$1" >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y "$1" >/dev/null; }
+}
+command -v hyperfine >/dev/null || apt_install hyperfine
+[ -x /usr/bin/time ] || apt_install time
+command -v python3 >/dev/null || die "python3 is needed (JSON, and parsedmarc)"
+
+if [ -n "${DMARCDB_BIN:-}" ]; then
+    BIN=$DMARCDB_BIN
+else
+    BIN=target/release/dmarcdb
+    cargo build --release --quiet
+fi
+[ -x "$BIN" ] || die "no binary at $BIN"
+
+PM=$OUT/venv/bin/parsedmarc
+if [ "$SKIP_PARSEDMARC" != 1 ] && [ ! -x "$PM" ]; then
+    say "installing parsedmarc into $OUT/venv"
+    python3 -m venv "$OUT/venv"
+    "$OUT/venv/bin/pip" install --quiet parsedmarc
+fi
+
+# --- helpers -----------------------------------------------------------------
+# gen DIR ARGS...: (re)generates a corpus unless DIR was made with the same ARGS.
+gen() {
+    local dir=$1; shift
+    local stamp="$dir.stamp"
+    if [ ! -d "$dir" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$*" ]; then
+        say "generating $dir ($*)"
+        rm -rf "$dir"
+        "$BIN" generate --out "$dir" "$@" >&2
+        echo "$*" >"$stamp"
+    fi
+}
+rmdb() { rm -f "$1" "$1-wal" "$1-shm" "$1-journal"; }
+# median JSON: hyperfine's median, in seconds.
+median() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["median"])' "$1"; }
+# rss_mib CMD...: peak RSS of one run, in MiB (GNU time).
+rss_mib() {
+    /usr/bin/time -v "$@" >/dev/null 2>"$OUT/time.txt" || { cat "$OUT/time.txt" >&2; die "failed: $*"; }
+    awk '/Maximum resident set size/ { printf "%.1f", $NF / 1024 }' "$OUT/time.txt"
+}
+calc() { python3 -c "print($1)"; }
+# expect OUTPUT TEXT: the summary line must say TEXT.
+expect() { grep -qF "$2" <<<"$1" || die "expected '$2', got: $1"; }
+HF=(hyperfine --style basic --export-json)
+
+# --- 1. ingest vs parsedmarc ---------------------------------------------------
+C200=$OUT/c200
+DB=$OUT/c200.sqlite
+gen "$C200" --reports 200 --records 100 --format gz --seed 1
+say "1. dmarcdb ingest, 200 reports x 100 records"
+rmdb "$DB"
+expect "$("$BIN" --db "$DB" ingest "$C200")" "200 new report(s) (20000 records)"
+"${HF[@]}" "$OUT/h-ingest.json" --runs "$RUNS" --warmup 1 --prepare "rm -f $DB $DB-wal $DB-shm" \
+    "$BIN --db $DB ingest $C200" >&2
+T_INGEST=$(median "$OUT/h-ingest.json")
+rmdb "$DB"
+RSS_INGEST=$(rss_mib "$BIN" --db "$DB" ingest "$C200")
+
+T_PM=""; PM_RECORDS=""; RSS_PM=""
+if [ "$SKIP_PARSEDMARC" != 1 ]; then
+    say "1. parsedmarc --offline, same files"
+    PMOUT=$OUT/parsedmarc-out
+    "${HF[@]}" "$OUT/h-parsedmarc.json" --runs "$PM_RUNS" --prepare "rm -rf $PMOUT" \
+        "$PM --offline --silent -o $PMOUT $C200" >&2
+    T_PM=$(median "$OUT/h-parsedmarc.json")
+    # It must really have parsed everything: count its JSON output.
+    PM_RECORDS=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(sum(len(r["records"]) for r in d))' "$PMOUT/aggregate.json")
+    [ "$PM_RECORDS" = 20000 ] || die "parsedmarc output holds $PM_RECORDS records, not 20000"
+    rm -rf "$PMOUT"
+    RSS_PM=$(rss_mib "$PM" --offline --silent -o "$PMOUT" "$C200")
+fi
+
+# --- 3. re-ingest (all duplicates) ---------------------------------------------
+say "3. re-ingest of the stored corpus"
+rmdb "$DB"
+"$BIN" --db "$DB" ingest "$C200" >/dev/null
+expect "$("$BIN" --db "$DB" ingest "$C200")" "0 new report(s) (0 records), 200 already stored"
+"${HF[@]}" "$OUT/h-reingest.json" --runs "$RUNS" --warmup 1 "$BIN --db $DB ingest $C200" >&2
+T_REINGEST=$(median "$OUT/h-reingest.json")
+
+# --- 2. one huge report ----------------------------------------------------------
+BIG=$OUT/big
+BIGDB=$OUT/big.sqlite
+gen "$BIG" --reports 1 --records "$BIG_RECORDS" --format gz --seed 2
+BIG_XML_MB=$(calc "$(zcat "$BIG"/*.gz | wc -c) / 1e6")
+say "2. one report of $BIG_RECORDS records (${BIG_XML_MB%.*} MB XML)"
+rmdb "$BIGDB"
+expect "$("$BIN" --db "$BIGDB" ingest "$BIG")" "1 new report(s) ($BIG_RECORDS records)"
+"${HF[@]}" "$OUT/h-big.json" --runs "$BIG_RUNS" --prepare "rm -f $BIGDB $BIGDB-wal $BIGDB-shm" \
+    "$BIN --db $BIGDB ingest $BIG" >&2
+T_BIG=$(median "$OUT/h-big.json")
+rmdb "$BIGDB"
+RSS_BIG=$(rss_mib "$BIN" --db "$BIGDB" ingest "$BIG")
+# Flat memory: a report ten times smaller should need about as much.
+SMALL=$OUT/big-tenth
+gen "$SMALL" --reports 1 --records "$((BIG_RECORDS / 10))" --format gz --seed 2
+rmdb "$BIGDB"
+RSS_SMALL=$(rss_mib "$BIN" --db "$BIGDB" ingest "$SMALL")
+rmdb "$BIGDB"
+
+# --- 4. queries on 10 million records -------------------------------------------
+TODAY=$(date -u +%F)
+C10M=$OUT/c10m
+DB10M=$OUT/c10m.sqlite
+gen "$C10M" --reports "$DB_REPORTS" --records "$DB_RECORDS" --format gz --seed 3 \
+    --days-back 365 --end-date "$TODAY"
+N10M=$((DB_REPORTS * DB_RECORDS))
+DBSTAMP="$(sha256sum "$BIN" | cut -c1-16) $(cat "$C10M.stamp")"
+if [ ! -f "$DB10M" ] || [ "$(cat "$DB10M.stamp" 2>/dev/null)" != "$DBSTAMP" ]; then
+    say "4. building the $N10M-record database (timed: a big backfill)"
+    rmdb "$DB10M"
+    S=$(date +%s.%N)
+    expect "$("$BIN" --db "$DB10M" ingest "$C10M")" "$DB_REPORTS new report(s) ($N10M records)"
+    T_BUILD=$(calc "$(date +%s.%N) - $S")
+    echo "$DBSTAMP" >"$DB10M.stamp"
+    echo "$T_BUILD" >"$DB10M.build-time"
+fi
+T_BUILD=$(cat "$DB10M.build-time")
+DB10M_MB=$(calc "$(stat -c %s "$DB10M") / 1e6")
+
+declare -A T_QUERY
+QUERIES=()
+for view in "sources --days 7" "daily"; do
+    if "$BIN" --db "$DB10M" query $view --format csv >/dev/null 2>&1; then
+        QUERIES+=("$view")
+    else
+        echo "bench: 'query $view' is not available in this build; measuring 'query reports' instead" >&2
+        QUERIES+=("reports")
+    fi
+done
+for view in "${QUERIES[@]}"; do
+    [ -n "${T_QUERY[$view]:-}" ] && continue
+    say "4. query $view on $N10M records"
+    f="$OUT/h-query-${view%% *}.json"
+    "${HF[@]}" "$f" --runs "$QUERY_RUNS" --warmup 1 "$BIN --db $DB10M query $view --format csv" >&2
+    T_QUERY[$view]=$(median "$f")
+done
+
+# --- the table -------------------------------------------------------------------
+R_INGEST=$(calc "round(20000 / $T_INGEST)")
+R_BIG=$(calc "round($BIG_RECORDS / $T_BIG)")
+R_BUILD=$(calc "round($N10M / $T_BUILD)")
+REINGEST_X=$(calc "round($T_INGEST / $T_REINGEST, 1)")
+ms() { calc "round($1 * 1000, 1)"; }
+row() { printf '| %-58s | %28s | %-22s |\n' "$1" "$2" "$3"; }
+table() {
+    row "Measure" "Result" "Target"
+    row "---" "---:" "---"
+    row "1. dmarcdb ingest, 200 x 100 records gz (median)" "$(ms "$T_INGEST") ms = $R_INGEST rec/s" ">= 300,000 rec/s"
+    if [ -n "$T_PM" ]; then
+        local r_pm ratio
+        r_pm=$(calc "round(20000 / $T_PM)")
+        ratio=$(calc "round($T_PM / $T_INGEST)")
+        row "1. parsedmarc --offline, same files (median)" "$(ms "$T_PM") ms = $r_pm rec/s" ""
+        row "1. ratio dmarcdb / parsedmarc (records/s)" "${ratio}x" ">= 100x"
+        row "1. peak RSS dmarcdb / parsedmarc" "$RSS_INGEST / $RSS_PM MiB" ""
+    else
+        row "1. parsedmarc" "skipped" ">= 100x"
+    fi
+    row "2. one report, $BIG_RECORDS records, ${BIG_XML_MB%.*} MB XML gz (median)" "$(ms "$T_BIG") ms = $R_BIG rec/s" ""
+    row "2. peak RSS, $BIG_RECORDS records / $((BIG_RECORDS / 10)) records" "$RSS_BIG / $RSS_SMALL MiB" "< 64 MiB, flat"
+    row "3. re-ingest, all 200 duplicates (median)" "$(ms "$T_REINGEST") ms" ""
+    row "3. first ingest / re-ingest" "${REINGEST_X}x" ">= 5x"
+    row "4. building the $((N10M / 1000000))M-record DB ($DB_REPORTS reports, ${DB10M_MB%.*} MB)" "$(calc "round($T_BUILD, 1)") s = $R_BUILD rec/s" ""
+    for view in "${QUERIES[@]}"; do
+        row "4. query $view, $((N10M / 1000000))M records (median)" "$(ms "${T_QUERY[$view]}") ms" "< 1000 ms"
+    done
+}
+machine() {
+    local cpu ram
+    cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+    ram=$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
+    echo "Machine: $(nproc) CPU ($cpu), $ram RAM, $(uname -sr)."
+    echo "Binary: dmarcdb $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo '+changes'); parsedmarc ${PM_VERSION:-not run}; $(hyperfine --version)."
+    echo "Run: $(date -u '+%Y-%m-%d %H:%M UTC'); runs per median: ingest $RUNS, parsedmarc $PM_RUNS, big $BIG_RUNS, queries $QUERY_RUNS."
+}
+[ -x "$OUT/venv/bin/pip" ] && PM_VERSION=$("$OUT/venv/bin/pip" show parsedmarc 2>/dev/null | awk '/^Version/ { print $2 }')
+RESULT=$(printf '%s\n\n%s\n' "$(machine)" "$(table)")
+printf '\n%s\n' "$RESULT"
+
+if [ "${NO_README:-0}" != 1 ]; then
+    python3 - "$RESULT" <<'EOF'
+import re, sys
+path = "bench/README.md"
+text = open(path).read()
+begin, end = "<!-- results:begin -->", "<!-- results:end -->"
+new = f"{begin}\n{sys.argv[1]}\n{end}"
+text = re.sub(re.escape(begin) + ".*?" + re.escape(end), lambda _: new, text, flags=re.S)
+open(path, "w").write(text)
+EOF
+    echo "(results written to bench/README.md)" >&2
+fi

@@ -1,0 +1,528 @@
+//! Reparse: rebuild what is stored from what was received, after a parser
+//! fix or a schema migration, and give quarantined inputs another try.
+//!
+//! Two passes, both idempotent:
+//!
+//! 1. **Stored reports.** Every report's original bytes (`report_blob`, the
+//!    XML as received, gzip-compressed) are parsed again and its header
+//!    fields, records and their child rows are rewritten, one `BEGIN
+//!    IMMEDIATE` transaction per report. A fingerprint of the rows (every
+//!    column except row ids, `source` and `ingested_at`) taken before and
+//!    after decides whether anything changed; when nothing did, the
+//!    transaction is rolled back, so a database built by the current version
+//!    is left byte-for-byte alone. A report whose bytes no longer parse is
+//!    kept as it was and reported: deleting data because a newer parser is
+//!    stricter would lose it.
+//! 2. **Quarantine.** Every quarantined input is decompressed and run
+//!    through the normal extract → parse → store path
+//!    ([`ingest::ingest_input`]). When nothing of it is rejected any more,
+//!    its quarantine row is deleted; otherwise the row stays, with the new
+//!    reason and one more attempt counted.
+//!
+//! The rebuild needs SQL of its own (the fingerprint, the header update);
+//! it lives here, next to the only code that uses it, and uses bound
+//! parameters only. Records are written by the store's own
+//! [`insert_record`], so ingest and reparse cannot drift apart. Like
+//! `ingest`, this module prints nothing: the CLI hears [`Event`]s.
+
+use std::collections::HashMap;
+use std::io::Read;
+
+use flate2::read::GzDecoder;
+use rusqlite::types::ValueRef;
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use sha2::{Digest, Sha256};
+
+use crate::extract::Payload;
+use crate::ingest::{self, Fatal, Rejection};
+use crate::model::ReportHeader;
+use crate::parse::{ParseError, ReportReader};
+use crate::source::{Input, InputKind};
+use crate::store::{insert_record, Store, StoreError};
+
+/// Totals of a reparse run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Stored reports whose rows were rewritten with different content.
+    pub changed: u64,
+    /// Stored reports that came out the same.
+    pub unchanged: u64,
+    /// Stored reports whose bytes no longer parse (kept as they were).
+    pub failed: Vec<Rejection>,
+    /// Quarantined inputs now stored (their quarantine rows deleted).
+    pub recovered: u64,
+    /// Quarantined inputs that still fail, each rejection with its reason.
+    pub still_failing: u64,
+    /// Every rejection met while retrying the quarantine.
+    pub rejected: Vec<Rejection>,
+}
+
+/// What the caller hears about, as it happens.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// A stored report's rows were rebuilt with different content.
+    Changed { id: i64, header: &'a ReportHeader, source: &'a str },
+    /// A stored report could not be re-parsed, or a quarantined input (or a
+    /// report in it) was rejected again.
+    Rejected(&'a Rejection),
+    /// A quarantined input is now stored.
+    Recovered { source: &'a str },
+}
+
+/// Runs both passes over `store`. Only a database error stops the run.
+pub fn run(
+    store: &mut Store,
+    opts: &ingest::Options,
+    on_event: &mut dyn FnMut(&Event<'_>),
+) -> Result<Summary, Fatal> {
+    let mut sum = Summary::default();
+    rebuild_reports(store, opts, &mut sum, on_event)?;
+    retry_quarantine(store, opts, &mut sum, on_event)?;
+    Ok(sum)
+}
+
+/// The result of rebuilding one report.
+enum Rebuilt {
+    Changed(Box<ReportHeader>, String),
+    Unchanged,
+}
+
+fn rebuild_reports(
+    store: &mut Store,
+    opts: &ingest::Options,
+    sum: &mut Summary,
+    on_event: &mut dyn FnMut(&Event<'_>),
+) -> Result<(), Fatal> {
+    for id in ids(store.conn(), "SELECT id FROM report ORDER BY id")? {
+        match rebuild(store.conn(), id, opts) {
+            Ok(Rebuilt::Unchanged) => sum.unchanged += 1,
+            Ok(Rebuilt::Changed(header, source)) => {
+                sum.changed += 1;
+                on_event(&Event::Changed {
+                    id,
+                    header: &header,
+                    source: &source,
+                });
+            }
+            Err(Failure::Report(name, reason)) => {
+                let r = Rejection {
+                    name,
+                    reason: format!("stored report {id} kept as it was: {reason}"),
+                };
+                on_event(&Event::Rejected(&r));
+                sum.failed.push(r);
+            }
+            Err(Failure::Db(e)) => return Err(Fatal::Db(e)),
+        }
+    }
+    Ok(())
+}
+
+/// Why one report could not be rebuilt.
+enum Failure {
+    /// Its bytes do not parse (or would collide with another report): the
+    /// report is left alone. Carries the report's source and the reason.
+    Report(String, String),
+    Db(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for Failure {
+    fn from(e: rusqlite::Error) -> Failure {
+        Failure::Db(e)
+    }
+}
+
+/// Rewrites report `id` from its stored bytes in one transaction,
+/// committed only when the rows changed.
+fn rebuild(conn: &Connection, id: i64, opts: &ingest::Options) -> Result<Rebuilt, Failure> {
+    let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+    let row = tx
+        .query_row(
+            "SELECT r.source, b.gzip FROM report r JOIN report_blob b ON b.report = r.id
+             WHERE r.id = ?1",
+            params![id],
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)),
+        )
+        .optional()?;
+    let Some((source, gzip)) = row else {
+        // Deleted meanwhile, or stored without its bytes: nothing to rebuild from.
+        return Ok(Rebuilt::Unchanged);
+    };
+    let before = fingerprint(&tx, id)?;
+    let payload = Payload {
+        name: source.clone(),
+        data: gzip,
+        gzip: true,
+    };
+    let header = match rewrite(&tx, id, &payload, opts) {
+        Ok(header) => header,
+        Err(StoreError::Parse(e)) => return Err(Failure::Report(source, e.to_string())),
+        Err(StoreError::Db(e)) if is_constraint(&e) => {
+            let reason = "it now parses to the identity of another stored report".to_string();
+            return Err(Failure::Report(source, reason));
+        }
+        Err(StoreError::Db(e)) => return Err(Failure::Db(e)),
+    };
+    if fingerprint(&tx, id)? == before {
+        // Dropping `tx` rolls back: an unchanged report is not even rewritten.
+        return Ok(Rebuilt::Unchanged);
+    }
+    tx.commit()?;
+    Ok(Rebuilt::Changed(Box::new(header), source))
+}
+
+fn is_constraint(e: &rusqlite::Error) -> bool {
+    e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation)
+}
+
+/// Parses `payload` and replaces report `id`'s header fields, records and
+/// child rows (deleting the records cascades to their children).
+fn rewrite(
+    tx: &Transaction<'_>,
+    id: i64,
+    payload: &Payload,
+    opts: &ingest::Options,
+) -> Result<ReportHeader, StoreError> {
+    let mut reader = ReportReader::new(payload.reader(&opts.limits));
+    let header = reader.header()?;
+    update_header(tx, id, &header)?;
+    tx.execute("DELETE FROM record WHERE report = ?1", params![id])?;
+    let (mut records, mut messages, mut passed) = (0i64, 0i64, 0i64);
+    while let Some(rec) = reader.next_record()? {
+        insert_record(tx, id, &rec)?;
+        records += 1;
+        messages = messages.saturating_add(rec.count);
+        if rec.dmarc_pass() {
+            passed = passed.saturating_add(rec.count);
+        }
+    }
+    if records == 0 {
+        return Err(ParseError::NotAReport("no <record> elements".into()).into());
+    }
+    tx.execute(
+        "UPDATE report SET record_count = ?2, message_count = ?3, pass_count = ?4 WHERE id = ?1",
+        params![id, records, messages, passed],
+    )?;
+    Ok(header)
+}
+
+/// Every header column the parser fills, as `store` inserts them.
+fn update_header(tx: &Transaction<'_>, id: i64, h: &ReportHeader) -> rusqlite::Result<()> {
+    let m = &h.metadata;
+    let p = &h.policy;
+    let errors = (!m.errors.is_empty()).then(|| m.errors.join("\n"));
+    tx.prepare_cached(
+        "UPDATE report SET org_name = ?2, email = ?3, extra_contact_info = ?4, report_id = ?5,
+           date_begin = ?6, date_end = ?7, errors = ?8, generator = ?9, version = ?10,
+           xml_namespace = ?11, policy_domain = ?12, policy_adkim = ?13, policy_aspf = ?14,
+           policy_p = ?15, policy_sp = ?16, policy_np = ?17, policy_pct = ?18, policy_fo = ?19,
+           policy_testing = ?20, policy_discovery_method = ?21
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        id,
+        m.org_name,
+        m.email,
+        m.extra_contact_info,
+        m.report_id,
+        m.date_begin,
+        m.date_end,
+        errors,
+        m.generator,
+        h.version,
+        h.namespace,
+        p.domain,
+        p.adkim,
+        p.aspf,
+        p.p,
+        p.sp,
+        p.np,
+        p.pct,
+        p.fo,
+        p.testing,
+        p.discovery_method,
+    ])?;
+    Ok(())
+}
+
+/// Columns that say where and when a row was stored, not what it holds.
+const NOT_CONTENT: &[&str] = &["id", "report", "source", "ingested_at"];
+
+/// Child tables of `record`, each ordered by (record, seq).
+const CHILDREN: &[&str] = &[
+    "SELECT c.* FROM record r JOIN dkim_result c ON c.record = r.id
+     WHERE r.report = ?1 ORDER BY r.id, c.seq",
+    "SELECT c.* FROM record r JOIN spf_result c ON c.record = r.id
+     WHERE r.report = ?1 ORDER BY r.id, c.seq",
+    "SELECT c.* FROM record r JOIN override_reason c ON c.record = r.id
+     WHERE r.report = ?1 ORDER BY r.id, c.seq",
+];
+
+/// A digest of everything stored about report `id`: every column (so a
+/// column added by a later migration counts too) except row ids and
+/// provenance. Records are named by their position in the report, so the
+/// new row ids of a rewrite do not count as a change.
+fn fingerprint(conn: &Connection, id: i64) -> rusqlite::Result<[u8; 32]> {
+    let mut h = Sha256::new();
+    hash_rows(conn, "SELECT * FROM report WHERE id = ?1", id, &mut h, &mut |_, _| None)?;
+    let mut position: HashMap<i64, i64> = HashMap::new();
+    hash_rows(
+        conn,
+        "SELECT * FROM record WHERE report = ?1 ORDER BY id",
+        id,
+        &mut h,
+        &mut |column, value| {
+            if let ("id", ValueRef::Integer(rec)) = (column, value) {
+                let next = position.len() as i64;
+                position.insert(rec, next);
+            }
+            None
+        },
+    )?;
+    for sql in CHILDREN {
+        hash_rows(conn, sql, id, &mut h, &mut |column, value| match (column, value) {
+            ("record", ValueRef::Integer(rec)) => position.get(&rec).copied(),
+            _ => None,
+        })?;
+    }
+    Ok(h.finalize().into())
+}
+
+/// Feeds every content column of every row of `sql` (bound to `id`) into
+/// `h`. `see` is shown each column first; when it returns a number, that
+/// number is hashed in the column's place (a record's position for its id).
+fn hash_rows(
+    conn: &Connection,
+    sql: &str,
+    id: i64,
+    h: &mut Sha256,
+    see: &mut dyn FnMut(&str, ValueRef<'_>) -> Option<i64>,
+) -> rusqlite::Result<()> {
+    let mut st = conn.prepare_cached(sql)?;
+    let names: Vec<String> = st.column_names().iter().map(|n| n.to_string()).collect();
+    let mut rows = st.query(params![id])?;
+    while let Some(row) = rows.next()? {
+        h.update(b"\x1erow");
+        for (i, name) in names.iter().enumerate() {
+            let value = row.get_ref(i)?;
+            match see(name, value) {
+                Some(replaced) => feed(h, name, ValueRef::Integer(replaced)),
+                None if NOT_CONTENT.contains(&name.as_str()) => {}
+                None => feed(h, name, value),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One value, typed and length-prefixed so that no two rows hash alike by
+/// accident of concatenation.
+fn feed(h: &mut Sha256, name: &str, value: ValueRef<'_>) {
+    h.update((name.len() as u64).to_le_bytes());
+    h.update(name.as_bytes());
+    let (tag, bytes): (u8, Vec<u8>) = match value {
+        ValueRef::Null => (0, Vec::new()),
+        ValueRef::Integer(n) => (1, n.to_le_bytes().to_vec()),
+        ValueRef::Real(x) => (2, x.to_le_bytes().to_vec()),
+        ValueRef::Text(t) => (3, t.to_vec()),
+        ValueRef::Blob(b) => (4, b.to_vec()),
+    };
+    h.update([tag]);
+    h.update((bytes.len() as u64).to_le_bytes());
+    h.update(&bytes);
+}
+
+fn ids(conn: &Connection, sql: &str) -> rusqlite::Result<Vec<i64>> {
+    let mut st = conn.prepare(sql)?;
+    let ids = st.query_map([], |r| r.get(0))?.collect();
+    ids
+}
+
+/// Retries every quarantined input that was there when the pass started.
+fn retry_quarantine(
+    store: &mut Store,
+    opts: &ingest::Options,
+    sum: &mut Summary,
+    on_event: &mut dyn FnMut(&Event<'_>),
+) -> Result<(), Fatal> {
+    for id in ids(store.conn(), "SELECT id FROM quarantine ORDER BY id")? {
+        let row = store
+            .conn()
+            .query_row(
+                "SELECT source, gzip FROM quarantine WHERE id = ?1",
+                params![id],
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)),
+            )
+            .optional()?;
+        let Some((source, gzip)) = row else {
+            continue; // Retried by a concurrent run meanwhile.
+        };
+        let bytes = match gunzip(&gzip, opts.limits.max_decompressed) {
+            Ok(bytes) => bytes,
+            Err(reason) => {
+                let r = Rejection {
+                    name: source,
+                    reason,
+                };
+                on_event(&Event::Rejected(&r));
+                sum.rejected.push(r);
+                sum.still_failing += 1;
+                continue;
+            }
+        };
+        // The quarantine does not say whether this was a mail; extraction
+        // tells by content, and a mail holding no report is then "not a
+        // report" rather than a rejection.
+        let input = Input {
+            name: source,
+            bytes,
+            kind: InputKind::File,
+            token: 0,
+        };
+        let mut retry = ingest::Summary::default();
+        let mut forward = |ev: &ingest::Event<'_>| {
+            if let ingest::Event::Rejected(r) = ev {
+                on_event(&Event::Rejected(r));
+            }
+        };
+        ingest::ingest_input(&input, store, opts, &mut retry, &mut forward)?;
+        if retry.rejected.is_empty() {
+            store
+                .conn()
+                .execute("DELETE FROM quarantine WHERE id = ?1", params![id])?;
+            sum.recovered += 1;
+            on_event(&Event::Recovered {
+                source: &input.name,
+            });
+        } else {
+            sum.still_failing += 1;
+            sum.rejected.extend(retry.rejected);
+        }
+    }
+    Ok(())
+}
+
+/// The quarantined bytes, at most `max` of them (the same cap as an input
+/// file: a run with a smaller `--max-size` does not read more).
+fn gunzip(gzip: &[u8], max: u64) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    GzDecoder::new(gzip)
+        .take(max.saturating_add(1))
+        .read_to_end(&mut out)
+        .map_err(|e| format!("quarantined bytes unreadable: {e}"))?;
+    if out.len() as u64 > max {
+        return Err(format!("over the limit of {max} bytes; not read"));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::extract::Limits;
+
+    const XML: &str = r#"<feedback><report_metadata><org_name>o</org_name><email>a@o</email>
+      <report_id>r1</report_id><date_range><begin>1</begin><end>2</end></date_range></report_metadata>
+      <policy_published><domain>d.example</domain></policy_published>
+      <record><row><source_ip>192.0.2.1</source_ip><count>4</count><policy_evaluated>
+      <disposition>none</disposition><dkim>fail</dkim><spf>pass</spf>
+      <reason><type>forwarded</type></reason></policy_evaluated></row>
+      <identifiers><header_from>d.example</header_from></identifiers>
+      <auth_results><dkim><domain>a</domain><result>fail</result></dkim>
+      <dkim><domain>b</domain><result>pass</result></dkim>
+      <spf><domain>d.example</domain><result>pass</result></spf></auth_results></record>
+      <record><row><source_ip>2001:db8::1</source_ip><count>1</count><policy_evaluated>
+      <disposition>reject</disposition><dkim>fail</dkim><spf>fail</spf></policy_evaluated></row>
+      <identifiers><header_from>d.example</header_from></identifiers>
+      <auth_results><spf><domain>x</domain><result>fail</result></spf></auth_results></record>
+      </feedback>"#;
+
+    fn stored() -> Store {
+        let mut s = Store::open_in_memory().unwrap();
+        let p = Payload {
+            name: "t.xml".into(),
+            data: XML.as_bytes().to_vec(),
+            gzip: false,
+        };
+        s.store_report(&p, &Limits::default(), "t.xml").unwrap();
+        s
+    }
+
+    fn reparse(s: &mut Store) -> Summary {
+        run(s, &ingest::Options::default(), &mut |_| {}).unwrap()
+    }
+
+    fn one(s: &Store, sql: &str) -> i64 {
+        s.conn().query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    #[test]
+    fn current_rows_are_left_alone() {
+        let mut s = stored();
+        let before = one(&s, "SELECT max(id) FROM record");
+        let sum = reparse(&mut s);
+        assert_eq!((sum.changed, sum.unchanged), (0, 1));
+        // Rolled back: the records were not even rewritten with new ids.
+        assert_eq!(one(&s, "SELECT max(id) FROM record"), before);
+    }
+
+    #[test]
+    fn damaged_rows_are_rebuilt_from_the_bytes() {
+        let mut s = stored();
+        s.conn()
+            .execute_batch(
+                "UPDATE report SET message_count = 0, org_name = 'wrong';
+                 DELETE FROM dkim_result WHERE seq = 1;
+                 DELETE FROM record WHERE source_ip = '2001:db8::1';",
+            )
+            .unwrap();
+        let sum = reparse(&mut s);
+        assert_eq!((sum.changed, sum.unchanged), (1, 0));
+        assert_eq!(one(&s, "SELECT message_count FROM report"), 5);
+        assert_eq!(one(&s, "SELECT count(*) FROM record"), 2);
+        assert_eq!(one(&s, "SELECT count(*) FROM dkim_result"), 2);
+        assert_eq!(one(&s, "SELECT count(*) FROM report WHERE org_name = 'o'"), 1);
+        let again = reparse(&mut s);
+        assert_eq!((again.changed, again.unchanged), (0, 1));
+    }
+
+    #[test]
+    fn a_child_row_moved_to_another_record_is_a_change() {
+        let mut s = stored();
+        s.conn()
+            .execute_batch(
+                "UPDATE spf_result SET record = (SELECT max(id) FROM record), seq = 5
+                 WHERE record = (SELECT min(id) FROM record);",
+            )
+            .unwrap();
+        assert_eq!(reparse(&mut s).changed, 1);
+    }
+
+    #[test]
+    fn unparseable_stored_bytes_keep_the_report() {
+        let mut s = stored();
+        let junk = crate::store::gzip(b"<feedback>");
+        s.conn()
+            .execute("UPDATE report_blob SET gzip = ?1", params![junk])
+            .unwrap();
+        let sum = reparse(&mut s);
+        assert_eq!(sum.failed.len(), 1, "{sum:?}");
+        assert!(sum.failed[0].reason.contains("kept as it was"), "{sum:?}");
+        assert_eq!(one(&s, "SELECT count(*) FROM record"), 2);
+    }
+
+    #[test]
+    fn quarantine_that_now_stores_is_cleared_and_the_rest_stays() {
+        let mut s = Store::open_in_memory().unwrap();
+        s.quarantine("good.xml", "some old reason", XML.as_bytes()).unwrap();
+        s.quarantine("bad.xml", "not a report", b"<html/>").unwrap();
+        let sum = reparse(&mut s);
+        assert_eq!((sum.recovered, sum.still_failing), (1, 1), "{sum:?}");
+        assert_eq!(one(&s, "SELECT count(*) FROM report"), 1);
+        assert_eq!(one(&s, "SELECT count(*) FROM quarantine"), 1);
+        assert_eq!(one(&s, "SELECT attempts FROM quarantine"), 2);
+        let again = reparse(&mut s);
+        assert_eq!((again.recovered, again.still_failing), (0, 1));
+        assert_eq!(one(&s, "SELECT count(*) FROM report"), 1);
+    }
+}
