@@ -269,11 +269,11 @@ impl Dovecot {
     fn try_start(options: &Options, version: &Version) -> Result<Dovecot, Failure> {
         let dir = make_dir()?;
         let root = dir.path();
-        let port = free_port()?;
-        let starttls_port = if options.starttls {
-            Some(free_port()?)
+        let (port, starttls_port) = if options.starttls {
+            let [a, b] = free_ports::<2>()?;
+            (a, Some(b))
         } else {
-            None
+            (free_ports::<1>()?[0], None)
         };
         let password = random_password();
         let runner = Runner::current()?;
@@ -339,7 +339,10 @@ impl Dovecot {
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
                 let log = read_logs(self.dir.path());
-                return Err(if log.contains("Address already in use") {
+                // Another process took the port between our probe and
+                // Dovecot's bind.
+                let taken = ["Address already in use", "duplicate listener"];
+                return Err(if taken.iter().any(|t| log.contains(t)) {
                     Failure::PortTaken(log)
                 } else {
                     Failure::Other(format!("dovecot exited ({status}) while starting:\n{log}"))
@@ -684,14 +687,20 @@ fn chmod(path: &Path, mode: u32) -> Result<(), Failure> {
         .map_err(|e| other(&format!("chmod {}", path.display()), e))
 }
 
-/// Bind port 0, note the port the kernel gave, release it.
-fn free_port() -> Result<u16, Failure> {
-    let listener = TcpListener::bind((HOST, 0)).map_err(|e| other("bind port 0", e))?;
-    let port = listener
-        .local_addr()
-        .map_err(|e| other("local_addr", e))?
-        .port();
-    Ok(port)
+/// Bind port 0 `N` times, note the ports the kernel gave, release them.
+/// All are held until all are known, so that they differ.
+fn free_ports<const N: usize>() -> Result<[u16; N], Failure> {
+    let mut listeners = Vec::with_capacity(N);
+    let mut ports = [0; N];
+    for port in &mut ports {
+        let listener = TcpListener::bind((HOST, 0)).map_err(|e| other("bind port 0", e))?;
+        *port = listener
+            .local_addr()
+            .map_err(|e| other("local_addr", e))?
+            .port();
+        listeners.push(listener);
+    }
+    Ok(ports)
 }
 
 fn random_password() -> String {
