@@ -11,6 +11,7 @@ use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod analysis;
+mod imap;
 pub use analysis::{AfterIngest, AlertArgs, FilterArgs, NotifyArgs, SettingsArgs};
 
 use crate::exit::Exit;
@@ -43,6 +44,9 @@ pub enum Command {
     /// Store reports from files, directories (recursive), Maildirs, mbox
     /// files, or `-` for stdin.
     Ingest(IngestArgs),
+    /// Store reports from an IMAP mailbox (unseen messages; marked seen
+    /// once stored).
+    Imap(imap::ImapArgs),
     /// Print stored data.
     Query(QueryArgs),
     /// Check the window against the alert rules (the seed's, plus new
@@ -153,6 +157,13 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     match dispatch(cli) {
         Ok(code) => code.into(),
+        // `dmarcdb query ... | head` closes the pipe early: not an error.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            Exit::Ok.into()
+        }
         Err(e) => {
             eprintln!("dmarcdb: error: {e:#}");
             Exit::Fatal.into()
@@ -163,6 +174,7 @@ pub fn run() -> ExitCode {
 fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Ingest(args) => cmd_ingest(cli.db, &cli.settings, args),
+        Command::Imap(args) => imap::cmd_imap(cli.db, &cli.settings, args),
         Command::Query(args) => analysis::cmd_query(cli.db, &cli.settings, args),
         Command::Alert(args) => analysis::cmd_alert(cli.db, &cli.settings, args),
         Command::Reparse(args) => cmd_reparse(cli.db, args),
@@ -238,7 +250,11 @@ fn cmd_ingest(db: Option<PathBuf>, sa: &SettingsArgs, args: IngestArgs) -> anyho
     print_summary(&summary, args.dry_run);
     let mut exit = ingest_exit(&summary);
     if let Some(store) = &store {
-        exit = exit.max(analysis::alert_after_ingest(store, alert_settings.as_ref(), &args.alert)?);
+        exit = exit.max(analysis::alert_after_ingest(
+            store,
+            alert_settings.as_ref(),
+            &args.alert,
+        )?);
     }
     Ok(exit)
 }

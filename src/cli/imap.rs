@@ -1,0 +1,124 @@
+//! `dmarcdb imap`: read reports from an IMAP mailbox, as the seed did.
+//!
+//! Settings come from flags or the seed's environment names
+//! (`DMARC_IMAP_HOST`, `DMARC_IMAP_PORT`, `DMARC_IMAP_USER`, `DMARC_IMAP_PASS`,
+//! `DMARC_IMAP_FOLDER`); the password is read from `DMARC_IMAP_PASS` or
+//! `--password-file`, never from the command line, and is never printed.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+
+use super::{analysis, open_store, print_summary, run_ingest, AfterIngest, SettingsArgs};
+use crate::exit::Exit;
+use crate::extract::Limits;
+use crate::ingest;
+use crate::source::imap::{self, ImapOptions};
+
+#[derive(Debug, Args)]
+pub struct ImapArgs {
+    /// The IMAP server (implicit TLS unless --starttls).
+    #[arg(long, env = "DMARC_IMAP_HOST")]
+    pub host: String,
+    /// The server port [993; 143 is usual with --starttls].
+    #[arg(long, env = "DMARC_IMAP_PORT")]
+    pub port: Option<u16>,
+    /// The login name.
+    #[arg(long, env = "DMARC_IMAP_USER")]
+    pub user: String,
+    /// A file holding the password (first line). Otherwise DMARC_IMAP_PASS.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+    /// The folder to read.
+    #[arg(long, env = "DMARC_IMAP_FOLDER", default_value = "INBOX")]
+    pub folder: String,
+    /// Read every message, not only unseen ones (backfill).
+    #[arg(long)]
+    pub all: bool,
+    /// Parse and print; write nothing, change no flag (the folder is opened read-only).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// After its reports are committed, move each message to this folder.
+    #[arg(long, value_name = "FOLDER")]
+    pub move_to: Option<String>,
+    /// Also trust this CA (PEM), for a server with a private certificate.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// Connect in plain text and upgrade with STARTTLS.
+    #[arg(long)]
+    pub starttls: bool,
+    /// Messages fetched per round trip.
+    #[arg(long, default_value_t = imap::DEFAULT_BATCH, value_name = "N")]
+    pub batch: usize,
+    /// Largest decompressed report, in MiB.
+    #[arg(long, default_value_t = 512, value_name = "MIB")]
+    pub max_size: u64,
+    #[command(flatten)]
+    pub alert: AfterIngest,
+}
+
+/// The password: `--password-file`, else `DMARC_IMAP_PASS`.
+fn password(args: &ImapArgs) -> anyhow::Result<String> {
+    if let Some(f) = &args.password_file {
+        let text = std::fs::read_to_string(f)
+            .with_context(|| format!("cannot read password file {}", f.display()))?;
+        return Ok(text.lines().next().unwrap_or_default().to_string());
+    }
+    match std::env::var("DMARC_IMAP_PASS") {
+        Ok(p) if !p.is_empty() => Ok(p),
+        _ => anyhow::bail!("no IMAP password: set DMARC_IMAP_PASS or pass --password-file"),
+    }
+}
+
+pub fn cmd_imap(db: Option<PathBuf>, sa: &SettingsArgs, args: ImapArgs) -> anyhow::Result<Exit> {
+    if args.dry_run && args.alert.alert {
+        anyhow::bail!("--alert needs the database; it cannot be combined with --dry-run");
+    }
+    let alert_settings = analysis::prepare_after_ingest(sa, &args.alert)?;
+    let opts = ImapOptions {
+        host: args.host.clone(),
+        port: args.port.unwrap_or(if args.starttls {
+            143
+        } else {
+            imap::DEFAULT_PORT
+        }),
+        user: args.user.clone(),
+        password: password(&args)?,
+        folder: args.folder.clone(),
+        all: args.all,
+        dry_run: args.dry_run,
+        move_to: args.move_to.clone(),
+        ca_file: args.ca_file.clone(),
+        starttls: args.starttls,
+        batch: args.batch.max(1),
+    };
+    // Open the database first: a broken database must not cost a login.
+    let mut store = if args.dry_run {
+        None
+    } else {
+        let s = open_store(db)?;
+        // Messages are marked seen right after each commit.
+        s.set_durable(true)?;
+        Some(s)
+    };
+    let mut source = imap::connect(opts).map_err(|e| anyhow::anyhow!("IMAP: {e}"))?;
+    let ingest_opts = ingest::Options {
+        dry_run: args.dry_run,
+        limits: Limits {
+            max_decompressed: args.max_size.saturating_mul(1024 * 1024),
+            ..Limits::default()
+        },
+    };
+    let summary = run_ingest(&mut source, store.as_mut(), &ingest_opts)?;
+    print_summary(&summary, args.dry_run);
+    let mut exit = super::ingest_exit(&summary);
+    if let Some(store) = &store {
+        exit = exit.max(analysis::alert_after_ingest(
+            store,
+            alert_settings.as_ref(),
+            &args.alert,
+        )?);
+    }
+    Ok(exit)
+}
