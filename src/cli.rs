@@ -246,15 +246,29 @@ fn cmd_ingest(db: Option<PathBuf>, sa: &SettingsArgs, args: IngestArgs) -> anyho
             store.set_durable(true)?;
         }
     }
-    let summary = run_ingest(source.as_mut(), store.as_mut(), &opts)?;
-    print_summary(&summary, args.dry_run);
+    ingest_and_report(
+        source.as_mut(),
+        store.as_mut(),
+        &opts,
+        &args.alert,
+        alert_settings.as_ref(),
+    )
+}
+
+/// The end every ingest command shares: run the pipeline, print the
+/// summary, run `--alert` when asked, and return the most severe outcome.
+fn ingest_and_report(
+    source: &mut dyn Source,
+    mut store: Option<&mut Store>,
+    opts: &ingest::Options,
+    after: &AfterIngest,
+    alert_settings: Option<&crate::config::Settings>,
+) -> anyhow::Result<Exit> {
+    let summary = run_ingest(source, store.as_deref_mut(), opts)?;
+    print_summary(&summary, opts.dry_run);
     let mut exit = ingest_exit(&summary);
-    if let Some(store) = &store {
-        exit = exit.max(analysis::alert_after_ingest(
-            store,
-            alert_settings.as_ref(),
-            &args.alert,
-        )?);
+    if let Some(store) = store {
+        exit = exit.max(analysis::alert_after_ingest(store, alert_settings, after)?);
     }
     Ok(exit)
 }

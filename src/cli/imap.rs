@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
-use super::{analysis, open_store, print_summary, run_ingest, AfterIngest, SettingsArgs};
+use super::{analysis, ingest_and_report, open_store, AfterIngest, SettingsArgs};
 use crate::exit::Exit;
 use crate::extract::Limits;
 use crate::ingest;
@@ -110,15 +110,11 @@ pub fn cmd_imap(db: Option<PathBuf>, sa: &SettingsArgs, args: ImapArgs) -> anyho
             ..Limits::default()
         },
     };
-    let summary = run_ingest(&mut source, store.as_mut(), &ingest_opts)?;
-    print_summary(&summary, args.dry_run);
-    let mut exit = super::ingest_exit(&summary);
-    if let Some(store) = &store {
-        exit = exit.max(analysis::alert_after_ingest(
-            store,
-            alert_settings.as_ref(),
-            &args.alert,
-        )?);
-    }
-    Ok(exit)
+    ingest_and_report(
+        &mut source,
+        store.as_mut(),
+        &ingest_opts,
+        &args.alert,
+        alert_settings.as_ref(),
+    )
 }
