@@ -19,9 +19,10 @@ shift || true
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(extract parse mail)
 export RUSTC_BOOTSTRAP=1
-# Release with debug assertions (overflow checks on); no sanitizer: the code
-# under test is safe Rust, and what we hunt is panics, hangs and memory.
-build_flags=(-s none -a -O)
+# Release with debug assertions and overflow checks (set in fuzz/Cargo.toml);
+# no sanitizer: the code under test is safe Rust, and what we hunt is
+# panics, hangs and memory.
+build_flags=(-s none -O)
 
 seed() {
     local gen

@@ -25,18 +25,22 @@
 //! `local_policy` with `arc=pass`, mailing_list).
 //!
 //! This module writes files and returns what it wrote; it prints nothing.
+//! What the records say is in `records`, how each reporter writes them in
+//! `xml`, the mail form in `eml`.
 
-use std::fmt::Write as _;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Seek, Write};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Datelike, NaiveDate, Timelike};
 
-use crate::model::{
-    AuthResult, Disposition, DkimAuthResult, Identifiers, OverrideReason, PolicyEvaluated, Record,
-    SpfAuthResult,
-};
+use crate::model::Record;
+
+mod eml;
+mod records;
+mod xml;
+
+pub use eml::report_eml;
 
 /// A small, fast, well-mixed PRNG (splitmix64): enough for test data, and
 /// stable forever, unlike a crate's generator that may change between
@@ -198,7 +202,8 @@ impl ReportSpec {
     /// The records, as the parser reads them back from [`report_xml`].
     pub fn records(&self) -> impl Iterator<Item = Record> + '_ {
         let mut rng = Rng::new(self.seed);
-        (0..self.records).map(move |_| record(&mut rng, self.reporter, &self.policy_domain))
+        (0..self.records)
+            .map(move |_| records::record(&mut rng, self.reporter, &self.policy_domain))
     }
 }
 
@@ -316,11 +321,11 @@ pub fn report_xml(spec: &ReportSpec) -> String {
 /// Streams the report's XML into `out`, one record at a time.
 pub fn write_xml(spec: &ReportSpec, out: &mut impl Write) -> io::Result<()> {
     let mut s = String::with_capacity(2048);
-    header_xml(spec, &mut s);
+    xml::header_xml(spec, &mut s);
     out.write_all(s.as_bytes())?;
     for rec in spec.records() {
         s.clear();
-        record_xml(spec.reporter, &rec, &mut s);
+        xml::record_xml(spec.reporter, &rec, &mut s);
         out.write_all(s.as_bytes())?;
     }
     out.write_all(b"</feedback>\n")
@@ -361,380 +366,5 @@ pub fn write_zip(spec: &ReportSpec, out: &mut (impl Write + Seek)) -> io::Result
     z.finish()?;
     Ok(())
 }
-
-/// The report as a mail, the way its reporter sends it: a multipart/mixed
-/// message with a short text part and the report attached in base64
-/// (zip for Google, gzip for the others), CRLF line ends.
-pub fn report_eml(spec: &ReportSpec) -> io::Result<Vec<u8>> {
-    let stem = spec.file_stem();
-    let (ctype, fname, bytes) = if spec.reporter == Reporter::Google {
-        let mut c = io::Cursor::new(Vec::new());
-        write_zip(spec, &mut c)?;
-        ("application/zip", format!("{stem}.zip"), c.into_inner())
-    } else {
-        let mut v = Vec::new();
-        write_gz(spec, &mut v)?;
-        ("application/gzip", format!("{stem}.xml.gz"), v)
-    };
-    let sent = DateTime::from_timestamp(spec.date_end() + 3 * 3600, 0).unwrap_or_default();
-    let boundary = format!("=_dmarcdb_{:016x}", spec.seed);
-    let (org, id, dom) = (
-        spec.reporter.org_name(),
-        &spec.report_id,
-        &spec.policy_domain,
-    );
-    let mut m = String::with_capacity(bytes.len() * 4 / 3 + 2048);
-    let _ = write!(
-        m,
-        "From: {org} <{from}>\r\nTo: dmarc-reports@{dom}\r\n\
-         Subject: Report Domain: {dom} Submitter: {org} Report-ID: <{id}>\r\n\
-         Date: {date}\r\nMessage-ID: <{id}.{idx}@dmarcdb.invalid>\r\nMIME-Version: 1.0\r\n\
-         Content-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\n\
-         This is a multi-part message in MIME format.\r\n\r\n\
-         --{boundary}\r\nContent-Type: text/plain; charset=\"us-ascii\"\r\n\
-         Content-Transfer-Encoding: 7bit\r\n\r\n\
-         This is an aggregate report from {org}.\r\n\r\n\
-         --{boundary}\r\nContent-Type: {ctype}; name=\"{fname}\"\r\n\
-         Content-Disposition: attachment; filename=\"{fname}\"\r\n\
-         Content-Transfer-Encoding: base64\r\n\r\n",
-        from = spec.reporter.email(),
-        date = sent.format("%a, %d %b %Y %H:%M:%S +0000"),
-        idx = spec.index,
-    );
-    base64_lines(&bytes, &mut m);
-    let _ = write!(m, "\r\n--{boundary}--\r\n");
-    Ok(m.into_bytes())
-}
-
-/// Base64 (RFC 2045 §6.8) in lines of 76 characters.
-fn base64_lines(data: &[u8], out: &mut String) {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let sym = |n: u32, shift: u32| char::from(ALPHABET[((n >> shift) & 63) as usize]);
-    for line in data.chunks(57) {
-        for c in line.chunks(3) {
-            let b = |i: usize| u32::from(c.get(i).copied().unwrap_or(0));
-            let n = (b(0) << 16) | (b(1) << 8) | b(2);
-            out.push(sym(n, 18));
-            out.push(sym(n, 12));
-            out.push(if c.len() > 1 { sym(n, 6) } else { '=' });
-            out.push(if c.len() > 2 { sym(n, 0) } else { '=' });
-        }
-        out.push_str("\r\n");
-    }
-}
-
-// --- records -------------------------------------------------------------
-
-/// ESPs that sign "our" mail with their own key besides ours.
-const ESP_SIGNERS: &[(&str, &str)] = &[
-    ("sendgrid.net", "s1"),
-    ("amazonses.com", "ug7nbtf4gccmlpwj322ax3p6ow6yfsug"),
-    ("mcsv.net", "k2"),
-    ("mailgun.org", "mx"),
-];
-/// Domains strangers sign or bounce with.
-const STRANGER_DOMAINS: &[&str] = &[
-    "bulk-mailer.example.net",
-    "promo.example.org",
-    "mx.invalid",
-    "smtp.test",
-    "newsletters.example",
-    "cheap-pills.example.biz",
-];
-/// First octets of the random "public-looking" stranger addresses.
-const PUBLIC_OCTETS: &[u8] = &[
-    23, 31, 37, 45, 62, 77, 80, 85, 91, 103, 109, 176, 185, 193, 212,
-];
-
-fn our_ip(rng: &mut Rng) -> String {
-    if rng.chance(80) {
-        format!("203.0.113.{}", 1 + rng.below(254))
-    } else {
-        let (net, host) = (rng.below(16) as u16, 1 + rng.below(0xfff) as u16);
-        std::net::Ipv6Addr::new(0x2001, 0xdb8, 1, net, 0, 0, 0, host).to_string()
-    }
-}
-
-fn stranger_ip(rng: &mut Rng) -> String {
-    if rng.chance(40) {
-        return format!("198.51.100.{}", 1 + rng.below(254));
-    }
-    let o = rng.pick(PUBLIC_OCTETS);
-    let (a, b, c) = (rng.below(256), rng.below(256), 1 + rng.below(254));
-    format!("{o}.{a}.{b}.{c}")
-}
-
-/// A message count in `1..=max`, small ones most likely (like real traffic).
-fn skewed(rng: &mut Rng, max: u64) -> i64 {
-    let cap = 1 + rng.below(max);
-    1 + rng.below(cap) as i64
-}
-
-fn result(pass: bool) -> AuthResult {
-    if pass {
-        AuthResult::Pass
-    } else {
-        AuthResult::Fail
-    }
-}
-
-/// One record, as `reporter` writes it (fields it never writes are left
-/// empty, so the parser reads back exactly this value).
-fn record(rng: &mut Rng, reporter: Reporter, domain: &str) -> Record {
-    let ours = rng.chance(70);
-    let header_from = match rng.below(10) {
-        0 => format!("news.{domain}"),
-        _ => domain.to_string(),
-    };
-    let mut rec = Record {
-        identifiers: Identifiers {
-            header_from: header_from.clone(),
-            ..Identifiers::default()
-        },
-        ..Record::default()
-    };
-    let envelope;
-    if ours {
-        rec.source_ip = our_ip(rng);
-        rec.count = skewed(rng, 500);
-        let dkim_ok = rng.chance(96);
-        let spf_ok = rng.chance(90);
-        envelope = format!("bounce.{domain}");
-        rec.dkim.push(DkimAuthResult {
-            domain: header_from,
-            selector: Some(rng.pick(&["google", "selector1", "s1", "k1"]).to_string()),
-            result: result(dkim_ok),
-            human_result: None,
-        });
-        if rng.chance(40) {
-            let (d, s) = rng.pick(ESP_SIGNERS);
-            rec.dkim.push(DkimAuthResult {
-                domain: d.to_string(),
-                selector: Some(s.to_string()),
-                result: AuthResult::Pass,
-                human_result: None,
-            });
-        }
-        rec.spf.push(spf(rng, &envelope, spf_ok));
-        rec.policy_evaluated = evaluated(rng, dkim_ok, spf_ok);
-    } else {
-        rec.source_ip = stranger_ip(rng);
-        rec.count = skewed(rng, 4);
-        let spoof = rng.chance(60);
-        envelope = if spoof {
-            domain.to_string()
-        } else {
-            rng.pick(STRANGER_DOMAINS).to_string()
-        };
-        match rng.below(10) {
-            0..=4 => {}
-            5..=7 => rec.dkim.push(DkimAuthResult {
-                domain: rng.pick(STRANGER_DOMAINS).to_string(),
-                selector: Some("default".into()),
-                result: AuthResult::Pass,
-                human_result: None,
-            }),
-            _ => rec.dkim.push(DkimAuthResult {
-                domain: domain.to_string(),
-                selector: Some("selector1".into()),
-                result: AuthResult::Fail,
-                human_result: None,
-            }),
-        }
-        rec.spf.push(spf(rng, &envelope, !spoof));
-        // A few strangers are legitimate forwarders SPF happens to align for.
-        let spf_aligned = rng.chance(3);
-        rec.policy_evaluated = evaluated(rng, false, spf_aligned);
-    }
-    shape(reporter, &mut rec, &envelope);
-    rec
-}
-
-/// An SPF result for `domain`; `authorised` is whether the IP may send for it.
-fn spf(rng: &mut Rng, domain: &str, authorised: bool) -> SpfAuthResult {
-    let result = if authorised {
-        if rng.chance(95) {
-            AuthResult::Pass
-        } else {
-            AuthResult::TempError
-        }
-    } else {
-        rng.pick(&[
-            AuthResult::Fail,
-            AuthResult::SoftFail,
-            AuthResult::Neutral,
-            AuthResult::None,
-        ])
-        .clone()
-    };
-    SpfAuthResult {
-        domain: domain.to_string(),
-        scope: Some("mfrom".into()),
-        result,
-        human_result: None,
-    }
-}
-
-/// `policy_evaluated` for a `p=reject` domain: failing mail is rejected
-/// unless the receiver overrides (forwarding, ARC, a mailing list).
-fn evaluated(rng: &mut Rng, dkim: bool, spf: bool) -> PolicyEvaluated {
-    let mut pe = PolicyEvaluated {
-        disposition: Disposition::None,
-        dkim: result(dkim),
-        spf: result(spf),
-        reasons: Vec::new(),
-    };
-    if dkim || spf {
-        return pe;
-    }
-    if rng.chance(8) {
-        let (kind, comment) = *rng.pick(&[
-            ("forwarded", None),
-            ("local_policy", Some("arc=pass")),
-            ("mailing_list", None),
-            ("trusted_forwarder", Some("")),
-        ]);
-        pe.reasons.push(OverrideReason {
-            kind: kind.into(),
-            comment: comment.filter(|c| !c.is_empty()).map(String::from),
-        });
-    } else {
-        pe.disposition = Disposition::Reject;
-    }
-    pe
-}
-
-/// Drops what `reporter` does not write.
-fn shape(reporter: Reporter, rec: &mut Record, envelope: &str) {
-    match reporter {
-        Reporter::Microsoft => {
-            rec.identifiers.envelope_to = Some("outlook.com".into());
-            rec.identifiers.envelope_from = Some(envelope.to_string());
-        }
-        Reporter::Google | Reporter::Yahoo => {
-            for s in &mut rec.spf {
-                s.scope = None;
-            }
-        }
-    }
-}
-
-// --- XML -----------------------------------------------------------------
-
-fn header_xml(spec: &ReportSpec, s: &mut String) {
-    let r = spec.reporter;
-    match r {
-        Reporter::Google => s.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\" ?>\n<feedback>\n"),
-        Reporter::Microsoft => s.push_str(
-            "<?xml version=\"1.0\"?>\n<feedback xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\" \
-             xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\">\n  <version>1.0</version>\n",
-        ),
-        Reporter::Yahoo => s.push_str("<?xml version=\"1.0\"?>\n<feedback>\n"),
-    }
-    s.push_str("  <report_metadata>\n");
-    leaf(s, 4, "org_name", r.org_name());
-    leaf(s, 4, "email", r.email());
-    if r == Reporter::Google {
-        leaf(
-            s,
-            4,
-            "extra_contact_info",
-            "https://support.google.com/a/answer/2466580",
-        );
-    }
-    leaf(s, 4, "report_id", &spec.report_id);
-    let _ = write!(
-        s,
-        "    <date_range>\n      <begin>{}</begin>\n      <end>{}</end>\n    </date_range>\n",
-        spec.date_begin,
-        spec.date_end()
-    );
-    s.push_str("  </report_metadata>\n  <policy_published>\n");
-    leaf(s, 4, "domain", &spec.policy_domain);
-    for (k, v) in [
-        ("adkim", "r"),
-        ("aspf", "r"),
-        ("p", "reject"),
-        ("sp", "reject"),
-        ("pct", "100"),
-    ] {
-        leaf(s, 4, k, v);
-    }
-    if r == Reporter::Microsoft {
-        leaf(s, 4, "fo", "0");
-    }
-    s.push_str("  </policy_published>\n");
-}
-
-fn record_xml(r: Reporter, rec: &Record, s: &mut String) {
-    let pe = &rec.policy_evaluated;
-    s.push_str("  <record>\n    <row>\n");
-    leaf(s, 6, "source_ip", &rec.source_ip);
-    let _ = writeln!(s, "      <count>{}</count>", rec.count);
-    s.push_str("      <policy_evaluated>\n");
-    leaf(s, 8, "disposition", pe.disposition.as_str());
-    leaf(s, 8, "dkim", pe.dkim.as_str());
-    leaf(s, 8, "spf", pe.spf.as_str());
-    for reason in &pe.reasons {
-        s.push_str("        <reason>\n");
-        leaf(s, 10, "type", &reason.kind);
-        match (&reason.comment, r) {
-            (Some(c), _) => leaf(s, 10, "comment", c),
-            // Microsoft writes an empty comment rather than none.
-            (None, Reporter::Microsoft) => s.push_str("          <comment></comment>\n"),
-            (None, _) => {}
-        }
-        s.push_str("        </reason>\n");
-    }
-    s.push_str("      </policy_evaluated>\n    </row>\n    <identifiers>\n");
-    let ids = &rec.identifiers;
-    if let Some(to) = &ids.envelope_to {
-        leaf(s, 6, "envelope_to", to);
-    }
-    if let Some(from) = &ids.envelope_from {
-        leaf(s, 6, "envelope_from", from);
-    }
-    leaf(s, 6, "header_from", &ids.header_from);
-    s.push_str("    </identifiers>\n    <auth_results>\n");
-    for d in &rec.dkim {
-        s.push_str("      <dkim>\n");
-        leaf(s, 8, "domain", &d.domain);
-        let selector = d.selector.as_deref().unwrap_or("");
-        if r == Reporter::Google {
-            leaf(s, 8, "result", d.result.as_str());
-            leaf(s, 8, "selector", selector);
-        } else {
-            leaf(s, 8, "selector", selector);
-            leaf(s, 8, "result", d.result.as_str());
-        }
-        s.push_str("      </dkim>\n");
-    }
-    for p in &rec.spf {
-        s.push_str("      <spf>\n");
-        leaf(s, 8, "domain", &p.domain);
-        if let Some(scope) = &p.scope {
-            leaf(s, 8, "scope", scope);
-        }
-        leaf(s, 8, "result", p.result.as_str());
-        s.push_str("      </spf>\n");
-    }
-    s.push_str("    </auth_results>\n  </record>\n");
-}
-
-/// `<name>value</name>` on its own line, indented, value escaped.
-fn leaf(s: &mut String, indent: usize, name: &str, value: &str) {
-    s.extend(std::iter::repeat(' ').take(indent));
-    let _ = write!(s, "<{name}>");
-    for c in value.chars() {
-        match c {
-            '<' => s.push_str("&lt;"),
-            '>' => s.push_str("&gt;"),
-            '&' => s.push_str("&amp;"),
-            _ => s.push(c),
-        }
-    }
-    let _ = writeln!(s, "</{name}>");
-}
-
 #[cfg(test)]
 mod tests;

@@ -46,6 +46,12 @@ pub const MAX_DEPTH: usize = 256;
 /// Longest run of bytes without markup (one text field or one tag).
 /// Real fields are short; this bounds the parser's buffer.
 pub const MAX_RUN: usize = 8 * 1024 * 1024;
+/// Most bytes kept in memory for one record, or for the report header:
+/// its text plus the size of every auth result and reason it adds. Real
+/// records hold well under a KiB. Without it, `<dkim></dkim>` repeated
+/// inside one record grows a Vec by ~8 bytes of memory per byte of XML,
+/// and a capped 512 MiB document could take gigabytes.
+pub const MAX_KEPT: usize = 16 * 1024 * 1024;
 /// Latest `date_range` accepted: 9999-12-31T23:59:59Z.
 const MAX_EPOCH: i64 = 253_402_300_799;
 
@@ -198,8 +204,14 @@ pub struct ReportReader<R: BufRead> {
     header: ReportHeader,
     /// The record being filled, once its `<record>` start was read.
     record: Option<Record>,
+    /// A record completed by the last event, until handed out. Kept here
+    /// rather than returned through every event's `Result`, which copied
+    /// the whole record for each event (a tenth of the parsing time).
+    done: Option<Record>,
     /// Records handed out so far (for error messages).
     records: u64,
+    /// Bytes kept for the current record (or the header), see [`MAX_KEPT`].
+    kept: usize,
 }
 
 /// What [`ReportReader`] reads from: the input behind a [`RunGuard`].
@@ -208,7 +220,15 @@ pub type Guarded<R> = io::BufReader<RunGuard<R>>;
 impl<R: Read> ReportReader<Guarded<R>> {
     /// A reader over report XML (plain bytes; decompress before).
     pub fn new(input: R) -> Self {
-        let guarded = io::BufReader::with_capacity(64 * 1024, RunGuard::new(input));
+        Self::with_capacity(input, 64 * 1024)
+    }
+
+    /// [`new`](Self::new) with a read buffer of `capacity` bytes. A small
+    /// one suits reading only the header: the store decides whether a
+    /// report is a duplicate from its header, and a small buffer inflates
+    /// only the head of a compressed report to find out.
+    pub fn with_capacity(input: R, capacity: usize) -> Self {
+        let guarded = io::BufReader::with_capacity(capacity, RunGuard::new(input));
         let mut xml = Reader::from_reader(guarded);
         let cfg = xml.config_mut();
         cfg.check_end_names = false;
@@ -229,7 +249,9 @@ impl<R: Read> ReportReader<Guarded<R>> {
             seen_end: false,
             header: ReportHeader::default(),
             record: None,
+            done: None,
             records: 0,
+            kept: 0,
         }
     }
 }
@@ -250,8 +272,10 @@ impl<R: BufRead> ReportReader<R> {
     /// [`header`]: ReportReader::header
     pub fn next_record(&mut self) -> Result<Option<Record>> {
         while self.phase != Phase::Done {
-            if let Some(done) = self.step()? {
-                return self.finish_record(done).map(Some);
+            if self.step()? {
+                if let Some(done) = self.done.take() {
+                    return self.finish_record(done).map(Some);
+                }
             }
         }
         Ok(None)
@@ -297,8 +321,9 @@ impl<R: BufRead> ReportReader<R> {
         Ok(())
     }
 
-    /// Reads one event. Returns a record when one was completed.
-    fn step(&mut self) -> Result<Option<Record>> {
+    /// Reads one event. Returns whether it completed a record (then in
+    /// `self.done`).
+    fn step(&mut self) -> Result<bool> {
         // The event borrows the buffer, so it is moved out while handled.
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
@@ -307,7 +332,7 @@ impl<R: BufRead> ReportReader<R> {
         out
     }
 
-    fn handle(&mut self, buf: &mut Vec<u8>) -> Result<Option<Record>> {
+    fn handle(&mut self, buf: &mut Vec<u8>) -> Result<bool> {
         let ev = match self.xml.read_event_into(buf) {
             Ok(ev) => ev,
             Err(e) => return Err(xml_error(e, self.xml.buffer_position())),
@@ -328,7 +353,7 @@ impl<R: BufRead> ReportReader<R> {
                     self.text.clear();
                 }
                 self.stack.push(tag);
-                self.open(tag);
+                self.open(tag)?;
             }
             Event::End(e) => {
                 let tag = Tag::from_local(e.local_name().as_ref());
@@ -365,12 +390,17 @@ impl<R: BufRead> ReportReader<R> {
             // A DTD is never read: no entity is ever defined or expanded.
             Event::DocType(_) | Event::Comment(_) | Event::PI(_) | Event::Empty(_) => {}
         }
-        Ok(None)
+        Ok(false)
     }
 
     fn push_text(&mut self, raw: &[u8], escaped: bool) -> Result<()> {
         // Only text of a leaf we know about matters; skip the rest cheaply.
         if self.stack.last().is_none_or(|t| *t == Tag::Feedback) {
+            return Ok(());
+        }
+        // Indentation between elements: leading whitespace is trimmed from
+        // every value anyway, so it need not be decoded and kept.
+        if self.text.is_empty() && raw.iter().all(u8::is_ascii_whitespace) {
             return Ok(());
         }
         let decoded = decode(raw, self.encoding);
@@ -392,7 +422,7 @@ impl<R: BufRead> ReportReader<R> {
     }
 
     /// Start-tag actions: begin a record or an auth result.
-    fn open(&mut self, tag: Tag) {
+    fn open(&mut self, tag: Tag) -> Result<()> {
         let parent = self.parent(1);
         match tag {
             Tag::Record if self.within(Tag::Feedback) => {
@@ -400,40 +430,58 @@ impl<R: BufRead> ReportReader<R> {
                     self.phase = Phase::Records;
                 }
                 self.record = Some(Record::default());
+                self.kept = 0;
             }
             Tag::Dkim if parent == Some(Tag::AuthResults) => {
                 if let Some(r) = self.record.as_mut() {
                     r.dkim.push(DkimAuthResult::default());
+                    self.keep(std::mem::size_of::<DkimAuthResult>())?;
                 }
             }
             Tag::Spf if parent == Some(Tag::AuthResults) => {
                 if let Some(r) = self.record.as_mut() {
                     r.spf.push(SpfAuthResult::default());
+                    self.keep(std::mem::size_of::<SpfAuthResult>())?;
                 }
             }
             Tag::Reason if parent == Some(Tag::PolicyEvaluated) => {
                 if let Some(r) = self.record.as_mut() {
                     r.policy_evaluated.reasons.push(OverrideReason::default());
+                    self.keep(std::mem::size_of::<OverrideReason>())?;
                 }
             }
             _ => {}
         }
+        Ok(())
+    }
+
+    /// Counts `bytes` more kept for the current record (or the header).
+    fn keep(&mut self, bytes: usize) -> Result<()> {
+        self.kept = self.kept.saturating_add(bytes);
+        if self.kept <= MAX_KEPT {
+            return Ok(());
+        }
+        Err(ParseError::Invalid(match self.record {
+            Some(_) => format!(
+                "record {} holds more than {MAX_KEPT} bytes",
+                self.records + 1
+            ),
+            None => format!("the report header holds more than {MAX_KEPT} bytes"),
+        }))
     }
 
     /// Handles `</tag>`: closes every element down to the innermost open
     /// `tag` (recovering from unclosed children). An end tag that matches
     /// nothing open is ignored.
-    fn close_to(&mut self, tag: Tag) -> Result<Option<Record>> {
+    fn close_to(&mut self, tag: Tag) -> Result<bool> {
         let Some(pos) = self.stack.iter().rposition(|t| *t == tag) else {
-            return Ok(None);
+            return Ok(false);
         };
-        let mut done = None;
+        let mut done = false;
         while self.stack.len() > pos {
             let closing = self.stack.len() - 1;
             let t = self.stack[closing];
-            if let Some(r) = self.close(t)? {
-                done = Some(r);
-            }
+            done |= self.close(t)?;
             self.stack.pop();
         }
         Ok(done)
@@ -449,29 +497,40 @@ impl<R: BufRead> ReportReader<R> {
     }
 
     /// End-tag actions, with the closing element still on the stack.
-    fn close(&mut self, tag: Tag) -> Result<Option<Record>> {
-        let parent = self.parent(1);
-        let grand = self.parent(2);
+    /// Returns whether a record was completed (then in `self.done`).
+    fn close(&mut self, tag: Tag) -> Result<bool> {
         match tag {
             Tag::Feedback => {
                 self.phase = Phase::Done;
-                return Ok(None);
+                return Ok(false);
             }
             Tag::Record => {
                 if self.phase == Phase::Header {
                     self.phase = Phase::Records;
                 }
-                return Ok(self.record.take());
+                self.done = self.record.take();
+                return Ok(self.done.is_some());
             }
-            Tag::Unknown => return Ok(None),
+            Tag::Unknown => return Ok(false),
             _ => {}
         }
-        let text = std::mem::take(&mut self.text);
-        let value = text.trim();
+        // The text buffer is put back afterwards, so that one allocation
+        // serves every field.
+        let mut text = std::mem::take(&mut self.text);
+        let stored = self.store_field(tag, text.trim());
+        text.clear();
+        self.text = text;
+        stored.map(|()| false)
+    }
+
+    /// Stores a leaf's trimmed text where its place in the document says.
+    fn store_field(&mut self, tag: Tag, value: &str) -> Result<()> {
+        let parent = self.parent(1);
+        let grand = self.parent(2);
+        self.keep(value.len())?;
         if let Some(rec) = self.record.as_mut() {
             if self.stack.contains(&Tag::Record) {
-                record_field(rec, tag, parent, grand, value)?;
-                return Ok(None);
+                return record_field(rec, tag, parent, grand, value);
             }
         }
         let h = &mut self.header;
@@ -513,7 +572,7 @@ impl<R: BufRead> ReportReader<R> {
             }
             _ => {}
         }
-        Ok(None)
+        Ok(())
     }
 }
 
@@ -529,14 +588,10 @@ fn record_field(
         (_, Some(Tag::Row), Tag::SourceIp) => rec.source_ip = value.into(),
         (_, Some(Tag::Row), Tag::Count) => rec.count = count(value)?,
         (_, Some(Tag::PolicyEvaluated), Tag::Disposition) => {
-            rec.policy_evaluated.disposition = Disposition::from_word(value)
+            rec.policy_evaluated.disposition = disposition(value)
         }
-        (_, Some(Tag::PolicyEvaluated), Tag::Dkim) => {
-            rec.policy_evaluated.dkim = AuthResult::from_word(value)
-        }
-        (_, Some(Tag::PolicyEvaluated), Tag::Spf) => {
-            rec.policy_evaluated.spf = AuthResult::from_word(value)
-        }
+        (_, Some(Tag::PolicyEvaluated), Tag::Dkim) => rec.policy_evaluated.dkim = verdict(value),
+        (_, Some(Tag::PolicyEvaluated), Tag::Spf) => rec.policy_evaluated.spf = verdict(value),
         (Some(Tag::PolicyEvaluated), Some(Tag::Reason), t) => {
             if let Some(r) = rec.policy_evaluated.reasons.last_mut() {
                 match t {
@@ -560,7 +615,7 @@ fn record_field(
                 match t {
                     Tag::Domain => d.domain = value.to_ascii_lowercase(),
                     Tag::Selector => d.selector = some(value),
-                    Tag::Result => d.result = AuthResult::from_word(value),
+                    Tag::Result => d.result = verdict(value),
                     Tag::HumanResult => d.human_result = some(value),
                     _ => {}
                 }
@@ -571,7 +626,7 @@ fn record_field(
                 match t {
                     Tag::Domain => s.domain = value.to_ascii_lowercase(),
                     Tag::Scope => s.scope = some(&value.to_ascii_lowercase()),
-                    Tag::Result => s.result = AuthResult::from_word(value),
+                    Tag::Result => s.result = verdict(value),
                     Tag::HumanResult => s.human_result = some(value),
                     _ => {}
                 }
@@ -580,6 +635,28 @@ fn record_field(
         _ => {}
     }
     Ok(())
+}
+
+/// A verdict word. The three words nearly every record carries, already
+/// lower-case, are matched here without the allocation `from_word` makes
+/// to lower-case; anything else goes through it.
+fn verdict(v: &str) -> AuthResult {
+    match v {
+        "pass" => AuthResult::Pass,
+        "fail" => AuthResult::Fail,
+        "none" => AuthResult::None,
+        _ => AuthResult::from_word(v),
+    }
+}
+
+/// A disposition word, the common ones without allocating (see [`verdict`]).
+fn disposition(v: &str) -> Disposition {
+    match v {
+        "none" => Disposition::None,
+        "reject" => Disposition::Reject,
+        "quarantine" => Disposition::Quarantine,
+        _ => Disposition::from_word(v),
+    }
 }
 
 fn validate_record(r: &Record, n: u64) -> Result<()> {

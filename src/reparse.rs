@@ -61,7 +61,11 @@ pub struct Summary {
 #[derive(Debug)]
 pub enum Event<'a> {
     /// A stored report's rows were rebuilt with different content.
-    Changed { id: i64, header: &'a ReportHeader, source: &'a str },
+    Changed {
+        id: i64,
+        header: &'a ReportHeader,
+        source: &'a str,
+    },
     /// A stored report could not be re-parsed, or a quarantined input (or a
     /// report in it) was rejected again.
     Rejected(&'a Rejection),
@@ -264,7 +268,13 @@ const CHILDREN: &[&str] = &[
 /// new row ids of a rewrite do not count as a change.
 fn fingerprint(conn: &Connection, id: i64) -> rusqlite::Result<[u8; 32]> {
     let mut h = Sha256::new();
-    hash_rows(conn, "SELECT * FROM report WHERE id = ?1", id, &mut h, &mut |_, _| None)?;
+    hash_rows(
+        conn,
+        "SELECT * FROM report WHERE id = ?1",
+        id,
+        &mut h,
+        &mut |_, _| None,
+    )?;
     let mut position: HashMap<i64, i64> = HashMap::new();
     hash_rows(
         conn,
@@ -280,10 +290,16 @@ fn fingerprint(conn: &Connection, id: i64) -> rusqlite::Result<[u8; 32]> {
         },
     )?;
     for sql in CHILDREN {
-        hash_rows(conn, sql, id, &mut h, &mut |column, value| match (column, value) {
-            ("record", ValueRef::Integer(rec)) => position.get(&rec).copied(),
-            _ => None,
-        })?;
+        hash_rows(
+            conn,
+            sql,
+            id,
+            &mut h,
+            &mut |column, value| match (column, value) {
+                ("record", ValueRef::Integer(rec)) => position.get(&rec).copied(),
+                _ => None,
+            },
+        )?;
     }
     Ok(h.finalize().into())
 }
@@ -481,7 +497,10 @@ mod tests {
         assert_eq!(one(&s, "SELECT message_count FROM report"), 5);
         assert_eq!(one(&s, "SELECT count(*) FROM record"), 2);
         assert_eq!(one(&s, "SELECT count(*) FROM dkim_result"), 2);
-        assert_eq!(one(&s, "SELECT count(*) FROM report WHERE org_name = 'o'"), 1);
+        assert_eq!(
+            one(&s, "SELECT count(*) FROM report WHERE org_name = 'o'"),
+            1
+        );
         let again = reparse(&mut s);
         assert_eq!((again.changed, again.unchanged), (0, 1));
     }
@@ -514,7 +533,8 @@ mod tests {
     #[test]
     fn quarantine_that_now_stores_is_cleared_and_the_rest_stays() {
         let mut s = Store::open_in_memory().unwrap();
-        s.quarantine("good.xml", "some old reason", XML.as_bytes()).unwrap();
+        s.quarantine("good.xml", "some old reason", XML.as_bytes())
+            .unwrap();
         s.quarantine("bad.xml", "not a report", b"<html/>").unwrap();
         let sum = reparse(&mut s);
         assert_eq!((sum.recovered, sum.still_failing), (1, 1), "{sum:?}");

@@ -112,6 +112,8 @@ struct Run {
 /// of the memory the child was spawned from (this test process, recorded at
 /// `exec`), so the figure is an upper bound, and the cases build their
 /// inputs by streaming to keep this process small.
+// The child is reaped by `wait4` below, not by std.
+#[allow(clippy::zombie_processes)]
 fn run(dir: &Path, db: &Path, args: &[&OsStr]) -> Run {
     let out_path = dir.join("stdout");
     let err_path = dir.join("stderr");
@@ -171,7 +173,12 @@ fn check(case: &str, build: Build, expect: Expect) {
         r.code, r.max_rss_kib, r.secs
     );
     let context = format!("{case}\nstdout: {}\nstderr: {}", r.stdout, r.stderr);
-    assert!(r.max_rss_kib < MAX_RSS_KIB, "{}: {} KiB", case, r.max_rss_kib);
+    assert!(
+        r.max_rss_kib < MAX_RSS_KIB,
+        "{}: {} KiB",
+        case,
+        r.max_rss_kib
+    );
     assert!(!r.stderr.contains("panicked"), "{context}");
     let lines: Vec<&str> = r
         .stderr
@@ -202,7 +209,10 @@ fn check(case: &str, build: Build, expect: Expect) {
                 "no line says {reason:?}: {context}"
             );
             assert_eq!(count(&db, from_bad, &bad), 0, "stored: {context}");
-            assert_eq!(count(&db, "SELECT count(*) FROM report WHERE ?1 = ?1", ""), 1);
+            assert_eq!(
+                count(&db, "SELECT count(*) FROM report WHERE ?1 = ?1", ""),
+                1
+            );
             let q = count(&db, quarantined, &bad);
             if kept {
                 assert!(q >= 1, "not quarantined: {context}");
@@ -286,7 +296,8 @@ fn deflate_bomb(prefix: &[u8], chunk: &[u8], repeat: usize) -> (Vec<u8>, Crc) {
     // An empty final block.
     let mut end = Compress::new(Compression::best(), false);
     let mut tail = Vec::with_capacity(64);
-    end.compress_vec(&[], &mut tail, FlushCompress::Finish).unwrap();
+    end.compress_vec(&[], &mut tail, FlushCompress::Finish)
+        .unwrap();
     stream.extend_from_slice(&tail);
     (stream, crc)
 }
@@ -381,7 +392,15 @@ fn make_zip_bomb(prefix: &[u8], fill: u8, lie: bool) -> Vec<u8> {
 /// Traditional PKWARE ("ZipCrypto") encryption of one member, APPNOTE 6.1.
 fn zipcrypto(plain: &[u8], crc: u32, password: &[u8]) -> Vec<u8> {
     let table: Vec<u32> = (0..256u32)
-        .map(|n| (0..8).fold(n, |c, _| if c & 1 == 1 { 0xedb8_8320 ^ (c >> 1) } else { c >> 1 }))
+        .map(|n| {
+            (0..8).fold(n, |c, _| {
+                if c & 1 == 1 {
+                    0xedb8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                }
+            })
+        })
         .collect();
     let crc_byte = |c: u32, b: u8| table[((c ^ u32::from(b)) & 0xff) as usize] ^ (c >> 8);
     let mut keys = [0x1234_5678u32, 0x2345_6789, 0x3456_7890];
@@ -462,8 +481,15 @@ fn mail(boundary_param: &str, parts: &[(&str, String, Vec<u8>)], close: bool) ->
 fn lolz_dtd(body: &str) -> String {
     let mut dtd = String::from("<!ENTITY lol \"lol\">\n");
     for i in 1..=9 {
-        let prev = if i == 1 { "lol".to_string() } else { format!("lol{}", i - 1) };
-        dtd.push_str(&format!("<!ENTITY lol{i} \"{}\">\n", format!("&{prev};").repeat(10)));
+        let prev = if i == 1 {
+            "lol".to_string()
+        } else {
+            format!("lol{}", i - 1)
+        };
+        dtd.push_str(&format!(
+            "<!ENTITY lol{i} \"{}\">\n",
+            format!("&{prev};").repeat(10)
+        ));
     }
     format!("<?xml version=\"1.0\"?>\n<!DOCTYPE lolz [\n{dtd}]>\n{body}")
 }
@@ -558,6 +584,14 @@ catalogue! {
         let (deflate, crc) = deflate_bomb(prefix, &vec![b' '; MIB], GIB / MIB);
         put(b, "bad-bomb.xml.gz", &gzip_around(&deflate, &crc))
     } => rejected("without markup");
+    gzip_bomb_of_auth_results: |b| {
+        // Each `<dkim></dkim>` costs more memory than its 13 bytes of XML.
+        let xml = report("bad");
+        let head = &xml[..xml.find("<auth_results>").unwrap() + "<auth_results>".len()];
+        let chunk = "<dkim></dkim>".repeat(MIB / 13);
+        let (deflate, crc) = deflate_bomb(head.as_bytes(), chunk.as_bytes(), GIB / MIB);
+        put(b, "bad-bomb-dkim.xml.gz", &gzip_around(&deflate, &crc))
+    } => rejected("record 1 holds more than 16777216 bytes");
 
     // --- Not a report -------------------------------------------------
     xml_that_is_not_a_report: |b| put(b, "bad-html.xml", b"<html><body>hi</body></html>")
@@ -635,12 +669,12 @@ catalogue! {
         let xml = report("bad");
         let at = xml.find("catalogue.example</org_name>").unwrap();
         let mut f = std::io::BufWriter::new(File::create(b.join("bad-huge-field.xml")).unwrap());
-        f.write_all(xml[..at].as_bytes()).unwrap();
+        f.write_all(&xml.as_bytes()[..at]).unwrap();
         let chunk = vec![b'A'; MIB];
         for _ in 0..100 {
             f.write_all(&chunk).unwrap();
         }
-        f.write_all(xml[at..].as_bytes()).unwrap();
+        f.write_all(&xml.as_bytes()[at..]).unwrap();
         f.flush().unwrap();
         "bad-huge-field.xml".to_string()
     } => rejected("without markup");
@@ -670,6 +704,20 @@ catalogue! {
         let cut = format!("{}{}", &text[..start + 40], "\r\n--B--\r\n");
         put(b, "bad-cut.eml", cut.as_bytes())
     } => rejected("truncated gzip stream");
+
+    mime_without_closing_boundary: |b| {
+        // Complete but for `--B--`: the attachment is decoded and stored.
+        let att = gz(report("bad-open").as_bytes());
+        put(b, "bad-open.eml", &mail("; boundary=\"B\"", &[("application/gzip", "r.xml.gz".into(), att)], false))
+    } => Expect::Accepted { reports: 1 };
+    mime_multipart_without_boundary_parameter: |b| {
+        let att = gz(report("bad").as_bytes());
+        put(b, "bad-noboundary.eml", &mail("", &[("application/gzip", "r.xml.gz".into(), att)], true))
+    } => rejected("malformed MIME: multipart without a usable boundary");
+    mime_boundary_that_never_appears: |b| {
+        let att = gz(report("bad").as_bytes());
+        put(b, "bad-wrongboundary.eml", &mail("; boundary=\"Z\"", &[("application/gzip", "r.xml.gz".into(), att)], true))
+    } => rejected("malformed MIME: multipart without a usable boundary");
 
     // --- Files and directories ----------------------------------------
     dangling_symlink: |b| {
@@ -721,7 +769,9 @@ fn entities_are_stored_as_literal_text() {
     let db = dir.path().join("x.db");
     assert_eq!(run(dir.path(), &db, &[batch.as_os_str()]).code, 0);
     let conn = Connection::open(&db).unwrap();
-    let org: String = conn.query_row("SELECT org_name FROM report", [], |r| r.get(0)).unwrap();
+    let org: String = conn
+        .query_row("SELECT org_name FROM report", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(org, "&xxe;");
 }
 
@@ -744,7 +794,8 @@ fn decompression_cap_stops_a_bomb_of_markup() {
     assert!(r.max_rss_kib < MAX_RSS_KIB, "{} KiB", r.max_rss_kib);
     assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(
-        r.stderr.contains("bad-elements.xml.gz: decompressed size exceeds the limit of 8388608 bytes"),
+        r.stderr
+            .contains("bad-elements.xml.gz: decompressed size exceeds the limit of 8388608 bytes"),
         "{}",
         r.stderr
     );

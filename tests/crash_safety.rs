@@ -242,6 +242,12 @@ fn two_concurrent_ingests_store_each_report_once() {
     assert_eq!(stored(&db), expected);
     let (new_a, dup_a) = new_and_duplicate(&a.stdout);
     let (new_b, dup_b) = new_and_duplicate(&b.stdout);
-    assert_eq!(new_a + new_b, expected.reports, "{}\n{}", finished(&a), finished(&b));
+    assert_eq!(
+        new_a + new_b,
+        expected.reports,
+        "{}\n{}",
+        finished(&a),
+        finished(&b)
+    );
     assert_eq!(dup_a + dup_b, expected.reports);
 }

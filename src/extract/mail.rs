@@ -56,6 +56,15 @@ impl Walk<'_> {
                 // Multipart containers: their children follow in `parts`.
                 // HTML bodies are prose, never a report.
                 PartType::Multipart(_) | PartType::Html(_) => {}
+                // mail-parser hands a multipart whose boundary is missing or
+                // never appears over as one opaque body: whatever it holds
+                // cannot be found, so the mail is kept for a later version.
+                _ if is_multipart(part) => {
+                    self.error(
+                        &label,
+                        "malformed MIME: multipart without a usable boundary",
+                    );
+                }
                 PartType::Message(_) if depth + 1 >= self.limits.max_depth => {
                     let reason = format!("nested containers deeper than {}", self.limits.max_depth);
                     self.error(&label, reason);
@@ -67,7 +76,13 @@ impl Walk<'_> {
                     self.blob(&label, &bytes, depth + 1, role);
                 }
                 PartType::Binary(bytes) | PartType::InlineBinary(bytes) => {
-                    self.blob(&label, bytes, depth + 1, role);
+                    let bytes = match undecoded(part) {
+                        Some(_) => {
+                            transfer_decoded(message, part).unwrap_or(Cow::Borrowed(bytes.as_ref()))
+                        }
+                        None => Cow::Borrowed(bytes.as_ref()),
+                    };
+                    self.blob(&label, &bytes, depth + 1, role);
                 }
             }
         }
@@ -82,11 +97,34 @@ fn transfer_decoded<'m>(message: &'m Message<'_>, part: &MessagePart<'_>) -> Opt
     let raw = message
         .raw_message
         .get(part.offset_body as usize..part.offset_end as usize)?;
-    match part.encoding {
+    match undecoded(part).unwrap_or(part.encoding) {
         Encoding::None => Some(Cow::Borrowed(raw)),
         Encoding::Base64 => base64_decode(raw).map(Cow::Owned),
         Encoding::QuotedPrintable => quoted_printable_decode(raw).map(Cow::Owned),
     }
+}
+
+/// The transfer encoding a part declares but mail-parser did not apply.
+/// It leaves the last part of a multipart whose closing boundary is missing
+/// (a mail cut short, an mbox export) as raw text with no encoding, though
+/// its base64 is usually complete.
+fn undecoded(part: &MessagePart<'_>) -> Option<Encoding> {
+    if part.encoding != Encoding::None {
+        return None;
+    }
+    let declared = part.content_transfer_encoding()?.trim();
+    if declared.eq_ignore_ascii_case("base64") {
+        Some(Encoding::Base64)
+    } else if declared.eq_ignore_ascii_case("quoted-printable") {
+        Some(Encoding::QuotedPrintable)
+    } else {
+        None
+    }
+}
+
+fn is_multipart(part: &MessagePart<'_>) -> bool {
+    part.content_type()
+        .is_some_and(|ct| ct.ctype().eq_ignore_ascii_case("multipart"))
 }
 
 /// How a mail part claims to be a report, if it does: by Content-Type or by

@@ -754,10 +754,15 @@ fn zip_bomb_of_xml_lying_about_its_size_stays_compressed_until_read() {
 /// report is judged by its first 64 KiB; the rest is never inflated.
 #[test]
 fn zip_bomb_of_zeros_lying_about_its_size_is_judged_by_its_head() {
-    let bomb = zip_around("r.xml", &deflate_repeated(b"", &[0; 1 << 20], GIB >> 20), 1024);
+    let bomb = zip_around(
+        "r.xml",
+        &deflate_repeated(b"", &[0; 1 << 20], GIB >> 20),
+        1024,
+    );
     let reason = single_error(&run(&bomb));
     assert!(
-        reason.starts_with("in::r.xml: not a DMARC report: unrecognised content (first bytes 00 00"),
+        reason
+            .starts_with("in::r.xml: not a DMARC report: unrecognised content (first bytes 00 00"),
         "{reason}"
     );
 }
@@ -777,7 +782,10 @@ fn deflated_zip_report_with_wrong_crc_is_an_error() {
     // zip_around declares CRC 0. A small member is checked whole while its
     // head is read; a big one fails the same check when the parser reads it.
     let x = run(&zip_around("r.xml", &e.finish().unwrap(), XML.len() as u32));
-    assert_eq!(single_error(&x), "in::r.xml: corrupt zip member: Invalid checksum");
+    assert_eq!(
+        single_error(&x),
+        "in::r.xml: corrupt zip member: Invalid checksum"
+    );
 }
 
 /// Members inflated into memory (containers, stored reports) share one
@@ -911,4 +919,67 @@ fn corpus_smtp_tls_reports_are_not_aggregate_reports() {
     let x = extract_file(&root.join("smtp_tls/google.com_smtp_tls_report.eml"));
     assert!(x.is_mail);
     assert!(single_error(&x).ends_with("(JSON, looks like SMTP TLS report)"));
+}
+
+/// A Google-style mail whose boundary lines are given by `boundary_param`
+/// and whose closing boundary is there only when `close`.
+fn gzip_report_mail(content_type: &str, close: bool) -> Vec<u8> {
+    mail(&format!(
+        "From: noreply-dmarc-support@google.com\n\
+         MIME-Version: 1.0\n\
+         Content-Type: {content_type}\n\
+         \n\
+         --b1\n\
+         Content-Type: text/plain\n\
+         \n\
+         Report attached.\n\
+         --b1\n\
+         Content-Type: application/gzip; name=\"r.xml.gz\"\n\
+         Content-Transfer-Encoding: base64\n\
+         \n\
+         {}\n{}",
+        base64(&gz(XML)),
+        if close { "--b1--\n" } else { "" }
+    ))
+}
+
+/// Found by the bad-input catalogue: without its closing boundary, the
+/// last part came back from mail-parser as undecoded base64 text, and a
+/// complete report was rejected as "unrecognised content (first bytes 48
+/// 34 73 49 ...)", i.e. `H4sI`.
+#[test]
+fn last_part_without_closing_boundary_is_still_decoded() {
+    let x = run(&gzip_report_mail("multipart/mixed; boundary=\"b1\"", false));
+    assert!(x.errors.is_empty(), "{:?}", reasons(&x));
+    assert_eq!(read_all(single(&x), &Limits::default()).unwrap(), XML);
+}
+
+/// Found by the bad-input catalogue: a multipart without a boundary
+/// parameter, or with one that never appears, was one opaque body and the
+/// mail silently counted as "no report". It is an error now (the mail is
+/// quarantined), since a report may be inside.
+#[test]
+fn multipart_without_a_usable_boundary_is_an_error() {
+    for ct in ["multipart/mixed", "multipart/mixed; boundary=\"other\""] {
+        let reason = single_error(&run(&gzip_report_mail(ct, true)));
+        assert_eq!(
+            reason, "in::part 0: malformed MIME: multipart without a usable boundary",
+            "{ct}"
+        );
+    }
+}
+
+/// Found by the `mail` fuzz target (minimized): a multipart whose boundary
+/// line runs on (`...45y`) around nested `message/rfc822` parts sends
+/// mail-parser 0.11 down a recovery path guarded by `debug_assert!`, which
+/// panicked in debug builds (and killed the whole ingest run). Release
+/// builds recover; Cargo.toml turns that assertion off in debug builds too.
+#[test]
+fn broken_nested_rfc822_recovers_without_panicking() {
+    let mail = b"X-Fuzz: 1\r\nContent-Type: multipart;boundary=\"=_dmarcdb_b8b4c2977eabce45\"\n\r\n\
+--=_dmarcdb_b8b4c2977eabce45y\nContent-Type: message/rfc822\n\r\n\
+Content-Type: message/rfc822 \r\n\n\n--=_dmarcdb_b8b4c2977eabce45--\r";
+    let x = run(mail);
+    assert!(x.is_mail);
+    assert!(x.payloads.is_empty(), "{:?}", x.payloads);
 }

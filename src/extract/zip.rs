@@ -123,7 +123,10 @@ fn open_member<'a, 'b>(
 /// inflated only while the parser reads it. CRC and size come from the
 /// zip's directory: a member that lies about them fails when read, as it
 /// would from the zip.
-fn rewrap_as_gzip(archive: &mut ZipArchive<Cursor<&[u8]>>, index: usize) -> Result<Vec<u8>, String> {
+fn rewrap_as_gzip(
+    archive: &mut ZipArchive<Cursor<&[u8]>>,
+    index: usize,
+) -> Result<Vec<u8>, String> {
     let mut raw = archive
         .by_index_raw(index)
         .map_err(|e| format!("unreadable zip member: {e}"))?;

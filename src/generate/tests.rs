@@ -5,6 +5,7 @@ use std::io::Read;
 
 use mail_parser::{Encoding, MessageParser, MimeHeaders};
 
+use super::eml::base64_lines;
 use super::*;
 use crate::parse::parse_all;
 

@@ -384,10 +384,87 @@ fn shared_corpus_plain_xml_matches_expected_totals() {
 #[test]
 fn truncated_report_is_refused_not_stored_in_part() {
     let end = MINIMAL.find("</feedback>").unwrap();
-    for cut in [end, MINIMAL.find("</record>").unwrap(), MINIMAL.find("<record>").unwrap()] {
+    for cut in [
+        end,
+        MINIMAL.find("</record>").unwrap(),
+        MINIMAL.find("<record>").unwrap(),
+    ] {
         let e = parse_str(&MINIMAL[..cut]).unwrap_err();
-        assert!(e.to_string().contains("truncated") || e.to_string().contains("XML error"), "{cut}: {e}");
+        assert!(
+            e.to_string().contains("truncated") || e.to_string().contains("XML error"),
+            "{cut}: {e}"
+        );
     }
     let e = parse_str(&MINIMAL[..end]).unwrap_err();
     assert!(e.to_string().contains("ends before </feedback>"), "{e}");
+}
+
+/// Found while reviewing for unbounded allocations: one record with
+/// millions of `<dkim></dkim>` grew its Vec by ~8 bytes of memory per byte
+/// of XML (52 MB of XML took 390 MB). What one record keeps is capped now.
+#[test]
+fn record_with_millions_of_auth_results_is_refused() {
+    let many = "<dkim></dkim>".repeat(2_000_000);
+    let xml = MINIMAL.replace("<auth_results>", &format!("<auth_results>{many}"));
+    let e = parse_str(&xml).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!("invalid report: record 1 holds more than {MAX_KEPT} bytes")
+    );
+}
+
+#[test]
+fn header_with_endless_errors_is_refused() {
+    let many = format!("<error>{}</error>", "e".repeat(1000)).repeat(20_000);
+    let xml = MINIMAL.replace("<report_id>", &format!("{many}<report_id>"));
+    let e = parse_str(&xml).unwrap_err();
+    assert!(
+        e.to_string().contains("the report header holds more than"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_small_read_buffer_reads_the_same_report() {
+    let spec = crate::generate::ReportSpec::new(4, 300);
+    let xml = crate::generate::report_xml(&spec);
+    let (h, recs) = parse_all(xml.as_bytes()).unwrap();
+    let mut rdr = ReportReader::with_capacity(xml.as_bytes(), 64);
+    assert_eq!(rdr.header().unwrap(), h);
+    let mut again = Vec::new();
+    while let Some(r) = rdr.next_record().unwrap() {
+        again.push(r);
+    }
+    assert_eq!(again, recs);
+}
+
+#[test]
+fn verdict_words_read_alike_in_any_case() {
+    let xml = MINIMAL
+        .replace(
+            "<disposition>none</disposition>",
+            "<disposition>Reject</disposition>",
+        )
+        .replace("<dkim>pass</dkim>", "<dkim>PASS</dkim>")
+        .replace("<result>fail</result>", "<result>HardFail</result>");
+    let (_, recs) = parse_str(&xml).unwrap();
+    let r = &recs[0];
+    assert_eq!(r.policy_evaluated.disposition, Disposition::Reject);
+    assert_eq!(r.policy_evaluated.dkim, AuthResult::Pass);
+    assert_eq!(r.dkim[0].result, AuthResult::Pass);
+    assert_eq!(r.dkim[1].result, AuthResult::Other("hardfail".into()));
+    let (_, plain) = parse_str(MINIMAL).unwrap();
+    assert_eq!(plain[0].policy_evaluated.disposition, Disposition::None);
+    assert_eq!(plain[0].dkim[1].result, AuthResult::Fail);
+}
+
+#[test]
+fn whitespace_between_cdata_sections_is_kept() {
+    // Leading whitespace is skipped unread; whitespace inside a value is not.
+    let xml = MINIMAL.replace(
+        "<selector>s1</selector>",
+        "<selector>\n  <![CDATA[a]]> <![CDATA[b]]>\n</selector>",
+    );
+    let (_, recs) = parse_str(&xml).unwrap();
+    assert_eq!(recs[0].dkim[0].selector.as_deref(), Some("a b"));
 }

@@ -1,0 +1,232 @@
+//! `dmarcdb reparse`: a no-op on a database built by this version, a
+//! repair after stored rows went wrong, and a second chance for inputs
+//! quarantined under handling that has since changed.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use rusqlite::Connection;
+
+fn samples() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("samples")
+}
+
+fn dmarcdb(db: &Path) -> Command {
+    let mut c = Command::cargo_bin("dmarcdb").unwrap();
+    c.arg("--db").arg(db);
+    c
+}
+
+/// Every stored row, row ids and timestamps left out: what reparse may not
+/// change when nothing changed.
+fn dump(db: &Path) -> Vec<String> {
+    let conn = Connection::open(db).unwrap();
+    let queries = [
+        "SELECT org_name, email, extra_contact_info, report_id, date_begin, date_end, errors,
+           generator, version, xml_namespace, policy_domain, policy_adkim, policy_aspf,
+           policy_p, policy_sp, policy_np, policy_pct, policy_fo, policy_testing,
+           policy_discovery_method, record_count, message_count, pass_count, source, id
+         FROM report ORDER BY id",
+        "SELECT report, sha256, gzip FROM report_blob ORDER BY report",
+        "SELECT id, report, source_ip, ip_bin, count, disposition, dkim, spf, dmarc_pass,
+           header_from, envelope_from, envelope_to FROM record ORDER BY id",
+        "SELECT * FROM dkim_result ORDER BY record, seq",
+        "SELECT * FROM spf_result ORDER BY record, seq",
+        "SELECT * FROM override_reason ORDER BY record, seq",
+        "SELECT sha256, source, reason, gzip FROM quarantine ORDER BY id",
+    ];
+    let mut rows = Vec::new();
+    for sql in queries {
+        let mut st = conn.prepare(sql).unwrap();
+        let n = st.column_count();
+        let mut q = st.query([]).unwrap();
+        while let Some(r) = q.next().unwrap() {
+            let cols: Vec<String> = (0..n)
+                .map(|i| format!("{:?}", r.get_ref(i).unwrap()))
+                .collect();
+            rows.push(cols.join("|"));
+        }
+    }
+    rows
+}
+
+/// The content of every report and record, without record ids: each
+/// record with its child rows, in document order.
+fn content(db: &Path) -> Vec<String> {
+    let conn = Connection::open(db).unwrap();
+    let sql = "SELECT r.org_name, r.report_id, r.policy_p, r.record_count, r.message_count,
+           r.pass_count, c.source_ip, c.count, c.disposition, c.dkim, c.spf, c.dmarc_pass,
+           c.header_from,
+           (SELECT group_concat(seq || ':' || domain || ':' || result, ',') FROM dkim_result
+             WHERE record = c.id),
+           (SELECT group_concat(seq || ':' || domain || ':' || result, ',') FROM spf_result
+             WHERE record = c.id)
+         FROM report r JOIN record c ON c.report = r.id ORDER BY r.id, c.id";
+    let mut st = conn.prepare(sql).unwrap();
+    let n = st.column_count();
+    let rows = st
+        .query_map([], |r| {
+            Ok((0..n)
+                .map(|i| format!("{:?}", r.get_ref(i).unwrap()))
+                .collect::<Vec<_>>()
+                .join("|"))
+        })
+        .unwrap();
+    rows.map(Result::unwrap).collect()
+}
+
+fn one(db: &Path, sql: &str) -> i64 {
+    Connection::open(db)
+        .unwrap()
+        .query_row(sql, [], |r| r.get(0))
+        .unwrap()
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn reparse_of_a_current_database_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("r.db");
+    dmarcdb(&db).arg("ingest").arg(samples()).assert().code(0);
+    let before = dump(&db);
+    for _ in 0..2 {
+        let out = dmarcdb(&db).arg("reparse").output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            stdout(&out),
+            "reports: 0 changed, 3 unchanged, 0 could not be re-parsed; \
+             quarantine: 0 now stored, 0 still failing.\n"
+        );
+        assert_eq!(dump(&db), before);
+    }
+}
+
+#[test]
+fn reparse_rebuilds_rows_that_no_longer_match_the_stored_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("r.db");
+    dmarcdb(&db).arg("ingest").arg(samples()).assert().code(0);
+    let content_before = content(&db);
+    // What an old parser bug would have left: wrong values, missing rows.
+    Connection::open(&db)
+        .unwrap()
+        .execute_batch(
+            "UPDATE record SET count = 0 WHERE id = 1;
+             DELETE FROM dkim_result WHERE record = 2;
+             UPDATE report SET pass_count = -1, policy_p = NULL WHERE id = 3;",
+        )
+        .unwrap();
+    let out = dmarcdb(&db).arg("reparse").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = stdout(&out);
+    assert!(text.contains("reports: 2 changed, 1 unchanged"), "{text}");
+    assert_eq!(text.matches("rebuilt report ").count(), 2, "{text}");
+    // The same content again (the rebuilt records have new ids).
+    assert_eq!(content(&db), content_before);
+    assert_eq!(one(&db, "SELECT count(*) FROM dkim_result"), 6);
+    let again = dmarcdb(&db).arg("reparse").output().unwrap();
+    assert!(stdout(&again).starts_with("reports: 0 changed, 3 unchanged"));
+}
+
+/// A report of `records` records, about 300 bytes of XML each.
+fn big_report(records: usize) -> Vec<u8> {
+    let mut xml = String::from(
+        "<?xml version=\"1.0\"?><feedback><report_metadata><org_name>big.example</org_name>\
+         <email>d@big.example</email><report_id>big-1</report_id><date_range>\
+         <begin>1700000000</begin><end>1700086399</end></date_range></report_metadata>\
+         <policy_published><domain>example.com</domain></policy_published>\n",
+    );
+    for i in 0..records {
+        xml.push_str(&format!(
+            "<record><row><source_ip>10.{}.{}.{}</source_ip><count>2</count><policy_evaluated>\
+             <disposition>none</disposition><dkim>pass</dkim><spf>pass</spf></policy_evaluated>\
+             </row><identifiers><header_from>example.com</header_from></identifiers>\
+             <auth_results><spf><domain>example.com</domain><result>pass</result></spf>\
+             </auth_results></record>\n",
+            i >> 16,
+            (i >> 8) & 255,
+            i & 255
+        ));
+    }
+    xml.push_str("</feedback>\n");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(xml.as_bytes()).unwrap();
+    gz.finish().unwrap()
+}
+
+#[test]
+fn reparse_stores_what_was_quarantined_under_a_smaller_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("r.db");
+    let input = dir.path().join("big.xml.gz");
+    let gz = big_report(8000); // ~2.5 MB of XML, well under 1 MiB compressed
+    assert!(gz.len() < 1 << 20);
+    std::fs::write(&input, &gz).unwrap();
+
+    // Handled with a 1 MiB limit, it is refused and kept.
+    let out = dmarcdb(&db)
+        .args(["ingest", "--max-size", "1"])
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("decompressed size exceeds the limit of 1048576 bytes"),
+        "{stderr}"
+    );
+    assert_eq!(one(&db, "SELECT count(*) FROM quarantine"), 1);
+    assert_eq!(one(&db, "SELECT count(*) FROM report"), 0);
+
+    // A reparse with the same limit still fails, and says so.
+    let out = dmarcdb(&db)
+        .args(["reparse", "--max-size", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(stdout(&out).contains("quarantine: 0 now stored, 1 still failing."));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("big.xml.gz"));
+    assert_eq!(one(&db, "SELECT attempts FROM quarantine"), 2);
+
+    // Under the default limit the same bytes are stored, once.
+    let out = dmarcdb(&db).arg("reparse").output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = stdout(&out);
+    assert!(text.contains("stored from quarantine: "), "{text}");
+    assert!(
+        text.contains("quarantine: 1 now stored, 0 still failing."),
+        "{text}"
+    );
+    assert_eq!(one(&db, "SELECT count(*) FROM quarantine"), 0);
+    assert_eq!(one(&db, "SELECT count(*) FROM record"), 8000);
+    assert_eq!(one(&db, "SELECT message_count FROM report"), 16000);
+    let source: String = Connection::open(&db)
+        .unwrap()
+        .query_row("SELECT source FROM report", [], |r| r.get(0))
+        .unwrap();
+    assert!(source.ends_with("big.xml.gz"), "{source}");
+
+    // And nothing more happens after that.
+    let before = dump(&db);
+    let out = dmarcdb(&db).arg("reparse").output().unwrap();
+    assert_eq!(
+        stdout(&out),
+        "reports: 0 changed, 1 unchanged, 0 could not be re-parsed; \
+         quarantine: 0 now stored, 0 still failing.\n"
+    );
+    assert_eq!(dump(&db), before);
+}
