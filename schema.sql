@@ -47,7 +47,7 @@ CREATE INDEX report_domain ON report (policy_domain, date_begin);
 -- sent; plain XML is compressed on the way in).
 CREATE TABLE report_blob (
     report      INTEGER PRIMARY KEY REFERENCES report (id) ON DELETE CASCADE,
-    sha256      BLOB    NOT NULL,          -- of the decompressed XML
+    sha256      BLOB    NOT NULL,          -- of the gzip bytes below
     gzip        BLOB    NOT NULL
 );
 
