@@ -976,7 +976,8 @@ fn multipart_without_a_usable_boundary_is_an_error() {
 /// builds recover; Cargo.toml turns that assertion off in debug builds too.
 #[test]
 fn broken_nested_rfc822_recovers_without_panicking() {
-    let mail = b"X-Fuzz: 1\r\nContent-Type: multipart;boundary=\"=_dmarcdb_b8b4c2977eabce45\"\n\r\n\
+    let mail =
+        b"X-Fuzz: 1\r\nContent-Type: multipart;boundary=\"=_dmarcdb_b8b4c2977eabce45\"\n\r\n\
 --=_dmarcdb_b8b4c2977eabce45y\nContent-Type: message/rfc822\n\r\n\
 Content-Type: message/rfc822 \r\n\n\n--=_dmarcdb_b8b4c2977eabce45--\r";
     let x = run(mail);
