@@ -7,10 +7,15 @@
 //! committed. A bad input never stops the run; a database error does,
 //! because nothing after it could be stored either.
 //!
+//! A run that stores extracts and parses on a second thread while this one
+//! writes ([`ahead`]); a dry run does everything on this thread.
+//!
 //! This module prints nothing: it reports [`Event`]s to a callback, and the
 //! CLI decides what a person sees.
 
-use crate::extract::{self, Limits, Payload};
+mod ahead;
+
+use crate::extract::{self, ExtractError, Limits, Payload};
 use crate::parse;
 use crate::source::{Input, InputKind, Source, SourceError};
 use crate::store::{Store, StoreError, Stored};
@@ -84,7 +89,9 @@ pub enum Fatal {
 ///
 /// Reports are committed in groups ([`Store::set_batching`]); an input is
 /// acknowledged once the group holding its reports is committed, so a mail
-/// is still never marked seen before its reports are on disk.
+/// is still never marked seen before its reports are on disk. The next
+/// inputs are extracted and parsed on a second thread meanwhile
+/// ([`ahead`]), which changes none of this.
 pub fn run(
     source: &mut dyn Source,
     mut store: Option<&mut Store>,
@@ -99,14 +106,10 @@ pub fn run(
     if let Some(store) = store.as_deref_mut() {
         store.set_batching(true)?;
     }
-    let result = drive(
-        source,
-        store.as_deref_mut(),
-        opts,
-        &mut sum,
-        &mut unacked,
-        on_event,
-    );
+    let result = match store.as_deref_mut() {
+        Some(store) => ahead::drive(source, store, opts, &mut sum, &mut unacked, on_event),
+        None => dry_drive(source, opts, &mut sum, on_event),
+    };
     if let Some(store) = store {
         // Whatever ended the run, what is stored is committed and
         // acknowledged, unless the database itself failed (then the open
@@ -121,14 +124,12 @@ pub fn run(
     Ok(sum)
 }
 
-/// The loop of [`run`]: every input, stored (or dry-run parsed), and
-/// acknowledged whenever the store has committed.
-fn drive(
+/// The loop of a dry run: every input parsed, nothing stored. (A run
+/// that stores is [`ahead::drive`].)
+fn dry_drive(
     source: &mut dyn Source,
-    mut store: Option<&mut Store>,
     opts: &Options,
     sum: &mut Summary,
-    unacked: &mut Vec<Input>,
     on_event: &mut dyn FnMut(&Event<'_>),
 ) -> Result<(), Fatal> {
     while let Some(next) = source.next_input() {
@@ -141,31 +142,9 @@ fn drive(
             }
         };
         sum.inputs += 1;
-        match store.as_deref_mut() {
-            Some(store) => {
-                match isolate(|| ingest_input(&input, store, opts, sum, on_event)) {
-                    Ok(done) => done?,
-                    Err(bug) => {
-                        let reason = format!("internal error, please report: {bug}");
-                        store.quarantine(&input.name, &reason, &input.bytes)?;
-                        reject(sum, on_event, input.name.clone(), reason);
-                    }
-                }
-                // Acknowledging needs the name and token, not the bytes.
-                unacked.push(Input {
-                    bytes: Vec::new(),
-                    ..input
-                });
-                if store.commit_due()? {
-                    ack_all(source, unacked, sum)?;
-                }
-            }
-            None => {
-                if let Err(bug) = isolate(|| dry_run_input(&input, opts, sum, on_event)) {
-                    let reason = format!("internal error, please report: {bug}");
-                    reject(sum, on_event, input.name.clone(), reason);
-                }
-            }
+        if let Err(bug) = isolate(|| dry_run_input(&input, opts, sum, on_event)) {
+            let reason = format!("internal error, please report: {bug}");
+            reject(sum, on_event, input.name.clone(), reason);
         }
         on_event(&Event::InputDone);
     }
@@ -213,7 +192,8 @@ fn reject(sum: &mut Summary, on_event: &mut dyn FnMut(&Event<'_>), name: String,
 }
 
 /// Extracts the payloads of one input; records extraction errors and
-/// "no report in this mail".
+/// "no report in this mail". Returns the payloads and whether the input
+/// goes to quarantine.
 fn payloads_of(
     input: &Input,
     opts: &Options,
@@ -221,13 +201,29 @@ fn payloads_of(
     on_event: &mut dyn FnMut(&Event<'_>),
 ) -> (Vec<Payload>, bool) {
     let found = extract::extract(&input.name, &input.bytes, &opts.limits);
-    let failed = !found.errors.is_empty();
-    for e in found.errors {
-        let extract::ExtractError::Bad { name, reason } = e;
+    let n = found.payloads.len();
+    let failed = note_extracted(input, found.errors, found.is_mail, n, sum, on_event);
+    (found.payloads, failed)
+}
+
+/// Records what extraction found besides `payloads` reports: its errors,
+/// and an input without any report (an outcome for mail, else an error).
+/// Returns whether the input goes to quarantine.
+fn note_extracted(
+    input: &Input,
+    errors: Vec<ExtractError>,
+    is_mail: bool,
+    payloads: usize,
+    sum: &mut Summary,
+    on_event: &mut dyn FnMut(&Event<'_>),
+) -> bool {
+    let failed = !errors.is_empty();
+    for e in errors {
+        let ExtractError::Bad { name, reason } = e;
         reject(sum, on_event, name, reason);
     }
-    if found.payloads.is_empty() && !failed {
-        if found.is_mail || input.kind == InputKind::Mail {
+    if payloads == 0 && !failed {
+        if is_mail || input.kind == InputKind::Mail {
             sum.not_report += 1;
         } else {
             reject(
@@ -236,10 +232,27 @@ fn payloads_of(
                 input.name.clone(),
                 "no DMARC report found".into(),
             );
-            return (Vec::new(), true);
+            return true;
         }
     }
-    (found.payloads, failed)
+    failed
+}
+
+/// Counts a stored (or duplicate) report and tells the callback.
+fn stored_event(
+    sum: &mut Summary,
+    on_event: &mut dyn FnMut(&Event<'_>),
+    name: &str,
+    outcome: &Stored,
+) {
+    match outcome {
+        Stored::New { records, .. } => {
+            sum.new += 1;
+            sum.records += records;
+        }
+        Stored::Duplicate { .. } => sum.duplicate += 1,
+    }
+    on_event(&Event::Stored { name, outcome });
 }
 
 /// Extracts and stores everything in one input (also used by `reparse` to
@@ -262,19 +275,7 @@ pub(crate) fn ingest_input(
     }
     for p in &payloads {
         match store.store_report(p, &opts.limits, &p.name) {
-            Ok(outcome) => {
-                match &outcome {
-                    Stored::New { records, .. } => {
-                        sum.new += 1;
-                        sum.records += records;
-                    }
-                    Stored::Duplicate { .. } => sum.duplicate += 1,
-                }
-                on_event(&Event::Stored {
-                    name: &p.name,
-                    outcome: &outcome,
-                });
-            }
+            Ok(outcome) => stored_event(sum, on_event, &p.name, &outcome),
             Err(StoreError::Parse(e)) => {
                 let reason = e.to_string();
                 store.quarantine(&p.name, &reason, &p.data)?;

@@ -4,11 +4,13 @@
 //! A report is written inside a `BEGIN IMMEDIATE` transaction: the write
 //! lock is taken first, then the identity key is checked, so two processes
 //! ingesting the same file both succeed and store it once. Records stream
-//! from the parser (on a second thread for a big report) straight into
-//! prepared statements, never a whole report in memory; nothing of a report
-//! is visible until its commit, and a killed process leaves the file as it
-//! was before that commit (SQLite's journal guarantees it). By default each
-//! report is its own transaction; `ingest` groups several into one
+//! from the parser straight into prepared statements, never a whole report
+//! in memory: on a second thread for a big report, and always during
+//! `ingest`, whose parsing thread hands over the header and the records
+//! ([`Store::store_parsed`]). Nothing of a report is visible until its
+//! commit, and a killed process leaves the file as it was before that
+//! commit (SQLite's journal guarantees it). By default each report is its
+//! own transaction; `ingest` groups several into one
 //! ([`Store::set_batching`]), each in its own savepoint, and acknowledges
 //! inputs only after the group's commit.
 //!
@@ -28,7 +30,7 @@ use sha2::{Digest, Sha256};
 
 use crate::extract::{Limits, Payload};
 use crate::model::{Record, ReportHeader};
-use crate::parse::{Guarded, ParseError, ReportReader};
+use crate::parse::{ParseError, ReportReader};
 
 /// The schema, applied to a new file. See `schema.sql`.
 const SCHEMA_V1: &str = include_str!("../schema.sql");
@@ -218,18 +220,61 @@ impl Store {
     ) -> Result<Stored, StoreError> {
         let mut reader = ReportReader::with_capacity(payload.reader(limits), HEADER_BUF);
         let header = reader.header()?;
-        let report = Report {
-            payload,
-            limits,
-            source,
-            header,
-            reader,
-        };
+        self.in_savepoint(|conn| {
+            write_report(conn, payload, source, header, |conn, id| {
+                if payload.data.len() < THREAD_MIN {
+                    return write_inline(conn, id, &mut reader);
+                }
+                drop(reader);
+                std::thread::scope(|scope| {
+                    let (send, chunks) = mpsc::sync_channel(CHUNKS_AHEAD);
+                    scope.spawn(move || parse_chunks(payload, limits, send));
+                    write_chunks(conn, id, &chunks)
+                })
+            })
+        })
+    }
+
+    /// Stores a report whose header was already parsed (by `ingest`'s
+    /// parsing thread), like [`Store::store_report`]: unless it is a
+    /// duplicate, its records come from `next_record` until it returns
+    /// `None`. A duplicate never calls `next_record`.
+    pub(crate) fn store_parsed(
+        &mut self,
+        payload: &Payload,
+        source: &str,
+        header: ReportHeader,
+        next_record: &mut dyn FnMut() -> Result<Option<Record>, StoreError>,
+    ) -> Result<Stored, StoreError> {
+        self.in_savepoint(|conn| {
+            write_report(conn, payload, source, header, |conn, id| {
+                let mut ins = Inserter::new(conn)?;
+                let mut t = Totals::default();
+                while let Some(rec) = next_record()? {
+                    ins.insert(id, &rec)?;
+                    t.add(&rec);
+                }
+                Ok(t)
+            })
+        })
+    }
+
+    /// The file's path, for a second, read-only connection (`None` in memory).
+    pub(crate) fn path(&self) -> Option<&str> {
+        self.conn.path().filter(|p| !p.is_empty())
+    }
+
+    /// Runs `write` in a transaction of its own, or in a savepoint of the
+    /// open group (see [`Store::set_batching`]); kept only if it succeeds.
+    fn in_savepoint(
+        &mut self,
+        write: impl FnOnce(&Connection) -> Result<Stored, StoreError>,
+    ) -> Result<Stored, StoreError> {
         if !self.batching {
             let tx = self
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let stored = write_report(&tx, report)?;
+            let stored = write(&tx)?;
             tx.commit()?;
             return Ok(stored);
         }
@@ -243,7 +288,7 @@ impl Store {
             });
         }
         let sp = self.conn.savepoint()?;
-        let stored = write_report(&sp, report)?;
+        let stored = write(&sp)?;
         sp.commit()?;
         if let (Some(g), Stored::New { records, .. }) = (self.batch.as_mut(), &stored) {
             g.reports += 1;
@@ -274,46 +319,27 @@ impl Store {
     }
 }
 
-/// A report whose header was read, and the reader, positioned after it.
-struct Report<'a> {
-    payload: &'a Payload,
-    limits: &'a Limits,
-    source: &'a str,
-    header: ReportHeader,
-    reader: ReportReader<Guarded<Box<dyn BufRead + 'a>>>,
-}
-
 /// Stores one report inside the caller's transaction or savepoint (which
 /// the caller drops without commit on error: nothing of the report is kept).
-fn write_report(conn: &Connection, report: Report<'_>) -> Result<Stored, StoreError> {
-    let Report {
-        payload,
-        limits,
-        source,
-        header,
-        mut reader,
-    } = report;
+/// `records` inserts the records under the new report id.
+fn write_report(
+    conn: &Connection,
+    payload: &Payload,
+    source: &str,
+    header: ReportHeader,
+    records: impl FnOnce(&Connection, i64) -> Result<Totals, StoreError>,
+) -> Result<Stored, StoreError> {
     if is_stored(conn, &header)? {
         return Ok(Stored::Duplicate {
             header: Box::new(header),
         });
     }
     let id = insert_header(conn, &header, source)?;
-    let totals = if payload.data.len() < THREAD_MIN {
-        write_inline(conn, id, &mut reader)?
-    } else {
-        drop(reader);
-        std::thread::scope(|scope| {
-            let (send, chunks) = mpsc::sync_channel(CHUNKS_AHEAD);
-            scope.spawn(move || parse_chunks(payload, limits, send));
-            write_chunks(conn, id, &chunks)
-        })?
-    };
     let Totals {
         records,
         messages,
         messages_fail,
-    } = totals;
+    } = records(conn, id)?;
     if records == 0 {
         return Err(ParseError::NotAReport("no <record> elements".into()).into());
     }
@@ -487,7 +513,7 @@ impl<'c> Inserter<'c> {
 }
 
 /// Whether a report with `header`'s identity key is stored.
-fn is_stored(tx: &Connection, header: &ReportHeader) -> rusqlite::Result<bool> {
+pub(crate) fn is_stored(tx: &Connection, header: &ReportHeader) -> rusqlite::Result<bool> {
     let k = header.key();
     let found = tx
         .prepare_cached(
@@ -513,13 +539,13 @@ fn is_stored(tx: &Connection, header: &ReportHeader) -> rusqlite::Result<bool> {
 /// reading the header a second time cost more than the overlap saves: a
 /// 64 KiB payload holds some hundred records as plain XML, some thousand
 /// gzip-compressed.
-const THREAD_MIN: usize = 64 * 1024;
+pub(crate) const THREAD_MIN: usize = 64 * 1024;
 /// Records handed from the parsing thread to the writer at a time.
-const CHUNK: usize = 64;
+pub(crate) const CHUNK: usize = 64;
 /// Chunks parsed ahead of the writer at most (some hundred records).
-const CHUNKS_AHEAD: usize = 8;
+pub(crate) const CHUNKS_AHEAD: usize = 8;
 /// Read buffer for the header check: bigger than any real header.
-const HEADER_BUF: usize = 4 * 1024;
+pub(crate) const HEADER_BUF: usize = 4 * 1024;
 
 /// What the parsing thread sends: records, and whether they are the last.
 /// The writer needs `last` to commit: a channel that closes without it
