@@ -111,7 +111,10 @@ impl Store {
 
     fn setup(conn: Connection) -> Result<Store, rusqlite::Error> {
         conn.busy_timeout(std::time::Duration::from_secs(60))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // Switching a new file to WAL needs a lock that SQLite does not wait
+        // for through the busy handler: two runs creating the same file at
+        // once would see "database is locked". Retry for a while instead.
+        retry_busy(|| conn.pragma_update(None, "journal_mode", "WAL"))?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         // 16 MiB of page cache (default 2 MiB): the record_source_ip index
@@ -360,6 +363,25 @@ fn write_report(
         messages,
         messages_fail,
     })
+}
+
+/// Runs `op` again while the database is busy or locked, for up to a
+/// minute (like the busy timeout, for the statements that bypass it).
+fn retry_busy<T>(mut op: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        match op() {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Creates the database file with mode 0600 before SQLite opens it, so

@@ -195,7 +195,16 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
             let left = (expected.reports - done) as u64;
             let millis = full.as_millis() as u64 * left / expected.reports as u64;
             let mut child = ingest(&db, &inputs);
-            sleep(Duration::from_millis(50 + rng.below(millis * 8 / 10 + 1)));
+            // Let the run commit something first (reports are committed in
+            // groups), so that a kill under load still lands mid-run.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while child.try_wait().unwrap().is_none()
+                && Instant::now() < deadline
+                && (!db.exists() || stored_reports(&db) <= done)
+            {
+                sleep(Duration::from_millis(5));
+            }
+            sleep(Duration::from_millis(rng.below(millis * 7 / 10 + 1)));
             if child.try_wait().unwrap().is_none() {
                 child.kill().unwrap(); // SIGKILL
             }
@@ -214,6 +223,17 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
         .filter(|&&n| n > 0 && n < expected.reports)
         .count();
     assert!(mid_run >= 4, "too few kills landed mid-run: {partial:?}");
+}
+
+/// Reports committed so far; 0 while the run has not created the tables.
+fn stored_reports(db: &Path) -> i64 {
+    Connection::open(db)
+        .ok()
+        .and_then(|c| {
+            c.query_row("SELECT count(*) FROM report", [], |r| r.get::<_, i64>(0))
+                .ok()
+        })
+        .unwrap_or(0)
 }
 
 /// `N new report(s) (...), M already stored, ...` → (N, M).
