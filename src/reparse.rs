@@ -38,7 +38,7 @@ use crate::ingest::{self, Fatal, Rejection};
 use crate::model::ReportHeader;
 use crate::parse::{ParseError, ReportReader};
 use crate::source::{Input, InputKind};
-use crate::store::{insert_record, Store, StoreError};
+use crate::store::{self, insert_record, Store, StoreError};
 
 /// Totals of a reparse run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -212,40 +212,18 @@ fn rewrite(
 
 /// Every header column the parser fills, as `store` inserts them.
 fn update_header(tx: &Transaction<'_>, id: i64, h: &ReportHeader) -> rusqlite::Result<()> {
-    let m = &h.metadata;
-    let p = &h.policy;
-    let errors = (!m.errors.is_empty()).then(|| m.errors.join("\n"));
-    tx.prepare_cached(
-        "UPDATE report SET org_name = ?2, email = ?3, extra_contact_info = ?4, report_id = ?5,
-           date_begin = ?6, date_end = ?7, errors = ?8, generator = ?9, version = ?10,
-           xml_namespace = ?11, policy_domain = ?12, policy_adkim = ?13, policy_aspf = ?14,
-           policy_p = ?15, policy_sp = ?16, policy_np = ?17, policy_pct = ?18, policy_fo = ?19,
-           policy_testing = ?20, policy_discovery_method = ?21
-         WHERE id = ?1",
-    )?
-    .execute(params![
-        id,
-        m.org_name,
-        m.email,
-        m.extra_contact_info,
-        m.report_id,
-        m.date_begin,
-        m.date_end,
-        errors,
-        m.generator,
-        h.version,
-        h.namespace,
-        p.domain,
-        p.adkim,
-        p.aspf,
-        p.p,
-        p.sp,
-        p.np,
-        p.pct,
-        p.fo,
-        p.testing,
-        p.discovery_method,
-    ])?;
+    let errors = store::header_errors(h);
+    let mut values: Vec<&dyn rusqlite::ToSql> = vec![&id];
+    values.extend(store::header_values(h, &errors));
+    let placeholders = (2..=values.len())
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    tx.prepare_cached(&format!(
+        "UPDATE report SET ({}) = ({placeholders}) WHERE id = ?1",
+        store::HEADER_COLUMNS
+    ))?
+    .execute(values.as_slice())?;
     Ok(())
 }
 

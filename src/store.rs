@@ -420,42 +420,63 @@ pub(crate) fn gzip(bytes: &[u8]) -> Vec<u8> {
     enc.finish().unwrap_or_default()
 }
 
-fn insert_header(tx: &Connection, h: &ReportHeader, source: &str) -> Result<i64, rusqlite::Error> {
+/// The `report` columns a header fills, in the order of [`header_values`].
+pub(crate) const HEADER_COLUMNS: &str = "org_name, email, extra_contact_info, report_id, \
+    date_begin, date_end, errors, generator, version, xml_namespace, policy_domain, \
+    policy_adkim, policy_aspf, policy_p, policy_sp, policy_np, policy_pct, policy_fo, \
+    policy_testing, policy_discovery_method";
+
+/// `<error>` elements as stored: newline-separated, NULL when none.
+pub(crate) fn header_errors(h: &ReportHeader) -> Option<String> {
+    let e = &h.metadata.errors;
+    (!e.is_empty()).then(|| e.join("\n"))
+}
+
+/// The values of [`HEADER_COLUMNS`] for `h` (`errors` from [`header_errors`]).
+pub(crate) fn header_values<'a>(
+    h: &'a ReportHeader,
+    errors: &'a Option<String>,
+) -> [&'a dyn rusqlite::ToSql; 20] {
     let m = &h.metadata;
     let p = &h.policy;
-    let errors = (!m.errors.is_empty()).then(|| m.errors.join("\n"));
-    tx.prepare_cached(
-        "INSERT INTO report (org_name, email, extra_contact_info, report_id, date_begin,
-           date_end, errors, generator, version, xml_namespace, policy_domain, policy_adkim,
-           policy_aspf, policy_p, policy_sp, policy_np, policy_pct, policy_fo, policy_testing,
-           policy_discovery_method, source, ingested_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-           ?18, ?19, ?20, ?21, ?22)",
-    )?
-    .execute(params![
-        m.org_name,
-        m.email,
-        m.extra_contact_info,
-        m.report_id,
-        m.date_begin,
-        m.date_end,
+    [
+        &m.org_name,
+        &m.email,
+        &m.extra_contact_info,
+        &m.report_id,
+        &m.date_begin,
+        &m.date_end,
         errors,
-        m.generator,
-        h.version,
-        h.namespace,
-        p.domain,
-        p.adkim,
-        p.aspf,
-        p.p,
-        p.sp,
-        p.np,
-        p.pct,
-        p.fo,
-        p.testing,
-        p.discovery_method,
-        source,
-        chrono::Utc::now().timestamp(),
-    ])?;
+        &m.generator,
+        &h.version,
+        &h.namespace,
+        &p.domain,
+        &p.adkim,
+        &p.aspf,
+        &p.p,
+        &p.sp,
+        &p.np,
+        &p.pct,
+        &p.fo,
+        &p.testing,
+        &p.discovery_method,
+    ]
+}
+
+fn insert_header(tx: &Connection, h: &ReportHeader, source: &str) -> Result<i64, rusqlite::Error> {
+    let errors = header_errors(h);
+    let now = chrono::Utc::now().timestamp();
+    let mut values: Vec<&dyn rusqlite::ToSql> = header_values(h, &errors).to_vec();
+    values.push(&source);
+    values.push(&now);
+    let placeholders = (1..=values.len())
+        .map(|i| format!("?{i}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    tx.prepare_cached(&format!(
+        "INSERT INTO report ({HEADER_COLUMNS}, source, ingested_at) VALUES ({placeholders})"
+    ))?
+    .execute(values.as_slice())?;
     Ok(tx.last_insert_rowid())
 }
 
