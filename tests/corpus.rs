@@ -2,10 +2,12 @@
 //! aggregate report ingests through the built binary, and `query reports`
 //! matches the totals an independent implementation computed.
 
+mod common;
+
+use common::cli::{dmarcdb, run_ok};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use assert_cmd::Command;
 use serde_json::Value;
 
 fn corpus() -> Option<PathBuf> {
@@ -16,12 +18,6 @@ fn corpus() -> Option<PathBuf> {
         eprintln!("notice: ../shared/corpus is absent; corpus tests skipped");
         None
     }
-}
-
-fn dmarcdb(db: &std::path::Path) -> Command {
-    let mut c = Command::cargo_bin("dmarcdb").unwrap();
-    c.arg("--db").arg(db);
-    c
 }
 
 struct Expected {
@@ -53,15 +49,7 @@ fn expected(root: &std::path::Path) -> Vec<Expected> {
 }
 
 fn reports_json(db: &std::path::Path) -> Vec<Value> {
-    let out = dmarcdb(db)
-        .args(["query", "reports", "--format", "json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run_ok(dmarcdb(db).args(["query", "reports", "--format", "json"]));
     serde_json::from_slice::<Value>(&out.stdout)
         .unwrap()
         .as_array()
@@ -122,15 +110,10 @@ fn dry_run_over_corpus_writes_nothing() {
     let Some(root) = corpus() else { return };
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("dry.db");
-    let out = dmarcdb(&db)
-        .args(["ingest", "--dry-run"])
-        .arg(root.join("parsedmarc/extract_report"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = run_ok(
+        dmarcdb(&db)
+            .args(["ingest", "--dry-run"])
+            .arg(root.join("parsedmarc/extract_report")),
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(

@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::cli::run_ok;
 use std::path::Path;
 use std::time::Duration;
 
@@ -64,12 +65,7 @@ fn imap_dry_run_default_all_and_seen_flags() {
     let db = dir.path().join("i.db");
 
     let flags_before = d.flags("INBOX");
-    let out = imap_cmd(&d, &db).arg("--dry-run").output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run_ok(imap_cmd(&d, &db).arg("--dry-run"));
     assert_eq!(
         String::from_utf8_lossy(&out.stdout)
             .matches("report=unseen-")
@@ -79,24 +75,14 @@ fn imap_dry_run_default_all_and_seen_flags() {
     assert_eq!(d.flags("INBOX"), flags_before, "dry run changed a flag");
     assert_eq!(stored(&db), 0);
 
-    let out = imap_cmd(&d, &db).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run_ok(imap_cmd(&d, &db));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.starts_with("4 new report(s)"), "{stdout}");
     assert!(stdout.contains("1 not a report"), "{stdout}");
     assert_eq!(stored(&db), 4);
     assert_eq!(d.seen_count("INBOX"), 7, "every message is seen afterwards");
 
-    let out = imap_cmd(&d, &db).arg("--all").output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_ok(imap_cmd(&d, &db).arg("--all"));
     assert_eq!(stored(&db), 6);
 }
 
@@ -106,15 +92,7 @@ fn imap_move_to_archive_empties_inbox() {
     seed(&d);
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("m.db");
-    let out = imap_cmd(&d, &db)
-        .args(["--all", "--move-to", "Archive"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_ok(imap_cmd(&d, &db).args(["--all", "--move-to", "Archive"]));
     assert_eq!(stored(&db), 6);
     assert_eq!(d.count("INBOX"), 0);
     assert_eq!(d.count("Archive"), 6);
@@ -146,16 +124,11 @@ fn imap_password_file_instead_of_env() {
     seed(&d);
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("p.db");
-    let out = imap_cmd(&d, &db)
-        .env_remove("DMARC_IMAP_PASS")
-        .arg("--password-file")
-        .arg(d.write_password_file())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run_ok(
+        imap_cmd(&d, &db)
+            .env_remove("DMARC_IMAP_PASS")
+            .arg("--password-file")
+            .arg(d.write_password_file()),
     );
     assert_eq!(stored(&db), 4);
     let out = imap_cmd(&d, &db)

@@ -1,19 +1,15 @@
 //! `dmarcdb ingest` on the bundled samples and on bad input: summary,
 //! exit codes, quarantine, idempotence.
 
+mod common;
+
+use common::cli::dmarcdb;
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use rusqlite::Connection;
 
 fn samples() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("samples")
-}
-
-fn dmarcdb(db: &Path) -> Command {
-    let mut c = Command::cargo_bin("dmarcdb").unwrap();
-    c.arg("--db").arg(db);
-    c
 }
 
 fn count(db: &Path, sql: &str) -> i64 {

@@ -4,19 +4,13 @@
 
 mod common;
 
+use common::cli::{dmarcdb, run_ok};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use assert_cmd::Command;
 use common::mail::{plain_mail, simple_report_mail};
 use rusqlite::Connection;
-
-fn dmarcdb(db: &Path) -> Command {
-    let mut c = Command::cargo_bin("dmarcdb").unwrap();
-    c.arg("--db").arg(db);
-    c
-}
 
 fn report_ids(db: &Path) -> Vec<String> {
     if !db.exists() {
@@ -82,16 +76,7 @@ fn maildir_unseen_only_marked_seen_after_commit_all_and_dry_run() {
 
     // --dry-run changes no file.
     let before = listing(&md);
-    let out = dmarcdb(&db)
-        .args(["ingest", "--dry-run"])
-        .arg(&md)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run_ok(dmarcdb(&db).args(["ingest", "--dry-run"]).arg(&md));
     assert_eq!(
         String::from_utf8_lossy(&out.stdout)
             .matches("report=new-")
@@ -101,12 +86,7 @@ fn maildir_unseen_only_marked_seen_after_commit_all_and_dry_run() {
     assert_eq!(listing(&md), before);
     assert!(!db.exists());
 
-    let out = dmarcdb(&db).arg("ingest").arg(&md).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run_ok(dmarcdb(&db).arg("ingest").arg(&md));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.starts_with("4 new report(s)"), "{stdout}");
     assert!(stdout.contains("1 not a report"), "{stdout}");
@@ -155,12 +135,7 @@ fn mbox_file_and_stdin_store_every_message_and_file_is_untouched() {
         let bytes = mbox_of(7, crlf);
         std::fs::write(&mbox, &bytes).unwrap();
         let db = dir.path().join("f.db");
-        let out = dmarcdb(&db).arg("ingest").arg(&mbox).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        run_ok(dmarcdb(&db).arg("ingest").arg(&mbox));
         assert_eq!(report_ids(&db).len(), 7, "crlf={crlf}");
         assert_eq!(std::fs::read(&mbox).unwrap(), bytes, "mbox was modified");
 
@@ -230,12 +205,7 @@ fn maildir_run_killed_midway_loses_and_repeats_nothing() {
         }
     }
     assert!(partway > 0, "no run was killed part-way");
-    let out = dmarcdb(&db).arg("ingest").arg(&md).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_ok(dmarcdb(&db).arg("ingest").arg(&md));
     let ids = report_ids(&db);
     assert_eq!(ids.len(), n, "every report exactly once");
     assert_eq!(ids.iter().collect::<BTreeSet<_>>().len(), n);

@@ -2,20 +2,16 @@
 //! repair after stored rows went wrong, and a second chance for inputs
 //! quarantined under handling that has since changed.
 
+mod common;
+
+use common::cli::dmarcdb;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use rusqlite::Connection;
 
 fn samples() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("samples")
-}
-
-fn dmarcdb(db: &Path) -> Command {
-    let mut c = Command::cargo_bin("dmarcdb").unwrap();
-    c.arg("--db").arg(db);
-    c
 }
 
 /// Every stored row, row ids and timestamps left out: what reparse may not

@@ -2,5 +2,6 @@
 //! different part of them, hence the allow.
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod dovecot;
 pub mod mail;
