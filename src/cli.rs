@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod analysis;
 mod imap;
+mod quarantine;
 pub use analysis::{AfterIngest, AlertArgs, FilterArgs, NotifyArgs, SettingsArgs};
 
 use crate::exit::Exit;
@@ -58,6 +59,9 @@ pub enum Command {
     /// Rebuild every stored report from its original bytes (after an
     /// upgrade) and retry the quarantined inputs. Safe to run again.
     Reparse(ReparseArgs),
+    /// List, export or drop the inputs kept in quarantine (those that
+    /// could not be stored).
+    Quarantine(quarantine::QuarantineArgs),
 }
 
 #[derive(Debug, Args)]
@@ -178,6 +182,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Query(args) => analysis::cmd_query(cli.db, &cli.settings, args),
         Command::Alert(args) => analysis::cmd_alert(cli.db, &cli.settings, args),
         Command::Reparse(args) => cmd_reparse(cli.db, args),
+        Command::Quarantine(args) => quarantine::cmd_quarantine(cli.db, args),
         Command::Generate(args) => {
             let w = crate::generate::write_corpus(&args.corpus, args.format, &args.out)
                 .with_context(|| format!("cannot write to {}", args.out.display()))?;

@@ -32,6 +32,9 @@ use crate::extract::{Limits, Payload};
 use crate::model::{Record, ReportHeader};
 use crate::parse::{ParseError, ReportReader};
 
+mod quarantine;
+pub use quarantine::{inflate_to, Dropped, Quarantined};
+
 /// The schema, applied to a new file. See `schema.sql`.
 const SCHEMA_V1: &str = include_str!("../schema.sql");
 
