@@ -40,10 +40,12 @@ pub const TELEGRAM_API: &str = "https://api.telegram.org";
 /// A config file that could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
+    /// The reason is part of the message, not an error source, so that
+    /// `{:#}` does not print it twice.
+    #[error("cannot read config file {path}: {reason}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        reason: std::io::Error,
     },
     #[error("config file {path}: {message}")]
     Syntax { path: PathBuf, message: String },
@@ -96,7 +98,7 @@ impl File {
             Err(source) => {
                 return Err(ConfigError::Read {
                     path: path.to_owned(),
-                    source,
+                    reason: source,
                 })
             }
         };

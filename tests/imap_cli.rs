@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use assert_cmd::Command;
 use common::dovecot::Dovecot;
-use common::mail::{plain_mail, simple_report_mail};
+use common::mail::{plain_mail, report_mail, report_xml, simple_report_mail, Rec};
 use rusqlite::Connection;
 
 /// `dmarcdb --db DB imap` with the server in the seed's env names.
@@ -201,4 +201,52 @@ fn imap_run_killed_midway_loses_and_repeats_nothing() {
         })
         .unwrap();
     assert_eq!(distinct, n);
+}
+
+/// `imap --alert` checks the window after ingesting, as the seed's
+/// `--alert` did: a stranger failing 25 messages yesterday is reported and
+/// the run exits 1.
+#[test]
+fn imap_alert_reports_spoofing_after_ingest() {
+    let Some(d) = Dovecot::start() else { return };
+    let yesterday = chrono::Utc::now().timestamp() - 86_400;
+    let xml = report_xml(
+        "reporter.example",
+        "alert-1",
+        yesterday,
+        &[Rec {
+            ip: "198.51.100.9",
+            count: 25,
+            pass: false,
+        }],
+    );
+    d.append(
+        "INBOX",
+        &report_mail("reporter.example", "alert-1", &xml),
+        false,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    // An empty config file: the seed's thresholds, no networks of ours.
+    let config = dir.path().join("empty.toml");
+    std::fs::write(&config, "").unwrap();
+    let out = imap_cmd(&d, &db)
+        .env_remove("DMARCDB_OUR_NETS")
+        .args(["--alert", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("1 new report(s)"), "{stdout}");
+    assert!(
+        stdout.contains("198.51.100.9") && stdout.contains("possible spoofing"),
+        "{stdout}"
+    );
+    assert_eq!(d.seen_count("INBOX"), 1);
 }

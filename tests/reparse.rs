@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::cli::dmarcdb;
+use common::cli::{dmarcdb, run_ok};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -90,13 +90,7 @@ fn reparse_of_a_current_database_changes_nothing() {
     dmarcdb(&db).arg("ingest").arg(samples()).assert().code(0);
     let before = dump(&db);
     for _ in 0..2 {
-        let out = dmarcdb(&db).arg("reparse").output().unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = run_ok(dmarcdb(&db).arg("reparse"));
         assert_eq!(
             stdout(&out),
             "reports: 0 changed, 3 unchanged, 0 could not be re-parsed; \
@@ -194,13 +188,7 @@ fn reparse_stores_what_was_quarantined_under_a_smaller_limit() {
     assert_eq!(one(&db, "SELECT attempts FROM quarantine"), 2);
 
     // Under the default limit the same bytes are stored, once.
-    let out = dmarcdb(&db).arg("reparse").output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = run_ok(dmarcdb(&db).arg("reparse"));
     let text = stdout(&out);
     assert!(text.contains("stored from quarantine: "), "{text}");
     assert!(
