@@ -79,10 +79,18 @@ pub enum Event<'a> {
 /// A failure that ends the run.
 #[derive(Debug, thiserror::Error)]
 pub enum Fatal {
+    /// Not an error `source`: its text is in the message, and `{:#}`
+    /// would print it twice.
     #[error("database error: {0}")]
-    Db(#[from] rusqlite::Error),
+    Db(rusqlite::Error),
     #[error("{0}")]
     Source(SourceError),
+}
+
+impl From<rusqlite::Error> for Fatal {
+    fn from(e: rusqlite::Error) -> Fatal {
+        Fatal::Db(e)
+    }
 }
 
 /// Runs the pipeline over `source`. `store` may be `None` only in a dry run.
@@ -333,6 +341,14 @@ fn dry_parse(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_database_error_is_printed_once() {
+        let e = anyhow::Error::from(Fatal::Db(rusqlite::Error::InvalidQuery));
+        let text = format!("{e:#}");
+        assert_eq!(text.matches("Query is not read-only").count(), 1, "{text}");
+        assert!(text.starts_with("database error: "), "{text}");
+    }
+
     use std::path::{Path, PathBuf};
 
     use super::*;

@@ -61,11 +61,18 @@ pub enum Stored {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The input's fault: it goes to quarantine and the run goes on.
-    #[error("{0}")]
+    #[error(transparent)]
     Parse(#[from] ParseError),
     /// The database's fault (disk full, file locked too long): fatal.
+    /// Not an error `source`: its text is in the message (see `Fatal::Db`).
     #[error("database error: {0}")]
-    Db(#[from] rusqlite::Error),
+    Db(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        StoreError::Db(e)
+    }
 }
 
 /// The open database.
