@@ -1,7 +1,9 @@
--- dmarcdb schema, version 1.
+-- dmarcdb schema, version 2 (the current one).
 --
--- Applied by store.rs on open when PRAGMA user_version is 0; later versions
--- append migrations in store.rs (never edit a shipped migration). Dates are
+-- Applied by store.rs to a new file (PRAGMA user_version 0), which then
+-- gets the latest version number. Files made by an older version are
+-- brought here by the migrations in src/store/migrations/ (append only:
+-- never edit one that has shipped). Dates are
 -- seconds since the Unix epoch (UTC). Enumerated words (results,
 -- dispositions) are stored lower-cased as the parser normalised them; the
 -- original bytes of every report are kept in report_blob so anything can be
@@ -51,13 +53,19 @@ CREATE TABLE report_blob (
     gzip        BLOB    NOT NULL
 );
 
--- One row per <record>. dmarc_pass is derived at ingest (policy_evaluated
--- dkim = pass OR spf = pass, RFC 7489 section 6.6.2) so views need no string
--- comparisons. ip_bin is the 16-byte form of source_ip (IPv4 mapped into
--- IPv6), NULL when source_ip is not an address, for CIDR range filters.
+-- One row per <record>, keyed by its report and its position in it (seq,
+-- from 0, document order). The key is the only index: the views reach a
+-- report's records through it, and a secondary index per record (by
+-- report, by source IP) cost more than the insert itself while
+-- backfilling years of reports (bench/README.md). dmarc_pass is derived at
+-- ingest (policy_evaluated dkim = pass OR spf = pass, RFC 7489 section
+-- 6.6.2) so views need no string comparisons. ip_bin is the 16-byte form
+-- of source_ip (IPv4 mapped into IPv6), NULL when source_ip is not an
+-- address, for CIDR range filters. auth is the record's <auth_results>
+-- (NULL when it has none).
 CREATE TABLE record (
-    id              INTEGER PRIMARY KEY,
     report          INTEGER NOT NULL REFERENCES report (id) ON DELETE CASCADE,
+    seq             INTEGER NOT NULL,
     source_ip       TEXT    NOT NULL,
     ip_bin          BLOB,
     count           INTEGER NOT NULL,
@@ -67,40 +75,71 @@ CREATE TABLE record (
     dmarc_pass      INTEGER NOT NULL,
     header_from     TEXT    NOT NULL,
     envelope_from   TEXT,
-    envelope_to     TEXT
-);
-CREATE INDEX record_report ON record (report);
-CREATE INDEX record_source_ip ON record (source_ip);
+    envelope_to     TEXT,
+    auth            INTEGER REFERENCES auth_set (id),
+    PRIMARY KEY (report, seq)
+) WITHOUT ROWID;
 
--- Every <auth_results><dkim>, in document order (seq).
+-- Distinct <auth_results> contents. A reporter repeats the same few for
+-- every record from one sending service (the same DKIM domains, selectors
+-- and results, the same SPF domain): 20,000 generated records hold 126
+-- distinct ones, so records point at a set instead of repeating its rows.
+-- key is the set as a JSON array, exactly as SQLite's json_array() writes
+-- it: one ["dkim", domain, selector, result, human_result] per DKIM result
+-- in document order, then one ["spf", domain, scope, result, human_result]
+-- per SPF result. Sets are never deleted (a reparse may leave one unused).
+CREATE TABLE auth_set (
+    id              INTEGER PRIMARY KEY,
+    key             TEXT    NOT NULL UNIQUE
+);
+
+-- Every <auth_results><dkim> of a set, in document order (seq).
 CREATE TABLE dkim_result (
-    record          INTEGER NOT NULL REFERENCES record (id) ON DELETE CASCADE,
+    auth_set        INTEGER NOT NULL REFERENCES auth_set (id),
     seq             INTEGER NOT NULL,
     domain          TEXT    NOT NULL,
     selector        TEXT,
     result          TEXT    NOT NULL,
     human_result    TEXT,
-    PRIMARY KEY (record, seq)
+    PRIMARY KEY (auth_set, seq)
 ) WITHOUT ROWID;
 
--- Every <auth_results><spf>, in document order.
+-- Every <auth_results><spf> of a set, in document order.
 CREATE TABLE spf_result (
-    record          INTEGER NOT NULL REFERENCES record (id) ON DELETE CASCADE,
+    auth_set        INTEGER NOT NULL REFERENCES auth_set (id),
     seq             INTEGER NOT NULL,
     domain          TEXT    NOT NULL,
     scope           TEXT,
     result          TEXT    NOT NULL,
     human_result    TEXT,
-    PRIMARY KEY (record, seq)
+    PRIMARY KEY (auth_set, seq)
 ) WITHOUT ROWID;
 
--- Every <policy_evaluated><reason>, in document order.
+-- Every <policy_evaluated><reason> of a record, in document order (seq).
 CREATE TABLE override_reason (
-    record          INTEGER NOT NULL REFERENCES record (id) ON DELETE CASCADE,
+    report          INTEGER NOT NULL,
+    record          INTEGER NOT NULL,      -- record.seq
     seq             INTEGER NOT NULL,
     type            TEXT    NOT NULL,
     comment         TEXT,
-    PRIMARY KEY (record, seq)
+    PRIMARY KEY (report, record, seq),
+    FOREIGN KEY (report, record) REFERENCES record (report, seq) ON DELETE CASCADE
+) WITHOUT ROWID;
+
+-- The earliest report date of every source IP, for the "new sender"
+-- alert. Derived from record and kept up to date lazily, by the alert
+-- itself, from the reports added since (state 'sender_report' is the
+-- highest report id folded in): an index on record.source_ip gave the
+-- same answer but cost every ingest a random index insert per record.
+CREATE TABLE sender (
+    source_ip       TEXT    PRIMARY KEY,
+    first_seen      INTEGER NOT NULL       -- min(report.date_begin)
+) WITHOUT ROWID;
+
+-- Small named values the program keeps about the file.
+CREATE TABLE state (
+    key             TEXT    PRIMARY KEY,
+    value           INTEGER NOT NULL
 ) WITHOUT ROWID;
 
 -- Inputs that could not be stored, kept so a later version can retry them

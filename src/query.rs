@@ -4,7 +4,8 @@
 //! Filtering and grouping happen in SQL (with the indexes in `schema.sql`),
 //! never in Rust loops, so the views stay fast on millions of records: the
 //! window narrows reports through `report_date_begin`, records are reached
-//! through `record_report` (see [`sql`] for the join order). Column keys are
+//! through their key, which starts with the report (see [`sql`] for the
+//! join order). Column keys are
 //! part of the JSON interface: documented on each view, never renamed.
 //!
 //! Conventions shared by the views: `messages` is the sum of `<count>`;
@@ -203,13 +204,16 @@ pub fn source_rows(store: &Store, q: &Scope<'_>) -> rusqlite::Result<Vec<SourceR
 }
 
 /// [`source_rows`], also marking new senders. One pass: the history is
-/// only looked up (through `record_source_ip`) for the sources that pass
-/// the cheaper tests.
+/// only looked up (in the `sender` table, brought up to date first) for
+/// the sources that pass the cheaper tests.
 pub fn source_rows_with(
     store: &Store,
     q: &Scope<'_>,
     novelty: Option<Novelty>,
 ) -> rusqlite::Result<Vec<SourceRow>> {
+    if novelty.is_some() {
+        crate::store::refresh_senders(store.conn())?;
+    }
     let (text, sql) = sources_sql(q, novelty);
     let mut st = store.conn().prepare_cached(&text)?;
     let rows = st.query_map(params_from_iter(sql.args.iter()), SourceRow::from_row)?;
@@ -227,8 +231,8 @@ fn sources_sql(q: &Scope<'_>, novelty: Option<Novelty>) -> (String, Sql) {
             let (min, before) = (sql.bind(n.min_messages), sql.bind(n.before));
             format!(
                 "max({ours}) = 0 AND sum(c.count) >= {min} AND NOT EXISTS (
-                   SELECT 1 FROM record o JOIN report p ON p.id = o.report
-                   WHERE o.source_ip = c.source_ip AND p.date_begin < {before})"
+                   SELECT 1 FROM sender s
+                   WHERE s.source_ip = c.source_ip AND s.first_seen < {before})"
             )
         }
     };
@@ -439,7 +443,7 @@ mod tests {
             for (text, sql) in [sources_sql(&q, novelty), daily_sql(&q)] {
                 let p = plan(&store, &text, &sql);
                 assert!(p.contains("INDEX report_date_begin"), "{p}");
-                assert!(p.contains("INDEX record_report"), "{p}");
+                assert!(p.contains("PRIMARY KEY"), "{p}");
                 assert!(!p.contains("SCAN"), "{p}");
             }
         }

@@ -10,7 +10,10 @@
 //!    column except row ids, `source` and `ingested_at`) taken before and
 //!    after decides whether anything changed; when nothing did, the
 //!    transaction is rolled back, so a database built by the current version
-//!    is left byte-for-byte alone. A report whose bytes no longer parse is
+//!    is left byte-for-byte alone. Auth results are shared sets found by
+//!    their key (schema.sql, `auth_set`): a set is rebuilt when its content
+//!    as parsed changes, but rows of a set edited by hand are not noticed.
+//!    A report whose bytes no longer parse is
 //!    kept as it was and reported: deleting data because a newer parser is
 //!    stricter would lose it.
 //! 2. **Quarantine.** Every quarantined input is decompressed and run
@@ -22,10 +25,9 @@
 //! The rebuild needs SQL of its own (the fingerprint, the header update);
 //! it lives here, next to the only code that uses it, and uses bound
 //! parameters only. Records are written by the store's own
-//! [`insert_record`], so ingest and reparse cannot drift apart. Like
+//! [`Inserter`], so ingest and reparse cannot drift apart. Like
 //! `ingest`, this module prints nothing: the CLI hears [`Event`]s.
 
-use std::collections::HashMap;
 use std::io::Read;
 
 use flate2::read::GzDecoder;
@@ -38,7 +40,7 @@ use crate::ingest::{self, Fatal, Rejection};
 use crate::model::ReportHeader;
 use crate::parse::{ParseError, ReportReader};
 use crate::source::{Input, InputKind};
-use crate::store::{self, insert_record, Store, StoreError};
+use crate::store::{self, AuthSets, Inserter, Store, StoreError};
 
 /// Totals of a reparse run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -171,6 +173,8 @@ fn rebuild(conn: &Connection, id: i64, opts: &ingest::Options) -> Result<Rebuilt
         // Dropping `tx` rolls back: an unchanged report is not even rewritten.
         return Ok(Rebuilt::Unchanged);
     }
+    // Its records may have changed source IPs.
+    store::forget_senders(&tx)?;
     tx.commit()?;
     Ok(Rebuilt::Changed(Box::new(header), source))
 }
@@ -191,9 +195,12 @@ fn rewrite(
     let header = reader.header()?;
     update_header(tx, id, &header)?;
     tx.execute("DELETE FROM record WHERE report = ?1", params![id])?;
+    // A cache of this transaction only: nothing to forget on rollback.
+    let mut sets = AuthSets::default();
+    let mut ins = Inserter::new(tx, &mut sets)?;
     let (mut records, mut messages, mut passed) = (0i64, 0i64, 0i64);
     while let Some(rec) = reader.next_record()? {
-        insert_record(tx, id, &rec)?;
+        ins.insert(id, records, &rec)?;
         records += 1;
         messages = messages.saturating_add(rec.count);
         if rec.dmarc_pass() {
@@ -227,82 +234,45 @@ fn update_header(tx: &Transaction<'_>, id: i64, h: &ReportHeader) -> rusqlite::R
     Ok(())
 }
 
-/// Columns that say where and when a row was stored, not what it holds.
-const NOT_CONTENT: &[&str] = &["id", "report", "source", "ingested_at"];
+/// Columns that say where and when a row was stored, or which shared row
+/// it points at, not what it holds.
+const NOT_CONTENT: &[&str] = &["id", "report", "source", "ingested_at", "auth", "auth_set"];
 
-/// Child tables of `record`, each ordered by (record, seq).
-const CHILDREN: &[&str] = &[
-    "SELECT c.* FROM record r JOIN dkim_result c ON c.record = r.id
-     WHERE r.report = ?1 ORDER BY r.id, c.seq",
-    "SELECT c.* FROM record r JOIN spf_result c ON c.record = r.id
-     WHERE r.report = ?1 ORDER BY r.id, c.seq",
-    "SELECT c.* FROM record r JOIN override_reason c ON c.record = r.id
-     WHERE r.report = ?1 ORDER BY r.id, c.seq",
+/// What a report's records hold: the records, then the rows they point
+/// at or own, each in (record, seq) order.
+const ROWS: &[&str] = &[
+    "SELECT * FROM report WHERE id = ?1",
+    "SELECT * FROM record WHERE report = ?1 ORDER BY seq",
+    "SELECT d.* FROM record r JOIN dkim_result d ON d.auth_set = r.auth
+     WHERE r.report = ?1 ORDER BY r.seq, d.seq",
+    "SELECT s.* FROM record r JOIN spf_result s ON s.auth_set = r.auth
+     WHERE r.report = ?1 ORDER BY r.seq, s.seq",
+    "SELECT * FROM override_reason WHERE report = ?1 ORDER BY record, seq",
 ];
 
 /// A digest of everything stored about report `id`: every column (so a
 /// column added by a later migration counts too) except row ids and
-/// provenance. Records are named by their position in the report, so the
-/// new row ids of a rewrite do not count as a change.
+/// provenance. Records are keyed by their position in the report and auth
+/// results are hashed by content, not by the id of their shared set.
 fn fingerprint(conn: &Connection, id: i64) -> rusqlite::Result<[u8; 32]> {
     let mut h = Sha256::new();
-    hash_rows(
-        conn,
-        "SELECT * FROM report WHERE id = ?1",
-        id,
-        &mut h,
-        &mut |_, _| None,
-    )?;
-    let mut position: HashMap<i64, i64> = HashMap::new();
-    hash_rows(
-        conn,
-        "SELECT * FROM record WHERE report = ?1 ORDER BY id",
-        id,
-        &mut h,
-        &mut |column, value| {
-            if let ("id", ValueRef::Integer(rec)) = (column, value) {
-                let next = position.len() as i64;
-                position.insert(rec, next);
-            }
-            None
-        },
-    )?;
-    for sql in CHILDREN {
-        hash_rows(
-            conn,
-            sql,
-            id,
-            &mut h,
-            &mut |column, value| match (column, value) {
-                ("record", ValueRef::Integer(rec)) => position.get(&rec).copied(),
-                _ => None,
-            },
-        )?;
+    for sql in ROWS {
+        hash_rows(conn, sql, id, &mut h)?;
     }
     Ok(h.finalize().into())
 }
 
 /// Feeds every content column of every row of `sql` (bound to `id`) into
-/// `h`. `see` is shown each column first; when it returns a number, that
-/// number is hashed in the column's place (a record's position for its id).
-fn hash_rows(
-    conn: &Connection,
-    sql: &str,
-    id: i64,
-    h: &mut Sha256,
-    see: &mut dyn FnMut(&str, ValueRef<'_>) -> Option<i64>,
-) -> rusqlite::Result<()> {
+/// `h`.
+fn hash_rows(conn: &Connection, sql: &str, id: i64, h: &mut Sha256) -> rusqlite::Result<()> {
     let mut st = conn.prepare_cached(sql)?;
     let names: Vec<String> = st.column_names().iter().map(|n| n.to_string()).collect();
     let mut rows = st.query(params![id])?;
     while let Some(row) = rows.next()? {
         h.update(b"\x1erow");
         for (i, name) in names.iter().enumerate() {
-            let value = row.get_ref(i)?;
-            match see(name, value) {
-                Some(replaced) => feed(h, name, ValueRef::Integer(replaced)),
-                None if NOT_CONTENT.contains(&name.as_str()) => {}
-                None => feed(h, name, value),
+            if !NOT_CONTENT.contains(&name.as_str()) {
+                feed(h, name, row.get_ref(i)?);
             }
         }
     }
@@ -453,11 +423,14 @@ mod tests {
     #[test]
     fn current_rows_are_left_alone() {
         let mut s = stored();
-        let before = one(&s, "SELECT max(id) FROM record");
+        s.conn()
+            .execute_batch("INSERT INTO state VALUES ('sender_report', 1)")
+            .unwrap();
         let sum = reparse(&mut s);
         assert_eq!((sum.changed, sum.unchanged), (0, 1));
-        // Rolled back: the records were not even rewritten with new ids.
-        assert_eq!(one(&s, "SELECT max(id) FROM record"), before);
+        // Rolled back: not even the sender table was invalidated.
+        assert_eq!(one(&s, "SELECT count(*) FROM state"), 1);
+        assert_eq!(one(&s, "SELECT count(*) FROM auth_set"), 2);
     }
 
     #[test]
@@ -466,15 +439,25 @@ mod tests {
         s.conn()
             .execute_batch(
                 "UPDATE report SET message_count = 0, org_name = 'wrong';
-                 DELETE FROM dkim_result WHERE seq = 1;
-                 DELETE FROM record WHERE source_ip = '2001:db8::1';",
+                 UPDATE record SET auth = NULL, dkim = 'none';
+                 DELETE FROM override_reason;
+                 DELETE FROM record WHERE source_ip = '2001:db8::1';
+                 INSERT INTO state VALUES ('sender_report', 1);",
             )
             .unwrap();
         let sum = reparse(&mut s);
         assert_eq!((sum.changed, sum.unchanged), (1, 0));
         assert_eq!(one(&s, "SELECT message_count FROM report"), 5);
         assert_eq!(one(&s, "SELECT count(*) FROM record"), 2);
+        assert_eq!(one(&s, "SELECT count(*) FROM record WHERE auth IS NULL"), 0);
+        assert_eq!(
+            one(&s, "SELECT count(*) FROM record WHERE dkim = 'fail'"),
+            2
+        );
+        assert_eq!(one(&s, "SELECT count(*) FROM override_reason"), 1);
         assert_eq!(one(&s, "SELECT count(*) FROM dkim_result"), 2);
+        // The records' addresses may have changed: senders are recounted.
+        assert_eq!(one(&s, "SELECT count(*) FROM state"), 0);
         assert_eq!(
             one(&s, "SELECT count(*) FROM report WHERE org_name = 'o'"),
             1
@@ -485,14 +468,14 @@ mod tests {
 
     #[test]
     fn a_child_row_moved_to_another_record_is_a_change() {
-        let mut s = stored();
-        s.conn()
-            .execute_batch(
-                "UPDATE spf_result SET record = (SELECT max(id) FROM record), seq = 5
-                 WHERE record = (SELECT min(id) FROM record);",
-            )
-            .unwrap();
-        assert_eq!(reparse(&mut s).changed, 1);
+        for damage in [
+            "UPDATE record SET auth = (SELECT max(auth) FROM record) WHERE seq = 0",
+            "UPDATE override_reason SET record = 1",
+        ] {
+            let mut s = stored();
+            s.conn().execute_batch(damage).unwrap();
+            assert_eq!(reparse(&mut s).changed, 1, "{damage}");
+        }
     }
 
     #[test]

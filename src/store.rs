@@ -25,22 +25,31 @@ use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use rusqlite::{params, CachedStatement, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use sha2::{Digest, Sha256};
 
 use crate::extract::{Limits, Payload};
 use crate::model::{Record, ReportHeader};
 use crate::parse::{ParseError, ReportReader};
 
+mod insert;
 mod quarantine;
+mod sender;
+pub use insert::{auth_key, AuthSets, Inserter};
 pub use quarantine::{inflate_to, Dropped, Quarantined};
+pub use sender::{forget_senders, refresh_senders};
 
-/// The schema, applied to a new file. See `schema.sql`.
-const SCHEMA_V1: &str = include_str!("../schema.sql");
+/// The current schema, applied to a new file. See `schema.sql`.
+const SCHEMA: &str = include_str!("../schema.sql");
 
-/// Migrations, in order; entry `i` takes `user_version` from `i` to `i + 1`.
+/// Migrations of files made by earlier versions, in order: entry `i` takes
+/// `user_version` from `i + 1` to `i + 2` (version 1 was the first
+/// schema). A new file gets [`SCHEMA`] and the latest version at once.
 /// Append only: never edit, remove or reorder an entry that has shipped.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1];
+const MIGRATIONS: &[&str] = &[include_str!("store/migrations/v1-to-v2.sql")];
+
+/// The `user_version` of a file with the current schema.
+const VERSION: i64 = MIGRATIONS.len() as i64 + 1;
 
 /// What happened to one report.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +91,8 @@ pub struct Store {
     batching: bool,
     /// The open group of reports, if any.
     batch: Option<Group>,
+    /// Auth-result sets known to be stored, for the inserts.
+    sets: AuthSets,
 }
 
 /// Reports stored in the open transaction.
@@ -138,6 +149,7 @@ impl Store {
             conn,
             batching: false,
             batch: None,
+            sets: AuthSets::default(),
         };
         store.migrate()?;
         Ok(store)
@@ -150,10 +162,14 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        let start = usize::try_from(version).unwrap_or(usize::MAX);
+        if version == 0 {
+            tx.execute_batch(SCHEMA)?;
+            tx.pragma_update(None, "user_version", VERSION)?;
+        }
+        let start = usize::try_from(version - 1).unwrap_or(usize::MAX);
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(start) {
             tx.execute_batch(sql)?;
-            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            tx.pragma_update(None, "user_version", (i + 2) as i64)?;
         }
         tx.commit()
     }
@@ -202,7 +218,11 @@ impl Store {
     /// Commits the open group, if any.
     pub fn commit(&mut self) -> Result<(), rusqlite::Error> {
         match self.batch.take() {
-            Some(_) => self.conn.execute_batch("COMMIT"),
+            Some(_) => self.conn.execute_batch("COMMIT").inspect_err(|_| {
+                // Whatever failed, the sets added by the group are not
+                // known to be in the file.
+                self.sets.clear();
+            }),
             None => Ok(()),
         }
     }
@@ -233,16 +253,17 @@ impl Store {
     ) -> Result<Stored, StoreError> {
         let mut reader = ReportReader::with_capacity(payload.reader(limits), HEADER_BUF);
         let header = reader.header()?;
-        self.in_savepoint(|conn| {
+        self.in_savepoint(|conn, sets| {
             write_report(conn, payload, source, header, |conn, id| {
+                let ins = Inserter::new(conn, sets)?;
                 if payload.data.len() < THREAD_MIN {
-                    return write_inline(conn, id, &mut reader);
+                    return write_inline(ins, id, &mut reader);
                 }
                 drop(reader);
                 std::thread::scope(|scope| {
                     let (send, chunks) = mpsc::sync_channel(CHUNKS_AHEAD);
                     scope.spawn(move || parse_chunks(payload, limits, send));
-                    write_chunks(conn, id, &chunks)
+                    write_chunks(ins, id, &chunks)
                 })
             })
         })
@@ -259,13 +280,13 @@ impl Store {
         header: ReportHeader,
         next_record: &mut dyn FnMut() -> Result<Option<Record>, StoreError>,
     ) -> Result<Stored, StoreError> {
-        self.in_savepoint(|conn| {
+        self.in_savepoint(|conn, sets| {
             write_report(conn, payload, source, header, |conn, id| {
-                let mut ins = Inserter::new(conn)?;
+                let mut ins = Inserter::new(conn, sets)?;
                 let mut t = Totals::default();
                 while let Some(rec) = next_record()? {
-                    ins.insert(id, &rec)?;
                     t.add(&rec);
+                    ins.insert(id, t.records as i64 - 1, &rec)?;
                 }
                 Ok(t)
             })
@@ -281,14 +302,16 @@ impl Store {
     /// open group (see [`Store::set_batching`]); kept only if it succeeds.
     fn in_savepoint(
         &mut self,
-        write: impl FnOnce(&Connection) -> Result<Stored, StoreError>,
+        write: impl FnOnce(&Connection, &mut AuthSets) -> Result<Stored, StoreError>,
     ) -> Result<Stored, StoreError> {
         if !self.batching {
             let tx = self
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let stored = write(&tx)?;
-            tx.commit()?;
+            let stored = write(&tx, &mut self.sets)
+                .and_then(|stored| Ok(tx.commit().map(|()| stored)?))
+                .inspect_err(|_| self.sets.forget())?;
+            self.sets.keep();
             return Ok(stored);
         }
         if self.batch.is_none() {
@@ -301,8 +324,10 @@ impl Store {
             });
         }
         let sp = self.conn.savepoint()?;
-        let stored = write(&sp)?;
-        sp.commit()?;
+        let stored = write(&sp, &mut self.sets)
+            .and_then(|stored| Ok(sp.commit().map(|()| stored)?))
+            .inspect_err(|_| self.sets.forget())?;
+        self.sets.keep();
         if let (Some(g), Stored::New { records, .. }) = (self.batch.as_mut(), &stored) {
             g.reports += 1;
             g.records += records;
@@ -490,81 +515,6 @@ fn insert_header(tx: &Connection, h: &ReportHeader, source: &str) -> Result<i64,
     Ok(tx.last_insert_rowid())
 }
 
-/// Inserts one record and its child rows (also used by `reparse`).
-pub(crate) fn insert_record(
-    tx: &rusqlite::Transaction<'_>,
-    report: i64,
-    r: &Record,
-) -> Result<(), rusqlite::Error> {
-    Inserter::new(tx)?.insert(report, r)
-}
-
-/// The four INSERTs of a record, prepared once per report rather than
-/// looked up in the statement cache for every row.
-struct Inserter<'c> {
-    record: CachedStatement<'c>,
-    dkim: CachedStatement<'c>,
-    spf: CachedStatement<'c>,
-    reason: CachedStatement<'c>,
-}
-
-impl<'c> Inserter<'c> {
-    fn new(conn: &'c Connection) -> Result<Self, rusqlite::Error> {
-        Ok(Inserter {
-            record: conn.prepare_cached(
-                "INSERT INTO record (report, source_ip, ip_bin, count, disposition, dkim, spf,
-                   dmarc_pass, header_from, envelope_from, envelope_to)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            )?,
-            dkim: conn.prepare_cached(
-                "INSERT INTO dkim_result (record, seq, domain, selector, result, human_result)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?,
-            spf: conn.prepare_cached(
-                "INSERT INTO spf_result (record, seq, domain, scope, result, human_result)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?,
-            reason: conn.prepare_cached(
-                "INSERT INTO override_reason (record, seq, type, comment)
-                 VALUES (?1, ?2, ?3, ?4)",
-            )?,
-        })
-    }
-
-    fn insert(&mut self, report: i64, r: &Record) -> Result<(), rusqlite::Error> {
-        let pe = &r.policy_evaluated;
-        let ids = &r.identifiers;
-        let rec = self.record.insert(params![
-            report,
-            r.source_ip,
-            ip_bin(&r.source_ip).as_ref().map(|b| &b[..]),
-            r.count,
-            pe.disposition.as_str(),
-            pe.dkim.as_str(),
-            pe.spf.as_str(),
-            r.dmarc_pass(),
-            ids.header_from,
-            ids.envelope_from,
-            ids.envelope_to,
-        ])?;
-        for (i, d) in r.dkim.iter().enumerate() {
-            let result = d.result.as_str();
-            let row = params![rec, i as i64, d.domain, d.selector, result, d.human_result];
-            self.dkim.execute(row)?;
-        }
-        for (i, s) in r.spf.iter().enumerate() {
-            let result = s.result.as_str();
-            let row = params![rec, i as i64, s.domain, s.scope, result, s.human_result];
-            self.spf.execute(row)?;
-        }
-        for (i, o) in pe.reasons.iter().enumerate() {
-            self.reason
-                .execute(params![rec, i as i64, o.kind, o.comment])?;
-        }
-        Ok(())
-    }
-}
-
 /// Whether a report with `header`'s identity key is stored.
 pub(crate) fn is_stored(tx: &Connection, header: &ReportHeader) -> rusqlite::Result<bool> {
     let k = header.key();
@@ -663,26 +613,24 @@ impl Totals {
 
 /// A small report: parses the rest of it and inserts on this thread.
 fn write_inline<R: BufRead>(
-    conn: &Connection,
+    mut ins: Inserter<'_, '_>,
     report: i64,
     reader: &mut ReportReader<R>,
 ) -> Result<Totals, StoreError> {
-    let mut ins = Inserter::new(conn)?;
     let mut t = Totals::default();
     while let Some(rec) = reader.next_record()? {
-        ins.insert(report, &rec)?;
         t.add(&rec);
+        ins.insert(report, t.records as i64 - 1, &rec)?;
     }
     Ok(t)
 }
 
 /// The writer's side of a big report: inserts every chunk until the last.
 fn write_chunks(
-    conn: &Connection,
+    mut ins: Inserter<'_, '_>,
     report: i64,
     chunks: &mpsc::Receiver<Result<Chunk, ParseError>>,
 ) -> Result<Totals, StoreError> {
-    let mut ins = Inserter::new(conn)?;
     let mut t = Totals::default();
     loop {
         let Ok(chunk) = chunks.recv() else {
@@ -690,8 +638,8 @@ fn write_chunks(
         };
         let chunk = chunk?;
         for rec in &chunk.records {
-            ins.insert(report, rec)?;
             t.add(rec);
+            ins.insert(report, t.records as i64 - 1, rec)?;
         }
         if chunk.last {
             return Ok(t);

@@ -134,8 +134,20 @@ fn assert_consistent(db: &Path) {
     assert_eq!(check, "ok");
     let partial = [
         ("records without their report", "SELECT count(*) FROM record WHERE report NOT IN (SELECT id FROM report)"),
-        ("dkim rows without their record", "SELECT count(*) FROM dkim_result WHERE record NOT IN (SELECT id FROM record)"),
-        ("spf rows without their record", "SELECT count(*) FROM spf_result WHERE record NOT IN (SELECT id FROM record)"),
+        (
+            "records pointing at no auth set",
+            "SELECT count(*) FROM record WHERE auth IS NOT NULL AND auth NOT IN (SELECT id FROM auth_set)",
+        ),
+        (
+            "auth sets without their rows",
+            "SELECT count(*) FROM auth_set a WHERE NOT EXISTS (SELECT 1 FROM dkim_result WHERE auth_set = a.id)
+               AND NOT EXISTS (SELECT 1 FROM spf_result WHERE auth_set = a.id)",
+        ),
+        (
+            "override reasons without their record",
+            "SELECT count(*) FROM override_reason o
+             WHERE NOT EXISTS (SELECT 1 FROM record WHERE report = o.report AND seq = o.record)",
+        ),
         ("blobs without their report", "SELECT count(*) FROM report_blob WHERE report NOT IN (SELECT id FROM report)"),
         ("reports without their bytes", "SELECT count(*) FROM report WHERE id NOT IN (SELECT report FROM report_blob)"),
         (
@@ -156,7 +168,10 @@ fn stored(db: &Path) -> Totals {
         reports: one(&conn, "SELECT count(*) FROM report"),
         records: one(&conn, "SELECT count(*) FROM record"),
         messages: one(&conn, "SELECT coalesce(sum(count), 0) FROM record"),
-        dkim: one(&conn, "SELECT count(*) FROM dkim_result"),
+        dkim: one(
+            &conn,
+            "SELECT count(*) FROM record c JOIN dkim_result d ON d.auth_set = c.auth",
+        ),
     }
 }
 

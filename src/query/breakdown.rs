@@ -110,7 +110,7 @@ pub fn dkim(store: &Store, q: &Scope<'_>) -> rusqlite::Result<Table> {
         "SELECT lower(d.domain), d.selector, sum(c.count),
                 sum(CASE WHEN d.result = 'pass' THEN c.count ELSE 0 END),
                 sum(CASE WHEN d.result IN {FAIL_WORDS} THEN c.count ELSE 0 END)
-         {FROM} LEFT JOIN dkim_result d ON d.record = c.id {cond}
+         {FROM} LEFT JOIN dkim_result d ON d.auth_set = c.auth {cond}
          GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 {limit}"
     );
     let cols = columns(
@@ -141,7 +141,7 @@ pub fn spf(store: &Store, q: &Scope<'_>) -> rusqlite::Result<Table> {
         "SELECT lower(s.domain), sum(c.count),
                 sum(CASE WHEN s.result = 'pass' THEN c.count ELSE 0 END),
                 sum(CASE WHEN s.result IN {FAIL_WORDS} THEN c.count ELSE 0 END)
-         {FROM} LEFT JOIN spf_result s ON s.record = c.id {cond}
+         {FROM} LEFT JOIN spf_result s ON s.auth_set = c.auth {cond}
          GROUP BY 1 ORDER BY 2 DESC, 1 {limit}"
     );
     let cols = columns(&[Column::text("spf_domain")], &RESULT_COLUMNS);

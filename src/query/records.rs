@@ -27,15 +27,15 @@ pub fn failures(store: &Store, q: &Scope<'_>) -> rusqlite::Result<Table> {
         "SELECT f.date_begin, f.org_name, f.report_id, f.source_ip, f.ours, f.count,
             f.header_from, f.envelope_from, f.dkim, f.spf,
             (SELECT group_concat(d.domain || coalesce('/' || d.selector, '') || '=' || d.result, ', ')
-               FROM dkim_result d WHERE d.record = f.id),
+               FROM dkim_result d WHERE d.auth_set = f.auth),
             (SELECT group_concat(s.domain || '=' || s.result, ', ')
-               FROM spf_result s WHERE s.record = f.id),
+               FROM spf_result s WHERE s.auth_set = f.auth),
             f.disposition
-         FROM (SELECT c.id, r.date_begin, r.org_name, r.report_id, c.source_ip, {ours} AS ours,
+         FROM (SELECT c.report, c.seq, c.auth, r.date_begin, r.org_name, r.report_id, c.source_ip, {ours} AS ours,
                  c.count, c.header_from, c.envelope_from, c.dkim, c.spf, c.disposition
                {FROM} {cond} AND NOT c.dmarc_pass
-               ORDER BY c.count DESC, r.date_begin DESC, c.id {limit}) f
-         ORDER BY f.count DESC, f.date_begin DESC, f.id"
+               ORDER BY c.count DESC, r.date_begin DESC, c.report, c.seq {limit}) f
+         ORDER BY f.count DESC, f.date_begin DESC, f.report, f.seq"
     );
     let cols = vec![
         Column::text("date_begin"),

@@ -4,9 +4,8 @@
 //! Views read `report r CROSS JOIN record c ON c.report = r.id`. The
 //! `CROSS JOIN` is SQLite's way of fixing the join order: reports are
 //! narrowed by `date_begin` through `report_date_begin`, then their records
-//! are read through `record_report`. Left to itself the planner may prefer
-//! walking `record_source_ip` to get GROUP BY order for free, which reads
-//! every record in the file.
+//! are read through the record key, (report, seq). Left to itself the
+//! planner could prefer scanning every record in the file.
 
 use rusqlite::types::Value as SqlValue;
 

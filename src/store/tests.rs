@@ -225,11 +225,261 @@ fn new_file_is_private_and_versioned() {
         .conn()
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(v, MIGRATIONS.len() as i64);
+    assert_eq!(v, VERSION);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o077, 0, "mode {mode:o}");
     }
+}
+
+/// A report with three records: two with the same auth results, one with
+/// none, and strings JSON must escape.
+const SHARED: &str = r#"<feedback><report_metadata><org_name>o</org_name><email>a@o</email>
+  <report_id>r2</report_id><date_range><begin>100</begin><end>200</end></date_range></report_metadata>
+  <policy_published><domain>d.example</domain></policy_published>
+  <record><row><source_ip>192.0.2.1</source_ip><count>4</count><policy_evaluated>
+  <disposition>none</disposition><dkim>pass</dkim><spf>pass</spf></policy_evaluated></row>
+  <identifiers><header_from>d.example</header_from></identifiers>
+  <auth_results><dkim><domain>a</domain><selector>s"1\</selector><result>pass</result>
+  <human_result>tab&#9;nl&#10;cr&#13;umläut &lt;ok&gt; &#x1F600;</human_result></dkim>
+  <spf><domain>d.example</domain><scope>mfrom</scope><result>pass</result></spf></auth_results></record>
+  <record><row><source_ip>192.0.2.2</source_ip><count>1</count><policy_evaluated>
+  <disposition>none</disposition><dkim>pass</dkim><spf>pass</spf>
+  <reason><type>local_policy</type><comment>c</comment></reason>
+  <reason><type>forwarded</type></reason></policy_evaluated></row>
+  <identifiers><header_from>d.example</header_from></identifiers>
+  <auth_results><dkim><domain>a</domain><selector>s"1\</selector><result>pass</result>
+  <human_result>tab&#9;nl&#10;cr&#13;umläut &lt;ok&gt; &#x1F600;</human_result></dkim>
+  <spf><domain>d.example</domain><scope>mfrom</scope><result>pass</result></spf></auth_results></record>
+  <record><row><source_ip>198.51.100.7</source_ip><count>9</count><policy_evaluated>
+  <disposition>reject</disposition><dkim>fail</dkim><spf>fail</spf></policy_evaluated></row>
+  <identifiers><header_from>d.example</header_from></identifiers></record>
+  </feedback>"#;
+
+#[test]
+fn records_with_the_same_auth_results_share_one_set() {
+    let mut s = Store::open_in_memory().unwrap();
+    let l = Limits::default();
+    s.store_report(&payload(XML), &l, "t").unwrap();
+    s.store_report(&payload(SHARED), &l, "t").unwrap();
+    assert_eq!(count(&s, "record"), 4);
+    assert_eq!(count(&s, "auth_set"), 2);
+    assert_eq!(count(&s, "dkim_result"), 3);
+    assert_eq!(count(&s, "spf_result"), 2);
+    let sets: Vec<Option<i64>> = s
+        .conn()
+        .prepare(
+            "SELECT auth FROM record r JOIN report p ON p.id = r.report
+             WHERE p.report_id = 'r2' ORDER BY seq",
+        )
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(sets.len(), 3);
+    assert!(sets[0].is_some());
+    assert_eq!(sets[0], sets[1]);
+    assert_eq!(sets[2], None);
+    assert_eq!(count(&s, "override_reason"), 3);
+}
+
+#[test]
+fn auth_keys_are_what_sqlite_json_array_writes() {
+    let (_, records) = crate::parse::parse_all(SHARED.as_bytes()).unwrap();
+    let mut key = String::new();
+    auth_key(&records[0], &mut key);
+    let d = &records[0].dkim[0];
+    assert!(d.human_result.as_deref().unwrap().contains('\t'), "{d:?}");
+    let sp = &records[0].spf[0];
+    let conn = Connection::open_in_memory().unwrap();
+    let expected: String = conn
+        .query_row(
+            "SELECT json_array(json_array('dkim', ?1, ?2, ?3, ?4),
+                               json_array('spf', ?5, ?6, ?7, NULL))",
+            params![
+                d.domain,
+                d.selector,
+                d.result.as_str(),
+                d.human_result,
+                sp.domain,
+                sp.scope,
+                sp.result.as_str()
+            ],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(key, expected);
+    // Every control character, one by one.
+    for c in (0u8..0x20).chain([0x7f]) {
+        let mut rec = records[0].clone();
+        rec.spf.clear();
+        rec.dkim[0].human_result = Some(format!("a{}b", c as char));
+        auth_key(&rec, &mut key);
+        let expected: String = conn
+            .query_row(
+                "SELECT json_array(json_array('dkim', ?1, ?2, ?3, ?4))",
+                params![
+                    d.domain,
+                    d.selector,
+                    d.result.as_str(),
+                    rec.dkim[0].human_result
+                ],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(key, expected, "character {c:#x}");
+    }
+}
+
+#[test]
+fn a_set_first_stored_by_a_report_rolled_back_is_stored_again() {
+    let mut s = Store::open_in_memory().unwrap();
+    let l = Limits::default();
+    s.set_batching(true).unwrap();
+    // The new set is inserted, then a bad record rolls the report back.
+    let bad = SHARED.replace(
+        "</feedback>",
+        "<record><row><source_ip>x</source_ip><count>1</count></row></record></feedback>",
+    );
+    assert!(s.store_report(&payload(&bad), &l, "bad").is_err());
+    assert_eq!(count(&s, "auth_set"), 0);
+    // The same set again, in the same open group, then committed.
+    s.store_report(&payload(SHARED), &l, "good").unwrap();
+    s.set_batching(false).unwrap();
+    assert_eq!(count(&s, "auth_set"), 1);
+    let dangling: i64 = s
+        .conn()
+        .query_row(
+            "SELECT count(*) FROM record WHERE auth IS NOT NULL
+             AND auth NOT IN (SELECT id FROM auth_set)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(dangling, 0);
+}
+
+#[test]
+fn senders_are_counted_when_asked_and_only_once() {
+    let mut s = Store::open_in_memory().unwrap();
+    let l = Limits::default();
+    s.store_report(&payload(SHARED), &l, "t").unwrap();
+    assert_eq!(count(&s, "sender"), 0);
+    refresh_senders(s.conn()).unwrap();
+    let first_seen = |s: &Store, ip: &str| -> i64 {
+        s.conn()
+            .query_row(
+                "SELECT first_seen FROM sender WHERE source_ip = ?1",
+                params![ip],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    assert_eq!(count(&s, "sender"), 3);
+    assert_eq!(first_seen(&s, "192.0.2.1"), 100);
+    // An earlier report with one of the same addresses lowers its date.
+    s.store_report(&payload(XML), &l, "t").unwrap();
+    refresh_senders(s.conn()).unwrap();
+    refresh_senders(s.conn()).unwrap();
+    assert_eq!(count(&s, "sender"), 3);
+    assert_eq!(first_seen(&s, "192.0.2.1"), 1);
+    assert_eq!(first_seen(&s, "198.51.100.7"), 100);
+    forget_senders(s.conn()).unwrap();
+    assert_eq!(count(&s, "sender"), 0);
+    refresh_senders(s.conn()).unwrap();
+    assert_eq!(first_seen(&s, "192.0.2.1"), 1);
+}
+
+/// Writes what `from` holds into a new file laid out as schema version 1
+/// (the first release's), as that version stored it.
+fn as_version_1(from: &Store, path: &Path) {
+    let conn = Connection::open(path).unwrap();
+    conn.execute_batch(include_str!("migrations/v1.sql"))
+        .unwrap();
+    conn.pragma_update(None, "user_version", 1).unwrap();
+    let src = from.path().unwrap().to_string();
+    conn.execute("ATTACH ?1 AS v2", params![src]).unwrap();
+    conn.execute_batch(
+        "INSERT INTO report SELECT * FROM v2.report;
+         INSERT INTO report_blob SELECT * FROM v2.report_blob;
+         CREATE TEMP TABLE ids AS
+           SELECT report, seq, row_number() OVER (ORDER BY report, seq) AS id FROM v2.record;
+         INSERT INTO record (id, report, source_ip, ip_bin, count, disposition, dkim, spf,
+                             dmarc_pass, header_from, envelope_from, envelope_to)
+           SELECT i.id, c.report, c.source_ip, c.ip_bin, c.count, c.disposition, c.dkim,
+                  c.spf, c.dmarc_pass, c.header_from, c.envelope_from, c.envelope_to
+           FROM v2.record c JOIN ids i USING (report, seq);
+         INSERT INTO dkim_result
+           SELECT i.id, d.seq, d.domain, d.selector, d.result, d.human_result
+           FROM v2.record c JOIN ids i USING (report, seq)
+           JOIN v2.dkim_result d ON d.auth_set = c.auth;
+         INSERT INTO spf_result
+           SELECT i.id, d.seq, d.domain, d.scope, d.result, d.human_result
+           FROM v2.record c JOIN ids i USING (report, seq)
+           JOIN v2.spf_result d ON d.auth_set = c.auth;
+         INSERT INTO override_reason
+           SELECT i.id, o.seq, o.type, o.comment
+           FROM v2.override_reason o JOIN ids i ON i.report = o.report AND i.seq = o.record;",
+    )
+    .unwrap();
+}
+
+fn schema_of(conn: &Connection) -> Vec<(String, String)> {
+    conn.prepare("SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[test]
+fn a_version_1_file_is_migrated_to_what_this_version_stores() {
+    let dir = tempfile::tempdir().unwrap();
+    let fresh = dir.path().join("fresh.db");
+    let old = dir.path().join("old.db");
+    {
+        let mut s = Store::open(&fresh).unwrap();
+        let l = Limits::default();
+        s.store_report(&payload(XML), &l, "a").unwrap();
+        s.store_report(&payload(SHARED), &l, "b").unwrap();
+        s.store_report(&generated(3, 300), &l, "c").unwrap();
+        as_version_1(&s, &old);
+    }
+    let mut migrated = Store::open(&old).unwrap();
+    let fresh = Store::open(&fresh).unwrap();
+    let v: i64 = migrated
+        .conn()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, VERSION);
+    assert_eq!(schema_of(migrated.conn()), schema_of(fresh.conn()));
+    for table in [
+        "record",
+        "auth_set",
+        "dkim_result",
+        "spf_result",
+        "override_reason",
+    ] {
+        assert_eq!(count(&migrated, table), count(&fresh, table), "{table}");
+    }
+    // Re-parsing every report from its bytes finds nothing to change: the
+    // migrated rows are what this version stores.
+    let opts = crate::ingest::Options::default();
+    let sum = crate::reparse::run(&mut migrated, &opts, &mut |_| {}).unwrap();
+    assert_eq!((sum.changed, sum.unchanged), (0, 3), "{sum:?}");
+    // And the same auth-set keys, so later inserts find the migrated sets.
+    let keys = |s: &Store| -> Vec<String> {
+        s.conn()
+            .prepare("SELECT key FROM auth_set ORDER BY key")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    assert_eq!(keys(&migrated), keys(&fresh));
 }
