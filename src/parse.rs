@@ -1,11 +1,17 @@
 //! Parse: stream one aggregate report's XML into the [`model`] types.
 //!
-//! A pull parser over any `BufRead`: [`ReportReader::header`] reads
+//! A pull parser over any `Read`: [`ReportReader::header`] reads
 //! everything before the first `<record>` (metadata and published policy),
 //! then [`ReportReader::next_record`] hands out one record at a time. The
 //! store can therefore decide a report's identity before touching its
 //! records (a duplicate costs almost nothing) and never holds a whole report
 //! in memory.
+//!
+//! The input is read a chunk at a time into one buffer and cut into events
+//! there (`window`); the events build the header and the records
+//! (`Builder`), which are handed out a buffer's worth at a time.
+//! quick-xml's own reader, which copied every event, is kept for the rare
+//! markup (comments, CDATA, declarations, DOCTYPE).
 //!
 //! Elements are matched by local name, so every namespace seen in the wild
 //! parses alike: none (RFC 7489 and the pre-RFC draft), RFC 9990's
@@ -31,15 +37,24 @@
 //! document in bounded memory.
 
 use std::borrow::Cow;
-use std::io::{self, BufRead, Read};
+use std::collections::VecDeque;
+use std::io::{self, Read};
 use std::net::IpAddr;
 
-use quick_xml::events::{BytesStart, Event};
+use quick_xml::events::Event;
 use quick_xml::Reader;
 
 use crate::model::{
     AuthResult, Disposition, DkimAuthResult, OverrideReason, Record, ReportHeader, SpfAuthResult,
 };
+
+mod tag;
+mod text;
+mod window;
+
+use tag::{local_name, start_name, Tag};
+use text::{trim, Text};
+use window::{Goal, Window};
 
 /// Deepest element nesting accepted. Real reports nest 5 deep.
 pub const MAX_DEPTH: usize = 256;
@@ -75,106 +90,6 @@ pub enum ParseError {
 
 type Result<T> = std::result::Result<T, ParseError>;
 
-/// The elements we act on, by local name. Anything else is `Unknown`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Tag {
-    Feedback,
-    Version,
-    ReportMetadata,
-    OrgName,
-    Email,
-    ExtraContactInfo,
-    ReportId,
-    DateRange,
-    Begin,
-    End,
-    Error,
-    Generator,
-    PolicyPublished,
-    Domain,
-    Adkim,
-    Aspf,
-    P,
-    Sp,
-    Np,
-    Pct,
-    Fo,
-    Testing,
-    DiscoveryMethod,
-    Record,
-    Row,
-    SourceIp,
-    Count,
-    PolicyEvaluated,
-    Disposition,
-    Dkim,
-    Spf,
-    Reason,
-    Type,
-    Comment,
-    Identifiers,
-    HeaderFrom,
-    EnvelopeFrom,
-    EnvelopeTo,
-    AuthResults,
-    Selector,
-    Result,
-    HumanResult,
-    Scope,
-    Unknown,
-}
-
-impl Tag {
-    fn from_local(name: &[u8]) -> Tag {
-        match name {
-            b"feedback" => Tag::Feedback,
-            b"version" => Tag::Version,
-            b"report_metadata" => Tag::ReportMetadata,
-            b"org_name" => Tag::OrgName,
-            b"email" => Tag::Email,
-            b"extra_contact_info" => Tag::ExtraContactInfo,
-            b"report_id" => Tag::ReportId,
-            b"date_range" => Tag::DateRange,
-            b"begin" => Tag::Begin,
-            b"end" => Tag::End,
-            b"error" => Tag::Error,
-            b"generator" => Tag::Generator,
-            b"policy_published" => Tag::PolicyPublished,
-            b"domain" => Tag::Domain,
-            b"adkim" => Tag::Adkim,
-            b"aspf" => Tag::Aspf,
-            b"p" => Tag::P,
-            b"sp" => Tag::Sp,
-            b"np" => Tag::Np,
-            b"pct" => Tag::Pct,
-            b"fo" => Tag::Fo,
-            b"testing" => Tag::Testing,
-            b"discovery_method" => Tag::DiscoveryMethod,
-            b"record" => Tag::Record,
-            b"row" => Tag::Row,
-            b"source_ip" => Tag::SourceIp,
-            b"count" => Tag::Count,
-            b"policy_evaluated" => Tag::PolicyEvaluated,
-            b"disposition" => Tag::Disposition,
-            b"dkim" => Tag::Dkim,
-            b"spf" => Tag::Spf,
-            b"reason" => Tag::Reason,
-            b"type" => Tag::Type,
-            b"comment" => Tag::Comment,
-            b"identifiers" => Tag::Identifiers,
-            b"header_from" => Tag::HeaderFrom,
-            b"envelope_from" => Tag::EnvelopeFrom,
-            b"envelope_to" => Tag::EnvelopeTo,
-            b"auth_results" => Tag::AuthResults,
-            b"selector" => Tag::Selector,
-            b"result" => Tag::Result,
-            b"human_result" => Tag::HumanResult,
-            b"scope" => Tag::Scope,
-            _ => Tag::Unknown,
-        }
-    }
-}
-
 /// Where the reader is in the document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -187,9 +102,100 @@ enum Phase {
 }
 
 /// Streams one report. See the module documentation.
-pub struct ReportReader<R: BufRead> {
-    xml: Reader<R>,
-    buf: Vec<u8>,
+pub struct ReportReader<R> {
+    window: Window<R>,
+    builder: Builder,
+    /// Records handed out so far (for error messages).
+    records: u64,
+    /// An error met while parsing ahead, handed out after the records
+    /// completed before it.
+    failed: Option<ParseError>,
+}
+
+/// What [`ReportReader`] reads from: the input behind a [`RunGuard`]. The
+/// window reads whole chunks, so this `BufReader` holds no buffer and only
+/// passes reads through; it makes the type `BufRead` for callers.
+pub type Guarded<R> = io::BufReader<RunGuard<R>>;
+
+impl<R: Read> ReportReader<Guarded<R>> {
+    /// A reader over report XML (plain bytes; decompress before).
+    pub fn new(input: R) -> Self {
+        Self::with_capacity(input, 64 * 1024)
+    }
+
+    /// [`new`](Self::new) reading `capacity` bytes at a time. A small one
+    /// suits reading only the header: the store decides whether a report
+    /// is a duplicate from its header, and a small read inflates only the
+    /// head of a compressed report to find out.
+    pub fn with_capacity(input: R, capacity: usize) -> Self {
+        ReportReader {
+            window: Window::new(
+                io::BufReader::with_capacity(0, RunGuard::new(input)),
+                capacity,
+            ),
+            builder: Builder::new(),
+            records: 0,
+            failed: None,
+        }
+    }
+}
+
+/// The quick-xml settings every reader uses: lenient about end tags (the
+/// recovery is ours, see [`Builder::close_to`]) and comments.
+fn configure<R>(xml: &mut Reader<R>) {
+    let cfg = xml.config_mut();
+    cfg.check_end_names = false;
+    cfg.allow_unmatched_ends = true;
+    cfg.expand_empty_elements = true;
+    cfg.check_comments = false;
+    cfg.trim_text(false);
+}
+
+impl<R: Read> ReportReader<R> {
+    /// Reads up to the first record and returns the validated header.
+    pub fn header(&mut self) -> Result<ReportHeader> {
+        // A record cannot complete here: its start tag ends this phase.
+        if self.builder.phase == Phase::Header {
+            self.window.run(&mut self.builder, Goal::Header)?;
+        }
+        self.builder.validate_header()?;
+        Ok(self.builder.header.clone())
+    }
+
+    /// The next record, or `None` after the last one. Call after [`header`].
+    ///
+    /// Records are parsed a buffer at a time and handed out one by one; an
+    /// error comes after the records that precede it in the document.
+    ///
+    /// [`header`]: ReportReader::header
+    pub fn next_record(&mut self) -> Result<Option<Record>> {
+        loop {
+            if let Some(r) = self.builder.ready.pop_front() {
+                self.records += 1;
+                validate_record(&r, self.records)?;
+                return Ok(Some(r));
+            }
+            if let Some(e) = self.failed.take() {
+                return Err(e);
+            }
+            if self.builder.phase == Phase::Done {
+                return Ok(None);
+            }
+            if let Err(e) = self.window.run(&mut self.builder, Goal::Records) {
+                self.failed = Some(e);
+            }
+        }
+    }
+
+    /// Records handed out so far.
+    pub fn records_read(&self) -> u64 {
+        self.records
+    }
+}
+
+/// Builds the header and the records from the document's events: the
+/// element stack, the text of the current field, what was seen.
+struct Builder {
     /// Open elements, outermost first.
     stack: Vec<Tag>,
     /// Text since the last known start tag.
@@ -204,41 +210,20 @@ pub struct ReportReader<R: BufRead> {
     header: ReportHeader,
     /// The record being filled, once its `<record>` start was read.
     record: Option<Record>,
-    /// A record completed by the last event, until handed out. Kept here
-    /// rather than returned through every event's `Result`, which copied
-    /// the whole record for each event (a tenth of the parsing time).
-    done: Option<Record>,
-    /// Records handed out so far (for error messages).
-    records: u64,
+    /// Records completed and not handed out yet.
+    ready: VecDeque<Record>,
+    /// What the `</record>`s of the end tag being handled left, see
+    /// [`Builder::close`].
+    closing: Option<Option<Record>>,
+    /// Records completed so far (for error messages).
+    completed: u64,
     /// Bytes kept for the current record (or the header), see [`MAX_KEPT`].
     kept: usize,
 }
 
-/// What [`ReportReader`] reads from: the input behind a [`RunGuard`].
-pub type Guarded<R> = io::BufReader<RunGuard<R>>;
-
-impl<R: Read> ReportReader<Guarded<R>> {
-    /// A reader over report XML (plain bytes; decompress before).
-    pub fn new(input: R) -> Self {
-        Self::with_capacity(input, 64 * 1024)
-    }
-
-    /// [`new`](Self::new) with a read buffer of `capacity` bytes. A small
-    /// one suits reading only the header: the store decides whether a
-    /// report is a duplicate from its header, and a small buffer inflates
-    /// only the head of a compressed report to find out.
-    pub fn with_capacity(input: R, capacity: usize) -> Self {
-        let guarded = io::BufReader::with_capacity(capacity, RunGuard::new(input));
-        let mut xml = Reader::from_reader(guarded);
-        let cfg = xml.config_mut();
-        cfg.check_end_names = false;
-        cfg.allow_unmatched_ends = true;
-        cfg.expand_empty_elements = true;
-        cfg.check_comments = false;
-        cfg.trim_text(false);
-        ReportReader {
-            xml,
-            buf: Vec::with_capacity(1024),
+impl Builder {
+    fn new() -> Self {
+        Builder {
             stack: Vec::with_capacity(16),
             text: String::new(),
             encoding: None,
@@ -249,47 +234,11 @@ impl<R: Read> ReportReader<Guarded<R>> {
             seen_end: false,
             header: ReportHeader::default(),
             record: None,
-            done: None,
-            records: 0,
+            ready: VecDeque::new(),
+            closing: None,
+            completed: 0,
             kept: 0,
         }
-    }
-}
-
-impl<R: BufRead> ReportReader<R> {
-    /// Reads up to the first record and returns the validated header.
-    pub fn header(&mut self) -> Result<ReportHeader> {
-        // A record cannot complete here: its start tag ends this phase.
-        while self.phase == Phase::Header {
-            self.step()?;
-        }
-        self.validate_header()?;
-        Ok(self.header.clone())
-    }
-
-    /// The next record, or `None` after the last one. Call after [`header`].
-    ///
-    /// [`header`]: ReportReader::header
-    pub fn next_record(&mut self) -> Result<Option<Record>> {
-        while self.phase != Phase::Done {
-            if self.step()? {
-                if let Some(done) = self.done.take() {
-                    return self.finish_record(done).map(Some);
-                }
-            }
-        }
-        Ok(None)
-    }
-
-    /// Records handed out so far.
-    pub fn records_read(&self) -> u64 {
-        self.records
-    }
-
-    fn finish_record(&mut self, r: Record) -> Result<Record> {
-        self.records += 1;
-        validate_record(&r, self.records)?;
-        Ok(r)
     }
 
     fn validate_header(&mut self) -> Result<()> {
@@ -321,102 +270,119 @@ impl<R: BufRead> ReportReader<R> {
         Ok(())
     }
 
-    /// Reads one event. Returns whether it completed a record (then in
-    /// `self.done`).
-    fn step(&mut self) -> Result<bool> {
-        // The event borrows the buffer, so it is moved out while handled.
-        let mut buf = std::mem::take(&mut self.buf);
-        buf.clear();
-        let out = self.handle(&mut buf);
-        self.buf = buf;
-        out
+    /// The innermost open element.
+    fn innermost(&self) -> Option<Tag> {
+        self.stack.last().copied()
     }
 
-    fn handle(&mut self, buf: &mut Vec<u8>) -> Result<bool> {
-        let ev = match self.xml.read_event_into(buf) {
-            Ok(ev) => ev,
-            Err(e) => return Err(xml_error(e, self.xml.buffer_position())),
+    /// A start tag; `content` is what lies between `<` and `>` (less the
+    /// `/` of `<x/>`).
+    fn start(&mut self, content: &[u8]) -> Result<()> {
+        let tag = Tag::from_local(start_name(content));
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(ParseError::Invalid(format!(
+                "elements nested deeper than {MAX_DEPTH}"
+            )));
+        }
+        if tag == Tag::Feedback && !self.seen_feedback {
+            self.seen_feedback = true;
+            self.header.namespace = namespace_of(content);
+        }
+        if tag != Tag::Unknown {
+            self.text.clear();
+        }
+        self.stack.push(tag);
+        self.open(tag)
+    }
+
+    /// An end tag named `name`, after the `text` that precedes it.
+    fn end(&mut self, name: &[u8], text: Text<'_>) -> Result<()> {
+        let tag = Tag::from_local(local_name(name));
+        if !text.raw.is_empty() {
+            let leaf = !matches!(tag, Tag::Feedback | Tag::Record | Tag::Unknown);
+            if leaf && self.text.is_empty() && self.innermost() == Some(tag) {
+                return self.close_leaf(tag, text);
+            }
+            self.text(text)?;
+        }
+        self.close_to(tag)
+    }
+
+    /// `<x>raw</x>`, the common case, with the same outcome as [`text`]
+    /// and [`close_to`] but the value taken from the input as it is rather
+    /// than copied to `self.text` first.
+    ///
+    /// [`text`]: Builder::text
+    /// [`close_to`]: Builder::close_to
+    fn close_leaf(&mut self, tag: Tag, text: Text<'_>) -> Result<()> {
+        let value = if text.raw.iter().all(u8::is_ascii_whitespace) {
+            Cow::Borrowed("")
+        } else {
+            text.value(self.encoding)
         };
+        if value.len() > MAX_RUN {
+            return Err(too_long());
+        }
+        self.store_field(tag, trim(&value))?;
+        self.stack.pop();
+        Ok(())
+    }
+
+    /// The end of the document.
+    fn eof(&mut self) -> Result<()> {
+        // An unclosed wrapper around a closed `<feedback>` (ikea) ends
+        // here. A document that ends inside `<feedback>` was cut off (a
+        // truncated attachment or download): storing the records before the
+        // cut would keep a report with silently missing rows, so it is
+        // refused (every report in the corpus closes `</feedback>`).
+        if self.seen_feedback && self.phase != Phase::Done {
+            return Err(ParseError::Invalid(
+                "truncated: the document ends before </feedback>".into(),
+            ));
+        }
+        self.phase = Phase::Done;
+        Ok(())
+    }
+
+    /// Handles an event quick-xml read (see [`window`]).
+    fn event(&mut self, ev: Event<'_>) -> Result<()> {
         match ev {
-            Event::Start(e) => {
-                let tag = Tag::from_local(e.local_name().as_ref());
-                if self.stack.len() >= MAX_DEPTH {
-                    return Err(ParseError::Invalid(format!(
-                        "elements nested deeper than {MAX_DEPTH}"
-                    )));
-                }
-                if tag == Tag::Feedback && !self.seen_feedback {
-                    self.seen_feedback = true;
-                    self.header.namespace = namespace_of(&e);
-                }
-                if tag != Tag::Unknown {
-                    self.text.clear();
-                }
-                self.stack.push(tag);
-                self.open(tag)?;
-            }
-            Event::End(e) => {
-                let tag = Tag::from_local(e.local_name().as_ref());
-                return self.close_to(tag);
-            }
-            Event::Text(t) => {
-                let raw = t.into_inner();
-                self.push_text(&raw, true)?;
-            }
-            Event::CData(t) => {
-                let raw = t.into_inner();
-                self.push_text(&raw, false)?;
-            }
+            Event::Start(e) => self.start(&e)?,
+            Event::End(e) => self.end(e.as_ref(), Text::NONE)?,
+            Event::Text(t) => self.text(Text::new(&t, true))?,
+            Event::CData(t) => self.text(Text::new(&t, false))?,
             Event::Decl(d) => {
                 if let Some(Ok(enc)) = d.encoding() {
                     self.encoding =
                         encoding_rs::Encoding::for_label(&enc).filter(|e| *e != encoding_rs::UTF_8);
                 }
             }
-            Event::Eof => {
-                // An unclosed wrapper around a closed `<feedback>` (ikea)
-                // ends here. A document that ends inside `<feedback>` was
-                // cut off (a truncated attachment or download): storing the
-                // records before the cut would keep a report with silently
-                // missing rows, so it is refused (every report in the
-                // corpus closes `</feedback>`).
-                if self.seen_feedback && self.phase != Phase::Done {
-                    return Err(ParseError::Invalid(
-                        "truncated: the document ends before </feedback>".into(),
-                    ));
-                }
-                self.phase = Phase::Done;
-            }
+            Event::Eof => self.eof()?,
             // A DTD is never read: no entity is ever defined or expanded.
             Event::DocType(_) | Event::Comment(_) | Event::PI(_) | Event::Empty(_) => {}
         }
-        Ok(false)
+        Ok(())
     }
 
-    fn push_text(&mut self, raw: &[u8], escaped: bool) -> Result<()> {
+    /// A run of text (`escaped`) or a CDATA section.
+    #[inline]
+    fn text(&mut self, text: Text<'_>) -> Result<()> {
         // Only text of a leaf we know about matters; skip the rest cheaply.
         if self.stack.last().is_none_or(|t| *t == Tag::Feedback) {
             return Ok(());
         }
         // Indentation between elements: leading whitespace is trimmed from
         // every value anyway, so it need not be decoded and kept.
-        if self.text.is_empty() && raw.iter().all(u8::is_ascii_whitespace) {
+        if self.text.is_empty() && text.raw.iter().all(u8::is_ascii_whitespace) {
             return Ok(());
         }
-        let decoded = decode(raw, self.encoding);
-        if escaped {
-            match quick_xml::escape::unescape(&decoded) {
-                Ok(s) => self.text.push_str(&s),
-                // An undefined entity (`&lol;`) stays literal: never expanded.
-                Err(_) => self.text.push_str(&decoded),
-            }
-        } else {
-            self.text.push_str(&decoded);
-        }
+        self.push_text(text)
+    }
+
+    fn push_text(&mut self, text: Text<'_>) -> Result<()> {
+        self.text.push_str(&text.value(self.encoding));
         if self.text.len() > MAX_RUN {
-            return Err(ParseError::Invalid(format!(
-                "a text field is longer than {MAX_RUN} bytes"
-            )));
+            return Err(too_long());
         }
         Ok(())
     }
@@ -464,7 +430,7 @@ impl<R: BufRead> ReportReader<R> {
         Err(ParseError::Invalid(match self.record {
             Some(_) => format!(
                 "record {} holds more than {MAX_KEPT} bytes",
-                self.records + 1
+                self.completed + 1
             ),
             None => format!("the report header holds more than {MAX_KEPT} bytes"),
         }))
@@ -473,18 +439,21 @@ impl<R: BufRead> ReportReader<R> {
     /// Handles `</tag>`: closes every element down to the innermost open
     /// `tag` (recovering from unclosed children). An end tag that matches
     /// nothing open is ignored.
-    fn close_to(&mut self, tag: Tag) -> Result<bool> {
+    fn close_to(&mut self, tag: Tag) -> Result<()> {
         let Some(pos) = self.stack.iter().rposition(|t| *t == tag) else {
-            return Ok(false);
+            return Ok(());
         };
-        let mut done = false;
         while self.stack.len() > pos {
             let closing = self.stack.len() - 1;
             let t = self.stack[closing];
-            done |= self.close(t)?;
+            self.close(t)?;
             self.stack.pop();
         }
-        Ok(done)
+        if let Some(Some(r)) = self.closing.take() {
+            self.completed += 1;
+            self.ready.push_back(r);
+        }
+        Ok(())
     }
 
     /// The element `n` levels above the innermost one (1 = its parent).
@@ -497,30 +466,32 @@ impl<R: BufRead> ReportReader<R> {
     }
 
     /// End-tag actions, with the closing element still on the stack.
-    /// Returns whether a record was completed (then in `self.done`).
-    fn close(&mut self, tag: Tag) -> Result<bool> {
+    fn close(&mut self, tag: Tag) -> Result<()> {
         match tag {
             Tag::Feedback => {
                 self.phase = Phase::Done;
-                return Ok(false);
+                return Ok(());
             }
             Tag::Record => {
                 if self.phase == Phase::Header {
                     self.phase = Phase::Records;
                 }
-                self.done = self.record.take();
-                return Ok(self.done.is_some());
+                // What one end tag completes is the record its last
+                // `</record>` closes: when it closes two (a `<record>` left
+                // open around another), the outer one has nothing left.
+                self.closing = Some(self.record.take());
+                return Ok(());
             }
-            Tag::Unknown => return Ok(false),
+            Tag::Unknown => return Ok(()),
             _ => {}
         }
         // The text buffer is put back afterwards, so that one allocation
         // serves every field.
         let mut text = std::mem::take(&mut self.text);
-        let stored = self.store_field(tag, text.trim());
+        let stored = self.store_field(tag, trim(&text));
         text.clear();
         self.text = text;
-        stored.map(|()| false)
+        stored
     }
 
     /// Stores a leaf's trimmed text where its place in the document says.
@@ -528,10 +499,10 @@ impl<R: BufRead> ReportReader<R> {
         let parent = self.parent(1);
         let grand = self.parent(2);
         self.keep(value.len())?;
+        // A record is only filled while its `<record>` is open: closing
+        // any `<record>` ends it.
         if let Some(rec) = self.record.as_mut() {
-            if self.stack.contains(&Tag::Record) {
-                return record_field(rec, tag, parent, grand, value);
-            }
+            return record_field(rec, tag, parent, grand, value);
         }
         let h = &mut self.header;
         match (parent, tag) {
@@ -719,23 +690,22 @@ fn epoch(v: &str, what: &str) -> Result<i64> {
     Ok(n)
 }
 
-/// Decodes one text run: UTF-8 when it is valid UTF-8 (whatever the
-/// declaration says — mislabelled files are common), else the declared
-/// encoding, else windows-1252 (a superset of ISO-8859-1 that also maps the
-/// smart quotes real reporters leak into UTF-8 files).
-fn decode<'a>(raw: &'a [u8], declared: Option<&'static encoding_rs::Encoding>) -> Cow<'a, str> {
-    match std::str::from_utf8(raw) {
-        Ok(s) => Cow::Borrowed(s),
-        Err(_) => {
-            let enc = declared.unwrap_or(encoding_rs::WINDOWS_1252);
-            let (s, _, _) = enc.decode(raw);
-            s
-        }
-    }
+fn too_long() -> ParseError {
+    ParseError::Invalid(format!("a text field is longer than {MAX_RUN} bytes"))
 }
 
-/// The namespace URI `<feedback>` is in, from its own attributes.
-fn namespace_of(e: &BytesStart<'_>) -> Option<String> {
+/// The namespace URI `<feedback>` is in, from its own attributes (the
+/// content of its start tag).
+fn namespace_of(content: &[u8]) -> Option<String> {
+    let mut markup = Vec::with_capacity(content.len() + 2);
+    markup.push(b'<');
+    markup.extend_from_slice(content);
+    markup.push(b'>');
+    let mut xml = Reader::from_reader(markup.as_slice());
+    configure(&mut xml);
+    let Ok(Event::Start(e)) = xml.read_event() else {
+        return None;
+    };
     let prefix = e.name().prefix().map(|p| p.as_ref().to_vec());
     for a in e.attributes().flatten() {
         let key = a.key.as_ref();
@@ -758,7 +728,7 @@ fn xml_error(e: quick_xml::Error, pos: u64) -> ParseError {
 }
 
 /// Guards the XML reader against a single unbounded run of bytes with no
-/// markup (a 100 MB text field, a 1 GB tag): quick-xml buffers a whole
+/// markup (a 100 MB text field, a 1 GB tag): the reader buffers a whole
 /// event, so without this one field could take any amount of memory.
 pub struct RunGuard<R> {
     inner: R,

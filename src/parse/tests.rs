@@ -468,3 +468,5 @@ fn whitespace_between_cdata_sections_is_kept() {
     let (_, recs) = parse_str(&xml).unwrap();
     assert_eq!(recs[0].dkim[0].selector.as_deref(), Some("a b"));
 }
+
+mod window;

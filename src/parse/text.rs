@@ -1,0 +1,79 @@
+//! Text runs: decoded to a `str` (UTF-8, the declared encoding or
+//! windows-1252), entities replaced, trimmed.
+
+use std::borrow::Cow;
+
+/// A run of text between two pieces of markup, or a CDATA section.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Text<'a> {
+    pub(super) raw: &'a [u8],
+    /// `raw` as a `str`, when the window knows it is UTF-8: it checks a
+    /// buffer at a time, as checking every value took a tenth of the
+    /// parsing time.
+    pub(super) utf8: Option<&'a str>,
+    /// Entity and character references are to be replaced (not in CDATA).
+    pub(super) escaped: bool,
+}
+
+impl<'a> Text<'a> {
+    pub(super) const NONE: Text<'static> = Text::new(b"", true);
+
+    pub(super) const fn new(raw: &'a [u8], escaped: bool) -> Self {
+        Text {
+            raw,
+            utf8: None,
+            escaped,
+        }
+    }
+
+    /// The text decoded (see [`decode`]) and unescaped.
+    pub(super) fn value(self, declared: Option<&'static encoding_rs::Encoding>) -> Cow<'a, str> {
+        let decoded = match self.utf8 {
+            Some(s) => Cow::Borrowed(s),
+            None => decode(self.raw, declared),
+        };
+        if self.escaped {
+            unescape(decoded)
+        } else {
+            decoded
+        }
+    }
+}
+
+/// Decodes one text run: UTF-8 when it is valid UTF-8 (whatever the
+/// declaration says — mislabelled files are common), else the declared
+/// encoding, else windows-1252 (a superset of ISO-8859-1 that also maps the
+/// smart quotes real reporters leak into UTF-8 files).
+fn decode<'a>(raw: &'a [u8], declared: Option<&'static encoding_rs::Encoding>) -> Cow<'a, str> {
+    match std::str::from_utf8(raw) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => {
+            let enc = declared.unwrap_or(encoding_rs::WINDOWS_1252);
+            let (s, _, _) = enc.decode(raw);
+            s
+        }
+    }
+}
+
+/// Replaces the five predefined entities and character references. An
+/// undefined entity (`&lol;`) stays literal: it is never expanded.
+fn unescape(text: Cow<'_, str>) -> Cow<'_, str> {
+    if !text.bytes().any(|c| c == b'&') {
+        return text;
+    }
+    match quick_xml::escape::unescape(&text) {
+        Ok(Cow::Owned(s)) => Cow::Owned(s),
+        _ => text,
+    }
+}
+
+/// `s.trim()`, without its work for the usual value that starts and ends
+/// with a visible ASCII character.
+pub(super) fn trim(s: &str) -> &str {
+    let visible = |c: Option<&u8>| c.is_some_and(|c| c.is_ascii_graphic());
+    let bytes = s.as_bytes();
+    if visible(bytes.first()) && visible(bytes.last()) {
+        return s;
+    }
+    s.trim()
+}

@@ -1,0 +1,394 @@
+//! The input window: reads the document in chunks and cuts it into the
+//! events [`Builder`] takes, in place in one buffer.
+//!
+//! quick-xml's `BufRead` reader copies every event into a buffer of its
+//! own and spent half the parsing time doing so and dispatching. Aggregate
+//! reports are almost all start tags, end tags and short text, so those are
+//! cut here, the way quick-xml cuts them (configured as in
+//! [`super::configure`]): text runs to the next `<`; a tag ends at the first
+//! `>` outside quotes; `<x/>` is a start and an end; an end tag's name is
+//! what follows `</`, trailing whitespace trimmed. Everything else (`<!`
+//! comments, CDATA and DOCTYPE, `<?` declarations and processing
+//! instructions) is handed to quick-xml's slice reader one event at a time,
+//! so it reads exactly as before.
+//!
+//! An event cut off by the end of the buffer is not handled: the window
+//! reads the next chunk behind it and starts again at that event. Memory
+//! stays at a chunk plus the longest event, as with the `BufRead` reader.
+//! Positions in error messages count from the document start, less a BOM,
+//! as quick-xml counts them.
+
+use std::io::{self, Read};
+
+use quick_xml::errors::{Error as XmlError, SyntaxError};
+use quick_xml::Reader;
+
+use super::{xml_error, Builder, ParseError, Phase, Result, Tag, Text};
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// How far [`Window::run`] goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Goal {
+    /// Up to the first `<record>`: the header is complete.
+    Header,
+    /// To the end of the document, pausing once records are ready and the
+    /// buffer is used up (so a report streams a buffer at a time).
+    Records,
+}
+
+impl Goal {
+    fn reached(self, b: &Builder) -> bool {
+        match self {
+            Goal::Header => b.phase != Phase::Header,
+            Goal::Records => b.phase == Phase::Done,
+        }
+    }
+
+    /// Whether to hand out what is ready before reading more input.
+    fn pause(self, b: &Builder) -> bool {
+        self == Goal::Records && !b.ready.is_empty()
+    }
+}
+
+/// Why one pass over the buffer ended.
+enum Pass {
+    /// The goal is reached.
+    Reached,
+    /// Records of a chunk's worth of input are ready: they are handed out
+    /// before more are built, so that a buffer grown for one long event
+    /// does not turn into a queue of all the records behind it.
+    Paused,
+    /// The next event does not end inside the buffer.
+    NeedMore,
+}
+
+/// A chunked window onto the document. See the module documentation.
+pub(super) struct Window<R> {
+    input: R,
+    /// Bytes read; `buf[pos..end]` is not parsed yet.
+    buf: Vec<u8>,
+    pos: usize,
+    end: usize,
+    /// Bytes dropped from the front of `buf` so far.
+    dropped: u64,
+    /// Bytes asked of `input` per read.
+    chunk: usize,
+    /// `input` is exhausted.
+    eof: bool,
+    /// The document starts with a BOM (skipped, not counted in positions).
+    bom: bool,
+    /// The XML could not be read: like quick-xml's reader, only the end of
+    /// the document follows.
+    failed: bool,
+    /// The end tag owed for a `<x/>` a pass stopped after.
+    owed_end: Option<Tag>,
+    /// Where the last event cut off by the buffer's end starts.
+    cut_at: Option<u64>,
+}
+
+impl<R: Read> Window<R> {
+    pub(super) fn new(input: R, chunk: usize) -> Self {
+        Window {
+            input,
+            buf: Vec::new(),
+            pos: 0,
+            end: 0,
+            dropped: 0,
+            chunk: chunk.max(16),
+            eof: false,
+            bom: false,
+            failed: false,
+            owed_end: None,
+            cut_at: None,
+        }
+    }
+
+    /// Feeds `b` events until `goal` is reached, or (for records) until
+    /// records are ready and more input is needed.
+    pub(super) fn run(&mut self, b: &mut Builder, goal: Goal) -> Result<()> {
+        loop {
+            if let Some(tag) = self.owed_end.take() {
+                b.close_to(tag)?;
+                if goal.reached(b) {
+                    return Ok(());
+                }
+            }
+            if self.failed {
+                return b.eof();
+            }
+            match self.pass(b, goal)? {
+                Pass::Reached | Pass::Paused => return Ok(()),
+                Pass::NeedMore if goal.pause(b) => return Ok(()),
+                Pass::NeedMore => self.read_on()?,
+            }
+        }
+    }
+
+    /// Reads on behind an event cut off by the end of the buffer. An event
+    /// that stays cut off (a long text, comment or tag, up to the input's
+    /// size cap) is parsed again only once twice as much of it is read:
+    /// parsing it again after every chunk took time quadratic in its size.
+    /// Reads stay a chunk each, so the [`RunGuard`](super::RunGuard) sees
+    /// the same reads as ever.
+    fn read_on(&mut self) -> Result<()> {
+        let at = self.dropped + self.pos as u64;
+        let have = self.end - self.pos;
+        let want = if self.cut_at == Some(at) { 2 * have } else { 0 };
+        self.cut_at = Some(at);
+        loop {
+            self.fill()?;
+            if self.eof || self.end - self.pos >= want {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Reads the next chunk behind the unparsed bytes.
+    fn fill(&mut self) -> Result<()> {
+        if self.pos > 0 {
+            self.buf.copy_within(self.pos..self.end, 0);
+            self.end -= self.pos;
+            self.dropped += self.pos as u64;
+            self.pos = 0;
+        }
+        let want = self.end + self.chunk;
+        if self.buf.len() < want {
+            // Room for a chunk and what is left of an event cut off, so
+            // that the buffer is not reallocated for every few bytes left.
+            self.buf
+                .reserve_exact((want + want / 8).saturating_sub(self.buf.len()));
+            self.buf.resize(want, 0);
+        }
+        loop {
+            match self.input.read(&mut self.buf[self.end..want]) {
+                Ok(0) => self.eof = true,
+                Ok(n) => self.end += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // Like quick-xml's reader: only the end follows.
+                    self.failed = true;
+                    return Err(ParseError::Io(e.to_string()));
+                }
+            }
+            return Ok(());
+        }
+    }
+
+    /// Feeds the events that end inside the buffer, up to the goal.
+    fn pass(&mut self, b: &mut Builder, goal: Goal) -> Result<Pass> {
+        let buf = &self.buf[..self.end];
+        let mut i = self.pos;
+        // The buffer as a `str` up to its first byte that is not UTF-8:
+        // checked once here rather than for every value. A pass pauses
+        // after a chunk's worth (see `Pass::Paused`), so the check goes
+        // little further.
+        let start = self.pos;
+        let pause_at = start + self.chunk;
+        let checked = &buf[start..buf.len().min(pause_at + self.chunk)];
+        let utf8 = match std::str::from_utf8(checked) {
+            Ok(s) => s,
+            Err(e) => std::str::from_utf8(&checked[..e.valid_up_to()]).unwrap_or(""),
+        };
+        let text = |a: usize, z: usize| Text {
+            raw: &buf[a..z],
+            utf8: utf8.get(a - start..z - start),
+            escaped: true,
+        };
+        if self.dropped == 0 && i == 0 {
+            // quick-xml skips a UTF-8 BOM at the very start.
+            if buf.starts_with(BOM) {
+                self.bom = true;
+                i = BOM.len();
+                self.pos = i;
+            } else if !self.eof && BOM.starts_with(buf) {
+                return Ok(Pass::NeedMore);
+            }
+        }
+        loop {
+            // Text, up to the next markup. Before an end tag, it is handed
+            // over with the tag: most is the value of `<x>value</x>`.
+            let lt = match find(&buf[i..], [b'<']) {
+                Some(n) => i + n,
+                None if self.eof => {
+                    self.pos = buf.len();
+                    if i < buf.len() {
+                        b.text(text(i, buf.len()))?;
+                    }
+                    b.eof()?;
+                    return Ok(Pass::Reached);
+                }
+                None => return Ok(Pass::NeedMore),
+            };
+            let run = text(i, lt);
+            let kind = buf.get(lt + 1).copied();
+            if kind != Some(b'/') && lt > i {
+                self.pos = lt;
+                b.text(run)?;
+            }
+            i = lt;
+            if matches!(kind, Some(b'!' | b'?')) {
+                // Read by quick-xml, one event from a fresh reader.
+                let slice = &buf[i..];
+                let mut xml = Reader::from_reader(slice);
+                super::configure(&mut xml);
+                let ev = xml.read_event();
+                let after = xml.buffer_position() as usize;
+                match ev {
+                    // Cut off by the buffer's end (`<!` alone stops one
+                    // byte short of it).
+                    Err(_) if !self.eof && after + 1 >= slice.len() => return Ok(Pass::NeedMore),
+                    Err(e) => {
+                        self.pos = i + after;
+                        // quick-xml reads on after an ill-formed event.
+                        self.failed = !matches!(e, XmlError::IllFormed(_));
+                        return Err(xml_error(e, self.position(self.pos)));
+                    }
+                    Ok(ev) => {
+                        i += after;
+                        self.pos = i;
+                        b.event(ev)?;
+                    }
+                }
+                if goal.reached(b) {
+                    return Ok(Pass::Reached);
+                }
+                continue;
+            }
+            let from = if kind == Some(b'/') { i + 2 } else { i + 1 };
+            let gt = buf.get(from..).and_then(tag_end).map(|n| from + n);
+            let Some(gt) = gt else {
+                if !self.eof {
+                    return Ok(Pass::NeedMore);
+                }
+                if kind == Some(b'/') && !run.raw.is_empty() {
+                    self.pos = i;
+                    b.text(run)?;
+                }
+                // Like quick-xml: the error counts the whole rest as read.
+                self.pos = buf.len();
+                self.failed = true;
+                let e = XmlError::Syntax(SyntaxError::UnclosedTag);
+                return Err(xml_error(e, self.position(buf.len())));
+            };
+            i = gt + 1;
+            self.pos = i;
+            let content = &buf[from..gt];
+            if kind == Some(b'/') {
+                b.end(trim_end(content), run)?;
+                if goal.reached(b) {
+                    return Ok(Pass::Reached);
+                }
+                if i >= pause_at && goal.pause(b) {
+                    return Ok(Pass::Paused);
+                }
+                continue;
+            }
+            match content.strip_suffix(b"/") {
+                None => {
+                    b.start(content)?;
+                    if goal.reached(b) {
+                        return Ok(Pass::Reached);
+                    }
+                }
+                Some(content) => {
+                    // `<x/>`: quick-xml expands it to `<x></x>`.
+                    b.start(content)?;
+                    if goal.reached(b) {
+                        self.owed_end = b.innermost();
+                        return Ok(Pass::Reached);
+                    }
+                    b.end(&content[..name_len(content)], Text::NONE)?;
+                    if goal.reached(b) {
+                        return Ok(Pass::Reached);
+                    }
+                }
+            }
+        }
+    }
+
+    /// How much memory the buffer holds.
+    #[cfg(test)]
+    pub(super) fn buffer_capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// The position quick-xml reports for index `i` of the buffer.
+    fn position(&self, i: usize) -> u64 {
+        let bom = if self.bom { BOM.len() as u64 } else { 0 };
+        (self.dropped + i as u64).saturating_sub(bom)
+    }
+}
+
+/// Where a tag that starts `bytes` ends: its first `>` outside quotes (as
+/// quick-xml's element parser finds it).
+pub(super) fn tag_end(bytes: &[u8]) -> Option<usize> {
+    let first = find(bytes, [b'>', b'"', b'\''])?;
+    if bytes[first] == b'>' {
+        return Some(first);
+    }
+    // Attribute values: a `>` inside quotes does not end the tag.
+    let mut quote = None;
+    for (i, c) in bytes.iter().enumerate().skip(first) {
+        match quote {
+            None if *c == b'>' => return Some(i),
+            None if *c == b'"' || *c == b'\'' => quote = Some(*c),
+            Some(q) if *c == q => quote = None,
+            _ => {}
+        }
+    }
+    None
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// The first byte of `hay` that is one of `needles`. Compares 8 bytes at a
+/// time in a `u64`, as a byte-at-a-time loop spent a seventh of the
+/// parsing time here: `w - ONES & !w & HIGHS` marks the lowest zero byte of
+/// `w` exactly (bytes above it may be marked falsely, but only the lowest
+/// mark is used), and `w ^ needle * ONES` has zero bytes where `w` has
+/// `needle`.
+#[inline(always)]
+pub(super) fn find<const N: usize>(hay: &[u8], needles: [u8; N]) -> Option<usize> {
+    let mut words = hay.chunks_exact(8);
+    let mut base = 0;
+    for word in &mut words {
+        let mut w = [0; 8];
+        w.copy_from_slice(word);
+        let w = u64::from_le_bytes(w);
+        let mut marks = 0;
+        for n in needles {
+            let x = w ^ (ONES * u64::from(n));
+            marks |= x.wrapping_sub(ONES) & !x & HIGHS;
+        }
+        if marks != 0 {
+            return Some(base + (marks.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    let rest = words.remainder();
+    rest.iter()
+        .position(|c| needles.contains(c))
+        .map(|p| base + p)
+}
+
+fn is_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\r' | b'\n' | b'\t')
+}
+
+/// The name at the start of a tag: up to the first XML whitespace.
+fn name_len(content: &[u8]) -> usize {
+    content
+        .iter()
+        .position(|c| is_space(*c))
+        .unwrap_or(content.len())
+}
+
+/// An end tag's name: trailing whitespace trimmed, unless that is all.
+fn trim_end(name: &[u8]) -> &[u8] {
+    match name.iter().rposition(|c| !is_space(*c)) {
+        Some(p) => &name[..=p],
+        None => name,
+    }
+}
