@@ -381,16 +381,19 @@ fn write_report(
     if records == 0 {
         return Err(ParseError::NotAReport("no <record> elements".into()).into());
     }
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE report SET record_count = ?2, message_count = ?3, pass_count = ?4
          WHERE id = ?1",
-        params![id, records as i64, messages, messages - messages_fail],
-    )?;
+    )?
+    .execute(params![
+        id,
+        records as i64,
+        messages,
+        messages - messages_fail
+    ])?;
     let blob = keep_bytes(payload);
-    conn.execute(
-        "INSERT INTO report_blob (report, sha256, gzip) VALUES (?1, ?2, ?3)",
-        params![id, Sha256::digest(&blob).as_slice(), blob],
-    )?;
+    conn.prepare_cached("INSERT INTO report_blob (report, sha256, gzip) VALUES (?1, ?2, ?3)")?
+        .execute(params![id, Sha256::digest(&blob).as_slice(), blob])?;
     Ok(Stored::New {
         id,
         header: Box::new(header),
@@ -504,14 +507,15 @@ fn insert_header(tx: &Connection, h: &ReportHeader, source: &str) -> Result<i64,
     let mut values: Vec<&dyn rusqlite::ToSql> = header_values(h, &errors).to_vec();
     values.push(&source);
     values.push(&now);
-    let placeholders = (1..=values.len())
-        .map(|i| format!("?{i}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    tx.prepare_cached(&format!(
-        "INSERT INTO report ({HEADER_COLUMNS}, source, ingested_at) VALUES ({placeholders})"
-    ))?
-    .execute(values.as_slice())?;
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let n = HEADER_COLUMNS.split(',').count() + 2;
+        let placeholders = (1..=n).map(|i| format!("?{i}")).collect::<Vec<_>>();
+        format!(
+            "INSERT INTO report ({HEADER_COLUMNS}, source, ingested_at) VALUES ({})",
+            placeholders.join(", ")
+        )
+    });
+    tx.prepare_cached(&SQL)?.execute(values.as_slice())?;
     Ok(tx.last_insert_rowid())
 }
 

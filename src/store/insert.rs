@@ -2,7 +2,7 @@
 //! set (see `auth_set` in schema.sql).
 //!
 //! A record costs one INSERT. Its auth results are looked up by their key
-//! in [`AuthSets`], a map kept in memory for the whole run, and only a set
+//! in [`AuthSets`], a map kept in memory for the whole run; only a set
 //! never seen before costs a lookup in the file and, when new there too,
 //! its rows. Reports repeat a few dozen sets, so nearly every record is
 //! one insert, where rows per result cost three (bench/README.md).
@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use rusqlite::{params, CachedStatement, Connection, OptionalExtension};
 
-use crate::model::Record;
+use crate::model::{DkimAuthResult, Record, SpfAuthResult};
 
 /// Auth-set ids by key, as known to be in the file (or in the open
 /// transaction). A set inserted inside a savepoint that then rolls back
@@ -20,11 +20,24 @@ use crate::model::Record;
 /// fails to commit forgets everything ([`AuthSets::clear`]). Sets are
 /// never deleted, so what a committed transaction added stays valid, also
 /// for other processes writing the same file.
+///
+/// Looking a set up costs a hash of its fields and a comparison, not the
+/// key's JSON text, which is only written for a set not known here.
 #[derive(Debug, Default)]
 pub struct AuthSets {
-    ids: HashMap<String, i64>,
-    /// Keys added since the last `keep`.
-    pending: Vec<String>,
+    /// By [`fingerprint`]; more than one per bucket only on a collision.
+    ids: HashMap<u64, Vec<Known>>,
+    /// Sets added since the last `keep`, by fingerprint and id.
+    pending: Vec<(u64, i64)>,
+    len: usize,
+}
+
+/// A set stored with this id.
+#[derive(Debug)]
+struct Known {
+    dkim: Vec<DkimAuthResult>,
+    spf: Vec<SpfAuthResult>,
+    id: i64,
 }
 
 /// Beyond this many sets the map starts over (a run over very varied
@@ -39,8 +52,10 @@ impl AuthSets {
 
     /// What was added since the last `keep` was rolled back.
     pub fn forget(&mut self) {
-        for key in self.pending.drain(..) {
-            self.ids.remove(&key);
+        for (fp, id) in self.pending.drain(..) {
+            if let Some(bucket) = self.ids.get_mut(&fp) {
+                bucket.retain(|k| k.id != id);
+            }
         }
     }
 
@@ -48,7 +63,61 @@ impl AuthSets {
     pub fn clear(&mut self) {
         self.ids.clear();
         self.pending.clear();
+        self.len = 0;
     }
+
+    fn get(&self, fp: u64, r: &Record) -> Option<i64> {
+        let bucket = self.ids.get(&fp)?;
+        let known = bucket.iter().find(|k| k.dkim == r.dkim && k.spf == r.spf)?;
+        Some(known.id)
+    }
+
+    /// Remembers `r`'s set as `id`; `new` when inserted by the open
+    /// savepoint (so forgotten if it rolls back).
+    fn add(&mut self, fp: u64, r: &Record, id: i64, new: bool) {
+        if self.len >= MAX_CACHED {
+            // Forgotten sets need no forgetting on rollback.
+            self.clear();
+        }
+        let known = Known {
+            dkim: r.dkim.clone(),
+            spf: r.spf.clone(),
+            id,
+        };
+        self.ids.entry(fp).or_default().push(known);
+        self.len += 1;
+        if new {
+            self.pending.push((fp, id));
+        }
+    }
+}
+
+/// A 64-bit FNV-1a hash of every field of `r`'s auth results, for the
+/// map of known sets (equality is checked field by field after it).
+fn fingerprint(r: &Record) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |s: Option<&str>| {
+        // A separator that no field holds keeps "ab"+"c" from "a"+"bc";
+        // `None` hashes apart from `Some("")`.
+        let bytes = s.map(str::as_bytes).unwrap_or(b"\xff\xfe");
+        for &b in bytes.iter().chain(b"\xff") {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    for d in &r.dkim {
+        eat(Some(&d.domain));
+        eat(d.selector.as_deref());
+        eat(Some(d.result.as_str()));
+        eat(d.human_result.as_deref());
+    }
+    eat(None);
+    for s in &r.spf {
+        eat(Some(&s.domain));
+        eat(s.scope.as_deref());
+        eat(Some(s.result.as_str()));
+        eat(s.human_result.as_deref());
+    }
+    h
 }
 
 /// The INSERTs of a record, prepared once per report rather than looked up
@@ -112,10 +181,11 @@ impl<'c, 's> Inserter<'c, 's> {
         if r.dkim.is_empty() && r.spf.is_empty() {
             return Ok(None);
         }
-        auth_key(r, &mut self.key);
-        if let Some(id) = self.sets.ids.get(self.key.as_str()) {
-            return Ok(Some(*id));
+        let fp = fingerprint(r);
+        if let Some(id) = self.sets.get(fp, r) {
+            return Ok(Some(id));
         }
+        auth_key(r, &mut self.key);
         let found = self
             .conn
             .prepare_cached("SELECT id FROM auth_set WHERE key = ?1")?
@@ -123,21 +193,9 @@ impl<'c, 's> Inserter<'c, 's> {
             .optional()?;
         let id = match found {
             Some(id) => id,
-            None => {
-                let id = self.insert_set(r)?;
-                self.sets.pending.push(self.key.clone());
-                id
-            }
+            None => self.insert_set(r)?,
         };
-        if self.sets.ids.len() >= MAX_CACHED {
-            self.sets.ids.clear();
-            // A pending key no longer in the map need not be forgotten.
-            self.sets.pending.clear();
-            if found.is_none() {
-                self.sets.pending.push(self.key.clone());
-            }
-        }
-        self.sets.ids.insert(self.key.clone(), id);
+        self.sets.add(fp, r, id, found.is_none());
         Ok(Some(id))
     }
 
@@ -250,4 +308,53 @@ fn json_string(out: &mut String, s: &str) {
         }
     }
     out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::AuthResult;
+
+    fn with_dkim(domain: &str) -> Record {
+        let mut r = Record::default();
+        r.dkim.push(DkimAuthResult {
+            domain: domain.into(),
+            result: AuthResult::Pass,
+            ..DkimAuthResult::default()
+        });
+        r
+    }
+
+    #[test]
+    fn sets_sharing_a_fingerprint_stay_apart_and_only_pending_ones_are_forgotten() {
+        let (a, b) = (with_dkim("a.example"), with_dkim("b.example"));
+        let mut sets = AuthSets::default();
+        sets.add(7, &a, 1, false);
+        sets.keep();
+        sets.add(7, &b, 2, true);
+        assert_eq!(sets.get(7, &a), Some(1));
+        assert_eq!(sets.get(7, &b), Some(2));
+        sets.forget();
+        assert_eq!(sets.get(7, &a), Some(1));
+        assert_eq!(sets.get(7, &b), None);
+    }
+
+    #[test]
+    fn fingerprints_tell_field_boundaries_and_missing_fields_apart() {
+        let mut ab = with_dkim("ab");
+        ab.dkim[0].selector = Some("c".into());
+        let mut a = with_dkim("a");
+        a.dkim[0].selector = Some("bc".into());
+        assert_ne!(fingerprint(&ab), fingerprint(&a));
+        let mut empty = with_dkim("a");
+        empty.dkim[0].selector = Some(String::new());
+        assert_ne!(fingerprint(&with_dkim("a")), fingerprint(&empty));
+        let mut spf = Record::default();
+        spf.spf.push(SpfAuthResult {
+            domain: "a".into(),
+            result: AuthResult::Pass,
+            ..SpfAuthResult::default()
+        });
+        assert_ne!(fingerprint(&with_dkim("a")), fingerprint(&spf));
+    }
 }
