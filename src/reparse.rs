@@ -194,6 +194,7 @@ fn rewrite(
     let mut reader = ReportReader::new(payload.reader(&opts.limits));
     let header = reader.header()?;
     update_header(tx, id, &header)?;
+    tx.execute("DELETE FROM override_reason WHERE report = ?1", params![id])?;
     tx.execute("DELETE FROM record WHERE report = ?1", params![id])?;
     // A cache of this transaction only: nothing to forget on rollback.
     let mut sets = AuthSets::default();
@@ -464,6 +465,9 @@ mod tests {
         );
         let again = reparse(&mut s);
         assert_eq!((again.changed, again.unchanged), (0, 1));
+        // The old records' override reasons went with them.
+        let dangling = "SELECT count(*) FROM pragma_foreign_key_check";
+        assert_eq!(one(&s, dangling), 0);
     }
 
     #[test]

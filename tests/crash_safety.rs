@@ -132,6 +132,12 @@ fn assert_consistent(db: &Path) {
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
     assert_eq!(check, "ok");
+    let dangling: i64 = conn
+        .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(dangling, 0, "references to missing rows");
     let partial = [
         ("records without their report", "SELECT count(*) FROM record WHERE report NOT IN (SELECT id FROM report)"),
         (

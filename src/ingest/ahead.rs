@@ -41,12 +41,12 @@ use crate::source::{Input, Source, SourceError};
 use crate::store::{self, Store, StoreError, CHUNK, CHUNKS_AHEAD, HEADER_BUF, THREAD_MIN};
 
 /// Inputs handed to the parsing thread and not yet written, at most...
-const INPUTS_AHEAD: usize = 4;
+const INPUTS_AHEAD: usize = 16;
 /// ...and their bytes, unless there is only one: a directory of huge files
 /// is not read into memory four at a time.
 const BYTES_AHEAD: usize = 16 * 1024 * 1024;
 /// Messages the parsing thread may send ahead of the writer.
-const MSGS_AHEAD: usize = CHUNKS_AHEAD;
+const MSGS_AHEAD: usize = 64;
 
 /// What the parsing thread tells the writer, in order, for each input.
 enum Msg {

@@ -153,21 +153,23 @@ impl<'c, 's> Inserter<'c, 's> {
         let auth = self.auth_set(r)?;
         let pe = &r.policy_evaluated;
         let ids = &r.identifiers;
-        self.record.execute(params![
-            report,
-            seq,
-            r.source_ip,
-            super::ip_bin(&r.source_ip).as_ref().map(|b| &b[..]),
-            r.count,
-            pe.disposition.as_str(),
-            pe.dkim.as_str(),
-            pe.spf.as_str(),
-            r.dmarc_pass(),
-            ids.header_from,
-            ids.envelope_from,
-            ids.envelope_to,
-            auth,
-        ])?;
+        // Bound one by one with their types known: the generic `execute`
+        // took a sixth of the writer's time for a dozen values per record.
+        let st = &mut self.record;
+        st.raw_bind_parameter(1, report)?;
+        st.raw_bind_parameter(2, seq)?;
+        st.raw_bind_parameter(3, r.source_ip.as_str())?;
+        st.raw_bind_parameter(4, super::ip_bin(&r.source_ip).as_ref().map(|b| &b[..]))?;
+        st.raw_bind_parameter(5, r.count)?;
+        st.raw_bind_parameter(6, pe.disposition.as_str())?;
+        st.raw_bind_parameter(7, pe.dkim.as_str())?;
+        st.raw_bind_parameter(8, pe.spf.as_str())?;
+        st.raw_bind_parameter(9, r.dmarc_pass())?;
+        st.raw_bind_parameter(10, ids.header_from.as_str())?;
+        st.raw_bind_parameter(11, ids.envelope_from.as_deref())?;
+        st.raw_bind_parameter(12, ids.envelope_to.as_deref())?;
+        st.raw_bind_parameter(13, auth)?;
+        st.raw_execute()?;
         for (i, o) in pe.reasons.iter().enumerate() {
             self.reason
                 .execute(params![report, seq, i as i64, o.kind, o.comment])?;

@@ -27,6 +27,18 @@ fn count(s: &Store, table: &str) -> i64 {
         .unwrap()
 }
 
+/// Every foreign key points at a row (SQLite does not check them on
+/// insert, see schema.sql).
+fn assert_references_hold(s: &Store) {
+    let dangling: i64 = s
+        .conn()
+        .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(dangling, 0, "references to missing rows");
+}
+
 #[test]
 fn stores_once_with_every_child_row() {
     let mut s = Store::open_in_memory().unwrap();
@@ -49,6 +61,7 @@ fn stores_once_with_every_child_row() {
     assert_eq!(count(&s, "spf_result"), 1);
     assert_eq!(count(&s, "override_reason"), 1);
     assert_eq!(count(&s, "report_blob"), 1);
+    assert_references_hold(&s);
 }
 
 #[test]
@@ -284,6 +297,7 @@ fn records_with_the_same_auth_results_share_one_set() {
     assert_eq!(sets[0], sets[1]);
     assert_eq!(sets[2], None);
     assert_eq!(count(&s, "override_reason"), 3);
+    assert_references_hold(&s);
 }
 
 #[test]
@@ -360,6 +374,7 @@ fn a_set_first_stored_by_a_report_rolled_back_is_stored_again() {
         )
         .unwrap();
     assert_eq!(dangling, 0);
+    assert_references_hold(&s);
 }
 
 #[test]
@@ -482,4 +497,5 @@ fn a_version_1_file_is_migrated_to_what_this_version_stores() {
             .unwrap()
     };
     assert_eq!(keys(&migrated), keys(&fresh));
+    assert_references_hold(&migrated);
 }
