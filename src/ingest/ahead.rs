@@ -38,14 +38,17 @@ use crate::extract::{self, ExtractError, Limits, Payload};
 use crate::model::{Record, ReportHeader};
 use crate::parse::{Guarded, ParseError, ReportReader};
 use crate::source::{Input, Source, SourceError};
-use crate::store::{self, Store, StoreError, CHUNK, CHUNKS_AHEAD, HEADER_BUF, THREAD_MIN};
+use crate::store::{self, Store, StoreError, CHUNK, HEADER_BUF, THREAD_MIN};
 
 /// Inputs handed to the parsing thread and not yet written, at most...
 const INPUTS_AHEAD: usize = 16;
 /// ...and their bytes, unless there is only one: a directory of huge files
-/// is not read into memory four at a time.
+/// is not read into memory sixteen at a time.
 const BYTES_AHEAD: usize = 16 * 1024 * 1024;
-/// Messages the parsing thread may send ahead of the writer.
+/// Messages the parsing thread may send ahead of the writer: a small
+/// report is five of them, and with only a few in the queue the two
+/// threads took turns waiting for each other. 64 chunks of [`CHUNK`]
+/// records are some megabytes, whatever the size of the reports.
 const MSGS_AHEAD: usize = 64;
 
 /// What the parsing thread tells the writer, in order, for each input.
@@ -497,7 +500,7 @@ mod tests {
     #[test]
     fn a_duplicate_in_the_open_group_has_its_parsed_records_discarded() {
         let mut store = Store::open_in_memory().unwrap();
-        let big = CHUNK * CHUNKS_AHEAD * 2 + 3;
+        let big = CHUNK * MSGS_AHEAD * 2 + 3;
         let sum = ingest(
             &mut store,
             vec![("a", gz(1, big)), ("again", gz(1, big)), ("b", gz(2, 10))],
@@ -531,7 +534,7 @@ mod tests {
     #[test]
     fn a_bad_record_far_into_a_report_leaves_nothing_and_the_run_goes_on() {
         let mut store = Store::open_in_memory().unwrap();
-        let spec = ReportSpec::new(3, CHUNK * CHUNKS_AHEAD * 2);
+        let spec = ReportSpec::new(3, CHUNK * MSGS_AHEAD * 2);
         let bad = report_xml(&spec).replace(
             "</feedback>",
             "<record><row><source_ip>x</source_ip><count>1</count></row></record></feedback>",
