@@ -110,6 +110,8 @@ pub struct ReportReader<R> {
     /// An error met while parsing ahead, handed out after the records
     /// completed before it.
     failed: Option<ParseError>,
+    /// The input was read to its end after the document.
+    drained: bool,
 }
 
 /// What [`ReportReader`] reads from: the input behind a [`RunGuard`]. The
@@ -136,6 +138,7 @@ impl<R: Read> ReportReader<Guarded<R>> {
             builder: Builder::new(),
             records: 0,
             failed: None,
+            drained: false,
         }
     }
 }
@@ -179,6 +182,13 @@ impl<R: Read> ReportReader<R> {
                 return Err(e);
             }
             if self.builder.phase == Phase::Done {
+                if !self.drained {
+                    // Read to the end, not parsed: a gzip payload's
+                    // trailer (CRC-32 and size) is only checked there, and
+                    // a report damaged in transit must not be stored.
+                    self.drained = true;
+                    self.window.drain()?;
+                }
                 return Ok(None);
             }
             if let Err(e) = self.window.run(&mut self.builder, Goal::Records) {

@@ -60,6 +60,21 @@ fn report(id: &str) -> String {
     REPORT.replace("{ID}", id)
 }
 
+/// The report `bad` with 300 records: far more XML than extraction
+/// inflates to tell a gzip's content (4 KiB), so damage near the end of
+/// its gzip is found by the parser.
+fn long_report() -> Vec<u8> {
+    let xml = report("bad");
+    let (start, end) = (
+        xml.find("<record>").unwrap(),
+        xml.find("</feedback>").unwrap(),
+    );
+    let records: String = (0..300)
+        .map(|i| xml[start..end].replace("192.0.2.1", &format!("192.0.2.{}", i % 250)))
+        .collect();
+    format!("{}{records}{}", &xml[..start], &xml[end..]).into_bytes()
+}
+
 /// The report `bad` with `from` replaced by `to` (which must occur).
 fn report_with(from: &str, to: &str) -> Vec<u8> {
     let xml = report("bad");
@@ -506,6 +521,16 @@ catalogue! {
         let at = whole.len() - 8;
         whole[at] ^= 0xff;
         put(b, "bad-checksum.xml.gz", &whole)
+    } => rejected("corrupt gzip stream");
+    truncated_gzip_of_a_long_report: |b| {
+        let whole = gz(&long_report());
+        put(b, "bad-truncated-long.xml.gz", &whole[..whole.len() * 9 / 10])
+    } => rejected("truncated gzip stream");
+    long_report_gzip_with_wrong_checksum: |b| {
+        let mut whole = gz(&long_report());
+        let at = whole.len() - 8;
+        whole[at] ^= 0xff;
+        put(b, "bad-checksum-long.xml.gz", &whole)
     } => rejected("corrupt gzip stream");
     gzip_of_plain_text: |b| put(b, "bad-text.gz", &gz(b"hello, this is not a report\n"))
         => rejected("not a DMARC report: unrecognised gzip content");

@@ -68,7 +68,7 @@ mod sniff;
 mod tests;
 mod zip;
 
-use gzip::{cap_exceeded, read_failure, Capped, MultiGz};
+use gzip::{cap_exceeded, read_failure, Capped, Described, MultiGz};
 use sniff::{is_report_candidate, not_a_report, sniff, Kind};
 
 /// Caps that keep a hostile input (zip/gzip bomb, deep nesting) in bounded
@@ -111,7 +111,7 @@ impl Payload {
     pub fn reader<'a>(&'a self, limits: &Limits) -> Box<dyn BufRead + 'a> {
         if self.gzip {
             let inflated = Capped::new(MultiGz::new(&self.data), limits.max_decompressed);
-            Box::new(BufReader::new(inflated))
+            Box::new(BufReader::new(Described(inflated)))
         } else {
             Box::new(self.data.as_slice())
         }

@@ -470,3 +470,34 @@ fn whitespace_between_cdata_sections_is_kept() {
 }
 
 mod window;
+
+/// The bytes of `doc`, then a read error (a damaged gzip trailer).
+struct FailsAtEnd<'a>(&'a [u8]);
+
+impl std::io::Read for FailsAtEnd<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.0.is_empty() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "corrupt gzip stream: checksum mismatch",
+            ));
+        }
+        let n = buf.len().min(self.0.len());
+        buf[..n].copy_from_slice(&self.0[..n]);
+        self.0 = &self.0[n..];
+        Ok(n)
+    }
+}
+
+#[test]
+fn the_input_is_read_to_its_end_after_the_document() {
+    let doc = format!("{MINIMAL}\n\n  \n");
+    let mut r = ReportReader::new(FailsAtEnd(doc.as_bytes()));
+    r.header().unwrap();
+    assert!(r.next_record().unwrap().is_some());
+    let err = r.next_record().unwrap_err();
+    assert!(err.to_string().contains("checksum mismatch"), "{err}");
+    // Whitespace (or anything) after the document is read, not parsed.
+    let (_, records) = parse_str(&format!("{MINIMAL}\n\n  trailing words <x>\n")).unwrap();
+    assert_eq!(records.len(), 1);
+}

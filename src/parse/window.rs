@@ -144,6 +144,15 @@ impl<R: Read> Window<R> {
         }
     }
 
+    /// Reads what is left of the input, discarding it.
+    pub(super) fn drain(&mut self) -> Result<()> {
+        while !self.eof && !self.failed {
+            self.pos = self.end;
+            self.fill()?;
+        }
+        Ok(())
+    }
+
     /// Reads the next chunk behind the unparsed bytes.
     fn fill(&mut self) -> Result<()> {
         if self.pos > 0 {
