@@ -18,17 +18,19 @@
 //! connection of its own and skips the records of a report stored before,
 //! so re-ingesting costs little more than the headers. A report stored in
 //! the open group is only found by the writer, which then discards the
-//! records already parsed. Memory stays bounded: at most [`MSGS_AHEAD`]
-//! messages (chunks of [`CHUNK`] records) wait, however big the report.
+//! records already parsed. Memory stays bounded: at most
+//! [`BATCHES_AHEAD`] batches of about [`BATCH_RECORDS`] records wait,
+//! however big the report.
 //!
 //! A panic on the parsing thread (a bug, or a library's on hostile bytes)
 //! is caught there and re-raised here inside the writer's `isolate`, so it
 //! rejects and quarantines that input exactly as a panic on this thread
 //! does, and the run goes on.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::panic::resume_unwind;
-use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
 use std::sync::Arc;
 
 use rusqlite::{Connection, OpenFlags};
@@ -45,11 +47,17 @@ const INPUTS_AHEAD: usize = 16;
 /// ...and their bytes, unless there is only one: a directory of huge files
 /// is not read into memory sixteen at a time.
 const BYTES_AHEAD: usize = 16 * 1024 * 1024;
-/// Messages the parsing thread may send ahead of the writer: a small
-/// report is five of them, and with only a few in the queue the two
-/// threads took turns waiting for each other. 64 chunks of [`CHUNK`]
-/// records are some megabytes, whatever the size of the reports.
-const MSGS_AHEAD: usize = 64;
+/// Batches of messages the parsing thread may send ahead of the writer...
+const BATCHES_AHEAD: usize = 8;
+/// ...each sent once it holds this many records (four chunks of
+/// [`CHUNK`]), or when the parsing thread has nothing more to parse. A
+/// small report is five messages; sent one by one, every message woke the
+/// other thread, and those wake-ups cost the writer more than a tenth of
+/// its time. At most some thousand records wait, whatever the reports.
+const BATCH_RECORDS: usize = 4 * CHUNK;
+/// Messages in flight, at most (for the tests' sizing).
+#[cfg(test)]
+const MSGS_AHEAD: usize = BATCHES_AHEAD * (BATCH_RECORDS / CHUNK + 4);
 
 /// What the parsing thread tells the writer, in order, for each input.
 enum Msg {
@@ -104,7 +112,8 @@ pub(super) fn drive(
     let limits = &opts.limits;
     std::thread::scope(|scope| {
         let (inputs, to_parse) = mpsc::sync_channel(INPUTS_AHEAD);
-        let (out, msgs) = mpsc::sync_channel(MSGS_AHEAD);
+        let (out, msgs) = mpsc::sync_channel(BATCHES_AHEAD);
+        let msgs = Inbox::new(msgs);
         scope.spawn(move || parse_inputs(&to_parse, &out, limits, db.as_deref()));
         let mut w = Writer {
             store,
@@ -126,7 +135,7 @@ struct Writer<'a> {
     sum: &'a mut Summary,
     unacked: &'a mut Vec<Input>,
     on_event: &'a mut dyn FnMut(&Event<'_>),
-    msgs: Receiver<Msg>,
+    msgs: Inbox,
 }
 
 impl Writer<'_> {
@@ -267,16 +276,37 @@ impl Writer<'_> {
     }
 }
 
-fn recv(msgs: &Receiver<Msg>) -> Msg {
-    match msgs.recv() {
-        Ok(msg) => msg,
-        Err(_) => panic!("the parsing thread stopped"),
+/// The writer's end of the messages, which the parsing thread sends in
+/// batches ([`Outbox`]): handed out one at a time.
+struct Inbox {
+    batches: Receiver<Vec<Msg>>,
+    batch: RefCell<std::vec::IntoIter<Msg>>,
+}
+
+impl Inbox {
+    fn new(batches: Receiver<Vec<Msg>>) -> Self {
+        Inbox {
+            batches,
+            batch: RefCell::new(Vec::new().into_iter()),
+        }
+    }
+}
+
+fn recv(msgs: &Inbox) -> Msg {
+    loop {
+        if let Some(msg) = msgs.batch.borrow_mut().next() {
+            return msg;
+        }
+        match msgs.batches.recv() {
+            Ok(batch) => *msgs.batch.borrow_mut() = batch.into_iter(),
+            Err(_) => panic!("the parsing thread stopped"),
+        }
     }
 }
 
 /// The records of one payload, as the writer asks for them.
 struct Feed<'a> {
-    msgs: &'a Receiver<Msg>,
+    msgs: &'a Inbox,
     payload: &'a Payload,
     limits: &'a Limits,
     /// The parsing thread found the report stored and sent no records.
@@ -344,15 +374,35 @@ impl Feed<'_> {
 /// The parsing thread: every input until the writer hangs up.
 fn parse_inputs(
     inputs: &Receiver<Input>,
-    out: &SyncSender<Msg>,
+    out: &SyncSender<Vec<Msg>>,
     limits: &Limits,
     db: Option<&str>,
 ) {
     // Only a hint (see the module doc): without it, everything is parsed.
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let known = db.and_then(|db| Connection::open_with_flags(db, flags).ok());
-    for input in inputs {
-        if parse_input(input, out, limits, known.as_ref()).is_err() {
+    let mut out = Outbox {
+        out,
+        batch: Vec::new(),
+        records: 0,
+    };
+    loop {
+        let input = match inputs.try_recv() {
+            Ok(input) => input,
+            Err(TryRecvError::Disconnected) => return,
+            Err(TryRecvError::Empty) => {
+                // Nothing to parse until the writer asks for more: what
+                // is parsed must reach it first.
+                if out.flush().is_err() {
+                    return;
+                }
+                match inputs.recv() {
+                    Ok(input) => input,
+                    Err(_) => return,
+                }
+            }
+        };
+        if parse_input(input, &mut out, limits, known.as_ref()).is_err() {
             return;
         }
     }
@@ -361,14 +411,41 @@ fn parse_inputs(
 /// The writer hung up (it failed, or the run ended).
 struct HungUp;
 
-fn send(out: &SyncSender<Msg>, msg: Msg) -> Result<(), HungUp> {
-    out.send(msg).map_err(|_| HungUp)
+/// The parsing thread's end of the messages: collected into batches, see
+/// [`BATCH_RECORDS`].
+struct Outbox<'a> {
+    out: &'a SyncSender<Vec<Msg>>,
+    batch: Vec<Msg>,
+    /// Records in `batch`.
+    records: usize,
+}
+
+impl Outbox<'_> {
+    fn flush(&mut self) -> Result<(), HungUp> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        self.records = 0;
+        let batch = std::mem::take(&mut self.batch);
+        self.out.send(batch).map_err(|_| HungUp)
+    }
+}
+
+fn send(out: &mut Outbox<'_>, msg: Msg) -> Result<(), HungUp> {
+    if let Msg::Chunk { records, .. } = &msg {
+        out.records += records.len();
+    }
+    out.batch.push(msg);
+    if out.records >= BATCH_RECORDS {
+        out.flush()?;
+    }
+    Ok(())
 }
 
 /// Extracts one input and parses every payload in it.
 fn parse_input(
     input: Input,
-    out: &SyncSender<Msg>,
+    out: &mut Outbox<'_>,
     limits: &Limits,
     known: Option<&Connection>,
 ) -> Result<(), HungUp> {
@@ -387,7 +464,7 @@ fn parse_input(
     send(out, Msg::Input { input, found })?;
     for payload in payloads {
         let payload = Arc::new(payload);
-        match isolate(|| parse_payload(&payload, out, limits, known)) {
+        match isolate(|| parse_payload(&payload, &mut *out, limits, known)) {
             Ok(sent) => sent?,
             Err(bug) => send(out, Msg::Panicked(bug))?,
         }
@@ -398,7 +475,7 @@ fn parse_input(
 /// Sends a payload's header, then (unless it is stored) its records.
 fn parse_payload(
     payload: &Arc<Payload>,
-    out: &SyncSender<Msg>,
+    out: &mut Outbox<'_>,
     limits: &Limits,
     known: Option<&Connection>,
 ) -> Result<(), HungUp> {
@@ -557,6 +634,7 @@ mod tests {
             gzip: false,
         };
         let (_out, msgs) = mpsc::sync_channel(1);
+        let msgs = Inbox::new(msgs);
         let limits = Limits::default();
         let mut feed = Feed {
             msgs: &msgs,
