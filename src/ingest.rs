@@ -208,7 +208,7 @@ fn payloads_of(
     sum: &mut Summary,
     on_event: &mut dyn FnMut(&Event<'_>),
 ) -> (Vec<Payload>, bool) {
-    let found = extract::extract(&input.name, &input.bytes, &opts.limits);
+    let found = extract::extract_input(&input.name, &input.bytes, &opts.limits);
     let n = found.payloads.len();
     let failed = note_extracted(input, found.errors, found.is_mail, n, sum, on_event);
     (found.payloads, failed)
@@ -381,7 +381,7 @@ mod tests {
             self.next += 1;
             Some(Ok(Input {
                 name: format!("r{}", self.next),
-                bytes: xml.into_bytes(),
+                bytes: xml.into_bytes().into(),
                 kind: InputKind::Mail,
                 token: self.next,
             }))

@@ -157,7 +157,7 @@ fn rebuild(conn: &Connection, id: i64, opts: &ingest::Options) -> Result<Rebuilt
     let before = fingerprint(&tx, id)?;
     let payload = Payload {
         name: source.clone(),
-        data: gzip,
+        data: gzip.into(),
         gzip: true,
     };
     let header = match rewrite(&tx, id, &payload, opts) {
@@ -340,7 +340,7 @@ fn retry_quarantine(
         // report" rather than a rejection.
         let input = Input {
             name: source,
-            bytes,
+            bytes: bytes.into(),
             kind: InputKind::File,
             token: 0,
         };
@@ -406,7 +406,7 @@ mod tests {
         let mut s = Store::open_in_memory().unwrap();
         let p = Payload {
             name: "t.xml".into(),
-            data: XML.as_bytes().to_vec(),
+            data: XML.as_bytes().to_vec().into(),
             gzip: false,
         };
         s.store_report(&p, &Limits::default(), "t.xml").unwrap();

@@ -444,11 +444,11 @@ fn create_private(path: &Path) {
 
 /// The bytes to keep for a report: a gzip payload as received, plain XML
 /// compressed.
-fn keep_bytes(payload: &Payload) -> Vec<u8> {
+fn keep_bytes(payload: &Payload) -> std::borrow::Cow<'_, [u8]> {
     if payload.gzip {
-        payload.data.clone()
+        std::borrow::Cow::Borrowed(&payload.data)
     } else {
-        gzip(&payload.data)
+        std::borrow::Cow::Owned(gzip(&payload.data))
     }
 }
 

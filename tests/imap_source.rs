@@ -121,7 +121,7 @@ fn inputs_are_mail_named_by_folder_uid_and_message_id() {
     );
     assert_eq!(inputs[0].token, 1);
     assert_eq!(inputs[0].kind, InputKind::Mail);
-    assert_eq!(inputs[1].bytes, message(1));
+    assert_eq!(*inputs[1].bytes, message(1));
 }
 
 #[test]
@@ -267,7 +267,7 @@ fn batches_of_three_cover_ten_messages() {
     let uids: Vec<u64> = inputs.iter().map(|i| i.token).collect();
     assert_eq!(uids, (1..=10).collect::<Vec<u64>>());
     for (n, input) in inputs.iter().enumerate() {
-        assert_eq!(input.bytes, message(n));
+        assert_eq!(*input.bytes, message(n));
     }
 }
 

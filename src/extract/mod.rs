@@ -60,6 +60,7 @@
 //! (zip members) and `mail` (MIME parts).
 
 use std::io::{BufRead, BufReader, Read};
+use std::sync::Arc;
 
 mod gzip;
 mod mail;
@@ -98,8 +99,9 @@ impl Default for Limits {
 pub struct Payload {
     /// The input's name plus the path inside it, e.g. `a.eml::report.zip::r.xml`.
     pub name: String,
-    /// The bytes: plain XML, or (when `gzip`) a gzip stream whose content is XML.
-    pub data: Vec<u8>,
+    /// The bytes: plain XML, or (when `gzip`) a gzip stream whose content is
+    /// XML. Shared with the input when the input is the payload.
+    pub data: Arc<Vec<u8>>,
     /// `data` is gzip; decompress on read (kept compressed so a huge report
     /// is never held decompressed in memory).
     pub gzip: bool,
@@ -137,10 +139,21 @@ pub struct Extracted {
 
 /// Sniff `bytes` by content (never by file name) and unpack.
 pub fn extract(name: &str, bytes: &[u8], limits: &Limits) -> Extracted {
+    walk(name, bytes, None, limits)
+}
+
+/// [`extract`] an input's bytes: a payload that is the whole input (plain
+/// XML, a gzip) shares them rather than copying them.
+pub fn extract_input(name: &str, bytes: &Arc<Vec<u8>>, limits: &Limits) -> Extracted {
+    walk(name, bytes, Some(bytes), limits)
+}
+
+fn walk(name: &str, bytes: &[u8], input: Option<&Arc<Vec<u8>>>, limits: &Limits) -> Extracted {
     let mut walk = Walk {
         limits,
         budget: limits.max_decompressed,
         out: Extracted::default(),
+        input,
     };
     walk.out.is_mail = sniff(bytes) == Kind::Mail;
     walk.blob(name, bytes, 0, Role::Whole);
@@ -171,6 +184,8 @@ struct Walk<'l> {
     /// Bytes that may still be inflated into memory for this input.
     budget: u64,
     out: Extracted,
+    /// The input, when a payload may share it.
+    input: Option<&'l Arc<Vec<u8>>>,
 }
 
 impl Walk<'_> {
@@ -182,9 +197,14 @@ impl Walk<'_> {
     }
 
     fn payload(&mut self, name: &str, data: &[u8], gzip: bool) {
+        let data = match self.input {
+            // The input itself: shared, not copied.
+            Some(input) if std::ptr::eq(input.as_slice(), data) => Arc::clone(input),
+            _ => Arc::new(data.to_vec()),
+        };
         self.out.payloads.push(Payload {
             name: name.to_string(),
-            data: data.to_vec(),
+            data,
             gzip,
         });
     }

@@ -107,7 +107,7 @@ fn plain_xml_is_taken_as_is() {
 fn xml_behind_utf16_bom_is_recognised() {
     let mut utf16 = vec![0xff, 0xfe];
     utf16.extend("\n<feedback/>".encode_utf16().flat_map(u16::to_le_bytes));
-    assert_eq!(single(&run(&utf16)).data, utf16);
+    assert_eq!(*single(&run(&utf16)).data, utf16);
 }
 
 #[test]
@@ -116,7 +116,7 @@ fn gzip_xml_stays_compressed() {
     let x = run(&data);
     let p = single(&x);
     assert!(p.gzip);
-    assert_eq!(p.data, data);
+    assert_eq!(*p.data, data);
     assert_eq!(read_all(p, &Limits::default()).unwrap(), XML);
 }
 
@@ -125,7 +125,7 @@ fn gzip_inside_gzip_is_unwrapped_once() {
     let inner = gz(XML);
     let p = single(&run(&gz(&inner))).clone();
     assert!(p.gzip);
-    assert_eq!(p.data, inner);
+    assert_eq!(*p.data, inner);
     assert_eq!(read_all(&p, &Limits::default()).unwrap(), XML);
 }
 
@@ -409,7 +409,7 @@ fn mbox_from_line_and_latin1_text_xml_keep_raw_bytes() {
     assert!(x.is_mail);
     let p = single(&x);
     assert_eq!(p.name, "in::r.xml");
-    assert_eq!(p.data, latin1);
+    assert_eq!(p.data.as_slice(), latin1);
 }
 
 #[test]
@@ -478,7 +478,7 @@ fn latin1_text_xml_inside_nested_messages_keeps_raw_bytes() {
              --outer--\n"
         ));
         let x = run(&eml);
-        assert_eq!(single(&x).data, latin1, "{encoding}");
+        assert_eq!(single(&x).data.as_slice(), latin1, "{encoding}");
     }
 }
 
@@ -983,4 +983,19 @@ Content-Type: message/rfc822 \r\n\n\n--=_dmarcdb_b8b4c2977eabce45--\r";
     let x = run(mail);
     assert!(x.is_mail);
     assert!(x.payloads.is_empty(), "{:?}", x.payloads);
+}
+
+#[test]
+fn a_payload_that_is_the_whole_input_shares_its_bytes() {
+    let limits = Limits::default();
+    for input in [XML.to_vec(), gz(XML)] {
+        let input = std::sync::Arc::new(input);
+        let x = extract_input("in", &input, &limits);
+        assert!(std::sync::Arc::ptr_eq(&single(&x).data, &input));
+    }
+    // A payload inside a container is its own copy.
+    let input = std::sync::Arc::new(zip_of(&[("r.xml", XML)]));
+    let x = extract_input("in", &input, &limits);
+    assert!(!std::sync::Arc::ptr_eq(&single(&x).data, &input));
+    assert_eq!(read_all(single(&x), &limits).unwrap(), XML);
 }

@@ -193,7 +193,7 @@ impl Writer<'_> {
         // After a panic, what was parsed of the rest of the input.
         while !matches!(self.recv(), Msg::InputDone) {}
         self.unacked.push(Input {
-            bytes: Vec::new(),
+            bytes: Arc::default(),
             ..input
         });
         if self.store.commit_due()? {
@@ -449,7 +449,7 @@ fn parse_input(
     limits: &Limits,
     known: Option<&Connection>,
 ) -> Result<(), HungUp> {
-    let found = isolate(|| extract::extract(&input.name, &input.bytes, limits));
+    let found = isolate(|| extract::extract_input(&input.name, &input.bytes, limits));
     let (payloads, found) = match found {
         Ok(found) => {
             let unpacked = Unpacked {
@@ -550,7 +550,7 @@ mod tests {
             let (name, bytes) = self.0.next()?;
             Some(Ok(Input {
                 name,
-                bytes,
+                bytes: bytes.into(),
                 kind: InputKind::File,
                 token: 0,
             }))
@@ -630,7 +630,7 @@ mod tests {
     fn a_report_skipped_by_the_parsing_thread_is_parsed_here_if_needed() {
         let payload = Payload {
             name: "r.xml".into(),
-            data: report_xml(&ReportSpec::new(5, 9)).into_bytes(),
+            data: report_xml(&ReportSpec::new(5, 9)).into_bytes().into(),
             gzip: false,
         };
         let (_out, msgs) = mpsc::sync_channel(1);

@@ -236,7 +236,7 @@ impl PathsSource {
         Some(match read_rest(reader, head, len, self.opts.max_input) {
             Ok(bytes) => Ok(Input {
                 name,
-                bytes,
+                bytes: bytes.into(),
                 kind: InputKind::File,
                 token: 0,
             }),
@@ -528,7 +528,10 @@ From b@example.com Mon Jan  1 00:00:01 2024\nSubject: 2\n\ntwo\n";
         );
         let kinds: Vec<InputKind> = results.iter().map(|r| r.as_ref().unwrap().kind).collect();
         assert_eq!(kinds, [InputKind::Mail, InputKind::Mail, InputKind::File]);
-        assert_eq!(results[1].as_ref().unwrap().bytes, b"Subject: 2\n\ntwo\n");
+        assert_eq!(
+            results[1].as_ref().unwrap().bytes.as_slice(),
+            b"Subject: 2\n\ntwo\n"
+        );
     }
 
     #[test]

@@ -393,7 +393,7 @@ impl ImapSource {
         }
         Input {
             name,
-            bytes,
+            bytes: bytes.into(),
             kind: InputKind::Mail,
             token: u64::from(uid),
         }

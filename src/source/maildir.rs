@@ -180,7 +180,7 @@ impl MaildirSource {
         Some(match bytes {
             Ok(bytes) => Ok(Input {
                 name,
-                bytes,
+                bytes: bytes.into(),
                 kind: InputKind::Mail,
                 token: index as u64,
             }),
@@ -311,7 +311,7 @@ mod tests {
         assert_eq!(inputs.len(), 4);
         assert!(inputs.iter().all(|i| i.kind == InputKind::Mail));
         // cur/ in id order: the seen 0800 before the unseen 0900.
-        assert_eq!(inputs[2].bytes, b"Subject: d\n\nseen\n");
+        assert_eq!(inputs[2].bytes.as_slice(), b"Subject: d\n\nseen\n");
     }
 
     #[test]

@@ -125,7 +125,7 @@ impl Source for MboxSource {
                 self.count += 1;
                 Some(Ok(Input {
                     name: format!("{}#{}", self.name, self.count),
-                    bytes: message.unwrap_contents(),
+                    bytes: message.unwrap_contents().into(),
                     kind: InputKind::Mail,
                     token: self.count,
                 }))
@@ -252,7 +252,10 @@ third body\n";
             .map(|r| {
                 let input = r.expect("message");
                 assert_eq!(input.kind, InputKind::Mail);
-                (input.name, String::from_utf8(input.bytes).expect("utf-8"))
+                (
+                    input.name,
+                    String::from_utf8(input.bytes.to_vec()).expect("utf-8"),
+                )
             })
             .collect()
     }

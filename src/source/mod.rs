@@ -14,6 +14,7 @@ pub mod maildir;
 pub mod mbox;
 
 use std::fmt;
+use std::sync::Arc;
 
 /// What kind of thing an input is, as far as the source knows. A mail that
 /// holds no report is an ordinary outcome ("not a report"); a file that holds
@@ -32,7 +33,9 @@ pub struct Input {
     /// How to name the input in messages: a path, `path#3` for the third
     /// message of an mbox, `imap:INBOX/UID 42 <message-id>`.
     pub name: String,
-    pub bytes: Vec<u8>,
+    /// Shared with the payload when the input is itself the report (plain
+    /// XML, a gzip), so a big one is not held twice.
+    pub bytes: Arc<Vec<u8>>,
     pub kind: InputKind,
     /// Source-private handle used by [`Source::ack`] (an index, an IMAP UID).
     pub token: u64,

@@ -4,7 +4,7 @@ use super::*;
 fn payload(xml: &str) -> Payload {
     Payload {
         name: "t.xml".into(),
-        data: xml.as_bytes().to_vec(),
+        data: xml.as_bytes().to_vec().into(),
         gzip: false,
     }
 }
@@ -86,7 +86,7 @@ fn generated(seed: u64, records: usize) -> Payload {
     crate::generate::write_gz(&crate::generate::ReportSpec::new(seed, records), &mut data).unwrap();
     Payload {
         name: format!("r{seed}.xml.gz"),
-        data,
+        data: data.into(),
         gzip: true,
     }
 }
