@@ -92,17 +92,33 @@ impl AuthSets {
     }
 }
 
-/// A 64-bit FNV-1a hash of every field of `r`'s auth results, for the
-/// map of known sets (equality is checked field by field after it).
+/// A 64-bit hash of every field of `r`'s auth results, for the map of
+/// known sets (equality is checked field by field after it). Eight bytes
+/// at a time, in the manner of FxHash: hashing byte by byte was a third
+/// of the time spent on a record outside SQLite.
 fn fingerprint(r: &Record) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut h: u64 = 0;
+    let mut mix = |word: u64| {
+        h = (h.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    };
     let mut eat = |s: Option<&str>| {
-        // A separator that no field holds keeps "ab"+"c" from "a"+"bc";
-        // `None` hashes apart from `Some("")`.
-        let bytes = s.map(str::as_bytes).unwrap_or(b"\xff\xfe");
-        for &b in bytes.iter().chain(b"\xff") {
-            h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+        // The length keeps "ab"+"c" from "a"+"bc"; `None` hashes apart
+        // from `Some("")`.
+        let Some(s) = s else {
+            return mix(u64::MAX);
+        };
+        let bytes = s.as_bytes();
+        mix(bytes.len() as u64);
+        let mut words = bytes.chunks_exact(8);
+        for w in &mut words {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(w);
+            mix(u64::from_le_bytes(b));
         }
+        let mut b = [0u8; 8];
+        let tail = words.remainder();
+        b[..tail.len()].copy_from_slice(tail);
+        mix(u64::from_le_bytes(b));
     };
     for d in &r.dkim {
         eat(Some(&d.domain));
