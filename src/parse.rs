@@ -197,6 +197,13 @@ impl<R: Read> ReportReader<R> {
         }
     }
 
+    /// Reads `bytes` at a time from now on: a reader made to look at the
+    /// header through a small buffer (a duplicate then costs little
+    /// inflating) reads the records in bigger chunks.
+    pub fn set_chunk(&mut self, bytes: usize) {
+        self.window.set_chunk(bytes);
+    }
+
     /// Records handed out so far.
     pub fn records_read(&self) -> u64 {
         self.records

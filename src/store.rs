@@ -257,6 +257,7 @@ impl Store {
     ) -> Result<Stored, StoreError> {
         let mut reader = ReportReader::with_capacity(payload.reader(limits), HEADER_BUF);
         let header = reader.header()?;
+        reader.set_chunk(RECORDS_BUF);
         self.in_savepoint(|conn, sets| {
             write_report(conn, payload, source, header, |conn, id| {
                 let ins = Inserter::new(conn, sets)?;
@@ -555,8 +556,11 @@ pub(crate) const THREAD_MIN: usize = 64 * 1024;
 pub(crate) const CHUNK: usize = 64;
 /// Chunks parsed ahead of the writer at most (some hundred records).
 pub(crate) const CHUNKS_AHEAD: usize = 8;
-/// Read buffer for the header check: bigger than any real header.
-pub(crate) const HEADER_BUF: usize = 4 * 1024;
+/// Read size for the header check: most headers fit (a longer one takes
+/// more reads), and a duplicate is told after inflating this much...
+pub(crate) const HEADER_BUF: usize = 1024;
+/// ...then the records are read in chunks of this size.
+pub(crate) const RECORDS_BUF: usize = 16 * 1024;
 
 /// What the parsing thread sends: records, and whether they are the last.
 /// The writer needs `last` to commit: a channel that closes without it

@@ -16,10 +16,12 @@ use super::sniff::{not_a_report, sniff, Kind, GZIP_MAGIC};
 use super::{Role, Walk};
 
 /// How much of a gzip's content is inflated to decide what it holds: XML
-/// is told from its first kilobyte (two for UTF-16), so a report is kept
-/// compressed after inflating this much...
-const GZIP_PEEK_XML: u64 = 4 * 1024;
-/// ...while anything else gets a longer look (a mail's header can be long).
+/// is told by its first non-blank character, nearly always in the first
+/// kilobyte, so a report is kept compressed after inflating this much...
+const GZIP_PEEK_XML: u64 = 1024;
+/// ...while anything else gets a longer look (a mail's header can be long;
+/// a UTF-16 report's first non-blank character may be further in), which
+/// decides exactly as a single 64 KiB look did.
 const GZIP_PEEK: u64 = 64 * 1024;
 
 impl Walk<'_> {

@@ -113,7 +113,10 @@ impl Payload {
     pub fn reader<'a>(&'a self, limits: &Limits) -> Box<dyn BufRead + 'a> {
         if self.gzip {
             let inflated = Capped::new(MultiGz::new(&self.data), limits.max_decompressed);
-            Box::new(BufReader::new(Described(inflated)))
+            // A small buffer: the parser reads in chunks of its own, which
+            // then go straight to the inflater (a duplicate is told from the
+            // first chunk, so inflating more than asked for is wasted).
+            Box::new(BufReader::with_capacity(1024, Described(inflated)))
         } else {
             Box::new(self.data.as_slice())
         }

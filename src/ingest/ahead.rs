@@ -40,7 +40,7 @@ use crate::extract::{self, ExtractError, Limits, Payload};
 use crate::model::{Record, ReportHeader};
 use crate::parse::{Guarded, ParseError, ReportReader};
 use crate::source::{Input, Source, SourceError};
-use crate::store::{self, Store, StoreError, CHUNK, HEADER_BUF, THREAD_MIN};
+use crate::store::{self, Store, StoreError, CHUNK, HEADER_BUF, RECORDS_BUF};
 
 /// Inputs handed to the parsing thread and not yet written, at most...
 const INPUTS_AHEAD: usize = 16;
@@ -479,14 +479,11 @@ fn parse_payload(
     limits: &Limits,
     known: Option<&Connection>,
 ) -> Result<(), HungUp> {
-    // A small buffer for a small payload, so a duplicate costs a few KiB of
-    // inflating; the default one for a big payload.
-    let mut reader = if payload.data.len() < THREAD_MIN {
-        ReportReader::with_capacity(payload.reader(limits), HEADER_BUF)
-    } else {
-        ReportReader::new(payload.reader(limits))
-    };
+    // The header through a small buffer, so a duplicate costs a KiB or two
+    // of inflating; the records in bigger chunks.
+    let mut reader = ReportReader::with_capacity(payload.reader(limits), HEADER_BUF);
     let header = reader.header();
+    reader.set_chunk(RECORDS_BUF);
     let stored = match (&header, known) {
         (Ok(h), Some(db)) => store::is_stored(db, h).unwrap_or(false),
         _ => false,

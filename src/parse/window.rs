@@ -144,6 +144,11 @@ impl<R: Read> Window<R> {
         }
     }
 
+    /// Reads `chunk` bytes at a time from now on.
+    pub(super) fn set_chunk(&mut self, chunk: usize) {
+        self.chunk = chunk.max(16);
+    }
+
     /// Reads what is left of the input, discarding it.
     pub(super) fn drain(&mut self) -> Result<()> {
         while !self.eof && !self.failed {
