@@ -239,6 +239,11 @@ fn new_file_is_private_and_versioned() {
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
     assert_eq!(v, VERSION);
+    let page: i64 = s
+        .conn()
+        .pragma_query_value(None, "page_size", |r| r.get(0))
+        .unwrap();
+    assert_eq!(page, 8192);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
