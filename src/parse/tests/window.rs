@@ -10,9 +10,15 @@ use crate::parse::window::{find, tag_end};
 /// Every outcome of reading a report: the header, each record, then the
 /// end or the first error (whose text includes its byte position).
 fn outcomes<R: Read>(rdr: &mut ReportReader<R>) -> Vec<String> {
-    let mut out = vec![format!("{:?}", rdr.header())];
+    let header = format!("{:?}", rdr.header());
+    outcomes_of(header, || rdr.next_record())
+}
+
+/// `header`, then each record `next` gives, then its end or error.
+fn outcomes_of(header: String, mut next: impl FnMut() -> Result<Option<Record>>) -> Vec<String> {
+    let mut out = vec![header];
     loop {
-        match rdr.next_record() {
+        match next() {
             Ok(Some(r)) => out.push(format!("{r:?}")),
             other => {
                 out.push(format!("{other:?}"));
@@ -69,16 +75,8 @@ fn quick_xml_outcomes(doc: &[u8]) -> Vec<String> {
         b: Builder::new(),
         records: 0,
     };
-    let mut out = vec![format!("{:?}", q.header())];
-    loop {
-        match q.next_record() {
-            Ok(Some(r)) => out.push(format!("{r:?}")),
-            other => {
-                out.push(format!("{other:?}"));
-                return out;
-            }
-        }
-    }
+    let header = format!("{:?}", q.header());
+    outcomes_of(header, || q.next_record())
 }
 
 fn with(from: &str, to: &str) -> String {
