@@ -246,7 +246,7 @@ impl Store {
     /// before any record is read).
     ///
     /// The header is read first through a small buffer, so a duplicate
-    /// costs a few KiB of inflating and one lookup. A big report's records
+    /// costs a KiB or two of inflating and one lookup. A big report's records
     /// (from 64 KiB of payload, `THREAD_MIN`) are parsed on a second thread
     /// and handed over in chunks while this one writes them: decompressing
     /// and parsing take about as long as the inserts, so with two cores

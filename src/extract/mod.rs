@@ -47,8 +47,9 @@
 //! - gzip: several members are decoded one after another (RFC 1952 §2.2);
 //!   bytes after the last member that are not another member are ignored,
 //!   because Mimecast sends a gzip member followed by CRLF. Corruption in the
-//!   first 64 KiB of a gzip report is found here; corruption further in
-//!   surfaces as an I/O error from [`Payload::reader`].
+//!   first KiB of a gzip report is found here; corruption further in
+//!   surfaces as an I/O error from [`Payload::reader`], in the same words,
+//!   when the parser reads the payload (to its end, trailer included).
 //!
 //! Payload names are the input name plus the path inside it, joined by `::`:
 //! zip member names (`<member #i>`, counting from 1, for an empty name), mail
