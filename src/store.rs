@@ -132,13 +132,13 @@ impl Store {
 
     fn setup(conn: Connection) -> Result<Store, rusqlite::Error> {
         conn.busy_timeout(std::time::Duration::from_secs(60))?;
-        // Switching a new file to WAL needs a lock that SQLite does not wait
-        // for through the busy handler: two runs creating the same file at
-        // once would see "database is locked". Retry for a while instead.
         // 8 KiB pages for a new file (an existing one keeps its own): half
         // the WAL frames, each a write of its own, and shallower trees;
         // ingest was 5-8 % faster than with 4 KiB (bench/README.md).
         conn.pragma_update(None, "page_size", 8192)?;
+        // Switching a new file to WAL needs a lock that SQLite does not wait
+        // for through the busy handler: two runs creating the same file at
+        // once would see "database is locked". Retry for a while instead.
         retry_busy(|| conn.pragma_update(None, "journal_mode", "WAL"))?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         // The schema's foreign keys document the references; SQLite is not
