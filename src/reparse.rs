@@ -198,10 +198,10 @@ fn rewrite(
     tx.execute("DELETE FROM record WHERE report = ?1", params![id])?;
     // A cache of this transaction only: nothing to forget on rollback.
     let mut sets = AuthSets::default();
-    let mut ins = Inserter::new(tx, &mut sets)?;
+    let mut ins = Inserter::new(tx, &mut sets, id)?;
     let (mut records, mut messages, mut passed) = (0i64, 0i64, 0i64);
     while let Some(rec) = reader.next_record()? {
-        ins.insert(id, records, &rec)?;
+        ins.insert(&rec)?;
         records += 1;
         messages = messages.saturating_add(rec.count);
         if rec.dmarc_pass() {

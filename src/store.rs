@@ -264,15 +264,15 @@ impl Store {
         reader.set_chunk(RECORDS_BUF);
         self.in_savepoint(|conn, sets| {
             write_report(conn, payload, source, header, |conn, id| {
-                let ins = Inserter::new(conn, sets)?;
+                let ins = Inserter::new(conn, sets, id)?;
                 if payload.data.len() < THREAD_MIN {
-                    return write_inline(ins, id, &mut reader);
+                    return write_inline(ins, &mut reader);
                 }
                 drop(reader);
                 std::thread::scope(|scope| {
                     let (send, chunks) = mpsc::sync_channel(CHUNKS_AHEAD);
                     scope.spawn(move || parse_chunks(payload, limits, send));
-                    write_chunks(ins, id, &chunks)
+                    write_chunks(ins, &chunks)
                 })
             })
         })
@@ -291,11 +291,11 @@ impl Store {
     ) -> Result<Stored, StoreError> {
         self.in_savepoint(|conn, sets| {
             write_report(conn, payload, source, header, |conn, id| {
-                let mut ins = Inserter::new(conn, sets)?;
+                let mut ins = Inserter::new(conn, sets, id)?;
                 let mut t = Totals::default();
                 while let Some(rec) = next_record()? {
                     t.add(&rec);
-                    ins.insert(id, t.records as i64 - 1, &rec)?;
+                    ins.insert(&rec)?;
                 }
                 Ok(t)
             })
@@ -630,13 +630,12 @@ impl Totals {
 /// A small report: parses the rest of it and inserts on this thread.
 fn write_inline<R: BufRead>(
     mut ins: Inserter<'_, '_>,
-    report: i64,
     reader: &mut ReportReader<R>,
 ) -> Result<Totals, StoreError> {
     let mut t = Totals::default();
     while let Some(rec) = reader.next_record()? {
         t.add(&rec);
-        ins.insert(report, t.records as i64 - 1, &rec)?;
+        ins.insert(&rec)?;
     }
     Ok(t)
 }
@@ -644,7 +643,6 @@ fn write_inline<R: BufRead>(
 /// The writer's side of a big report: inserts every chunk until the last.
 fn write_chunks(
     mut ins: Inserter<'_, '_>,
-    report: i64,
     chunks: &mpsc::Receiver<Result<Chunk, ParseError>>,
 ) -> Result<Totals, StoreError> {
     let mut t = Totals::default();
@@ -655,7 +653,7 @@ fn write_chunks(
         let chunk = chunk?;
         for rec in &chunk.records {
             t.add(rec);
-            ins.insert(report, t.records as i64 - 1, rec)?;
+            ins.insert(rec)?;
         }
         if chunk.last {
             return Ok(t);

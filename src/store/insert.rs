@@ -29,7 +29,6 @@ pub struct AuthSets {
     ids: HashMap<u64, Vec<Known>>,
     /// Sets added since the last `keep`, by fingerprint and id.
     pending: Vec<(u64, i64)>,
-    len: usize,
 }
 
 /// A set stored with this id.
@@ -40,7 +39,7 @@ struct Known {
     id: i64,
 }
 
-/// Beyond this many sets the map starts over (a run over very varied
+/// Beyond this many sets (fingerprints) the map starts over (a run over very varied
 /// reports then looks more of them up in the file, nothing worse).
 const MAX_CACHED: usize = 100_000;
 
@@ -63,7 +62,6 @@ impl AuthSets {
     pub fn clear(&mut self) {
         self.ids.clear();
         self.pending.clear();
-        self.len = 0;
     }
 
     fn get(&self, fp: u64, r: &Record) -> Option<i64> {
@@ -75,7 +73,7 @@ impl AuthSets {
     /// Remembers `r`'s set as `id`; `new` when inserted by the open
     /// savepoint (so forgotten if it rolls back).
     fn add(&mut self, fp: u64, r: &Record, id: i64, new: bool) {
-        if self.len >= MAX_CACHED {
+        if self.ids.len() >= MAX_CACHED {
             // Forgotten sets need no forgetting on rollback.
             self.clear();
         }
@@ -85,11 +83,35 @@ impl AuthSets {
             id,
         };
         self.ids.entry(fp).or_default().push(known);
-        self.len += 1;
         if new {
             self.pending.push((fp, id));
         }
     }
+}
+
+/// Every auth result of `r` as (kind, [domain, selector or scope, result,
+/// human_result]): DKIM results in document order, then SPF. The one
+/// field order the key and the fingerprint both follow.
+fn entries(r: &Record) -> impl Iterator<Item = (&'static str, [Option<&str>; 4])> {
+    let dkim = r.dkim.iter().map(|d| {
+        let fields = [
+            Some(d.domain.as_str()),
+            d.selector.as_deref(),
+            Some(d.result.as_str()),
+            d.human_result.as_deref(),
+        ];
+        ("dkim", fields)
+    });
+    let spf = r.spf.iter().map(|s| {
+        let fields = [
+            Some(s.domain.as_str()),
+            s.scope.as_deref(),
+            Some(s.result.as_str()),
+            s.human_result.as_deref(),
+        ];
+        ("spf", fields)
+    });
+    dkim.chain(spf)
 }
 
 /// A 64-bit hash of every field of `r`'s auth results, for the map of
@@ -120,37 +142,39 @@ fn fingerprint(r: &Record) -> u64 {
         b[..tail.len()].copy_from_slice(tail);
         mix(u64::from_le_bytes(b));
     };
-    for d in &r.dkim {
-        eat(Some(&d.domain));
-        eat(d.selector.as_deref());
-        eat(Some(d.result.as_str()));
-        eat(d.human_result.as_deref());
-    }
-    eat(None);
-    for s in &r.spf {
-        eat(Some(&s.domain));
-        eat(s.scope.as_deref());
-        eat(Some(s.result.as_str()));
-        eat(s.human_result.as_deref());
+    for (kind, fields) in entries(r) {
+        eat(Some(kind));
+        fields.into_iter().for_each(&mut eat);
     }
     h
 }
 
-/// The INSERTs of a record, prepared once per report rather than looked up
-/// in the statement cache for every row.
+/// The INSERTs of one report's records, prepared once per report rather
+/// than looked up in the statement cache for every row. Records are
+/// numbered (`record.seq`) in the order they are inserted.
 pub struct Inserter<'c, 's> {
     conn: &'c Connection,
     sets: &'s mut AuthSets,
+    report: i64,
+    /// The next record's `seq`.
+    seq: i64,
     record: CachedStatement<'c>,
     reason: CachedStatement<'c>,
     key: String,
 }
 
 impl<'c, 's> Inserter<'c, 's> {
-    pub fn new(conn: &'c Connection, sets: &'s mut AuthSets) -> rusqlite::Result<Self> {
+    /// For the records of report `report`, from `seq` 0.
+    pub fn new(
+        conn: &'c Connection,
+        sets: &'s mut AuthSets,
+        report: i64,
+    ) -> rusqlite::Result<Self> {
         Ok(Inserter {
             conn,
             sets,
+            report,
+            seq: 0,
             record: conn.prepare_cached(
                 "INSERT INTO record (report, seq, source_ip, ip_bin, count, disposition, dkim,
                    spf, dmarc_pass, header_from, envelope_from, envelope_to, auth)
@@ -164,8 +188,9 @@ impl<'c, 's> Inserter<'c, 's> {
         })
     }
 
-    /// Inserts record number `seq` (from 0) of report `report`.
-    pub fn insert(&mut self, report: i64, seq: i64, r: &Record) -> rusqlite::Result<()> {
+    /// Inserts the report's next record.
+    pub fn insert(&mut self, r: &Record) -> rusqlite::Result<()> {
+        let (report, seq) = (self.report, self.seq);
         let auth = self.auth_set(r)?;
         let pe = &r.policy_evaluated;
         let ids = &r.identifiers;
@@ -190,6 +215,7 @@ impl<'c, 's> Inserter<'c, 's> {
             self.reason
                 .execute(params![report, seq, i as i64, o.kind, o.comment])?;
         }
+        self.seq += 1;
         Ok(())
     }
 
@@ -263,12 +289,10 @@ impl<'c, 's> Inserter<'c, 's> {
 pub fn auth_key(r: &Record, out: &mut String) {
     out.clear();
     out.push('[');
-    let mut first = true;
-    let mut entry = |out: &mut String, kind: &str, fields: [Option<&str>; 4]| {
-        if !first {
+    for (i, (kind, fields)) in entries(r).enumerate() {
+        if i > 0 {
             out.push(',');
         }
-        first = false;
         out.push_str("[\"");
         out.push_str(kind);
         out.push('"');
@@ -280,24 +304,6 @@ pub fn auth_key(r: &Record, out: &mut String) {
             }
         }
         out.push(']');
-    };
-    for d in &r.dkim {
-        let fields = [
-            Some(d.domain.as_str()),
-            d.selector.as_deref(),
-            Some(d.result.as_str()),
-            d.human_result.as_deref(),
-        ];
-        entry(out, "dkim", fields);
-    }
-    for s in &r.spf {
-        let fields = [
-            Some(s.domain.as_str()),
-            s.scope.as_deref(),
-            Some(s.result.as_str()),
-            s.human_result.as_deref(),
-        ];
-        entry(out, "spf", fields);
     }
     out.push(']');
 }
