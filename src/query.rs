@@ -15,6 +15,7 @@
 //! (`null` when there are no messages). Dates are RFC 3339 UTC, days
 //! `YYYY-MM-DD` (UTC).
 
+pub mod apportion;
 mod breakdown;
 mod daily;
 mod records;
