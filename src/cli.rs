@@ -21,6 +21,7 @@ use crate::ingest::{self, Event, Summary};
 use crate::query::Window;
 use crate::render::Format;
 use crate::source::files::{self, PathOptions};
+use crate::source::own::OwnFiles;
 use crate::source::Source;
 use crate::store::Store;
 
@@ -226,6 +227,7 @@ fn cmd_ingest(db: Option<PathBuf>, sa: &SettingsArgs, args: IngestArgs) -> anyho
             ..Limits::default()
         },
     };
+    let db = db_path(db)?;
     let mut source = files::open_paths(
         &args.paths,
         &PathOptions {
@@ -233,12 +235,14 @@ fn cmd_ingest(db: Option<PathBuf>, sa: &SettingsArgs, args: IngestArgs) -> anyho
             recursive: args.recursive,
             dry_run: args.dry_run,
             max_input: max,
+            // A dry run skips them too, so it shows what the real run does.
+            own: std::sync::Arc::new(OwnFiles::database(&db)),
         },
     );
     let mut store = if args.dry_run {
         None
     } else {
-        Some(open_store(db)?)
+        Some(open_store(Some(db))?)
     };
     if let Some(store) = &store {
         // A Maildir message is marked seen right after its commit: make the
@@ -340,6 +344,12 @@ fn progress_bar(len: Option<u64>) -> Option<indicatif::ProgressBar> {
 fn print_summary(s: &Summary, dry_run: bool) {
     for w in &s.warnings {
         eprintln!("dmarcdb: warning: {w}");
+    }
+    if s.own_skipped > 0 {
+        println!(
+            "Skipped {} file(s) this run writes itself (the database and its -wal/-shm/-journal).",
+            s.own_skipped
+        );
     }
     if dry_run {
         println!(

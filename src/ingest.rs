@@ -55,6 +55,8 @@ pub struct Summary {
     pub parsed: u64,
     /// Problems that lost nothing (a message that could not be marked seen).
     pub warnings: Vec<String>,
+    /// Files met that this run writes itself (the database), not read.
+    pub own_skipped: u64,
 }
 
 /// What the callback hears about, as it happens.
@@ -129,6 +131,7 @@ pub fn run(
     }
     result?;
     source.finish().map_err(Fatal::Source)?;
+    sum.own_skipped = source.own_files_skipped();
     Ok(sum)
 }
 
