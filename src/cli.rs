@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use chrono::NaiveDate;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 mod analysis;
 mod imap;
@@ -157,9 +157,33 @@ impl WindowArgs {
     }
 }
 
+impl Cli {
+    /// What clap cannot check alone: `--since` after `--until` leaves no
+    /// day in the window, a usage error rather than an empty answer.
+    fn check(&self) -> Result<(), clap::Error> {
+        let window = match &self.command {
+            Command::Query(a) => &a.window,
+            Command::Alert(a) => &a.window,
+            _ => return Ok(()),
+        };
+        match (window.since, window.until) {
+            (Some(since), Some(until)) if since > until => Err(Cli::command().error(
+                clap::error::ErrorKind::ArgumentConflict,
+                format!("--since {since} is after --until {until}: no day is in that window"),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Parses the command line, runs it, and returns the exit code.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(e) = cli.check() {
+        // Printed as clap prints its own usage errors, with their code.
+        let _ = e.print();
+        return Exit::Fatal.into();
+    }
     match dispatch(cli) {
         Ok(code) => code.into(),
         // `dmarcdb query ... | head` closes the pipe early: not an error.
