@@ -1,6 +1,8 @@
 //! The command line: clap definitions (their doc comments are the help
 //! text) and the glue that runs each command and maps its result to an
-//! [exit code](crate::exit::Exit). This is the only place that prints.
+//! [exit code](crate::exit::Exit). This is the only place that prints;
+//! text from outside (names, reasons, report fields) is printed through
+//! [`untrusted`](crate::untrusted), so it cannot act on the terminal.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -24,6 +26,7 @@ use crate::source::files::{self, PathOptions};
 use crate::source::own::OwnFiles;
 use crate::source::Source;
 use crate::store::Store;
+use crate::untrusted::{visible, Visible};
 
 /// DMARC aggregate report analyzer: ingest reports from files, Maildir,
 /// mbox or IMAP into one SQLite file, then ask it who sends as you.
@@ -194,7 +197,7 @@ pub fn run() -> ExitCode {
             Exit::Ok.into()
         }
         Err(e) => {
-            eprintln!("dmarcdb: error: {e:#}");
+            eprintln!("dmarcdb: error: {}", Visible(&format!("{e:#}")));
             Exit::Fatal.into()
         }
     }
@@ -322,8 +325,10 @@ pub(crate) fn run_ingest(
             records,
             messages_fail,
         } => {
+            let (org_name, report_id) = (visible(org_name), visible(report_id));
             let line = format!(
-                "{org_name:<28} report={report_id:<32} records={records} fail_msgs={messages_fail}  ({name})"
+                "{org_name:<28} report={report_id:<32} records={records} fail_msgs={messages_fail}  ({})",
+                Visible(name)
             );
             match &bar {
                 Some(b) => b.println(line),
@@ -333,7 +338,11 @@ pub(crate) fn run_ingest(
             }
         }
         Event::Rejected(r) => {
-            let line = format!("dmarcdb: rejected {}: {}", r.name, r.reason);
+            let line = format!(
+                "dmarcdb: rejected {}: {}",
+                Visible(&r.name),
+                Visible(&r.reason)
+            );
             match &bar {
                 Some(b) => b.println(line),
                 None => eprintln!("{line}"),
@@ -367,7 +376,7 @@ fn progress_bar(len: Option<u64>) -> Option<indicatif::ProgressBar> {
 
 fn print_summary(s: &Summary, dry_run: bool) {
     for w in &s.warnings {
-        eprintln!("dmarcdb: warning: {w}");
+        eprintln!("dmarcdb: warning: {}", Visible(w));
     }
     if s.own_skipped > 0 {
         println!(
@@ -418,15 +427,21 @@ fn cmd_reparse(db: Option<PathBuf>, args: ReparseArgs) -> anyhow::Result<Exit> {
             let m = &header.metadata;
             let _ = writeln!(
                 out,
-                "rebuilt report {id}: {} {} ({source})",
-                m.org_name, m.report_id
+                "rebuilt report {id}: {} {} ({})",
+                Visible(&m.org_name),
+                Visible(&m.report_id),
+                Visible(source)
             );
         }
         crate::reparse::Event::Recovered { source } => {
-            let _ = writeln!(out, "stored from quarantine: {source}");
+            let _ = writeln!(out, "stored from quarantine: {}", Visible(source));
         }
         crate::reparse::Event::Rejected(r) => {
-            eprintln!("dmarcdb: rejected {}: {}", r.name, r.reason);
+            eprintln!(
+                "dmarcdb: rejected {}: {}",
+                Visible(&r.name),
+                Visible(&r.reason)
+            );
         }
     };
     let s = crate::reparse::run(&mut store, &opts, &mut on_event)?;

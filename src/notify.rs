@@ -8,6 +8,10 @@
 //!   "problems": [...]}`: the same text (so Slack- and Mattermost-style
 //!   incoming webhooks show it as is) plus the `alert --format json` fields.
 //!
+//! The text is sent through [`visible_block`]: report-derived text keeps
+//! its line breaks but no control character or bidi override reaches the
+//! reader's chat client.
+//!
 //! A failure is returned, never printed, and is the caller's to report as a
 //! warning: a notification never changes the run's outcome. Secrets stay
 //! out of error texts: ureq's errors name the URL, which holds the bot
@@ -19,6 +23,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::config::{Channels, Telegram};
+use crate::untrusted::visible_block;
 
 /// Telegram rejects longer messages.
 const TELEGRAM_MAX_CHARS: usize = 4096;
@@ -67,7 +72,8 @@ pub fn send(channels: &Channels, msg: &Message<'_>) -> (Vec<&'static str>, Vec<N
 /// Telegram Bot API `sendMessage`.
 pub fn telegram(agent: &ureq::Agent, tg: &Telegram, text: &str) -> Result<(), NotifyError> {
     let url = format!("{}/bot{}/sendMessage", tg.api, tg.token);
-    let body = json!({"chat_id": tg.chat_id, "text": truncate(text, TELEGRAM_MAX_CHARS)});
+    let text = visible_block(text);
+    let body = json!({"chat_id": tg.chat_id, "text": truncate(&text, TELEGRAM_MAX_CHARS)});
     agent
         .post(&url)
         .send_json(body)
@@ -79,7 +85,8 @@ pub fn telegram(agent: &ureq::Agent, tg: &Telegram, text: &str) -> Result<(), No
 pub fn webhook(agent: &ureq::Agent, url: &str, msg: &Message<'_>) -> Result<(), NotifyError> {
     let mut body = msg.json.clone();
     if let Value::Object(map) = &mut body {
-        map.insert("text".into(), Value::String(msg.text.to_string()));
+        let text = visible_block(msg.text).into_owned();
+        map.insert("text".into(), Value::String(text));
     }
     agent
         .post(url)
@@ -119,7 +126,7 @@ fn describe(e: ureq::Error, secrets: &[&str]) -> String {
     let text = match e {
         ureq::Error::Status(code, resp) => {
             let body = resp.into_string().unwrap_or_default();
-            let body = truncate(body.trim(), 200);
+            let body = truncate(&crate::untrusted::visible(body.trim()), 200);
             if body.is_empty() {
                 format!("HTTP {code}")
             } else {
