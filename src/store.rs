@@ -35,6 +35,7 @@ use crate::parse::{ParseError, ReportReader};
 mod insert;
 mod quarantine;
 mod sender;
+pub mod variant;
 pub use insert::{auth_key, AuthSets, Inserter};
 pub use quarantine::{inflate_to, Dropped, Quarantined};
 pub use sender::{forget_senders, refresh_senders};
