@@ -110,6 +110,88 @@ impl Spread {
     }
 }
 
+/// The days a window shows: day `d` is in when its start is,
+/// `since <= d · DAY < until` (epoch seconds; `None` is open). With
+/// `--since`/`--until` dates those are exactly the days named; with
+/// `--days N` (a window ending now) the last N days counting today.
+pub fn window_days(since: Option<i64>, until: Option<i64>) -> Range<i64> {
+    let first = since.map_or(i64::MIN, |s| ceil_day(i128::from(s)));
+    let end = until.map_or(i64::MAX, |u| ceil_day(i128::from(u)));
+    first..end.max(first)
+}
+
+fn ceil_day(t: i128) -> i64 {
+    let d = i128::from(DAY);
+    // Fits: an i64 of seconds divided by a day.
+    ((t + d - 1).div_euclid(d)) as i64
+}
+
+/// Per-day totals of many reports over the days of one window.
+#[derive(Debug, Clone, Default)]
+pub struct Days {
+    range: Range<i64>,
+    totals: std::collections::BTreeMap<i64, (u64, u64)>,
+}
+
+impl Days {
+    /// Totals over `range` (see [`window_days`]) only.
+    pub fn new(range: Range<i64>) -> Days {
+        Days {
+            range,
+            totals: Default::default(),
+        }
+    }
+
+    /// Adds the in-window days of one report.
+    pub fn add(&mut self, spread: &Spread) {
+        for d in spread.within(self.range.clone()) {
+            if d.messages == 0 {
+                continue;
+            }
+            let t = self.totals.entry(d.day).or_default();
+            t.0 = t.0.saturating_add(d.messages);
+            t.1 = t.1.saturating_add(d.pass);
+        }
+    }
+
+    /// One entry per day from the first day with messages to the last,
+    /// days in between with 0.
+    pub fn rows(&self) -> Vec<DayShare> {
+        let (Some(first), Some(last)) = (self.totals.keys().next(), self.totals.keys().last())
+        else {
+            return Vec::new();
+        };
+        (*first..=*last)
+            .map(|day| {
+                let (messages, pass) = self.totals.get(&day).copied().unwrap_or_default();
+                DayShare {
+                    day,
+                    messages,
+                    pass,
+                }
+            })
+            .collect()
+    }
+}
+
+impl DayShare {
+    /// `100 · pass / messages` of the numbers shown, one decimal; `None`
+    /// for a day without messages.
+    pub fn pass_pct(&self) -> Option<f64> {
+        (self.messages > 0)
+            .then(|| (1000.0 * self.pass as f64 / self.messages as f64).round() / 10.0)
+    }
+
+    /// `YYYY-MM-DD`.
+    pub fn date(&self) -> String {
+        self.day
+            .checked_mul(DAY)
+            .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            .unwrap_or_default()
+    }
+}
+
 /// `round(n · x / d)`, halves up, for `x <= d`; 0 when `d` is 0. Exact in
 /// u128: `n · x < 2^127`, as `n < 2^63` (it came from an i64) and
 /// `x <= d <= 2^64` (the widest range of two i64 instants).
@@ -193,6 +275,41 @@ mod tests {
         assert_eq!(window.len(), 3);
         assert_eq!(window.iter().map(|d| d.day).collect::<Vec<_>>(), [0, 1, 2]);
         assert!(s.within(2_000_000..2_000_010).next().is_none());
+    }
+
+    #[test]
+    fn window_days_are_the_days_whose_start_is_inside() {
+        // --since 1970-01-03 --until 1970-01-05: days 2, 3, 4.
+        assert_eq!(window_days(Some(2 * DAY), Some(5 * DAY)), 2..5);
+        // --days 2 at 15:00 on day 10: days 9 and 10.
+        let now = 10 * DAY + 15 * 3600;
+        assert_eq!(window_days(Some(now - 2 * DAY), None), 9..i64::MAX);
+        assert_eq!(window_days(None, None), i64::MIN..i64::MAX);
+        assert_eq!(window_days(Some(5 * DAY), Some(DAY)), 5..5);
+    }
+
+    #[test]
+    fn days_clip_fill_gaps_and_pct_comes_from_the_shown_numbers() {
+        let mut days = Days::new(window_days(Some(10 * DAY), Some(13 * DAY)));
+        // Straddles the start: only its day 10 counts.
+        days.add(&Spread::new(9 * DAY, 11 * DAY, 10, 5));
+        // Straddles the end: only its day 12 counts.
+        days.add(&Spread::new(12 * DAY, 14 * DAY, 7, 7));
+        // Outside.
+        days.add(&Spread::new(20 * DAY, 21 * DAY, 99, 0));
+        let rows = days.rows();
+        let got: Vec<_> = rows
+            .iter()
+            .map(|d| (d.date(), d.messages, d.pass, d.pass_pct()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("1970-01-11".to_string(), 5, 2, Some(40.0)),
+                ("1970-01-12".to_string(), 0, 0, None),
+                ("1970-01-13".to_string(), 4, 4, Some(100.0)),
+            ]
+        );
     }
 
     /// A small deterministic PRNG (SplitMix64) for the property tests.
