@@ -5,11 +5,18 @@
 //! keyed by the column names, which are the documented, stable keys scripts
 //! rely on. Tables use UTF-8 borders on a terminal and plain ASCII when
 //! piped or when `NO_COLOR` is set, so logs and mail stay readable.
+//!
+//! Cells hold report text, which strangers write: a table shows every cell
+//! through [`untrusted::visible`] (no control character reaches the
+//! terminal), CSV writes text cells through [`untrusted::csv_cell`] (no
+//! cell runs as a spreadsheet formula), JSON keeps the text exactly.
 
 use std::io::{self, IsTerminal, Write};
 
 use comfy_table::{presets, CellAlignment, ContentArrangement};
 use serde_json::Value;
+
+use crate::untrusted;
 
 /// Output format, chosen with `--format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -95,7 +102,7 @@ fn write_csv(table: &Table, out: &mut dyn Write) -> io::Result<()> {
     let mut w = csv::Writer::from_writer(out);
     w.write_record(table.columns.iter().map(|c| c.key))?;
     for row in &table.rows {
-        w.write_record(row.iter().map(plain))?;
+        w.write_record(row.iter().map(csv_text))?;
     }
     w.flush()
 }
@@ -110,7 +117,10 @@ fn to_text(table: &Table, fancy: bool) -> comfy_table::Table {
     t.set_content_arrangement(ContentArrangement::Disabled);
     t.set_header(table.columns.iter().map(|c| c.key));
     for row in &table.rows {
-        t.add_row(row.iter().map(plain));
+        t.add_row(
+            row.iter()
+                .map(|v| untrusted::visible(&plain(v)).into_owned()),
+        );
     }
     for (i, c) in table.columns.iter().enumerate() {
         if c.numeric {
@@ -120,6 +130,14 @@ fn to_text(table: &Table, fancy: bool) -> comfy_table::Table {
         }
     }
     t
+}
+
+/// A cell for CSV: text by the formula rule, numbers as they are.
+fn csv_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => untrusted::csv_cell(s).into_owned(),
+        other => plain(other),
+    }
 }
 
 /// A cell as plain text: strings unquoted, null empty.
@@ -151,6 +169,29 @@ mod tests {
         assert_eq!(v[0]["name"], "a,b");
         assert_eq!(v[0]["n"], 12);
         assert!(v[1]["n"].is_null());
+    }
+
+    #[test]
+    fn text_cells_are_escaped_in_tables_and_guarded_in_csv() {
+        let mut t = Table::new(vec![Column::text("name"), Column::num("n")]);
+        t.rows
+            .push(vec![json!("=HYPERLINK(\"x\")\u{1b}[2J"), json!(-3)]);
+        t.rows.push(vec![json!("-1"), json!(1.5)]);
+        let mut out = Vec::new();
+        write(&t, Format::Csv, false, &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "name,n\n\"'=HYPERLINK(\"\"x\"\")\u{1b}[2J\",-3\n'-1,1.5\n"
+        );
+        let mut out = Vec::new();
+        write(&t, Format::Table, false, &mut out).unwrap();
+        let s = String::from_utf8(out).unwrap();
+        assert!(s.contains("=HYPERLINK(\"x\")\\x1b[2J"), "{s}");
+        assert!(!s.contains('\u{1b}'), "{s}");
+        let mut out = Vec::new();
+        write(&t, Format::Json, false, &mut out).unwrap();
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v[0]["name"], "=HYPERLINK(\"x\")\u{1b}[2J");
     }
 
     #[test]

@@ -155,3 +155,117 @@ fn the_database_keeps_the_raw_text() {
         .unwrap();
     assert_eq!(org, evil);
 }
+
+const VIEWS: &[&str] = &[
+    "sources", "daily", "orgs", "domains", "dkim", "spf", "failures", "reports",
+];
+
+/// Whether a CSV cell would run as a formula in a spreadsheet.
+fn formula(cell: &str) -> bool {
+    cell.starts_with(['=', '+', '-', '@', '\t', '\r'])
+}
+
+/// Both hostile reports stored: every field holds every attack, and the
+/// second one's fields also begin with formula characters.
+fn stored_both() -> (Env, String) {
+    let (env, evil) = stored();
+    let dir = env.path("more");
+    std::fs::create_dir_all(&dir).unwrap();
+    let formulas = format!("=1+1{evil}");
+    write(
+        &dir.join("f.xml"),
+        &hostile_report(&formulas, "r2", midnight(3))
+            .replace("<header_from>=", "<header_from>@")
+            .replace("<envelope_from>=", "<envelope_from>-")
+            .replace("<selector>=", "<selector>+"),
+    );
+    let (code, _, err) = run(env.cmd().arg("ingest").arg(&dir));
+    assert_eq!(code, 0, "{err}");
+    (env, evil)
+}
+
+#[test]
+fn every_view_in_every_format_is_safe() {
+    let (env, evil) = stored_both();
+    for view in VIEWS {
+        let q = |format: &str| {
+            let out = env
+                .cmd()
+                .args(["query", view, "--days", "30", "--format", format])
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(0), "{view} {format}");
+            assert_clean(&format!("{view} {format} stderr"), &out.stderr);
+            out.stdout
+        };
+        let table = q("table");
+        assert_clean(&format!("{view} table"), &table);
+
+        let json: serde_json::Value = serde_json::from_slice(&q("json")).unwrap();
+        let csv = q("csv");
+        let mut rdr = csv::Reader::from_reader(csv.as_slice());
+        let keys = rdr.headers().unwrap().clone();
+        let rows: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();
+        let json_rows = json.as_array().unwrap();
+        assert_eq!(rows.len(), json_rows.len(), "{view}");
+        for (row, obj) in rows.iter().zip(json_rows) {
+            for (cell, key) in row.iter().zip(&keys) {
+                let value = &obj[key];
+                assert!(!formula(cell), "{view} {key}: {cell:?}");
+                // A text cell is the JSON text, with one ' in front when
+                // it begins like a formula (or with ').
+                if let Some(text) = value.as_str() {
+                    let expected = if formula(text) || text.starts_with('\'') {
+                        format!("'{text}")
+                    } else {
+                        text.to_string()
+                    };
+                    assert_eq!(cell, expected, "{view} {key}");
+                }
+            }
+        }
+        // The attacks reach JSON (where text fields are shown) unchanged.
+        let text = serde_json::to_string(&json).unwrap();
+        if !matches!(*view, "sources" | "daily") {
+            assert!(
+                text.contains(&serde_json::to_string(&evil).unwrap()[1..10]),
+                "{view}"
+            );
+        }
+    }
+}
+
+#[test]
+fn alert_and_quarantine_list_are_safe() {
+    let (env, evil) = stored_both();
+    let dir = env.path("bad");
+    std::fs::create_dir_all(&dir).unwrap();
+    write(&dir.join(file_safe(&evil)), "not a report");
+    let out = env.cmd().arg("ingest").arg(&dir).output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    for args in [
+        &["alert", "--days", "30"][..],
+        &["alert", "--days", "30", "--format", "json"],
+        &["quarantine", "list"],
+        &["ingest", "--alert"],
+    ] {
+        let mut cmd = env.cmd();
+        cmd.args(args);
+        if args[0] == "ingest" {
+            cmd.arg(env.path("more"));
+        }
+        let out = cmd.output().unwrap();
+        assert_clean(&format!("{args:?} stdout"), &out.stdout);
+        assert_clean(&format!("{args:?} stderr"), &out.stderr);
+    }
+    let out = env
+        .cmd()
+        .args(["quarantine", "list", "--format", "json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v[0]["source"]
+        .as_str()
+        .unwrap()
+        .ends_with(&file_safe(&evil)));
+}
