@@ -267,37 +267,59 @@ pub fn sources(store: &Store, q: &Scope<'_>) -> rusqlite::Result<Table> {
     Ok(t)
 }
 
-/// `query daily`: one row per UTC day, from the first day with messages to
-/// the last (days in between without reports show 0). A report spanning
-/// several days is spread over them in proportion to its range, and the
-/// shares rounded to whole messages per day.
+/// `query daily`: one row per UTC day of the window, from the first day
+/// with messages to the last (days in between without any show 0). Every
+/// report that reaches into the window is shared out over its days in
+/// whole messages ([`apportion`]: per report they add up exactly), and only
+/// the days inside the window are shown, so a report straddling an edge
+/// counts with its in-window days. `pass_pct` is that of the numbers shown.
 ///
 /// JSON keys: `day` (`YYYY-MM-DD`), `messages`, `messages_pass`,
 /// `messages_fail`, `pass_pct`. The table form adds a `bar` column (see
 /// [`add_bars`]).
 pub fn daily(store: &Store, q: &Scope<'_>) -> rusqlite::Result<Table> {
-    let (text, sql) = daily_sql(q);
-    let mut days = daily::Days::default();
+    let range = apportion::window_days(q.window.since, q.window.until);
+    let (text, sql) = daily_sql(q, &range);
+    let mut days = apportion::Days::new(range);
     let mut st = store.conn().prepare_cached(&text)?;
     let mut rows = st.query(params_from_iter(sql.args.iter()))?;
     while let Some(r) = rows.next()? {
-        days.add(r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+        days.add(&apportion::Spread::new(
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+        ));
     }
     let mut t = Table::new(columns(&[Column::text("day")], &COUNT_COLUMNS));
-    t.rows = days.rows();
+    t.rows = days
+        .rows()
+        .into_iter()
+        .map(|d| {
+            vec![
+                json!(d.date()),
+                json!(d.messages),
+                json!(d.pass),
+                json!(d.messages - d.pass),
+                json!(d.pass_pct()),
+            ]
+        })
+        .collect();
     Ok(t)
 }
 
-/// Per report in the window: its range, messages and passing messages.
-fn daily_sql(q: &Scope<'_>) -> (String, Sql) {
+/// Per report reaching into the days `range`: its range, messages and
+/// passing messages.
+fn daily_sql(q: &Scope<'_>, range: &std::ops::Range<i64>) -> (String, Sql) {
     let mut sql = Sql::default();
-    let cond = sql.where_all(q);
-    // Grouping by (date_begin, id), the order of `report_date_begin`, keeps
-    // the planner on that index; by id alone it scans the whole table in
-    // rowid order to save a sort.
+    let day = |d: i64| d.saturating_mul(apportion::DAY);
+    let mut conds = vec![sql.overlap_cond(day(range.start), day(range.end))];
+    conds.extend(sql.org_cond(q));
+    conds.extend(sql.record_conds(q.filter, q.nets));
     let text = format!(
-        "SELECT r.date_begin, r.date_end, sum(c.count), sum({PASS}) {FROM} {cond}
-         GROUP BY r.date_begin, r.id"
+        "SELECT r.date_begin, r.date_end, sum(c.count), sum({PASS}) {FROM}
+         WHERE {} GROUP BY r.date_begin, r.id",
+        conds.join(" AND ")
     );
     (text, sql)
 }
@@ -441,12 +463,18 @@ mod tests {
                 before: 1_699_000_000,
                 min_messages: 10,
             });
-            for (text, sql) in [sources_sql(&q, novelty), daily_sql(&q)] {
+            let range = apportion::window_days(q.window.since, q.window.until);
+            for (text, sql) in [sources_sql(&q, novelty), daily_sql(&q, &range)] {
                 let p = plan(&store, &text, &sql);
                 assert!(p.contains("INDEX report_date_begin"), "{p}");
                 assert!(p.contains("PRIMARY KEY"), "{p}");
                 assert!(!p.contains("SCAN"), "{p}");
             }
+            // daily also finds the reports reaching in from before the
+            // window by their end, never by reading the older history.
+            let (text, sql) = daily_sql(&q, &range);
+            let p = plan(&store, &text, &sql);
+            assert!(p.contains("INDEX report_date_end (date_end>?)"), "{p}");
         }
     }
 }
