@@ -75,9 +75,19 @@ const RESULT_COLUMNS: [Column; 5] = [
     Column::num("pass_pct"),
 ];
 
-/// Result words that count as `messages_fail` in `dkim` and `spf`
-/// (`hardfail` is what some SPF reporters write for `fail`).
-const FAIL_WORDS: &str = "('fail', 'softfail', 'hardfail')";
+/// Each auth set's DKIM results once per row key (lower-cased domain,
+/// selector), however often a record repeats a signature: `pass` when any
+/// of them passed, else `fail` when any failed (fail, softfail, or the
+/// `hardfail` some SPF reporters write), so a message counts once per row,
+/// by its best result.
+const DKIM_ONCE: &str = "(SELECT auth_set, lower(domain) AS domain, selector,
+        max(result = 'pass') AS pass, max(result IN ('fail', 'softfail', 'hardfail')) AS fail
+    FROM dkim_result GROUP BY auth_set, lower(domain), selector)";
+
+/// The same for SPF results, per lower-cased domain.
+const SPF_ONCE: &str = "(SELECT auth_set, lower(domain) AS domain,
+        max(result = 'pass') AS pass, max(result IN ('fail', 'softfail', 'hardfail')) AS fail
+    FROM spf_result GROUP BY auth_set, lower(domain))";
 
 /// Row tail for `dkim` / `spf`: messages, pass, fail at `i..i+3`.
 fn result_counts(r: &Row<'_>, i: usize) -> rusqlite::Result<[Value; 5]> {
@@ -96,8 +106,9 @@ fn result_counts(r: &Row<'_>, i: usize) -> rusqlite::Result<[Value; 5]> {
 /// `query dkim`: one row per DKIM signing domain (lower case) and
 /// selector from `<auth_results>`, largest volume first. These are the raw
 /// DKIM results, not DMARC alignment: a message with two signatures counts
-/// once in each row, and messages with no DKIM result form one row whose
-/// domain and selector are null.
+/// once in each row, a signature a record lists twice counts once (by its
+/// best result: pass, else fail), and messages with no DKIM result form one
+/// row whose domain and selector are null.
 ///
 /// JSON keys: `dkim_domain`, `selector`, `messages`, `messages_pass`,
 /// `messages_fail` (fail, softfail, hardfail), `messages_other` (none,
@@ -107,10 +118,10 @@ pub fn dkim(store: &Store, q: &Scope<'_>) -> rusqlite::Result<Table> {
     let cond = sql.where_all(q);
     let limit = sql.limit(q.limit);
     let text = format!(
-        "SELECT lower(d.domain), d.selector, sum(c.count),
-                sum(CASE WHEN d.result = 'pass' THEN c.count ELSE 0 END),
-                sum(CASE WHEN d.result IN {FAIL_WORDS} THEN c.count ELSE 0 END)
-         {FROM} LEFT JOIN dkim_result d ON d.auth_set = c.auth {cond}
+        "SELECT d.domain, d.selector, sum(c.count),
+                sum(CASE WHEN d.pass THEN c.count ELSE 0 END),
+                sum(CASE WHEN d.fail AND NOT d.pass THEN c.count ELSE 0 END)
+         {FROM} LEFT JOIN {DKIM_ONCE} d ON d.auth_set = c.auth {cond}
          GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 {limit}"
     );
     let cols = columns(
@@ -128,8 +139,9 @@ pub fn dkim(store: &Store, q: &Scope<'_>) -> rusqlite::Result<Table> {
 }
 
 /// `query spf`: one row per SPF domain (lower case) from `<auth_results>`,
-/// largest volume first; like `dkim`, raw results, and records without an
-/// SPF result form one row with a null domain.
+/// largest volume first; like `dkim`, raw results, a domain a record lists
+/// twice counted once, and records without an SPF result form one row with
+/// a null domain.
 ///
 /// JSON keys: `spf_domain`, `messages`, `messages_pass`, `messages_fail`
 /// (fail, softfail, hardfail), `messages_other`, `pass_pct`.
@@ -138,10 +150,10 @@ pub fn spf(store: &Store, q: &Scope<'_>) -> rusqlite::Result<Table> {
     let cond = sql.where_all(q);
     let limit = sql.limit(q.limit);
     let text = format!(
-        "SELECT lower(s.domain), sum(c.count),
-                sum(CASE WHEN s.result = 'pass' THEN c.count ELSE 0 END),
-                sum(CASE WHEN s.result IN {FAIL_WORDS} THEN c.count ELSE 0 END)
-         {FROM} LEFT JOIN spf_result s ON s.auth_set = c.auth {cond}
+        "SELECT s.domain, sum(c.count),
+                sum(CASE WHEN s.pass THEN c.count ELSE 0 END),
+                sum(CASE WHEN s.fail AND NOT s.pass THEN c.count ELSE 0 END)
+         {FROM} LEFT JOIN {SPF_ONCE} s ON s.auth_set = c.auth {cond}
          GROUP BY 1 ORDER BY 2 DESC, 1 {limit}"
     );
     let cols = columns(&[Column::text("spf_domain")], &RESULT_COLUMNS);
