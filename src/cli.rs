@@ -25,6 +25,7 @@ use crate::render::Format;
 use crate::source::files::{self, PathOptions};
 use crate::source::own::OwnFiles;
 use crate::source::Source;
+use crate::store::variant::Kept;
 use crate::store::Store;
 use crate::untrusted::{visible, Visible};
 
@@ -348,6 +349,16 @@ pub(crate) fn run_ingest(
                 None => eprintln!("{line}"),
             }
         }
+        Event::Stored {
+            name,
+            outcome: crate::store::Stored::Conflicting { header, kept },
+        } => {
+            let line = conflict_line(name, header, *kept);
+            match &bar {
+                Some(b) => b.println(line),
+                None => eprintln!("{line}"),
+            }
+        }
         Event::Stored { .. } => {}
         Event::InputDone => {
             if let Some(b) = &bar {
@@ -360,6 +371,21 @@ pub(crate) fn run_ingest(
         b.finish_and_clear();
     }
     Ok(result?)
+}
+
+/// One line about a conflicting copy: which report, and which copy won.
+fn conflict_line(name: &str, header: &crate::model::ReportHeader, kept: Kept) -> String {
+    let m = &header.metadata;
+    let outcome = match kept {
+        Kept::Stored => "the stored copy stays; this one is kept as a variant",
+        Kept::New => "it replaced the stored copy, which needed markup repair (kept as a variant)",
+    };
+    format!(
+        "dmarcdb: conflicting copy of report {} from {} in {}: {outcome}",
+        Visible(&m.report_id),
+        Visible(&m.org_name),
+        Visible(name)
+    )
 }
 
 fn progress_bar(len: Option<u64>) -> Option<indicatif::ProgressBar> {
@@ -393,8 +419,12 @@ fn print_summary(s: &Summary, dry_run: bool) {
             s.rejected.len()
         );
     } else {
+        let conflicting = match s.conflicting {
+            0 => String::new(),
+            n => format!(", {n} conflicting"),
+        };
         println!(
-            "{} new report(s) ({} records), {} already stored, {} not a report, {} rejected.",
+            "{} new report(s) ({} records), {} already stored{conflicting}, {} not a report, {} rejected.",
             s.new,
             s.records,
             s.duplicate,

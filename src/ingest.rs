@@ -45,6 +45,9 @@ pub struct Summary {
     pub new: u64,
     /// Reports that were already stored.
     pub duplicate: u64,
+    /// Reports whose identity was stored with other content (one copy is
+    /// the report, the other a variant; see `store::variant`).
+    pub conflicting: u64,
     /// Mail messages holding no aggregate report.
     pub not_report: u64,
     /// Records stored now.
@@ -262,6 +265,7 @@ fn stored_event(
             sum.records += records;
         }
         Stored::Duplicate { .. } => sum.duplicate += 1,
+        Stored::Conflicting { .. } => sum.conflicting += 1,
     }
     on_event(&Event::Stored { name, outcome });
 }

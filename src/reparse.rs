@@ -185,8 +185,8 @@ fn is_constraint(e: &rusqlite::Error) -> bool {
 
 /// Parses `payload` and replaces report `id`'s header fields, records and
 /// child rows (deleting the records cascades to their children).
-fn rewrite(
-    tx: &Transaction<'_>,
+pub(crate) fn rewrite(
+    tx: &Connection,
     id: i64,
     payload: &Payload,
     opts: &ingest::Options,
@@ -219,7 +219,7 @@ fn rewrite(
 }
 
 /// Every header column the parser fills, as `store` inserts them.
-fn update_header(tx: &Transaction<'_>, id: i64, h: &ReportHeader) -> rusqlite::Result<()> {
+fn update_header(tx: &Connection, id: i64, h: &ReportHeader) -> rusqlite::Result<()> {
     let errors = store::header_errors(h);
     let mut values: Vec<&dyn rusqlite::ToSql> = vec![&id];
     values.extend(store::header_values(h, &errors));

@@ -67,8 +67,16 @@ pub enum Stored {
         messages: i64,
         messages_fail: i64,
     },
-    /// A report with the same identity key is already stored.
+    /// A report with the same identity key and the same content is
+    /// already stored.
     Duplicate { header: Box<ReportHeader> },
+    /// A report with the same identity key but other content is stored:
+    /// one copy is the report, the other is kept in `report_variant` (see
+    /// [`variant`]).
+    Conflicting {
+        header: Box<ReportHeader>,
+        kept: variant::Kept,
+    },
 }
 
 /// Why a report was not stored.
@@ -268,6 +276,9 @@ impl Store {
         let header = reader.header()?;
         reader.set_chunk(RECORDS_BUF);
         self.in_savepoint(|conn, sets| {
+            if let Some(id) = stored_id(conn, &header)? {
+                return variant::settle(conn, id, payload, limits, source, header);
+            }
             write_report(conn, payload, source, header, |conn, id| {
                 let ins = Inserter::new(conn, sets, id)?;
                 if payload.data.len() < THREAD_MIN {
@@ -290,11 +301,15 @@ impl Store {
     pub(crate) fn store_parsed(
         &mut self,
         payload: &Payload,
+        limits: &Limits,
         source: &str,
         header: ReportHeader,
         next_record: &mut dyn FnMut() -> Result<Option<Record>, StoreError>,
     ) -> Result<Stored, StoreError> {
         self.in_savepoint(|conn, sets| {
+            if let Some(id) = stored_id(conn, &header)? {
+                return variant::settle(conn, id, payload, limits, source, header);
+            }
             write_report(conn, payload, source, header, |conn, id| {
                 let mut ins = Inserter::new(conn, sets, id)?;
                 let mut t = Totals::default();
@@ -371,9 +386,10 @@ impl Store {
     }
 }
 
-/// Stores one report inside the caller's transaction or savepoint (which
-/// the caller drops without commit on error: nothing of the report is kept).
-/// `records` inserts the records under the new report id.
+/// Stores one new report (the caller found none with its identity) inside
+/// the caller's transaction or savepoint (which the caller drops without
+/// commit on error: nothing of the report is kept). `records` inserts the
+/// records under the new report id.
 fn write_report(
     conn: &Connection,
     payload: &Payload,
@@ -381,11 +397,6 @@ fn write_report(
     header: ReportHeader,
     records: impl FnOnce(&Connection, i64) -> Result<Totals, StoreError>,
 ) -> Result<Stored, StoreError> {
-    if is_stored(conn, &header)? {
-        return Ok(Stored::Duplicate {
-            header: Box::new(header),
-        });
-    }
     let id = insert_header(conn, &header, source)?;
     let Totals {
         records,
@@ -454,7 +465,7 @@ fn create_private(path: &Path) {
 
 /// The bytes to keep for a report: a gzip payload as received, plain XML
 /// compressed.
-fn keep_bytes(payload: &Payload) -> std::borrow::Cow<'_, [u8]> {
+pub(crate) fn keep_bytes(payload: &Payload) -> std::borrow::Cow<'_, [u8]> {
     if payload.gzip {
         std::borrow::Cow::Borrowed(&payload.data)
     } else {
@@ -535,24 +546,27 @@ fn insert_header(tx: &Connection, h: &ReportHeader, source: &str) -> Result<i64,
 
 /// Whether a report with `header`'s identity key is stored.
 pub(crate) fn is_stored(tx: &Connection, header: &ReportHeader) -> rusqlite::Result<bool> {
+    Ok(stored_id(tx, header)?.is_some())
+}
+
+/// The id of the stored report with `header`'s identity key, if any.
+fn stored_id(tx: &Connection, header: &ReportHeader) -> rusqlite::Result<Option<i64>> {
     let k = header.key();
-    let found = tx
-        .prepare_cached(
-            "SELECT 1 FROM report WHERE org_name = ?1 AND report_id = ?2
+    tx.prepare_cached(
+        "SELECT id FROM report WHERE org_name = ?1 AND report_id = ?2
              AND policy_domain = ?3 AND date_begin = ?4 AND date_end = ?5",
-        )?
-        .query_row(
-            params![
-                k.org_name,
-                k.report_id,
-                k.policy_domain,
-                k.date_begin,
-                k.date_end
-            ],
-            |_| Ok(()),
-        )
-        .optional()?;
-    Ok(found.is_some())
+    )?
+    .query_row(
+        params![
+            k.org_name,
+            k.report_id,
+            k.policy_domain,
+            k.date_begin,
+            k.date_end
+        ],
+        |r| r.get(0),
+    )
+    .optional()
 }
 
 /// Payloads (as stored: compressed or not) at least this big are parsed on

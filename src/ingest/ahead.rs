@@ -263,9 +263,11 @@ impl Writer<'_> {
             last: false,
             own: None,
         };
-        let outcome = self
-            .store
-            .store_parsed(payload, &payload.name, header, &mut || feed.next());
+        let outcome =
+            self.store
+                .store_parsed(payload, self.limits, &payload.name, header, &mut || {
+                    feed.next()
+                });
         // A duplicate found here, or an error: the rest is not needed.
         feed.discard();
         outcome
