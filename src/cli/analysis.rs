@@ -23,6 +23,7 @@ use crate::notify::{self, Message};
 use crate::query::{self, Empty, Filter, Scope, Side, Window};
 use crate::render::{self, Format};
 use crate::store::Store;
+use crate::untrusted::{self, Visible};
 
 /// Settings every analysis command reads (global flags).
 #[derive(Debug, Clone, Default, Args)]
@@ -307,7 +308,10 @@ fn run_alert(
     };
     let mut out = std::io::stdout().lock();
     match format {
-        Format::Table => writeln!(out, "{}", alert::report_text(&o, label, empty.as_deref()))?,
+        Format::Table => {
+            let text = alert::report_text(&o, label, empty.as_deref());
+            writeln!(out, "{}", untrusted::visible_block(&text))?
+        }
         Format::Json => {
             serde_json::to_writer_pretty(&mut out, &alert::to_json(&o))?;
             writeln!(out)?;
@@ -348,6 +352,6 @@ fn send(settings: &Settings, o: &Outcome, label: &str) {
     };
     let (_, failed) = notify::send(ch, &msg);
     for e in failed {
-        eprintln!("dmarcdb: warning: {e}");
+        eprintln!("dmarcdb: warning: {}", Visible(&e.to_string()));
     }
 }
