@@ -181,6 +181,48 @@ mod tests {
         assert_eq!(truncate("abc", 4), "abc");
     }
 
+    /// A one-request HTTP server on a free loopback port: its URL, and
+    /// the request body it got.
+    fn listen_once() -> (String, std::thread::JoinHandle<String>) {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", l.local_addr().unwrap());
+        let h = std::thread::spawn(move || {
+            let (stream, _) = l.accept().unwrap();
+            let mut r = BufReader::new(stream);
+            let mut len = 0;
+            loop {
+                let mut line = String::new();
+                r.read_line(&mut line).unwrap();
+                if line.trim().is_empty() {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0; len];
+            r.read_exact(&mut body).unwrap();
+            let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+            r.into_inner().write_all(reply).unwrap();
+            String::from_utf8(body).unwrap()
+        });
+        (url, h)
+    }
+
+    #[test]
+    fn notification_text_shows_control_characters_escaped() {
+        let (url, got) = listen_once();
+        let agent = ureq::AgentBuilder::new().timeout(TIMEOUT).build();
+        let msg = Message {
+            text: "line one\n\x1b]0;pwned\x07 \u{202e}x",
+            json: json!({"problems": []}),
+        };
+        webhook(&agent, &url, &msg).unwrap();
+        let body: Value = serde_json::from_str(&got.join().unwrap()).unwrap();
+        assert_eq!(body["text"], "line one\n\\x1b]0;pwned\\x07 \\u{202e}x");
+    }
+
     #[test]
     fn refused_connection_error_holds_no_token() {
         let port = {
