@@ -269,3 +269,45 @@ fn alert_and_quarantine_list_are_safe() {
         .unwrap()
         .ends_with(&file_safe(&evil)));
 }
+
+#[test]
+fn zip_member_names_and_fatal_errors_are_escaped() {
+    let env = Env::new();
+    let evil = all_attacks();
+    // A zip whose only member, named with every attack, is not a report.
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    zip.start_file(
+        format!("{}.xml", file_safe(&evil)),
+        zip::write::SimpleFileOptions::default(),
+    )
+    .unwrap();
+    std::io::Write::write_all(&mut zip, b"<html>not a report</html>").unwrap();
+    let bytes = zip.finish().unwrap().into_inner();
+    let path = env.path("reports/members.zip");
+    std::fs::write(&path, bytes).unwrap();
+    let out = env.cmd().arg("ingest").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert_clean("zip member stderr", &out.stderr);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("members.zip::"), "{err}");
+    assert!(
+        err.contains("a\\x1b[31mred") && err.contains("\\u{202e}"),
+        "{err}"
+    );
+
+    // A database path under a file named with the attacks: a fatal error
+    // naming it.
+    let blocker = env.path(&format!("f{}", file_safe(&evil)));
+    write(&blocker, "a file, not a directory");
+    let out = assert_cmd::Command::cargo_bin("dmarcdb")
+        .unwrap()
+        .env_remove("DMARCDB_DB")
+        .arg("--db")
+        .arg(blocker.join("x.sqlite"))
+        .args(["query", "reports"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_clean("fatal error", &out.stderr);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("error: cannot open database"));
+}
