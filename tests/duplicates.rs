@@ -176,3 +176,23 @@ fn between_two_clean_copies_the_first_stays() {
     assert_eq!(v.len(), 1);
     assert_eq!((v[0].1.clone(), v[0].2.clone()), (None, second.xml()));
 }
+
+#[test]
+fn both_copies_in_one_run_the_clean_one_wins() {
+    for (first, second) in [("a.xml", "b.xml"), ("b.xml", "a.xml")] {
+        let env = Env::new();
+        let dir = env.path("reports");
+        // `first` holds the damaged copy; name order decides which of the
+        // two is read first, so both orders run.
+        std::fs::write(dir.join(first), damaged()).unwrap();
+        std::fs::write(dir.join(second), report().xml()).unwrap();
+        let (code, out, err) = run(env.cmd().arg("ingest").arg(&dir));
+        assert_eq!(code, 0, "{err}");
+        assert!(
+            out.contains("1 new report(s) (2 records), 0 already stored, 1 conflicting"),
+            "{out}"
+        );
+        assert_eq!(header_froms(&env), ["example.com", "example.com"]);
+        assert_eq!(variants(&env).len(), 1);
+    }
+}
