@@ -116,7 +116,8 @@ pub struct QueryArgs {
 pub enum View {
     /// Per source IP, ours or EXTERNAL, largest first (default --limit 25).
     Sources,
-    /// Per UTC day, multi-day reports spread in proportion.
+    /// Per UTC day of the window; a report spanning days is shared out
+    /// over them in whole messages.
     Daily,
     /// Per reporter (org_name).
     Orgs,
@@ -132,10 +133,12 @@ pub enum View {
     Reports,
 }
 
-/// Which reports to look at, by the start of their date range.
+/// Which reports to look at, by the start of their date range (`daily`:
+/// which days). `--since` after `--until` is refused by [`Cli::check`].
 #[derive(Debug, Clone, Args)]
 pub struct WindowArgs {
-    /// The last N days (reports counted by their begin date).
+    /// The last N days (reports counted by their begin date; `daily`
+    /// shows the last N days, today included).
     #[arg(long, value_name = "N", conflicts_with_all = ["since", "until"])]
     pub days: Option<u32>,
     /// From this day (YYYY-MM-DD, UTC), inclusive.
