@@ -1,7 +1,10 @@
-//! Parsing ahead: while this thread writes one input's reports to SQLite, a
-//! second thread extracts and parses the next inputs, so the two halves of
-//! the work (about equal: decompressing and parsing, and the inserts) run
-//! on two cores.
+//! The pipeline, ingest's one driver: while this thread writes one input's
+//! reports to the sink (the store; nothing in a dry run), a second thread
+//! extracts and parses the next inputs, so the two halves of the work
+//! (about equal: decompressing and parsing, and the inserts) run on two
+//! cores. It is the only place that parses reports for storing: ingest
+//! from every source, dry runs and `reparse`'s retry of the quarantine all
+//! come through here.
 //!
 //! The source stays on this thread (it need not be `Send`: the mbox source
 //! shares its file through an `Rc`) and hands each input to the parsing
@@ -33,14 +36,20 @@ use std::panic::resume_unwind;
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
 use std::sync::Arc;
 
-use rusqlite::{Connection, OpenFlags};
-
-use super::{ack_all, isolate, note_extracted, reject, stored_event, Event, Fatal, Summary};
+use super::{ack_all, isolate, note_extracted, reject, stored_event, Event, Fatal, Sink, Summary};
 use crate::extract::{self, ExtractError, Limits, Payload};
 use crate::model::{Record, ReportHeader};
 use crate::parse::{Guarded, ParseError, ReportReader};
 use crate::source::{Input, Source, SourceError};
-use crate::store::{self, Store, StoreError, CHUNK, HEADER_BUF, RECORDS_BUF};
+use crate::store::{DbError, Lookup, StoreError, Stored};
+
+/// Records handed from the parsing thread to the writer at a time.
+const CHUNK: usize = 64;
+/// Read size for the header check: most headers fit (a longer one takes
+/// more reads), and a duplicate is told after inflating this much...
+const HEADER_BUF: usize = 1024;
+/// ...then the records are read in chunks of this size.
+const RECORDS_BUF: usize = 16 * 1024;
 
 /// Inputs handed to the parsing thread and not yet written, at most...
 const INPUTS_AHEAD: usize = 16;
@@ -98,25 +107,28 @@ enum Next {
     Failed(SourceError),
 }
 
-/// Stores every input of `source`, parsing on a second thread; the
-/// counterpart of `ingest::drive` for a run that writes.
+/// Stores every input of `source` in `sink`, parsing on a second thread.
 pub(super) fn drive(
     source: &mut dyn Source,
-    store: &mut Store,
+    sink: &mut Sink<'_>,
     opts: &super::Options,
     sum: &mut Summary,
     unacked: &mut Vec<Input>,
     on_event: &mut dyn FnMut(&Event<'_>),
 ) -> Result<(), Fatal> {
-    let db = store.path().map(str::to_string);
+    // Only a hint (see the module doc): without it, everything is parsed.
+    let known = match sink {
+        Sink::Store(store) => store.lookup(),
+        Sink::Nowhere => None,
+    };
     let limits = &opts.limits;
     std::thread::scope(|scope| {
         let (inputs, to_parse) = mpsc::sync_channel(INPUTS_AHEAD);
         let (out, msgs) = mpsc::sync_channel(BATCHES_AHEAD);
         let msgs = Inbox::new(msgs);
-        scope.spawn(move || parse_inputs(&to_parse, &out, limits, db.as_deref()));
+        scope.spawn(move || parse_inputs(&to_parse, &out, limits, known.as_ref()));
         let mut w = Writer {
-            store,
+            sink,
             limits,
             sum,
             unacked,
@@ -128,9 +140,9 @@ pub(super) fn drive(
     })
 }
 
-/// The writer's side: the store and the run's bookkeeping.
-struct Writer<'a> {
-    store: &'a mut Store,
+/// The writer's side: the sink and the run's bookkeeping.
+struct Writer<'a, 's> {
+    sink: &'a mut Sink<'s>,
     limits: &'a Limits,
     sum: &'a mut Summary,
     unacked: &'a mut Vec<Input>,
@@ -138,7 +150,7 @@ struct Writer<'a> {
     msgs: Inbox,
 }
 
-impl Writer<'_> {
+impl Writer<'_, '_> {
     fn drive(&mut self, source: &mut dyn Source, inputs: SyncSender<Input>) -> Result<(), Fatal> {
         let mut queue = VecDeque::new();
         let (mut in_flight, mut bytes, mut ended) = (0, 0, false);
@@ -186,7 +198,7 @@ impl Writer<'_> {
             Ok(done) => done?,
             Err(bug) => {
                 let reason = format!("internal error, please report: {bug}");
-                self.store.quarantine(&input.name, &reason, &input.bytes)?;
+                self.quarantine(&input.name, &reason, &input.bytes)?;
                 reject(self.sum, self.on_event, input.name.clone(), reason);
             }
         }
@@ -196,13 +208,25 @@ impl Writer<'_> {
             bytes: Arc::default(),
             ..input
         });
-        if self.store.commit_due()? {
+        let committed = match self.sink {
+            Sink::Store(store) => store.commit_due()?,
+            Sink::Nowhere => false,
+        };
+        if committed {
             ack_all(source, self.unacked, self.sum)?;
         }
         Ok(())
     }
 
-    /// `ingest::ingest_input` with the parsing done ahead.
+    /// Keeps an input that could not be stored (not in a dry run).
+    fn quarantine(&mut self, name: &str, reason: &str, bytes: &[u8]) -> Result<(), DbError> {
+        match self.sink {
+            Sink::Store(store) => store.quarantine(name, reason, bytes),
+            Sink::Nowhere => Ok(()),
+        }
+    }
+
+    /// Stores what was found in one input, or quarantines it.
     fn store_input(&mut self, input: &Input, found: Result<Unpacked, String>) -> Result<(), Fatal> {
         let found = found.unwrap_or_else(|bug| resume_unwind(Box::new(bug)));
         let failed = note_extracted(
@@ -216,7 +240,7 @@ impl Writer<'_> {
         if failed {
             let reason = self.sum.rejected.last().map(|r| r.reason.clone());
             let reason = reason.unwrap_or_default();
-            self.store.quarantine(&input.name, &reason, &input.bytes)?;
+            self.quarantine(&input.name, &reason, &input.bytes)?;
         }
         for _ in 0..found.payloads {
             let (payload, header, stored) = match self.recv() {
@@ -233,11 +257,26 @@ impl Writer<'_> {
                 Err(e) => Err(StoreError::Parse(e)),
             };
             match outcome {
-                Ok(outcome) => stored_event(self.sum, self.on_event, &payload.name, &outcome),
+                Ok(Outcome::Stored(outcome)) => {
+                    stored_event(self.sum, self.on_event, &payload.name, &outcome)
+                }
+                Ok(Outcome::Parsed {
+                    header,
+                    records,
+                    messages_fail,
+                }) => {
+                    self.sum.parsed += 1;
+                    (self.on_event)(&Event::DryRun {
+                        name: &payload.name,
+                        org_name: &header.metadata.org_name,
+                        report_id: &header.metadata.report_id,
+                        records,
+                        messages_fail,
+                    });
+                }
                 Err(StoreError::Parse(e)) => {
                     let reason = e.to_string();
-                    self.store
-                        .quarantine(&payload.name, &reason, &payload.data)?;
+                    self.quarantine(&payload.name, &reason, &payload.data)?;
                     reject(self.sum, self.on_event, payload.name.clone(), reason);
                 }
                 Err(StoreError::Db(e)) => return Err(Fatal::Db(e)),
@@ -246,13 +285,14 @@ impl Writer<'_> {
         Ok(())
     }
 
-    /// Stores one payload from its header and the records that follow it.
+    /// Stores one payload from its header and the records that follow it
+    /// (in a dry run, reads them through).
     fn store_payload(
         &mut self,
         payload: &Payload,
         header: ReportHeader,
         stored: bool,
-    ) -> Result<store::Stored, StoreError> {
+    ) -> Result<Outcome, StoreError> {
         let mut feed = Feed {
             msgs: &self.msgs,
             payload,
@@ -263,9 +303,12 @@ impl Writer<'_> {
             last: false,
             own: None,
         };
-        let outcome = self
-            .store
-            .store_parsed(payload, &payload.name, header, &mut || feed.next());
+        let outcome = match self.sink {
+            Sink::Store(store) => store
+                .store_parsed(payload, &payload.name, header, &mut || feed.next())
+                .map(Outcome::Stored),
+            Sink::Nowhere => read_through(header, &mut feed),
+        };
         // A duplicate found here, or an error: the rest is not needed.
         feed.discard();
         outcome
@@ -274,6 +317,36 @@ impl Writer<'_> {
     fn recv(&self) -> Msg {
         recv(&self.msgs)
     }
+}
+
+/// What became of one payload.
+enum Outcome {
+    Stored(Stored),
+    /// Dry run: parsed whole, with this many records and failing messages.
+    Parsed {
+        header: Box<ReportHeader>,
+        records: u64,
+        messages_fail: i64,
+    },
+}
+
+/// A dry run's "store": reads every record, counting, as the store would.
+fn read_through(header: ReportHeader, feed: &mut Feed<'_>) -> Result<Outcome, StoreError> {
+    let (mut records, mut messages_fail) = (0u64, 0i64);
+    while let Some(r) = feed.next()? {
+        records += 1;
+        if !r.dmarc_pass() {
+            messages_fail = messages_fail.saturating_add(r.count);
+        }
+    }
+    if records == 0 {
+        return Err(ParseError::NotAReport("no <record> elements".into()).into());
+    }
+    Ok(Outcome::Parsed {
+        header: Box::new(header),
+        records,
+        messages_fail,
+    })
 }
 
 /// The writer's end of the messages, which the parsing thread sends in
@@ -376,11 +449,8 @@ fn parse_inputs(
     inputs: &Receiver<Input>,
     out: &SyncSender<Vec<Msg>>,
     limits: &Limits,
-    db: Option<&str>,
+    known: Option<&Lookup>,
 ) {
-    // Only a hint (see the module doc): without it, everything is parsed.
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let known = db.and_then(|db| Connection::open_with_flags(db, flags).ok());
     let mut out = Outbox {
         out,
         batch: Vec::new(),
@@ -402,7 +472,7 @@ fn parse_inputs(
                 }
             }
         };
-        if parse_input(input, &mut out, limits, known.as_ref()).is_err() {
+        if parse_input(input, &mut out, limits, known).is_err() {
             return;
         }
     }
@@ -447,7 +517,7 @@ fn parse_input(
     input: Input,
     out: &mut Outbox<'_>,
     limits: &Limits,
-    known: Option<&Connection>,
+    known: Option<&Lookup>,
 ) -> Result<(), HungUp> {
     let found = isolate(|| extract::extract_input(&input.name, &input.bytes, limits));
     let (payloads, found) = match found {
@@ -477,7 +547,7 @@ fn parse_payload(
     payload: &Arc<Payload>,
     out: &mut Outbox<'_>,
     limits: &Limits,
-    known: Option<&Connection>,
+    known: Option<&Lookup>,
 ) -> Result<(), HungUp> {
     // The header through a small buffer, so a duplicate costs a KiB or two
     // of inflating; the records in bigger chunks.
@@ -485,7 +555,7 @@ fn parse_payload(
     let header = reader.header();
     reader.set_chunk(RECORDS_BUF);
     let stored = match (&header, known) {
-        (Ok(h), Some(db)) => store::is_stored(db, h).unwrap_or(false),
+        (Ok(h), Some(db)) => db.is_stored(h).unwrap_or(false),
         _ => false,
     };
     let more = header.is_ok() && !stored;
@@ -538,6 +608,7 @@ mod tests {
     use crate::generate::{report_xml, write_gz, ReportSpec};
     use crate::ingest::{run, Options};
     use crate::source::InputKind;
+    use crate::store::Store;
 
     /// Hands out the given inputs in order; acknowledges everything.
     struct Inputs(std::vec::IntoIter<(String, Vec<u8>)>);
@@ -567,8 +638,7 @@ mod tests {
     }
 
     fn count(store: &Store, table: &str) -> i64 {
-        let sql = format!("SELECT count(*) FROM {table}");
-        store.conn().query_row(&sql, [], |r| r.get(0)).unwrap()
+        store.count_rows(table)
     }
 
     #[test]
