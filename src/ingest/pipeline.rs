@@ -33,15 +33,15 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::panic::resume_unwind;
-use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::Arc;
 
 use super::{ack_all, isolate, note_extracted, reject, stored_event, Event, Fatal, Sink, Summary};
-use crate::extract::{self, ExtractError, Limits, Payload};
+use crate::extract::{ExtractError, Limits, Payload};
 use crate::model::{Record, ReportHeader};
 use crate::parse::{Guarded, ParseError, ReportReader};
 use crate::source::{Input, Source, SourceError};
-use crate::store::{DbError, Lookup, StoreError, Stored};
+use crate::store::{DbError, StoreError, Stored};
 
 /// Records handed from the parsing thread to the writer at a time.
 const CHUNK: usize = 64;
@@ -125,8 +125,8 @@ pub(super) fn drive(
     std::thread::scope(|scope| {
         let (inputs, to_parse) = mpsc::sync_channel(INPUTS_AHEAD);
         let (out, msgs) = mpsc::sync_channel(BATCHES_AHEAD);
-        let msgs = Inbox::new(msgs);
-        scope.spawn(move || parse_inputs(&to_parse, &out, limits, known.as_ref()));
+        let msgs = FromParser::new(msgs);
+        scope.spawn(move || parser::parse_inputs(&to_parse, &out, limits, known.as_ref()));
         let mut w = Writer {
             sink,
             limits,
@@ -147,7 +147,7 @@ struct Writer<'a, 's> {
     sum: &'a mut Summary,
     unacked: &'a mut Vec<Input>,
     on_event: &'a mut dyn FnMut(&Event<'_>),
-    msgs: Inbox,
+    msgs: FromParser,
 }
 
 impl Writer<'_, '_> {
@@ -293,7 +293,7 @@ impl Writer<'_, '_> {
         header: ReportHeader,
         stored: bool,
     ) -> Result<Outcome, StoreError> {
-        let mut feed = Feed {
+        let mut feed = ReportRecords {
             msgs: &self.msgs,
             payload,
             limits: self.limits,
@@ -331,7 +331,7 @@ enum Outcome {
 }
 
 /// A dry run's "store": reads every record, counting, as the store would.
-fn read_through(header: ReportHeader, feed: &mut Feed<'_>) -> Result<Outcome, StoreError> {
+fn read_through(header: ReportHeader, feed: &mut ReportRecords<'_>) -> Result<Outcome, StoreError> {
     let (mut records, mut messages_fail) = (0u64, 0i64);
     while let Some(r) = feed.next()? {
         records += 1;
@@ -350,22 +350,22 @@ fn read_through(header: ReportHeader, feed: &mut Feed<'_>) -> Result<Outcome, St
 }
 
 /// The writer's end of the messages, which the parsing thread sends in
-/// batches ([`Outbox`]): handed out one at a time.
-struct Inbox {
+/// batches ([`ToWriter`]): handed out one at a time.
+struct FromParser {
     batches: Receiver<Vec<Msg>>,
     batch: RefCell<std::vec::IntoIter<Msg>>,
 }
 
-impl Inbox {
+impl FromParser {
     fn new(batches: Receiver<Vec<Msg>>) -> Self {
-        Inbox {
+        FromParser {
             batches,
             batch: RefCell::new(Vec::new().into_iter()),
         }
     }
 }
 
-fn recv(msgs: &Inbox) -> Msg {
+fn recv(msgs: &FromParser) -> Msg {
     loop {
         if let Some(msg) = msgs.batch.borrow_mut().next() {
             return msg;
@@ -378,8 +378,8 @@ fn recv(msgs: &Inbox) -> Msg {
 }
 
 /// The records of one payload, as the writer asks for them.
-struct Feed<'a> {
-    msgs: &'a Inbox,
+struct ReportRecords<'a> {
+    msgs: &'a FromParser,
     payload: &'a Payload,
     limits: &'a Limits,
     /// The parsing thread found the report stored and sent no records.
@@ -393,7 +393,7 @@ struct Feed<'a> {
     own: Option<ReportReader<Guarded<Box<dyn std::io::BufRead + 'a>>>>,
 }
 
-impl Feed<'_> {
+impl ReportRecords<'_> {
     fn next(&mut self) -> Result<Option<Record>, StoreError> {
         if self.skipped {
             if self.own.is_none() {
@@ -444,280 +444,7 @@ impl Feed<'_> {
     }
 }
 
-/// The parsing thread: every input until the writer hangs up.
-fn parse_inputs(
-    inputs: &Receiver<Input>,
-    out: &SyncSender<Vec<Msg>>,
-    limits: &Limits,
-    known: Option<&Lookup>,
-) {
-    let mut out = Outbox {
-        out,
-        batch: Vec::new(),
-        records: 0,
-    };
-    loop {
-        let input = match inputs.try_recv() {
-            Ok(input) => input,
-            Err(TryRecvError::Disconnected) => return,
-            Err(TryRecvError::Empty) => {
-                // Nothing to parse until the writer asks for more: what
-                // is parsed must reach it first.
-                if out.flush().is_err() {
-                    return;
-                }
-                match inputs.recv() {
-                    Ok(input) => input,
-                    Err(_) => return,
-                }
-            }
-        };
-        if parse_input(input, &mut out, limits, known).is_err() {
-            return;
-        }
-    }
-}
-
-/// The writer hung up (it failed, or the run ended).
-struct HungUp;
-
-/// The parsing thread's end of the messages: collected into batches, see
-/// [`BATCH_RECORDS`].
-struct Outbox<'a> {
-    out: &'a SyncSender<Vec<Msg>>,
-    batch: Vec<Msg>,
-    /// Records in `batch`.
-    records: usize,
-}
-
-impl Outbox<'_> {
-    fn flush(&mut self) -> Result<(), HungUp> {
-        if self.batch.is_empty() {
-            return Ok(());
-        }
-        self.records = 0;
-        let batch = std::mem::take(&mut self.batch);
-        self.out.send(batch).map_err(|_| HungUp)
-    }
-}
-
-fn send(out: &mut Outbox<'_>, msg: Msg) -> Result<(), HungUp> {
-    if let Msg::Chunk { records, .. } = &msg {
-        out.records += records.len();
-    }
-    out.batch.push(msg);
-    if out.records >= BATCH_RECORDS {
-        out.flush()?;
-    }
-    Ok(())
-}
-
-/// Extracts one input and parses every payload in it.
-fn parse_input(
-    input: Input,
-    out: &mut Outbox<'_>,
-    limits: &Limits,
-    known: Option<&Lookup>,
-) -> Result<(), HungUp> {
-    let found = isolate(|| extract::extract_input(&input.name, &input.bytes, limits));
-    let (payloads, found) = match found {
-        Ok(found) => {
-            let unpacked = Unpacked {
-                errors: found.errors,
-                is_mail: found.is_mail,
-                payloads: found.payloads.len(),
-            };
-            (found.payloads, Ok(unpacked))
-        }
-        Err(bug) => (Vec::new(), Err(bug)),
-    };
-    send(out, Msg::Input { input, found })?;
-    for payload in payloads {
-        let payload = Arc::new(payload);
-        match isolate(|| parse_payload(&payload, &mut *out, limits, known)) {
-            Ok(sent) => sent?,
-            Err(bug) => send(out, Msg::Panicked(bug))?,
-        }
-    }
-    send(out, Msg::InputDone)
-}
-
-/// Sends a payload's header, then (unless it is stored) its records.
-fn parse_payload(
-    payload: &Arc<Payload>,
-    out: &mut Outbox<'_>,
-    limits: &Limits,
-    known: Option<&Lookup>,
-) -> Result<(), HungUp> {
-    // The header through a small buffer, so a duplicate costs a KiB or two
-    // of inflating; the records in bigger chunks.
-    let mut reader = ReportReader::with_capacity(payload.reader(limits), HEADER_BUF);
-    let header = reader.header();
-    reader.set_chunk(RECORDS_BUF);
-    let stored = match (&header, known) {
-        (Ok(h), Some(db)) => db.is_stored(h).unwrap_or(false),
-        _ => false,
-    };
-    let more = header.is_ok() && !stored;
-    let payload = Arc::clone(payload);
-    let header = Box::new(header);
-    send(
-        out,
-        Msg::Header {
-            payload,
-            header,
-            stored,
-        },
-    )?;
-    if !more {
-        return Ok(());
-    }
-    let mut records = Vec::with_capacity(CHUNK);
-    loop {
-        match reader.next_record() {
-            Ok(Some(r)) => {
-                records.push(r);
-                if records.len() == CHUNK {
-                    let records = std::mem::replace(&mut records, Vec::with_capacity(CHUNK));
-                    send(
-                        out,
-                        Msg::Chunk {
-                            records,
-                            last: false,
-                        },
-                    )?;
-                }
-            }
-            Ok(None) => {
-                return send(
-                    out,
-                    Msg::Chunk {
-                        records,
-                        last: true,
-                    },
-                )
-            }
-            Err(e) => return send(out, Msg::Failed(e)),
-        }
-    }
-}
+mod parser;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::generate::{report_xml, write_gz, ReportSpec};
-    use crate::ingest::{run, Options};
-    use crate::source::InputKind;
-    use crate::store::Store;
-
-    /// Hands out the given inputs in order; acknowledges everything.
-    struct Inputs(std::vec::IntoIter<(String, Vec<u8>)>);
-
-    impl Source for Inputs {
-        fn next_input(&mut self) -> Option<Result<Input, SourceError>> {
-            let (name, bytes) = self.0.next()?;
-            Some(Ok(Input {
-                name,
-                bytes: bytes.into(),
-                kind: InputKind::File,
-                token: 0,
-            }))
-        }
-    }
-
-    fn gz(seed: u64, records: usize) -> Vec<u8> {
-        let mut out = Vec::new();
-        write_gz(&ReportSpec::new(seed, records), &mut out).unwrap();
-        out
-    }
-
-    fn ingest(store: &mut Store, inputs: Vec<(&str, Vec<u8>)>) -> Summary {
-        let inputs: Vec<_> = inputs.into_iter().map(|(n, b)| (n.into(), b)).collect();
-        let mut src = Inputs(inputs.into_iter());
-        run(&mut src, Some(store), &Options::default(), &mut |_| {}).unwrap()
-    }
-
-    fn count(store: &Store, table: &str) -> i64 {
-        store.count_rows(table)
-    }
-
-    #[test]
-    fn a_duplicate_in_the_open_group_has_its_parsed_records_discarded() {
-        let mut store = Store::open_in_memory().unwrap();
-        let big = CHUNK * MSGS_AHEAD * 2 + 3;
-        let sum = ingest(
-            &mut store,
-            vec![("a", gz(1, big)), ("again", gz(1, big)), ("b", gz(2, 10))],
-        );
-        assert_eq!(
-            (sum.new, sum.duplicate, sum.records),
-            (2, 1, big as u64 + 10)
-        );
-        assert_eq!(count(&store, "record"), big as i64 + 10);
-    }
-
-    #[test]
-    fn reports_committed_before_are_duplicates_without_their_records_parsed() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("x.db");
-        let inputs = || vec![("a", gz(1, 50)), ("b", gz(2, 50))];
-        let mut store = Store::open(&path).unwrap();
-        assert_eq!(ingest(&mut store, inputs()).new, 2);
-        // A stored report whose records would no longer parse: the
-        // duplicate is decided from the header alone.
-        let mut xml = report_xml(&ReportSpec::new(1, 50));
-        xml.truncate(xml.rfind("</record>").unwrap());
-        let sum = ingest(
-            &mut store,
-            vec![("a-cut", xml.into_bytes()), ("b", gz(2, 50))],
-        );
-        assert_eq!((sum.new, sum.duplicate), (0, 2));
-        assert!(sum.rejected.is_empty(), "{:?}", sum.rejected);
-    }
-
-    #[test]
-    fn a_bad_record_far_into_a_report_leaves_nothing_and_the_run_goes_on() {
-        let mut store = Store::open_in_memory().unwrap();
-        let spec = ReportSpec::new(3, CHUNK * MSGS_AHEAD * 2);
-        let bad = report_xml(&spec).replace(
-            "</feedback>",
-            "<record><row><source_ip>x</source_ip><count>1</count></row></record></feedback>",
-        );
-        let sum = ingest(
-            &mut store,
-            vec![("bad.xml", bad.into_bytes()), ("good", gz(4, 7))],
-        );
-        assert_eq!((sum.new, sum.records, sum.rejected.len()), (1, 7, 1));
-        assert_eq!(sum.rejected[0].name, "bad.xml");
-        assert_eq!(count(&store, "record"), 7);
-        assert_eq!(count(&store, "quarantine"), 1);
-    }
-
-    #[test]
-    fn a_report_skipped_by_the_parsing_thread_is_parsed_here_if_needed() {
-        let payload = Payload {
-            name: "r.xml".into(),
-            data: report_xml(&ReportSpec::new(5, 9)).into_bytes().into(),
-            gzip: false,
-        };
-        let (_out, msgs) = mpsc::sync_channel(1);
-        let msgs = Inbox::new(msgs);
-        let limits = Limits::default();
-        let mut feed = Feed {
-            msgs: &msgs,
-            payload: &payload,
-            limits: &limits,
-            skipped: true,
-            ended: true,
-            chunk: Vec::new().into_iter(),
-            last: false,
-            own: None,
-        };
-        let mut n = 0;
-        while feed.next().unwrap().is_some() {
-            n += 1;
-        }
-        assert_eq!(n, 9);
-        feed.discard();
-    }
-}
+mod tests;
