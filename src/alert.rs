@@ -26,9 +26,9 @@
 use serde_json::{json, Value};
 
 use crate::config::{OurNets, Thresholds};
-use crate::query::{self, iso, pct, Filter, Novelty, Scope, SourceRow, Window};
+use crate::query::{iso, pct, Filter, Novelty, Scope, SourceRow, Window};
 use crate::render::{Column, Table};
-use crate::store::Store;
+use crate::store::{DbError, Store};
 
 /// Sources shown in the text summary, as the seed's `LIMIT 25`.
 pub const SUMMARY_SOURCES: usize = 25;
@@ -83,7 +83,7 @@ pub fn check(
     window: Window,
     nets: &OurNets,
     t: &Thresholds,
-) -> rusqlite::Result<Outcome> {
+) -> Result<Outcome, DbError> {
     let all = Filter::default();
     let scope = Scope {
         window,
@@ -99,7 +99,7 @@ pub fn check(
             Err(why) => notes.push(format!("new-sender check skipped: {why}")),
         }
     }
-    let sources = query::source_rows_with(store, &scope, novelty)?;
+    let sources = store.source_rows(&scope, novelty)?;
     let mut problems = judge(&sources, t);
     let flagged: Vec<&str> = problems
         .iter()
@@ -124,12 +124,12 @@ fn new_sender_test(
     store: &Store,
     window: Window,
     t: &Thresholds,
-) -> rusqlite::Result<Result<Novelty, String>> {
+) -> Result<Result<Novelty, String>, DbError> {
     let Some(since) = window.since else {
         return Ok(Err("the window has no start".into()));
     };
     let history = i64::from(t.new_sender_min_history_days) * 86_400;
-    Ok(match query::oldest_report(store)? {
+    Ok(match store.oldest_report()? {
         Some(oldest) if oldest <= since - history => Ok(Novelty {
             before: since,
             min_messages: t.new_sender_min_messages,

@@ -13,6 +13,7 @@ pub mod imap;
 pub mod maildir;
 pub mod mbox;
 pub mod own;
+mod read;
 
 use std::fmt;
 use std::sync::Arc;

@@ -20,7 +20,8 @@ use std::io::{self, Read};
 use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 
-use super::{keep_bytes, StoreError, Stored};
+use super::write::keep_bytes;
+use super::{rebuild, sender, StoreError, Stored};
 use crate::extract::{Limits, Payload};
 use crate::model::ReportHeader;
 use crate::parse::{ParseError, ReportReader};
@@ -279,18 +280,16 @@ fn replace(
     source: &str,
     now: i64,
 ) -> Result<(), StoreError> {
-    let opts = crate::ingest::Options {
-        dry_run: false,
-        limits: limits.clone(),
-    };
-    crate::reparse::rewrite(conn, id, payload, &opts)?;
+    let mut reader = ReportReader::new(payload.reader(limits));
+    let header = reader.header()?;
+    rebuild::rewrite(conn, id, &header, &mut || reader.next_record())?;
     conn.prepare_cached("UPDATE report SET source = ?2, ingested_at = ?3 WHERE id = ?1")?
         .execute(params![id, source, now])?;
     let blob = keep_bytes(payload);
     conn.prepare_cached("UPDATE report_blob SET sha256 = ?2, gzip = ?3 WHERE report = ?1")?
         .execute(params![id, Sha256::digest(&blob).as_slice(), blob])?;
     // Its records may have other source IPs now.
-    super::forget_senders(conn)?;
+    sender::forget_senders(conn)?;
     Ok(())
 }
 
