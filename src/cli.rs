@@ -134,7 +134,7 @@ pub enum View {
 }
 
 /// Which reports to look at, by the start of their date range (`daily`:
-/// which days). `--since` after `--until` is refused by [`Cli::check`].
+/// which days). `--since` after `--until` is refused (`Cli::check`).
 #[derive(Debug, Clone, Args)]
 pub struct WindowArgs {
     /// The last N days (reports counted by their begin date; `daily`

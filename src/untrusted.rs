@@ -94,7 +94,7 @@ fn escape(s: &str, keep_layout: bool) -> Cow<'_, str> {
 const FORMULA_START: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
 
 /// A text cell for CSV output: one `'` is put in front of a cell that
-/// begins with a [formula character](FORMULA_START) or with `'` itself, so
+/// begins with a formula character (`FORMULA_START`) or with `'` itself, so
 /// a spreadsheet shows it as text instead of running it. The rule applies
 /// to text cells only (numbers are never changed) and is exactly
 /// reversible: drop one leading `'` from any text cell that begins with

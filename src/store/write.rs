@@ -19,7 +19,7 @@ impl Store {
     /// same identity is already stored, decided from `header` before any
     /// record is asked for: a copy of a stored report never calls
     /// `next_record` (its content is judged from `payload`, read within
-    /// `limits`, see [`variant`](super::variant)).
+    /// `limits`, see [`variant`]).
     /// Otherwise the records come from `next_record` until it returns
     /// `None`, and go straight into prepared statements; an error from it
     /// (or a report without records) leaves nothing of the report behind.
