@@ -8,8 +8,10 @@
 //!
 //! Cells hold report text, which strangers write: a table shows every cell
 //! through [`untrusted::visible`] (no control character reaches the
-//! terminal), CSV writes text cells through [`untrusted::csv_cell`] (no
-//! cell runs as a spreadsheet formula), JSON keeps the text exactly.
+//! terminal), CSV writes text cells through it too and then through
+//! [`untrusted::csv_cell`] (no cell runs as a spreadsheet formula), JSON
+//! keeps the text exactly, with every control character as a `\uXXXX`
+//! escape ([`untrusted::write_json`]).
 
 use std::io::{self, IsTerminal, Write};
 
@@ -83,7 +85,7 @@ impl Table {
 pub fn write(table: &Table, format: Format, fancy: bool, out: &mut dyn Write) -> io::Result<()> {
     match format {
         Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, &table.to_json())?;
+            untrusted::write_json(&mut *out, &table.to_json())?;
             writeln!(out)
         }
         Format::Csv => write_csv(table, out),
@@ -132,10 +134,11 @@ fn to_text(table: &Table, fancy: bool) -> comfy_table::Table {
     t
 }
 
-/// A cell for CSV: text by the formula rule, numbers as they are.
+/// A cell for CSV: text with control characters made visible, then by the
+/// formula rule; numbers as they are.
 fn csv_text(v: &Value) -> String {
     match v {
-        Value::String(s) => untrusted::csv_cell(s).into_owned(),
+        Value::String(s) => untrusted::csv_cell(&untrusted::visible(s)).into_owned(),
         other => plain(other),
     }
 }
@@ -247,7 +250,7 @@ mod tests {
         write(&t, Format::Csv, false, &mut out).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "name,n\n\"'=HYPERLINK(\"\"x\"\")\u{1b}[2J\",-3\n'-1,1.5\n"
+            "name,n\n\"'=HYPERLINK(\"\"x\"\")\\x1b[2J\",-3\n'-1,1.5\n"
         );
         let mut out = Vec::new();
         write(&t, Format::Table, false, &mut out).unwrap();
@@ -256,6 +259,7 @@ mod tests {
         assert!(!s.contains('\u{1b}'), "{s}");
         let mut out = Vec::new();
         write(&t, Format::Json, false, &mut out).unwrap();
+        assert!(!out.contains(&0x1b), "raw ESC in JSON");
         let v: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v[0]["name"], "=HYPERLINK(\"x\")\u{1b}[2J");
     }

@@ -11,9 +11,11 @@
 //!   visible as an escape, so no report can move the cursor, clear the
 //!   screen, set the window title, hide a link (OSC 8) or reorder what is
 //!   shown (Trojan Source bidi controls, CVE-2021-42574);
-//! - CSV: [`csv_cell`] keeps spreadsheets from running a cell as a formula;
-//! - JSON: serde_json's own string escaping, which is exact (the text parses
-//!   back to the original).
+//! - CSV: text cells through [`visible`] too (a CSV is often just looked
+//!   at in a terminal), then [`csv_cell`], which keeps spreadsheets from
+//!   running a cell as a formula;
+//! - JSON: [`write_json`], exact (the text parses back to the original)
+//!   with every control character as a `\uXXXX` escape.
 //!
 //! What counts as a control character ([`is_control`]): C0 (U+0000–U+001F),
 //! DEL (U+007F), C1 (U+0080–U+009F, which some terminals obey as 8-bit
@@ -26,6 +28,7 @@
 
 use std::borrow::Cow;
 use std::fmt::{self, Write as _};
+use std::io;
 
 /// Whether `c` is a character [`visible`] escapes (see the module doc).
 pub fn is_control(c: char) -> bool {
@@ -104,6 +107,73 @@ pub fn csv_cell(s: &str) -> Cow<'_, str> {
     match s.chars().next() {
         Some(c) if c == '\'' || FORMULA_START.contains(&c) => Cow::Owned(format!("'{s}")),
         _ => Cow::Borrowed(s),
+    }
+}
+
+/// Writes `value` as pretty JSON in which every control character (see
+/// [`is_control`]) is a `\uXXXX` escape: serde_json escapes C0 itself but
+/// writes DEL, C1 and the bidi controls raw, which a terminal showing the
+/// JSON would obey. The JSON still parses back to exactly the same text.
+pub fn write_json(out: &mut dyn io::Write, value: &impl serde::Serialize) -> io::Result<()> {
+    let mut ser = serde_json::Serializer::with_formatter(out, SafeJson::default());
+    value.serialize(&mut ser).map_err(io::Error::other)
+}
+
+/// serde_json's pretty layout, with [`write_json`]'s string escaping.
+#[derive(Default)]
+struct SafeJson(serde_json::ser::PrettyFormatter<'static>);
+
+impl serde_json::ser::Formatter for SafeJson {
+    fn write_string_fragment<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        let mut rest = fragment;
+        while let Some(i) = rest.find(is_control) {
+            w.write_all(&rest.as_bytes()[..i])?;
+            let c = rest[i..].chars().next().unwrap_or_default();
+            // Every control character is in the Basic Multilingual Plane.
+            write!(w, "\\u{:04x}", c as u32)?;
+            rest = &rest[i + c.len_utf8()..];
+        }
+        w.write_all(rest.as_bytes())
+    }
+
+    fn begin_array<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_array(w)
+    }
+    fn end_array<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_array(w)
+    }
+    fn begin_array_value<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.0.begin_array_value(w, first)
+    }
+    fn end_array_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_array_value(w)
+    }
+    fn begin_object<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_object(w)
+    }
+    fn end_object<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_object(w)
+    }
+    fn begin_object_key<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.0.begin_object_key(w, first)
+    }
+    fn begin_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_object_value(w)
+    }
+    fn end_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_object_value(w)
     }
 }
 
@@ -208,6 +278,29 @@ mod tests {
         for s in ["", "x=1", "1-2", "google.com", " =1", "2024-01-01", "ä"] {
             assert!(matches!(csv_cell(s), Cow::Borrowed(t) if t == s), "{s:?}");
         }
+    }
+
+    #[test]
+    fn json_escapes_every_control_and_parses_back() {
+        let text = "a\u{1b}[1m\u{7f}\u{9b}\u{202e}\u{2066}\u{2028}\"\\ é 🙂";
+        let v = serde_json::json!([{"k": text, "n": 1}, []]);
+        let mut out = Vec::new();
+        write_json(&mut out, &v).unwrap();
+        let s = String::from_utf8(out).unwrap();
+        assert!(s.chars().all(|c| c == '\n' || !is_control(c)), "{s}");
+        assert!(
+            s.contains("\\u202e") && s.contains("\\u009b") && s.contains("é 🙂"),
+            "{s}"
+        );
+        let back: serde_json::Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(back, v);
+        // The layout is serde_json's pretty one.
+        let mut pretty = Vec::new();
+        write_json(&mut pretty, &serde_json::json!({"a": [1, 2]})).unwrap();
+        assert_eq!(
+            String::from_utf8(pretty).unwrap(),
+            serde_json::to_string_pretty(&serde_json::json!({"a": [1, 2]})).unwrap()
+        );
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Untrusted text: reports and file names holding terminal escapes (CSI,
 //! OSC window title, OSC 8 hyperlink, clear-screen, BEL, C1), bidi
 //! overrides and NUL, fed through ingest and every way dmarcdb shows text.
-//! Asserted: no raw control character reaches stdout or stderr in table or
-//! text output; JSON parses back to the original text; CSV cells follow the
+//! Asserted: no raw control character reaches stdout or stderr, in any
+//! format; JSON parses back to the original text; CSV cells follow the
 //! formula rule.
 
 mod fixture;
@@ -201,8 +201,11 @@ fn every_view_in_every_format_is_safe() {
         let table = q("table");
         assert_clean(&format!("{view} table"), &table);
 
-        let json: serde_json::Value = serde_json::from_slice(&q("json")).unwrap();
+        let json_bytes = q("json");
+        assert_clean(&format!("{view} json"), &json_bytes);
+        let json: serde_json::Value = serde_json::from_slice(&json_bytes).unwrap();
         let csv = q("csv");
+        assert_clean(&format!("{view} csv"), &csv);
         let mut rdr = csv::Reader::from_reader(csv.as_slice());
         let keys = rdr.headers().unwrap().clone();
         let rows: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();
@@ -212,10 +215,12 @@ fn every_view_in_every_format_is_safe() {
             for (cell, key) in row.iter().zip(&keys) {
                 let value = &obj[key];
                 assert!(!formula(cell), "{view} {key}: {cell:?}");
-                // A text cell is the JSON text, with one ' in front when
-                // it begins like a formula (or with ').
+                // A text cell is the JSON text with control characters
+                // made visible, with one ' in front when it then begins
+                // like a formula (or with ').
                 if let Some(text) = value.as_str() {
-                    let expected = if formula(text) || text.starts_with('\'') {
+                    let text = dmarcdb::untrusted::visible(text);
+                    let expected = if formula(&text) || text.starts_with('\'') {
                         format!("'{text}")
                     } else {
                         text.to_string()
@@ -246,7 +251,10 @@ fn alert_and_quarantine_list_are_safe() {
     for args in [
         &["alert", "--days", "30"][..],
         &["alert", "--days", "30", "--format", "json"],
+        &["alert", "--days", "30", "--format", "csv"],
         &["quarantine", "list"],
+        &["quarantine", "list", "--format", "csv"],
+        &["quarantine", "list", "--format", "json"],
         &["ingest", "--alert"],
     ] {
         let mut cmd = env.cmd();

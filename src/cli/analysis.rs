@@ -313,7 +313,7 @@ fn run_alert(
             writeln!(out, "{}", untrusted::visible_block(&text))?
         }
         Format::Json => {
-            serde_json::to_writer_pretty(&mut out, &alert::to_json(&o))?;
+            untrusted::write_json(&mut out, &alert::to_json(&o))?;
             writeln!(out)?;
         }
         Format::Csv => render::write(&alert::to_table(&o), Format::Csv, false, &mut out)?,
