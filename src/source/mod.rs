@@ -12,6 +12,8 @@ pub mod files;
 pub mod imap;
 pub mod maildir;
 pub mod mbox;
+pub mod oauth2;
+pub mod tls;
 
 use std::fmt;
 use std::sync::Arc;

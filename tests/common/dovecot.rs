@@ -65,6 +65,24 @@ pub struct Options {
     /// Do not advertise the MOVE capability (RFC 6851), so that clients
     /// fall back to COPY + `\Deleted` + EXPUNGE.
     pub hide_move: bool,
+    /// A self-signed server certificate made the common way, `openssl req
+    /// -x509 -newkey … -nodes` (OpenSSL 3 marks it CA:TRUE), instead of one
+    /// signed by a private CA; [`Dovecot::ca_pem_path`] is then that
+    /// certificate itself.
+    pub self_signed: bool,
+    /// Also check OAuth2 tokens (XOAUTH2, OAUTHBEARER) with Dovecot's oauth2
+    /// passdb, against this introspection endpoint.
+    pub oauth2: Option<OAuth2Passdb>,
+}
+
+/// Dovecot's oauth2 passdb settings (`dovecot-oauth2.conf.ext`).
+#[derive(Debug, Clone)]
+pub struct OAuth2Passdb {
+    /// `http://127.0.0.1:PORT/...`
+    pub introspection_url: String,
+    /// `post` (the token as the form field `token`), `get` (appended to the
+    /// URL) or `auth` (an `Authorization: Bearer` header).
+    pub introspection_mode: &'static str,
 }
 
 /// A running Dovecot; see the module doc.
@@ -76,6 +94,7 @@ pub struct Dovecot {
     port: u16,
     starttls_port: Option<u16>,
     password: String,
+    self_signed: bool,
 }
 
 impl Dovecot {
@@ -168,7 +187,7 @@ impl Dovecot {
 
     /// A new IMAP session as the test user, over TLS, verified with the CA.
     pub fn session(&self) -> Session {
-        login(self.dir.path(), self.port, &self.password)
+        login(self.dir.path(), self.port, &self.password, self.self_signed)
             .unwrap_or_else(|e| panic!("harness login failed: {e}\n{}", self.log()))
     }
 
@@ -278,7 +297,11 @@ impl Dovecot {
         let password = random_password();
         let runner = Runner::current()?;
 
-        write_certificates(root)?;
+        if options.self_signed {
+            write_self_signed(root)?;
+        } else {
+            write_certificates(root)?;
+        }
         for sub in ["run", "state", "log", "mail"] {
             fs::create_dir(root.join(sub)).map_err(|e| other("mkdir", e))?;
             chmod(&root.join(sub), 0o755)?;
@@ -298,6 +321,7 @@ impl Dovecot {
             port,
             starttls_port,
             hide_move: options.hide_move,
+            oauth2: options.oauth2.as_ref(),
             runner: &runner,
         };
         let conf = root.join("dovecot.conf");
@@ -307,6 +331,9 @@ impl Dovecot {
             config_2_3(&settings)
         };
         fs::write(&conf, text).map_err(|e| other("write dovecot.conf", e))?;
+        if let Some(o) = &options.oauth2 {
+            write_oauth2_conf(root, o)?;
+        }
 
         let stderr = fs::File::create(root.join("log/stderr.log"))
             .map_err(|e| other("create stderr log", e))?;
@@ -326,6 +353,7 @@ impl Dovecot {
             port,
             starttls_port,
             password,
+            self_signed: options.self_signed,
         };
         dovecot.wait_ready()?;
         Ok(dovecot)
@@ -349,7 +377,7 @@ impl Dovecot {
                 });
             }
             if TcpStream::connect((HOST, self.port)).is_ok() {
-                match login(self.dir.path(), self.port, &self.password) {
+                match login(self.dir.path(), self.port, &self.password, self.self_signed) {
                     Ok(session) => {
                         *self.admin.lock().unwrap_or_else(PoisonError::into_inner) = Some(session);
                         return Ok(());
@@ -495,6 +523,7 @@ struct Settings<'a> {
     port: u16,
     starttls_port: Option<u16>,
     hide_move: bool,
+    oauth2: Option<&'a OAuth2Passdb>,
     runner: &'a Runner,
 }
 
@@ -522,7 +551,7 @@ default_internal_user = {internal}
 ssl = required
 ssl_cert = <{root}/server.pem
 ssl_key = <{root}/server.key
-auth_mechanisms = plain login
+auth_mechanisms = plain login{oauth_mechs}
 # Tests of a wrong password need not wait the default 2 s.
 auth_failure_delay = 0
 # TLS everywhere anyway; Dovecot also trusts 127.0.0.1 as secured.
@@ -534,7 +563,7 @@ first_valid_uid = 1
 first_valid_gid = 1
 # Throwaway mail: no fsync per message.
 mail_fsync = never
-passdb {{
+{oauth_passdb}passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {root}/passwd
 }}
@@ -562,6 +591,18 @@ service anvil {{
         gid = r.mail_gid,
         imap_port = s.starttls_port.unwrap_or(0),
         port = s.port,
+        oauth_mechs = if s.oauth2.is_some() {
+            " xoauth2 oauthbearer"
+        } else {
+            ""
+        },
+        oauth_passdb = match s.oauth2 {
+            Some(_) => format!(
+                "passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  \
+                 args = {root}/dovecot-oauth2.conf.ext\n}}\n"
+            ),
+            None => String::new(),
+        },
     );
     non_root(&mut c, r);
     if s.hide_move {
@@ -608,7 +649,7 @@ default_internal_user = {internal}
 ssl = required
 ssl_server_cert_file = {root}/server.pem
 ssl_server_key_file = {root}/server.key
-auth_mechanisms = plain login
+auth_mechanisms = plain login{oauth_mechs}
 # Tests of a wrong password need not wait the default 2 s.
 auth_failure_delay = 0
 auth_allow_cleartext = no
@@ -650,8 +691,23 @@ service anvil {{
         gid = r.mail_gid,
         imap_port = s.starttls_port.unwrap_or(0),
         port = s.port,
+        oauth_mechs = if s.oauth2.is_some() {
+            " xoauth2 oauthbearer"
+        } else {
+            ""
+        },
     );
     non_root(&mut c, r);
+    if let Some(o) = s.oauth2 {
+        // 2.4 checks tokens without a passdb, with `oauth2_*` settings.
+        let _ = write!(
+            c,
+            "oauth2 {{\n  introspection_mode = {}\n  introspection_url = {}\n  \
+             username_attribute = username\n  active_attribute = active\n  \
+             active_value = true\n  force_introspection = yes\n}}\n",
+            o.introspection_mode, o.introspection_url
+        );
+    }
     if s.hide_move {
         let _ = write!(c, "imap_capability {{\n  MOVE = no\n}}\n");
     }
@@ -714,6 +770,48 @@ fn random_password() -> String {
     );
     hasher.write_u32(std::process::id());
     format!("pw{:016x}", hasher.finish())
+}
+
+/// The oauth2 passdb's settings (2.3): the token is checked at the
+/// introspection endpoint only (no tokeninfo URL), which must answer
+/// `{"active": true, "username": "dmarc"}` for a good token.
+fn write_oauth2_conf(root: &Path, o: &OAuth2Passdb) -> Result<(), Failure> {
+    let path = root.join("dovecot-oauth2.conf.ext");
+    fs::write(
+        &path,
+        format!(
+            "introspection_mode = {}\nintrospection_url = {}\nforce_introspection = yes\n\
+             username_attribute = username\nactive_attribute = active\nactive_value = true\n",
+            o.introspection_mode, o.introspection_url
+        ),
+    )
+    .map_err(|e| other("write dovecot-oauth2.conf.ext", e))?;
+    chmod(&path, 0o644)
+}
+
+/// `server.pem`/`server.key` made as people do for a small server, with
+/// OpenSSL 3's defaults (so the certificate says CA:TRUE), and `ca.pem` a
+/// copy of `server.pem`: the file a user would pass as `--ca-file`.
+fn write_self_signed(root: &Path) -> Result<(), Failure> {
+    let path = |name: &str| root.join(name).display().to_string();
+    openssl(
+        &["req", "-x509", "-newkey", "rsa:2048", "-nodes"],
+        &[
+            "-keyout",
+            &path("server.key"),
+            "-out",
+            &path("server.pem"),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ],
+    )?;
+    fs::copy(root.join("server.pem"), root.join("ca.pem"))
+        .map_err(|e| other("copy server.pem", e))?;
+    chmod(&root.join("ca.pem"), 0o644)
 }
 
 /// `ca.pem`/`ca.key` (a CA) and `server.pem`/`server.key` (signed by it,
@@ -803,8 +901,30 @@ fn openssl(head: &[&str], tail: &[&str]) -> Result<(), Failure> {
     }
 }
 
-/// TLS (trusting only the harness CA), greeting, LOGIN.
-fn login(root: &Path, port: u16, password: &str) -> Result<Session, String> {
+/// TLS (trusting only the harness CA, or with a self-signed certificate,
+/// its SHA-256 pinned through dmarcdb's own TLS module, since webpki
+/// refuses a CA:TRUE certificate as a server's), greeting, LOGIN.
+fn login(root: &Path, port: u16, password: &str, self_signed: bool) -> Result<Session, String> {
+    if self_signed {
+        let pem = fs::read(root.join("ca.pem")).map_err(|e| e.to_string())?;
+        let der = rustls_pemfile::certs(&mut pem.as_slice())
+            .next()
+            .ok_or("no certificate in ca.pem")?
+            .map_err(|e| e.to_string())?;
+        let trust = dmarcdb::source::tls::TlsOptions {
+            ca_file: None,
+            fingerprint: Some(dmarcdb::source::tls::Fingerprint::of(&der)),
+        };
+        let tcp = TcpStream::connect((HOST, port)).map_err(|e| e.to_string())?;
+        tcp.set_read_timeout(Some(Duration::from_secs(30)))
+            .map_err(|e| e.to_string())?;
+        let stream = dmarcdb::source::tls::handshake(tcp, HOST, &trust)?;
+        let mut client = imap::Client::new(stream);
+        client.read_greeting().map_err(|e| e.to_string())?;
+        return client
+            .login(USER, password)
+            .map_err(|(e, _)| format!("LOGIN: {e}"));
+    }
     let mut roots = RootCertStore::empty();
     let pem = fs::read(root.join("ca.pem")).map_err(|e| e.to_string())?;
     for cert in rustls_pemfile::certs(&mut pem.as_slice()) {

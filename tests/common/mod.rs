@@ -4,4 +4,5 @@
 
 pub mod cli;
 pub mod dovecot;
+pub mod introspect;
 pub mod mail;

@@ -1,0 +1,410 @@
+//! How `dmarcdb imap` trusts a server and logs in, against a real Dovecot:
+//! a self-signed certificate made with OpenSSL 3's defaults (CA:TRUE) given
+//! as `--ca-file`, a pinned `--tls-fingerprint`, the error that says which
+//! of the two to use, and OAuth2 (XOAUTH2, OAUTHBEARER) checked by Dovecot's
+//! oauth2 passdb against an introspection endpoint the test runs.
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+
+use assert_cmd::Command;
+use common::cli::run_ok;
+use common::dovecot::{Dovecot, OAuth2Passdb, Options};
+use common::introspect::Introspection;
+use common::mail::simple_report_mail;
+use rusqlite::Connection;
+
+/// `dmarcdb --db DB imap` at `d`, with host, port and user but no password
+/// and no CA.
+fn imap_cmd(d: &Dovecot, db: &Path) -> Command {
+    let mut c = Command::cargo_bin("dmarcdb").unwrap();
+    for k in ["DMARCDB_DB", "DMARC_IMAP_PASS"] {
+        c.env_remove(k);
+    }
+    c.env("DMARC_IMAP_HOST", d.host())
+        .env("DMARC_IMAP_PORT", d.port().to_string())
+        .env("DMARC_IMAP_USER", d.user())
+        .arg("--db")
+        .arg(db)
+        .arg("imap");
+    c
+}
+
+fn stored(db: &Path) -> i64 {
+    if !db.exists() {
+        return 0;
+    }
+    Connection::open(db)
+        .unwrap()
+        .query_row("SELECT count(*) FROM report", [], |r| r.get(0))
+        .unwrap_or(0)
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// `openssl x509 -fingerprint -sha256` of `pem`, as a user would get it.
+fn openssl_fingerprint(pem: &Path) -> String {
+    let out = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(pem)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    // "sha256 Fingerprint=AB:CD:..."
+    let text = String::from_utf8(out.stdout).unwrap();
+    text.trim().rsplit('=').next().unwrap().to_owned()
+}
+
+fn self_signed() -> Option<Dovecot> {
+    Dovecot::start_with(Options {
+        self_signed: true,
+        ..Options::default()
+    })
+}
+
+#[test]
+fn self_signed_ca_true_certificate_is_trusted_as_the_ca_file() {
+    let Some(d) = self_signed() else { return };
+    // The harness made it the usual way; OpenSSL 3 marks it CA:TRUE, which
+    // is the case that matters.
+    let text = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-text", "-in"])
+        .arg(d.ca_pem_path())
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&text.stdout).contains("CA:TRUE"));
+    d.append(
+        "INBOX",
+        &simple_report_mail("self-signed-1", 1_760_000_000),
+        false,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let pw = d.write_password_file();
+
+    // Without it: refused, and the error says what to do, with the
+    // fingerprint to pin.
+    let out = imap_cmd(&d, &db)
+        .arg("--password-file")
+        .arg(&pw)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    let fp = openssl_fingerprint(&d.ca_pem_path());
+    assert!(
+        err.contains("--ca-file") && err.contains("--tls-fingerprint"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&fp),
+        "the fingerprint {fp} is not named: {err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert_eq!(d.seen_count("INBOX"), 0);
+
+    // With it: trusted.
+    run_ok(
+        imap_cmd(&d, &db)
+            .arg("--password-file")
+            .arg(&pw)
+            .arg("--ca-file")
+            .arg(d.ca_pem_path()),
+    );
+    assert_eq!(stored(&db), 1);
+    assert_eq!(d.seen_count("INBOX"), 1);
+}
+
+/// `openssl s_server` on a free loopback port with `cert`/`key`; killed on drop.
+struct TlsServer(std::process::Child, u16);
+
+impl TlsServer {
+    fn start(cert: &Path, key: &Path) -> TlsServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new("openssl")
+            .args(["s_server", "-quiet", "-accept"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("-cert")
+            .arg(cert)
+            .arg("-key")
+            .arg(key)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("openssl s_server");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "s_server did not listen"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        TlsServer(child, port)
+    }
+}
+
+impl Drop for TlsServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn own_certificate_for_another_name_is_still_refused() {
+    // The server's own CA:TRUE certificate, in the CA file, but made for
+    // another name: the name is still checked.
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args(["-subj", "/CN=mail.other.example"])
+        .args(["-addext", "subjectAltName=DNS:mail.other.example"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", stderr(&made));
+    let server = TlsServer::start(&cert, &key);
+    let db = dir.path().join("n.db");
+    let out = Command::cargo_bin("dmarcdb")
+        .unwrap()
+        .env_remove("DMARCDB_DB")
+        .env("DMARC_IMAP_PASS", "unused")
+        .arg("--db")
+        .arg(&db)
+        .args(["imap", "--host", "127.0.0.1", "--user", "u", "--port"])
+        .arg(server.1.to_string())
+        .arg("--ca-file")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("not valid for name"), "{err}");
+    assert!(err.contains("--tls-fingerprint"), "{err}");
+}
+
+#[test]
+fn pinned_fingerprint_accepts_that_certificate_only() {
+    let Some(d) = self_signed() else { return };
+    d.append(
+        "INBOX",
+        &simple_report_mail("pinned-1", 1_760_000_000),
+        false,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("p.db");
+    let pw = d.write_password_file();
+    let fp = openssl_fingerprint(&d.ca_pem_path());
+
+    // Another fingerprint: refused, saying it was pinned.
+    let wrong = "00:".repeat(31) + "00";
+    let out = imap_cmd(&d, &db)
+        .arg("--password-file")
+        .arg(&pw)
+        .args(["--tls-fingerprint", &wrong])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("pinned") && err.contains(&fp), "{err}");
+    assert_eq!(stored(&db), 0);
+
+    // Not a fingerprint at all: a usage error naming the flag.
+    let out = imap_cmd(&d, &db)
+        .arg("--password-file")
+        .arg(&pw)
+        .args(["--tls-fingerprint", "abc"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--tls-fingerprint"),
+        "{}",
+        stderr(&out)
+    );
+
+    // The right one, without colons and in lower case: accepted.
+    let plain = fp.replace(':', "").to_lowercase();
+    run_ok(
+        imap_cmd(&d, &db)
+            .arg("--password-file")
+            .arg(&pw)
+            .args(["--tls-fingerprint", &plain]),
+    );
+    assert_eq!(stored(&db), 1);
+}
+
+#[test]
+fn private_ca_still_verifies_and_pinning_its_ca_is_not_enough() {
+    let Some(d) = Dovecot::start() else { return };
+    d.append("INBOX", &simple_report_mail("ca-1", 1_760_000_000), false);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("c.db");
+    let pw = d.write_password_file();
+    // Pinning pins the server's certificate, not its issuer.
+    let ca_fp = openssl_fingerprint(&d.ca_pem_path());
+    let out = imap_cmd(&d, &db)
+        .arg("--password-file")
+        .arg(&pw)
+        .args(["--tls-fingerprint", &ca_fp])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    run_ok(
+        imap_cmd(&d, &db)
+            .arg("--password-file")
+            .arg(&pw)
+            .arg("--ca-file")
+            .arg(d.ca_pem_path()),
+    );
+    assert_eq!(stored(&db), 1);
+}
+
+const GOOD_TOKEN: &str = "ya29.good-token-4711";
+
+/// Dovecot checking tokens at an introspection endpoint that accepts
+/// [`GOOD_TOKEN`] for the test user.
+fn oauth_server(mode: &'static str) -> Option<(Dovecot, Introspection)> {
+    let endpoint = Introspection::start(GOOD_TOKEN, "dmarc");
+    let d = Dovecot::start_with(Options {
+        oauth2: Some(OAuth2Passdb {
+            introspection_url: if mode == "get" {
+                endpoint.get_url()
+            } else {
+                endpoint.url()
+            },
+            introspection_mode: mode,
+        }),
+        ..Options::default()
+    })?;
+    Some((d, endpoint))
+}
+
+#[test]
+fn oauth2_token_file_logs_in_with_each_mechanism() {
+    let Some((d, endpoint)) = oauth_server("post") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("o.db");
+    let token = dir.path().join("token");
+    std::fs::write(&token, format!("{GOOD_TOKEN}\n")).unwrap();
+    for (i, mechanism) in ["xoauth2", "oauthbearer"].into_iter().enumerate() {
+        d.append(
+            "INBOX",
+            &simple_report_mail(&format!("oauth-{i}"), 1_760_000_000),
+            false,
+        );
+        let out = run_ok(
+            imap_cmd(&d, &db)
+                .arg("--ca-file")
+                .arg(d.ca_pem_path())
+                .arg("--oauth2-token-file")
+                .arg(&token)
+                .args(["--oauth2-mechanism", mechanism]),
+        );
+        assert!(!String::from_utf8_lossy(&out.stdout).contains(GOOD_TOKEN));
+        assert_eq!(stored(&db), i as i64 + 1, "{mechanism}");
+    }
+    assert!(endpoint.requests() >= 2, "Dovecot never asked the endpoint");
+    // Without --oauth2-mechanism: what the server advertises.
+    d.append(
+        "INBOX",
+        &simple_report_mail("oauth-auto", 1_760_000_000),
+        false,
+    );
+    run_ok(
+        imap_cmd(&d, &db)
+            .arg("--ca-file")
+            .arg(d.ca_pem_path())
+            .arg("--oauth2-token-file")
+            .arg(&token),
+    );
+    assert_eq!(stored(&db), 3);
+    assert_eq!(d.seen_count("INBOX"), 3);
+}
+
+#[test]
+fn oauth2_bad_token_is_a_clear_login_error() {
+    let Some((d, endpoint)) = oauth_server("get") else {
+        return;
+    };
+    d.append(
+        "INBOX",
+        &simple_report_mail("oauth-bad", 1_760_000_000),
+        false,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("b.db");
+    for mechanism in ["xoauth2", "oauthbearer"] {
+        let out = imap_cmd(&d, &db)
+            .arg("--ca-file")
+            .arg(d.ca_pem_path())
+            .args(["--oauth2-token-command", "echo expired-token-0815"])
+            .args(["--oauth2-mechanism", mechanism])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{mechanism}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains("OAuth2 login") && err.contains("refused"),
+            "{err}"
+        );
+        assert!(err.contains(&mechanism.to_uppercase()), "{err}");
+        assert!(!err.contains("expired-token-0815"), "token leaked: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    }
+    assert!(endpoint.requests() >= 2, "Dovecot never asked the endpoint");
+    assert_eq!(d.seen_count("INBOX"), 0);
+
+    // The good token from a command, in `get` mode: works.
+    run_ok(
+        imap_cmd(&d, &db)
+            .arg("--ca-file")
+            .arg(d.ca_pem_path())
+            .args(["--oauth2-token-command", &format!("echo {GOOD_TOKEN}")]),
+    );
+    assert_eq!(stored(&db), 1);
+}
+
+#[test]
+fn oauth2_token_command_failure_is_reported_before_login() {
+    let Some((d, endpoint)) = oauth_server("post") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("f.db");
+    let out = imap_cmd(&d, &db)
+        .arg("--ca-file")
+        .arg(d.ca_pem_path())
+        .args([
+            "--oauth2-token-command",
+            "echo half-a-token; echo 'refresh token revoked' >&2; exit 4",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("exit status 4") && err.contains("refresh token revoked"),
+        "{err}"
+    );
+    assert!(!err.contains("half-a-token\n"), "{err}");
+    assert_eq!(endpoint.requests(), 0, "no login was attempted");
+}
