@@ -13,6 +13,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 mod analysis;
 mod imap;
 mod quarantine;
+mod shell;
 pub use analysis::{AfterIngest, AlertArgs, FilterArgs, NotifyArgs, SettingsArgs};
 
 use crate::exit::Exit;
@@ -27,7 +28,12 @@ use crate::store::Store;
 /// DMARC aggregate report analyzer: ingest reports from files, Maildir,
 /// mbox or IMAP into one SQLite file, then ask it who sends as you.
 #[derive(Debug, Parser)]
-#[command(name = "dmarcdb", version, about, max_term_width = 100)]
+#[command(
+    name = "dmarcdb",
+    version = env!("DMARCDB_VERSION"),
+    about,
+    max_term_width = 100
+)]
 pub struct Cli {
     /// The database file [default: dmarcdb.sqlite in the platform data dir]
     #[arg(long, global = true, env = "DMARCDB_DB", value_name = "PATH")]
@@ -62,6 +68,10 @@ pub enum Command {
     /// List, export or drop the inputs kept in quarantine (those that
     /// could not be stored).
     Quarantine(quarantine::QuarantineArgs),
+    /// Print a shell completion script (bash, zsh, fish) on stdout.
+    Completions(shell::CompletionsArgs),
+    /// Print the manual page (roff) on stdout: `dmarcdb man | man -l -`.
+    Man(shell::ManArgs),
 }
 
 #[derive(Debug, Args)]
@@ -183,6 +193,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Alert(args) => analysis::cmd_alert(cli.db, &cli.settings, args),
         Command::Reparse(args) => cmd_reparse(cli.db, args),
         Command::Quarantine(args) => quarantine::cmd_quarantine(cli.db, args),
+        Command::Completions(args) => shell::cmd_completions(&args),
+        Command::Man(args) => shell::cmd_man(&args),
         Command::Generate(args) => {
             let w = crate::generate::write_corpus(&args.corpus, args.format, &args.out)
                 .with_context(|| format!("cannot write to {}", args.out.display()))?;
