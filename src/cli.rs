@@ -56,8 +56,9 @@ pub enum Command {
     Imap(imap::ImapArgs),
     /// Print stored data.
     Query(QueryArgs),
-    /// Check the window against the alert rules (the seed's, plus new
-    /// senders); exit 1 when there are problems, 0 when there are none.
+    /// Check the window against the alert rules (alignment broken, possible
+    /// spoofing, new senders); exit 1 when there are problems, 0 when there
+    /// are none.
     Alert(AlertArgs),
     /// Write a deterministic corpus of synthetic reports (for bench/run.sh).
     #[command(hide = true)]

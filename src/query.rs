@@ -33,7 +33,8 @@ use crate::render::{Column, Table};
 use crate::store::Store;
 use sql::{Sql, FROM, PASS};
 
-/// The reports a view looks at, by `date_begin` (as the seed counted them):
+/// The reports a view looks at, by `date_begin` (as the Python script
+/// counted them):
 /// `since <= date_begin < until`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Window {
@@ -243,7 +244,7 @@ fn sources_sql(q: &Scope<'_>, novelty: Option<Novelty>) -> (String, Sql) {
     (text, sql)
 }
 
-/// `query sources`: the seed's summary, one row per source IP, largest
+/// `query sources`: the alert summary's table, one row per source IP, largest
 /// volume first.
 ///
 /// JSON keys: `source_ip` (as the reporter wrote it), `ours` (bool),
@@ -319,7 +320,7 @@ pub fn add_bars(t: &mut Table, fancy: bool) {
 }
 
 /// The table form of any view with an `ours` column: `ours` / `EXTERNAL`
-/// (the seed's words) instead of `true` / `false`.
+/// (the Python script's words) instead of `true` / `false`.
 pub fn tag_ours(t: &mut Table) {
     let Some(i) = t.columns.iter().position(|c| c.key == "ours") else {
         return;

@@ -175,3 +175,32 @@ fn man_pages_render_for_the_tool_and_each_command() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("nosuch") && err.contains("imap"), "{err}");
 }
+
+/// Every help text (every command, every flag) and the README describe
+/// behaviour in users' words: none speaks of "the seed" (the Python script
+/// dmarcdb replaces), a word no user knows. The hidden benchmark command's
+/// random seed is not user-facing.
+#[test]
+fn help_and_readme_never_say_seed() {
+    use clap::CommandFactory;
+    fn walk(cmd: &mut clap::Command, path: &str, found: &mut Vec<String>) {
+        let help = cmd.render_long_help().to_string();
+        if help.to_lowercase().contains("seed") {
+            found.push(path.to_owned());
+        }
+        for sub in cmd.get_subcommands_mut().filter(|s| !s.is_hide_set()) {
+            let path = format!("{path} {}", sub.get_name());
+            walk(sub, &path, found);
+        }
+    }
+    let mut found = Vec::new();
+    walk(&mut dmarcdb::cli::Cli::command(), "dmarcdb", &mut found);
+    assert!(found.is_empty(), "help of {found:?} says \"seed\"");
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let lines: Vec<&str> = readme
+        .lines()
+        .filter(|l| l.to_lowercase().contains("seed"))
+        .collect();
+    assert!(lines.is_empty(), "README says \"seed\": {lines:#?}");
+}

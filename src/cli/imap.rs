@@ -1,6 +1,7 @@
-//! `dmarcdb imap`: read reports from an IMAP mailbox, as the seed did.
+//! `dmarcdb imap`: read reports from an IMAP mailbox.
 //!
-//! Settings come from flags or the seed's environment names
+//! Settings come from flags or the environment names the Python script
+//! used, kept for compatibility
 //! (`DMARC_IMAP_HOST`, `DMARC_IMAP_PORT`, `DMARC_IMAP_USER`, `DMARC_IMAP_PASS`,
 //! `DMARC_IMAP_FOLDER`); the password is read from `DMARC_IMAP_PASS` or
 //! `--password-file`, never from the command line, and is never printed.

@@ -5,7 +5,7 @@
 //! [`Source::ack`]. It never looks inside a message beyond its `Message-ID`
 //! header, which only names the input; `extract` does the rest.
 //!
-//! What it does, as the seed script did:
+//! What it does (as the Python script it replaces did, see the README):
 //!
 //! - `SELECT` the folder, or `EXAMINE` it for a dry run so that nothing can
 //!   change (a read-only mailbox refuses flag changes).
@@ -29,7 +29,7 @@
 //! error naming its UID.
 //!
 //! Environment (read by the CLI, which fills [`ImapOptions`]; the names are
-//! the seed script's): `DMARC_IMAP_HOST`, `DMARC_IMAP_PORT` (993),
+//! the Python script's): `DMARC_IMAP_HOST`, `DMARC_IMAP_PORT` (993),
 //! `DMARC_IMAP_USER`, `DMARC_IMAP_PASS`, `DMARC_IMAP_FOLDER` (INBOX).
 //!
 //! Folder names are sent as given: non-ASCII names would need modified
