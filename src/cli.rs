@@ -35,15 +35,32 @@ use crate::store::Store;
     max_term_width = 100
 )]
 pub struct Cli {
-    /// The database file [default: dmarcdb.sqlite in the platform data dir]
-    #[arg(long, global = true, env = "DMARCDB_DB", value_name = "PATH")]
-    pub db: Option<PathBuf>,
+    #[command(flatten)]
+    pub db: DbArgs,
 
     #[command(flatten)]
     pub settings: SettingsArgs,
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Where the database is, and how long to wait for it.
+#[derive(Debug, Clone, Args)]
+pub struct DbArgs {
+    /// The database file [default: dmarcdb.sqlite in the platform data dir]
+    #[arg(long, global = true, env = "DMARCDB_DB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// How long to wait, in seconds, while another process writes to the
+    /// database, before giving up with an error.
+    #[arg(
+        long,
+        global = true,
+        env = "DMARCDB_BUSY_TIMEOUT",
+        value_name = "SECONDS",
+        default_value_t = crate::store::DEFAULT_BUSY_TIMEOUT.as_secs()
+    )]
+    pub busy_timeout: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -212,21 +229,28 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
 }
 
 /// The database path: `--db`, `DMARCDB_DB`, or the platform data dir.
-fn db_path(db: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    if let Some(p) = db {
-        return Ok(p);
+fn db_path(db: &DbArgs) -> anyhow::Result<PathBuf> {
+    if let Some(p) = &db.db {
+        return Ok(p.clone());
     }
     let dirs = directories::ProjectDirs::from("", "", "dmarcdb")
         .context("no home directory to put the database in; pass --db")?;
     Ok(dirs.data_dir().join("dmarcdb.sqlite"))
 }
 
-fn open_store(db: Option<PathBuf>) -> anyhow::Result<Store> {
-    let path = db_path(db)?;
-    Store::open(&path).with_context(|| format!("cannot open database {}", path.display()))
+fn open_store(db: DbArgs) -> anyhow::Result<Store> {
+    let path = db_path(&db)?;
+    let wait = std::time::Duration::from_secs(db.busy_timeout);
+    Store::open_waiting(&path, wait).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot open database {}: {}",
+            path.display(),
+            crate::store::explain(&e)
+        )
+    })
 }
 
-fn cmd_ingest(db: Option<PathBuf>, sa: &SettingsArgs, args: IngestArgs) -> anyhow::Result<Exit> {
+fn cmd_ingest(db: DbArgs, sa: &SettingsArgs, args: IngestArgs) -> anyhow::Result<Exit> {
     if args.dry_run && args.alert.alert {
         anyhow::bail!("--alert needs the database; it cannot be combined with --dry-run");
     }
@@ -331,11 +355,20 @@ pub(crate) fn run_ingest(
             }
         }
     };
+    let path = store.as_ref().and_then(|s| s.path()).map(str::to_owned);
     let result = ingest::run(source, store, opts, &mut on_event);
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    Ok(result?)
+    match result {
+        Ok(summary) => Ok(summary),
+        Err(ingest::Fatal::Db(e)) => Err(anyhow::anyhow!(
+            "database {}: {}",
+            path.as_deref().unwrap_or("(in memory)"),
+            crate::store::explain(&e)
+        )),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn progress_bar(len: Option<u64>) -> Option<indicatif::ProgressBar> {
@@ -382,7 +415,7 @@ fn ingest_exit(s: &Summary) -> Exit {
     }
 }
 
-fn cmd_reparse(db: Option<PathBuf>, args: ReparseArgs) -> anyhow::Result<Exit> {
+fn cmd_reparse(db: DbArgs, args: ReparseArgs) -> anyhow::Result<Exit> {
     let mut store = open_store(db)?;
     let opts = ingest::Options {
         dry_run: false,

@@ -32,9 +32,11 @@ use crate::extract::{Limits, Payload};
 use crate::model::{Record, ReportHeader};
 use crate::parse::{ParseError, ReportReader};
 
+mod fault;
 mod insert;
 mod quarantine;
 mod sender;
+pub use fault::explain;
 pub use insert::{auth_key, AuthSets, Inserter};
 pub use quarantine::{inflate_to, Dropped, Quarantined};
 pub use sender::{forget_senders, refresh_senders};
@@ -112,9 +114,21 @@ const BATCH_RECORDS: u64 = 20_000;
 /// and the acknowledgement of mail, wait at most about this long.
 const BATCH_AGE: Duration = Duration::from_millis(250);
 
+/// How long a write waits for another process's write lock before it fails
+/// with "database is locked", unless told otherwise
+/// ([`Store::open_waiting`]).
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+
 impl Store {
-    /// Opens (creating if needed, readable by its owner only) and migrates.
+    /// Opens (creating if needed, readable by its owner only) and migrates,
+    /// waiting up to [`DEFAULT_BUSY_TIMEOUT`] for a busy file.
     pub fn open(path: &Path) -> Result<Store, rusqlite::Error> {
+        Store::open_waiting(path, DEFAULT_BUSY_TIMEOUT)
+    }
+
+    /// [`Store::open`], with `busy_timeout` as the longest wait for another
+    /// process's write lock (on open and on every later write).
+    pub fn open_waiting(path: &Path, busy_timeout: Duration) -> Result<Store, rusqlite::Error> {
         if let Some(dir) = path.parent() {
             if !dir.as_os_str().is_empty() && !dir.exists() {
                 let _ = std::fs::create_dir_all(dir);
@@ -122,16 +136,16 @@ impl Store {
         }
         create_private(path);
         let conn = Connection::open(path)?;
-        Store::setup(conn)
+        Store::setup(conn, busy_timeout)
     }
 
     /// A throwaway database, for tests.
     pub fn open_in_memory() -> Result<Store, rusqlite::Error> {
-        Store::setup(Connection::open_in_memory()?)
+        Store::setup(Connection::open_in_memory()?, DEFAULT_BUSY_TIMEOUT)
     }
 
-    fn setup(conn: Connection) -> Result<Store, rusqlite::Error> {
-        conn.busy_timeout(std::time::Duration::from_secs(60))?;
+    fn setup(conn: Connection, busy_timeout: Duration) -> Result<Store, rusqlite::Error> {
+        conn.busy_timeout(busy_timeout)?;
         // 8 KiB pages for a new file (an existing one keeps its own): half
         // the WAL frames, each a write of its own, and shallower trees;
         // ingest was 5-8 % faster than with 4 KiB (bench/README.md).
@@ -139,7 +153,9 @@ impl Store {
         // Switching a new file to WAL needs a lock that SQLite does not wait
         // for through the busy handler: two runs creating the same file at
         // once would see "database is locked". Retry for a while instead.
-        retry_busy(|| conn.pragma_update(None, "journal_mode", "WAL"))?;
+        retry_busy(busy_timeout, || {
+            conn.pragma_update(None, "journal_mode", "WAL")
+        })?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         // The schema's foreign keys document the references; SQLite is not
         // asked to check them on every insert (a seventh of the writer's
@@ -412,10 +428,13 @@ fn write_report(
     })
 }
 
-/// Runs `op` again while the database is busy or locked, for up to a
-/// minute (like the busy timeout, for the statements that bypass it).
-fn retry_busy<T>(mut op: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+/// Runs `op` again while the database is busy or locked, for up to
+/// `timeout` (like the busy timeout, for the statements that bypass it).
+fn retry_busy<T>(
+    timeout: Duration,
+    mut op: impl FnMut() -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    let deadline = std::time::Instant::now() + timeout;
     loop {
         match op() {
             Err(rusqlite::Error::SqliteFailure(e, _))

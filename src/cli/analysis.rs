@@ -175,7 +175,7 @@ fn last_days(d: u32) -> String {
 
 /// `dmarcdb query VIEW`.
 pub(super) fn cmd_query(
-    db: Option<PathBuf>,
+    db: super::DbArgs,
     sa: &SettingsArgs,
     args: QueryArgs,
 ) -> anyhow::Result<Exit> {
@@ -233,7 +233,7 @@ pub(super) fn cmd_query(
 
 /// `dmarcdb alert`.
 pub(super) fn cmd_alert(
-    db: Option<PathBuf>,
+    db: super::DbArgs,
     sa: &SettingsArgs,
     args: AlertArgs,
 ) -> anyhow::Result<Exit> {

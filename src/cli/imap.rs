@@ -129,7 +129,7 @@ fn password(args: &ImapArgs) -> anyhow::Result<String> {
     }
 }
 
-pub fn cmd_imap(db: Option<PathBuf>, sa: &SettingsArgs, args: ImapArgs) -> anyhow::Result<Exit> {
+pub fn cmd_imap(db: super::DbArgs, sa: &SettingsArgs, args: ImapArgs) -> anyhow::Result<Exit> {
     if args.dry_run && args.alert.alert {
         anyhow::bail!("--alert needs the database; it cannot be combined with --dry-run");
     }
