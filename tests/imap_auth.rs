@@ -274,6 +274,17 @@ fn private_ca_still_verifies_and_pinning_its_ca_is_not_enough() {
             .arg(d.ca_pem_path()),
     );
     assert_eq!(stored(&db), 1);
+    // The server's own certificate without its CA (as exported from a mail
+    // client) is trusted too.
+    d.append("INBOX", &simple_report_mail("ca-2", 1_760_000_000), false);
+    run_ok(
+        imap_cmd(&d, &db)
+            .arg("--password-file")
+            .arg(&pw)
+            .arg("--ca-file")
+            .arg(d.dir().join("server.pem")),
+    );
+    assert_eq!(stored(&db), 2);
 }
 
 const GOOD_TOKEN: &str = "ya29.good-token-4711";

@@ -6,12 +6,14 @@
 //! - **The system roots** (always), as any mail client does.
 //! - **`ca_file`**: extra PEM certificates, each trusted as a root (a
 //!   private CA). A certificate in that file that is byte for byte the one
-//!   the server presents is trusted as the server's own even when it says
+//!   the server presents is trusted as the server's own, even when it says
 //!   `CA:TRUE` — what `openssl req -x509` writes by default since OpenSSL 3,
-//!   and what webpki refuses as `CaUsedAsEndEntity`. It is still checked
-//!   for the host name (and, by webpki before it gets that far, for its
-//!   validity dates), and the handshake still proves the server holds its
-//!   key.
+//!   and what webpki refuses as `CaUsedAsEndEntity` — or when its issuer is
+//!   unknown (a server certificate exported without its CA). It is still
+//!   checked for the host name and (by webpki, which looks at the dates
+//!   before the chain) its validity dates, and the handshake still proves
+//!   the server holds its key; its extended key usage is not checked when
+//!   it says CA:TRUE.
 //! - **`fingerprint`**: the SHA-256 of the one certificate to accept
 //!   (pinning, as `openssl x509 -fingerprint -sha256` prints it). Nothing
 //!   else is checked about that certificate — not its name, dates or
@@ -260,9 +262,9 @@ impl ServerCertVerifier for Verifier {
                 Err(e) => e,
             };
         let is_own = self.own.iter().any(|c| c.as_ref() == end_entity.as_ref());
-        if is_own && ca_used_as_end_entity(&error) {
-            // webpki checked the dates before the basic constraints; the
-            // name is left to check.
+        if is_own && only_the_chain_failed(&error) {
+            // webpki checked the dates before the basic constraints and the
+            // issuer; the name is left to check.
             let parsed = ParsedCertificate::try_from(end_entity)?;
             return match verify_server_name(&parsed, server_name) {
                 Ok(()) => Ok(ServerCertVerified::assertion()),
@@ -300,6 +302,16 @@ impl ServerCertVerifier for Verifier {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.algorithms.supported_schemes()
     }
+}
+
+/// webpki found nothing wrong with the certificate itself, only with its
+/// place in a chain: marked CA:TRUE, or no known issuer.
+fn only_the_chain_failed(error: &rustls::Error) -> bool {
+    ca_used_as_end_entity(error)
+        || matches!(
+            error,
+            rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)
+        )
 }
 
 /// webpki's `CaUsedAsEndEntity`, as rustls wraps it.
