@@ -42,6 +42,10 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use imap::types::Flag;
+
+mod auth;
+pub use auth::OAuth2Passdb;
+use auth::{write_oauth2_conf, write_self_signed};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
@@ -73,16 +77,6 @@ pub struct Options {
     /// Also check OAuth2 tokens (XOAUTH2, OAUTHBEARER) with Dovecot's oauth2
     /// passdb, against this introspection endpoint.
     pub oauth2: Option<OAuth2Passdb>,
-}
-
-/// Dovecot's oauth2 passdb settings (`dovecot-oauth2.conf.ext`).
-#[derive(Debug, Clone)]
-pub struct OAuth2Passdb {
-    /// `http://127.0.0.1:PORT/...`
-    pub introspection_url: String,
-    /// `post` (the token as the form field `token`), `get` (appended to the
-    /// URL) or `auth` (an `Authorization: Bearer` header).
-    pub introspection_mode: &'static str,
 }
 
 /// A running Dovecot; see the module doc.
@@ -772,48 +766,6 @@ fn random_password() -> String {
     format!("pw{:016x}", hasher.finish())
 }
 
-/// The oauth2 passdb's settings (2.3): the token is checked at the
-/// introspection endpoint only (no tokeninfo URL), which must answer
-/// `{"active": true, "username": "dmarc"}` for a good token.
-fn write_oauth2_conf(root: &Path, o: &OAuth2Passdb) -> Result<(), Failure> {
-    let path = root.join("dovecot-oauth2.conf.ext");
-    fs::write(
-        &path,
-        format!(
-            "introspection_mode = {}\nintrospection_url = {}\nforce_introspection = yes\n\
-             username_attribute = username\nactive_attribute = active\nactive_value = true\n",
-            o.introspection_mode, o.introspection_url
-        ),
-    )
-    .map_err(|e| other("write dovecot-oauth2.conf.ext", e))?;
-    chmod(&path, 0o644)
-}
-
-/// `server.pem`/`server.key` made as people do for a small server, with
-/// OpenSSL 3's defaults (so the certificate says CA:TRUE), and `ca.pem` a
-/// copy of `server.pem`: the file a user would pass as `--ca-file`.
-fn write_self_signed(root: &Path) -> Result<(), Failure> {
-    let path = |name: &str| root.join(name).display().to_string();
-    openssl(
-        &["req", "-x509", "-newkey", "rsa:2048", "-nodes"],
-        &[
-            "-keyout",
-            &path("server.key"),
-            "-out",
-            &path("server.pem"),
-            "-days",
-            "2",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1,DNS:localhost",
-        ],
-    )?;
-    fs::copy(root.join("server.pem"), root.join("ca.pem"))
-        .map_err(|e| other("copy server.pem", e))?;
-    chmod(&root.join("ca.pem"), 0o644)
-}
-
 /// `ca.pem`/`ca.key` (a CA) and `server.pem`/`server.key` (signed by it,
 /// for IP 127.0.0.1 and DNS localhost), with the `openssl` CLI. EC P-256
 /// keys: fast to make, and verified by rustls.
@@ -901,29 +853,11 @@ fn openssl(head: &[&str], tail: &[&str]) -> Result<(), Failure> {
     }
 }
 
-/// TLS (trusting only the harness CA, or with a self-signed certificate,
-/// its SHA-256 pinned through dmarcdb's own TLS module, since webpki
-/// refuses a CA:TRUE certificate as a server's), greeting, LOGIN.
+/// TLS (trusting only the harness CA; a self-signed certificate is pinned
+/// instead, see [`auth::login_pinned`]), greeting, LOGIN.
 fn login(root: &Path, port: u16, password: &str, self_signed: bool) -> Result<Session, String> {
     if self_signed {
-        let pem = fs::read(root.join("ca.pem")).map_err(|e| e.to_string())?;
-        let der = rustls_pemfile::certs(&mut pem.as_slice())
-            .next()
-            .ok_or("no certificate in ca.pem")?
-            .map_err(|e| e.to_string())?;
-        let trust = dmarcdb::source::tls::TlsOptions {
-            ca_file: None,
-            fingerprint: Some(dmarcdb::source::tls::Fingerprint::of(&der)),
-        };
-        let tcp = TcpStream::connect((HOST, port)).map_err(|e| e.to_string())?;
-        tcp.set_read_timeout(Some(Duration::from_secs(30)))
-            .map_err(|e| e.to_string())?;
-        let stream = dmarcdb::source::tls::handshake(tcp, HOST, &trust)?;
-        let mut client = imap::Client::new(stream);
-        client.read_greeting().map_err(|e| e.to_string())?;
-        return client
-            .login(USER, password)
-            .map_err(|(e, _)| format!("LOGIN: {e}"));
+        return auth::login_pinned(root, port, password);
     }
     let mut roots = RootCertStore::empty();
     let pem = fs::read(root.join("ca.pem")).map_err(|e| e.to_string())?;
