@@ -199,6 +199,85 @@ fn own_certificate_for_another_name_is_still_refused() {
     assert!(err.contains("--tls-fingerprint"), "{err}");
 }
 
+/// A self-signed CA:TRUE certificate for 127.0.0.1 that expired in 2020,
+/// made with `openssl ca -selfsign` (the one way to backdate with the CLI).
+fn expired_self_signed(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    std::fs::write(dir.join("index.txt"), "").unwrap();
+    std::fs::write(dir.join("serial"), "01\n").unwrap();
+    std::fs::write(
+        dir.join("ca.cnf"),
+        "[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\nnew_certs_dir = .\nserial = serial\n\
+         default_md = sha256\npolicy = p\nx509_extensions = ext\n[p]\ncommonName = supplied\n\
+         [ext]\nbasicConstraints = critical,CA:TRUE\nsubjectAltName = IP:127.0.0.1\n",
+    )
+    .unwrap();
+    let (cert, key) = (dir.join("old.pem"), dir.join("old.key"));
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "openssl {args:?}: {}", stderr(&out));
+    };
+    run(&[
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        "old.key",
+        "-out",
+        "old.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    run(&[
+        "ca",
+        "-batch",
+        "-config",
+        "ca.cnf",
+        "-selfsign",
+        "-keyfile",
+        "old.key",
+        "-in",
+        "old.csr",
+        "-out",
+        "old.pem",
+        "-startdate",
+        "20200101000000Z",
+        "-enddate",
+        "20200102000000Z",
+    ]);
+    (cert, key)
+}
+
+#[test]
+fn own_certificate_that_expired_is_still_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = expired_self_signed(dir.path());
+    let server = TlsServer::start(&cert, &key);
+    let out = Command::cargo_bin("dmarcdb")
+        .unwrap()
+        .env_remove("DMARCDB_DB")
+        .env("DMARC_IMAP_PASS", "unused")
+        .arg("--db")
+        .arg(dir.path().join("e.db"))
+        .args(["imap", "--host", "127.0.0.1", "--user", "u", "--port"])
+        .arg(server.1.to_string())
+        .arg("--ca-file")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("expired"), "{err}");
+    assert!(!dir.path().join("e.db").exists() || stored(&dir.path().join("e.db")) == 0);
+}
+
 #[test]
 fn pinned_fingerprint_accepts_that_certificate_only() {
     let Some(d) = self_signed() else { return };
