@@ -32,3 +32,9 @@ pub mod render;
 pub mod reparse;
 pub mod source;
 pub mod store;
+
+/// Where the shared real-world corpus is, for unit tests that read it: the
+/// same helper the integration tests use.
+#[cfg(test)]
+#[path = "../tests/common/corpus.rs"]
+mod test_corpus;

@@ -26,7 +26,7 @@ use super::{DbError, Store};
 use crate::config::OurNets;
 use sql::{Sql, FROM, PASS};
 
-/// The reports a view looks at, by `date_begin` (as the seed counted them):
+/// The reports a view looks at, by `date_begin` (as the Python script counted them):
 /// `since <= date_begin < until`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Window {
