@@ -34,3 +34,9 @@ pub mod reparse;
 pub mod source;
 pub mod store;
 pub mod untrusted;
+
+/// Where the shared real-world corpus is, for unit tests that read it: the
+/// same helper the integration tests use.
+#[cfg(test)]
+#[path = "../tests/common/corpus.rs"]
+mod test_corpus;

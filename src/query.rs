@@ -77,7 +77,7 @@ pub fn source_rows_with(
     store.source_rows(q, novelty)
 }
 
-/// `query sources`: the seed's summary, one row per source IP, largest
+/// `query sources`: the alert summary's table, one row per source IP, largest
 /// volume first.
 ///
 /// JSON keys: `source_ip` (as the reporter wrote it), `ours` (bool),

@@ -172,7 +172,7 @@ pub fn add_bars(t: &mut Table, fancy: bool) {
 }
 
 /// The table form of any view with an `ours` column: `ours` / `EXTERNAL`
-/// (the seed's words) instead of `true` / `false`.
+/// (the Python script's words) instead of `true` / `false`.
 pub fn tag_ours(t: &mut Table) {
     let Some(i) = t.columns.iter().position(|c| c.key == "ours") else {
         return;

@@ -12,8 +12,10 @@ pub mod files;
 pub mod imap;
 pub mod maildir;
 pub mod mbox;
+pub mod oauth2;
 pub mod own;
 mod read;
+pub mod tls;
 
 use std::fmt;
 use std::sync::Arc;

@@ -28,9 +28,9 @@ use super::{DbError, Store};
 use crate::config::OurNets;
 use sql::{Sql, FROM, PASS};
 
-/// The reports a view looks at, by `date_begin` (as the seed counted them):
-/// `since <= date_begin < until`. (`daily` looks at the days whose start is
-/// in it instead, see `query::apportion::window_days`.)
+/// The reports a view looks at, by `date_begin` (as the Python script
+/// counted them): `since <= date_begin < until`. (`daily` looks at the days
+/// whose start is in it instead, see `query::apportion::window_days`.)
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Window {
     pub since: Option<i64>,
