@@ -48,8 +48,10 @@ use crate::model::{
     AuthResult, Disposition, DkimAuthResult, OverrideReason, Record, ReportHeader, SpfAuthResult,
 };
 
+pub mod arf;
 mod tag;
 mod text;
+pub mod tls;
 mod window;
 
 use tag::{local_name, start_name, Tag};

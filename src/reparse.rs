@@ -159,6 +159,7 @@ fn rebuild(conn: &Connection, id: i64, opts: &ingest::Options) -> Result<Rebuilt
         name: source.clone(),
         data: gzip.into(),
         gzip: true,
+        kind: crate::extract::PayloadKind::Aggregate,
     };
     let header = match rewrite(&tx, id, &payload, opts) {
         Ok(header) => header,
@@ -408,6 +409,7 @@ mod tests {
             name: "t.xml".into(),
             data: XML.as_bytes().to_vec().into(),
             gzip: false,
+            kind: crate::extract::PayloadKind::Aggregate,
         };
         s.store_report(&p, &Limits::default(), "t.xml").unwrap();
         s

@@ -629,6 +629,7 @@ mod tests {
             name: "r.xml".into(),
             data: report_xml(&ReportSpec::new(5, 9)).into_bytes().into(),
             gzip: false,
+            kind: crate::extract::PayloadKind::Aggregate,
         };
         let (_out, msgs) = mpsc::sync_channel(1);
         let msgs = Inbox::new(msgs);
