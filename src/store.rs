@@ -32,9 +32,11 @@ use crate::extract::{Limits, Payload};
 use crate::model::{Record, ReportHeader};
 use crate::parse::{ParseError, ReportReader};
 
+mod failure;
 mod insert;
 mod quarantine;
 mod sender;
+mod tls;
 pub use insert::{auth_key, AuthSets, Inserter};
 pub use quarantine::{inflate_to, Dropped, Quarantined};
 pub use sender::{forget_senders, refresh_senders};
@@ -46,7 +48,10 @@ const SCHEMA: &str = include_str!("../schema.sql");
 /// `user_version` from `i + 1` to `i + 2` (version 1 was the first
 /// schema). A new file gets [`SCHEMA`] and the latest version at once.
 /// Append only: never edit, remove or reorder an entry that has shipped.
-const MIGRATIONS: &[&str] = &[include_str!("store/migrations/v1-to-v2.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("store/migrations/v1-to-v2.sql"),
+    include_str!("store/migrations/v2-to-v3.sql"),
+];
 
 /// The `user_version` of a file with the current schema.
 const VERSION: i64 = MIGRATIONS.len() as i64 + 1;

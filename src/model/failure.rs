@@ -50,6 +50,8 @@ pub struct FailureReport {
     pub fields: Vec<(String, String)>,
     /// Headers of the reported message.
     pub reported: ReportedMessage,
+    /// The report mail's own `Message-ID` (part of the identity).
+    pub message_id: Option<String>,
 }
 
 impl FailureReport {
@@ -83,11 +85,129 @@ impl Origin {
 /// `text/rfc822-headers` part), decoded.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReportedMessage {
-    pub from: Option<String>,
-    pub to: Option<String>,
+    pub from: Vec<Mailbox>,
+    pub to: Vec<Mailbox>,
     pub subject: Option<String>,
+    /// `Date` as written.
     pub date: Option<String>,
+    /// `Message-ID`, without the angle brackets.
     pub message_id: Option<String>,
+}
+
+impl ReportedMessage {
+    /// `From` as text: `Name <addr>` or `addr`, comma-separated.
+    pub fn from_text(&self) -> Option<String> {
+        Mailbox::list(&self.from)
+    }
+    /// `To` as text, like [`from_text`](Self::from_text).
+    pub fn to_text(&self) -> Option<String> {
+        Mailbox::list(&self.to)
+    }
+}
+
+/// One address of a header, with its display name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Mailbox {
+    pub name: Option<String>,
+    pub address: String,
+}
+
+impl Mailbox {
+    fn list(list: &[Mailbox]) -> Option<String> {
+        let items: Vec<String> = list
+            .iter()
+            .map(|m| match (&m.name, m.address.is_empty()) {
+                (Some(name), false) => format!("{name} <{}>", m.address),
+                (Some(name), true) => name.clone(),
+                (None, _) => m.address.clone(),
+            })
+            .collect();
+        (!items.is_empty()).then(|| items.join(", "))
+    }
+}
+
+impl FailureReport {
+    /// Replaces the local part of every address in the report's text with
+    /// `hash(local part)` and drops the display names of the reported
+    /// From and To: what `--redact` stores. Dates, IPs, domains and
+    /// Message-IDs of the reported message stay, so reports can still be
+    /// counted and matched.
+    pub fn redact(&mut self, hash: &dyn Fn(&str) -> String) {
+        let r = |s: &mut String| *s = redact_addresses(s, hash);
+        let opt = |s: &mut Option<String>| {
+            if let Some(s) = s.as_mut() {
+                r(s)
+            }
+        };
+        opt(&mut self.original_mail_from);
+        self.original_rcpt_to.iter_mut().for_each(r);
+        opt(&mut self.dkim_identity);
+        self.authentication_results.iter_mut().for_each(r);
+        self.fields.iter_mut().for_each(|(_, v)| r(v));
+        opt(&mut self.reported.subject);
+        for m in self
+            .reported
+            .from
+            .iter_mut()
+            .chain(self.reported.to.iter_mut())
+        {
+            m.name = None;
+            r(&mut m.address);
+        }
+    }
+}
+
+/// `text` with the local part of every `local@domain` replaced by
+/// `hash(local)`. A local part is the run of RFC 5322 atext and dots
+/// before an `@` that is followed by a domain character.
+pub fn redact_addresses(text: &str, hash: &dyn Fn(&str) -> String) -> String {
+    fn atext(c: char) -> bool {
+        c.is_alphanumeric() || ".!#$%&'*+/=?^_`{|}~-".contains(c)
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('@') {
+        let (before, after) = rest.split_at(at);
+        let mut start_pushed = false;
+        let start = before
+            .char_indices()
+            .rev()
+            .take_while(|(_, c)| atext(*c))
+            .last()
+            .map_or(before.len(), |(i, _)| i);
+        let mut local = &before[start..];
+        // An Authentication-Results property (RFC 8601 `smtp.mailfrom=`)
+        // written right before the address is not part of it.
+        if let Some((prop, addr)) = local.split_once('=') {
+            let is_prop = prop.split_once('.').is_some_and(|(p, q)| {
+                !p.is_empty()
+                    && !q.is_empty()
+                    && p.chars().all(|c| c.is_ascii_alphabetic())
+                    && q.chars().all(|c| c.is_ascii_alphabetic() || c == '-')
+            });
+            if is_prop {
+                out.push_str(&before[..start + prop.len() + 1]);
+                local = addr;
+                start_pushed = true;
+            }
+        }
+        let domain_follows = after[1..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_alphanumeric() || c == '[');
+        if !start_pushed {
+            out.push_str(&before[..start]);
+        }
+        if !local.is_empty() && domain_follows {
+            out.push_str(&hash(local));
+        } else {
+            out.push_str(local);
+        }
+        out.push('@');
+        rest = &after[1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `Feedback-Type` (RFC 5965 section 7.3 registry).
@@ -206,6 +326,32 @@ impl fmt::Display for FeedbackType {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redaction_hashes_local_parts_only() {
+        let h = |l: &str| format!("h{}", l.len());
+        assert_eq!(
+            redact_addresses(
+                "smtp.mailfrom=bob.s@ex.org; to <a+b@x.y>, @ex.org, x@ @",
+                &h
+            ),
+            "smtp.mailfrom=h5@ex.org; to <h3@x.y>, @ex.org, x@ @"
+        );
+        let mut r = FailureReport {
+            original_rcpt_to: vec!["<alice@example.org>".into()],
+            reported: ReportedMessage {
+                from: vec![Mailbox {
+                    name: Some("Alice".into()),
+                    address: "alice@example.org".into(),
+                }],
+                ..ReportedMessage::default()
+            },
+            ..FailureReport::default()
+        };
+        r.redact(&h);
+        assert_eq!(r.original_rcpt_to, vec!["<h5@example.org>".to_string()]);
+        assert_eq!(r.reported.from_text().as_deref(), Some("h5@example.org"));
+    }
 
     #[test]
     fn words_case_insensitive_and_reporter_words_kept() {

@@ -36,7 +36,7 @@ use std::net::IpAddr;
 use mail_parser::{Address, Message, MessageParser, MessagePart, MimeHeaders, PartType};
 
 use crate::model::failure::{
-    AuthFailure, DeliveryResult, FailureReport, FeedbackType, Origin, ReportedMessage,
+    AuthFailure, DeliveryResult, FailureReport, FeedbackType, Mailbox, Origin, ReportedMessage,
 };
 
 /// Largest failure report mail accepted.
@@ -98,6 +98,7 @@ pub fn parse_arf(mail: &[u8]) -> Result<Arf> {
     if report.reported == ReportedMessage::default() {
         report.reported = reported_message(&message);
     }
+    report.message_id = message.message_id().map(str::to_string);
     Ok(Arf::Failure(Box::new(report)))
 }
 
@@ -206,6 +207,7 @@ fn from_fields(fields: Vec<(String, String)>, origin: Origin) -> Result<FailureR
         reporting_mta: text("Reporting-MTA"),
         authentication_results: all(&fields, "Authentication-Results").collect(),
         reported: ReportedMessage::default(),
+        message_id: None,
         fields,
     })
 }
@@ -306,34 +308,33 @@ fn reported_message(message: &Message<'_>) -> ReportedMessage {
 
 fn headers_of(m: &Message<'_>) -> ReportedMessage {
     ReportedMessage {
-        from: m.from().and_then(address),
-        to: m.to().and_then(address),
+        from: m.from().map(mailboxes).unwrap_or_default(),
+        to: m.to().map(mailboxes).unwrap_or_default(),
         subject: m.subject().map(|s| s.trim().to_string()),
-        date: m
-            .header_raw("Date")
-            .map(unfold)
-            .filter(|d| !d.is_empty()),
+        date: m.header_raw("Date").map(unfold).filter(|d| !d.is_empty()),
         message_id: m.message_id().map(str::to_string),
     }
 }
 
-/// Every address of a header, `Name <addr>` or `addr`, comma-separated.
-fn address(a: &Address<'_>) -> Option<String> {
-    let list: Vec<String> = a
-        .iter()
+/// Every address of a header, with its display name.
+fn mailboxes(a: &Address<'_>) -> Vec<Mailbox> {
+    a.iter()
         .filter_map(|addr| {
-            let email = addr.address.as_deref().unwrap_or_default().trim();
-            match addr.name.as_deref().map(str::trim) {
-                Some(name) if !name.is_empty() && !email.is_empty() => {
-                    Some(format!("{name} <{email}>"))
-                }
-                Some(name) if !name.is_empty() => Some(name.to_string()),
-                _ if !email.is_empty() => Some(email.to_string()),
-                _ => None,
-            }
+            let address = addr
+                .address
+                .as_deref()
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            let name = addr
+                .name
+                .as_deref()
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::to_string);
+            (name.is_some() || !address.is_empty()).then_some(Mailbox { name, address })
         })
-        .collect();
-    (!list.is_empty()).then(|| list.join(", "))
+        .collect()
 }
 
 /// At most 40 characters of attacker-controlled text, for an error line.

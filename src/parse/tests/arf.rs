@@ -66,11 +66,11 @@ fn linkedin_every_field_and_the_reported_headers() {
         vec!["dmarc=fail (p=none; dis=none) header.from=example.com".to_string()]
     );
     assert_eq!(
-        r.reported.from.as_deref(),
+        r.reported.from_text().as_deref(),
         Some("Sender <sender@example.com>")
     );
     assert_eq!(
-        r.reported.to.as_deref(),
+        r.reported.to_text().as_deref(),
         Some("LinkedIn <recipient@linkedin.com>")
     );
     assert_eq!(
@@ -121,7 +121,7 @@ fn netease_base64_feedback_part_under_multipart_mixed() {
     assert_eq!(r.auth_failure, None);
     assert_eq!(r.reported.subject.as_deref(), Some("Rent Reminder"));
     assert_eq!(
-        r.reported.from.as_deref(),
+        r.reported.from_text().as_deref(),
         Some("700 on Washington <info@cardinal.com>")
     );
 }
@@ -140,7 +140,7 @@ fn domain_de_reporter_words_kept() {
     assert_eq!(r.original_rcpt_to, vec!["peter.pan@domain.de".to_string()]);
     assert_eq!(r.reported.subject.as_deref(), Some("Subject"));
     assert_eq!(
-        r.reported.from.as_deref(),
+        r.reported.from_text().as_deref(),
         Some("Interaktive Wettbewerber-Übersicht <sharepoint@domain.de>")
     );
 }
@@ -157,7 +157,7 @@ fn exim_text_only_report_is_read_from_its_text() {
         r.reported.subject.as_deref(),
         Some("Payment from your account.")
     );
-    assert_eq!(r.reported.from.as_deref(), Some("user@example.com"));
+    assert_eq!(r.reported.from_text().as_deref(), Some("user@example.com"));
     assert_eq!(
         r.reported.message_id.as_deref(),
         Some("134117F8-2145-AECE-9CCA-25FC98731341@example.com")
@@ -192,7 +192,7 @@ fn sample_with_dkim_fields_and_rfc822_headers_part() {
         Some("Your invoice – November")
     );
     assert_eq!(
-        r.reported.to.as_deref(),
+        r.reported.to_text().as_deref(),
         Some("Alice <alice@receiver.example.net>, bob@receiver.example.net")
     );
     assert_eq!(
