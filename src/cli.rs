@@ -125,6 +125,25 @@ pub enum View {
     Failures,
     /// One row per stored report (default: all time).
     Reports,
+    /// One row per stored SMTP TLS report (default: all time).
+    TlsReports,
+    /// SMTP TLS sessions per policy domain and type, with failure % and top result types.
+    Tls,
+    /// SMTP TLS failed sessions per result type, receiving MX and sending MTA IP.
+    TlsFailures,
+    /// One row per stored DMARC failure report (default: all time).
+    FailureReports,
+}
+
+impl View {
+    /// Views of SMTP TLS or failure reports, which take only the window
+    /// (no record filters, no limit).
+    pub fn is_tls_or_failure(self) -> bool {
+        matches!(
+            self,
+            View::TlsReports | View::Tls | View::TlsFailures | View::FailureReports
+        )
+    }
 }
 
 /// Which reports to look at, by the start of their date range.

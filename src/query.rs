@@ -19,9 +19,11 @@ mod breakdown;
 mod daily;
 mod records;
 mod sql;
+mod tls;
 
 pub use breakdown::{dkim, domains, orgs, spf};
 pub use records::{failures, reports, reports_in};
+pub use tls::{failure_reports, tls, tls_failures, tls_reports, top_result_types};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use ipnet::IpNet;

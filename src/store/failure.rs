@@ -96,7 +96,7 @@ impl Store {
     }
 
     /// Stored failure reports whose arrival date is in `since..until`,
-    /// newest first (the rows of `query failure-reports`).
+    /// oldest first (the rows of `query failure-reports`).
     pub fn failure_reports(
         &self,
         since: Option<i64>,
@@ -108,7 +108,7 @@ impl Store {
                     reported_subject, dkim_domain, identity_alignment, origin, redacted
              FROM failure_report
              WHERE coalesce(arrival_date, 0) >= ?1 AND coalesce(arrival_date, 0) < ?2
-             ORDER BY arrival_date DESC, id DESC",
+             ORDER BY arrival_date, id",
         )?;
         let rows = stmt.query_map(params![lo(since), hi(until)], |r| {
             let rcpt: String = r.get(7)?;

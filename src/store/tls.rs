@@ -79,7 +79,7 @@ impl Store {
         Ok(out)
     }
 
-    /// Stored TLS reports whose `date_begin` is in `since..until`, newest
+    /// Stored TLS reports whose `date_begin` is in `since..until`, oldest
     /// first (the rows of `query tls-reports`).
     pub fn tls_reports(
         &self,
@@ -90,7 +90,7 @@ impl Store {
             "SELECT org_name, report_id, date_begin, date_end, policy_count,
                     sessions_success, sessions_failure
              FROM tls_report WHERE date_begin >= ?1 AND date_begin < ?2
-             ORDER BY date_begin DESC, org_name, report_id",
+             ORDER BY date_begin, org_name, report_id",
         )?;
         let rows = stmt.query_map(params![lo(since), hi(until)], |r| {
             Ok(TlsReportRow {
