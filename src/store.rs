@@ -37,9 +37,11 @@ mod insert;
 mod quarantine;
 mod sender;
 mod tls;
+pub use failure::{FailureReportRow, FailureStoreError, FailureStored};
 pub use insert::{auth_key, AuthSets, Inserter};
 pub use quarantine::{inflate_to, Dropped, Quarantined};
 pub use sender::{forget_senders, refresh_senders};
+pub use tls::{TlsFailureRow, TlsPolicyRow, TlsReportRow, TlsStoreError, TlsStored};
 
 /// The current schema, applied to a new file. See `schema.sql`.
 const SCHEMA: &str = include_str!("../schema.sql");
