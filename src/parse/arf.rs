@@ -26,7 +26,9 @@
 //!   source IP: the domain, the failure and the reported headers are still
 //!   worth having;
 //! - an unparseable `Arrival-Date` is kept as text, and the report mail's
-//!   own `Date` gives the time.
+//!   own `Date` gives the time;
+//! - a field that is not UTF-8 is decoded as windows-1252, like a text
+//!   field of an aggregate report.
 //!
 //! Strict: a `Source-IP` that is not an IP address is an error, and the mail
 //! must be at most [`MAX_MAIL`] bytes (the extraction caps apply before).
@@ -130,10 +132,16 @@ fn header_fields(block: &[u8]) -> Result<Vec<(String, String)>> {
     let Some(parsed) = MessageParser::default().parse_headers(&owned) else {
         return Ok(Vec::new());
     };
+    let raw = parsed.raw_message();
     parsed
-        .headers_raw()
-        .map(|(name, value)| {
-            let value = unfold(value);
+        .headers()
+        .iter()
+        .map(|h| {
+            let name = h.name.as_str();
+            let bytes = raw
+                .get(h.offset_start as usize..h.offset_end as usize)
+                .unwrap_or_default();
+            let value = unfold(&text_of(bytes));
             if value.len() > MAX_FIELD {
                 return Err(ArfError::Invalid(format!(
                     "field {} longer than {MAX_FIELD} bytes",
@@ -143,6 +151,19 @@ fn header_fields(block: &[u8]) -> Result<Vec<(String, String)>> {
             Ok((name.to_string(), value))
         })
         .collect()
+}
+
+/// A field's bytes as text: UTF-8, else windows-1252 (a reporter's
+/// 8-bit bytes in a field are kept readable, as in aggregate reports).
+fn text_of(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => {
+            encoding_rs::WINDOWS_1252
+                .decode_without_bom_handling(bytes)
+                .0
+        }
+    }
 }
 
 fn unfold(value: &str) -> String {

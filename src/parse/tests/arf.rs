@@ -257,4 +257,5 @@ fn invalid_utf8_in_fields_does_not_panic() {
     bytes[at + 2] = 0xff;
     let r = failure(&bytes);
     assert_eq!(r.source_ip.as_deref(), Some("192.0.2.1"));
+    assert_eq!(r.reported_domain(), "exÿample.org");
 }
