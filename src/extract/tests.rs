@@ -943,7 +943,7 @@ fn report_mail_typed_multipart_report_with_dmarc_subject_keeps_its_attachment() 
          Content-Type: multipart/report; boundary=\"b\"\n\n\
          --b\nContent-Type: application/gzip; name=\"r.xml.gz\"\n\
          Content-Transfer-Encoding: base64\n\n{}\n--b--\n",
-        base64(&gz(XML.as_bytes()))
+        base64(&gz(XML))
     ));
     let x = run(&eml);
     assert_eq!(single(&x).kind, PayloadKind::Aggregate);
