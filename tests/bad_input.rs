@@ -250,11 +250,10 @@ fn check(case: &str, build: Build, expect: Expect) {
         Expect::Accepted { reports } => {
             assert_eq!(r.code, 0, "{context}");
             assert_eq!(count(&db, from_bad, &bad), reports, "{context}");
-            assert_eq!(
-                count(&db, "SELECT count(*) FROM report WHERE ?1 = ?1", ""),
-                reports + 1,
-                "{context}"
-            );
+            let every_kind =
+                "SELECT (SELECT count(*) FROM report) + (SELECT count(*) FROM tls_report)
+                + (SELECT count(*) FROM failure_report) WHERE ?1 = ?1";
+            assert_eq!(count(&db, every_kind, ""), reports + 1, "{context}");
             assert_eq!(count(&db, all_quarantined, ""), 0, "{context}");
         }
     }
@@ -759,19 +758,19 @@ catalogue! {
     } => rejected("JSON nested deeper than 16 levels");
     tls_array_of_a_million_policies: |b| {
         let policies = vec!["{}"; 1_000_000].join(",");
-        put(b, "bad-tls-wide.json", tls_with("\"policies\":[]", &format!("\"policies\":[{policies}]")).as_bytes())
+        put(b, "bad-tls-wide.json", tls_with("\"x\":0", &format!("\"x\":[{policies}]")).as_bytes())
     } => rejected("an array has more than 100000 elements");
     tls_string_of_10_mb: |b| {
         let long = "A".repeat(10 * MIB);
         put(b, "bad-tls-string.json", tls_with("\"x\":0", &format!("\"x\":\"{long}\"")).as_bytes())
     } => rejected("longer than 65536 bytes");
     tls_gzip_bomb: |b| {
-        // 1 GiB of `0,` in the policies array: refused at the array cap,
-        // after reading at most the 16 MiB the parser takes.
+        // 1 GiB of `0,` in the policies array: refused once the parser has
+        // read the 16 MiB it takes at most, never inflated further.
         let prefix = br#"{"organization-name":"o","report-id":"bomb","policies":["#;
         let (deflate, crc) = deflate_bomb(prefix, &b"0,".repeat(MIB / 2), GIB / MIB);
         put(b, "bad-tls-bomb.json.gz", &gzip_around(&deflate, &crc))
-    } => rejected("an array has more than 100000 elements");
+    } => rejected("document larger than 16777216 bytes");
     tls_negative_count: |b| put(b, "bad-tls-negative.json",
         tls_with("\"total-failure-session-count\":3", "\"total-failure-session-count\":-3").as_bytes())
         => rejected("policy 1: total-failure-session-count is negative (-3)");
@@ -811,7 +810,7 @@ catalogue! {
     arf_field_of_1_mb: |b| {
         let long = format!("Authentication-Results: {}", "a".repeat(MIB));
         put(b, "bad-arf-long.eml", arf("Auth-Failure: dmarc", &long).as_bytes())
-    } => rejected("field Authentication-Results longer than 65536 bytes");
+    } => rejected("field \"Authentication-Results\" longer than 65536 bytes");
 
     // --- Mail ---------------------------------------------------------
     mail_with_1000_attachments: |b| {

@@ -175,6 +175,19 @@ fn samples_folder_holds_every_kind() {
     );
 }
 
+#[test]
+fn dry_run_names_every_kind_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("dry.db");
+    let samples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("samples");
+    let out = run_ok(dmarcdb(&db).args(["ingest", "--dry-run"]).arg(&samples));
+    let text = stdout(&out);
+    assert_eq!(text.matches("SMTP TLS report").count(), 3, "{text}");
+    assert_eq!(text.matches("failure report ").count(), 1, "{text}");
+    assert!(text.contains("DRY-RUN: 8 input(s), 8 report(s) parsed"), "{text}");
+    assert!(!db.exists());
+}
+
 /// One of each kind, dated yesterday so the default 7-day windows see it.
 struct Mails {
     tls: Vec<u8>,

@@ -98,8 +98,9 @@ impl Walk<'_> {
 /// Whether a mail is a failure report (RFC 6591) or another ARF report:
 /// it has a `message/feedback-report` part (NetEase puts it under
 /// `multipart/mixed`), or it is a `multipart/report` that declares
-/// `report-type=feedback-report`, or declares no report type and says
-/// DMARC in its subject (exim's DMARC module sends a text part only).
+/// `report-type=feedback-report`, or declares no report type and calls
+/// itself a DMARC forensic or failure report in its subject (exim's DMARC
+/// module sends a text part only).
 /// A delivery status notification (`report-type=delivery-status`) or a TLS
 /// report (`tlsrpt`) is none of these.
 fn is_failure_report(message: &Message<'_>) -> bool {
@@ -126,9 +127,12 @@ fn is_failure_report(message: &Message<'_>) -> bool {
     }
     match ct.attribute("report-type") {
         Some(t) => t.trim().eq_ignore_ascii_case("feedback-report"),
-        None => message
-            .subject()
-            .is_some_and(|s| s.to_ascii_lowercase().contains("dmarc")),
+        // Only when the subject says so ("DMARC Forensic Report for ..."):
+        // a mail that merely mentions DMARC keeps its parts searched.
+        None => message.subject().is_some_and(|s| {
+            let s = s.to_ascii_lowercase();
+            s.contains("dmarc") && (s.contains("forensic") || s.contains("failure"))
+        }),
     }
 }
 

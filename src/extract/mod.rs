@@ -34,8 +34,8 @@
 //!   `application/tlsrpt+gzip` inside `multipart/report; report-type=tlsrpt`.
 //! - A mail that has a `message/feedback-report` part, or is a
 //!   `multipart/report` declaring `report-type=feedback-report` (or no
-//!   report type and "DMARC" in its subject: exim's text-only failure
-//!   reports), is one [`PayloadKind::Failure`] payload: the whole mail,
+//!   report type and a subject calling it a DMARC forensic or failure
+//!   report: exim's text-only failure reports), is one [`PayloadKind::Failure`] payload: the whole mail,
 //!   whatever its feedback type (`parse::arf` tells auth-failure from
 //!   abuse and the like). Its parts are not searched further.
 //! - In other mail, every part is sniffed, whatever its Content-Type or name:

@@ -937,6 +937,19 @@ fn corpus_containers_unpack_to_the_documented_payloads() {
 }
 
 #[test]
+fn report_mail_typed_multipart_report_with_dmarc_subject_keeps_its_attachment() {
+    let eml = mail(&format!(
+        "From: dmarc@example.net\nSubject: DMARC Aggregate Report for example.org\n\
+         Content-Type: multipart/report; boundary=\"b\"\n\n\
+         --b\nContent-Type: application/gzip; name=\"r.xml.gz\"\n\
+         Content-Transfer-Encoding: base64\n\n{}\n--b--\n",
+        base64(&gz(XML))
+    ));
+    let x = run(&eml);
+    assert_eq!(single(&x).kind, PayloadKind::Aggregate);
+}
+
+#[test]
 fn corpus_failure_reports_are_one_failure_payload_each() {
     let Some(root) = corpus() else { return };
     for path in files_in(&root.join("failure")) {
