@@ -33,9 +33,9 @@
 use serde_json::{json, Value};
 
 use crate::config::{OurNets, Thresholds};
-use crate::query::{self, iso, pct, Filter, Novelty, Scope, SourceRow, Window};
+use crate::query::{iso, pct, Filter, Novelty, Scope, SourceRow, Window};
 use crate::render::{Column, Table};
-use crate::store::Store;
+use crate::store::{DbError, Store};
 
 mod tls;
 pub use tls::{judge_tls, tls_problem_json, TlsProblem};
@@ -100,7 +100,7 @@ pub fn check(
     window: Window,
     nets: &OurNets,
     t: &Thresholds,
-) -> rusqlite::Result<Outcome> {
+) -> Result<Outcome, DbError> {
     let all = Filter::default();
     let scope = Scope {
         window,
@@ -116,7 +116,7 @@ pub fn check(
             Err(why) => notes.push(format!("new-sender check skipped: {why}")),
         }
     }
-    let sources = query::source_rows_with(store, &scope, novelty)?;
+    let sources = store.source_rows(&scope, novelty)?;
     let mut problems = judge(&sources, t);
     let flagged: Vec<&str> = problems
         .iter()
@@ -128,8 +128,7 @@ pub fn check(
         .map(|s| problem(Kind::NewSender, s.clone()))
         .collect();
     problems.extend(fresh);
-    let named =
-        tls::failure_reports_by_ip(store.failure_reports_per_ip(window.since, window.until)?);
+    let named = tls::failure_reports_by_ip(store.failure_reports_per_ip(&window)?);
     for p in &mut problems {
         let n = named
             .get(&tls::canonical(&p.source.source_ip))
@@ -141,7 +140,7 @@ pub fn check(
             p.text.push_str(&format!("; {n} failure report{s} name it"));
         }
     }
-    let tls = judge_tls(&store.tls_policies(window.since, window.until)?, t);
+    let tls = judge_tls(&store.tls_policies(&window)?, t);
     Ok(Outcome {
         window,
         sources,
@@ -156,12 +155,12 @@ fn new_sender_test(
     store: &Store,
     window: Window,
     t: &Thresholds,
-) -> rusqlite::Result<Result<Novelty, String>> {
+) -> Result<Result<Novelty, String>, DbError> {
     let Some(since) = window.since else {
         return Ok(Err("the window has no start".into()));
     };
     let history = i64::from(t.new_sender_min_history_days) * 86_400;
-    Ok(match query::oldest_report(store)? {
+    Ok(match store.oldest_report()? {
         Some(oldest) if oldest <= since - history => Ok(Novelty {
             before: since,
             min_messages: t.new_sender_min_messages,
@@ -343,7 +342,7 @@ pub fn to_table(o: &Outcome) -> Table {
     ]);
     let tls = o.tls.iter().map(|p| {
         let mut v = tls_problem_json(p);
-        v["top_result_types"] = json!(query::top_result_types(&p.result_types));
+        v["top_result_types"] = json!(crate::query::top_result_types(&p.result_types));
         v
     });
     for v in o.problems.iter().map(problem_json).chain(tls) {

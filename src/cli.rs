@@ -88,6 +88,11 @@ pub struct IngestArgs {
     /// Largest input file, and largest decompressed report, in MiB.
     #[arg(long, default_value_t = 512, value_name = "MIB")]
     pub max_size: u64,
+    /// Store DMARC failure reports with the local part of every address
+    /// replaced by a keyed hash, and without the raw mail (also
+    /// `[ingest] redact = true` in the config file).
+    #[arg(long)]
+    pub redact: bool,
     #[command(flatten)]
     pub alert: AfterIngest,
 }
@@ -200,7 +205,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Imap(args) => imap::cmd_imap(cli.db, &cli.settings, args),
         Command::Query(args) => analysis::cmd_query(cli.db, &cli.settings, args),
         Command::Alert(args) => analysis::cmd_alert(cli.db, &cli.settings, args),
-        Command::Reparse(args) => cmd_reparse(cli.db, args),
+        Command::Reparse(args) => cmd_reparse(cli.db, &cli.settings, args),
         Command::Quarantine(args) => quarantine::cmd_quarantine(cli.db, args),
         Command::Generate(args) => {
             let w = crate::generate::write_corpus(&args.corpus, args.format, &args.out)
@@ -244,6 +249,7 @@ fn cmd_ingest(db: Option<PathBuf>, sa: &SettingsArgs, args: IngestArgs) -> anyho
             max_decompressed: max,
             ..Limits::default()
         },
+        redact: args.redact || analysis::settings(sa, None)?.redact,
     };
     let mut source = files::open_paths(
         &args.paths,
@@ -330,7 +336,16 @@ pub(crate) fn run_ingest(
                 None => eprintln!("{line}"),
             }
         }
-        Event::Stored { .. } => {}
+        Event::DryRunOther { name, kind } => {
+            let line = format!("{:<28} ({name})", kind.as_str());
+            match &bar {
+                Some(b) => b.println(line),
+                None => {
+                    let _ = writeln!(out, "{line}");
+                }
+            }
+        }
+        Event::Stored { .. } | Event::StoredOther { .. } => {}
         Event::InputDone => {
             if let Some(b) = &bar {
                 b.inc(1);
@@ -369,10 +384,21 @@ fn print_summary(s: &Summary, dry_run: bool) {
             s.rejected.len()
         );
     } else {
+        // Aggregate reports only: the words of earlier versions.
+        let new = if s.tls_new + s.failure_new == 0 {
+            format!("{} new report(s) ({} records)", s.new, s.records)
+        } else {
+            format!(
+                "{} new report(s) ({} aggregate with {} records, {} TLS, {} failure)",
+                s.new_total(),
+                s.new,
+                s.records,
+                s.tls_new,
+                s.failure_new
+            )
+        };
         println!(
-            "{} new report(s) ({} records), {} already stored, {} not a report, {} rejected.",
-            s.new,
-            s.records,
+            "{new}, {} already stored, {} not a report, {} rejected.",
             s.duplicate,
             s.not_report,
             s.rejected.len()
@@ -388,7 +414,9 @@ fn ingest_exit(s: &Summary) -> Exit {
     }
 }
 
-fn cmd_reparse(db: Option<PathBuf>, args: ReparseArgs) -> anyhow::Result<Exit> {
+fn cmd_reparse(db: Option<PathBuf>, sa: &SettingsArgs, args: ReparseArgs) -> anyhow::Result<Exit> {
+    // Failure reports recovered from quarantine honour `[ingest] redact`.
+    let redact = analysis::settings(sa, None)?.redact;
     let mut store = open_store(db)?;
     let opts = ingest::Options {
         dry_run: false,
@@ -396,6 +424,7 @@ fn cmd_reparse(db: Option<PathBuf>, args: ReparseArgs) -> anyhow::Result<Exit> {
             max_decompressed: args.max_size.saturating_mul(1024 * 1024),
             ..Limits::default()
         },
+        redact,
     };
     let mut out = std::io::stdout().lock();
     let mut on_event = |ev: &crate::reparse::Event<'_>| match ev {

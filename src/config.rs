@@ -317,6 +317,8 @@ pub struct Settings {
     pub our_nets: OurNets,
     pub thresholds: Thresholds,
     pub channels: Channels,
+    /// `[ingest] redact`: store failure reports redacted.
+    pub redact: bool,
 }
 
 impl Settings {
@@ -365,6 +367,7 @@ impl Settings {
             our_nets: OurNets::new(our_nets),
             thresholds: Thresholds::from_file(&file.alert),
             channels: Channels { telegram, webhook },
+            redact: file.ingest.redact.unwrap_or(false),
         })
     }
 }

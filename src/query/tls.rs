@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use super::{iso, Window};
 use crate::render::{Column, Table};
-use crate::store::Store;
+use crate::store::{DbError, Store};
 
 /// How many result types `query tls` names per row.
 const TOP_RESULT_TYPES: usize = 3;
@@ -20,7 +20,7 @@ const TOP_RESULT_TYPES: usize = 3;
 /// JSON keys: `org_name`, `report_id`, `date_begin`, `date_end`, `policies`
 /// (number of policies), `sessions_success`, `sessions_failure` (sums over
 /// its policies).
-pub fn tls_reports(store: &Store, w: &Window) -> rusqlite::Result<Table> {
+pub fn tls_reports(store: &Store, w: &Window) -> Result<Table, DbError> {
     let mut t = Table::new(vec![
         Column::text("org_name"),
         Column::text("report_id"),
@@ -30,7 +30,7 @@ pub fn tls_reports(store: &Store, w: &Window) -> rusqlite::Result<Table> {
         Column::num("sessions_success"),
         Column::num("sessions_failure"),
     ]);
-    for r in store.tls_reports(w.since, w.until)? {
+    for r in store.tls_reports(w)? {
         t.rows.push(vec![
             json!(r.org_name),
             json!(r.report_id),
@@ -51,7 +51,7 @@ pub fn tls_reports(store: &Store, w: &Window) -> rusqlite::Result<Table> {
 /// failed), `sessions_failure`, `failure_pct` (one decimal, `null` without
 /// sessions), `top_result_types` (the three result types with most failed
 /// sessions, as `type (sessions)`, comma-separated).
-pub fn tls(store: &Store, w: &Window) -> rusqlite::Result<Table> {
+pub fn tls(store: &Store, w: &Window) -> Result<Table, DbError> {
     let mut t = Table::new(vec![
         Column::text("policy_domain"),
         Column::text("policy_type"),
@@ -60,7 +60,7 @@ pub fn tls(store: &Store, w: &Window) -> rusqlite::Result<Table> {
         Column::num("failure_pct"),
         Column::text("top_result_types"),
     ]);
-    for r in store.tls_policies(w.since, w.until)? {
+    for r in store.tls_policies(w)? {
         t.rows.push(vec![
             json!(r.policy_domain),
             json!(r.policy_type),
@@ -89,7 +89,7 @@ pub fn top_result_types(types: &[(String, i64)]) -> String {
 /// JSON keys: `result_type`, `receiving_mx_hostname`, `sending_mta_ip`
 /// (`""` when the reporter left it out), `failed_sessions`, `reports` (how
 /// many reports name the combination), `policy_domains` (comma-separated).
-pub fn tls_failures(store: &Store, w: &Window) -> rusqlite::Result<Table> {
+pub fn tls_failures(store: &Store, w: &Window) -> Result<Table, DbError> {
     let mut t = Table::new(vec![
         Column::text("result_type"),
         Column::text("receiving_mx_hostname"),
@@ -98,7 +98,7 @@ pub fn tls_failures(store: &Store, w: &Window) -> rusqlite::Result<Table> {
         Column::num("reports"),
         Column::text("policy_domains"),
     ]);
-    for r in store.tls_failures(w.since, w.until)? {
+    for r in store.tls_failures(w)? {
         t.rows.push(vec![
             json!(r.result_type),
             json!(r.receiving_mx_hostname),
@@ -120,7 +120,7 @@ pub fn tls_failures(store: &Store, w: &Window) -> rusqlite::Result<Table> {
 /// `subject` (of the reported message), `dkim_domain`,
 /// `identity_alignment`, `origin` (`arf`, or `text` for a reporter that
 /// sends no ARF part), `redacted`. Absent fields are `null`.
-pub fn failure_reports(store: &Store, w: &Window) -> rusqlite::Result<Table> {
+pub fn failure_reports(store: &Store, w: &Window) -> Result<Table, DbError> {
     let mut t = Table::new(vec![
         Column::text("arrival_date"),
         Column::text("feedback_type"),
@@ -137,7 +137,7 @@ pub fn failure_reports(store: &Store, w: &Window) -> rusqlite::Result<Table> {
         Column::text("origin"),
         Column::text("redacted"),
     ]);
-    for r in store.failure_reports(w.since, w.until)? {
+    for r in store.failure_reports(w)? {
         t.rows.push(vec![
             r.arrival_date.map_or(Value::Null, iso),
             json!(r.feedback_type),

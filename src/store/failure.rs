@@ -22,54 +22,33 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::tls::{hi, json, lo};
-use super::{gzip, Store};
+use super::tls::json;
+use super::write::gzip;
+use super::{DbError, Store, Window};
 use crate::extract::Payload;
-use crate::model::failure::{FailureReport, FeedbackType};
-use crate::parse::arf::{parse_arf, Arf, ArfError};
+use crate::model::failure::FailureReport;
 
-/// What happened to one failure report mail.
+/// What happened to one failure report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FailureStored {
-    /// Newly stored, with its row id.
+    /// Newly stored, with its row id (redacted when asked to be).
     New { id: i64, report: Box<FailureReport> },
     /// The same report is already stored.
     Duplicate { report: Box<FailureReport> },
-    /// ARF of another feedback type (abuse, fraud, ...): not a report
-    /// dmarcdb keeps; counted, not rejected.
-    OtherFeedback(FeedbackType),
-}
-
-/// Why a failure report was not stored.
-#[derive(Debug, thiserror::Error)]
-pub enum FailureStoreError {
-    /// The input's fault: quarantined, the run goes on.
-    #[error(transparent)]
-    Parse(#[from] ArfError),
-    /// The database's fault: fatal.
-    #[error("database error: {0}")]
-    Db(rusqlite::Error),
-}
-
-impl From<rusqlite::Error> for FailureStoreError {
-    fn from(e: rusqlite::Error) -> Self {
-        FailureStoreError::Db(e)
-    }
 }
 
 impl Store {
-    /// Parses `payload` (a whole mail) as a failure report and stores it,
-    /// unless the same report is stored already. `redact`: see the module doc.
+    /// Stores a parsed failure report (`payload`, the whole mail, is kept
+    /// as its original bytes unless redacting), unless the same report is
+    /// stored already. `redact`: see the module doc.
     pub fn store_failure(
         &mut self,
         payload: &Payload,
         source: &str,
+        report: FailureReport,
         redact: bool,
-    ) -> Result<FailureStored, FailureStoreError> {
-        let mut report = match parse_arf(&payload.data)? {
-            Arf::Failure(r) => r,
-            Arf::OtherFeedback(t) => return Ok(FailureStored::OtherFeedback(t)),
-        };
+    ) -> Result<FailureStored, DbError> {
+        let mut report = Box::new(report);
         let identity = identity(&report);
         self.in_own_savepoint(|conn| {
             let known: Option<i64> = conn
@@ -95,13 +74,9 @@ impl Store {
         })
     }
 
-    /// Stored failure reports whose arrival date is in `since..until`,
+    /// Stored failure reports whose arrival date is in the window,
     /// oldest first (the rows of `query failure-reports`).
-    pub fn failure_reports(
-        &self,
-        since: Option<i64>,
-        until: Option<i64>,
-    ) -> Result<Vec<FailureReportRow>, rusqlite::Error> {
+    pub fn failure_reports(&self, w: &Window) -> Result<Vec<FailureReportRow>, DbError> {
         let mut stmt = self.conn.prepare(
             "SELECT arrival_date, feedback_type, source_ip, reported_domain, auth_failure,
                     delivery_result, original_mail_from, original_rcpt_to, reported_from,
@@ -110,7 +85,7 @@ impl Store {
              WHERE coalesce(arrival_date, 0) >= ?1 AND coalesce(arrival_date, 0) < ?2
              ORDER BY arrival_date, id",
         )?;
-        let rows = stmt.query_map(params![lo(since), hi(until)], |r| {
+        let rows = stmt.query_map(params![w.lo(), w.hi()], |r| {
             let rcpt: String = r.get(7)?;
             Ok(FailureReportRow {
                 arrival_date: r.get(0)?,
@@ -129,26 +104,20 @@ impl Store {
                 redacted: r.get::<_, i64>(13)? != 0,
             })
         })?;
-        rows.collect()
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// How many failure reports in the window name each of `ips` as their
     /// Source-IP (for the source-IP problems of `alert`).
-    pub fn failure_reports_per_ip(
-        &self,
-        since: Option<i64>,
-        until: Option<i64>,
-    ) -> Result<Vec<(String, i64)>, rusqlite::Error> {
+    pub fn failure_reports_per_ip(&self, w: &Window) -> Result<Vec<(String, i64)>, DbError> {
         let mut stmt = self.conn.prepare(
             "SELECT source_ip, count(*) FROM failure_report
              WHERE source_ip IS NOT NULL
                AND coalesce(arrival_date, 0) >= ?1 AND coalesce(arrival_date, 0) < ?2
              GROUP BY source_ip",
         )?;
-        let rows = stmt.query_map(params![lo(since), hi(until)], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?;
-        rows.collect()
+        let rows = stmt.query_map(params![w.lo(), w.hi()], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 }
 

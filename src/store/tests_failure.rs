@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::*;
 use crate::extract::{extract, Limits, PayloadKind};
+use crate::parse::arf::{parse_arf, Arf};
 
 fn corpus() -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
@@ -27,9 +28,15 @@ fn open() -> (tempfile::TempDir, Store) {
 }
 
 fn count(s: &Store, table: &str) -> i64 {
-    s.conn()
-        .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
-        .unwrap()
+    s.count_rows(table)
+}
+
+/// Parses `p` as ingest does, and stores it.
+fn put(s: &mut Store, p: &Payload, source: &str, redact: bool) -> FailureStored {
+    let Ok(Arf::Failure(report)) = parse_arf(&p.data) else {
+        panic!("{}", p.name)
+    };
+    s.store_failure(p, source, *report, redact).unwrap()
 }
 
 #[test]
@@ -41,16 +48,15 @@ fn corpus_reports_stored_and_the_crlf_twin_is_the_same_report() {
     for line in tsv.lines() {
         let f: Vec<&str> = line.split('\t').collect();
         let p = failure_payload(&root.join("parsedmarc/failure").join(f[0]));
-        match s.store_failure(&p, f[0], false).unwrap() {
+        match put(&mut s, &p, f[0], false) {
             FailureStored::New { .. } => new += 1,
             FailureStored::Duplicate { report } => {
                 assert!(f[0].starts_with("dmarc_ruf_report_linkedin"), "{line}");
                 assert_eq!(report.source_ip.as_deref(), Some(f[2]));
             }
-            other => panic!("{other:?}"),
         }
         let (t, ip, domain): (String, String, String) = s
-            .conn()
+            .conn
             .query_row(
                 "SELECT feedback_type, source_ip, reported_domain FROM failure_report
                  WHERE source_ip = ?1 AND reported_domain = ?2",
@@ -69,15 +75,15 @@ fn corpus_reports_stored_and_the_crlf_twin_is_the_same_report() {
     for e in std::fs::read_dir(root.join("parsedmarc/failure")).unwrap() {
         let p = failure_payload(&e.unwrap().path());
         assert!(matches!(
-            s.store_failure(&p, "again", false).unwrap(),
+            put(&mut s, &p, "again", false),
             FailureStored::Duplicate { .. }
         ));
     }
-    let rows = s.failure_reports(None, None).unwrap();
+    let rows = s.failure_reports(&Window::default()).unwrap();
     assert_eq!(rows.len(), 4);
     let exim = rows.iter().find(|r| r.origin == "text").unwrap();
     assert_eq!(exim.subject.as_deref(), Some("Payment from your account."));
-    let per_ip = s.failure_reports_per_ip(None, None).unwrap();
+    let per_ip = s.failure_reports_per_ip(&Window::default()).unwrap();
     assert!(
         per_ip.contains(&("10.10.10.10".to_string(), 2)),
         "{per_ip:?}"
@@ -90,7 +96,7 @@ fn redacted_reports_hash_local_parts_with_one_key_and_keep_no_mail() {
     let (_dir, mut s) = open();
     let dir = root.join("parsedmarc/failure");
     let p = failure_payload(&dir.join("[Netease DMARC Failure Report] Rent Reminder.eml"));
-    let FailureStored::New { report, .. } = s.store_failure(&p, "n", true).unwrap() else {
+    let FailureStored::New { report, .. } = put(&mut s, &p, "n", true) else {
         panic!()
     };
     let from = report.original_mail_from.clone().unwrap();
@@ -103,7 +109,7 @@ fn redacted_reports_hash_local_parts_with_one_key_and_keep_no_mail() {
     assert!(!report.reported.from_text().unwrap().contains("Washington"));
     assert_eq!(count(&s, "failure_report_blob"), 0);
     let everything: String = s
-        .conn()
+        .conn
         .query_row(
             "SELECT concat_ws('|', original_mail_from, original_rcpt_to, fields, reported_from,
                     reported_to, authentication_results) FROM failure_report",
@@ -117,36 +123,21 @@ fn redacted_reports_hash_local_parts_with_one_key_and_keep_no_mail() {
     );
     // The same report again, redacted or not: a duplicate.
     assert!(matches!(
-        s.store_failure(&p, "n", false).unwrap(),
+        put(&mut s, &p, "n", false),
         FailureStored::Duplicate { .. }
     ));
     // One key per file, generated once: the same address hashes the same.
     let p2 = failure_payload(&dir.join("dmarc_ruf_report_linkedin.eml"));
-    s.store_failure(&p2, "l", true).unwrap();
+    put(&mut s, &p2, "l", true);
     assert_eq!(count(&s, "secret"), 1);
     let key: Vec<u8> = s
-        .conn()
+        .conn
         .query_row("SELECT value FROM secret", [], |r| r.get(0))
         .unwrap();
     assert_eq!(key.len(), 32);
     let redacted: i64 = s
-        .conn()
+        .conn
         .query_row("SELECT sum(redacted) FROM failure_report", [], |r| r.get(0))
         .unwrap();
     assert_eq!(redacted, 2);
-}
-
-#[test]
-fn abuse_reports_are_counted_not_stored() {
-    let (_dir, mut s) = open();
-    let mail = b"From: a@example.net\nContent-Type: multipart/report; report-type=feedback-report; boundary=b\n\n--b\nContent-Type: message/feedback-report\n\nFeedback-Type: abuse\nSource-IP: 192.0.2.1\n--b--\n";
-    let p = Payload {
-        name: "abuse.eml".into(),
-        data: mail.to_vec().into(),
-        gzip: false,
-        kind: PayloadKind::Failure,
-    };
-    let out = s.store_failure(&p, "abuse.eml", false).unwrap();
-    assert_eq!(out, FailureStored::OtherFeedback(FeedbackType::Abuse));
-    assert_eq!(count(&s, "failure_report"), 0);
 }

@@ -1,7 +1,7 @@
 //! Store: SMTP TLS reports (RFC 8460) — their write path and the rows the
 //! TLS views read.
 //!
-//! A report is parsed whole (`parse::tls`; TLS reports are small), then
+//! A report comes parsed (ingest parses it, `parse::tls`), and is
 //! written in one transaction, or in a savepoint of the open group of
 //! aggregate reports (see [`Store::set_batching`]): the identity key
 //! (organization-name, report-id, date range; the `UNIQUE` of `tls_report`)
@@ -9,14 +9,16 @@
 //! lookup and nothing is written. Its JSON is kept gzip-compressed in
 //! `tls_report_blob`, as received when it came gzipped.
 
+use std::borrow::Cow;
+
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::{keep_bytes, Store};
-use crate::extract::{Limits, Payload};
+use super::write::gzip;
+use super::{DbError, Store, Window};
+use crate::extract::Payload;
 use crate::model::tls::TlsReport;
-use crate::parse::tls::{read_tls, TlsError};
 
 /// What happened to one TLS report.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,44 +29,30 @@ pub enum TlsStored {
     Duplicate { report: Box<TlsReport> },
 }
 
-/// Why a TLS report was not stored.
-#[derive(Debug, thiserror::Error)]
-pub enum TlsStoreError {
-    /// The input's fault: quarantined, the run goes on.
-    #[error(transparent)]
-    Parse(#[from] TlsError),
-    /// The database's fault: fatal.
-    #[error("database error: {0}")]
-    Db(rusqlite::Error),
-}
-
-impl From<rusqlite::Error> for TlsStoreError {
-    fn from(e: rusqlite::Error) -> Self {
-        TlsStoreError::Db(e)
-    }
-}
-
 impl Store {
-    /// Parses `payload` as an SMTP TLS report and stores it, unless a
-    /// report with the same identity is stored already.
+    /// Stores a parsed SMTP TLS report (`payload` is kept as its original
+    /// bytes), unless a report with the same identity is stored already.
     pub fn store_tls(
         &mut self,
         payload: &Payload,
-        limits: &Limits,
         source: &str,
-    ) -> Result<TlsStored, TlsStoreError> {
-        let report = read_tls(payload.reader(limits))?;
-        let kept = keep_bytes(payload);
+        report: TlsReport,
+    ) -> Result<TlsStored, DbError> {
+        let kept = if payload.gzip {
+            Cow::Borrowed(payload.data.as_slice())
+        } else {
+            Cow::Owned(gzip(&payload.data))
+        };
         self.in_own_savepoint(|conn| write_tls(conn, report, &kept, source))
     }
 
     /// Runs `write` in a savepoint of the open group of reports, or in a
     /// transaction of its own (taking the write lock first); kept only if
     /// it succeeds. For the report kinds other than aggregate reports.
-    pub(super) fn in_own_savepoint<T, E: From<rusqlite::Error>>(
+    pub(super) fn in_own_savepoint<T>(
         &mut self,
-        write: impl FnOnce(&Connection) -> Result<T, E>,
-    ) -> Result<T, E> {
+        write: impl FnOnce(&Connection) -> Result<T, DbError>,
+    ) -> Result<T, DbError> {
         if self.batch.is_some() {
             let sp = self.conn.savepoint()?;
             let out = write(&sp)?;
@@ -79,20 +67,16 @@ impl Store {
         Ok(out)
     }
 
-    /// Stored TLS reports whose `date_begin` is in `since..until`, oldest
+    /// Stored TLS reports whose `date_begin` is in the window, oldest
     /// first (the rows of `query tls-reports`).
-    pub fn tls_reports(
-        &self,
-        since: Option<i64>,
-        until: Option<i64>,
-    ) -> Result<Vec<TlsReportRow>, rusqlite::Error> {
+    pub fn tls_reports(&self, w: &Window) -> Result<Vec<TlsReportRow>, DbError> {
         let mut stmt = self.conn.prepare(
             "SELECT org_name, report_id, date_begin, date_end, policy_count,
                     sessions_success, sessions_failure
              FROM tls_report WHERE date_begin >= ?1 AND date_begin < ?2
              ORDER BY date_begin, org_name, report_id",
         )?;
-        let rows = stmt.query_map(params![lo(since), hi(until)], |r| {
+        let rows = stmt.query_map(params![w.lo(), w.hi()], |r| {
             Ok(TlsReportRow {
                 org_name: r.get(0)?,
                 report_id: r.get(1)?,
@@ -103,17 +87,13 @@ impl Store {
                 sessions_failure: r.get(6)?,
             })
         })?;
-        rows.collect()
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Sessions per policy domain and policy type in the window, with the
     /// result types of their failures (the rows of `query tls` and of the
     /// `tls_failures` alert), most failures first.
-    pub fn tls_policies(
-        &self,
-        since: Option<i64>,
-        until: Option<i64>,
-    ) -> Result<Vec<TlsPolicyRow>, rusqlite::Error> {
+    pub fn tls_policies(&self, w: &Window) -> Result<Vec<TlsPolicyRow>, DbError> {
         let mut stmt = self.conn.prepare(
             "WITH p AS (
                SELECT p.report, p.seq, p.policy_domain, p.policy_type,
@@ -135,7 +115,7 @@ impl Store {
              FROM p GROUP BY 1, 2
              ORDER BY sum(p.sessions_failure) DESC, 1, 2",
         )?;
-        let rows = stmt.query_map(params![lo(since), hi(until)], |r| {
+        let rows = stmt.query_map(params![w.lo(), w.hi()], |r| {
             let success: i64 = r.get(2)?;
             let failure: i64 = r.get(3)?;
             let types: String = r.get(4)?;
@@ -149,16 +129,12 @@ impl Store {
                     .unwrap_or_default(),
             })
         })?;
-        rows.collect()
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Failed sessions per result type, receiving MX and sending MTA IP in
     /// the window (the rows of `query tls-failures`), most first.
-    pub fn tls_failures(
-        &self,
-        since: Option<i64>,
-        until: Option<i64>,
-    ) -> Result<Vec<TlsFailureRow>, rusqlite::Error> {
+    pub fn tls_failures(&self, w: &Window) -> Result<Vec<TlsFailureRow>, DbError> {
         let mut stmt = self.conn.prepare(
             "SELECT f.result_type, coalesce(f.receiving_mx_hostname, ''),
                     coalesce(f.sending_mta_ip, ''), sum(f.failed_session_count),
@@ -171,7 +147,7 @@ impl Store {
              GROUP BY 1, 2, 3
              ORDER BY 4 DESC, 1, 2, 3",
         )?;
-        let rows = stmt.query_map(params![lo(since), hi(until)], |r| {
+        let rows = stmt.query_map(params![w.lo(), w.hi()], |r| {
             let domains: String = r.get(5)?;
             Ok(TlsFailureRow {
                 result_type: r.get(0)?,
@@ -182,7 +158,7 @@ impl Store {
                 policy_domains: serde_json::from_str(&domains).unwrap_or_default(),
             })
         })?;
-        rows.collect()
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 }
 
@@ -225,14 +201,6 @@ pub struct TlsFailureRow {
     pub policy_domains: Vec<String>,
 }
 
-pub(super) fn lo(since: Option<i64>) -> i64 {
-    since.unwrap_or(i64::MIN)
-}
-
-pub(super) fn hi(until: Option<i64>) -> i64 {
-    until.unwrap_or(i64::MAX)
-}
-
 fn pct(part: i64, whole: i64) -> Option<f64> {
     (whole > 0).then(|| (1000.0 * part as f64 / whole as f64).round() / 10.0)
 }
@@ -242,7 +210,7 @@ fn write_tls(
     report: TlsReport,
     kept: &[u8],
     source: &str,
-) -> Result<TlsStored, TlsStoreError> {
+) -> Result<TlsStored, DbError> {
     let (org, id, begin, end) = report.key();
     let known: Option<i64> = conn
         .prepare_cached(
