@@ -1,5 +1,5 @@
 //! Query: the views behind `dmarcdb query`, each returning a
-//! [`Table`](crate::render::Table) of named columns.
+//! [`Table`] of named columns.
 //!
 //! The store answers each view's question with named rows (its SQL is in
 //! `store/views/`, the only place that reads the database); this module

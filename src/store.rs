@@ -16,9 +16,10 @@
 //! - `rebuild.rs`: rewriting a stored report for `reparse`.
 //! - `quarantine.rs`, `sender.rs`: those tables' own operations.
 //!
-//! A new table goes into `schema.sql` (new files) and a new migration in
-//! `migrations/` (appended to [`MIGRATIONS`]); its operations go in a new
-//! file here as `impl Store` methods, returning named row structs.
+//! A new table goes into `schema.sql` (what a new file gets) and into a
+//! new migration in `migrations/` (what an existing file gets, appended to
+//! `MIGRATIONS`); its operations go in a new file here, as `impl Store`
+//! methods taking and returning named structs.
 //!
 //! A second backend (PostgreSQL, planned): the public face is `Store`'s
 //! methods and the backend-neutral types they take and return (rows,
@@ -29,7 +30,7 @@
 //! methods. The second backend becomes a second connection type behind the
 //! same methods (`Store` holding an enum of the two), with its own schema
 //! and migrations; the view SQL is built by one builder
-//! ([`views::sql`]) whose placeholders and dialect bits are the only
+//! (`views/sql.rs`) whose placeholders and dialect bits are the only
 //! thing it would need to vary.
 //!
 //! A report is written inside a `BEGIN IMMEDIATE` transaction: the write
@@ -67,7 +68,9 @@ mod tls;
 mod views;
 mod write;
 pub use failure::{FailureReportRow, FailureStored};
-pub use insert::{auth_key, AuthSets, Inserter};
+#[cfg(test)]
+use insert::auth_key;
+use insert::{AuthSets, Inserter};
 pub use lookup::Lookup;
 pub use quarantine::{inflate_to, Dropped, Quarantined};
 pub use rebuild::Rebuilt;

@@ -61,7 +61,7 @@ impl Store {
     /// with `header` and the records from `next_record`, in one `BEGIN
     /// IMMEDIATE` transaction committed only when the rows changed. An
     /// error leaves the report as it was; a constraint error
-    /// ([`DbError::is_constraint`]) means it would collide with another
+    /// (`DbError::is_constraint`) means it would collide with another
     /// stored report.
     pub fn rebuild_report(
         &mut self,

@@ -236,8 +236,10 @@ impl Store {
         limits: &crate::extract::Limits,
         source: &str,
     ) -> Result<Stored, StoreError> {
-        let mut reader = crate::parse::ReportReader::new(payload.reader(limits));
+        // As ingest reads: the header through a small buffer, then chunks.
+        let mut reader = crate::parse::ReportReader::with_capacity(payload.reader(limits), 1024);
         let header = reader.header()?;
+        reader.set_chunk(16 * 1024);
         self.store_parsed(payload, source, header, &mut || Ok(reader.next_record()?))
     }
 }
