@@ -18,7 +18,7 @@
 //!
 //! - `tls_failures`: a policy domain whose SMTP TLS sessions failed at
 //!   least `tls_min_failure_pct` (1 %) and `tls_min_failed_sessions` (10)
-//!   times in the window (see [`tls`]).
+//!   times in the window (see `alert/tls.rs`).
 //!
 //! A problem about a source IP also says how many DMARC failure reports
 //! in the window name that IP as their Source-IP (`failure_reports`).

@@ -15,6 +15,9 @@
 //! - `views.rs` and `views/`: the questions of `query` and `alert`.
 //! - `rebuild.rs`: rewriting a stored report for `reparse`.
 //! - `quarantine.rs`, `sender.rs`: those tables' own operations.
+//! - `tls.rs`, `failure.rs`: SMTP TLS reports and DMARC failure reports
+//!   (their writes, taking reports parsed by the caller; their view rows;
+//!   the `--redact` key).
 //!
 //! A new table goes into `schema.sql` (what a new file gets) and into a
 //! new migration in `migrations/` (what an existing file gets, appended to

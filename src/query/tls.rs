@@ -73,7 +73,7 @@ pub fn tls(store: &Store, w: &Window) -> Result<Table, DbError> {
     Ok(t)
 }
 
-/// The first [`TOP_RESULT_TYPES`] of (result type, sessions), as text.
+/// The first three (`TOP_RESULT_TYPES`) of (result type, sessions), as text.
 pub fn top_result_types(types: &[(String, i64)]) -> String {
     types
         .iter()
