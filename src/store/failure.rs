@@ -260,5 +260,5 @@ fn insert(
 }
 
 #[cfg(test)]
-#[path = "tests_failure.rs"]
+#[path = "failure_tests.rs"]
 mod tests;

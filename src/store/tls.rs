@@ -299,5 +299,5 @@ pub(super) fn json<T: Serialize>(v: &T) -> String {
 }
 
 #[cfg(test)]
-#[path = "tests_tls.rs"]
+#[path = "tls_tests.rs"]
 mod tests;
