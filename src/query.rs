@@ -19,9 +19,11 @@
 pub mod apportion;
 mod breakdown;
 mod records;
+mod tls;
 
 pub use breakdown::{dkim, domains, orgs, spf};
 pub use records::{failures, reports, reports_in};
+pub use tls::{failure_reports, tls, tls_failures, tls_reports, top_result_types};
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};

@@ -1,4 +1,4 @@
--- Version 4 to 5: conflicting copies of stored reports, and reports by the
+-- Version 2 to 3: conflicting copies of stored reports, and reports by the
 -- end of their range (see schema.sql for what each is and why). Defined
 -- here exactly as in schema.sql.
 
