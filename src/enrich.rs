@@ -10,3 +10,4 @@
 //! so it can be recomputed at any time without touching them.
 
 pub mod geo;
+pub mod rdns;
