@@ -9,5 +9,6 @@
 //! learns is kept by the store (`store::netfacts`) apart from the reports,
 //! so it can be recomputed at any time without touching them.
 
+pub mod catalogue;
 pub mod geo;
 pub mod rdns;
