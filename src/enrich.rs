@@ -10,5 +10,6 @@
 //! so it can be recomputed at any time without touching them.
 
 pub mod catalogue;
+pub mod forwarding;
 pub mod geo;
 pub mod rdns;
