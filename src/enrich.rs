@@ -13,3 +13,4 @@ pub mod catalogue;
 pub mod forwarding;
 pub mod geo;
 pub mod rdns;
+pub mod readiness;

@@ -272,3 +272,46 @@ pub fn under(name: &str, domain: &str) -> bool {
 #[cfg(test)]
 #[path = "catalogue_tests.rs"]
 mod tests;
+
+/// A sender's category in `query senders` and `readiness`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub enum Category {
+    #[serde(rename = "ours")]
+    Ours,
+    #[serde(rename = "known service")]
+    KnownService,
+    #[serde(rename = "forwarder")]
+    Forwarder,
+    #[serde(rename = "unknown")]
+    Unknown,
+}
+
+impl Category {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Ours => "ours",
+            Category::KnownService => "known service",
+            Category::Forwarder => "forwarder",
+            Category::Unknown => "unknown",
+        }
+    }
+
+    /// Ours when a `[[sender]]` entry or `--our-net` says so; a forwarder
+    /// when it is a list service or most of its mail is our mail it
+    /// forwarded (more forwarded messages than passing ones); a known
+    /// service when a user entry or the catalogue names it; else unknown
+    /// (an AS name or a PTR domain is a label, not a service one can set up).
+    pub fn of(named: Option<&Named>, ours: bool, messages_pass: i64, forwarded: i64) -> Category {
+        if ours || named.is_some_and(Named::ours) {
+            Category::Ours
+        } else if named.and_then(Named::kind) == Some(Kind::List)
+            || (forwarded > 0 && forwarded > messages_pass)
+        {
+            Category::Forwarder
+        } else if named.is_some_and(Named::known) {
+            Category::KnownService
+        } else {
+            Category::Unknown
+        }
+    }
+}

@@ -266,3 +266,35 @@ fn domains_match_on_label_boundaries() {
     );
     assert_eq!(base_domain("a.b.example.co.uk."), Some("example.co.uk"));
 }
+
+#[test]
+fn categories() {
+    let google = cat().name(&Evidence {
+        asn: Some(15169),
+        ..Evidence::default()
+    });
+    let groups = cat().name(&Evidence {
+        ptr: Some("mail02.groups.io"),
+        ..Evidence::default()
+    });
+    let label = cat().name(&Evidence {
+        as_name: Some("HOSTING-AS"),
+        ..Evidence::default()
+    });
+    assert_eq!(Category::of(google.as_ref(), true, 0, 0), Category::Ours);
+    assert_eq!(
+        Category::of(google.as_ref(), false, 90, 10),
+        Category::KnownService
+    );
+    assert_eq!(
+        Category::of(google.as_ref(), false, 5, 40),
+        Category::Forwarder
+    );
+    assert_eq!(
+        Category::of(groups.as_ref(), false, 50, 0),
+        Category::Forwarder
+    );
+    assert_eq!(Category::of(label.as_ref(), false, 0, 0), Category::Unknown);
+    assert_eq!(Category::of(None, false, 0, 0), Category::Unknown);
+    assert_eq!(Category::KnownService.as_str(), "known service");
+}
