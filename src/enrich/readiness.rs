@@ -196,7 +196,7 @@ pub fn judge(input: &Input, target: Target, t: &Thresholds) -> Readiness {
     let by_size = |a: &SenderTotals, b: &SenderTotals| b.messages.cmp(&a.messages);
     forwarders.sort_by(by_size);
     unknown.sort_by(by_size);
-    blockers.sort_by(|a, b| b.messages_fail.cmp(&a.messages_fail));
+    blockers.sort_by_key(|b| std::cmp::Reverse(b.messages_fail));
     let (published, drift) = newest_and_drift(&input.seen);
     let subdomains = subdomains(&input.seen, input.subdomain_messages);
     let enough = messages >= t.min_messages;
