@@ -203,41 +203,41 @@ pub fn source_rows(store: &Store, q: &Scope<'_>) -> rusqlite::Result<Vec<SourceR
     source_rows_with(store, q, None)
 }
 
-/// [`source_rows`], also marking new senders. One pass: the history is
-/// only looked up (in the `sender` table, brought up to date first) for
-/// the sources that pass the cheaper tests.
+/// [`source_rows`], also marking new senders: the rows that pass the
+/// cheap tests (external, enough messages) are looked up in the IP hashes
+/// of the reports before the window (`store::seen_before`).
 pub fn source_rows_with(
     store: &Store,
     q: &Scope<'_>,
     novelty: Option<Novelty>,
 ) -> rusqlite::Result<Vec<SourceRow>> {
-    if novelty.is_some() {
-        crate::store::refresh_senders(store.conn())?;
-    }
-    let (text, sql) = sources_sql(q, novelty);
+    let (text, sql) = sources_sql(q);
     let mut st = store.conn().prepare_cached(&text)?;
     let rows = st.query_map(params_from_iter(sql.args.iter()), SourceRow::from_row)?;
-    rows.collect()
+    let mut rows: Vec<SourceRow> = rows.collect::<rusqlite::Result<_>>()?;
+    if let Some(n) = novelty {
+        let candidates: Vec<usize> = (0..rows.len())
+            .filter(|&i| !rows[i].ours && rows[i].messages >= n.min_messages)
+            .collect();
+        let ips: Vec<&str> = candidates
+            .iter()
+            .map(|&i| rows[i].source_ip.as_str())
+            .collect();
+        let seen = crate::store::seen_before(store.conn(), n.before, &ips)?;
+        for (&i, old) in candidates.iter().zip(seen) {
+            rows[i].new = !old;
+        }
+    }
+    Ok(rows)
 }
 
-fn sources_sql(q: &Scope<'_>, novelty: Option<Novelty>) -> (String, Sql) {
+fn sources_sql(q: &Scope<'_>) -> (String, Sql) {
     let mut sql = Sql::default();
     let ours = sql.ours(q.nets);
     let cond = sql.where_all(q);
     let limit = sql.limit(q.limit);
-    let new = match novelty {
-        None => "0".to_string(),
-        Some(n) => {
-            let (min, before) = (sql.bind(n.min_messages), sql.bind(n.before));
-            format!(
-                "max({ours}) = 0 AND sum(c.count) >= {min} AND NOT EXISTS (
-                   SELECT 1 FROM sender s
-                   WHERE s.source_ip = c.source_ip AND s.first_seen < {before})"
-            )
-        }
-    };
     let text = format!(
-        "SELECT c.source_ip, max({ours}), sum(c.count), sum({PASS}), {new} {FROM} {cond}
+        "SELECT c.source_ip, max({ours}), sum(c.count), sum({PASS}), 0 {FROM} {cond}
          GROUP BY c.source_ip ORDER BY 3 DESC, 1 {limit}"
     );
     (text, sql)
@@ -436,11 +436,7 @@ mod tests {
                 nets: &nets,
                 limit: Some(25),
             };
-            let novelty = Some(Novelty {
-                before: 1_699_000_000,
-                min_messages: 10,
-            });
-            for (text, sql) in [sources_sql(&q, novelty), daily_sql(&q)] {
+            for (text, sql) in [sources_sql(&q), daily_sql(&q)] {
                 let p = plan(&store, &text, &sql);
                 assert!(p.contains("INDEX report_date_begin"), "{p}");
                 assert!(p.contains("PRIMARY KEY"), "{p}");

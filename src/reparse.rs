@@ -174,7 +174,7 @@ fn rebuild(conn: &Connection, id: i64, opts: &ingest::Options) -> Result<Rebuilt
         return Ok(Rebuilt::Unchanged);
     }
     // Its records may have changed source IPs.
-    store::forget_senders(&tx)?;
+    store::forget_report_ips(&tx, id)?;
     tx.commit()?;
     Ok(Rebuilt::Changed(Box::new(header), source))
 }

@@ -33,11 +33,13 @@ use crate::model::{Record, ReportHeader};
 use crate::parse::{ParseError, ReportReader};
 
 mod insert;
+mod netfacts;
 mod quarantine;
-mod sender;
+mod report_ips;
 pub use insert::{auth_key, AuthSets, Inserter};
+pub use netfacts::IpFacts;
 pub use quarantine::{inflate_to, Dropped, Quarantined};
-pub use sender::{forget_senders, refresh_senders};
+pub use report_ips::{fill_missing, forget_report_ips, ip_hash, seen_before};
 
 /// The current schema, applied to a new file. See `schema.sql`.
 const SCHEMA: &str = include_str!("../schema.sql");
@@ -46,7 +48,12 @@ const SCHEMA: &str = include_str!("../schema.sql");
 /// `user_version` from `i + 1` to `i + 2` (version 1 was the first
 /// schema). A new file gets [`SCHEMA`] and the latest version at once.
 /// Append only: never edit, remove or reorder an entry that has shipped.
-const MIGRATIONS: &[&str] = &[include_str!("store/migrations/v1-to-v2.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("store/migrations/v1-to-v2.sql"),
+    // Written as version 4 while another branch adds version 3: the lead
+    // renumbers at merge.
+    include_str!("store/migrations/v3-to-v4.sql"),
+];
 
 /// The `user_version` of a file with the current schema.
 const VERSION: i64 = MIGRATIONS.len() as i64 + 1;
@@ -386,6 +393,7 @@ fn write_report(
         records,
         messages,
         messages_fail,
+        ips,
     } = records(conn, id)?;
     if records == 0 {
         return Err(ParseError::NotAReport("no <record> elements".into()).into());
@@ -400,6 +408,7 @@ fn write_report(
         messages,
         messages - messages_fail
     ])?;
+    ips.write(conn, id)?;
     let blob = keep_bytes(payload);
     conn.prepare_cached("INSERT INTO report_blob (report, sha256, gzip) VALUES (?1, ?2, ?3)")?
         .execute(params![id, Sha256::digest(&blob).as_slice(), blob])?;
@@ -615,11 +624,14 @@ struct Totals {
     records: u64,
     messages: i64,
     messages_fail: i64,
+    /// The records' source IPs, for `report_ips`.
+    ips: report_ips::IpHashes,
 }
 
 impl Totals {
     fn add(&mut self, rec: &Record) {
         self.records += 1;
+        self.ips.add(&rec.source_ip);
         self.messages = self.messages.saturating_add(rec.count);
         if !rec.dmarc_pass() {
             self.messages_fail = self.messages_fail.saturating_add(rec.count);
