@@ -14,3 +14,4 @@ pub mod forwarding;
 pub mod geo;
 pub mod rdns;
 pub mod readiness;
+pub mod run;
