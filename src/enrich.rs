@@ -15,3 +15,6 @@ pub mod geo;
 pub mod rdns;
 pub mod readiness;
 pub mod run;
+
+#[cfg(test)]
+mod test_support;

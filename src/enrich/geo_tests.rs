@@ -7,8 +7,7 @@ use serde_json::json;
 
 use super::*;
 
-#[path = "../../tests/support/mmdb.rs"]
-mod mmdb;
+use crate::enrich::test_support::mmdb;
 
 fn write(dir: &tempfile::TempDir, name: &str, bytes: Vec<u8>) -> PathBuf {
     let p = dir.path().join(name);

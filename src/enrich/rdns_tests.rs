@@ -5,8 +5,7 @@ use std::time::Instant;
 
 use super::*;
 
-#[path = "../../tests/support/dnsmasq.rs"]
-mod dnsmasq;
+use crate::enrich::test_support::dnsmasq;
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()

@@ -4,10 +4,8 @@ use super::*;
 use crate::extract::{Limits, Payload};
 use serde_json::json;
 
-#[path = "../../tests/support/dnsmasq.rs"]
-mod dnsmasq;
-#[path = "../../tests/support/mmdb.rs"]
-mod mmdb;
+use crate::enrich::test_support::dnsmasq;
+use crate::enrich::test_support::mmdb;
 
 fn report(ips: &[&str]) -> Payload {
     let records: String = ips
