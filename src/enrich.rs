@@ -15,6 +15,7 @@ pub mod geo;
 pub mod rdns;
 pub mod readiness;
 pub mod run;
+pub mod senders;
 
 #[cfg(test)]
 mod test_support;

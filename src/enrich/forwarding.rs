@@ -130,17 +130,51 @@ pub fn arc_pass(reasons: &[Reason<'_>]) -> bool {
 
 /// Rule 3: our own DKIM signature, broken, from a relay.
 pub fn broken_by_relay(f: &Facts<'_>) -> bool {
-    let relay = matches!(
-        f.source_kind,
-        Some(Kind::Mailbox | Kind::Gateway | Kind::List)
-    );
-    relay && f.dkim.iter().any(|d| ours_failed(d, f.header_from))
+    relays(f.source_kind) && f.dkim.iter().any(|d| ours_failed(d, f.header_from))
+}
+
+/// Rule 3's sources: mailbox providers, gateways and list services.
+pub fn relays(kind: Option<Kind>) -> bool {
+    matches!(kind, Some(Kind::Mailbox | Kind::Gateway | Kind::List))
+}
+
+/// One source's failing messages, split by what the per-record parts of
+/// the rules found; the store counts these in SQL over many records (the
+/// same tests as [`reporter_says`], [`arc_pass`] and [`ours_failed`]),
+/// and [`forwarded`] adds what the source's kind decides.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FailSplit {
+    /// Rules 1 and 2 hold (the reporter's reason).
+    pub overridden: i64,
+    /// Not overridden, but our own DKIM signature failed (rule 3 without
+    /// its source test).
+    pub our_dkim_broken: i64,
+    /// Every other failing message.
+    pub other: i64,
+}
+
+/// The forwarded messages of a source of `kind` with these failures:
+/// exactly what [`classify`] gives record by record.
+pub fn forwarded(split: &FailSplit, kind: Option<Kind>) -> i64 {
+    let mut n = split.overridden;
+    if relays(kind) {
+        n += split.our_dkim_broken;
+    }
+    if kind == Some(Kind::List) {
+        n += split.other
+            + if relays(kind) {
+                0
+            } else {
+                split.our_dkim_broken
+            };
+    }
+    n
 }
 
 /// A signature by the header From domain or a parent of it (relaxed
 /// alignment, RFC 7489 section 3.1.1, without the public-suffix walk: a
 /// parent that is a public suffix cannot sign) that did not pass.
-fn ours_failed(d: &Dkim<'_>, header_from: &str) -> bool {
+pub fn ours_failed(d: &Dkim<'_>, header_from: &str) -> bool {
     let domain = d.domain.trim().trim_end_matches('.');
     !domain.is_empty()
         && domain.contains('.')
@@ -266,6 +300,41 @@ mod tests {
         }];
         assert_eq!(classify(&Facts { dkim: &passed, ..f }), Class::Fail);
         assert_eq!(classify(&Facts { dkim: &[], ..f }), Class::Fail);
+    }
+
+    /// The aggregate path counts what [`classify`] does, record by record.
+    #[test]
+    fn forwarded_totals_agree_with_classify() {
+        let fwd = [reason("forwarded", None)];
+        let records: [(&[Reason], &[Dkim], i64); 3] =
+            [(&fwd, &[], 3), (&[], OUR_DKIM_FAILED, 5), (&[], &[], 7)];
+        let split = FailSplit {
+            overridden: 3,
+            our_dkim_broken: 5,
+            other: 7,
+        };
+        for kind in [
+            None,
+            Some(Kind::Esp),
+            Some(Kind::Mailbox),
+            Some(Kind::Gateway),
+            Some(Kind::List),
+        ] {
+            let by_record: i64 = records
+                .iter()
+                .filter(|(r, d, _)| {
+                    let f = Facts {
+                        reasons: r,
+                        dkim: d,
+                        source_kind: kind,
+                        ..failing()
+                    };
+                    matches!(classify(&f), Class::Forwarded(_))
+                })
+                .map(|(_, _, n)| n)
+                .sum();
+            assert_eq!(forwarded(&split, kind), by_record, "{kind:?}");
+        }
     }
 
     #[test]
