@@ -18,10 +18,12 @@
 mod breakdown;
 mod daily;
 mod records;
+mod senders;
 mod sql;
 
 pub use breakdown::{dkim, domains, orgs, spf};
 pub use records::{failures, reports, reports_in};
+pub use senders::ip_totals;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use ipnet::IpNet;
