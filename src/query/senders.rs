@@ -103,7 +103,7 @@ impl DkimSets {
         let Some(id) = auth else {
             return Ok(&[]);
         };
-        if !self.sets.contains_key(&id) {
+        if let std::collections::hash_map::Entry::Vacant(e) = self.sets.entry(id) {
             let mut st = store
                 .conn()
                 .prepare_cached("SELECT domain, result FROM dkim_result WHERE auth_set = ?1")?;
@@ -114,7 +114,7 @@ impl DkimSets {
                     Ok((d.trim().trim_end_matches('.').to_ascii_lowercase(), res))
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            self.sets.insert(id, v);
+            e.insert(v);
         }
         Ok(self.sets.get(&id).map(Vec::as_slice).unwrap_or(&[]))
     }
