@@ -17,13 +17,15 @@
 
 mod breakdown;
 mod daily;
+mod readiness;
 mod records;
 mod senders;
 mod sql;
 
 pub use breakdown::{dkim, domains, orgs, spf};
+pub use readiness::readiness;
 pub use records::{failures, reports, reports_in};
-pub use senders::ip_totals;
+pub use senders::{ip_totals, named_sources, sender_rows};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use ipnet::IpNet;

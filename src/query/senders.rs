@@ -120,6 +120,29 @@ impl DkimSets {
     }
 }
 
+/// Every source in the scope with its name, facts and forwarded count.
+pub fn named_sources(
+    store: &Store,
+    q: &Scope<'_>,
+    cat: &crate::enrich::catalogue::Catalogue,
+) -> rusqlite::Result<Vec<crate::enrich::senders::Source>> {
+    let rows = ip_totals(store, q)?;
+    let ips: Vec<&str> = rows.iter().map(|r| r.source_ip.as_str()).collect();
+    let facts = store.ip_facts(&ips)?;
+    Ok(crate::enrich::senders::name_sources(rows, &facts, cat))
+}
+
+/// `query senders`: one row per named sender, largest first.
+pub fn sender_rows(
+    store: &Store,
+    q: &Scope<'_>,
+    cat: &crate::enrich::catalogue::Catalogue,
+) -> rusqlite::Result<Vec<crate::enrich::senders::SenderRow>> {
+    Ok(crate::enrich::senders::group(&named_sources(
+        store, q, cat,
+    )?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
