@@ -11,6 +11,7 @@ use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod analysis;
+mod enrich;
 mod imap;
 mod quarantine;
 pub use analysis::{AfterIngest, AlertArgs, FilterArgs, NotifyArgs, SettingsArgs};
@@ -62,6 +63,12 @@ pub enum Command {
     /// List, export or drop the inputs kept in quarantine (those that
     /// could not be stored).
     Quarantine(quarantine::QuarantineArgs),
+    /// Look up what is known about source addresses: AS and country from
+    /// MaxMind-format databases, reverse DNS. Kept apart from the reports.
+    Enrich(enrich::EnrichArgs),
+    /// What publishing p=quarantine or p=reject for a domain would do, and
+    /// whether it is safe now; exit 0 when ready, 1 when not.
+    Readiness(enrich::ReadinessArgs),
 }
 
 #[derive(Debug, Args)]
@@ -89,6 +96,8 @@ pub struct IngestArgs {
     #[arg(long, default_value_t = 512, value_name = "MIB")]
     pub max_size: u64,
     #[command(flatten)]
+    pub enrich: enrich::AfterIngestEnrich,
+    #[command(flatten)]
     pub alert: AfterIngest,
 }
 
@@ -109,8 +118,12 @@ pub struct QueryArgs {
 /// The views of `dmarcdb query`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum View {
-    /// Per source IP, ours or EXTERNAL, largest first (default --limit 25).
+    /// Per source IP, ours or EXTERNAL, largest first (default --limit 25),
+    /// with its sender name, AS, country and reverse DNS when known.
     Sources,
+    /// Per named sender (a service, ours, or an AS), largest first, with
+    /// forwarded mail counted apart.
+    Senders,
     /// Per UTC day, multi-day reports spread in proportion.
     Daily,
     /// Per reporter (org_name).
@@ -183,6 +196,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Alert(args) => analysis::cmd_alert(cli.db, &cli.settings, args),
         Command::Reparse(args) => cmd_reparse(cli.db, args),
         Command::Quarantine(args) => quarantine::cmd_quarantine(cli.db, args),
+        Command::Enrich(args) => enrich::cmd_enrich(cli.db, &cli.settings, args),
+        Command::Readiness(args) => enrich::cmd_readiness(cli.db, &cli.settings, args),
         Command::Generate(args) => {
             let w = crate::generate::write_corpus(&args.corpus, args.format, &args.out)
                 .with_context(|| format!("cannot write to {}", args.out.display()))?;
@@ -217,7 +232,11 @@ fn cmd_ingest(db: Option<PathBuf>, sa: &SettingsArgs, args: IngestArgs) -> anyho
     if args.dry_run && args.alert.alert {
         anyhow::bail!("--alert needs the database; it cannot be combined with --dry-run");
     }
+    if args.dry_run && args.enrich.enrich {
+        anyhow::bail!("--enrich needs the database; it cannot be combined with --dry-run");
+    }
     let alert_settings = analysis::prepare_after_ingest(sa, &args.alert)?;
+    let enrich_opts = enrich::prepare_after_ingest(sa, &args.enrich)?;
     let max = args.max_size.saturating_mul(1024 * 1024);
     let opts = ingest::Options {
         dry_run: args.dry_run,
@@ -255,6 +274,7 @@ fn cmd_ingest(db: Option<PathBuf>, sa: &SettingsArgs, args: IngestArgs) -> anyho
         source.as_mut(),
         store.as_mut(),
         &opts,
+        enrich_opts.as_ref(),
         &args.alert,
         alert_settings.as_ref(),
     )
@@ -266,6 +286,7 @@ fn ingest_and_report(
     source: &mut dyn Source,
     mut store: Option<&mut Store>,
     opts: &ingest::Options,
+    enrich_opts: Option<&crate::enrich::run::Options>,
     after: &AfterIngest,
     alert_settings: Option<&crate::config::Settings>,
 ) -> anyhow::Result<Exit> {
@@ -273,6 +294,8 @@ fn ingest_and_report(
     print_summary(&summary, opts.dry_run);
     let mut exit = ingest_exit(&summary);
     if let Some(store) = store {
+        // Enriched first, so the alert can name the senders.
+        exit = exit.max(enrich::enrich_after_ingest(store, enrich_opts)?);
         exit = exit.max(analysis::alert_after_ingest(store, alert_settings, after)?);
     }
     Ok(exit)

@@ -248,24 +248,82 @@ fn sources_sql(q: &Scope<'_>) -> (String, Sql) {
 }
 
 /// `query sources`: the seed's summary, one row per source IP, largest
-/// volume first.
+/// volume first, with what is known about each.
 ///
-/// JSON keys: `source_ip` (as the reporter wrote it), `ours` (bool),
-/// `messages`, `messages_pass`, `messages_fail`, `pass_pct`.
-pub fn sources(store: &Store, q: &Scope<'_>) -> rusqlite::Result<Table> {
+/// JSON keys: `source_ip` (as the reporter wrote it), `ours` (bool: our
+/// networks, or a `[[sender]]` entry with `ours = true`), `messages`,
+/// `messages_pass`, `messages_fail` (`messages - messages_pass`, as
+/// before), `pass_pct`; then `name` (the sender, see
+/// [`catalogue`](crate::enrich::catalogue)), `asn`, `as_name`, `country`,
+/// `ptr` (the reverse-DNS name, only when confirmed forward) — each null
+/// when unknown — and `messages_forwarded` (part of `messages_fail`: see
+/// [`forwarding`](crate::enrich::forwarding)).
+pub fn sources(
+    store: &Store,
+    q: &Scope<'_>,
+    cat: &crate::enrich::catalogue::Catalogue,
+) -> rusqlite::Result<Table> {
     let mut t = Table::new(columns(
         &[Column::text("source_ip"), Column::text("ours")],
         &COUNT_COLUMNS,
     ));
-    for s in source_rows(store, q)? {
+    t.columns.extend([
+        Column::text("name"),
+        Column::num("asn"),
+        Column::text("as_name"),
+        Column::text("country"),
+        Column::text("ptr"),
+        Column::num("messages_forwarded"),
+    ]);
+    for s in senders::named_sources(store, q, cat, true)? {
+        let (m, p) = (s.totals.messages, s.totals.messages_pass);
         t.rows.push(vec![
-            json!(s.source_ip),
+            json!(s.totals.source_ip),
             json!(s.ours),
-            json!(s.messages),
-            json!(s.messages_pass),
-            json!(s.messages_fail()),
-            pct(s.messages_pass as f64, s.messages as f64),
+            json!(m),
+            json!(p),
+            json!(m - p),
+            pct(p as f64, m as f64),
+            json!(s.named.as_ref().map(|n| &n.name)),
+            json!(s.net.asn),
+            json!(s.net.as_name),
+            json!(s.net.country),
+            json!(s.ptr),
+            json!(s.messages_forwarded),
         ]);
+    }
+    Ok(t)
+}
+
+/// `query senders`: one row per named sender, largest first (see
+/// [`senders`](crate::enrich::senders)).
+///
+/// JSON keys: `name`, `category` (`ours`, `known service`, `forwarder`,
+/// `unknown`), `ips`, `asns`, `countries`, `messages`, `messages_pass`,
+/// `messages_fail` (failing and not forwarded), `messages_forwarded`,
+/// `pass_pct` (of the mail not forwarded), `dkim_domains` (that passed).
+pub fn senders(
+    store: &Store,
+    q: &Scope<'_>,
+    cat: &crate::enrich::catalogue::Catalogue,
+) -> rusqlite::Result<Table> {
+    let mut t = Table::new(vec![
+        Column::text("name"),
+        Column::text("category"),
+        Column::num("ips"),
+        Column::text("asns"),
+        Column::text("countries"),
+        Column::num("messages"),
+        Column::num("messages_pass"),
+        Column::num("messages_fail"),
+        Column::num("messages_forwarded"),
+        Column::num("pass_pct"),
+        Column::text("dkim_domains"),
+    ]);
+    for r in sender_rows(store, q, cat)? {
+        let v = serde_json::to_value(&r).unwrap_or_default();
+        t.rows
+            .push(t.columns.iter().map(|c| v[c.key].clone()).collect());
     }
     Ok(t)
 }

@@ -122,10 +122,11 @@ fn to_text(table: &Table, fancy: bool) -> comfy_table::Table {
     t
 }
 
-/// A cell as plain text: strings unquoted, null empty.
+/// A cell as plain text: strings unquoted, null empty, a list space-separated.
 pub fn plain(v: &Value) -> String {
     match v {
         Value::Null => String::new(),
+        Value::Array(a) => a.iter().map(plain).collect::<Vec<_>>().join(" "),
         Value::String(s) => s.clone(),
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => n.to_string(),

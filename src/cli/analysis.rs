@@ -181,7 +181,7 @@ pub(super) fn cmd_query(
     let settings = settings(sa, None)?;
     let view = args.view;
     let filter = args.filter.filter();
-    if matches!(view, View::Sources | View::Failures) || filter.side.is_some() {
+    if matches!(view, View::Sources | View::Senders | View::Failures) || filter.side.is_some() {
         note_nets(&settings);
     }
     let store = open_store(db)?;
@@ -198,9 +198,11 @@ pub(super) fn cmd_query(
         nets: &settings.our_nets,
         limit: args.filter.limit.or(default_limit),
     };
+    let catalogue = crate::enrich::catalogue::Catalogue::new(settings.senders.clone());
     let mut table = match view {
         View::Reports => query::reports_in(&store, &scope)?,
-        View::Sources => query::sources(&store, &scope)?,
+        View::Sources => query::sources(&store, &scope, &catalogue)?,
+        View::Senders => query::senders(&store, &scope, &catalogue)?,
         View::Daily => query::daily(&store, &scope)?,
         View::Orgs => query::orgs(&store, &scope)?,
         View::Domains => query::domains(&store, &scope)?,

@@ -120,13 +120,18 @@ impl DkimSets {
     }
 }
 
-/// Every source in the scope with its name, facts and forwarded count.
+/// The sources in the scope, largest first, with their names, facts and
+/// forwarded counts; at most the scope's limit when `limited`.
 pub fn named_sources(
     store: &Store,
     q: &Scope<'_>,
     cat: &crate::enrich::catalogue::Catalogue,
+    limited: bool,
 ) -> rusqlite::Result<Vec<crate::enrich::senders::Source>> {
-    let rows = ip_totals(store, q)?;
+    let mut rows = ip_totals(store, q)?;
+    if let (true, Some(n)) = (limited, q.limit.filter(|n| *n > 0)) {
+        rows.truncate(usize::try_from(n).unwrap_or(usize::MAX));
+    }
     let ips: Vec<&str> = rows.iter().map(|r| r.source_ip.as_str()).collect();
     let facts = store.ip_facts(&ips)?;
     Ok(crate::enrich::senders::name_sources(rows, &facts, cat))
@@ -138,9 +143,11 @@ pub fn sender_rows(
     q: &Scope<'_>,
     cat: &crate::enrich::catalogue::Catalogue,
 ) -> rusqlite::Result<Vec<crate::enrich::senders::SenderRow>> {
-    Ok(crate::enrich::senders::group(&named_sources(
-        store, q, cat,
-    )?))
+    let mut rows = crate::enrich::senders::group(&named_sources(store, q, cat, false)?);
+    if let Some(n) = q.limit.filter(|n| *n > 0) {
+        rows.truncate(usize::try_from(n).unwrap_or(usize::MAX));
+    }
+    Ok(rows)
 }
 
 #[cfg(test)]
