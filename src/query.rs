@@ -127,9 +127,17 @@ pub struct SourceRow {
     pub ours: bool,
     pub messages: i64,
     pub messages_pass: i64,
-    /// A new sender by the [`Novelty`] given to [`source_rows_with`];
-    /// always false otherwise.
+    /// A new sender by the [`Novelty`] given to [`mark_new`]; false otherwise.
     pub new: bool,
+    /// Failing messages that were forwarded (see
+    /// [`forwarding`](crate::enrich::forwarding)).
+    pub messages_forwarded: i64,
+    /// The sender's name, AS number and country, when known; `label`
+    /// says them in words ("SendGrid (AS11377, US)", or "").
+    pub name: Option<String>,
+    pub asn: Option<u32>,
+    pub country: Option<String>,
+    pub label: String,
 }
 
 /// What makes a source new, for the "new sender" alert: external, at
@@ -153,16 +161,6 @@ impl SourceRow {
         } else {
             0.0
         }
-    }
-
-    fn from_row(r: &Row<'_>) -> rusqlite::Result<SourceRow> {
-        Ok(SourceRow {
-            source_ip: r.get(0)?,
-            ours: r.get(1)?,
-            messages: r.get(2)?,
-            messages_pass: r.get(3)?,
-            new: r.get(4)?,
-        })
     }
 }
 
@@ -202,24 +200,9 @@ fn columns(first: &[Column], then: &[Column]) -> Vec<Column> {
     first.iter().chain(then).cloned().collect()
 }
 
-/// Per source IP, largest volume first, as [`SourceRow`]s.
-pub fn source_rows(store: &Store, q: &Scope<'_>) -> rusqlite::Result<Vec<SourceRow>> {
-    source_rows_with(store, q, None)
-}
-
-/// [`source_rows`], also marking new senders: the rows that pass the
-/// cheap tests (external, enough messages) are looked up in the IP hashes
-/// of the reports before the window (`store::seen_before`).
-pub fn source_rows_with(
-    store: &Store,
-    q: &Scope<'_>,
-    novelty: Option<Novelty>,
-) -> rusqlite::Result<Vec<SourceRow>> {
-    let (text, sql) = sources_sql(q);
-    let mut st = store.conn().prepare_cached(&text)?;
-    let rows = st.query_map(params_from_iter(sql.args.iter()), SourceRow::from_row)?;
-    let mut rows: Vec<SourceRow> = rows.collect::<rusqlite::Result<_>>()?;
-    if let Some(n) = novelty {
+/// Marks the new senders among `rows` by `n`.
+pub fn mark_new(store: &Store, rows: &mut [SourceRow], n: Novelty) -> rusqlite::Result<()> {
+    {
         let candidates: Vec<usize> = (0..rows.len())
             .filter(|&i| !rows[i].ours && rows[i].messages >= n.min_messages)
             .collect();
@@ -232,19 +215,31 @@ pub fn source_rows_with(
             rows[i].new = !old;
         }
     }
-    Ok(rows)
+    Ok(())
 }
 
-fn sources_sql(q: &Scope<'_>) -> (String, Sql) {
-    let mut sql = Sql::default();
-    let ours = sql.ours(q.nets);
-    let cond = sql.where_all(q);
-    let limit = sql.limit(q.limit);
-    let text = format!(
-        "SELECT c.source_ip, max({ours}), sum(c.count), sum({PASS}), 0 {FROM} {cond}
-         GROUP BY c.source_ip ORDER BY 3 DESC, 1 {limit}"
-    );
-    (text, sql)
+/// Every source in the scope as a [`SourceRow`] with its name, facts and
+/// forwarded mail (the `alert`'s input), largest first.
+pub fn named_source_rows(
+    store: &Store,
+    q: &Scope<'_>,
+    cat: &crate::enrich::catalogue::Catalogue,
+) -> rusqlite::Result<Vec<SourceRow>> {
+    Ok(senders::named_sources(store, q, cat, true)?
+        .into_iter()
+        .map(|s| SourceRow {
+            label: s.label(),
+            source_ip: s.totals.source_ip,
+            ours: s.ours,
+            messages: s.totals.messages,
+            messages_pass: s.totals.messages_pass,
+            new: false,
+            messages_forwarded: s.messages_forwarded,
+            name: s.named.map(|n| n.name),
+            asn: s.net.asn,
+            country: s.net.country,
+        })
+        .collect())
 }
 
 /// `query sources`: the seed's summary, one row per source IP, largest
@@ -498,7 +493,7 @@ mod tests {
                 nets: &nets,
                 limit: Some(25),
             };
-            for (text, sql) in [sources_sql(&q), daily_sql(&q)] {
+            for (text, sql) in [senders::totals_sql(&q), daily_sql(&q)] {
                 let p = plan(&store, &text, &sql);
                 assert!(p.contains("INDEX report_date_begin"), "{p}");
                 assert!(p.contains("PRIMARY KEY"), "{p}");

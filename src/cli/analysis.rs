@@ -300,7 +300,14 @@ fn run_alert(
     format: Format,
     notify: bool,
 ) -> anyhow::Result<Exit> {
-    let o = alert::check(store, window, &settings.our_nets, &settings.thresholds)?;
+    let cat = crate::enrich::catalogue::Catalogue::new(settings.senders.clone());
+    let o = alert::check(
+        store,
+        window,
+        &settings.our_nets,
+        &cat,
+        &settings.thresholds,
+    )?;
     let empty = if o.sources.is_empty() {
         let now = chrono::Utc::now().timestamp();
         Some(Empty::find(store, &window)?.message(&window, label, now))

@@ -30,14 +30,7 @@ const OVERRIDDEN: &str = "CASE WHEN c.dmarc_pass THEN 0 WHEN EXISTS (
 
 /// Per source IP in the scope, largest volume first.
 pub fn ip_totals(store: &Store, q: &Scope<'_>) -> rusqlite::Result<Vec<IpTotals>> {
-    let mut sql = Sql::default();
-    let ours = sql.ours(q.nets);
-    let cond = sql.where_all(q);
-    let text = format!(
-        "SELECT c.source_ip, max({ours}), c.auth, c.header_from, sum(c.count), sum({PASS}),
-           sum(CASE WHEN c.dkim = 'pass' THEN c.count ELSE 0 END), sum({OVERRIDDEN})
-         {FROM} {cond} GROUP BY c.source_ip, c.auth, c.header_from"
-    );
+    let (text, sql) = totals_sql(q);
     let conn = store.conn();
     let mut dkim = DkimSets::default();
     let mut by_ip: HashMap<String, IpTotals> = HashMap::new();
@@ -90,6 +83,19 @@ pub fn ip_totals(store: &Store, q: &Scope<'_>) -> rusqlite::Result<Vec<IpTotals>
             .then(a.source_ip.cmp(&b.source_ip))
     });
     Ok(out)
+}
+
+/// The grouping query of [`ip_totals`].
+pub(super) fn totals_sql(q: &Scope<'_>) -> (String, Sql) {
+    let mut sql = Sql::default();
+    let ours = sql.ours(q.nets);
+    let cond = sql.where_all(q);
+    let text = format!(
+        "SELECT c.source_ip, max({ours}), c.auth, c.header_from, sum(c.count), sum({PASS}),
+           sum(CASE WHEN c.dkim = 'pass' THEN c.count ELSE 0 END), sum({OVERRIDDEN})
+         {FROM} {cond} GROUP BY c.source_ip, c.auth, c.header_from"
+    );
+    (text, sql)
 }
 
 /// The DKIM results of each auth set, read once: (domain, result), lower case.
