@@ -116,7 +116,27 @@ impl Store {
     }
 
     /// The stored facts of these IPs (IPs without any are left out).
+    ///
+    /// Point lookups for a few IPs; a view over a long window asks about
+    /// many, and then reading both tables whole is cheaper (and with none
+    /// enriched, both are empty and nothing is asked).
     pub fn ip_facts(&self, ips: &[&str]) -> rusqlite::Result<HashMap<String, IpFacts>> {
+        let stored: i64 = self.conn.query_row(
+            "SELECT (SELECT count(*) FROM net_fact) + (SELECT count(*) FROM rdns)",
+            [],
+            |r| r.get(0),
+        )?;
+        if stored == 0 {
+            return Ok(HashMap::new());
+        }
+        if ips.len() as i64 * 4 > stored {
+            return self.all_facts(ips);
+        }
+        self.some_facts(ips)
+    }
+
+    /// [`Store::ip_facts`] by looking each IP up.
+    fn some_facts(&self, ips: &[&str]) -> rusqlite::Result<HashMap<String, IpFacts>> {
         let mut out: HashMap<String, IpFacts> = HashMap::new();
         let mut net = self.conn.prepare_cached(
             "SELECT asn, as_name, as_domain, country FROM net_fact WHERE ip = ?1",
@@ -149,6 +169,44 @@ impl Store {
                 .optional()?;
             if n.is_some() || d.is_some() {
                 out.insert(ip.to_string(), IpFacts { net: n, rdns: d });
+            }
+        }
+        Ok(out)
+    }
+
+    /// [`Store::ip_facts`] by reading both tables whole.
+    fn all_facts(&self, ips: &[&str]) -> rusqlite::Result<HashMap<String, IpFacts>> {
+        let want: std::collections::HashSet<&str> = ips.iter().copied().collect();
+        let mut out: HashMap<String, IpFacts> = HashMap::new();
+        let mut st = self
+            .conn
+            .prepare("SELECT ip, asn, as_name, as_domain, country FROM net_fact")?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            let ip = r.get_ref(0)?.as_str()?;
+            if want.contains(ip) {
+                out.entry(ip.to_string()).or_default().net = Some(NetInfo {
+                    asn: r.get(1)?,
+                    as_name: r.get(2)?,
+                    as_domain: r.get(3)?,
+                    country: r.get(4)?,
+                });
+            }
+        }
+        let mut st = self
+            .conn
+            .prepare("SELECT ip, ptr, confirmed, looked_up_at FROM rdns")?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            let ip = r.get_ref(0)?.as_str()?;
+            if want.contains(ip) {
+                let ptr: Option<String> = r.get(1)?;
+                let p = match ptr {
+                    Some(n) if r.get::<_, bool>(2)? => Ptr::Confirmed(n),
+                    Some(n) => Ptr::Unconfirmed(n),
+                    None => Ptr::None,
+                };
+                out.entry(ip.to_string()).or_default().rdns = Some((p, r.get(3)?));
             }
         }
         Ok(out)
