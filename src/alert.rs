@@ -27,9 +27,9 @@ use serde_json::{json, Value};
 
 use crate::config::{OurNets, Thresholds};
 use crate::enrich::catalogue::Catalogue;
-use crate::query::{self, iso, pct, Filter, Novelty, Scope, SourceRow, Window};
+use crate::query::{iso, pct, Filter, Novelty, Scope, SourceRow, Window};
 use crate::render::{Column, Table};
-use crate::store::Store;
+use crate::store::{DbError, Store};
 
 /// Sources shown in the text summary, as the seed's `LIMIT 25`.
 pub const SUMMARY_SOURCES: usize = 25;
@@ -86,7 +86,7 @@ pub fn check(
     nets: &OurNets,
     cat: &Catalogue,
     t: &Thresholds,
-) -> rusqlite::Result<Outcome> {
+) -> Result<Outcome, DbError> {
     let all = Filter::default();
     let scope = Scope {
         window,
@@ -102,9 +102,9 @@ pub fn check(
             Err(why) => notes.push(format!("new-sender check skipped: {why}")),
         }
     }
-    let mut sources = query::named_source_rows(store, &scope, cat)?;
+    let mut sources = crate::query::named_source_rows(store, &scope, cat)?;
     if let Some(n) = novelty {
-        query::mark_new(store, &mut sources, n)?;
+        store.mark_new(&mut sources, n)?;
     }
     let mut problems = judge(&sources, t);
     let flagged: Vec<&str> = problems
@@ -130,12 +130,12 @@ fn new_sender_test(
     store: &Store,
     window: Window,
     t: &Thresholds,
-) -> rusqlite::Result<Result<Novelty, String>> {
+) -> Result<Result<Novelty, String>, DbError> {
     let Some(since) = window.since else {
         return Ok(Err("the window has no start".into()));
     };
     let history = i64::from(t.new_sender_min_history_days) * 86_400;
-    Ok(match query::oldest_report(store)? {
+    Ok(match store.oldest_report()? {
         Some(oldest) if oldest <= since - history => Ok(Novelty {
             before: since,
             min_messages: t.new_sender_min_messages,
@@ -342,12 +342,7 @@ mod tests {
             ours,
             messages,
             messages_pass: pass,
-            new: false,
-            messages_forwarded: 0,
-            name: None,
-            asn: None,
-            country: None,
-            label: String::new(),
+            ..SourceRow::default()
         }
     }
 

@@ -223,9 +223,9 @@ pub(super) fn cmd_query(
     }
     if args.format == Format::Table {
         if view == View::Daily {
-            query::add_bars(&mut table, fancy);
+            render::add_bars(&mut table, fancy);
         }
-        query::tag_ours(&mut table);
+        render::tag_ours(&mut table);
     }
     let mut out = std::io::stdout().lock();
     render::write(&table, args.format, fancy, &mut out)?;

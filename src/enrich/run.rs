@@ -49,7 +49,7 @@ pub enum EnrichError {
     #[error(transparent)]
     Rdns(#[from] RdnsError),
     #[error("database: {0}")]
-    Db(#[from] rusqlite::Error),
+    Db(#[from] crate::store::DbError),
 }
 
 /// Enriches what needs it; `now` is the lookup time stored.

@@ -35,17 +35,15 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt::{self, Write as _};
-use std::fs::File;
-use std::io::{self, BufReader, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::net::TcpStream;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use rustls::pki_types::ServerName;
-use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+use rustls::{ClientConnection, StreamOwned};
 
 use super::{Input, InputKind, Source, SourceError};
+
+mod tls;
 
 /// The implicit-TLS IMAP port (RFC 8314).
 pub const DEFAULT_PORT: u16 = 993;
@@ -167,7 +165,7 @@ pub fn connect(opts: ImapOptions) -> Result<ImapSource, SourceError> {
         reason: scrub(&reason, &opts.password),
         fatal: true,
     };
-    let stream = open_tls(&opts).map_err(fatal)?;
+    let stream = tls::open(&opts).map_err(|e| fatal(e.to_string()))?;
     let mut client = imap::Client::new(stream);
     if opts.starttls {
         // The greeting came before the upgrade; none follows it.
@@ -514,117 +512,6 @@ fn scrub(reason: &str, password: &str) -> String {
     } else {
         reason.replace(password, "<password>")
     }
-}
-
-/// TCP, then STARTTLS if asked, then a completed TLS handshake.
-fn open_tls(opts: &ImapOptions) -> Result<TlsStream, String> {
-    let config = tls_config(opts.ca_file.as_deref())?;
-    let server_name = ServerName::try_from(opts.host.clone())
-        .map_err(|_| format!("{:?} is not a valid host name", opts.host))?;
-    let mut tcp = tcp_connect(&opts.host, opts.port)?;
-    if opts.starttls {
-        starttls(&mut tcp).map_err(|e| format!("STARTTLS failed: {e}"))?;
-    }
-    let mut conn =
-        ClientConnection::new(config, server_name).map_err(|e| format!("cannot start TLS: {e}"))?;
-    while conn.is_handshaking() {
-        if let Err(e) = conn.complete_io(&mut tcp) {
-            let mut reason = format!("TLS handshake with {}:{} failed: {e}", opts.host, opts.port);
-            if e.to_string().contains("certificate") {
-                reason.push_str(
-                    " (the server's certificate does not verify against the system roots \
-                     or the CA file)",
-                );
-            }
-            return Err(reason);
-        }
-    }
-    Ok(StreamOwned::new(conn, tcp))
-}
-
-/// System roots plus the PEM certificates of `ca_file`.
-fn tls_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, String> {
-    let mut roots = RootCertStore::empty();
-    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-    if let Some(path) = ca_file {
-        let shown = path.display();
-        let file = File::open(path).map_err(|e| format!("cannot read CA file {shown}: {e}"))?;
-        let mut added = 0;
-        for cert in rustls_pemfile::certs(&mut BufReader::new(file)) {
-            let cert = cert.map_err(|e| format!("CA file {shown}: {e}"))?;
-            roots
-                .add(cert)
-                .map_err(|e| format!("CA file {shown}: {e}"))?;
-            added += 1;
-        }
-        if added == 0 {
-            return Err(format!("CA file {shown}: no PEM certificate in it"));
-        }
-    }
-    // An explicit provider: `ClientConfig::builder()` panics when another
-    // crate in the build also enables a second rustls backend.
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
-}
-
-fn tcp_connect(host: &str, port: u16) -> Result<TcpStream, String> {
-    let fail = |e: io::Error| format!("cannot connect to {host}:{port}: {e}");
-    let mut last = io::Error::new(io::ErrorKind::NotFound, "no address found");
-    for addr in (host, port).to_socket_addrs().map_err(fail)? {
-        match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
-            Ok(tcp) => {
-                // Small commands, each waiting for its answer: no Nagle.
-                tcp.set_nodelay(true).map_err(fail)?;
-                tcp.set_read_timeout(Some(IO_TIMEOUT)).map_err(fail)?;
-                tcp.set_write_timeout(Some(IO_TIMEOUT)).map_err(fail)?;
-                return Ok(tcp);
-            }
-            Err(e) => last = e,
-        }
-    }
-    Err(fail(last))
-}
-
-/// The plain-text part of RFC 2595 §3.1: greeting, `STARTTLS`, tagged `OK`.
-/// Read a byte at a time so nothing of the TLS handshake is swallowed.
-fn starttls(tcp: &mut TcpStream) -> Result<(), String> {
-    let greeting = read_line(tcp)?;
-    if !greeting.starts_with("* OK") {
-        return Err(format!("unexpected greeting {:?}", greeting.trim_end()));
-    }
-    tcp.write_all(b"T0 STARTTLS\r\n")
-        .map_err(|e| e.to_string())?;
-    loop {
-        let line = read_line(tcp)?;
-        if let Some(status) = line.strip_prefix("T0 ") {
-            return if status.starts_with("OK") {
-                Ok(())
-            } else {
-                Err(format!("server said {:?}", status.trim_end()))
-            };
-        }
-    }
-}
-
-fn read_line(tcp: &mut TcpStream) -> Result<String, String> {
-    let mut line = Vec::new();
-    let mut byte = [0u8; 1];
-    while line.last() != Some(&b'\n') {
-        match tcp.read(&mut byte) {
-            Ok(0) => return Err("connection closed".to_owned()),
-            Ok(_) => line.push(byte[0]),
-            Err(e) => return Err(e.to_string()),
-        }
-        if line.len() > 16 * 1024 {
-            return Err("line too long".to_owned());
-        }
-    }
-    Ok(String::from_utf8_lossy(&line).into_owned())
 }
 
 #[cfg(test)]

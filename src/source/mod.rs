@@ -12,6 +12,7 @@ pub mod files;
 pub mod imap;
 pub mod maildir;
 pub mod mbox;
+mod read;
 
 use std::fmt;
 use std::sync::Arc;

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use rusqlite::{params, OptionalExtension};
 
-use super::Store;
+use super::{DbError, Store};
 use crate::enrich::geo::NetInfo;
 use crate::enrich::rdns::Ptr;
 
@@ -28,7 +28,7 @@ const ENRICHED: &str = "enrich_report";
 impl Store {
     /// The distinct source IPs of the reports stored after the last
     /// [`Store::mark_enriched`], and the report id to mark when done.
-    pub fn unenriched_ips(&self) -> rusqlite::Result<(Vec<String>, i64)> {
+    pub fn unenriched_ips(&self) -> Result<(Vec<String>, i64), DbError> {
         let done: i64 = self
             .conn
             .query_row(
@@ -51,7 +51,7 @@ impl Store {
     }
 
     /// Records that the source IPs of reports up to `report` are enriched.
-    pub fn mark_enriched(&self, report: i64) -> rusqlite::Result<()> {
+    pub fn mark_enriched(&self, report: i64) -> Result<(), DbError> {
         self.conn.execute(
             "INSERT INTO state (key, value) VALUES (?1, ?2)
              ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
@@ -61,16 +61,18 @@ impl Store {
     }
 
     /// Every IP with a stored fact or rDNS answer.
-    pub fn enriched_ips(&self) -> rusqlite::Result<Vec<String>> {
+    pub fn enriched_ips(&self) -> Result<Vec<String>, DbError> {
         let mut st = self
             .conn
             .prepare("SELECT ip FROM net_fact UNION SELECT ip FROM rdns ORDER BY 1")?;
-        let ips = st.query_map([], |r| r.get(0))?.collect();
-        ips
+        let ips = st
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(ips)
     }
 
     /// Replaces the network facts of these IPs, in one transaction.
-    pub fn put_net_facts(&mut self, facts: &[(String, NetInfo)], now: i64) -> rusqlite::Result<()> {
+    pub fn put_net_facts(&mut self, facts: &[(String, NetInfo)], now: i64) -> Result<(), DbError> {
         let tx = self.conn.transaction()?;
         {
             let mut st = tx.prepare_cached(
@@ -81,11 +83,11 @@ impl Store {
                 st.execute(params![ip, f.asn, f.as_name, f.as_domain, f.country, now])?;
             }
         }
-        tx.commit()
+        Ok(tx.commit()?)
     }
 
     /// Caches reverse-DNS answers (failures are not answers: skipped).
-    pub fn put_rdns(&mut self, answers: &[(String, Ptr)], now: i64) -> rusqlite::Result<()> {
+    pub fn put_rdns(&mut self, answers: &[(String, Ptr)], now: i64) -> Result<(), DbError> {
         let tx = self.conn.transaction()?;
         {
             let mut st = tx.prepare_cached(
@@ -102,16 +104,16 @@ impl Store {
                 st.execute(params![ip, ptr, confirmed, now])?;
             }
         }
-        tx.commit()
+        Ok(tx.commit()?)
     }
 
     /// When each IP's rDNS answer was cached (`None`: never).
-    pub fn rdns_looked_up(&self, ips: &[String]) -> rusqlite::Result<Vec<Option<i64>>> {
+    pub fn rdns_looked_up(&self, ips: &[String]) -> Result<Vec<Option<i64>>, DbError> {
         let mut st = self
             .conn
             .prepare_cached("SELECT looked_up_at FROM rdns WHERE ip = ?1")?;
         ips.iter()
-            .map(|ip| st.query_row(params![ip], |r| r.get(0)).optional())
+            .map(|ip| Ok(st.query_row(params![ip], |r| r.get(0)).optional()?))
             .collect()
     }
 
@@ -120,7 +122,7 @@ impl Store {
     /// Point lookups for a few IPs; a view over a long window asks about
     /// many, and then reading both tables whole is cheaper (and with none
     /// enriched, both are empty and nothing is asked).
-    pub fn ip_facts(&self, ips: &[&str]) -> rusqlite::Result<HashMap<String, IpFacts>> {
+    pub fn ip_facts(&self, ips: &[&str]) -> Result<HashMap<String, IpFacts>, DbError> {
         let stored: i64 = self.conn.query_row(
             "SELECT (SELECT count(*) FROM net_fact) + (SELECT count(*) FROM rdns)",
             [],
@@ -136,7 +138,7 @@ impl Store {
     }
 
     /// [`Store::ip_facts`] by looking each IP up.
-    fn some_facts(&self, ips: &[&str]) -> rusqlite::Result<HashMap<String, IpFacts>> {
+    fn some_facts(&self, ips: &[&str]) -> Result<HashMap<String, IpFacts>, DbError> {
         let mut out: HashMap<String, IpFacts> = HashMap::new();
         let mut net = self.conn.prepare_cached(
             "SELECT asn, as_name, as_domain, country FROM net_fact WHERE ip = ?1",
@@ -175,7 +177,7 @@ impl Store {
     }
 
     /// [`Store::ip_facts`] by reading both tables whole.
-    fn all_facts(&self, ips: &[&str]) -> rusqlite::Result<HashMap<String, IpFacts>> {
+    fn all_facts(&self, ips: &[&str]) -> Result<HashMap<String, IpFacts>, DbError> {
         let want: std::collections::HashSet<&str> = ips.iter().copied().collect();
         let mut out: HashMap<String, IpFacts> = HashMap::new();
         let mut st = self
@@ -183,7 +185,8 @@ impl Store {
             .prepare("SELECT ip, asn, as_name, as_domain, country FROM net_fact")?;
         let mut rows = st.query([])?;
         while let Some(r) = rows.next()? {
-            let ip = r.get_ref(0)?.as_str()?;
+            let ip: String = r.get(0)?;
+            let ip = ip.as_str();
             if want.contains(ip) {
                 out.entry(ip.to_string()).or_default().net = Some(NetInfo {
                     asn: r.get(1)?,
@@ -198,7 +201,8 @@ impl Store {
             .prepare("SELECT ip, ptr, confirmed, looked_up_at FROM rdns")?;
         let mut rows = st.query([])?;
         while let Some(r) = rows.next()? {
-            let ip = r.get_ref(0)?.as_str()?;
+            let ip: String = r.get(0)?;
+            let ip = ip.as_str();
             if want.contains(ip) {
                 let ptr: Option<String> = r.get(1)?;
                 let p = match ptr {
@@ -213,11 +217,11 @@ impl Store {
     }
 
     /// Empties both tables (`enrich --forget`): they are derived.
-    pub fn forget_enrichment(&self) -> rusqlite::Result<()> {
-        self.conn.execute_batch(
+    pub fn forget_enrichment(&self) -> Result<(), DbError> {
+        Ok(self.conn.execute_batch(
             "DELETE FROM net_fact; DELETE FROM rdns;
              DELETE FROM state WHERE key = 'enrich_report';",
-        )
+        )?)
     }
 }
 

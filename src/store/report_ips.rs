@@ -11,9 +11,9 @@
 //! (bench/README.md). The `sender` table of schema versions 2–3, which
 //! did that grouping, is gone.
 //!
-//! Reports without a row (stored by an older version, or rewritten by
-//! `reparse`, which deletes the row) get one from their records the next
-//! time the alert asks ([`fill_missing`]).
+//! `reparse` writes the row again with the report's new records. Reports
+//! without a row (stored by an older version) get one from their records
+//! the next time the alert asks ([`Store::fill_report_ips`]).
 //!
 //! The hash is FNV-1a (64 bit) of the source IP as the reporter wrote it
 //! (trimmed), the same key the views group by. It is stored, so it must
@@ -24,6 +24,8 @@
 use std::collections::HashMap;
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+
+use super::{DbError, Store};
 
 /// FNV-1a 64 of the trimmed text.
 pub fn ip_hash(ip: &str) -> u64 {
@@ -58,13 +60,21 @@ impl IpHashes {
     }
 }
 
-/// Of `candidates`, those that appear in a report beginning before
-/// `before`. Fills the rows of reports that lack one first.
-pub fn seen_before(
-    conn: &Connection,
-    before: i64,
-    candidates: &[&str],
-) -> rusqlite::Result<Vec<bool>> {
+impl Store {
+    /// For each of `candidates` (source IPs as written), whether it appears
+    /// in a report beginning before `before`. Fills the rows of reports
+    /// that lack one first.
+    pub fn seen_before(&self, before: i64, candidates: &[&str]) -> Result<Vec<bool>, DbError> {
+        Ok(seen_before(&self.conn, before, candidates)?)
+    }
+
+    /// Writes the `report_ips` rows of reports that have none.
+    pub fn fill_report_ips(&self) -> Result<(), DbError> {
+        Ok(fill_missing(&self.conn)?)
+    }
+}
+
+fn seen_before(conn: &Connection, before: i64, candidates: &[&str]) -> rusqlite::Result<Vec<bool>> {
     let mut seen = vec![false; candidates.len()];
     if candidates.is_empty() {
         return Ok(seen);
@@ -97,7 +107,7 @@ pub fn seen_before(
 }
 
 /// Writes the rows of reports that have none, from their records.
-pub fn fill_missing(conn: &Connection) -> rusqlite::Result<()> {
+fn fill_missing(conn: &Connection) -> rusqlite::Result<()> {
     let missing = |c: &Connection| -> rusqlite::Result<Option<i64>> {
         c.query_row(
             "SELECT r.id FROM report r WHERE NOT EXISTS
@@ -137,12 +147,5 @@ fn fill(conn: &Connection) -> rusqlite::Result<()> {
         }
         h.write(conn, id)?;
     }
-    Ok(())
-}
-
-/// Drops report `id`'s row, to be rebuilt from its records when next
-/// asked: for `reparse`, which may change them.
-pub fn forget_report_ips(conn: &Connection, id: i64) -> rusqlite::Result<()> {
-    conn.execute("DELETE FROM report_ips WHERE report = ?1", params![id])?;
     Ok(())
 }
