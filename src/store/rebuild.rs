@@ -22,8 +22,8 @@ use crate::parse::ParseError;
 /// What rebuilding one report did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rebuilt {
-    /// Its rows were rewritten with different content (and the `sender`
-    /// table invalidated: the records' addresses may have changed).
+    /// Its rows were rewritten with different content (and its
+    /// `report_ips` row with them: the records' addresses may have changed).
     Changed,
     /// They came out the same; nothing was written.
     Unchanged,
