@@ -231,7 +231,7 @@ table() {
     for view in "${QUERIES[@]}"; do
         row "4. query $view, $((N10M / 1000000))M records (median)" "$(ms "${T_QUERY[$view]}") ms" "< 1000 ms"
     done
-    row "4. first alert after the backfill (builds sender)" "$(calc "round($T_FIRST_ALERT, 1)") s" ""
+    row "4. first alert after the backfill" "$(calc "round($T_FIRST_ALERT, 1)") s" ""
     row "4. alert, $((N10M / 1000000))M records (median)" "$(ms "$T_ALERT") ms" ""
 }
 machine() {
