@@ -46,6 +46,9 @@ pub struct Summary {
     pub new: u64,
     /// Reports that were already stored.
     pub duplicate: u64,
+    /// Reports whose identity was stored with other content (one copy is
+    /// the report, the other a variant; see `store::variant`).
+    pub conflicting: u64,
     /// Mail messages holding no aggregate report.
     pub not_report: u64,
     /// Records stored now.
@@ -56,6 +59,8 @@ pub struct Summary {
     pub parsed: u64,
     /// Problems that lost nothing (a message that could not be marked seen).
     pub warnings: Vec<String>,
+    /// Files met that this run writes itself (the database), not read.
+    pub own_skipped: u64,
 }
 
 /// What the callback hears about, as it happens.
@@ -137,6 +142,7 @@ pub fn run(
     }
     result?;
     source.finish().map_err(Fatal::Source)?;
+    sum.own_skipped = source.own_files_skipped();
     Ok(sum)
 }
 
@@ -225,6 +231,7 @@ fn stored_event(
             sum.records += records;
         }
         Stored::Duplicate { .. } => sum.duplicate += 1,
+        Stored::Conflicting { .. } => sum.conflicting += 1,
     }
     on_event(&Event::Stored { name, outcome });
 }

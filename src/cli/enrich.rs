@@ -120,7 +120,7 @@ fn options(args: &EnrichArgs, f: &EnrichFile) -> anyhow::Result<run::Options> {
 
 /// `dmarcdb enrich`.
 pub(super) fn cmd_enrich(
-    db: Option<PathBuf>,
+    db: super::DbArgs,
     sa: &SettingsArgs,
     args: EnrichArgs,
 ) -> anyhow::Result<Exit> {
@@ -189,7 +189,7 @@ fn enrich_now(store: &mut Store, opts: &run::Options) -> anyhow::Result<Exit> {
 
 /// `dmarcdb readiness`: exit 0 when ready, 1 when not.
 pub(super) fn cmd_readiness(
-    db: Option<PathBuf>,
+    db: super::DbArgs,
     sa: &SettingsArgs,
     args: ReadinessArgs,
 ) -> anyhow::Result<Exit> {
