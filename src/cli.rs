@@ -128,6 +128,11 @@ pub struct IngestArgs {
     /// Largest input file, and largest decompressed report, in MiB.
     #[arg(long, default_value_t = 512, value_name = "MIB")]
     pub max_size: u64,
+    /// Store DMARC failure reports with the local part of every address
+    /// replaced by a keyed hash, and without the raw mail (also
+    /// `[ingest] redact = true` in the config file).
+    #[arg(long)]
+    pub redact: bool,
     #[command(flatten)]
     pub enrich: enrich::AfterIngestEnrich,
     #[command(flatten)]
@@ -172,6 +177,25 @@ pub enum View {
     Failures,
     /// One row per stored report (default: all time).
     Reports,
+    /// One row per stored SMTP TLS report (default: all time).
+    TlsReports,
+    /// SMTP TLS sessions per policy domain and type, with failure % and top result types.
+    Tls,
+    /// SMTP TLS failed sessions per result type, receiving MX and sending MTA IP.
+    TlsFailures,
+    /// One row per stored DMARC failure report (default: all time).
+    FailureReports,
+}
+
+impl View {
+    /// Views of SMTP TLS or failure reports, which take only the window
+    /// (no record filters, no limit).
+    pub fn is_tls_or_failure(self) -> bool {
+        matches!(
+            self,
+            View::TlsReports | View::Tls | View::TlsFailures | View::FailureReports
+        )
+    }
 }
 
 /// Which reports to look at, by the start of their date range (`daily`:
@@ -254,7 +278,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Imap(args) => imap::cmd_imap(cli.db, &cli.settings, args),
         Command::Query(args) => analysis::cmd_query(cli.db, &cli.settings, args),
         Command::Alert(args) => analysis::cmd_alert(cli.db, &cli.settings, args),
-        Command::Reparse(args) => cmd_reparse(cli.db, args),
+        Command::Reparse(args) => cmd_reparse(cli.db, &cli.settings, args),
         Command::Quarantine(args) => quarantine::cmd_quarantine(cli.db, args),
         Command::Enrich(args) => enrich::cmd_enrich(cli.db, &cli.settings, args),
         Command::Readiness(args) => enrich::cmd_readiness(cli.db, &cli.settings, args),
@@ -308,6 +332,7 @@ fn cmd_ingest(db: DbArgs, sa: &SettingsArgs, args: IngestArgs) -> anyhow::Result
             max_decompressed: max,
             ..Limits::default()
         },
+        redact: args.redact || analysis::settings(sa, None)?.redact,
     };
     let mut source = files::open_paths(
         &args.paths,
@@ -416,7 +441,16 @@ pub(crate) fn run_ingest(
                 None => eprintln!("{line}"),
             }
         }
-        Event::Stored { .. } => {}
+        Event::DryRunOther { name, kind } => {
+            let line = format!("{:<28} ({name})", kind.as_str());
+            match &bar {
+                Some(b) => b.println(line),
+                None => {
+                    let _ = writeln!(out, "{line}");
+                }
+            }
+        }
+        Event::Stored { .. } | Event::StoredOther { .. } => {}
         Event::InputDone => {
             if let Some(b) = &bar {
                 b.inc(1);
@@ -489,10 +523,21 @@ fn print_summary(s: &Summary, dry_run: bool) {
             0 => String::new(),
             n => format!(", {n} conflicting"),
         };
+        // Aggregate reports only: the words of earlier versions.
+        let new = if s.tls_new + s.failure_new == 0 {
+            format!("{} new report(s) ({} records)", s.new, s.records)
+        } else {
+            format!(
+                "{} new report(s) ({} aggregate with {} records, {} TLS, {} failure)",
+                s.new_total(),
+                s.new,
+                s.records,
+                s.tls_new,
+                s.failure_new
+            )
+        };
         println!(
-            "{} new report(s) ({} records), {} already stored{conflicting}, {} not a report, {} rejected.",
-            s.new,
-            s.records,
+            "{new}, {} already stored{conflicting}, {} not a report, {} rejected.",
             s.duplicate,
             s.not_report,
             s.rejected.len()
@@ -508,7 +553,9 @@ fn ingest_exit(s: &Summary) -> Exit {
     }
 }
 
-fn cmd_reparse(db: DbArgs, args: ReparseArgs) -> anyhow::Result<Exit> {
+fn cmd_reparse(db: DbArgs, sa: &SettingsArgs, args: ReparseArgs) -> anyhow::Result<Exit> {
+    // Failure reports recovered from quarantine honour `[ingest] redact`.
+    let redact = analysis::settings(sa, None)?.redact;
     let mut store = open_store(db)?;
     let opts = ingest::Options {
         dry_run: false,
@@ -516,6 +563,7 @@ fn cmd_reparse(db: DbArgs, args: ReparseArgs) -> anyhow::Result<Exit> {
             max_decompressed: args.max_size.saturating_mul(1024 * 1024),
             ..Limits::default()
         },
+        redact,
     };
     let mut out = std::io::stdout().lock();
     let mut on_event = |ev: &crate::reparse::Event<'_>| match ev {

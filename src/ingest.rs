@@ -27,6 +27,8 @@ pub struct Options {
     /// Parse and report, write nothing, acknowledge nothing.
     pub dry_run: bool,
     pub limits: Limits,
+    /// Store failure reports redacted (see `store::failure`).
+    pub redact: bool,
 }
 
 /// One input or report that could not be used.
@@ -42,14 +44,19 @@ pub struct Rejection {
 pub struct Summary {
     /// Inputs read (files, messages).
     pub inputs: u64,
-    /// Reports stored now.
+    /// Aggregate reports stored now.
     pub new: u64,
-    /// Reports that were already stored.
+    /// SMTP TLS reports stored now.
+    pub tls_new: u64,
+    /// DMARC failure reports stored now.
+    pub failure_new: u64,
+    /// Reports of any kind that were already stored.
     pub duplicate: u64,
     /// Reports whose identity was stored with other content (one copy is
     /// the report, the other a variant; see `store::variant`).
     pub conflicting: u64,
-    /// Mail messages holding no aggregate report.
+    /// Mail messages holding no report (also failure report mails of
+    /// another feedback type, such as abuse reports).
     pub not_report: u64,
     /// Records stored now.
     pub records: u64,
@@ -76,10 +83,41 @@ pub enum Event<'a> {
     },
     /// A report was stored (or was already there).
     Stored { name: &'a str, outcome: &'a Stored },
+    /// An SMTP TLS or failure report was stored (`new`) or was already there.
+    StoredOther {
+        name: &'a str,
+        kind: ReportKind,
+        new: bool,
+    },
+    /// An SMTP TLS or failure report was parsed in a dry run.
+    DryRunOther { name: &'a str, kind: ReportKind },
     /// Something was rejected.
     Rejected(&'a Rejection),
     /// An input is done (for progress display).
     InputDone,
+}
+
+/// The report kinds besides aggregate reports, for events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportKind {
+    Tls,
+    Failure,
+}
+
+impl ReportKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportKind::Tls => "SMTP TLS report",
+            ReportKind::Failure => "failure report",
+        }
+    }
+}
+
+impl Summary {
+    /// New reports of every kind.
+    pub fn new_total(&self) -> u64 {
+        self.new + self.tls_new + self.failure_new
+    }
 }
 
 /// A failure that ends the run.

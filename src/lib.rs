@@ -1,12 +1,15 @@
-//! dmarcdb: DMARC aggregate report analyzer.
+//! dmarcdb: DMARC aggregate report analyzer; also keeps SMTP TLS reports
+//! (RFC 8460) and DMARC failure reports (RFC 6591).
 //!
 //! The modules follow the pipeline, one stage each:
 //!
 //! - [`source`]: where inputs come from (files, stdin, Maildir, mbox, IMAP) and
 //!   how they are acknowledged once committed;
 //! - [`extract`]: sniff a blob by content and unpack gzip / zip / MIME down to
-//!   report XML, within size and depth caps;
-//! - [`parse`]: stream report XML (quick-xml) into the [`model`] types;
+//!   report payloads (aggregate XML, TLS JSON, failure report mail), within
+//!   size and depth caps;
+//! - [`parse`]: stream report XML (quick-xml) into the [`model`] types, and
+//!   read TLS reports ([`parse::tls`]) and failure reports ([`parse::arf`]);
 //! - [`store`]: the SQLite file, one transaction per report, quarantine;
 //! - [`ingest`]: drives source → extract → parse → store → ack and counts outcomes;
 //! - [`reparse`]: rebuilds stored reports from their original bytes and

@@ -1,5 +1,9 @@
 //! Parse: stream one aggregate report's XML into the [`model`] types.
 //!
+//! SMTP TLS reports (RFC 8460 JSON) are read by [`tls`], failure reports
+//! (RFC 6591 ARF mail) by [`arf`]; the rest of this file is the aggregate
+//! report's parser.
+//!
 //! A pull parser over any `Read`: [`ReportReader::header`] reads
 //! everything before the first `<record>` (metadata and published policy),
 //! then [`ReportReader::next_record`] hands out one record at a time. The
@@ -55,8 +59,10 @@ use crate::model::{
     AuthResult, Disposition, DkimAuthResult, OverrideReason, Record, ReportHeader, SpfAuthResult,
 };
 
+pub mod arf;
 mod tag;
 mod text;
+pub mod tls;
 mod window;
 
 use tag::{local_name, start_name, Tag};

@@ -21,11 +21,13 @@ mod breakdown;
 mod readiness;
 mod records;
 mod senders;
+mod tls;
 
 pub use breakdown::{dkim, domains, orgs, spf};
 pub use readiness::readiness;
 pub use records::{failures, reports, reports_in};
 pub use senders::{named_sources, sender_rows};
+pub use tls::{failure_reports, tls, tls_failures, tls_reports, top_result_types};
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};

@@ -17,6 +17,9 @@
 //! - `variant.rs`: a second copy of a stored report with other content.
 //! - `quarantine.rs`, `report_ips.rs`, `netfacts.rs`: those tables' own
 //!   operations; `senders.rs` the per-IP totals of the enriched views.
+//! - `tls.rs`, `failure.rs`: SMTP TLS reports and DMARC failure reports
+//!   (their writes, taking reports parsed by the caller; their view rows;
+//!   the `--redact` key).
 //!
 //! A new table goes into `schema.sql` (what a new file gets) and into a
 //! new migration in `migrations/` (what an existing file gets, appended to
@@ -60,6 +63,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::model::ReportHeader;
 use crate::parse::ParseError;
 
+mod failure;
 mod fault;
 mod insert;
 mod lookup;
@@ -68,9 +72,11 @@ mod quarantine;
 mod rebuild;
 mod report_ips;
 mod senders;
+mod tls;
 pub mod variant;
 mod views;
 mod write;
+pub use failure::{FailureReportRow, FailureStored};
 #[cfg(test)]
 use insert::auth_key;
 use insert::{AuthSets, Inserter};
@@ -79,6 +85,7 @@ pub use netfacts::IpFacts;
 pub use quarantine::{inflate_to, Dropped, Quarantined};
 pub use rebuild::Rebuilt;
 pub use report_ips::ip_hash;
+pub use tls::{TlsFailureRow, TlsPolicyRow, TlsReportRow, TlsStored};
 pub use views::{
     DkimRow, DomainRow, FailureRow, Filter, Novelty, OrgRow, ReportRow, ReportSpan, Scope, Side,
     SourceRow, SpfRow, Window,
@@ -93,10 +100,9 @@ const SCHEMA: &str = include_str!("../schema.sql");
 /// Append only: never edit, remove or reorder an entry that has shipped.
 const MIGRATIONS: &[&str] = &[
     include_str!("store/migrations/v1-to-v2.sql"),
-    // Numbered 4 to 5 on its branch; its place in this list is what counts.
-    include_str!("store/migrations/v4-to-v5.sql"),
-    // Written as 3 to 4 on its branch, after version 3 above.
+    include_str!("store/migrations/v2-to-v3.sql"),
     include_str!("store/migrations/v3-to-v4.sql"),
+    include_str!("store/migrations/v4-to-v5.sql"),
 ];
 
 /// The `user_version` of a file with the current schema.

@@ -53,8 +53,9 @@ fn every_corpus_report_matches_expected_totals_and_reingest_adds_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("corpus.db");
 
-    // The whole corpus: failure and TLS reports are in it too; those are not
-    // aggregate reports, so the run exits 3 (some input rejected).
+    // The whole corpus: its TLS and failure reports are stored too (see
+    // tests/tls_failure.rs); the README, the TSV files, the LICENSE and
+    // empty.xml are not reports, so the run exits 3 (some input rejected).
     let out = dmarcdb(&db).arg("ingest").arg(&root).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "stderr: {stderr}");

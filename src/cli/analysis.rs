@@ -187,7 +187,10 @@ pub(super) fn cmd_query(
         note_nets(&settings);
     }
     let store = open_store(db)?;
-    let default_days = if view == View::Reports { None } else { Some(7) };
+    let default_days = match view {
+        View::Reports | View::TlsReports | View::FailureReports => None,
+        _ => Some(7),
+    };
     let window = args.window.window(default_days);
     let default_limit = match view {
         View::Sources => Some(25),
@@ -211,9 +214,28 @@ pub(super) fn cmd_query(
         View::Dkim => query::dkim(&store, &scope)?,
         View::Spf => query::spf(&store, &scope)?,
         View::Failures => query::failures(&store, &scope)?,
+        View::TlsReports => query::tls_reports(&store, &window)?,
+        View::Tls => query::tls(&store, &window)?,
+        View::TlsFailures => query::tls_failures(&store, &window)?,
+        View::FailureReports => query::failure_reports(&store, &window)?,
     };
     let fancy = render::fancy_stdout();
-    if table.rows.is_empty() {
+    if table.rows.is_empty() && view.is_tls_or_failure() {
+        let kind = if view == View::FailureReports {
+            "DMARC failure reports"
+        } else {
+            "SMTP TLS reports"
+        };
+        let msg = format!(
+            "No {kind} in the window ({}).",
+            label(&args.window, default_days)
+        );
+        if args.format == Format::Table {
+            println!("{msg}");
+            return Ok(Exit::Ok);
+        }
+        eprintln!("dmarcdb: {msg}");
+    } else if table.rows.is_empty() {
         let now = chrono::Utc::now().timestamp();
         let msg =
             Empty::find(&store, &window)?.message(&window, &label(&args.window, default_days), now);

@@ -42,6 +42,11 @@ pub struct ImapArgs {
     /// Parse and print; write nothing, change no flag (the folder is opened read-only).
     #[arg(long)]
     pub dry_run: bool,
+    /// Store DMARC failure reports with the local part of every address
+    /// replaced by a keyed hash, and without the raw mail (also
+    /// `[ingest] redact = true` in the config file).
+    #[arg(long)]
+    pub redact: bool,
     /// After its reports are committed, move each message to this folder.
     #[arg(long, value_name = "FOLDER")]
     pub move_to: Option<String>,
@@ -180,6 +185,7 @@ pub fn cmd_imap(db: super::DbArgs, sa: &SettingsArgs, args: ImapArgs) -> anyhow:
             max_decompressed: args.max_size.saturating_mul(1024 * 1024),
             ..Limits::default()
         },
+        redact: args.redact || analysis::settings(sa, None)?.redact,
     };
     ingest_and_report(
         &mut source,

@@ -29,6 +29,7 @@ fn report(ips: &[&str]) -> Payload {
         name: "t".into(),
         data: std::sync::Arc::new(xml.into_bytes()),
         gzip: false,
+        kind: crate::extract::PayloadKind::Aggregate,
     }
 }
 

@@ -250,6 +250,7 @@ mod tests {
             name: "t".into(),
             data: std::sync::Arc::new(XML.as_bytes().to_vec()),
             gzip: false,
+            kind: crate::extract::PayloadKind::Aggregate,
         };
         s.store_report(&p, &Limits::default(), "t").unwrap();
         let (ips, last) = s.unenriched_ips().unwrap();

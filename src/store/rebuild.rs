@@ -53,6 +53,7 @@ impl Store {
             name,
             data: gzip.into(),
             gzip: true,
+            kind: crate::extract::PayloadKind::Aggregate,
         }))
     }
 

@@ -18,6 +18,7 @@ fn payload(xml: &str) -> Payload {
         name: "t.xml".into(),
         data: xml.as_bytes().to_vec().into(),
         gzip: false,
+        kind: crate::extract::PayloadKind::Aggregate,
     }
 }
 
@@ -100,6 +101,7 @@ fn generated(seed: u64, records: usize) -> Payload {
         name: format!("r{seed}.xml.gz"),
         data: data.into(),
         gzip: true,
+        kind: crate::extract::PayloadKind::Aggregate,
     }
 }
 

@@ -154,6 +154,7 @@ fn stored_copy(conn: &Connection, id: i64) -> rusqlite::Result<Option<Payload>> 
             name: r.get(0)?,
             data: r.get::<_, Vec<u8>>(1)?.into(),
             gzip: true,
+            kind: crate::extract::PayloadKind::Aggregate,
         })
     })
     .optional()
@@ -311,6 +312,7 @@ mod tests {
             name: "p".into(),
             data: xml.as_bytes().to_vec().into(),
             gzip: false,
+            kind: crate::extract::PayloadKind::Aggregate,
         }
     }
 

@@ -97,6 +97,7 @@ fn a_report_skipped_by_the_parsing_thread_is_parsed_here_if_needed() {
         name: "r.xml".into(),
         data: report_xml(&ReportSpec::new(5, 9)).into_bytes().into(),
         gzip: false,
+        kind: crate::extract::PayloadKind::Aggregate,
     };
     let (_out, msgs) = mpsc::sync_channel(1);
     let msgs = FromParser::new(msgs);
