@@ -26,6 +26,7 @@ pub mod generate;
 pub mod ingest;
 pub mod model;
 pub mod notify;
+pub mod page;
 pub mod parse;
 pub mod query;
 pub mod render;
