@@ -2,6 +2,8 @@
 //! different part of them, hence the allow.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod cli;
 pub mod dovecot;
 pub mod mail;
+pub mod smtp;
