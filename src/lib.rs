@@ -27,6 +27,7 @@ pub mod ingest;
 pub mod mail;
 pub mod model;
 pub mod notify;
+pub mod overview;
 pub mod page;
 pub mod parse;
 pub mod query;

@@ -32,9 +32,11 @@ use crate::extract::{Limits, Payload};
 use crate::model::{Record, ReportHeader};
 use crate::parse::{ParseError, ReportReader};
 
+mod drill;
 mod insert;
 mod quarantine;
 mod sender;
+pub use drill::{RecordRow, ReportDetail, ReportMeta, XML_SHOWN};
 pub use insert::{auth_key, AuthSets, Inserter};
 pub use quarantine::{inflate_to, Dropped, Quarantined};
 pub use sender::{forget_senders, refresh_senders};

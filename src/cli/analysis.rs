@@ -98,6 +98,15 @@ pub struct NotifyArgs {
         value_name = "URL"
     )]
     pub webhook: Option<String>,
+    /// Mail for --notify goes to this address (repeatable), through the
+    /// SMTP server of [smtp] in the config file or DMARCDB_SMTP_HOST etc.
+    #[arg(
+        long = "email",
+        env = "DMARCDB_NOTIFY_EMAIL",
+        value_delimiter = ',',
+        value_name = "ADDR"
+    )]
+    pub email_to: Vec<String>,
 }
 
 /// `dmarcdb alert`.
@@ -128,7 +137,7 @@ pub struct AfterIngest {
 }
 
 /// Flags, environment and config file together.
-pub fn settings(args: &SettingsArgs, webhook: Option<&str>) -> anyhow::Result<Settings> {
+pub fn settings(args: &SettingsArgs, notify: Option<&NotifyArgs>) -> anyhow::Result<Settings> {
     // An empty DMARCDB_CONFIG counts as unset.
     let explicit = args.config.as_ref().filter(|p| !p.as_os_str().is_empty());
     let file = match explicit {
@@ -140,7 +149,8 @@ pub fn settings(args: &SettingsArgs, webhook: Option<&str>) -> anyhow::Result<Se
     };
     let flags = Overrides {
         our_nets: args.our_nets.clone(),
-        webhook: webhook.map(str::to_string),
+        webhook: notify.and_then(|n| n.webhook.clone()),
+        email_to: notify.map(|n| n.email_to.clone()).unwrap_or_default(),
     };
     Ok(Settings::resolve(&flags, &file, &|k| {
         std::env::var(k).ok()
@@ -236,7 +246,7 @@ pub(super) fn cmd_alert(
     sa: &SettingsArgs,
     args: AlertArgs,
 ) -> anyhow::Result<Exit> {
-    let settings = settings(sa, args.notify.webhook.as_deref())?;
+    let settings = settings(sa, Some(&args.notify))?;
     note_nets(&settings);
     let store = open_store(db)?;
     let window = args.window.window(Some(7));
@@ -260,7 +270,7 @@ pub fn prepare_after_ingest(
     if !a.alert {
         return Ok(None);
     }
-    let s = settings(sa, a.notify.webhook.as_deref())?;
+    let s = settings(sa, Some(&a.notify))?;
     note_nets(&s);
     Ok(Some(s))
 }
@@ -331,10 +341,11 @@ fn run_alert(
 /// Sends the problems, if any, warning about what did not go out.
 fn send(settings: &Settings, o: &Outcome, label: &str) {
     let ch = &settings.channels;
-    if ch.telegram.is_none() && ch.webhook.is_none() {
+    if ch.telegram.is_none() && ch.webhook.is_none() && ch.email.is_none() {
         eprintln!(
             "dmarcdb: warning: --notify: no channel configured (TELEGRAM_BOT_TOKEN and \
-             TELEGRAM_CHAT_ID, or --webhook / DMARCDB_WEBHOOK / [notify] in the config file)"
+             TELEGRAM_CHAT_ID, --webhook / DMARCDB_WEBHOOK, --email with an SMTP server, \
+             or [notify] in the config file)"
         );
         return;
     }
