@@ -463,6 +463,7 @@ mod tests {
         let flags = Overrides {
             our_nets: vec![parse_net("203.0.113.0/24").unwrap()],
             webhook: Some("http://flag".into()),
+            email_to: Vec::new(),
         };
         let s = Settings::resolve(&flags, &f, &env).unwrap();
         assert_eq!(s.our_nets.nets()[0].to_string(), "203.0.113.0/24");
