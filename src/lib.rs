@@ -34,5 +34,6 @@ pub mod query;
 pub mod render;
 pub mod reparse;
 pub mod serve;
+pub mod site;
 pub mod source;
 pub mod store;

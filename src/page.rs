@@ -15,6 +15,7 @@
 //! - [`text`]: the same report as plain text (the digest's text part).
 
 pub mod chart;
+pub mod drill;
 pub mod escape;
 pub mod layout;
 pub mod sections;

@@ -69,7 +69,8 @@ pub struct FilterArgs {
 }
 
 impl FilterArgs {
-    fn filter(&self) -> Filter {
+    /// The filter these flags describe.
+    pub fn filter(&self) -> Filter {
         Filter {
             domain: self.domain.clone(),
             org: self.org.clone(),
@@ -138,15 +139,7 @@ pub struct AfterIngest {
 
 /// Flags, environment and config file together.
 pub fn settings(args: &SettingsArgs, notify: Option<&NotifyArgs>) -> anyhow::Result<Settings> {
-    // An empty DMARCDB_CONFIG counts as unset.
-    let explicit = args.config.as_ref().filter(|p| !p.as_os_str().is_empty());
-    let file = match explicit {
-        Some(p) => File::load(p, true)?,
-        None => match config::default_path() {
-            Some(p) => File::load(&p, false)?,
-            None => File::default(),
-        },
-    };
+    let file = config_file(args)?;
     let flags = Overrides {
         our_nets: args.our_nets.clone(),
         webhook: notify.and_then(|n| n.webhook.clone()),
@@ -157,8 +150,21 @@ pub fn settings(args: &SettingsArgs, notify: Option<&NotifyArgs>) -> anyhow::Res
     })?)
 }
 
+/// The config file: `--config`, or the default one if it exists.
+pub fn config_file(args: &SettingsArgs) -> anyhow::Result<File> {
+    // An empty DMARCDB_CONFIG counts as unset.
+    let explicit = args.config.as_ref().filter(|p| !p.as_os_str().is_empty());
+    Ok(match explicit {
+        Some(p) => File::load(p, true)?,
+        None => match config::default_path() {
+            Some(p) => File::load(&p, false)?,
+            None => File::default(),
+        },
+    })
+}
+
 /// The one note about having no networks.
-fn note_nets(s: &Settings) {
+pub fn note_nets(s: &Settings) {
     if s.our_nets.is_empty() {
         eprintln!(
             "dmarcdb: note: no networks of ours configured (--our-net, DMARCDB_OUR_NETS or \
@@ -189,12 +195,34 @@ pub(super) fn cmd_query(
     args: QueryArgs,
 ) -> anyhow::Result<Exit> {
     let settings = settings(sa, None)?;
-    let view = args.view;
-    let filter = args.filter.filter();
-    if matches!(view, View::Sources | View::Failures) || filter.side.is_some() {
+    if matches!(args.view, View::Sources | View::Failures)
+        || args.filter.ours
+        || args.filter.external
+    {
         note_nets(&settings);
     }
     let store = open_store(db)?;
+    let fancy = render::fancy_stdout();
+    let mut out = std::io::stdout().lock();
+    if let Some(msg) = write_query(&store, &settings, &args, fancy, &mut out)? {
+        eprintln!("dmarcdb: {msg}");
+    }
+    Ok(Exit::Ok)
+}
+
+/// Runs `query` as `args` say and writes its output to `out`; for an
+/// empty JSON or CSV result, returns the sentence for stderr. The same
+/// function serves `dmarcdb query` and the JSON API of `serve`, so both
+/// print exactly the same.
+pub fn write_query(
+    store: &Store,
+    settings: &Settings,
+    args: &QueryArgs,
+    fancy: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<Option<String>> {
+    let view = args.view;
+    let filter = args.filter.filter();
     let default_days = if view == View::Reports { None } else { Some(7) };
     let window = args.window.window(default_days);
     let default_limit = match view {
@@ -209,25 +237,25 @@ pub(super) fn cmd_query(
         limit: args.filter.limit.or(default_limit),
     };
     let mut table = match view {
-        View::Reports => query::reports_in(&store, &scope)?,
-        View::Sources => query::sources(&store, &scope)?,
-        View::Daily => query::daily(&store, &scope)?,
-        View::Orgs => query::orgs(&store, &scope)?,
-        View::Domains => query::domains(&store, &scope)?,
-        View::Dkim => query::dkim(&store, &scope)?,
-        View::Spf => query::spf(&store, &scope)?,
-        View::Failures => query::failures(&store, &scope)?,
+        View::Reports => query::reports_in(store, &scope)?,
+        View::Sources => query::sources(store, &scope)?,
+        View::Daily => query::daily(store, &scope)?,
+        View::Orgs => query::orgs(store, &scope)?,
+        View::Domains => query::domains(store, &scope)?,
+        View::Dkim => query::dkim(store, &scope)?,
+        View::Spf => query::spf(store, &scope)?,
+        View::Failures => query::failures(store, &scope)?,
     };
-    let fancy = render::fancy_stdout();
+    let mut note = None;
     if table.rows.is_empty() {
         let now = chrono::Utc::now().timestamp();
         let msg =
-            Empty::find(&store, &window)?.message(&window, &label(&args.window, default_days), now);
+            Empty::find(store, &window)?.message(&window, &label(&args.window, default_days), now);
         if args.format == Format::Table {
-            println!("{msg}");
-            return Ok(Exit::Ok);
+            writeln!(out, "{msg}")?;
+            return Ok(None);
         }
-        eprintln!("dmarcdb: {msg}");
+        note = Some(msg);
     }
     if args.format == Format::Table {
         if view == View::Daily {
@@ -235,9 +263,8 @@ pub(super) fn cmd_query(
         }
         query::tag_ours(&mut table);
     }
-    let mut out = std::io::stdout().lock();
-    render::write(&table, args.format, fancy, &mut out)?;
-    Ok(Exit::Ok)
+    render::write(&table, args.format, fancy, out)?;
+    Ok(note)
 }
 
 /// `dmarcdb alert`.

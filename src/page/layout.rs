@@ -41,11 +41,12 @@ caption{text-align:left;color:var(--muted);font-size:.85rem;padding:4px 0}
 th,td{padding:4px 8px;border-bottom:1px solid var(--line);text-align:left;vertical-align:top}
 th{font-size:.8rem;color:var(--muted);font-weight:600;white-space:nowrap}
 td.num,th.num{text-align:right;white-space:nowrap}
-td.ip,td.code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85rem;overflow-wrap:anywhere}
-td.text{overflow-wrap:anywhere}
+td.code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85rem;white-space:nowrap}
+td.text{overflow-wrap:anywhere;min-width:12ch}
 .tag{display:inline-block;font-size:.75rem;padding:0 6px;border-radius:8px;border:1px solid var(--line)}
 .tag.ext{border-style:dashed}
 .meter{vertical-align:middle;margin-left:6px}
+@media (max-width:600px){.meter{display:none}}
 .meter .track{fill:#e4e8ee}.meter .fill{fill:var(--pass)}
 .chart{margin:8px 0}
 .chart svg.bars{display:block;width:100%;height:220px;border-left:1px solid var(--line);border-bottom:1px solid var(--line)}
