@@ -6,4 +6,5 @@ pub mod browser;
 pub mod cli;
 pub mod dovecot;
 pub mod mail;
+pub mod pages;
 pub mod smtp;
