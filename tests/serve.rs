@@ -54,8 +54,9 @@ fn serve(db: &Path, listen: &str, extra: &[&str]) -> Server {
     let mut line = String::new();
     loop {
         line.clear();
-        if err.read_line(&mut line).unwrap() == 0 {
-            panic!("serve ended before listening: {:?}", child.wait());
+        if !matches!(err.read_line(&mut line), Ok(n) if n > 0) {
+            let status = child.wait();
+            panic!("serve ended before listening: {status:?}");
         }
         if let Some(rest) = line.trim().strip_prefix("dmarcdb: serving ") {
             let base = rest
