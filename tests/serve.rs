@@ -39,7 +39,7 @@ fn free_port() -> u16 {
 
 /// Starts `serve` with `extra` flags and waits for its "serving" line.
 fn serve(db: &Path, listen: &str, extra: &[&str]) -> Server {
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("dmarcdb"))
+    let child = Command::new(assert_cmd::cargo::cargo_bin("dmarcdb"))
         .env_remove("DMARCDB_DB")
         .args(["--db"])
         .arg(db)
@@ -50,13 +50,20 @@ fn serve(db: &Path, listen: &str, extra: &[&str]) -> Server {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
+    // Owned by the Server at once, so that any panic below stops it.
+    let mut server = Server {
+        child,
+        base: String::new(),
+    };
+    let mut err = BufReader::new(server.child.stderr.take().unwrap());
     let mut line = String::new();
     loop {
         line.clear();
         if !matches!(err.read_line(&mut line), Ok(n) if n > 0) {
-            let status = child.wait();
-            panic!("serve ended before listening: {status:?}");
+            panic!(
+                "serve ended before listening: {:?}",
+                server.child.try_wait()
+            );
         }
         if let Some(rest) = line.trim().strip_prefix("dmarcdb: serving ") {
             let base = rest
@@ -65,10 +72,8 @@ fn serve(db: &Path, listen: &str, extra: &[&str]) -> Server {
                 .unwrap()
                 .trim_end_matches('/');
             let port = base.rsplit(':').next().unwrap();
-            return Server {
-                child,
-                base: format!("http://127.0.0.1:{port}"),
-            };
+            server.base = format!("http://127.0.0.1:{port}");
+            return server;
         }
     }
 }
