@@ -46,7 +46,8 @@ pub fn gather(store: &Store, req: &Request<'_>) -> rusqlite::Result<page::Report
         Some(w) => {
             let prev = Scope { window: w, ..scope };
             let rows = query::source_rows(store, &prev)?;
-            Some(Totals::of(store, &prev, &rows)?)
+            // Nothing to compare with: no "up +661" against an empty window.
+            Some(Totals::of(store, &prev, &rows)?).filter(|t| t.messages > 0)
         }
         None => None,
     };

@@ -9,6 +9,7 @@
 //! numbers follow as a table for screen readers and for print.
 
 use super::escape::escape_html;
+use super::sections::thousands;
 use super::Day;
 
 /// The viewBox height the bars are scaled to.
@@ -17,6 +18,10 @@ pub const HEIGHT: f64 = 200.0;
 const SLOT: f64 = 10.0;
 /// The bar's share of its slot.
 const BAR: f64 = 8.0;
+/// CSS pixels per day at most (the chart shrinks to the page's width).
+const PX_PER_DAY: usize = 40;
+/// The narrowest chart, in CSS pixels.
+const MIN_PX: usize = 320;
 
 /// Definitions the charts refer to (the hatch pattern), once per page.
 pub fn defs() -> &'static str {
@@ -46,22 +51,28 @@ pub fn daily(days: &[Day]) -> String {
         .unwrap_or("");
     let (first, last) = (&days[0].day, &days[days.len() - 1].day);
     let summary = format!(
-        "Messages per day from {first} to {last}: {total} in all, {failing} failing DMARC; \
-         the busiest day, {busiest}, had {max}.",
+        "Messages per day from {first} to {last}: {} in all, {} failing DMARC; \
+         the busiest day, {busiest}, had {}.",
+        thousands(total),
+        thousands(failing),
+        thousands(max),
     );
     let width = SLOT * days.len() as f64;
+    // Drawn width in CSS pixels: a few days do not stretch over the page.
+    let px = (days.len() * PX_PER_DAY).max(MIN_PX);
     let mut bars = String::new();
     for (i, d) in days.iter().enumerate() {
         bars.push_str(&bar(i, d, max));
     }
     format!(
-        "<figure class=\"chart\">\
-         <svg class=\"bars\" viewBox=\"0 0 {width} {HEIGHT}\" preserveAspectRatio=\"none\" \
-         role=\"img\" aria-label=\"{label}\" data-max=\"{max}\">{bars}</svg>\
-         <div class=\"axis\" aria-hidden=\"true\"><span>{first}</span><span>busiest: {max}</span><span>{last}</span></div>\
-         {legend}<figcaption>{label}</figcaption>\
+        "<figure class=\"chart\"><div class=\"plot\">\
+         <svg class=\"bars\" width=\"{px}\" height=\"{HEIGHT}\" viewBox=\"0 0 {width} {HEIGHT}\" \
+         preserveAspectRatio=\"none\" role=\"img\" aria-label=\"{label}\" data-max=\"{max}\">{bars}</svg>\
+         <div class=\"axis\" aria-hidden=\"true\"><span>{first}</span><span>busiest: {maxt}</span><span>{last}</span></div>\
+         </div>{legend}<figcaption>{label}</figcaption>\
          <details><summary>The numbers per day</summary>{table}</details></figure>",
         label = escape_html(&summary),
+        maxt = thousands(max),
         first = escape_html(first),
         last = escape_html(last),
         legend = legend(),

@@ -49,7 +49,8 @@ td.text{overflow-wrap:anywhere;min-width:12ch}
 @media (max-width:600px){.meter{display:none}}
 .meter .track{fill:#e4e8ee}.meter .fill{fill:var(--pass)}
 .chart{margin:8px 0}
-.chart svg.bars{display:block;width:100%;height:220px;border-left:1px solid var(--line);border-bottom:1px solid var(--line)}
+.chart .plot{display:inline-block;max-width:100%;vertical-align:top}
+.chart svg.bars{display:block;max-width:100%;height:220px;border-left:1px solid var(--line);border-bottom:1px solid var(--line)}
 .bars .pass{fill:var(--pass)}
 .bars .fail{fill:url(#hatch)}
 .axis{display:flex;justify-content:space-between;color:var(--muted);font-size:.8rem}

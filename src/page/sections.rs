@@ -170,6 +170,11 @@ fn figures(figs: &[Figure], days: i64) -> String {
         ));
     }
     out.push_str("</ul>");
+    if figs.iter().all(|f| f.before.is_none()) && !figs.is_empty() {
+        out.push_str(&format!(
+            "<p class=\"empty\">No messages in the previous {days} days to compare with.</p>"
+        ));
+    }
     out
 }
 
@@ -190,13 +195,13 @@ pub fn change_text(f: &Figure, days: i64) -> Option<(String, &'static str)> {
         (Num::Count(a), Num::Count(b)) => {
             let d = a - b;
             let rel = if b != 0 {
-                format!(" ({:+.0} %)", 100.0 * d as f64 / b as f64)
+                format!(" ({:.0} %)", (100.0 * d as f64 / b as f64).abs())
             } else {
                 String::new()
             };
-            (d as f64, format!("{}{rel}", signed(d)))
+            (d as f64, format!("{}{rel}", thousands(d.abs())))
         }
-        (Num::Pct(Some(a)), Num::Pct(Some(b))) => (a - b, format!("{:+.1} points", a - b)),
+        (Num::Pct(Some(a)), Num::Pct(Some(b))) => (a - b, format!("{:.1} points", (a - b).abs())),
         _ => return Some((format!("no figure for the previous {days} days"), "")),
     };
     let (arrow, word) = if diff > 0.0 {
@@ -226,14 +231,6 @@ fn change(f: &Figure, days: i64) -> String {
             escape_html(&text)
         ),
         None => String::new(),
-    }
-}
-
-fn signed(n: i64) -> String {
-    if n > 0 {
-        format!("+{}", thousands(n))
-    } else {
-        thousands(n)
     }
 }
 
@@ -428,7 +425,7 @@ mod tests {
             rise: Rise::Bad,
         };
         let (t, class) = change_text(&f, 7).unwrap();
-        assert_eq!(t, "▲ up +50 (+50 %) vs previous 7 days");
+        assert_eq!(t, "▲ up 50 (50 %) vs previous 7 days");
         assert_eq!(class, "bad");
         let p = Figure {
             label: "Pass".into(),
@@ -437,7 +434,7 @@ mod tests {
             rise: Rise::Good,
         };
         let (t, class) = change_text(&p, 7).unwrap();
-        assert_eq!(t, "▼ down -1.5 points vs previous 7 days");
+        assert_eq!(t, "▼ down 1.5 points vs previous 7 days");
         assert_eq!(class, "bad");
     }
 
