@@ -167,3 +167,47 @@ fn alert_notify_sends_the_problems_by_mail() {
     );
     assert!(msg.subject().unwrap().contains("DMARC alignment alert"));
 }
+
+/// `digest` through `port` with `security`, trusting the harness CA when
+/// `trust` is set; the run's output.
+fn digest_via(exim: &Exim, port: u16, security: &str, trust: bool) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    let db = database(dir.path());
+    let mut cmd = dmarcdb(&db);
+    cmd.args(["digest", "--to", "postmaster@example.org"])
+        .args(["--since", SINCE, "--until", UNTIL])
+        .args(["--smtp-host", "127.0.0.1", "--smtp-port", &port.to_string()])
+        .args(["--smtp-security", security, "--smtp-user", exim.user()])
+        .env("DMARCDB_SMTP_PASS", exim.password());
+    if trust {
+        cmd.arg("--smtp-ca-file").arg(exim.ca_pem_path());
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn starttls_and_implicit_tls_verify_the_server_certificate() {
+    let Some(exim) = Exim::start() else { return };
+    let out = digest_via(&exim, exim.port(), "starttls", true);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = digest_via(&exim, exim.tls_port(), "tls", true);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let delivered = exim.wait_for_messages(2);
+    assert_eq!(delivered.len(), 2);
+    let log = exim.log();
+    assert_eq!(log.matches(" X=TLS").count(), 2, "both over TLS:\n{log}");
+    // A certificate from a CA nobody trusts stops the run.
+    let out = digest_via(&exim, exim.port(), "starttls", false);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("sending mail through 127.0.0.1"), "{err}");
+    assert!(!err.contains(exim.password()), "{err}");
+}

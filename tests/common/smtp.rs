@@ -5,7 +5,9 @@
 //! a free port of 127.0.0.1. It accepts mail for any address after an
 //! optional `AUTH PLAIN`/`LOGIN` as [`Exim::user`] with a random password,
 //! and delivers at once into the Maildir, where [`Exim::wait_for_messages`]
-//! finds it. Stopped (its own pid, from its pid file) and removed on drop.
+//! finds it. [`Exim::port`] speaks plain SMTP and offers STARTTLS,
+//! [`Exim::tls_port`] implicit TLS, both with a certificate for 127.0.0.1
+//! from a private CA ([`Exim::ca_pem_path`]). Stopped and removed on drop.
 //!
 //! Exim refuses to deliver as root: as root, the Maildir is written as the
 //! `Debian-exim` user; as another user, everything runs as that user.
@@ -26,6 +28,7 @@ pub struct Exim {
     child: Child,
     dir: tempfile::TempDir,
     port: u16,
+    tls_port: u16,
     password: String,
 }
 
@@ -52,7 +55,8 @@ impl Exim {
 
     fn try_start() -> Result<Exim, String> {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
+        let (port, tls_port) = free_ports();
+        super::dovecot::make_certificates(dir.path());
         let password = format!("pw-{}-{}", std::process::id(), port);
         let maildir = dir.path().join("maildir");
         for sub in ["spool", "maildir"] {
@@ -67,12 +71,16 @@ impl Exim {
             }
         }
         let config = dir.path().join("exim.conf");
-        std::fs::write(&config, config_text(dir.path(), port, &password, root)).unwrap();
+        std::fs::write(
+            &config,
+            config_text(dir.path(), (port, tls_port), &password, root),
+        )
+        .unwrap();
         let child = Command::new(EXIM)
             .arg("-C")
             .arg(&config)
             .args(["-bdf", "-odi", "-oX"])
-            .arg(port.to_string())
+            .arg(format!("{port}:{tls_port}"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -82,11 +90,13 @@ impl Exim {
             child,
             dir,
             port,
+            tls_port,
             password,
         };
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(20) {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            let up = |p: u16| TcpStream::connect(("127.0.0.1", p)).is_ok();
+            if up(port) && up(tls_port) {
                 return Ok(exim);
             }
             if let Ok(Some(_)) = exim.child.try_wait() {
@@ -103,6 +113,16 @@ impl Exim {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The implicit-TLS port.
+    pub fn tls_port(&self) -> u16 {
+        self.tls_port
+    }
+
+    /// The CA that signed the server's certificate.
+    pub fn ca_pem_path(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
     }
 
     pub fn user(&self) -> &str {
@@ -151,15 +171,17 @@ impl Drop for Exim {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// Two different free ports (both held until both are known).
+fn free_ports() -> (u16, u16) {
+    let a = TcpListener::bind("127.0.0.1:0").unwrap();
+    let b = TcpListener::bind("127.0.0.1:0").unwrap();
+    (
+        a.local_addr().unwrap().port(),
+        b.local_addr().unwrap().port(),
+    )
 }
 
-fn config_text(dir: &Path, port: u16, password: &str, root: bool) -> String {
+fn config_text(dir: &Path, (port, tls_port): (u16, u16), password: &str, root: bool) -> String {
     let d = dir.display();
     let owner = if root {
         "  user = Debian-exim\n  group = Debian-exim\n".to_string()
@@ -179,11 +201,14 @@ pid_file_path = {d}/exim.pid
 {run_as}never_users =
 domainlist local_domains = *
 acl_smtp_rcpt = acl_rcpt
-daemon_smtp_ports = {port}
+daemon_smtp_ports = {port} : {tls_port}
+tls_on_connect_ports = {tls_port}
 local_interfaces = 127.0.0.1
+tls_certificate = {d}/server.pem
+tls_privatekey = {d}/server.key
+tls_advertise_hosts = *
 host_lookup =
 rfc1413_hosts =
-tls_advertise_hosts =
 auth_advertise_hosts = *
 keep_environment =
 begin acl
