@@ -191,3 +191,114 @@ pub fn report_text(r: &Report) -> String {
 pub fn pct(pass: i64, messages: i64) -> Option<f64> {
     (messages > 0).then(|| (1000.0 * pass as f64 / messages as f64).round() / 10.0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EVIL: &str = "<script>x()</script><img src=x onerror=y()>\"'&";
+
+    /// A report whose every string came from a hostile reporter.
+    fn hostile() -> Report {
+        let s = || EVIL.to_string();
+        Report {
+            title: s(),
+            period: Period {
+                since: s(),
+                until: s(),
+                days: 7,
+            },
+            generated: s(),
+            filters: vec![(s(), s())],
+            headline: vec![Figure {
+                label: s(),
+                now: Num::Count(3),
+                before: Some(Num::Count(1)),
+                rise: Rise::Bad,
+            }],
+            daily: vec![Day {
+                day: s(),
+                pass: 1,
+                fail: 2,
+            }],
+            sources: vec![Source {
+                ip: s(),
+                name: Some(s()),
+                ours: false,
+                messages: 3,
+                pass: 1,
+            }],
+            failing: vec![],
+            reporters: vec![Reporter {
+                org: s(),
+                reports: 1,
+                messages: 3,
+                pass: 1,
+            }],
+            dkim: vec![Auth {
+                domain: Some(s()),
+                selector: Some(s()),
+                messages: 3,
+                pass: 1,
+                fail: 2,
+                other: 0,
+            }],
+            spf: vec![Auth {
+                domain: Some(s()),
+                selector: None,
+                messages: 3,
+                pass: 1,
+                fail: 2,
+                other: 0,
+            }],
+            problems: vec![Problem {
+                kind: s(),
+                ip: s(),
+                text: s(),
+            }],
+            tls: Some(vec![TlsPolicy {
+                domain: s(),
+                policy: s(),
+                success: 1,
+                failure: 1,
+            }]),
+            links: Some(Links {
+                query: String::new(),
+            }),
+        }
+    }
+
+    #[test]
+    fn no_string_from_a_report_becomes_markup_anywhere_on_the_page() {
+        for html in [
+            report_html(&hostile()),
+            dashboard_html(&hostile(), &layout::FilterForm::default()),
+        ] {
+            assert!(!html.contains("<script"), "{html}");
+            assert!(!html.contains("<img"), "{html}");
+            assert!(!html.contains("\"'&"), "a quote or & left raw: {html}");
+            let escaped =
+                "&lt;script&gt;x()&lt;/script&gt;&lt;img src=x onerror=y()&gt;&quot;&#39;&amp;";
+            // title, period (×2 in the header), filter, figure, day, source,
+            // sender name, reporter, DKIM domain and selector, SPF, problem
+            // kind and text, TLS domain and policy, ...
+            assert!(html.matches(escaped).count() >= 15, "{html}");
+        }
+    }
+
+    #[test]
+    fn a_link_carries_its_value_percent_encoded() {
+        let l = Links {
+            query: "days=7".into(),
+        };
+        assert_eq!(l.source("a&b"), "/source?ip=a%26b&days=7");
+        assert_eq!(l.with("/"), "/?days=7");
+    }
+
+    #[test]
+    fn the_text_part_has_the_figures_and_problems() {
+        let t = report_text(&hostile());
+        assert!(t.contains(": 3 (▲ up 2 (200 %) vs previous 7 days)"), "{t}");
+        assert!(t.contains("1 reports, 3 messages, 33.3 % pass"), "{t}");
+    }
+}
