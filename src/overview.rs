@@ -17,7 +17,7 @@ use crate::query::{self, Filter, Scope, Window};
 use crate::render::Table;
 use crate::store::Store;
 
-/// Rows shown per table of the page.
+/// Rows shown per table of the page unless asked otherwise.
 pub const ROWS: usize = 25;
 
 /// What to gather.
@@ -29,6 +29,8 @@ pub struct Request<'a> {
     pub filter_words: Vec<(String, String)>,
     pub settings: &'a Settings,
     pub now: i64,
+    /// Rows per table (`--limit`; 0 = all).
+    pub rows: usize,
 }
 
 /// The report for `req`.
@@ -40,7 +42,20 @@ pub fn gather(store: &Store, req: &Request<'_>) -> rusqlite::Result<page::Report
         limit: None,
     };
     let period = period(store, req.window, req.now)?;
-    let sources = query::source_rows(store, &scope)?;
+    let rows = if req.rows == 0 { usize::MAX } else { req.rows };
+    let outcome = alert::check(
+        store,
+        req.window,
+        &req.settings.our_nets,
+        &req.settings.thresholds,
+    )?;
+    // The alert judged every source of the window: without filters, those
+    // are the page's sources too (one pass over the records fewer).
+    let sources = if *req.filter == Filter::default() {
+        outcome.sources.clone()
+    } else {
+        query::source_rows(store, &scope)?
+    };
     let now = Totals::of(store, &scope, &sources)?;
     let before = match previous(req.window, req.now) {
         Some(w) => {
@@ -51,12 +66,6 @@ pub fn gather(store: &Store, req: &Request<'_>) -> rusqlite::Result<page::Report
         }
         None => None,
     };
-    let outcome = alert::check(
-        store,
-        req.window,
-        &req.settings.our_nets,
-        &req.settings.thresholds,
-    )?;
     let mut failing: Vec<Source> = sources
         .iter()
         .filter(|s| s.messages_fail() > 0)
@@ -67,7 +76,7 @@ pub fn gather(store: &Store, req: &Request<'_>) -> rusqlite::Result<page::Report
             .cmp(&(a.messages - a.pass))
             .then(a.ip.cmp(&b.ip))
     });
-    failing.truncate(ROWS);
+    failing.truncate(rows);
     let title = match &req.filter.domain {
         Some(d) => format!("DMARC report for {d}"),
         None => "DMARC report".to_string(),
@@ -79,14 +88,14 @@ pub fn gather(store: &Store, req: &Request<'_>) -> rusqlite::Result<page::Report
         filters: req.filter_words.clone(),
         headline: now.figures(before.as_ref()),
         daily: daily(&query::daily(store, &scope)?),
-        sources: sources.iter().take(ROWS).map(source).collect(),
+        sources: sources.iter().take(rows).map(source).collect(),
         failing,
-        reporters: now.reporters.into_iter().take(ROWS).collect(),
+        reporters: now.reporters.into_iter().take(rows).collect(),
         dkim: auth(
             &query::dkim(
                 store,
                 &Scope {
-                    limit: Some(ROWS as u64),
+                    limit: Some(rows as u64),
                     ..scope
                 },
             )?,
@@ -96,7 +105,7 @@ pub fn gather(store: &Store, req: &Request<'_>) -> rusqlite::Result<page::Report
             &query::spf(
                 store,
                 &Scope {
-                    limit: Some(ROWS as u64),
+                    limit: Some(rows as u64),
                     ..scope
                 },
             )?,

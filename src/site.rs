@@ -122,6 +122,7 @@ impl Pages {
             filter_words: words,
             settings: &self.settings,
             now: chrono::Utc::now().timestamp(),
+            rows: p.filter.limit.map_or(overview::ROWS, |n| n as usize),
         };
         let mut report = match overview::gather(&self.store, &gather) {
             Ok(r) => r,

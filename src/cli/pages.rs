@@ -132,6 +132,7 @@ fn gather(
         filter_words: filter_words(&f),
         settings,
         now: chrono::Utc::now().timestamp(),
+        rows: filter.limit.map_or(overview::ROWS, |n| n as usize),
     };
     Ok(overview::gather(store, &req)?)
 }
