@@ -14,6 +14,7 @@ mod analysis;
 mod imap;
 mod pages;
 mod quarantine;
+mod shell;
 pub use analysis::{
     label, write_query, AfterIngest, AlertArgs, FilterArgs, NotifyArgs, SettingsArgs,
 };
@@ -30,17 +31,39 @@ use crate::store::Store;
 /// DMARC aggregate report analyzer: ingest reports from files, Maildir,
 /// mbox or IMAP into one SQLite file, then ask it who sends as you.
 #[derive(Debug, Parser)]
-#[command(name = "dmarcdb", version, about, max_term_width = 100)]
+#[command(
+    name = "dmarcdb",
+    version = env!("DMARCDB_VERSION"),
+    about,
+    max_term_width = 100
+)]
 pub struct Cli {
-    /// The database file [default: dmarcdb.sqlite in the platform data dir]
-    #[arg(long, global = true, env = "DMARCDB_DB", value_name = "PATH")]
-    pub db: Option<PathBuf>,
+    #[command(flatten)]
+    pub db: DbArgs,
 
     #[command(flatten)]
     pub settings: SettingsArgs,
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Where the database is, and how long to wait for it.
+#[derive(Debug, Clone, Args)]
+pub struct DbArgs {
+    /// The database file [default: dmarcdb.sqlite in the platform data dir]
+    #[arg(long, global = true, env = "DMARCDB_DB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// How long to wait, in seconds, while another process writes to the
+    /// database, before giving up with an error.
+    #[arg(
+        long,
+        global = true,
+        env = "DMARCDB_BUSY_TIMEOUT",
+        value_name = "SECONDS",
+        default_value_t = crate::store::DEFAULT_BUSY_TIMEOUT.as_secs()
+    )]
+    pub busy_timeout: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -61,8 +84,9 @@ pub enum Command {
     Serve(pages::ServeArgs),
     /// Mail the report (HTML and plain text) over SMTP.
     Digest(pages::DigestArgs),
-    /// Check the window against the alert rules (the seed's, plus new
-    /// senders); exit 1 when there are problems, 0 when there are none.
+    /// Check the window against the alert rules (alignment broken, possible
+    /// spoofing, new senders); exit 1 when there are problems, 0 when there
+    /// are none.
     Alert(AlertArgs),
     /// Write a deterministic corpus of synthetic reports (for bench/run.sh).
     #[command(hide = true)]
@@ -73,6 +97,10 @@ pub enum Command {
     /// List, export or drop the inputs kept in quarantine (those that
     /// could not be stored).
     Quarantine(quarantine::QuarantineArgs),
+    /// Print a shell completion script (bash, zsh, fish) on stdout.
+    Completions(shell::CompletionsArgs),
+    /// Print the manual page (roff) on stdout: `dmarcdb man | man -l -`.
+    Man(shell::ManArgs),
 }
 
 #[derive(Debug, Args)]
@@ -197,6 +225,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Digest(args) => pages::cmd_digest(cli.db, &cli.settings, args),
         Command::Reparse(args) => cmd_reparse(cli.db, args),
         Command::Quarantine(args) => quarantine::cmd_quarantine(cli.db, args),
+        Command::Completions(args) => shell::cmd_completions(&args),
+        Command::Man(args) => shell::cmd_man(&args),
         Command::Generate(args) => {
             let w = crate::generate::write_corpus(&args.corpus, args.format, &args.out)
                 .with_context(|| format!("cannot write to {}", args.out.display()))?;
@@ -213,21 +243,23 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
 }
 
 /// The database path: `--db`, `DMARCDB_DB`, or the platform data dir.
-fn db_path(db: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    if let Some(p) = db {
-        return Ok(p);
+fn db_path(db: &DbArgs) -> anyhow::Result<PathBuf> {
+    if let Some(p) = &db.db {
+        return Ok(p.clone());
     }
     let dirs = directories::ProjectDirs::from("", "", "dmarcdb")
         .context("no home directory to put the database in; pass --db")?;
     Ok(dirs.data_dir().join("dmarcdb.sqlite"))
 }
 
-fn open_store(db: Option<PathBuf>) -> anyhow::Result<Store> {
-    let path = db_path(db)?;
-    Store::open(&path).with_context(|| format!("cannot open database {}", path.display()))
+fn open_store(db: DbArgs) -> anyhow::Result<Store> {
+    let path = db_path(&db)?;
+    let wait = std::time::Duration::from_secs(db.busy_timeout);
+    Store::open_waiting(&path, wait)
+        .map_err(|e| anyhow::anyhow!("cannot open database {}: {}", path.display(), e.explain()))
 }
 
-fn cmd_ingest(db: Option<PathBuf>, sa: &SettingsArgs, args: IngestArgs) -> anyhow::Result<Exit> {
+fn cmd_ingest(db: DbArgs, sa: &SettingsArgs, args: IngestArgs) -> anyhow::Result<Exit> {
     if args.dry_run && args.alert.alert {
         anyhow::bail!("--alert needs the database; it cannot be combined with --dry-run");
     }
@@ -332,11 +364,20 @@ pub(crate) fn run_ingest(
             }
         }
     };
+    let path = store.as_ref().and_then(|s| s.path()).map(str::to_owned);
     let result = ingest::run(source, store, opts, &mut on_event);
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    Ok(result?)
+    match result {
+        Ok(summary) => Ok(summary),
+        Err(ingest::Fatal::Db(e)) => Err(anyhow::anyhow!(
+            "database {}: {}",
+            path.as_deref().unwrap_or("(in memory)"),
+            e.explain()
+        )),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn progress_bar(len: Option<u64>) -> Option<indicatif::ProgressBar> {
@@ -383,7 +424,7 @@ fn ingest_exit(s: &Summary) -> Exit {
     }
 }
 
-fn cmd_reparse(db: Option<PathBuf>, args: ReparseArgs) -> anyhow::Result<Exit> {
+fn cmd_reparse(db: DbArgs, args: ReparseArgs) -> anyhow::Result<Exit> {
     let mut store = open_store(db)?;
     let opts = ingest::Options {
         dry_run: false,

@@ -134,15 +134,20 @@ pub fn default_path() -> Option<PathBuf> {
 /// Parses one network: CIDR (`192.0.2.0/24`, `2001:db8::/32`) or a bare
 /// address (a /32 or /128). Surrounding spaces are ignored, so
 /// `DMARCDB_OUR_NETS="a/24, b/24"` works.
-pub fn parse_net(s: &str) -> Result<IpNet, String> {
+pub fn parse_net(s: &str) -> Result<IpNet, NotANet> {
     let s = s.trim();
     if let Ok(n) = s.parse::<IpNet>() {
         return Ok(n.trunc());
     }
     s.parse::<IpAddr>()
         .map(IpNet::from)
-        .map_err(|_| format!("{s:?} is not a network (CIDR like 192.0.2.0/24, or an address)"))
+        .map_err(|_| NotANet(s.to_string()))
 }
+
+/// A network that does not parse (the text as given, trimmed).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a network (CIDR like 192.0.2.0/24, or an address)")]
+pub struct NotANet(pub String);
 
 /// The networks whose source IPs are "ours".
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -198,7 +203,8 @@ fn mapped(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// The alert rules' thresholds (see [`crate::alert`]). Defaults are the seed's.
+/// The alert rules' thresholds (see [`crate::alert`]); the defaults are
+/// those of the README's alert section.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Thresholds {
     /// "alignment broken": ours with a DMARC pass % below this ...

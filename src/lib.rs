@@ -37,3 +37,9 @@ pub mod serve;
 pub mod site;
 pub mod source;
 pub mod store;
+
+/// Where the shared real-world corpus is, for unit tests that read it: the
+/// same helper the integration tests use.
+#[cfg(test)]
+#[path = "../tests/common/corpus.rs"]
+mod test_corpus;

@@ -26,7 +26,7 @@ use crate::config::{Channels, Email, Telegram};
 /// Telegram rejects longer messages.
 const TELEGRAM_MAX_CHARS: usize = 4096;
 
-/// Like the seed's `urlopen(..., timeout=10)`.
+/// As the Python script's `urlopen(..., timeout=10)`.
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A notification that did not go out. The text holds no secret.

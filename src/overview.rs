@@ -2,10 +2,11 @@
 //! [`page::Report`](crate::page::Report) — for `report --html`, the
 //! dashboard of `serve` and the digest mail.
 //!
-//! It runs the views `query` prints (sources, daily, orgs, domains, dkim,
-//! spf) and the alert's check with the same window and filters, plus the
-//! totals of the previous window of the same length for the headline's
-//! comparison. The page module draws; this one only gathers.
+//! It asks the store the questions `query`'s views ask (sources, orgs,
+//! domains, DKIM, SPF — as named rows — and the daily series) and runs the
+//! alert's check with the same window and filters, plus the totals of the
+//! previous window of the same length for the headline's comparison. The
+//! page module draws; this one only gathers.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -15,7 +16,7 @@ use crate::config::Settings;
 use crate::page::{self, Auth, Day, Figure, Num, Period, Reporter, Rise, Source};
 use crate::query::{self, Filter, Scope, Window};
 use crate::render::Table;
-use crate::store::Store;
+use crate::store::{DbError, DkimRow, SpfRow, Store};
 
 /// Rows shown per table of the page unless asked otherwise.
 pub const ROWS: usize = 25;
@@ -34,7 +35,7 @@ pub struct Request<'a> {
 }
 
 /// The report for `req`.
-pub fn gather(store: &Store, req: &Request<'_>) -> rusqlite::Result<page::Report> {
+pub fn gather(store: &Store, req: &Request<'_>) -> Result<page::Report, DbError> {
     let scope = Scope {
         window: req.window,
         filter: req.filter,
@@ -77,6 +78,10 @@ pub fn gather(store: &Store, req: &Request<'_>) -> rusqlite::Result<page::Report
             .then(a.ip.cmp(&b.ip))
     });
     failing.truncate(rows);
+    let top = Scope {
+        limit: Some(rows as u64),
+        ..scope
+    };
     let title = match &req.filter.domain {
         Some(d) => format!("DMARC report for {d}"),
         None => "DMARC report".to_string(),
@@ -91,26 +96,8 @@ pub fn gather(store: &Store, req: &Request<'_>) -> rusqlite::Result<page::Report
         sources: sources.iter().take(rows).map(source).collect(),
         failing,
         reporters: now.reporters.into_iter().take(rows).collect(),
-        dkim: auth(
-            &query::dkim(
-                store,
-                &Scope {
-                    limit: Some(rows as u64),
-                    ..scope
-                },
-            )?,
-            true,
-        ),
-        spf: auth(
-            &query::spf(
-                store,
-                &Scope {
-                    limit: Some(rows as u64),
-                    ..scope
-                },
-            )?,
-            false,
-        ),
+        dkim: store.dkim_rows(&top)?.iter().map(dkim).collect(),
+        spf: store.spf_rows(&top)?.iter().map(spf).collect(),
         problems: outcome
             .problems
             .iter()
@@ -138,19 +125,21 @@ impl Totals {
         store: &Store,
         scope: &Scope<'_>,
         sources: &[query::SourceRow],
-    ) -> rusqlite::Result<Totals> {
-        let reporters = rows(&query::orgs(store, scope)?)
-            .iter()
+    ) -> Result<Totals, DbError> {
+        let reporters = store
+            .org_rows(scope)?
+            .into_iter()
             .map(|r| Reporter {
-                org: text(r, "org_name"),
-                reports: int(r, "reports"),
-                messages: int(r, "messages"),
-                pass: int(r, "messages_pass"),
+                org: r.org_name,
+                reports: r.reports,
+                messages: r.messages,
+                pass: r.messages_pass,
             })
             .collect();
-        let mut domains: Vec<String> = rows(&query::domains(store, scope)?)
-            .iter()
-            .map(|r| text(r, "policy_domain"))
+        let mut domains: Vec<String> = store
+            .domain_rows(scope)?
+            .into_iter()
+            .map(|r| r.policy_domain)
             .collect();
         domains.sort();
         domains.dedup();
@@ -199,7 +188,7 @@ pub fn previous(w: Window, now: i64) -> Option<Window> {
 }
 
 /// The window as inclusive days; an open start is the oldest report.
-fn period(store: &Store, w: Window, now: i64) -> rusqlite::Result<Period> {
+fn period(store: &Store, w: Window, now: i64) -> Result<Period, DbError> {
     let since = match w.since {
         Some(s) => s,
         None => query::oldest_report(store)?.unwrap_or(now),
@@ -247,10 +236,6 @@ fn text(r: &Value, k: &str) -> String {
     r[k].as_str().unwrap_or_default().to_string()
 }
 
-fn opt_text(r: &Value, k: &str) -> Option<String> {
-    r[k].as_str().map(str::to_string)
-}
-
 fn daily(t: &Table) -> Vec<Day> {
     rows(t)
         .iter()
@@ -262,17 +247,24 @@ fn daily(t: &Table) -> Vec<Day> {
         .collect()
 }
 
-fn auth(t: &Table, dkim: bool) -> Vec<Auth> {
-    let key = if dkim { "dkim_domain" } else { "spf_domain" };
-    rows(t)
-        .iter()
-        .map(|r| Auth {
-            domain: opt_text(r, key),
-            selector: if dkim { opt_text(r, "selector") } else { None },
-            messages: int(r, "messages"),
-            pass: int(r, "messages_pass"),
-            fail: int(r, "messages_fail"),
-            other: int(r, "messages_other"),
-        })
-        .collect()
+fn dkim(r: &DkimRow) -> Auth {
+    Auth {
+        domain: r.dkim_domain.clone(),
+        selector: r.selector.clone(),
+        messages: r.messages,
+        pass: r.messages_pass,
+        fail: r.messages_fail,
+        other: r.messages - r.messages_pass - r.messages_fail,
+    }
+}
+
+fn spf(r: &SpfRow) -> Auth {
+    Auth {
+        domain: r.spf_domain.clone(),
+        selector: None,
+        messages: r.messages,
+        pass: r.messages_pass,
+        fail: r.messages_fail,
+        other: r.messages - r.messages_pass - r.messages_fail,
+    }
 }

@@ -133,10 +133,76 @@ pub fn plain(v: &Value) -> String {
     }
 }
 
+/// The table form of `daily`: appends a `bar` column drawing each day's
+/// messages (scaled to the busiest day), passing part then failing part.
+/// Only for people; JSON and CSV carry the numbers.
+pub fn add_bars(t: &mut Table, fancy: bool) {
+    let col = |key: &str| t.columns.iter().position(|c| c.key == key);
+    let (Some(m), Some(f)) = (col("messages"), col("messages_fail")) else {
+        return;
+    };
+    let num = |row: &[Value], i: usize| row.get(i).and_then(Value::as_i64).unwrap_or(0);
+    let max = t.rows.iter().map(|r| num(r, m)).max().unwrap_or(0);
+    for row in &mut t.rows {
+        let b = bar(num(row, m), num(row, f), max, fancy);
+        row.push(Value::String(b));
+    }
+    t.columns.push(Column::text("bar"));
+}
+
+/// The table form of any view with an `ours` column: `ours` / `EXTERNAL`
+/// (the Python script's words) instead of `true` / `false`.
+pub fn tag_ours(t: &mut Table) {
+    let Some(i) = t.columns.iter().position(|c| c.key == "ours") else {
+        return;
+    };
+    for row in &mut t.rows {
+        if let Some(v) = row.get_mut(i) {
+            if let Some(b) = v.as_bool() {
+                *v = Value::String(if b { "ours" } else { "EXTERNAL" }.into());
+            }
+        }
+    }
+}
+
+/// Width of the longest bar, in characters.
+const BAR_WIDTH: usize = 30;
+
+/// A bar for `messages` of which `fail` failed, scaled so `max` fills
+/// [`BAR_WIDTH`]: the passing part then the failing part (`█`/`░` with
+/// `fancy`, `#`/`x` in plain ASCII). A day with any messages gets at least
+/// one character, and any failure at least one failing character.
+fn bar(messages: i64, fail: i64, max: i64, fancy: bool) -> String {
+    if messages <= 0 || max <= 0 {
+        return String::new();
+    }
+    let width = ((messages as f64 / max as f64) * BAR_WIDTH as f64)
+        .round()
+        .max(1.0) as usize;
+    let mut bad = ((fail as f64 / messages as f64) * width as f64).round() as usize;
+    if fail > 0 {
+        bad = bad.max(1);
+    }
+    let good = width.saturating_sub(bad);
+    let (g, b) = if fancy { ("█", "░") } else { ("#", "x") };
+    format!("{}{}", g.repeat(good), b.repeat(bad))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn bars_scale_and_show_failures() {
+        assert_eq!(bar(100, 0, 100, false), "#".repeat(30));
+        assert_eq!(
+            bar(50, 25, 100, false),
+            format!("{}{}", "#".repeat(7), "x".repeat(8))
+        );
+        assert_eq!(bar(1, 1, 1000, false), "x");
+        assert_eq!(bar(0, 0, 10, true), "");
+    }
 
     fn sample() -> Table {
         let mut t = Table::new(vec![Column::text("name"), Column::num("n")]);

@@ -115,7 +115,8 @@ pub struct NotifyArgs {
 pub struct AlertArgs {
     #[command(flatten)]
     pub window: WindowArgs,
-    /// Output format: table prints the seed's summary and the problems;
+    /// Output format: table prints a summary (the 25 largest sources, ours or
+    /// EXTERNAL, with pass %) and the problems;
     /// json prints {"window", "problems"}; csv one line per problem.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -190,7 +191,7 @@ fn last_days(d: u32) -> String {
 
 /// `dmarcdb query VIEW`.
 pub(super) fn cmd_query(
-    db: Option<PathBuf>,
+    db: super::DbArgs,
     sa: &SettingsArgs,
     args: QueryArgs,
 ) -> anyhow::Result<Exit> {
@@ -259,9 +260,9 @@ pub fn write_query(
     }
     if args.format == Format::Table {
         if view == View::Daily {
-            query::add_bars(&mut table, fancy);
+            render::add_bars(&mut table, fancy);
         }
-        query::tag_ours(&mut table);
+        render::tag_ours(&mut table);
     }
     render::write(&table, args.format, fancy, out)?;
     Ok(note)
@@ -269,7 +270,7 @@ pub fn write_query(
 
 /// `dmarcdb alert`.
 pub(super) fn cmd_alert(
-    db: Option<PathBuf>,
+    db: super::DbArgs,
     sa: &SettingsArgs,
     args: AlertArgs,
 ) -> anyhow::Result<Exit> {
@@ -303,7 +304,7 @@ pub fn prepare_after_ingest(
 }
 
 /// Runs `--alert` after an ingest (a blank line, then the summary, as the
-/// seed printed it). `Exit::Ok` when `settings` is `None`.
+/// Python script printed it). `Exit::Ok` when `settings` is `None`.
 pub fn alert_after_ingest(
     store: &Store,
     settings: Option<&Settings>,

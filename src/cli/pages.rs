@@ -11,7 +11,7 @@ use anyhow::Context;
 use clap::Args;
 
 use super::analysis::{config_file, label, note_nets, settings};
-use super::{db_path, open_store, FilterArgs, SettingsArgs, WindowArgs};
+use super::{db_path, open_store, DbArgs, FilterArgs, SettingsArgs, WindowArgs};
 use crate::config::{read_secret, resolve_smtp, Settings, SmtpFlags};
 use crate::exit::Exit;
 use crate::mail::{self, Security};
@@ -138,11 +138,7 @@ fn gather(
 }
 
 /// `dmarcdb report --html FILE`.
-pub(super) fn cmd_report(
-    db: Option<PathBuf>,
-    sa: &SettingsArgs,
-    args: ReportArgs,
-) -> anyhow::Result<Exit> {
+pub(super) fn cmd_report(db: DbArgs, sa: &SettingsArgs, args: ReportArgs) -> anyhow::Result<Exit> {
     let settings = settings(sa, None)?;
     note_nets(&settings);
     let store = open_store(db)?;
@@ -163,11 +159,7 @@ pub(super) fn cmd_report(
 }
 
 /// `dmarcdb serve`.
-pub(super) fn cmd_serve(
-    db: Option<PathBuf>,
-    sa: &SettingsArgs,
-    args: ServeArgs,
-) -> anyhow::Result<Exit> {
+pub(super) fn cmd_serve(db: DbArgs, sa: &SettingsArgs, args: ServeArgs) -> anyhow::Result<Exit> {
     let settings = settings(sa, None)?;
     note_nets(&settings);
     let file = config_file(sa)?;
@@ -190,16 +182,17 @@ pub(super) fn cmd_serve(
         }
         None => None,
     };
-    let path = db_path(db)?;
+    let path = db_path(&db)?;
+    let wait = std::time::Duration::from_secs(db.busy_timeout);
     // Open (and migrate) once here, so that an unusable file stops the
     // command before it listens.
-    drop(open_store(Some(path.clone()))?);
+    drop(open_store(db)?);
     let opts = serve::Options { listen, token };
     serve::run(
         &opts,
         || {
             Ok(Pages {
-                store: Store::open(&path).map_err(|e| e.to_string())?,
+                store: Store::open_waiting(&path, wait).map_err(|e| e.explain())?,
                 settings: settings.clone(),
             })
         },
@@ -211,11 +204,7 @@ pub(super) fn cmd_serve(
 }
 
 /// `dmarcdb digest --to ADDR`.
-pub(super) fn cmd_digest(
-    db: Option<PathBuf>,
-    sa: &SettingsArgs,
-    args: DigestArgs,
-) -> anyhow::Result<Exit> {
+pub(super) fn cmd_digest(db: DbArgs, sa: &SettingsArgs, args: DigestArgs) -> anyhow::Result<Exit> {
     let settings = settings(sa, None)?;
     let file = config_file(sa)?;
     let smtp = resolve_smtp(&args.smtp.flags(), &file.smtp, &|k| std::env::var(k).ok())?.context(

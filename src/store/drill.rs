@@ -11,7 +11,7 @@ use std::io::Read;
 use flate2::read::GzDecoder;
 use rusqlite::{params, OptionalExtension, Row};
 
-use super::Store;
+use super::{DbError, Store};
 
 /// The most XML bytes a report page shows (a report can be far larger).
 pub const XML_SHOWN: u64 = 4 << 20;
@@ -95,20 +95,20 @@ impl Store {
         since: i64,
         until: i64,
         limit: i64,
-    ) -> rusqlite::Result<Vec<RecordRow>> {
-        let mut st = self.conn().prepare_cached(&format!(
+    ) -> Result<Vec<RecordRow>, DbError> {
+        let mut st = self.conn.prepare_cached(&format!(
             "SELECT {RECORD_COLUMNS} FROM report r CROSS JOIN record c ON c.report = r.id
              WHERE r.date_begin >= ?1 AND r.date_begin < ?2 AND c.source_ip = ?3
              ORDER BY r.date_begin DESC, r.id DESC, c.seq LIMIT ?4"
         ))?;
         let rows = st.query_map(params![since, until, source_ip, limit], RecordRow::from_row)?;
-        rows.collect()
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
     /// Report `id` with up to `limit` records and its XML; `None` if there
     /// is no such report.
-    pub fn report_detail(&self, id: i64, limit: i64) -> rusqlite::Result<Option<ReportDetail>> {
-        let conn = self.conn();
+    pub fn report_detail(&self, id: i64, limit: i64) -> Result<Option<ReportDetail>, DbError> {
+        let conn = &self.conn;
         let meta = conn
             .query_row(
                 "SELECT id, org_name, email, report_id, policy_domain, date_begin, date_end,

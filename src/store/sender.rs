@@ -11,8 +11,16 @@
 
 use rusqlite::{params, Connection, Transaction, TransactionBehavior};
 
-/// Folds the reports stored since the last call into `sender`.
-pub fn refresh_senders(conn: &Connection) -> rusqlite::Result<()> {
+use super::{DbError, Store};
+
+impl Store {
+    /// Folds the reports stored since the last call into `sender`.
+    pub fn refresh_senders(&self) -> Result<(), DbError> {
+        Ok(refresh(&self.conn)?)
+    }
+}
+
+fn refresh(conn: &Connection) -> rusqlite::Result<()> {
     if !conn.is_autocommit() {
         // Inside the caller's transaction, whose write lock it holds.
         return fold(conn);
@@ -53,6 +61,6 @@ fn fold(conn: &Connection) -> rusqlite::Result<()> {
 
 /// Empties `sender`, to be rebuilt by the next refresh: for `reparse`,
 /// which may change the records of reports already folded in.
-pub fn forget_senders(conn: &Connection) -> rusqlite::Result<()> {
+pub(super) fn forget_senders(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch("DELETE FROM sender; DELETE FROM state WHERE key = 'sender_report';")
 }

@@ -4,7 +4,9 @@
 
 pub mod browser;
 pub mod cli;
+pub mod corpus;
 pub mod dovecot;
+pub mod introspect;
 pub mod mail;
 pub mod pages;
 pub mod smtp;

@@ -13,14 +13,14 @@ use super::{Filter, Scope, Side};
 use crate::config::{self, OurNets};
 
 /// The rows every view starts from.
-pub(super) const FROM: &str = "FROM report r CROSS JOIN record c ON c.report = r.id";
+pub(crate) const FROM: &str = "FROM report r CROSS JOIN record c ON c.report = r.id";
 
 /// Messages that passed DMARC, for `sum(...)`.
-pub(super) const PASS: &str = "CASE WHEN c.dmarc_pass THEN c.count ELSE 0 END";
+pub(crate) const PASS: &str = "CASE WHEN c.dmarc_pass THEN c.count ELSE 0 END";
 
 /// SQL text being built and its parameters, bound as `?1`, `?2`, ...
 #[derive(Debug, Default)]
-pub(super) struct Sql {
+pub(crate) struct Sql {
     pub args: Vec<SqlValue>,
 }
 

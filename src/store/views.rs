@@ -1,0 +1,307 @@
+//! The read side of the store: the questions `query` and `alert` ask, one
+//! method per question, each answering with named rows (serde-serialisable
+//! structs). The SQL lives here and in the submodules; `query` only turns
+//! the rows into the tables people and scripts see.
+//!
+//! Filtering and grouping happen in SQL (with the indexes in `schema.sql`),
+//! never in Rust loops, so the views stay fast on millions of records: the
+//! window narrows reports through `report_date_begin`, records are reached
+//! through their key, which starts with the report (see [`sql`] for the
+//! join order). Counts come back raw (`messages`, `messages_pass`, ...);
+//! what is derived from them (fail counts, percentages) is `query`'s.
+
+mod breakdown;
+mod records;
+pub(crate) mod sql;
+
+pub use breakdown::{DkimRow, DomainRow, OrgRow, SpfRow};
+pub use records::{FailureRow, ReportRow};
+
+use chrono::NaiveDate;
+use ipnet::IpNet;
+use rusqlite::{params, params_from_iter, OptionalExtension, Row};
+use serde::Serialize;
+
+use super::{DbError, Store};
+use crate::config::OurNets;
+use sql::{Sql, FROM, PASS};
+
+/// The reports a view looks at, by `date_begin` (as the Python script counted them):
+/// `since <= date_begin < until`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Window {
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+}
+
+impl Window {
+    /// The last `days` days up to now.
+    pub fn last_days(days: u32, now: i64) -> Window {
+        Window {
+            since: Some(now - i64::from(days) * 86_400),
+            until: None,
+        }
+    }
+
+    /// From the start of `since` to the end of `until` (both inclusive days, UTC).
+    pub fn dates(since: Option<NaiveDate>, until: Option<NaiveDate>) -> Window {
+        let day = |d: NaiveDate| d.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp());
+        Window {
+            since: since.and_then(day),
+            until: until.and_then(|d| d.succ_opt()).and_then(day),
+        }
+    }
+
+    pub(crate) fn lo(&self) -> i64 {
+        self.since.unwrap_or(i64::MIN)
+    }
+
+    pub(crate) fn hi(&self) -> i64 {
+        self.until.unwrap_or(i64::MAX)
+    }
+}
+
+/// `--ours` / `--external`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Ours,
+    External,
+}
+
+/// Which rows a view keeps, besides the window.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// The report's policy domain or the record's header_from (any case).
+    pub domain: Option<String>,
+    /// The reporter's org_name (any case).
+    pub org: Option<String>,
+    /// Source IPs in this network (IPv4 also matches its IPv4-mapped form).
+    pub ip: Option<IpNet>,
+    pub side: Option<Side>,
+}
+
+/// Everything a view needs besides the store.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope<'a> {
+    pub window: Window,
+    pub filter: &'a Filter,
+    pub nets: &'a OurNets,
+    /// At most this many rows (`None` or 0: all). Views that rank rows
+    /// (`sources`, `orgs`, `domains`, `dkim`, `spf`, `failures`) honour it.
+    pub limit: Option<u64>,
+}
+
+/// One source IP's totals: the `sources` view's rows, and what
+/// [`alert`](crate::alert) judges.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SourceRow {
+    pub source_ip: String,
+    pub ours: bool,
+    pub messages: i64,
+    pub messages_pass: i64,
+    /// A new sender by the [`Novelty`] given to [`Store::source_rows`];
+    /// always false otherwise.
+    pub new: bool,
+}
+
+/// What makes a source new, for the "new sender" alert: external, at
+/// least `min_messages` messages in the window, and in no report that
+/// begins before `before`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Novelty {
+    pub before: i64,
+    pub min_messages: i64,
+}
+
+impl SourceRow {
+    pub fn messages_fail(&self) -> i64 {
+        self.messages - self.messages_pass
+    }
+
+    /// The exact pass percentage (0 without messages).
+    pub fn pass_pct(&self) -> f64 {
+        if self.messages > 0 {
+            100.0 * self.messages_pass as f64 / self.messages as f64
+        } else {
+            0.0
+        }
+    }
+
+    fn from_row(r: &Row<'_>) -> rusqlite::Result<SourceRow> {
+        Ok(SourceRow {
+            source_ip: r.get(0)?,
+            ours: r.get(1)?,
+            messages: r.get(2)?,
+            messages_pass: r.get(3)?,
+            new: r.get(4)?,
+        })
+    }
+}
+
+/// One report's range and counts in the window (the `daily` view spreads
+/// them over the days).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ReportSpan {
+    pub date_begin: i64,
+    pub date_end: i64,
+    pub messages: i64,
+    pub messages_pass: i64,
+}
+
+impl Store {
+    /// Runs `text` with `sql`'s parameters and maps each row with `f`.
+    pub(crate) fn rows<T>(
+        &self,
+        text: &str,
+        sql: &Sql,
+        f: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, DbError> {
+        let mut st = self.conn.prepare_cached(text)?;
+        let rows = st.query_map(params_from_iter(sql.args.iter()), f)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Per source IP, largest volume first; with `novelty`, new senders
+    /// marked too. One pass: the history is only looked up (in the
+    /// `sender` table, brought up to date first) for the sources that pass
+    /// the cheaper tests.
+    pub fn source_rows(
+        &self,
+        q: &Scope<'_>,
+        novelty: Option<Novelty>,
+    ) -> Result<Vec<SourceRow>, DbError> {
+        if novelty.is_some() {
+            self.refresh_senders()?;
+        }
+        let (text, sql) = sources_sql(q, novelty);
+        self.rows(&text, &sql, SourceRow::from_row)
+    }
+
+    /// Per report in the window: its range, messages and passing messages.
+    pub fn report_spans(&self, q: &Scope<'_>) -> Result<Vec<ReportSpan>, DbError> {
+        let (text, sql) = daily_sql(q);
+        self.rows(&text, &sql, |r| {
+            Ok(ReportSpan {
+                date_begin: r.get(0)?,
+                date_end: r.get(1)?,
+                messages: r.get(2)?,
+                messages_pass: r.get(3)?,
+            })
+        })
+    }
+
+    /// The begin date of the oldest stored report.
+    pub fn oldest_report(&self) -> Result<Option<i64>, DbError> {
+        Ok(self
+            .conn
+            .query_row("SELECT min(date_begin) FROM report", [], |r| r.get(0))?)
+    }
+
+    /// The begin date of the newest stored report.
+    pub fn newest_report(&self) -> Result<Option<i64>, DbError> {
+        Ok(self
+            .conn
+            .query_row("SELECT max(date_begin) FROM report", [], |r| r.get(0))?)
+    }
+
+    /// Whether any report begins in `w`.
+    pub fn any_report_in(&self, w: &Window) -> Result<bool, DbError> {
+        let found = self
+            .conn
+            .query_row(
+                "SELECT 1 FROM report WHERE date_begin >= ?1 AND date_begin < ?2 LIMIT 1",
+                params![w.lo(), w.hi()],
+                |_| Ok(()),
+            )
+            .optional()?;
+        Ok(found.is_some())
+    }
+}
+
+fn sources_sql(q: &Scope<'_>, novelty: Option<Novelty>) -> (String, Sql) {
+    let mut sql = Sql::default();
+    let ours = sql.ours(q.nets);
+    let cond = sql.where_all(q);
+    let limit = sql.limit(q.limit);
+    let new = match novelty {
+        None => "0".to_string(),
+        Some(n) => {
+            let (min, before) = (sql.bind(n.min_messages), sql.bind(n.before));
+            format!(
+                "max({ours}) = 0 AND sum(c.count) >= {min} AND NOT EXISTS (
+                   SELECT 1 FROM sender s
+                   WHERE s.source_ip = c.source_ip AND s.first_seen < {before})"
+            )
+        }
+    };
+    let text = format!(
+        "SELECT c.source_ip, max({ours}), sum(c.count), sum({PASS}), {new} {FROM} {cond}
+         GROUP BY c.source_ip ORDER BY 3 DESC, 1 {limit}"
+    );
+    (text, sql)
+}
+
+fn daily_sql(q: &Scope<'_>) -> (String, Sql) {
+    let mut sql = Sql::default();
+    let cond = sql.where_all(q);
+    // Grouping by (date_begin, id), the order of `report_date_begin`, keeps
+    // the planner on that index; by id alone it scans the whole table in
+    // rowid order to save a sort.
+    let text = format!(
+        "SELECT r.date_begin, r.date_end, sum(c.count), sum({PASS}) {FROM} {cond}
+         GROUP BY r.date_begin, r.id"
+    );
+    (text, sql)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse_net;
+
+    /// The plan of `text`, one line per step.
+    fn plan(store: &Store, text: &str, sql: &Sql) -> String {
+        let mut st = store
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {text}"))
+            .unwrap();
+        let rows = st
+            .query_map(params_from_iter(sql.args.iter()), |r| r.get::<_, String>(3))
+            .unwrap();
+        rows.map(|r| r.unwrap()).collect::<Vec<_>>().join("\n")
+    }
+
+    /// The views the benchmark times must narrow reports by date through
+    /// the index and reach records through theirs, never scan either.
+    #[test]
+    fn trend_views_search_by_index() {
+        let store = Store::open_in_memory().unwrap();
+        let nets = OurNets::new(vec![parse_net("192.0.2.0/24").unwrap()]);
+        let filters = [
+            Filter::default(),
+            Filter {
+                domain: Some("example.com".into()),
+                side: Some(Side::External),
+                ..Filter::default()
+            },
+        ];
+        for filter in &filters {
+            let q = Scope {
+                window: Window::last_days(7, 1_700_000_000),
+                filter,
+                nets: &nets,
+                limit: Some(25),
+            };
+            let novelty = Some(Novelty {
+                before: 1_699_000_000,
+                min_messages: 10,
+            });
+            for (text, sql) in [sources_sql(&q, novelty), daily_sql(&q)] {
+                let p = plan(&store, &text, &sql);
+                assert!(p.contains("INDEX report_date_begin"), "{p}");
+                assert!(p.contains("PRIMARY KEY"), "{p}");
+                assert!(!p.contains("SCAN"), "{p}");
+            }
+        }
+    }
+}
