@@ -191,7 +191,8 @@ mod tests {
             password_file: Some(p),
             ..SmtpFlags::default()
         };
-        let s = resolve_smtp(&flags, &SmtpFile::default(), &|_| Some("env".into()))
+        let env = |k: &str| (k == "DMARCDB_SMTP_PASS").then(|| "env".to_string());
+        let s = resolve_smtp(&flags, &SmtpFile::default(), &env)
             .unwrap()
             .unwrap();
         assert_eq!(s.password.as_deref(), Some("s3cret"));
