@@ -57,13 +57,12 @@ pub fn gather(store: &Store, req: &Request<'_>) -> Result<page::Report, DbError>
     } else {
         query::source_rows(store, &scope)?
     };
-    let now = Totals::of(store, &scope, &sources)?;
+    let now = Totals::of(store, &scope, Some(&sources))?;
     let before = match previous(req.window, req.now) {
         Some(w) => {
             let prev = Scope { window: w, ..scope };
-            let rows = query::source_rows(store, &prev)?;
             // Nothing to compare with: no "up +661" against an empty window.
-            Some(Totals::of(store, &prev, &rows)?).filter(|t| t.messages > 0)
+            Some(Totals::of(store, &prev, None)?).filter(|t| t.messages > 0)
         }
         None => None,
     };
@@ -121,10 +120,13 @@ struct Totals {
 }
 
 impl Totals {
+    /// The totals of `scope`: from the reports alone when the filters
+    /// allow (see [`Store::report_totals`]), else from `sources` (or the
+    /// source rows, asked for only then) and the domain rows.
     fn of(
         store: &Store,
         scope: &Scope<'_>,
-        sources: &[query::SourceRow],
+        sources: Option<&[query::SourceRow]>,
     ) -> Result<Totals, DbError> {
         let reporters = store
             .org_rows(scope)?
@@ -136,6 +138,22 @@ impl Totals {
                 pass: r.messages_pass,
             })
             .collect();
+        if let Some(t) = store.report_totals(scope)? {
+            return Ok(Totals {
+                messages: t.messages,
+                pass: t.messages_pass,
+                reporters,
+                domains: t.policy_domains,
+            });
+        }
+        let asked;
+        let sources = match sources {
+            Some(s) => s,
+            None => {
+                asked = query::source_rows(store, scope)?;
+                &asked
+            }
+        };
         let mut domains: Vec<String> = store
             .domain_rows(scope)?
             .into_iter()

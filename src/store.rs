@@ -75,8 +75,8 @@ pub use lookup::Lookup;
 pub use quarantine::{inflate_to, Dropped, Quarantined};
 pub use rebuild::Rebuilt;
 pub use views::{
-    DkimRow, DomainRow, FailureRow, Filter, Novelty, OrgRow, ReportRow, ReportSpan, Scope, Side,
-    SourceRow, SpfRow, Window,
+    DkimRow, DomainRow, FailureRow, Filter, Novelty, OrgRow, ReportRow, ReportSpan, ReportTotals,
+    Scope, Side, SourceRow, SpfRow, Window,
 };
 
 /// The current schema, applied to a new file. See `schema.sql`.
