@@ -67,7 +67,7 @@ summary{cursor:pointer;color:var(--muted)}
 nav{margin:0 0 8px;font-size:.9rem}
 form.filters{display:grid;grid-template-columns:1fr 1fr;gap:6px 10px;background:var(--card);border:1px solid var(--line);border-radius:6px;padding:10px;margin:12px 0}
 form.filters label{display:flex;flex-direction:column;font-size:.8rem;color:var(--muted)}
-form.filters input{font:inherit;padding:4px;border:1px solid var(--line);border-radius:4px;min-width:0}
+form.filters input{font:inherit;padding:4px;border:1px solid var(--line);border-radius:4px;min-width:0;width:100%}
 form.filters button{font:inherit;padding:6px 12px;align-self:end}
 pre.xml{white-space:pre-wrap;overflow-wrap:anywhere;background:var(--card);border:1px solid var(--line);padding:10px;font-size:.8rem;max-height:60vh;overflow:auto}
 dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin:8px 0}
