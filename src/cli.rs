@@ -15,9 +15,12 @@ use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 mod analysis;
 mod enrich;
 mod imap;
+mod pages;
 mod quarantine;
 mod shell;
-pub use analysis::{AfterIngest, AlertArgs, FilterArgs, NotifyArgs, SettingsArgs};
+pub use analysis::{
+    label, write_query, AfterIngest, AlertArgs, FilterArgs, NotifyArgs, SettingsArgs,
+};
 
 use crate::exit::Exit;
 use crate::extract::Limits;
@@ -79,6 +82,14 @@ pub enum Command {
     Imap(imap::ImapArgs),
     /// Print stored data.
     Query(QueryArgs),
+    /// Write the window as one self-contained HTML report (charts and
+    /// tables, no script, nothing loaded from the network).
+    Report(pages::ReportArgs),
+    /// Serve the report as a live, read-only dashboard with drill-down and
+    /// a JSON API (loopback only unless a token is set).
+    Serve(pages::ServeArgs),
+    /// Mail the report (HTML and plain text) over SMTP.
+    Digest(pages::DigestArgs),
     /// Check the window against the alert rules (alignment broken, possible
     /// spoofing, new senders); exit 1 when there are problems, 0 when there
     /// are none.
@@ -278,6 +289,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Imap(args) => imap::cmd_imap(cli.db, &cli.settings, args),
         Command::Query(args) => analysis::cmd_query(cli.db, &cli.settings, args),
         Command::Alert(args) => analysis::cmd_alert(cli.db, &cli.settings, args),
+        Command::Report(args) => pages::cmd_report(cli.db, &cli.settings, args),
+        Command::Serve(args) => pages::cmd_serve(cli.db, &cli.settings, args),
+        Command::Digest(args) => pages::cmd_digest(cli.db, &cli.settings, args),
         Command::Reparse(args) => cmd_reparse(cli.db, &cli.settings, args),
         Command::Quarantine(args) => quarantine::cmd_quarantine(cli.db, args),
         Command::Enrich(args) => enrich::cmd_enrich(cli.db, &cli.settings, args),

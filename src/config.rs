@@ -63,6 +63,8 @@ use serde::Deserialize;
 
 pub use crate::enrich::catalogue::{Sender, SenderFile};
 pub use crate::enrich::readiness::Thresholds as ReadinessThresholds;
+mod smtp;
+pub use smtp::{read_secret, resolve_smtp, ServeFile, SmtpFile, SmtpFlags};
 
 /// The Telegram Bot API base used when nothing else is configured.
 pub const TELEGRAM_API: &str = "https://api.telegram.org";
@@ -79,6 +81,8 @@ pub enum ConfigError {
     },
     #[error("config file {path}: {message}")]
     Syntax { path: PathBuf, message: String },
+    #[error("{origin}: {message}")]
+    Invalid { origin: String, message: String },
     #[error("{origin}: {value:?} is not a network (CIDR like 192.0.2.0/24, or an address)")]
     Net { origin: String, value: String },
     #[error("config file: {0}")]
@@ -104,6 +108,10 @@ pub struct File {
     pub sender: Vec<SenderFile>,
     #[serde(default)]
     pub ingest: IngestFile,
+    #[serde(default)]
+    pub smtp: SmtpFile,
+    #[serde(default)]
+    pub serve: ServeFile,
 }
 
 /// `[enrich]` in the config file.
@@ -171,6 +179,8 @@ pub struct NotifyFile {
     pub telegram_api: Option<String>,
     pub telegram_bot_token: Option<String>,
     pub telegram_chat_id: Option<String>,
+    /// Recipients of the email channel (sent through `[smtp]`).
+    pub email_to: Option<Vec<String>>,
 }
 
 impl File {
@@ -345,6 +355,15 @@ pub struct Channels {
     pub telegram: Option<Telegram>,
     /// A URL that gets a JSON POST.
     pub webhook: Option<String>,
+    /// Mail through `[smtp]` to `[notify] email_to` / `--email`.
+    pub email: Option<Email>,
+}
+
+/// The email channel: where to send and through which server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email {
+    pub smtp: crate::mail::Smtp,
+    pub to: Vec<String>,
 }
 
 /// Telegram Bot API settings.
@@ -373,6 +392,7 @@ impl std::fmt::Debug for Channels {
         f.debug_struct("Channels")
             .field("telegram", &self.telegram)
             .field("webhook", &self.webhook.as_ref().map(|_| "***"))
+            .field("email", &self.email)
             .finish()
     }
 }
@@ -384,6 +404,8 @@ pub struct Overrides {
     pub our_nets: Vec<IpNet>,
     /// `--webhook` (or `DMARCDB_WEBHOOK`).
     pub webhook: Option<String>,
+    /// `--email` (or `DMARCDB_NOTIFY_EMAIL`).
+    pub email_to: Vec<String>,
 }
 
 /// Everything resolved.
@@ -404,7 +426,7 @@ impl Settings {
     /// Combines flags, environment (`env` looks a variable up; empty counts
     /// as unset) and the file. Environment read here: `DMARCDB_OUR_NETS`
     /// (when no flag), `TELEGRAM_BOT_TOKEN`, `TELEGRAM_CHAT_ID`,
-    /// `DMARCDB_TELEGRAM_API`, `DMARCDB_WEBHOOK`.
+    /// `DMARCDB_TELEGRAM_API`, `DMARCDB_WEBHOOK`, `DMARCDB_SMTP_PASS`.
     pub fn resolve(
         flags: &Overrides,
         file: &File,
@@ -452,11 +474,24 @@ impl Settings {
             .filter(|w| !w.trim().is_empty())
             .or_else(|| env("DMARCDB_WEBHOOK"))
             .or_else(|| n.webhook.clone());
+        let email_to = if flags.email_to.is_empty() {
+            n.email_to.clone().unwrap_or_default()
+        } else {
+            flags.email_to.clone()
+        };
+        let email = match resolve_smtp(&SmtpFlags::default(), &file.smtp, &env)? {
+            Some(smtp) if !email_to.is_empty() => Some(Email { smtp, to: email_to }),
+            _ => None,
+        };
         Ok(Settings {
             our_nets: OurNets::new(our_nets),
             senders,
             thresholds: Thresholds::from_file(&file.alert),
-            channels: Channels { telegram, webhook },
+            channels: Channels {
+                telegram,
+                webhook,
+                email,
+            },
             redact: file.ingest.redact.unwrap_or(false),
         })
     }
@@ -590,6 +625,7 @@ mod tests {
         let flags = Overrides {
             our_nets: vec![parse_net("203.0.113.0/24").unwrap()],
             webhook: Some("http://flag".into()),
+            email_to: Vec::new(),
         };
         let s = Settings::resolve(&flags, &f, &env).unwrap();
         assert_eq!(s.our_nets.nets()[0].to_string(), "203.0.113.0/24");

@@ -63,6 +63,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::model::ReportHeader;
 use crate::parse::ParseError;
 
+mod drill;
 mod failure;
 mod fault;
 mod insert;
@@ -76,6 +77,7 @@ mod tls;
 pub mod variant;
 mod views;
 mod write;
+pub use drill::{RecordRow, ReportDetail, ReportMeta, XML_SHOWN};
 pub use failure::{FailureReportRow, FailureStored};
 #[cfg(test)]
 use insert::auth_key;
@@ -87,8 +89,8 @@ pub use rebuild::Rebuilt;
 pub use report_ips::ip_hash;
 pub use tls::{TlsFailureRow, TlsPolicyRow, TlsReportRow, TlsStored};
 pub use views::{
-    DkimRow, DomainRow, FailureRow, Filter, Novelty, OrgRow, ReportRow, ReportSpan, Scope, Side,
-    SourceRow, SpfRow, Window,
+    DkimRow, DomainRow, FailureRow, Filter, Novelty, OrgRow, ReportRow, ReportSpan, ReportTotals,
+    Scope, Side, SourceRow, SpfRow, Window,
 };
 
 /// The current schema, applied to a new file. See `schema.sql`.

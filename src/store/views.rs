@@ -13,9 +13,11 @@
 mod breakdown;
 mod records;
 pub(crate) mod sql;
+mod totals;
 
 pub use breakdown::{DkimRow, DomainRow, OrgRow, SpfRow};
 pub use records::{FailureRow, ReportRow};
+pub use totals::ReportTotals;
 
 use std::ops::Range;
 
