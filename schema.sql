@@ -1,4 +1,4 @@
--- dmarcdb schema, version 3 (the current one).
+-- dmarcdb schema, version 4 (the current one).
 --
 -- Applied by store.rs to a new file (PRAGMA user_version 0), which then
 -- gets the latest version number. Files made by an older version are
@@ -48,6 +48,9 @@ CREATE TABLE report (
 );
 CREATE INDEX report_date_begin ON report (date_begin);
 CREATE INDEX report_domain ON report (policy_domain, date_begin);
+-- For `daily`, which also takes the reports that begin before its window
+-- and reach into it (a long report straddling the window's start).
+CREATE INDEX report_date_end ON report (date_end);
 
 -- The report XML as received, gzip-compressed (a gzip attachment is kept as
 -- sent; plain XML is compressed on the way in).
@@ -56,6 +59,22 @@ CREATE TABLE report_blob (
     sha256      BLOB    NOT NULL,          -- of the gzip bytes below
     gzip        BLOB    NOT NULL
 );
+
+-- Conflicting copies: inputs with the identity key of a stored report but
+-- different content (see README, "Identity"), kept byte for byte. A copy
+-- whose markup needed repair never displaces a clean one: the clean copy is
+-- the report, whichever arrived first, and the other is kept here.
+CREATE TABLE report_variant (
+    id              INTEGER PRIMARY KEY,
+    report          INTEGER NOT NULL REFERENCES report (id) ON DELETE CASCADE,
+    sha256          BLOB    NOT NULL UNIQUE,   -- of the report XML (decompressed)
+    source          TEXT    NOT NULL,          -- where this copy came from
+    repair          TEXT,                      -- the first markup repair it needed; NULL: none
+    gzip            BLOB    NOT NULL,          -- the report XML, gzip-compressed
+    first_seen      INTEGER NOT NULL,
+    last_seen       INTEGER NOT NULL
+);
+CREATE INDEX report_variant_report ON report_variant (report);
 
 -- One row per <record>, keyed by its report and its position in it (seq,
 -- from 0, document order). The key is the only index: the views reach a

@@ -1,7 +1,7 @@
-//! Alert: per-source totals in a window → problems, as the seed judged
-//! them, plus the "new sender" rule; and the texts that describe them.
+//! Alert: per-source totals in a window → problems, judged as the Python
+//! script dmarcdb replaces judged them, plus the "new sender" rule; and the texts that describe them.
 //!
-//! Rules (thresholds in [`Thresholds`], defaults are the seed's):
+//! Rules (thresholds in [`Thresholds`], defaults are that script's):
 //!
 //! - `alignment_broken`: a source IP of ours with a DMARC pass rate below
 //!   `min_pass_pct` (95) and at least `min_messages` (20) messages.
@@ -23,9 +23,9 @@
 //! A problem about a source IP also says how many DMARC failure reports
 //! in the window name that IP as their Source-IP (`failure_reports`).
 //!
-//! Two deliberate differences from the seed: every source is judged, not
+//! Two deliberate differences from that script: every source is judged, not
 //! just the 25 largest the summary shows; and the pass rate is compared
-//! exactly (the seed rounded to a whole percent first, so 94.6 % passed).
+//! exactly (the script rounded to a whole percent first, so 94.6 % passed).
 //!
 //! This module queries and formats; it neither prints nor sends (the CLI
 //! prints, [`notify`](crate::notify) sends).
@@ -40,7 +40,7 @@ use crate::store::{DbError, Store};
 mod tls;
 pub use tls::{judge_tls, tls_problem_json, TlsProblem};
 
-/// Sources shown in the text summary, as the seed's `LIMIT 25`.
+/// Sources shown in the text summary (the Python script's `LIMIT 25`).
 pub const SUMMARY_SOURCES: usize = 25;
 
 /// Which rule a problem broke.
@@ -172,7 +172,8 @@ fn new_sender_test(
     })
 }
 
-/// The seed's two rules over per-source totals.
+/// The two volume rules over per-source totals: alignment broken, possible
+/// spoofing.
 pub fn judge(sources: &[SourceRow], t: &Thresholds) -> Vec<Problem> {
     let mut out = Vec::new();
     for s in sources {
@@ -227,7 +228,7 @@ pub fn fmt_pct(p: f64) -> String {
     }
 }
 
-/// The seed's summary: a header naming the window (`label`, e.g. "last 7
+/// The summary: a header naming the window (`label`, e.g. "last 7
 /// days") and one line per source, largest first, at most
 /// [`SUMMARY_SOURCES`]. `empty` replaces the lines when there are none.
 pub fn summary(o: &Outcome, label: &str, empty: Option<&str>) -> String {
@@ -279,7 +280,7 @@ fn problem_lines(o: &Outcome) -> String {
     lines.join("\n")
 }
 
-/// The notification text, as the seed's Telegram message.
+/// The notification text (the Python script's Telegram message).
 pub fn notification_text(o: &Outcome, label: &str) -> String {
     format!(
         "⚠️ DMARC alignment alert\n\n{}\n\nIssues:\n{}",
@@ -374,7 +375,7 @@ mod tests {
     }
 
     #[test]
-    fn seed_thresholds() {
+    fn default_thresholds() {
         let rows = [
             src("a", true, 100, 90),
             src("b", true, 100, 96),
@@ -394,14 +395,14 @@ mod tests {
     }
 
     #[test]
-    fn exact_rate_not_rounded_like_the_seed() {
-        // 94.6 %: the seed rounded to 95 and stayed quiet.
+    fn exact_rate_not_rounded_to_a_whole_percent() {
+        // 94.6 %: the Python script rounded to 95 and stayed quiet.
         assert_eq!(kinds(&[src("a", true, 1000, 946)]).len(), 1);
         assert!(kinds(&[src("a", true, 1000, 950)]).is_empty());
     }
 
     #[test]
-    fn texts_keep_the_seed_wording() {
+    fn texts_keep_the_python_script_wording() {
         let p = judge(&[src("192.0.2.1", true, 100, 90)], &Thresholds::default());
         assert_eq!(
             p[0].text,

@@ -209,7 +209,8 @@ fn mapped(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// The alert rules' thresholds (see [`crate::alert`]). Defaults are the seed's.
+/// The alert rules' thresholds (see [`crate::alert`]); the defaults are
+/// those of the README's alert section.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Thresholds {
     /// "alignment broken": ours with a DMARC pass % below this ...

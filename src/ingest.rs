@@ -52,6 +52,9 @@ pub struct Summary {
     pub failure_new: u64,
     /// Reports of any kind that were already stored.
     pub duplicate: u64,
+    /// Reports whose identity was stored with other content (one copy is
+    /// the report, the other a variant; see `store::variant`).
+    pub conflicting: u64,
     /// Mail messages holding no report (also failure report mails of
     /// another feedback type, such as abuse reports).
     pub not_report: u64,
@@ -63,6 +66,8 @@ pub struct Summary {
     pub parsed: u64,
     /// Problems that lost nothing (a message that could not be marked seen).
     pub warnings: Vec<String>,
+    /// Files met that this run writes itself (the database), not read.
+    pub own_skipped: u64,
 }
 
 /// What the callback hears about, as it happens.
@@ -175,6 +180,7 @@ pub fn run(
     }
     result?;
     source.finish().map_err(Fatal::Source)?;
+    sum.own_skipped = source.own_files_skipped();
     Ok(sum)
 }
 
@@ -263,6 +269,7 @@ fn stored_event(
             sum.records += records;
         }
         Stored::Duplicate { .. } => sum.duplicate += 1,
+        Stored::Conflicting { .. } => sum.conflicting += 1,
     }
     on_event(&Event::Stored { name, outcome });
 }

@@ -16,7 +16,8 @@
 //!   retries the quarantine;
 //! - [`query`]: SQL views over the store, returning rows;
 //! - [`render`]: rows as a table, CSV or JSON;
-//! - [`alert`]: rows → problems → exit code, and [`notify`] to send them.
+//! - [`alert`]: rows → problems → exit code, and [`notify`] to send them;
+//! - [`untrusted`]: how outside text is shown (terminal escapes, CSV formulas).
 //!
 //! `cli` holds the command-line definitions; `main.rs` only calls [`cli::run`].
 
@@ -35,3 +36,10 @@ pub mod render;
 pub mod reparse;
 pub mod source;
 pub mod store;
+pub mod untrusted;
+
+/// Where the shared real-world corpus is, for unit tests that read it: the
+/// same helper the integration tests use.
+#[cfg(test)]
+#[path = "../tests/common/corpus.rs"]
+mod test_corpus;

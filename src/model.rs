@@ -108,7 +108,8 @@ pub struct Record {
 
 impl Record {
     /// DMARC passes when either aligned mechanism passes (RFC 7489 §6.6.2);
-    /// the seed computed it the same way from `policy_evaluated`.
+    /// the Python script dmarcdb replaces computed it the same way from
+    /// `policy_evaluated`.
     pub fn dmarc_pass(&self) -> bool {
         self.policy_evaluated.dkim == AuthResult::Pass
             || self.policy_evaluated.spf == AuthResult::Pass

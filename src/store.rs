@@ -14,6 +14,7 @@
 //! - `lookup.rs`: a read-only second handle, for ingest's parsing thread.
 //! - `views.rs` and `views/`: the questions of `query` and `alert`.
 //! - `rebuild.rs`: rewriting a stored report for `reparse`.
+//! - `variant.rs`: a second copy of a stored report with other content.
 //! - `quarantine.rs`, `sender.rs`: those tables' own operations.
 //! - `tls.rs`, `failure.rs`: SMTP TLS reports and DMARC failure reports
 //!   (their writes, taking reports parsed by the caller; their view rows;
@@ -62,12 +63,14 @@ use crate::model::ReportHeader;
 use crate::parse::ParseError;
 
 mod failure;
+mod fault;
 mod insert;
 mod lookup;
 mod quarantine;
 mod rebuild;
 mod sender;
 mod tls;
+pub mod variant;
 mod views;
 mod write;
 pub use failure::{FailureReportRow, FailureStored};
@@ -93,6 +96,7 @@ const SCHEMA: &str = include_str!("../schema.sql");
 const MIGRATIONS: &[&str] = &[
     include_str!("store/migrations/v1-to-v2.sql"),
     include_str!("store/migrations/v2-to-v3.sql"),
+    include_str!("store/migrations/v3-to-v4.sql"),
 ];
 
 /// The `user_version` of a file with the current schema.
@@ -109,8 +113,16 @@ pub enum Stored {
         messages: i64,
         messages_fail: i64,
     },
-    /// A report with the same identity key is already stored.
+    /// A report with the same identity key and the same content is
+    /// already stored.
     Duplicate { header: Box<ReportHeader> },
+    /// A report with the same identity key but other content is stored:
+    /// one copy is the report, the other is kept in `report_variant` (see
+    /// [`variant`]).
+    Conflicting {
+        header: Box<ReportHeader>,
+        kept: variant::Kept,
+    },
 }
 
 /// A failure of the database itself (disk full, file locked too long, a
@@ -127,6 +139,12 @@ impl From<rusqlite::Error> for DbError {
 }
 
 impl DbError {
+    /// What went wrong, in one line, with what to do about it when the
+    /// cause is a known fault (disk full, read-only file, lock held).
+    pub fn explain(&self) -> String {
+        fault::explain(&self.0)
+    }
+
     /// A uniqueness or other constraint refused the write.
     pub(crate) fn is_constraint(&self) -> bool {
         self.0.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation)
@@ -191,9 +209,21 @@ const BATCH_RECORDS: u64 = 20_000;
 /// and the acknowledgement of mail, wait at most about this long.
 const BATCH_AGE: Duration = Duration::from_millis(250);
 
+/// How long a write waits for another process's write lock before it fails
+/// with "database is locked", unless told otherwise
+/// ([`Store::open_waiting`]).
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+
 impl Store {
-    /// Opens (creating if needed, readable by its owner only) and migrates.
+    /// Opens (creating if needed, readable by its owner only) and migrates,
+    /// waiting up to [`DEFAULT_BUSY_TIMEOUT`] for a busy file.
     pub fn open(path: &Path) -> Result<Store, DbError> {
+        Store::open_waiting(path, DEFAULT_BUSY_TIMEOUT)
+    }
+
+    /// [`Store::open`], with `busy_timeout` as the longest wait for another
+    /// process's write lock (on open and on every later write).
+    pub fn open_waiting(path: &Path, busy_timeout: Duration) -> Result<Store, DbError> {
         if let Some(dir) = path.parent() {
             if !dir.as_os_str().is_empty() && !dir.exists() {
                 let _ = std::fs::create_dir_all(dir);
@@ -201,16 +231,19 @@ impl Store {
         }
         create_private(path);
         let conn = Connection::open(path)?;
-        Ok(Store::setup(conn)?)
+        Ok(Store::setup(conn, busy_timeout)?)
     }
 
     /// A throwaway database, for tests.
     pub fn open_in_memory() -> Result<Store, DbError> {
-        Ok(Store::setup(Connection::open_in_memory()?)?)
+        Ok(Store::setup(
+            Connection::open_in_memory()?,
+            DEFAULT_BUSY_TIMEOUT,
+        )?)
     }
 
-    fn setup(conn: Connection) -> Result<Store, rusqlite::Error> {
-        conn.busy_timeout(std::time::Duration::from_secs(60))?;
+    fn setup(conn: Connection, busy_timeout: Duration) -> Result<Store, rusqlite::Error> {
+        conn.busy_timeout(busy_timeout)?;
         // 8 KiB pages for a new file (an existing one keeps its own): half
         // the WAL frames, each a write of its own, and shallower trees;
         // ingest was 5-8 % faster than with 4 KiB (bench/README.md).
@@ -218,7 +251,9 @@ impl Store {
         // Switching a new file to WAL needs a lock that SQLite does not wait
         // for through the busy handler: two runs creating the same file at
         // once would see "database is locked". Retry for a while instead.
-        retry_busy(|| conn.pragma_update(None, "journal_mode", "WAL"))?;
+        retry_busy(busy_timeout, || {
+            conn.pragma_update(None, "journal_mode", "WAL")
+        })?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         // The schema's foreign keys document the references; SQLite is not
         // asked to check them on every insert (a seventh of the writer's
@@ -314,8 +349,9 @@ impl Store {
         }
     }
 
-    /// The file's path, for a second connection (`None` in memory).
-    fn path(&self) -> Option<&str> {
+    /// The file's path, for a second connection and for messages (`None`
+    /// in memory).
+    pub fn path(&self) -> Option<&str> {
         self.conn.path().filter(|p| !p.is_empty())
     }
 
@@ -372,10 +408,13 @@ impl Store {
     }
 }
 
-/// Runs `op` again while the database is busy or locked, for up to a
-/// minute (like the busy timeout, for the statements that bypass it).
-fn retry_busy<T>(mut op: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+/// Runs `op` again while the database is busy or locked, for up to
+/// `timeout` (like the busy timeout, for the statements that bypass it).
+fn retry_busy<T>(
+    timeout: Duration,
+    mut op: impl FnMut() -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    let deadline = std::time::Instant::now() + timeout;
     loop {
         match op() {
             Err(rusqlite::Error::SqliteFailure(e, _))

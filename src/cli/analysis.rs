@@ -23,6 +23,7 @@ use crate::notify::{self, Message};
 use crate::query::{self, Empty, Filter, Scope, Side, Window};
 use crate::render::{self, Format};
 use crate::store::Store;
+use crate::untrusted::{self, Visible};
 
 /// Settings every analysis command reads (global flags).
 #[derive(Debug, Clone, Default, Args)]
@@ -105,7 +106,8 @@ pub struct NotifyArgs {
 pub struct AlertArgs {
     #[command(flatten)]
     pub window: WindowArgs,
-    /// Output format: table prints the seed's summary and the problems;
+    /// Output format: table prints a summary (the 25 largest sources, ours or
+    /// EXTERNAL, with pass %) and the problems;
     /// json prints {"window", "problems"}; csv one line per problem.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -174,7 +176,7 @@ fn last_days(d: u32) -> String {
 
 /// `dmarcdb query VIEW`.
 pub(super) fn cmd_query(
-    db: Option<PathBuf>,
+    db: super::DbArgs,
     sa: &SettingsArgs,
     args: QueryArgs,
 ) -> anyhow::Result<Exit> {
@@ -254,7 +256,7 @@ pub(super) fn cmd_query(
 
 /// `dmarcdb alert`.
 pub(super) fn cmd_alert(
-    db: Option<PathBuf>,
+    db: super::DbArgs,
     sa: &SettingsArgs,
     args: AlertArgs,
 ) -> anyhow::Result<Exit> {
@@ -288,7 +290,7 @@ pub fn prepare_after_ingest(
 }
 
 /// Runs `--alert` after an ingest (a blank line, then the summary, as the
-/// seed printed it). `Exit::Ok` when `settings` is `None`.
+/// Python script printed it). `Exit::Ok` when `settings` is `None`.
 pub fn alert_after_ingest(
     store: &Store,
     settings: Option<&Settings>,
@@ -329,9 +331,12 @@ fn run_alert(
     };
     let mut out = std::io::stdout().lock();
     match format {
-        Format::Table => writeln!(out, "{}", alert::report_text(&o, label, empty.as_deref()))?,
+        Format::Table => {
+            let text = alert::report_text(&o, label, empty.as_deref());
+            writeln!(out, "{}", untrusted::visible_block(&text))?
+        }
         Format::Json => {
-            serde_json::to_writer_pretty(&mut out, &alert::to_json(&o))?;
+            untrusted::write_json(&mut out, &alert::to_json(&o))?;
             writeln!(out)?;
         }
         Format::Csv => render::write(&alert::to_table(&o), Format::Csv, false, &mut out)?,
@@ -370,6 +375,6 @@ fn send(settings: &Settings, o: &Outcome, label: &str) {
     };
     let (_, failed) = notify::send(ch, &msg);
     for e in failed {
-        eprintln!("dmarcdb: warning: {e}");
+        eprintln!("dmarcdb: warning: {}", Visible(&e.to_string()));
     }
 }

@@ -857,13 +857,7 @@ fn zip_members_share_one_budget() {
 }
 
 fn corpus() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/parsedmarc");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("skipping: sample corpus {} is absent", dir.display());
-        None
-    }
+    crate::test_corpus::corpus_dir("parsedmarc")
 }
 
 fn files_in(dir: &Path) -> Vec<PathBuf> {

@@ -329,7 +329,9 @@ impl Writer<'_, '_> {
         };
         let outcome = match self.sink {
             Sink::Store(store) => store
-                .store_parsed(payload, &payload.name, header, &mut || feed.next())
+                .store_parsed(payload, self.limits, &payload.name, header, &mut || {
+                    feed.next()
+                })
                 .map(Outcome::Stored),
             Sink::Nowhere => read_through(header, &mut feed),
         };

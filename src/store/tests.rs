@@ -158,15 +158,20 @@ fn a_bad_record_after_many_chunks_leaves_nothing_behind() {
 }
 
 #[test]
-fn a_duplicate_is_decided_from_the_header_alone() {
+fn a_copy_with_a_stored_identity_is_judged_by_its_content() {
     let mut s = Store::open_in_memory().unwrap();
     let l = Limits::default();
     s.store_report(&payload(XML), &l, "t").unwrap();
-    // Same identity, records that would not even parse: never read.
+    let again = s.store_report(&payload(XML), &l, "t").unwrap();
+    assert!(matches!(again, Stored::Duplicate { .. }));
+    // Same identity, records that do not parse: a bad input like any
+    // other (rejected), and the stored report stays as it was.
     let cut = XML.find("<record>").unwrap();
     let broken = format!("{}<record><row><source_ip>x</source_ip>", &XML[..cut]);
-    let again = s.store_report(&payload(&broken), &l, "t").unwrap();
-    assert!(matches!(again, Stored::Duplicate { .. }));
+    let e = s.store_report(&payload(&broken), &l, "t").unwrap_err();
+    assert!(matches!(e, StoreError::Parse(_)), "{e}");
+    assert_eq!(count(&s, "report"), 1);
+    assert_eq!(count(&s, "report_variant"), 0);
 }
 
 #[test]

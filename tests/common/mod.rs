@@ -3,5 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod corpus;
 pub mod dovecot;
+pub mod introspect;
 pub mod mail;

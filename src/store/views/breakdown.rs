@@ -51,9 +51,19 @@ pub struct SpfRow {
     pub messages_fail: i64,
 }
 
-/// Result words that count as failing in `dkim` and `spf` (`hardfail` is
-/// what some SPF reporters write for `fail`).
-const FAIL_WORDS: &str = "('fail', 'softfail', 'hardfail')";
+/// Each auth set's DKIM results once per row key (lower-cased domain,
+/// selector), however often a record repeats a signature: `pass` when any
+/// of them passed, else `fail` when any failed (fail, softfail, or the
+/// `hardfail` some SPF reporters write), so a message counts once per row,
+/// by its best result.
+const DKIM_ONCE: &str = "(SELECT auth_set, lower(domain) AS domain, selector,
+        max(result = 'pass') AS pass, max(result IN ('fail', 'softfail', 'hardfail')) AS fail
+    FROM dkim_result GROUP BY auth_set, lower(domain), selector)";
+
+/// The same for SPF results, per lower-cased domain.
+const SPF_ONCE: &str = "(SELECT auth_set, lower(domain) AS domain,
+        max(result = 'pass') AS pass, max(result IN ('fail', 'softfail', 'hardfail')) AS fail
+    FROM spf_result GROUP BY auth_set, lower(domain))";
 
 impl Store {
     /// Per reporter, largest volume first.
@@ -98,16 +108,16 @@ impl Store {
 
     /// Per DKIM signing domain and selector from `<auth_results>`, largest
     /// volume first (raw results: a message with two signatures counts in
-    /// both rows).
+    /// both rows; a signature its record lists twice counts once).
     pub fn dkim_rows(&self, q: &Scope<'_>) -> Result<Vec<DkimRow>, DbError> {
         let mut sql = Sql::default();
         let cond = sql.where_all(q);
         let limit = sql.limit(q.limit);
         let text = format!(
-            "SELECT lower(d.domain), d.selector, sum(c.count),
-                    sum(CASE WHEN d.result = 'pass' THEN c.count ELSE 0 END),
-                    sum(CASE WHEN d.result IN {FAIL_WORDS} THEN c.count ELSE 0 END)
-             {FROM} LEFT JOIN dkim_result d ON d.auth_set = c.auth {cond}
+            "SELECT d.domain, d.selector, sum(c.count),
+                    sum(CASE WHEN d.pass THEN c.count ELSE 0 END),
+                    sum(CASE WHEN d.fail AND NOT d.pass THEN c.count ELSE 0 END)
+             {FROM} LEFT JOIN {DKIM_ONCE} d ON d.auth_set = c.auth {cond}
              GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 {limit}"
         );
         self.rows(&text, &sql, |r| {
@@ -121,16 +131,17 @@ impl Store {
         })
     }
 
-    /// Per SPF domain from `<auth_results>`, largest volume first.
+    /// Per SPF domain from `<auth_results>`, largest volume first (a
+    /// domain its record lists twice counts once).
     pub fn spf_rows(&self, q: &Scope<'_>) -> Result<Vec<SpfRow>, DbError> {
         let mut sql = Sql::default();
         let cond = sql.where_all(q);
         let limit = sql.limit(q.limit);
         let text = format!(
-            "SELECT lower(s.domain), sum(c.count),
-                    sum(CASE WHEN s.result = 'pass' THEN c.count ELSE 0 END),
-                    sum(CASE WHEN s.result IN {FAIL_WORDS} THEN c.count ELSE 0 END)
-             {FROM} LEFT JOIN spf_result s ON s.auth_set = c.auth {cond}
+            "SELECT s.domain, sum(c.count),
+                    sum(CASE WHEN s.pass THEN c.count ELSE 0 END),
+                    sum(CASE WHEN s.fail AND NOT s.pass THEN c.count ELSE 0 END)
+             {FROM} LEFT JOIN {SPF_ONCE} s ON s.auth_set = c.auth {cond}
              GROUP BY 1 ORDER BY 2 DESC, 1 {limit}"
         );
         self.rows(&text, &sql, |r| {
