@@ -13,6 +13,7 @@ use chrono::NaiveDate;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 mod analysis;
+mod enrich;
 mod imap;
 mod quarantine;
 mod shell;
@@ -91,6 +92,12 @@ pub enum Command {
     /// List, export or drop the inputs kept in quarantine (those that
     /// could not be stored).
     Quarantine(quarantine::QuarantineArgs),
+    /// Look up what is known about source addresses: AS and country from
+    /// MaxMind-format databases, reverse DNS. Kept apart from the reports.
+    Enrich(enrich::EnrichArgs),
+    /// What publishing p=quarantine or p=reject for a domain would do, and
+    /// whether it is safe now; exit 0 when ready, 1 when not.
+    Readiness(enrich::ReadinessArgs),
     /// Print a shell completion script (bash, zsh, fish) on stdout.
     Completions(shell::CompletionsArgs),
     /// Print the manual page (roff) on stdout: `dmarcdb man | man -l -`.
@@ -127,6 +134,8 @@ pub struct IngestArgs {
     #[arg(long)]
     pub redact: bool,
     #[command(flatten)]
+    pub enrich: enrich::AfterIngestEnrich,
+    #[command(flatten)]
     pub alert: AfterIngest,
 }
 
@@ -147,8 +156,12 @@ pub struct QueryArgs {
 /// The views of `dmarcdb query`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum View {
-    /// Per source IP, ours or EXTERNAL, largest first (default --limit 25).
+    /// Per source IP, ours or EXTERNAL, largest first (default --limit 25),
+    /// with its sender name, AS, country and reverse DNS when known.
     Sources,
+    /// Per named sender (a service, ours, or an AS), largest first, with
+    /// forwarded mail counted apart.
+    Senders,
     /// Per UTC day of the window; a report spanning days is shared out
     /// over them in whole messages.
     Daily,
@@ -267,6 +280,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Alert(args) => analysis::cmd_alert(cli.db, &cli.settings, args),
         Command::Reparse(args) => cmd_reparse(cli.db, &cli.settings, args),
         Command::Quarantine(args) => quarantine::cmd_quarantine(cli.db, args),
+        Command::Enrich(args) => enrich::cmd_enrich(cli.db, &cli.settings, args),
+        Command::Readiness(args) => enrich::cmd_readiness(cli.db, &cli.settings, args),
         Command::Completions(args) => shell::cmd_completions(&args),
         Command::Man(args) => shell::cmd_man(&args),
         Command::Generate(args) => {
@@ -305,7 +320,11 @@ fn cmd_ingest(db: DbArgs, sa: &SettingsArgs, args: IngestArgs) -> anyhow::Result
     if args.dry_run && args.alert.alert {
         anyhow::bail!("--alert needs the database; it cannot be combined with --dry-run");
     }
+    if args.dry_run && args.enrich.enrich {
+        anyhow::bail!("--enrich needs the database; it cannot be combined with --dry-run");
+    }
     let alert_settings = analysis::prepare_after_ingest(sa, &args.alert)?;
+    let enrich_opts = enrich::prepare_after_ingest(sa, &args.enrich)?;
     let max = args.max_size.saturating_mul(1024 * 1024);
     let opts = ingest::Options {
         dry_run: args.dry_run,
@@ -346,6 +365,7 @@ fn cmd_ingest(db: DbArgs, sa: &SettingsArgs, args: IngestArgs) -> anyhow::Result
         source.as_mut(),
         store.as_mut(),
         &opts,
+        enrich_opts.as_ref(),
         &args.alert,
         alert_settings.as_ref(),
     )
@@ -357,6 +377,7 @@ fn ingest_and_report(
     source: &mut dyn Source,
     mut store: Option<&mut Store>,
     opts: &ingest::Options,
+    enrich_opts: Option<&crate::enrich::run::Options>,
     after: &AfterIngest,
     alert_settings: Option<&crate::config::Settings>,
 ) -> anyhow::Result<Exit> {
@@ -364,6 +385,8 @@ fn ingest_and_report(
     print_summary(&summary, opts.dry_run);
     let mut exit = ingest_exit(&summary);
     if let Some(store) = store {
+        // Enriched first, so the alert can name the senders.
+        exit = exit.max(enrich::enrich_after_ingest(store, enrich_opts)?);
         exit = exit.max(analysis::alert_after_ingest(store, alert_settings, after)?);
     }
     Ok(exit)

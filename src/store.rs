@@ -15,7 +15,8 @@
 //! - `views.rs` and `views/`: the questions of `query` and `alert`.
 //! - `rebuild.rs`: rewriting a stored report for `reparse`.
 //! - `variant.rs`: a second copy of a stored report with other content.
-//! - `quarantine.rs`, `sender.rs`: those tables' own operations.
+//! - `quarantine.rs`, `report_ips.rs`, `netfacts.rs`: those tables' own
+//!   operations; `senders.rs` the per-IP totals of the enriched views.
 //! - `tls.rs`, `failure.rs`: SMTP TLS reports and DMARC failure reports
 //!   (their writes, taking reports parsed by the caller; their view rows;
 //!   the `--redact` key).
@@ -66,9 +67,11 @@ mod failure;
 mod fault;
 mod insert;
 mod lookup;
+mod netfacts;
 mod quarantine;
 mod rebuild;
-mod sender;
+mod report_ips;
+mod senders;
 mod tls;
 pub mod variant;
 mod views;
@@ -78,8 +81,10 @@ pub use failure::{FailureReportRow, FailureStored};
 use insert::auth_key;
 use insert::{AuthSets, Inserter};
 pub use lookup::Lookup;
+pub use netfacts::IpFacts;
 pub use quarantine::{inflate_to, Dropped, Quarantined};
 pub use rebuild::Rebuilt;
+pub use report_ips::ip_hash;
 pub use tls::{TlsFailureRow, TlsPolicyRow, TlsReportRow, TlsStored};
 pub use views::{
     DkimRow, DomainRow, FailureRow, Filter, Novelty, OrgRow, ReportRow, ReportSpan, Scope, Side,
@@ -97,6 +102,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("store/migrations/v1-to-v2.sql"),
     include_str!("store/migrations/v2-to-v3.sql"),
     include_str!("store/migrations/v3-to-v4.sql"),
+    include_str!("store/migrations/v4-to-v5.sql"),
 ];
 
 /// The `user_version` of a file with the current schema.

@@ -183,7 +183,7 @@ pub(super) fn cmd_query(
     let settings = settings(sa, None)?;
     let view = args.view;
     let filter = args.filter.filter();
-    if matches!(view, View::Sources | View::Failures) || filter.side.is_some() {
+    if matches!(view, View::Sources | View::Senders | View::Failures) || filter.side.is_some() {
         note_nets(&settings);
     }
     let store = open_store(db)?;
@@ -203,9 +203,11 @@ pub(super) fn cmd_query(
         nets: &settings.our_nets,
         limit: args.filter.limit.or(default_limit),
     };
+    let catalogue = crate::enrich::catalogue::Catalogue::new(settings.senders.clone());
     let mut table = match view {
         View::Reports => query::reports_in(&store, &scope)?,
-        View::Sources => query::sources(&store, &scope)?,
+        View::Sources => query::sources(&store, &scope, &catalogue)?,
+        View::Senders => query::senders(&store, &scope, &catalogue)?,
         View::Daily => query::daily(&store, &scope)?,
         View::Orgs => query::orgs(&store, &scope)?,
         View::Domains => query::domains(&store, &scope)?,
@@ -322,7 +324,14 @@ fn run_alert(
     format: Format,
     notify: bool,
 ) -> anyhow::Result<Exit> {
-    let o = alert::check(store, window, &settings.our_nets, &settings.thresholds)?;
+    let cat = crate::enrich::catalogue::Catalogue::new(settings.senders.clone());
+    let o = alert::check(
+        store,
+        window,
+        &settings.our_nets,
+        &cat,
+        &settings.thresholds,
+    )?;
     let empty = if o.sources.is_empty() {
         let now = chrono::Utc::now().timestamp();
         Some(Empty::find(store, &window)?.message(&window, label, now))
