@@ -166,15 +166,17 @@ fn move_to_archive_empties_inbox() {
 }
 
 #[test]
-fn move_without_move_capability_copies_then_expunges_at_finish() {
+fn move_without_move_capability_copies_and_expunges_each_group() {
     let Some(dovecot) = Dovecot::start_with(Options {
         hide_move: true,
+        rawlog: true,
         ..Options::default()
     }) else {
         return;
     };
     seed(&dovecot, 3, 1);
     dovecot.create_folder("Archive");
+    let before = dovecot.sessions_logged();
     let mut source = connect(ImapOptions {
         move_to: Some("Archive".into()),
         ..options(&dovecot)
@@ -182,22 +184,19 @@ fn move_without_move_capability_copies_then_expunges_at_finish() {
     .unwrap();
     let inputs = read_all(&mut source);
     assert_eq!(inputs.len(), 3);
-    for input in &inputs {
-        source.ack(input).unwrap();
-    }
-    // Copied and flagged, not yet expunged.
-    assert_eq!(dovecot.count("Archive"), 3);
-    let deleted = dovecot
-        .flags("INBOX")
-        .iter()
-        .filter(|(_, flags)| flags.iter().any(|f| f == "\\Deleted"))
-        .count();
-    assert_eq!(deleted, 3);
-
-    source.finish().unwrap();
-    // The seen message that was not read stays.
+    assert!(source.ack_group(&inputs).is_empty());
+    // Copied, flagged and expunged (UID EXPUNGE, RFC 4315) as one group;
+    // the seen message that was not read stays.
     assert_eq!(dovecot.count("INBOX"), 1);
     assert_eq!(dovecot.count("Archive"), 3);
+    source.finish().unwrap();
+    let commands = dovecot.commands(&before);
+    let sent = |verb: &str| commands.iter().filter(|c| c.starts_with(verb)).count();
+    assert_eq!(
+        (sent("UID COPY"), sent("UID STORE"), sent("UID EXPUNGE")),
+        (1, 2, 1),
+        "{commands:#?}"
+    );
 }
 
 #[test]

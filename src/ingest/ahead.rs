@@ -35,7 +35,10 @@ use std::sync::Arc;
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::{ack_all, isolate, note_extracted, reject, stored_event, Event, Fatal, Summary};
+use super::{
+    ack_all, isolate, note_extracted, reject, stored_event, Event, Fatal, Summary,
+    ACK_WITHOUT_COMMIT,
+};
 use crate::extract::{self, ExtractError, Limits, Payload};
 use crate::model::{Record, ReportHeader};
 use crate::parse::{Guarded, ParseError, ReportReader};
@@ -196,7 +199,10 @@ impl Writer<'_> {
             bytes: Arc::default(),
             ..input
         });
-        if self.store.commit_due()? {
+        // A group is acknowledged as a whole once committed; inputs that
+        // opened no group wait for the next one (or for ACK_WITHOUT_COMMIT).
+        let open = !self.store.conn().is_autocommit();
+        if self.store.commit_due()? && (open || self.unacked.len() >= ACK_WITHOUT_COMMIT) {
             ack_all(source, self.unacked, self.sum)?;
         }
         Ok(())

@@ -47,6 +47,8 @@ use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
 use super::{Input, InputKind, Source, SourceError};
 
+mod utf7;
+
 /// The implicit-TLS IMAP port (RFC 8314).
 pub const DEFAULT_PORT: u16 = 993;
 /// UIDs fetched per `UID FETCH`: few round trips, bounded memory.
@@ -191,10 +193,11 @@ pub fn connect(opts: ImapOptions) -> Result<ImapSource, SourceError> {
     let (can_move, uidplus) = (caps.has_str("MOVE"), caps.has_str("UIDPLUS"));
     drop(caps);
 
+    let wire = utf7::encode(&opts.folder);
     let opened = if opts.dry_run {
-        session.examine(&opts.folder)
+        session.examine(&wire)
     } else {
-        session.select(&opts.folder)
+        session.select(&wire)
     };
     opened.map_err(|e| fatal(format!("cannot open folder {}: {e}", opts.folder)))?;
     let query = if opts.all { "ALL" } else { "UNSEEN" };
@@ -234,20 +237,40 @@ impl Source for ImapSource {
     }
 
     fn ack(&mut self, input: &Input) -> Result<(), SourceError> {
-        if self.dry_run {
-            return Ok(());
+        match self.ack_group(std::slice::from_ref(input)).pop() {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
-        let uid = u32::try_from(input.token).map_err(|_| SourceError {
-            name: input.name.clone(),
-            reason: format!("not an IMAP UID: {}", input.token),
-            fatal: false,
-        })?;
-        let result = self.mark_done(uid, &input.name);
-        if matches!(&result, Err(e) if e.fatal) {
-            // Unusable session or no target folder: the run ends here.
-            self.session = None;
+    }
+
+    /// One `UID STORE` (and one `UID MOVE`, or `UID COPY` + `UID STORE` +
+    /// `UID EXPUNGE`) for the whole group; see the module doc.
+    fn ack_group(&mut self, inputs: &[Input]) -> Vec<SourceError> {
+        if self.dry_run || inputs.is_empty() {
+            return Vec::new();
         }
-        result
+        let mut errors = Vec::new();
+        let mut uids = Vec::with_capacity(inputs.len());
+        for input in inputs {
+            match u32::try_from(input.token) {
+                Ok(uid) => uids.push(uid),
+                Err(_) => errors.push(SourceError {
+                    name: input.name.clone(),
+                    reason: format!("not an IMAP UID: {}", input.token),
+                    fatal: false,
+                }),
+            }
+        }
+        uids.sort_unstable();
+        uids.dedup();
+        if let Err(e) = self.mark_done(&uids) {
+            if e.fatal {
+                // Unusable session or no target folder: the run ends here.
+                self.session = None;
+            }
+            errors.push(e);
+        }
+        errors
     }
 
     fn finish(&mut self) -> Result<(), SourceError> {
@@ -289,44 +312,60 @@ impl Drop for ImapSource {
 }
 
 impl ImapSource {
-    /// `\Seen`, then the move; see the module doc.
-    fn mark_done(&mut self, uid: u32, name: &str) -> Result<(), SourceError> {
+    /// `\Seen`, then the move, for a whole group of UIDs; see the
+    /// module doc.
+    fn mark_done(&mut self, uids: &[u32]) -> Result<(), SourceError> {
+        if uids.is_empty() {
+            return Ok(());
+        }
+        let name = format!("imap:{}/UID {}", self.folder, uid_set(uids));
         let Some(session) = self.session.as_mut() else {
             return Err(SourceError {
-                name: name.to_owned(),
+                name,
                 reason: "ack after the IMAP session was closed".to_owned(),
                 fatal: true,
             });
         };
         let fail = |what: &str, e: imap::Error| SourceError {
-            name: name.to_owned(),
+            name: name.clone(),
             reason: format!("{what} failed: {e}"),
             fatal: is_connection_error(&e),
         };
-        let set = uid.to_string();
-        session
-            .uid_store(&set, "+FLAGS.SILENT (\\Seen)")
-            .map_err(|e| fail("marking \\Seen", e))?;
+        for set in uid_sets(uids) {
+            session
+                .uid_store(&set, "+FLAGS.SILENT (\\Seen)")
+                .map_err(|e| fail("marking \\Seen", e))?;
+        }
         if let Some(target) = &self.move_to {
+            let wire = utf7::encode(target);
             if !self.target_ready {
-                ensure_folder(session, target).map_err(|e| SourceError {
+                ensure_folder(session, &wire).map_err(|e| SourceError {
                     fatal: true,
                     ..fail(&format!("creating folder {target}"), e)
                 })?;
                 self.target_ready = true;
             }
-            if self.can_move {
+            for set in uid_sets(uids) {
+                if self.can_move {
+                    session
+                        .uid_mv(&set, &wire)
+                        .map_err(|e| fail(&format!("UID MOVE to {target}"), e))?;
+                    continue;
+                }
                 session
-                    .uid_mv(&set, target)
-                    .map_err(|e| fail(&format!("UID MOVE to {target}"), e))?;
-            } else {
-                session
-                    .uid_copy(&set, target)
+                    .uid_copy(&set, &wire)
                     .map_err(|e| fail(&format!("UID COPY to {target}"), e))?;
                 session
                     .uid_store(&set, "+FLAGS.SILENT (\\Deleted)")
                     .map_err(|e| fail("marking \\Deleted", e))?;
-                self.to_expunge.push(uid);
+                if self.uidplus {
+                    session
+                        .uid_expunge(&set)
+                        .map_err(|e| fail("UID EXPUNGE", e))?;
+                }
+            }
+            if !self.uidplus {
+                self.to_expunge.extend_from_slice(uids);
             }
         }
         drain(session);
@@ -452,6 +491,24 @@ fn drain(session: &mut Session) {
 /// `BYE`, tag mismatch) leaves the session unusable.
 fn is_connection_error(e: &imap::Error) -> bool {
     !matches!(e, imap::Error::No(_) | imap::Error::Bad(_))
+}
+
+/// A command line of at most about this many bytes of UID set: servers cap
+/// lines (Dovecot at 64 KiB), and sparse UIDs under `--all` do not fold.
+const MAX_SET: usize = 8 * 1024;
+
+/// Sorted UIDs as IMAP sequence sets of at most [`MAX_SET`] bytes each;
+/// one set unless the UIDs are many and scattered.
+fn uid_sets(uids: &[u32]) -> Vec<String> {
+    let mut sets = Vec::new();
+    let mut start = 0;
+    while start < uids.len() {
+        // Each UID adds at most 11 bytes ("4294967295,").
+        let end = (start + MAX_SET / 11).min(uids.len());
+        sets.push(uid_set(&uids[start..end]));
+        start = end;
+    }
+    sets
 }
 
 /// Sorted UIDs as an IMAP sequence set, runs folded: `1:3,7,9:10`.

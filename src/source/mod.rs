@@ -73,6 +73,24 @@ pub trait Source {
         Ok(())
     }
 
+    /// Everything in `inputs` (one commit group, in order) is committed:
+    /// mark it all done, in as few round trips as the source can (IMAP: one
+    /// `UID STORE` for the group). Returns the errors, a fatal one last.
+    /// By default, [`Source::ack`] for each input.
+    fn ack_group(&mut self, inputs: &[Input]) -> Vec<SourceError> {
+        let mut errors = Vec::new();
+        for input in inputs {
+            if let Err(e) = self.ack(input) {
+                let fatal = e.fatal;
+                errors.push(e);
+                if fatal {
+                    break;
+                }
+            }
+        }
+        errors
+    }
+
     /// Called once after the last input was acked; IMAP expunges and logs out.
     fn finish(&mut self) -> Result<(), SourceError> {
         Ok(())
