@@ -48,6 +48,9 @@ use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use super::{Input, InputKind, Source, SourceError};
 
 mod utf7;
+mod watch;
+
+pub use watch::Stop;
 
 /// The implicit-TLS IMAP port (RFC 8314).
 pub const DEFAULT_PORT: u16 = 993;
@@ -60,7 +63,7 @@ const IO_TIMEOUT: Duration = Duration::from_secs(120);
 const HEADER_SCAN: usize = 64 * 1024;
 
 type TlsStream = StreamOwned<ClientConnection, TcpStream>;
-type Session = imap::Session<TlsStream>;
+type Session = imap::Session<watch::Tls>;
 
 /// Where to read and what to do with what was read.
 #[derive(Clone)]
@@ -78,6 +81,11 @@ pub struct ImapOptions {
     pub dry_run: bool,
     /// Move acked messages to this folder (created when missing).
     pub move_to: Option<String>,
+    /// OAuth2 access token (XOAUTH2/OAUTHBEARER) from this file, instead
+    /// of the password. Carried from the config; not used by this build.
+    pub oauth2_token_file: Option<PathBuf>,
+    /// ... or printed by this command, run for each connection.
+    pub oauth2_token_command: Option<String>,
     /// A PEM file of extra trusted roots, for a private CA.
     pub ca_file: Option<PathBuf>,
     /// Connect in plain text and upgrade with STARTTLS (RFC 2595).
@@ -97,6 +105,8 @@ impl Default for ImapOptions {
             all: false,
             dry_run: false,
             move_to: None,
+            oauth2_token_file: None,
+            oauth2_token_command: None,
             ca_file: None,
             starttls: false,
             batch: DEFAULT_BATCH,
@@ -116,6 +126,8 @@ impl fmt::Debug for ImapOptions {
             .field("all", &self.all)
             .field("dry_run", &self.dry_run)
             .field("move_to", &self.move_to)
+            .field("oauth2_token_file", &self.oauth2_token_file)
+            .field("oauth2_token_command", &self.oauth2_token_command)
             .field("ca_file", &self.ca_file)
             .field("starttls", &self.starttls)
             .field("batch", &self.batch)
@@ -141,6 +153,15 @@ pub struct ImapSource {
     target_ready: bool,
     /// Copied and flagged `\Deleted`, to expunge in `finish`.
     to_expunge: Vec<u32>,
+    /// Every message, not only unseen ones (the first search).
+    all: bool,
+    /// The highest UID found so far: after the first search, `--all`
+    /// under `--watch` reads only what arrives.
+    highest: u32,
+    /// The connection's socket, to end an IDLE when asked to stop.
+    socket: Option<TcpStream>,
+    /// Set under `--watch`; see [`watch`].
+    stop: Option<Arc<Stop>>,
 }
 
 impl fmt::Debug for ImapSource {
@@ -169,8 +190,14 @@ pub fn connect(opts: ImapOptions) -> Result<ImapSource, SourceError> {
         reason: scrub(&reason, &opts.password),
         fatal: true,
     };
+    if opts.oauth2_token_file.is_some() || opts.oauth2_token_command.is_some() {
+        return Err(fatal(
+            "OAuth2 login is not supported by this build; use a password file".to_owned(),
+        ));
+    }
     let stream = open_tls(&opts).map_err(fatal)?;
-    let mut client = imap::Client::new(stream);
+    let socket = stream.sock.try_clone().ok();
+    let mut client = imap::Client::new(watch::Tls(stream));
     if opts.starttls {
         // The greeting came before the upgrade; none follows it.
         client.greeting_read = true;
@@ -200,33 +227,39 @@ pub fn connect(opts: ImapOptions) -> Result<ImapSource, SourceError> {
         session.select(&wire)
     };
     opened.map_err(|e| fatal(format!("cannot open folder {}: {e}", opts.folder)))?;
-    let query = if opts.all { "ALL" } else { "UNSEEN" };
-    let mut uids: Vec<u32> = session
-        .uid_search(query)
-        .map_err(|e| fatal(format!("UID SEARCH {query} failed: {e}")))?
-        .into_iter()
-        .collect();
-    uids.sort_unstable();
-    drain(&mut session);
-
-    Ok(ImapSource {
+    let mut source = ImapSource {
         session: Some(session),
         folder: opts.folder,
         dry_run: opts.dry_run,
         move_to: opts.move_to,
         batch: opts.batch.max(1),
-        uids,
+        uids: Vec::new(),
         next: 0,
         pending: VecDeque::new(),
         can_move,
         uidplus,
         target_ready: false,
         to_expunge: Vec::new(),
-    })
+        all: opts.all,
+        highest: 0,
+        socket,
+        stop: None,
+    };
+    source.search().map_err(|e| SourceError {
+        name: name.clone(),
+        ..e
+    })?;
+    Ok(source)
 }
 
 impl Source for ImapSource {
     fn next_input(&mut self) -> Option<Result<Input, SourceError>> {
+        if self.stop.as_ref().is_some_and(|s| s.requested()) {
+            // Asked to stop: what was handed out is committed and
+            // acknowledged; nothing more is read.
+            self.pending.clear();
+            self.next = self.uids.len();
+        }
         if self.pending.is_empty() && self.session.is_some() && self.next < self.uids.len() {
             let end = (self.next + self.batch).min(self.uids.len());
             let chunk = self.uids[self.next..end].to_vec();
@@ -292,12 +325,18 @@ impl Source for ImapSource {
             result = expunged.map_err(|e| fail("EXPUNGE", e));
             self.to_expunge.clear();
         }
+        if self.stop.is_some() {
+            // Watching: the session stays for the next round.
+            drain(&mut session);
+            self.session = Some(session);
+            return result;
+        }
         let logout = session.logout().map_err(|e| fail("LOGOUT", e));
         result.and(logout)
     }
 
     fn len_hint(&self) -> Option<u64> {
-        Some(self.uids.len() as u64)
+        Some((self.uids.len() - self.next + self.pending.len()) as u64)
     }
 }
 
@@ -370,6 +409,52 @@ impl ImapSource {
         }
         drain(session);
         Ok(())
+    }
+
+    /// `UID SEARCH UNSEEN` (or `ALL` the first time with
+    /// [`ImapOptions::all`]; then only UIDs above those found before):
+    /// the messages the next inputs are.
+    fn search(&mut self) -> Result<usize, SourceError> {
+        let query = if !self.all {
+            "UNSEEN".to_owned()
+        } else if self.highest == 0 {
+            "ALL".to_owned()
+        } else {
+            format!("UID {}:*", self.highest.saturating_add(1))
+        };
+        let Some(session) = self.session.as_mut() else {
+            return Err(self.gone());
+        };
+        let found = session.uid_search(&query);
+        drain(session);
+        let found = match found {
+            Ok(found) => found,
+            Err(e) if is_connection_error(&e) => return Err(self.connection_lost(&e)),
+            Err(e) => {
+                return Err(SourceError {
+                    name: format!("imap:{}", self.folder),
+                    reason: format!("UID SEARCH {query} failed: {e}"),
+                    fatal: true,
+                })
+            }
+        };
+        // `UID n:*` always matches the last message, even below n.
+        let floor = if self.all { self.highest } else { 0 };
+        let mut uids: Vec<u32> = found.into_iter().filter(|&u| u > floor).collect();
+        uids.sort_unstable();
+        self.highest = self.highest.max(uids.last().copied().unwrap_or(0));
+        self.uids = uids;
+        self.next = 0;
+        self.pending.clear();
+        Ok(self.uids.len())
+    }
+
+    fn gone(&self) -> SourceError {
+        SourceError {
+            name: format!("imap:{}", self.folder),
+            reason: "the IMAP session was closed".to_owned(),
+            fatal: true,
+        }
     }
 
     /// How inputs and errors about one message are named.

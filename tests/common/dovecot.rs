@@ -391,11 +391,17 @@ impl Dovecot {
         Ok(dovecot)
     }
 
-    /// Stop the server (SIGTERM to the master, which ends every session)
-    /// and start it again on the same port with the same mail.
+    /// Stop the server and start it again on the same port with the same
+    /// mail, as `systemctl restart` does: SIGTERM to the master, and every
+    /// session process ended (Dovecot's own stop lets a session in IDLE
+    /// live on for a while, served by the old process).
     pub fn restart(&mut self) {
         *self.admin.get_mut().unwrap_or_else(PoisonError::into_inner) = None;
+        let sessions = self.imap_processes();
         self.stop();
+        for pid in sessions {
+            kill9(pid);
+        }
         self.child = spawn_master(self.dir.path()).unwrap_or_else(|f| panic!("{}", f.text()));
         if let Err(f) = self.wait_ready() {
             panic!("dovecot did not come back: {}", f.text());
@@ -406,19 +412,22 @@ impl Dovecot {
     /// client's connection drops mid-command. The harness's own session
     /// reconnects on its next use.
     pub fn kill_sessions(&self) -> usize {
-        let master = self.child.id();
-        let mut killed = 0;
-        for pid in children_of(master) {
-            let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-            if comm.trim() == "imap" {
-                let _ = Command::new("kill")
-                    .arg("-KILL")
-                    .arg(pid.to_string())
-                    .status();
-                killed += 1;
-            }
+        let sessions = self.imap_processes();
+        for pid in &sessions {
+            kill9(*pid);
         }
-        killed
+        sessions.len()
+    }
+
+    /// The master's `imap` children: one per logged-in session.
+    fn imap_processes(&self) -> Vec<u32> {
+        children_of(self.child.id())
+            .into_iter()
+            .filter(|pid| {
+                let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+                comm.trim() == "imap"
+            })
+            .collect()
     }
 
     /// The rawlog files (one `.in` per session) so far; see
@@ -546,6 +555,13 @@ fn spawn_master(root: &Path) -> Result<Child, Failure> {
         .stderr(stderr)
         .spawn()
         .map_err(|e| other("spawn dovecot", e))
+}
+
+fn kill9(pid: u32) {
+    let _ = Command::new("kill")
+        .arg("-KILL")
+        .arg(pid.to_string())
+        .status();
 }
 
 /// Direct children of `pid`, from /proc.
