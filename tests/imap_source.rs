@@ -314,28 +314,3 @@ fn starttls_upgrades_a_plain_connection() {
     .unwrap_err();
     assert!(err.fatal);
 }
-
-/// Slow (10,000 APPENDs): `cargo test --test imap_source -- --ignored`.
-#[test]
-#[ignore]
-fn ten_thousand_messages_in_batches() {
-    let Some(dovecot) = Dovecot::start() else {
-        return;
-    };
-    let started = std::time::Instant::now();
-    seed(&dovecot, 10_000, 0);
-    eprintln!("appended in {:?}", started.elapsed());
-    let started = std::time::Instant::now();
-    let mut source = connect(options(&dovecot)).unwrap();
-    assert_eq!(source.len_hint(), Some(10_000));
-    let mut count = 0;
-    while let Some(item) = source.next_input() {
-        let input = item.unwrap();
-        source.ack(&input).unwrap();
-        count += 1;
-    }
-    source.finish().unwrap();
-    eprintln!("read and acked in {:?}", started.elapsed());
-    assert_eq!(count, 10_000);
-    assert_eq!(dovecot.seen_count("INBOX"), 10_000);
-}

@@ -162,6 +162,8 @@ pub struct ImapSource {
     socket: Option<TcpStream>,
     /// Set under `--watch`; see [`watch`].
     stop: Option<Arc<Stop>>,
+    /// Why the session is gone, for the acknowledgements that then fail.
+    lost: Option<String>,
 }
 
 impl fmt::Debug for ImapSource {
@@ -244,6 +246,7 @@ pub fn connect(opts: ImapOptions) -> Result<ImapSource, SourceError> {
         highest: 0,
         socket,
         stop: None,
+        lost: None,
     };
     source.search().map_err(|e| SourceError {
         name: name.clone(),
@@ -300,6 +303,7 @@ impl Source for ImapSource {
             if e.fatal {
                 // Unusable session or no target folder: the run ends here.
                 self.session = None;
+                self.lost.get_or_insert_with(|| e.reason.clone());
             }
             errors.push(e);
         }
@@ -359,16 +363,27 @@ impl ImapSource {
         }
         let name = format!("imap:{}/UID {}", self.folder, uid_set(uids));
         let Some(session) = self.session.as_mut() else {
+            let why = self
+                .lost
+                .as_deref()
+                .unwrap_or("the IMAP session was closed");
             return Err(SourceError {
                 name,
-                reason: "ack after the IMAP session was closed".to_owned(),
+                reason: format!("not marked seen (stored; read again next time): {why}"),
                 fatal: true,
             });
         };
-        let fail = |what: &str, e: imap::Error| SourceError {
-            name: name.clone(),
-            reason: format!("{what} failed: {e}"),
-            fatal: is_connection_error(&e),
+        let fail = |what: &str, e: imap::Error| {
+            let fatal = is_connection_error(&e);
+            SourceError {
+                name: name.clone(),
+                reason: if fatal {
+                    format!("connection lost while {what}: {e}")
+                } else {
+                    format!("{what} failed: {e}")
+                },
+                fatal,
+            }
         };
         for set in uid_sets(uids) {
             session
@@ -535,9 +550,11 @@ impl ImapSource {
     fn connection_lost(&mut self, e: &imap::Error) -> SourceError {
         self.session = None;
         self.next = self.uids.len();
+        let reason = format!("connection lost: {e}");
+        self.lost = Some(reason.clone());
         SourceError {
             name: format!("imap:{}", self.folder),
-            reason: format!("connection lost: {e}"),
+            reason,
             fatal: true,
         }
     }

@@ -231,8 +231,9 @@ impl Dovecot {
             cmd.finish().map(drop)
         };
         self.with_admin(|s| match append(s) {
-            // No such folder ([TRYCREATE], RFC 3501 §6.3.11): create, retry.
-            Err(imap::Error::No(_)) => {
+            // No such folder ([TRYCREATE], RFC 3501 §6.3.11; the imap crate
+            // reports it as `Append`): create, retry.
+            Err(imap::Error::No(_) | imap::Error::Append) => {
                 s.create(folder)?;
                 append(s)
             }
