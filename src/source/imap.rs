@@ -5,36 +5,47 @@
 //! [`Source::ack`]. It never looks inside a message beyond its `Message-ID`
 //! header, which only names the input; `extract` does the rest.
 //!
-//! What it does, as the seed script did:
+//! What it does:
 //!
 //! - `SELECT` the folder, or `EXAMINE` it for a dry run so that nothing can
-//!   change (a read-only mailbox refuses flag changes).
+//!   change (a read-only mailbox refuses flag changes). Folder names are
+//!   sent in modified UTF-7 (RFC 3501 §5.1.3, [`utf7`]), so any name works.
 //! - `UID SEARCH UNSEEN`, or `UID SEARCH ALL` with [`ImapOptions::all`].
 //! - `UID FETCH <set> (UID BODY.PEEK[])`, [`ImapOptions::batch`] UIDs at a
 //!   time, holding one batch in memory. `PEEK` matters: `BODY[]` and
 //!   `RFC822` set `\Seen` as a side effect (RFC 3501 §6.4.5), which would
 //!   mark a message done before it is committed.
-//! - On ack only: `UID STORE +FLAGS.SILENT (\Seen)`, then with
-//!   [`ImapOptions::move_to`] `UID MOVE` (RFC 6851) when the server
-//!   advertises `MOVE`, else `UID COPY` + `\Deleted`, expunged in
-//!   [`Source::finish`] (`UID EXPUNGE` with UIDPLUS, RFC 4315, so that
-//!   other deleted messages are left alone; plain `EXPUNGE` otherwise).
+//! - On ack only, per commit group ([`Source::ack_group`]): one
+//!   `UID STORE <set> +FLAGS.SILENT (\Seen)`, then with
+//!   [`ImapOptions::move_to`] one `UID MOVE <set>` (RFC 6851) when the
+//!   server advertises `MOVE`, else `UID COPY` + `\Deleted` + `UID EXPUNGE
+//!   <set>` (UIDPLUS, RFC 4315, so that other deleted messages are left
+//!   alone; without UIDPLUS a plain `EXPUNGE` in [`Source::finish`]).
+//!
+//! Round trips grow with batches, not messages: a server is tens of
+//! milliseconds away, and each command waits for its answer. A run is one
+//! SEARCH, one FETCH per batch and one STORE (or STORE + MOVE) per commit
+//! group, with no command per message and no keep-alive chatter; a set too
+//! long for one command line is split ([`mark`]). The same holds for
+//! `--watch` ([`watch`]: each round is such a run, and between rounds the
+//! session waits in IDLE) and for several accounts (each read in turn is
+//! such a run on its own connection).
 //!
 //! Certificates are checked against the system roots plus
 //! [`ImapOptions::ca_file`]; a certificate that does not verify ends the run.
 //! Connection, TLS and login failures are fatal and their reason never
 //! contains the password; a message that cannot be fetched is a non-fatal
-//! error naming its UID.
+//! error naming its UID. A connection lost mid-run is fatal too
+//! (`connection lost: ...`); acknowledgements after it fail, so nothing is
+//! marked that was not committed, and the next run reads those messages
+//! again.
 //!
 //! Environment (read by the CLI, which fills [`ImapOptions`]; the names are
-//! the seed script's): `DMARC_IMAP_HOST`, `DMARC_IMAP_PORT` (993),
+//! the Python script's): `DMARC_IMAP_HOST`, `DMARC_IMAP_PORT` (993),
 //! `DMARC_IMAP_USER`, `DMARC_IMAP_PASS`, `DMARC_IMAP_FOLDER` (INBOX).
-//!
-//! Folder names are sent as given: non-ASCII names would need modified
-//! UTF-7 (RFC 3501 §5.1.3), which is not done here.
 
 use std::collections::{HashMap, VecDeque};
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -47,6 +58,8 @@ use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
 use super::{Input, InputKind, Source, SourceError};
 
+mod mark;
+use mark::uid_set;
 mod utf7;
 mod watch;
 
@@ -282,32 +295,7 @@ impl Source for ImapSource {
     /// One `UID STORE` (and one `UID MOVE`, or `UID COPY` + `UID STORE` +
     /// `UID EXPUNGE`) for the whole group; see the module doc.
     fn ack_group(&mut self, inputs: &[Input]) -> Vec<SourceError> {
-        if self.dry_run || inputs.is_empty() {
-            return Vec::new();
-        }
-        let mut errors = Vec::new();
-        let mut uids = Vec::with_capacity(inputs.len());
-        for input in inputs {
-            match u32::try_from(input.token) {
-                Ok(uid) => uids.push(uid),
-                Err(_) => errors.push(SourceError {
-                    name: input.name.clone(),
-                    reason: format!("not an IMAP UID: {}", input.token),
-                    fatal: false,
-                }),
-            }
-        }
-        uids.sort_unstable();
-        uids.dedup();
-        if let Err(e) = self.mark_done(&uids) {
-            if e.fatal {
-                // Unusable session or no target folder: the run ends here.
-                self.session = None;
-                self.lost.get_or_insert_with(|| e.reason.clone());
-            }
-            errors.push(e);
-        }
-        errors
+        self.mark_group(inputs)
     }
 
     fn finish(&mut self) -> Result<(), SourceError> {
@@ -355,77 +343,6 @@ impl Drop for ImapSource {
 }
 
 impl ImapSource {
-    /// `\Seen`, then the move, for a whole group of UIDs; see the
-    /// module doc.
-    fn mark_done(&mut self, uids: &[u32]) -> Result<(), SourceError> {
-        if uids.is_empty() {
-            return Ok(());
-        }
-        let name = format!("imap:{}/UID {}", self.folder, uid_set(uids));
-        let Some(session) = self.session.as_mut() else {
-            let why = self
-                .lost
-                .as_deref()
-                .unwrap_or("the IMAP session was closed");
-            return Err(SourceError {
-                name,
-                reason: format!("not marked seen (stored; read again next time): {why}"),
-                fatal: true,
-            });
-        };
-        let fail = |what: &str, e: imap::Error| {
-            let fatal = is_connection_error(&e);
-            SourceError {
-                name: name.clone(),
-                reason: if fatal {
-                    format!("connection lost while {what}: {e}")
-                } else {
-                    format!("{what} failed: {e}")
-                },
-                fatal,
-            }
-        };
-        for set in uid_sets(uids) {
-            session
-                .uid_store(&set, "+FLAGS.SILENT (\\Seen)")
-                .map_err(|e| fail("marking \\Seen", e))?;
-        }
-        if let Some(target) = &self.move_to {
-            let wire = utf7::encode(target);
-            if !self.target_ready {
-                ensure_folder(session, &wire).map_err(|e| SourceError {
-                    fatal: true,
-                    ..fail(&format!("creating folder {target}"), e)
-                })?;
-                self.target_ready = true;
-            }
-            for set in uid_sets(uids) {
-                if self.can_move {
-                    session
-                        .uid_mv(&set, &wire)
-                        .map_err(|e| fail(&format!("UID MOVE to {target}"), e))?;
-                    continue;
-                }
-                session
-                    .uid_copy(&set, &wire)
-                    .map_err(|e| fail(&format!("UID COPY to {target}"), e))?;
-                session
-                    .uid_store(&set, "+FLAGS.SILENT (\\Deleted)")
-                    .map_err(|e| fail("marking \\Deleted", e))?;
-                if self.uidplus {
-                    session
-                        .uid_expunge(&set)
-                        .map_err(|e| fail("UID EXPUNGE", e))?;
-                }
-            }
-            if !self.uidplus {
-                self.to_expunge.extend_from_slice(uids);
-            }
-        }
-        drain(session);
-        Ok(())
-    }
-
     /// `UID SEARCH UNSEEN` (or `ALL` the first time with
     /// [`ImapOptions::all`]; then only UIDs above those found before):
     /// the messages the next inputs are.
@@ -573,16 +490,6 @@ fn fetch_bodies(session: &mut Session, set: &str) -> imap::error::Result<HashMap
     Ok(bodies)
 }
 
-/// Create `folder` unless it exists; subscribe to it so mail clients show it.
-fn ensure_folder(session: &mut Session, folder: &str) -> imap::error::Result<()> {
-    let exists = !session.list(None, Some(folder))?.is_empty();
-    if !exists {
-        session.create(folder)?;
-        let _ = session.subscribe(folder);
-    }
-    Ok(())
-}
-
 /// Forget unsolicited responses (EXPUNGE after MOVE, flag updates): the
 /// session queues them forever otherwise, and UIDs make them useless to us.
 fn drain(session: &mut Session) {
@@ -593,48 +500,6 @@ fn drain(session: &mut Session) {
 /// `BYE`, tag mismatch) leaves the session unusable.
 fn is_connection_error(e: &imap::Error) -> bool {
     !matches!(e, imap::Error::No(_) | imap::Error::Bad(_))
-}
-
-/// A command line of at most about this many bytes of UID set: servers cap
-/// lines (Dovecot at 64 KiB), and sparse UIDs under `--all` do not fold.
-const MAX_SET: usize = 8 * 1024;
-
-/// Sorted UIDs as IMAP sequence sets of at most [`MAX_SET`] bytes each;
-/// one set unless the UIDs are many and scattered.
-fn uid_sets(uids: &[u32]) -> Vec<String> {
-    let mut sets = Vec::new();
-    let mut start = 0;
-    while start < uids.len() {
-        // Each UID adds at most 11 bytes ("4294967295,").
-        let end = (start + MAX_SET / 11).min(uids.len());
-        sets.push(uid_set(&uids[start..end]));
-        start = end;
-    }
-    sets
-}
-
-/// Sorted UIDs as an IMAP sequence set, runs folded: `1:3,7,9:10`.
-fn uid_set(uids: &[u32]) -> String {
-    let mut out = String::new();
-    let mut i = 0;
-    while i < uids.len() {
-        let start = uids[i];
-        let mut end = start;
-        while i + 1 < uids.len() && uids[i + 1] == end.wrapping_add(1) {
-            i += 1;
-            end = uids[i];
-        }
-        if !out.is_empty() {
-            out.push(',');
-        }
-        if start == end {
-            out.push_str(&start.to_string());
-        } else {
-            let _ = write!(out, "{start}:{end}");
-        }
-        i += 1;
-    }
-    out
 }
 
 /// The `Message-ID` of a raw message, `<...>`, from a scan of its header
@@ -789,17 +654,6 @@ fn read_line(tcp: &mut TcpStream) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn uid_sets_fold_runs() {
-        assert_eq!(uid_set(&[]), "");
-        assert_eq!(uid_set(&[5]), "5");
-        assert_eq!(uid_set(&[1, 2, 3, 7, 9, 10]), "1:3,7,9:10");
-        assert_eq!(
-            uid_set(&[u32::MAX - 1, u32::MAX]),
-            format!("{}:{}", u32::MAX - 1, u32::MAX)
-        );
-    }
 
     #[test]
     fn message_id_from_header_only() {
