@@ -96,4 +96,21 @@ fn a_thousand_messages_in_batches_of_200_take_a_handful_of_commands() {
         "{} round trips",
         proxy.round_trips()
     );
+
+    // Again with --all: every report a duplicate. The messages are marked
+    // with the commit groups the duplicate checks fall in (one at most
+    // every 250 ms) or 200 at a time, never one by one.
+    let before = d.sessions_logged();
+    let out = imap_cmd(&d, &db, proxy.port(), 200)
+        .arg("--all")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("1000 already stored"), "{stdout}");
+    let commands = d.commands(&before);
+    let store = count(&commands, "UID STORE");
+    eprintln!("--all: {} commands, {store} STORE", commands.len());
+    assert!((1..=25).contains(&store), "{store} STOREs: {commands:#?}");
+    assert_eq!(count(&commands, "UID FETCH"), 5, "{commands:#?}");
 }
