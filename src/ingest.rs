@@ -125,6 +125,7 @@ pub fn run(
         if !matches!(result, Err(Fatal::Db(_))) {
             store.set_batching(false)?;
             ack_all(source, &mut unacked, &mut sum)?;
+            ack_errors(source.ack_wait(), &mut sum)?;
         }
     }
     result?;
@@ -187,6 +188,11 @@ fn ack_all(
     }
     let errors = source.ack_group(unacked);
     unacked.clear();
+    ack_errors(errors, sum)
+}
+
+/// A fatal acknowledgement error ends the run; the others are warnings.
+fn ack_errors(errors: Vec<SourceError>, sum: &mut Summary) -> Result<(), Fatal> {
     for e in errors {
         if e.fatal {
             return Err(Fatal::Source(e));

@@ -106,7 +106,11 @@ fn a_thousand_messages_in_batches_of_200_take_a_handful_of_commands() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("1000 already stored"), "{stdout}");
     let commands = d.commands(&before);
     let store = count(&commands, "UID STORE");

@@ -185,6 +185,8 @@ fn move_without_move_capability_copies_and_expunges_each_group() {
     let inputs = read_all(&mut source);
     assert_eq!(inputs.len(), 3);
     assert!(source.ack_group(&inputs).is_empty());
+    // Marked on the second connection: wait for it.
+    assert!(source.ack_wait().is_empty());
     // Copied, flagged and expunged (UID EXPUNGE, RFC 4315) as one group;
     // the seen message that was not read stays.
     assert_eq!(dovecot.count("INBOX"), 1);

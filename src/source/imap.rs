@@ -58,6 +58,7 @@ use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
 use super::{Input, InputKind, Source, SourceError};
 
+mod acker;
 mod mark;
 use mark::uid_set;
 mod utf7;
@@ -177,6 +178,10 @@ pub struct ImapSource {
     stop: Option<Arc<Stop>>,
     /// Why the session is gone, for the acknowledgements that then fail.
     lost: Option<String>,
+    /// How to open the marking connection.
+    for_marking: ImapOptions,
+    /// Marks committed groups on a second connection; see [`acker`].
+    acker: Option<acker::Acker>,
 }
 
 impl fmt::Debug for ImapSource {
@@ -200,6 +205,15 @@ impl fmt::Debug for ImapSource {
 /// be opened or searched.
 pub fn connect(opts: ImapOptions) -> Result<ImapSource, SourceError> {
     let name = format!("imap://{}@{}:{}", opts.user, opts.host, opts.port);
+    let mut source = open(opts)?;
+    source.search().map_err(|e| SourceError { name, ..e })?;
+    Ok(source)
+}
+
+/// Connect, log in and open the folder, without searching it (the marking
+/// connection, [`acker`], needs no search).
+fn open(opts: ImapOptions) -> Result<ImapSource, SourceError> {
+    let name = format!("imap://{}@{}:{}", opts.user, opts.host, opts.port);
     let fatal = |reason: String| SourceError {
         name: name.clone(),
         reason: scrub(&reason, &opts.password),
@@ -210,6 +224,7 @@ pub fn connect(opts: ImapOptions) -> Result<ImapSource, SourceError> {
             "OAuth2 login is not supported by this build; use a password file".to_owned(),
         ));
     }
+    let for_marking = opts.clone();
     let stream = open_tls(&opts).map_err(fatal)?;
     let socket = stream.sock.try_clone().ok();
     let mut client = imap::Client::new(watch::Tls(stream));
@@ -242,7 +257,7 @@ pub fn connect(opts: ImapOptions) -> Result<ImapSource, SourceError> {
         session.select(&wire)
     };
     opened.map_err(|e| fatal(format!("cannot open folder {}: {e}", opts.folder)))?;
-    let mut source = ImapSource {
+    let source = ImapSource {
         session: Some(session),
         folder: opts.folder,
         dry_run: opts.dry_run,
@@ -260,11 +275,9 @@ pub fn connect(opts: ImapOptions) -> Result<ImapSource, SourceError> {
         socket,
         stop: None,
         lost: None,
+        for_marking,
+        acker: None,
     };
-    source.search().map_err(|e| SourceError {
-        name: name.clone(),
-        ..e
-    })?;
     Ok(source)
 }
 
@@ -286,10 +299,7 @@ impl Source for ImapSource {
     }
 
     fn ack(&mut self, input: &Input) -> Result<(), SourceError> {
-        match self.ack_group(std::slice::from_ref(input)).pop() {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        self.mark_one(input)
     }
 
     /// One `UID STORE` (and one `UID MOVE`, or `UID COPY` + `UID STORE` +
@@ -298,7 +308,17 @@ impl Source for ImapSource {
         self.mark_group(inputs)
     }
 
+    fn ack_wait(&mut self) -> Vec<SourceError> {
+        match self.acker.take() {
+            Some(mut acker) => acker.finish(),
+            None => Vec::new(),
+        }
+    }
+
     fn finish(&mut self) -> Result<(), SourceError> {
+        if let Some(e) = self.ack_wait().into_iter().find(|e| e.fatal) {
+            return Err(e);
+        }
         let Some(mut session) = self.session.take() else {
             return Ok(());
         };

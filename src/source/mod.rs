@@ -75,8 +75,9 @@ pub trait Source {
 
     /// Everything in `inputs` (one commit group, in order) is committed:
     /// mark it all done, in as few round trips as the source can (IMAP: one
-    /// `UID STORE` for the group). Returns the errors, a fatal one last.
-    /// By default, [`Source::ack`] for each input.
+    /// `UID STORE` for the group, sent without waiting for it). Returns the
+    /// errors so far (possibly of earlier groups), a fatal one last. By
+    /// default, [`Source::ack`] for each input.
     fn ack_group(&mut self, inputs: &[Input]) -> Vec<SourceError> {
         let mut errors = Vec::new();
         for input in inputs {
@@ -89,6 +90,13 @@ pub trait Source {
             }
         }
         errors
+    }
+
+    /// Waits until every acknowledgement handed over is done (a source may
+    /// mark groups in the background, as IMAP does); the errors not yet
+    /// returned by [`Source::ack_group`].
+    fn ack_wait(&mut self) -> Vec<SourceError> {
+        Vec::new()
     }
 
     /// Called once after the last input was acked; IMAP expunges and logs out.

@@ -5,11 +5,35 @@
 
 use std::fmt::Write as _;
 
+use super::acker::Acker;
 use super::{drain, is_connection_error, utf7, ImapSource, Session};
 use crate::source::{Input, SourceError};
 
 impl ImapSource {
-    /// [`Source::ack_group`]: the UIDs of `inputs` marked done at once.
+    /// [`Source::ack`]: one input marked done on this connection, waiting
+    /// for the server's answer.
+    pub(super) fn mark_one(&mut self, input: &Input) -> Result<(), SourceError> {
+        if self.dry_run {
+            return Ok(());
+        }
+        let uid = u32::try_from(input.token).map_err(|_| SourceError {
+            name: input.name.clone(),
+            reason: format!("not an IMAP UID: {}", input.token),
+            fatal: false,
+        })?;
+        let result = self.mark_done(&[uid]);
+        if let Err(e) = &result {
+            if e.fatal {
+                self.session = None;
+                self.lost.get_or_insert_with(|| e.reason.clone());
+            }
+        }
+        result
+    }
+
+    /// [`Source::ack_group`]: the UIDs of `inputs` handed to the marking
+    /// connection ([`super::acker`]), which marks them done at once; errors
+    /// of groups handed over before.
     pub(super) fn mark_group(&mut self, inputs: &[Input]) -> Vec<SourceError> {
         if self.dry_run || inputs.is_empty() {
             return Vec::new();
@@ -26,22 +50,22 @@ impl ImapSource {
                 }),
             }
         }
-        uids.sort_unstable();
-        uids.dedup();
-        if let Err(e) = self.mark_done(&uids) {
-            if e.fatal {
-                // Unusable session or no target folder: the run ends here.
-                self.session = None;
-                self.lost.get_or_insert_with(|| e.reason.clone());
-            }
-            errors.push(e);
+        if uids.is_empty() {
+            return errors;
         }
+        // Marked on the second connection, without waiting here.
+        let for_marking = &self.for_marking;
+        let acker = self
+            .acker
+            .get_or_insert_with(|| Acker::start(for_marking.clone()));
+        acker.send(uids);
+        errors.extend(acker.errors());
         errors
     }
 
     /// `\Seen`, then the move, for a whole group of UIDs; see the
     /// module doc.
-    fn mark_done(&mut self, uids: &[u32]) -> Result<(), SourceError> {
+    pub(super) fn mark_done(&mut self, uids: &[u32]) -> Result<(), SourceError> {
         if uids.is_empty() {
             return Ok(());
         }
