@@ -9,13 +9,14 @@
 //!
 //! - `SELECT` the folder, or `EXAMINE` it for a dry run so that nothing can
 //!   change (a read-only mailbox refuses flag changes). Folder names are
-//!   sent in modified UTF-7 (RFC 3501 §5.1.3, [`utf7`]), so any name works.
+//!   sent in modified UTF-7 (RFC 3501 §5.1.3, `utf7`), so any name works.
 //! - `UID SEARCH UNSEEN`, or `UID SEARCH ALL` with [`ImapOptions::all`].
 //! - `UID FETCH <set> (UID BODY.PEEK[])`, [`ImapOptions::batch`] UIDs at a
 //!   time, holding one batch in memory. `PEEK` matters: `BODY[]` and
 //!   `RFC822` set `\Seen` as a side effect (RFC 3501 §6.4.5), which would
 //!   mark a message done before it is committed.
-//! - On ack only, per commit group ([`Source::ack_group`]): one
+//! - On ack only, per commit group ([`Source::ack_group`]), on a second
+//!   connection so that nothing waits for it (`acker`): one
 //!   `UID STORE <set> +FLAGS.SILENT (\Seen)`, then with
 //!   [`ImapOptions::move_to`] one `UID MOVE <set>` (RFC 6851) when the
 //!   server advertises `MOVE`, else `UID COPY` + `\Deleted` + `UID EXPUNGE
@@ -24,10 +25,11 @@
 //!
 //! Round trips grow with batches, not messages: a server is tens of
 //! milliseconds away, and each command waits for its answer. A run is one
-//! SEARCH, one FETCH per batch and one STORE (or STORE + MOVE) per commit
-//! group, with no command per message and no keep-alive chatter; a set too
-//! long for one command line is split ([`mark`]). The same holds for
-//! `--watch` ([`watch`]: each round is such a run, and between rounds the
+//! SEARCH, one FETCH per batch and at most one STORE (or STORE + MOVE) per
+//! commit group (groups queued while one is marked go together), with no
+//! command per message and no keep-alive chatter; a set too
+//! long for one command line is split (`mark`). The same holds for
+//! `--watch` (`watch`: each round is such a run, and between rounds the
 //! session waits in IDLE) and for several accounts (each read in turn is
 //! such a run on its own connection).
 //!
