@@ -45,8 +45,8 @@ pub enum Command {
     /// Store reports from files, directories (recursive), Maildirs, mbox
     /// files, or `-` for stdin.
     Ingest(IngestArgs),
-    /// Store reports from an IMAP mailbox (unseen messages; marked seen
-    /// once stored).
+    /// Store reports from IMAP mailboxes (unseen messages; marked seen
+    /// once stored), once or as mail arrives (--watch).
     Imap(imap::ImapArgs),
     /// Print stored data.
     Query(QueryArgs),
