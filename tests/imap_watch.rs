@@ -210,3 +210,45 @@ fn a_server_restart_under_watch_reconnects_and_continues() {
     assert_eq!(d.seen_count("INBOX"), 2);
     assert_eq!(distinct(&db), 2);
 }
+
+/// `--watch --alert`: each round that stores something runs the alert; a
+/// problem found is printed and the watch goes on (exit 0 when stopped).
+#[test]
+fn watch_runs_the_alert_after_each_round() {
+    let Some(d) = Dovecot::start() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("al.db");
+    let config = dir.path().join("empty.toml");
+    std::fs::write(&config, "").unwrap();
+    let config = config.display().to_string();
+    let mut child = watch(&d, &db, &["--alert", "--config", &config]);
+    let stdout = || std::fs::read_to_string(dir.path().join("stdout")).unwrap_or_default();
+    let yesterday = chrono::Utc::now().timestamp() - 86_400;
+    for (round, ip) in [(1, "198.51.100.9"), (2, "198.51.100.77")] {
+        let id = format!("spoof-{round}");
+        let xml = common::mail::report_xml(
+            "reporter.example",
+            &id,
+            yesterday,
+            &[common::mail::Rec {
+                ip,
+                count: 25,
+                pass: false,
+            }],
+        );
+        d.append(
+            "INBOX",
+            &common::mail::report_mail("reporter.example", &id, &xml),
+            false,
+        );
+        wait_stored(&db, round, 20, &mut child);
+        let start = Instant::now();
+        while !stdout().contains(ip) && start.elapsed() < Duration::from_secs(10) {
+            sleep(Duration::from_millis(20));
+        }
+        assert!(stdout().contains(ip), "round {round}: {}", stdout());
+    }
+    assert_eq!(stdout().matches("new report(s)").count(), 2, "{}", stdout());
+    sigterm(&child);
+    assert_eq!(exit_code(&mut child, 10, &db), 0, "{}", stderr_of(&db));
+}

@@ -55,6 +55,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use imap::types::UnsolicitedResponse;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
@@ -184,6 +185,12 @@ pub struct ImapSource {
     for_marking: ImapOptions,
     /// Marks committed groups on a second connection; see [`acker`].
     acker: Option<acker::Acker>,
+    /// UIDs handed for marking since the last search. The next search
+    /// (`--watch`, right after a round) skips them: this session may not
+    /// see yet the `\Seen` the other connection has just set.
+    marked: Vec<u32>,
+    /// The last search saw new mail arrive (`EXISTS`); see `search`.
+    arrived: bool,
 }
 
 impl fmt::Debug for ImapSource {
@@ -279,6 +286,8 @@ fn open(opts: ImapOptions) -> Result<ImapSource, SourceError> {
         lost: None,
         for_marking,
         acker: None,
+        marked: Vec::new(),
+        arrived: false,
     };
     Ok(source)
 }
@@ -380,7 +389,12 @@ impl ImapSource {
             return Err(self.gone());
         };
         let found = session.uid_search(&query);
-        drain(session);
+        // Dovecot reports mail that arrived while it searched after the
+        // result, and not again: remember it, or an IDLE would wait for the
+        // next change to find that mail.
+        self.arrived = session
+            .take_all_unsolicited()
+            .any(|r| matches!(r, UnsolicitedResponse::Exists(_)));
         let found = match found {
             Ok(found) => found,
             Err(e) if is_connection_error(&e) => return Err(self.connection_lost(&e)),
@@ -396,6 +410,8 @@ impl ImapSource {
         let floor = if self.all { self.highest } else { 0 };
         let mut uids: Vec<u32> = found.into_iter().filter(|&u| u > floor).collect();
         uids.sort_unstable();
+        let marked = std::mem::take(&mut self.marked);
+        uids.retain(|u| marked.binary_search(u).is_err());
         self.highest = self.highest.max(uids.last().copied().unwrap_or(0));
         self.uids = uids;
         self.next = 0;

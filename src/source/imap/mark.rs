@@ -58,6 +58,11 @@ impl ImapSource {
         let acker = self
             .acker
             .get_or_insert_with(|| Acker::start(for_marking.clone()));
+        if self.stop.is_some() {
+            // Watching: remembered for the next search (a sorted set).
+            self.marked.extend_from_slice(&uids);
+            self.marked.sort_unstable();
+        }
         acker.send(uids);
         errors.extend(acker.errors());
         errors

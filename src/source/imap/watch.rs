@@ -126,6 +126,10 @@ impl ImapSource {
         let Some(stop) = self.stop.clone() else {
             return Ok(false);
         };
+        if std::mem::take(&mut self.arrived) {
+            // Mail came in during the last search: search again first.
+            return Ok(stop.requested());
+        }
         if !idle {
             return Ok(stop.sleep(poll));
         }
