@@ -18,12 +18,16 @@
 // The harness serves many tests; the bench uses part of it.
 #![allow(dead_code)]
 
-#[path = "../tests/common/dovecot.rs"]
-mod dovecot;
-#[path = "../tests/common/mail.rs"]
-mod mail;
-#[path = "../tests/common/proxy.rs"]
-mod proxy;
+// An inline module with a path, so that `dovecot.rs` finds its own
+// submodules (`dovecot/auth.rs`) as it does under tests/common/.
+#[path = "../tests/common"]
+mod common {
+    pub mod dovecot;
+    pub mod mail;
+    pub mod proxy;
+}
+
+use common::{dovecot, mail, proxy};
 
 use std::path::Path;
 use std::process::Command;

@@ -1,6 +1,8 @@
 //! The command line: clap definitions (their doc comments are the help
 //! text) and the glue that runs each command and maps its result to an
-//! [exit code](crate::exit::Exit). This is the only place that prints.
+//! [exit code](crate::exit::Exit). This is the only place that prints;
+//! text from outside (names, reasons, report fields) is printed through
+//! [`untrusted`](crate::untrusted), so it cannot act on the terminal.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -8,11 +10,13 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use chrono::NaiveDate;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 mod analysis;
+mod enrich;
 mod imap;
 mod quarantine;
+mod shell;
 pub use analysis::{AfterIngest, AlertArgs, FilterArgs, NotifyArgs, SettingsArgs};
 
 use crate::exit::Exit;
@@ -21,23 +25,48 @@ use crate::ingest::{self, Event, Summary};
 use crate::query::Window;
 use crate::render::Format;
 use crate::source::files::{self, PathOptions};
+use crate::source::own::OwnFiles;
 use crate::source::Source;
+use crate::store::variant::Kept;
 use crate::store::Store;
+use crate::untrusted::{visible, Visible};
 
 /// DMARC aggregate report analyzer: ingest reports from files, Maildir,
 /// mbox or IMAP into one SQLite file, then ask it who sends as you.
 #[derive(Debug, Parser)]
-#[command(name = "dmarcdb", version, about, max_term_width = 100)]
+#[command(
+    name = "dmarcdb",
+    version = env!("DMARCDB_VERSION"),
+    about,
+    max_term_width = 100
+)]
 pub struct Cli {
-    /// The database file [default: dmarcdb.sqlite in the platform data dir]
-    #[arg(long, global = true, env = "DMARCDB_DB", value_name = "PATH")]
-    pub db: Option<PathBuf>,
+    #[command(flatten)]
+    pub db: DbArgs,
 
     #[command(flatten)]
     pub settings: SettingsArgs,
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Where the database is, and how long to wait for it.
+#[derive(Debug, Clone, Args)]
+pub struct DbArgs {
+    /// The database file [default: dmarcdb.sqlite in the platform data dir]
+    #[arg(long, global = true, env = "DMARCDB_DB", value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// How long to wait, in seconds, while another process writes to the
+    /// database, before giving up with an error.
+    #[arg(
+        long,
+        global = true,
+        env = "DMARCDB_BUSY_TIMEOUT",
+        value_name = "SECONDS",
+        default_value_t = crate::store::DEFAULT_BUSY_TIMEOUT.as_secs()
+    )]
+    pub busy_timeout: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -47,11 +76,12 @@ pub enum Command {
     Ingest(IngestArgs),
     /// Store reports from IMAP mailboxes (unseen messages; marked seen
     /// once stored), once or as mail arrives (--watch).
-    Imap(imap::ImapArgs),
+    Imap(Box<imap::ImapArgs>),
     /// Print stored data.
     Query(QueryArgs),
-    /// Check the window against the alert rules (the seed's, plus new
-    /// senders); exit 1 when there are problems, 0 when there are none.
+    /// Check the window against the alert rules (alignment broken, possible
+    /// spoofing, new senders); exit 1 when there are problems, 0 when there
+    /// are none.
     Alert(AlertArgs),
     /// Write a deterministic corpus of synthetic reports (for bench/run.sh).
     #[command(hide = true)]
@@ -62,6 +92,16 @@ pub enum Command {
     /// List, export or drop the inputs kept in quarantine (those that
     /// could not be stored).
     Quarantine(quarantine::QuarantineArgs),
+    /// Look up what is known about source addresses: AS and country from
+    /// MaxMind-format databases, reverse DNS. Kept apart from the reports.
+    Enrich(enrich::EnrichArgs),
+    /// What publishing p=quarantine or p=reject for a domain would do, and
+    /// whether it is safe now; exit 0 when ready, 1 when not.
+    Readiness(enrich::ReadinessArgs),
+    /// Print a shell completion script (bash, zsh, fish) on stdout.
+    Completions(shell::CompletionsArgs),
+    /// Print the manual page (roff) on stdout: `dmarcdb man | man -l -`.
+    Man(shell::ManArgs),
 }
 
 #[derive(Debug, Args)]
@@ -88,6 +128,13 @@ pub struct IngestArgs {
     /// Largest input file, and largest decompressed report, in MiB.
     #[arg(long, default_value_t = 512, value_name = "MIB")]
     pub max_size: u64,
+    /// Store DMARC failure reports with the local part of every address
+    /// replaced by a keyed hash, and without the raw mail (also
+    /// `[ingest] redact = true` in the config file).
+    #[arg(long)]
+    pub redact: bool,
+    #[command(flatten)]
+    pub enrich: enrich::AfterIngestEnrich,
     #[command(flatten)]
     pub alert: AfterIngest,
 }
@@ -109,9 +156,14 @@ pub struct QueryArgs {
 /// The views of `dmarcdb query`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum View {
-    /// Per source IP, ours or EXTERNAL, largest first (default --limit 25).
+    /// Per source IP, ours or EXTERNAL, largest first (default --limit 25),
+    /// with its sender name, AS, country and reverse DNS when known.
     Sources,
-    /// Per UTC day, multi-day reports spread in proportion.
+    /// Per named sender (a service, ours, or an AS), largest first, with
+    /// forwarded mail counted apart.
+    Senders,
+    /// Per UTC day of the window; a report spanning days is shared out
+    /// over them in whole messages.
     Daily,
     /// Per reporter (org_name).
     Orgs,
@@ -125,12 +177,33 @@ pub enum View {
     Failures,
     /// One row per stored report (default: all time).
     Reports,
+    /// One row per stored SMTP TLS report (default: all time).
+    TlsReports,
+    /// SMTP TLS sessions per policy domain and type, with failure % and top result types.
+    Tls,
+    /// SMTP TLS failed sessions per result type, receiving MX and sending MTA IP.
+    TlsFailures,
+    /// One row per stored DMARC failure report (default: all time).
+    FailureReports,
 }
 
-/// Which reports to look at, by the start of their date range.
+impl View {
+    /// Views of SMTP TLS or failure reports, which take only the window
+    /// (no record filters, no limit).
+    pub fn is_tls_or_failure(self) -> bool {
+        matches!(
+            self,
+            View::TlsReports | View::Tls | View::TlsFailures | View::FailureReports
+        )
+    }
+}
+
+/// Which reports to look at, by the start of their date range (`daily`:
+/// which days). `--since` after `--until` is refused (`Cli::check`).
 #[derive(Debug, Clone, Args)]
 pub struct WindowArgs {
-    /// The last N days (reports counted by their begin date).
+    /// The last N days (reports counted by their begin date; `daily`
+    /// shows the last N days, today included).
     #[arg(long, value_name = "N", conflicts_with_all = ["since", "until"])]
     pub days: Option<u32>,
     /// From this day (YYYY-MM-DD, UTC), inclusive.
@@ -156,9 +229,33 @@ impl WindowArgs {
     }
 }
 
+impl Cli {
+    /// What clap cannot check alone: `--since` after `--until` leaves no
+    /// day in the window, a usage error rather than an empty answer.
+    fn check(&self) -> Result<(), clap::Error> {
+        let window = match &self.command {
+            Command::Query(a) => &a.window,
+            Command::Alert(a) => &a.window,
+            _ => return Ok(()),
+        };
+        match (window.since, window.until) {
+            (Some(since), Some(until)) if since > until => Err(Cli::command().error(
+                clap::error::ErrorKind::ArgumentConflict,
+                format!("--since {since} is after --until {until}: no day is in that window"),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Parses the command line, runs it, and returns the exit code.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(e) = cli.check() {
+        // Printed as clap prints its own usage errors, with their code.
+        let _ = e.print();
+        return Exit::Fatal.into();
+    }
     match dispatch(cli) {
         Ok(code) => code.into(),
         // `dmarcdb query ... | head` closes the pipe early: not an error.
@@ -169,7 +266,7 @@ pub fn run() -> ExitCode {
             Exit::Ok.into()
         }
         Err(e) => {
-            eprintln!("dmarcdb: error: {e:#}");
+            eprintln!("dmarcdb: error: {}", Visible(&format!("{e:#}")));
             Exit::Fatal.into()
         }
     }
@@ -178,11 +275,15 @@ pub fn run() -> ExitCode {
 fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Ingest(args) => cmd_ingest(cli.db, &cli.settings, args),
-        Command::Imap(args) => imap::cmd_imap(cli.db, &cli.settings, args),
+        Command::Imap(args) => imap::cmd_imap(cli.db, &cli.settings, *args),
         Command::Query(args) => analysis::cmd_query(cli.db, &cli.settings, args),
         Command::Alert(args) => analysis::cmd_alert(cli.db, &cli.settings, args),
-        Command::Reparse(args) => cmd_reparse(cli.db, args),
+        Command::Reparse(args) => cmd_reparse(cli.db, &cli.settings, args),
         Command::Quarantine(args) => quarantine::cmd_quarantine(cli.db, args),
+        Command::Enrich(args) => enrich::cmd_enrich(cli.db, &cli.settings, args),
+        Command::Readiness(args) => enrich::cmd_readiness(cli.db, &cli.settings, args),
+        Command::Completions(args) => shell::cmd_completions(&args),
+        Command::Man(args) => shell::cmd_man(&args),
         Command::Generate(args) => {
             let w = crate::generate::write_corpus(&args.corpus, args.format, &args.out)
                 .with_context(|| format!("cannot write to {}", args.out.display()))?;
@@ -199,25 +300,31 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
 }
 
 /// The database path: `--db`, `DMARCDB_DB`, or the platform data dir.
-fn db_path(db: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    if let Some(p) = db {
-        return Ok(p);
+fn db_path(db: &DbArgs) -> anyhow::Result<PathBuf> {
+    if let Some(p) = &db.db {
+        return Ok(p.clone());
     }
     let dirs = directories::ProjectDirs::from("", "", "dmarcdb")
         .context("no home directory to put the database in; pass --db")?;
     Ok(dirs.data_dir().join("dmarcdb.sqlite"))
 }
 
-fn open_store(db: Option<PathBuf>) -> anyhow::Result<Store> {
-    let path = db_path(db)?;
-    Store::open(&path).with_context(|| format!("cannot open database {}", path.display()))
+fn open_store(db: DbArgs) -> anyhow::Result<Store> {
+    let path = db_path(&db)?;
+    let wait = std::time::Duration::from_secs(db.busy_timeout);
+    Store::open_waiting(&path, wait)
+        .map_err(|e| anyhow::anyhow!("cannot open database {}: {}", path.display(), e.explain()))
 }
 
-fn cmd_ingest(db: Option<PathBuf>, sa: &SettingsArgs, args: IngestArgs) -> anyhow::Result<Exit> {
+fn cmd_ingest(db: DbArgs, sa: &SettingsArgs, args: IngestArgs) -> anyhow::Result<Exit> {
     if args.dry_run && args.alert.alert {
         anyhow::bail!("--alert needs the database; it cannot be combined with --dry-run");
     }
+    if args.dry_run && args.enrich.enrich {
+        anyhow::bail!("--enrich needs the database; it cannot be combined with --dry-run");
+    }
     let alert_settings = analysis::prepare_after_ingest(sa, &args.alert)?;
+    let enrich_opts = enrich::prepare_after_ingest(sa, &args.enrich)?;
     let max = args.max_size.saturating_mul(1024 * 1024);
     let opts = ingest::Options {
         dry_run: args.dry_run,
@@ -225,6 +332,7 @@ fn cmd_ingest(db: Option<PathBuf>, sa: &SettingsArgs, args: IngestArgs) -> anyho
             max_decompressed: max,
             ..Limits::default()
         },
+        redact: args.redact || analysis::settings(sa, None)?.redact,
     };
     let mut source = files::open_paths(
         &args.paths,
@@ -233,6 +341,8 @@ fn cmd_ingest(db: Option<PathBuf>, sa: &SettingsArgs, args: IngestArgs) -> anyho
             recursive: args.recursive,
             dry_run: args.dry_run,
             max_input: max,
+            // A dry run skips them too, so it shows what the real run does.
+            own: std::sync::Arc::new(OwnFiles::database(&db_path(&db)?)),
         },
     );
     let mut store = if args.dry_run {
@@ -255,6 +365,7 @@ fn cmd_ingest(db: Option<PathBuf>, sa: &SettingsArgs, args: IngestArgs) -> anyho
         source.as_mut(),
         store.as_mut(),
         &opts,
+        enrich_opts.as_ref(),
         &args.alert,
         alert_settings.as_ref(),
     )
@@ -266,6 +377,7 @@ fn ingest_and_report(
     source: &mut dyn Source,
     mut store: Option<&mut Store>,
     opts: &ingest::Options,
+    enrich_opts: Option<&crate::enrich::run::Options>,
     after: &AfterIngest,
     alert_settings: Option<&crate::config::Settings>,
 ) -> anyhow::Result<Exit> {
@@ -273,6 +385,8 @@ fn ingest_and_report(
     print_summary(&summary, opts.dry_run);
     let mut exit = ingest_exit(&summary);
     if let Some(store) = store {
+        // Enriched first, so the alert can name the senders.
+        exit = exit.max(enrich::enrich_after_ingest(store, enrich_opts)?);
         exit = exit.max(analysis::alert_after_ingest(store, alert_settings, after)?);
     }
     Ok(exit)
@@ -294,8 +408,10 @@ pub(crate) fn run_ingest(
             records,
             messages_fail,
         } => {
+            let (org_name, report_id) = (visible(org_name), visible(report_id));
             let line = format!(
-                "{org_name:<28} report={report_id:<32} records={records} fail_msgs={messages_fail}  ({name})"
+                "{org_name:<28} report={report_id:<32} records={records} fail_msgs={messages_fail}  ({})",
+                Visible(name)
             );
             match &bar {
                 Some(b) => b.println(line),
@@ -305,24 +421,71 @@ pub(crate) fn run_ingest(
             }
         }
         Event::Rejected(r) => {
-            let line = format!("dmarcdb: rejected {}: {}", r.name, r.reason);
+            let line = format!(
+                "dmarcdb: rejected {}: {}",
+                Visible(&r.name),
+                Visible(&r.reason)
+            );
             match &bar {
                 Some(b) => b.println(line),
                 None => eprintln!("{line}"),
             }
         }
-        Event::Stored { .. } => {}
+        Event::Stored {
+            name,
+            outcome: crate::store::Stored::Conflicting { header, kept },
+        } => {
+            let line = conflict_line(name, header, *kept);
+            match &bar {
+                Some(b) => b.println(line),
+                None => eprintln!("{line}"),
+            }
+        }
+        Event::DryRunOther { name, kind } => {
+            let line = format!("{:<28} ({name})", kind.as_str());
+            match &bar {
+                Some(b) => b.println(line),
+                None => {
+                    let _ = writeln!(out, "{line}");
+                }
+            }
+        }
+        Event::Stored { .. } | Event::StoredOther { .. } => {}
         Event::InputDone => {
             if let Some(b) = &bar {
                 b.inc(1);
             }
         }
     };
+    let path = store.as_ref().and_then(|s| s.path()).map(str::to_owned);
     let result = ingest::run(source, store, opts, &mut on_event);
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    Ok(result?)
+    match result {
+        Ok(summary) => Ok(summary),
+        Err(ingest::Fatal::Db(e)) => Err(anyhow::anyhow!(
+            "database {}: {}",
+            path.as_deref().unwrap_or("(in memory)"),
+            e.explain()
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// One line about a conflicting copy: which report, and which copy won.
+fn conflict_line(name: &str, header: &crate::model::ReportHeader, kept: Kept) -> String {
+    let m = &header.metadata;
+    let outcome = match kept {
+        Kept::Stored => "the stored copy stays; this one is kept as a variant",
+        Kept::New => "it replaced the stored copy, which needed markup repair (kept as a variant)",
+    };
+    format!(
+        "dmarcdb: conflicting copy of report {} from {} in {}: {outcome}",
+        Visible(&m.report_id),
+        Visible(&m.org_name),
+        Visible(name)
+    )
 }
 
 fn progress_bar(len: Option<u64>) -> Option<indicatif::ProgressBar> {
@@ -339,7 +502,13 @@ fn progress_bar(len: Option<u64>) -> Option<indicatif::ProgressBar> {
 
 fn print_summary(s: &Summary, dry_run: bool) {
     for w in &s.warnings {
-        eprintln!("dmarcdb: warning: {w}");
+        eprintln!("dmarcdb: warning: {}", Visible(w));
+    }
+    if s.own_skipped > 0 {
+        println!(
+            "Skipped {} file(s) this run writes itself (the database and its -wal/-shm/-journal).",
+            s.own_skipped
+        );
     }
     if dry_run {
         println!(
@@ -350,10 +519,25 @@ fn print_summary(s: &Summary, dry_run: bool) {
             s.rejected.len()
         );
     } else {
+        let conflicting = match s.conflicting {
+            0 => String::new(),
+            n => format!(", {n} conflicting"),
+        };
+        // Aggregate reports only: the words of earlier versions.
+        let new = if s.tls_new + s.failure_new == 0 {
+            format!("{} new report(s) ({} records)", s.new, s.records)
+        } else {
+            format!(
+                "{} new report(s) ({} aggregate with {} records, {} TLS, {} failure)",
+                s.new_total(),
+                s.new,
+                s.records,
+                s.tls_new,
+                s.failure_new
+            )
+        };
         println!(
-            "{} new report(s) ({} records), {} already stored, {} not a report, {} rejected.",
-            s.new,
-            s.records,
+            "{new}, {} already stored{conflicting}, {} not a report, {} rejected.",
             s.duplicate,
             s.not_report,
             s.rejected.len()
@@ -369,7 +553,9 @@ fn ingest_exit(s: &Summary) -> Exit {
     }
 }
 
-fn cmd_reparse(db: Option<PathBuf>, args: ReparseArgs) -> anyhow::Result<Exit> {
+fn cmd_reparse(db: DbArgs, sa: &SettingsArgs, args: ReparseArgs) -> anyhow::Result<Exit> {
+    // Failure reports recovered from quarantine honour `[ingest] redact`.
+    let redact = analysis::settings(sa, None)?.redact;
     let mut store = open_store(db)?;
     let opts = ingest::Options {
         dry_run: false,
@@ -377,6 +563,7 @@ fn cmd_reparse(db: Option<PathBuf>, args: ReparseArgs) -> anyhow::Result<Exit> {
             max_decompressed: args.max_size.saturating_mul(1024 * 1024),
             ..Limits::default()
         },
+        redact,
     };
     let mut out = std::io::stdout().lock();
     let mut on_event = |ev: &crate::reparse::Event<'_>| match ev {
@@ -384,15 +571,21 @@ fn cmd_reparse(db: Option<PathBuf>, args: ReparseArgs) -> anyhow::Result<Exit> {
             let m = &header.metadata;
             let _ = writeln!(
                 out,
-                "rebuilt report {id}: {} {} ({source})",
-                m.org_name, m.report_id
+                "rebuilt report {id}: {} {} ({})",
+                Visible(&m.org_name),
+                Visible(&m.report_id),
+                Visible(source)
             );
         }
         crate::reparse::Event::Recovered { source } => {
-            let _ = writeln!(out, "stored from quarantine: {source}");
+            let _ = writeln!(out, "stored from quarantine: {}", Visible(source));
         }
         crate::reparse::Event::Rejected(r) => {
-            eprintln!("dmarcdb: rejected {}: {}", r.name, r.reason);
+            eprintln!(
+                "dmarcdb: rejected {}: {}",
+                Visible(&r.name),
+                Visible(&r.reason)
+            );
         }
     };
     let s = crate::reparse::run(&mut store, &opts, &mut on_event)?;

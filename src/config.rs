@@ -17,6 +17,33 @@
 //! new_sender = true                # external source never seen before the window
 //! new_sender_min_messages = 10     # ... sending at least this many messages in it
 //! new_sender_min_history_days = 7  # only with this much history before the window
+//! tls_min_failure_pct = 1          # a policy domain with at least this % of SMTP TLS sessions failed ...
+//! tls_min_failed_sessions = 10     # ... and at least this many failed: "tls_failures"
+//!
+//! [ingest]
+//! redact = false                   # store failure reports with local parts hashed, no raw mail
+//!
+//! [enrich]                         # `dmarcdb enrich`, `ingest --enrich`
+//! asn_db = "/var/lib/GeoIP/GeoLite2-ASN.mmdb"          # DMARCDB_ASN_DB wins
+//! country_db = "/var/lib/GeoIP/GeoLite2-Country.mmdb"  # DMARCDB_COUNTRY_DB wins
+//! rdns = true                      # reverse DNS, confirmed forward
+//! dns_server = "192.0.2.53:53"     # the system's resolver when unset
+//! rdns_timeout_ms = 3000           # per address
+//! rdns_concurrency = 16            # addresses at once
+//! rdns_max_age_days = 30           # cached answers are asked again after this
+//!
+//! [readiness]                      # `dmarcdb readiness`
+//! min_pass_pct = 98                # ours / known services below this block
+//! min_sender_messages = 10         # ... when they sent at least this many
+//! min_messages = 100               # no verdict on less data than this
+//! ramp_pct = 25                    # pct= of the first enforcing step
+//!
+//! [[sender]]                       # names a sender; wins over the catalogue
+//! name = "Our mail relay"
+//! nets = ["203.0.113.0/24"]        # any of: nets, ptr_suffixes, dkim_domains
+//! ptr_suffixes = ["relay.example.com"]
+//! dkim_domains = ["example.com"]
+//! ours = true                      # counts as ours, like --our-net
 //!
 //! [notify]
 //! webhook = "https://hooks.example.com/dmarc"
@@ -42,6 +69,8 @@ use serde::Deserialize;
 
 pub mod imap;
 
+pub use crate::enrich::catalogue::{Sender, SenderFile};
+pub use crate::enrich::readiness::Thresholds as ReadinessThresholds;
 pub use imap::ImapAccount;
 
 /// The Telegram Bot API base used when nothing else is configured.
@@ -61,6 +90,8 @@ pub enum ConfigError {
     Syntax { path: PathBuf, message: String },
     #[error("{origin}: {value:?} is not a network (CIDR like 192.0.2.0/24, or an address)")]
     Net { origin: String, value: String },
+    #[error("config file: {0}")]
+    Sender(String),
 }
 
 /// The config file as written. Every field is optional.
@@ -76,6 +107,58 @@ pub struct File {
     /// `[[imap]]` sections: the mailboxes to read ([`imap`]).
     #[serde(default)]
     pub imap: Vec<ImapAccount>,
+    #[serde(default)]
+    pub enrich: EnrichFile,
+    #[serde(default)]
+    pub readiness: ReadinessFile,
+    /// `[[sender]]` entries, in order.
+    #[serde(default)]
+    pub sender: Vec<SenderFile>,
+    #[serde(default)]
+    pub ingest: IngestFile,
+}
+
+/// `[enrich]` in the config file.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EnrichFile {
+    pub asn_db: Option<PathBuf>,
+    pub country_db: Option<PathBuf>,
+    pub rdns: Option<bool>,
+    pub dns_server: Option<String>,
+    pub rdns_timeout_ms: Option<u64>,
+    pub rdns_concurrency: Option<usize>,
+    pub rdns_max_age_days: Option<u32>,
+}
+
+/// `[readiness]` in the config file.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ReadinessFile {
+    pub min_pass_pct: Option<f64>,
+    pub min_sender_messages: Option<i64>,
+    pub min_messages: Option<i64>,
+    pub ramp_pct: Option<u8>,
+}
+
+impl ReadinessFile {
+    pub fn thresholds(&self) -> ReadinessThresholds {
+        let d = ReadinessThresholds::default();
+        ReadinessThresholds {
+            min_pass_pct: self.min_pass_pct.unwrap_or(d.min_pass_pct),
+            min_sender_messages: self.min_sender_messages.unwrap_or(d.min_sender_messages),
+            min_messages: self.min_messages.unwrap_or(d.min_messages),
+            ramp_pct: self.ramp_pct.unwrap_or(d.ramp_pct).clamp(1, 100),
+        }
+    }
+}
+
+/// `[ingest]` in the config file.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct IngestFile {
+    /// Store failure reports redacted (as `ingest --redact`).
+    pub redact: Option<bool>,
 }
 
 /// `[alert]` in the config file.
@@ -88,6 +171,8 @@ pub struct AlertFile {
     pub new_sender: Option<bool>,
     pub new_sender_min_messages: Option<i64>,
     pub new_sender_min_history_days: Option<u32>,
+    pub tls_min_failure_pct: Option<f64>,
+    pub tls_min_failed_sessions: Option<i64>,
 }
 
 /// `[notify]` in the config file.
@@ -136,15 +221,20 @@ pub fn default_path() -> Option<PathBuf> {
 /// Parses one network: CIDR (`192.0.2.0/24`, `2001:db8::/32`) or a bare
 /// address (a /32 or /128). Surrounding spaces are ignored, so
 /// `DMARCDB_OUR_NETS="a/24, b/24"` works.
-pub fn parse_net(s: &str) -> Result<IpNet, String> {
+pub fn parse_net(s: &str) -> Result<IpNet, NotANet> {
     let s = s.trim();
     if let Ok(n) = s.parse::<IpNet>() {
         return Ok(n.trunc());
     }
     s.parse::<IpAddr>()
         .map(IpNet::from)
-        .map_err(|_| format!("{s:?} is not a network (CIDR like 192.0.2.0/24, or an address)"))
+        .map_err(|_| NotANet(s.to_string()))
 }
+
+/// A network that does not parse (the text as given, trimmed).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a network (CIDR like 192.0.2.0/24, or an address)")]
+pub struct NotANet(pub String);
 
 /// The networks whose source IPs are "ours".
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -200,7 +290,8 @@ fn mapped(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// The alert rules' thresholds (see [`crate::alert`]). Defaults are the seed's.
+/// The alert rules' thresholds (see [`crate::alert`]); the defaults are
+/// those of the README's alert section.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Thresholds {
     /// "alignment broken": ours with a DMARC pass % below this ...
@@ -216,6 +307,11 @@ pub struct Thresholds {
     /// "new sender" only runs when the oldest report begins at least this
     /// many days before the window; on a fresh database everyone is new.
     pub new_sender_min_history_days: u32,
+    /// "tls_failures": a policy domain with at least this % of its SMTP
+    /// TLS sessions failed ...
+    pub tls_min_failure_pct: f64,
+    /// ... and at least this many failed sessions.
+    pub tls_min_failed_sessions: i64,
 }
 
 impl Default for Thresholds {
@@ -227,6 +323,8 @@ impl Default for Thresholds {
             new_sender: true,
             new_sender_min_messages: 10,
             new_sender_min_history_days: 7,
+            tls_min_failure_pct: 1.0,
+            tls_min_failed_sessions: 10,
         }
     }
 }
@@ -245,6 +343,10 @@ impl Thresholds {
             new_sender_min_history_days: f
                 .new_sender_min_history_days
                 .unwrap_or(d.new_sender_min_history_days),
+            tls_min_failure_pct: f.tls_min_failure_pct.unwrap_or(d.tls_min_failure_pct),
+            tls_min_failed_sessions: f
+                .tls_min_failed_sessions
+                .unwrap_or(d.tls_min_failed_sessions),
         }
     }
 }
@@ -299,9 +401,15 @@ pub struct Overrides {
 /// Everything resolved.
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
+    /// `--our-net` (or the environment, or the file), plus the networks of
+    /// `[[sender]]` entries with `ours = true`.
     pub our_nets: OurNets,
+    /// `[[sender]]` entries, checked, in order.
+    pub senders: Vec<Sender>,
     pub thresholds: Thresholds,
     pub channels: Channels,
+    /// `[ingest] redact`: store failure reports redacted.
+    pub redact: bool,
 }
 
 impl Settings {
@@ -326,6 +434,16 @@ impl Settings {
                 "our_nets in the config file",
             )?
         };
+        let senders = file
+            .sender
+            .iter()
+            .map(Sender::from_file)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(ConfigError::Sender)?;
+        let mut our_nets = our_nets;
+        for s in senders.iter().filter(|s| s.ours) {
+            our_nets.extend(s.nets.iter().copied());
+        }
         let n = &file.notify;
         let token = env("TELEGRAM_BOT_TOKEN").or_else(|| n.telegram_bot_token.clone());
         let chat = env("TELEGRAM_CHAT_ID").or_else(|| n.telegram_chat_id.clone());
@@ -348,8 +466,10 @@ impl Settings {
             .or_else(|| n.webhook.clone());
         Ok(Settings {
             our_nets: OurNets::new(our_nets),
+            senders,
             thresholds: Thresholds::from_file(&file.alert),
             channels: Channels { telegram, webhook },
+            redact: file.ingest.redact.unwrap_or(false),
         })
     }
 }
@@ -379,6 +499,48 @@ mod tests {
 
     fn no_env(_: &str) -> Option<String> {
         None
+    }
+
+    #[test]
+    fn sender_entries_that_are_ours_count_as_our_nets() {
+        let file = File::parse(
+            r#"
+            our_nets = ["192.0.2.0/24"]
+            [[sender]]
+            name = "Relay"
+            nets = ["198.51.100.0/24"]
+            ours = true
+            [[sender]]
+            name = "Partner"
+            nets = ["203.0.113.0/24"]
+            [readiness]
+            min_pass_pct = 99.5
+            [enrich]
+            asn_db = "/x/asn.mmdb"
+            rdns = true
+            "#,
+        )
+        .unwrap();
+        let s = Settings::resolve(&Overrides::default(), &file, &no_env).unwrap();
+        assert!(s.our_nets.contains(ip("192.0.2.1")));
+        assert!(s.our_nets.contains(ip("198.51.100.1")));
+        assert!(!s.our_nets.contains(ip("203.0.113.1")));
+        assert_eq!(s.senders.len(), 2);
+        // A flag replaces our_nets from the file, not the senders' nets.
+        let flags = Overrides {
+            our_nets: vec![parse_net("10.0.0.0/8").unwrap()],
+            ..Overrides::default()
+        };
+        let s = Settings::resolve(&flags, &file, &no_env).unwrap();
+        assert!(!s.our_nets.contains(ip("192.0.2.1")));
+        assert!(s.our_nets.contains(ip("198.51.100.1")));
+        assert_eq!(file.readiness.thresholds().min_pass_pct, 99.5);
+        assert_eq!(file.readiness.thresholds().min_messages, 100);
+        assert_eq!(file.enrich.rdns, Some(true));
+        let bad = File::parse("[[sender]]\nname = \"x\"\nnets = [\"nope\"]\n").unwrap();
+        let e = Settings::resolve(&Overrides::default(), &bad, &no_env).unwrap_err();
+        assert!(e.to_string().contains("[[sender]] \"x\""), "{e}");
+        assert!(File::parse("[[sender]]\nname = \"x\"\ntypo = 1\n").is_err());
     }
 
     #[test]

@@ -7,18 +7,19 @@
 //! committed. A bad input never stops the run; a database error does,
 //! because nothing after it could be stored either.
 //!
-//! A run that stores extracts and parses on a second thread while this one
-//! writes ([`ahead`]); a dry run does everything on this thread.
+//! Every run goes through one driver (`pipeline`): inputs are extracted
+//! and parsed on a second thread while this one writes them to a `Sink`
+//! — the store, or nothing at all for a dry run — so a dry run, an ingest
+//! and `reparse`'s retry of the quarantine take the same path.
 //!
 //! This module prints nothing: it reports [`Event`]s to a callback, and the
 //! CLI decides what a person sees.
 
-mod ahead;
+mod pipeline;
 
-use crate::extract::{self, ExtractError, Limits, Payload};
-use crate::parse;
+use crate::extract::{ExtractError, Limits};
 use crate::source::{Input, InputKind, Source, SourceError};
-use crate::store::{Store, StoreError, Stored};
+use crate::store::{DbError, Store, Stored};
 
 /// How a run behaves.
 #[derive(Debug, Clone, Default)]
@@ -26,6 +27,8 @@ pub struct Options {
     /// Parse and report, write nothing, acknowledge nothing.
     pub dry_run: bool,
     pub limits: Limits,
+    /// Store failure reports redacted (see `store::failure`).
+    pub redact: bool,
 }
 
 /// One input or report that could not be used.
@@ -41,11 +44,19 @@ pub struct Rejection {
 pub struct Summary {
     /// Inputs read (files, messages).
     pub inputs: u64,
-    /// Reports stored now.
+    /// Aggregate reports stored now.
     pub new: u64,
-    /// Reports that were already stored.
+    /// SMTP TLS reports stored now.
+    pub tls_new: u64,
+    /// DMARC failure reports stored now.
+    pub failure_new: u64,
+    /// Reports of any kind that were already stored.
     pub duplicate: u64,
-    /// Mail messages holding no aggregate report.
+    /// Reports whose identity was stored with other content (one copy is
+    /// the report, the other a variant; see `store::variant`).
+    pub conflicting: u64,
+    /// Mail messages holding no report (also failure report mails of
+    /// another feedback type, such as abuse reports).
     pub not_report: u64,
     /// Records stored now.
     pub records: u64,
@@ -55,6 +66,8 @@ pub struct Summary {
     pub parsed: u64,
     /// Problems that lost nothing (a message that could not be marked seen).
     pub warnings: Vec<String>,
+    /// Files met that this run writes itself (the database), not read.
+    pub own_skipped: u64,
 }
 
 /// What the callback hears about, as it happens.
@@ -70,10 +83,41 @@ pub enum Event<'a> {
     },
     /// A report was stored (or was already there).
     Stored { name: &'a str, outcome: &'a Stored },
+    /// An SMTP TLS or failure report was stored (`new`) or was already there.
+    StoredOther {
+        name: &'a str,
+        kind: ReportKind,
+        new: bool,
+    },
+    /// An SMTP TLS or failure report was parsed in a dry run.
+    DryRunOther { name: &'a str, kind: ReportKind },
     /// Something was rejected.
     Rejected(&'a Rejection),
     /// An input is done (for progress display).
     InputDone,
+}
+
+/// The report kinds besides aggregate reports, for events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportKind {
+    Tls,
+    Failure,
+}
+
+impl ReportKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportKind::Tls => "SMTP TLS report",
+            ReportKind::Failure => "failure report",
+        }
+    }
+}
+
+impl Summary {
+    /// New reports of every kind.
+    pub fn new_total(&self) -> u64 {
+        self.new + self.tls_new + self.failure_new
+    }
 }
 
 /// A failure that ends the run.
@@ -82,15 +126,23 @@ pub enum Fatal {
     /// Not an error `source`: its text is in the message, and `{:#}`
     /// would print it twice.
     #[error("database error: {0}")]
-    Db(rusqlite::Error),
+    Db(DbError),
     #[error("{0}")]
     Source(SourceError),
 }
 
-impl From<rusqlite::Error> for Fatal {
-    fn from(e: rusqlite::Error) -> Fatal {
+impl From<DbError> for Fatal {
+    fn from(e: DbError) -> Fatal {
         Fatal::Db(e)
     }
+}
+
+/// Where the driver's parsed reports go.
+pub(crate) enum Sink<'a> {
+    /// Stored, in groups of reports per transaction.
+    Store(&'a mut Store),
+    /// Nowhere: a dry run parses and reports, and writes nothing.
+    Nowhere,
 }
 
 /// Runs the pipeline over `source`. `store` may be `None` only in a dry run.
@@ -99,26 +151,25 @@ impl From<rusqlite::Error> for Fatal {
 /// acknowledged once the group holding its reports is committed, so a mail
 /// is still never marked seen before its reports are on disk. The next
 /// inputs are extracted and parsed on a second thread meanwhile
-/// ([`ahead`]), which changes none of this.
+/// (`pipeline`), which changes none of this. A dry run acknowledges
+/// nothing.
 pub fn run(
     source: &mut dyn Source,
-    mut store: Option<&mut Store>,
+    store: Option<&mut Store>,
     opts: &Options,
     on_event: &mut dyn FnMut(&Event<'_>),
 ) -> Result<Summary, Fatal> {
     let mut sum = Summary::default();
     let mut unacked = Vec::new();
-    if opts.dry_run {
-        store = None;
-    }
-    if let Some(store) = store.as_deref_mut() {
-        store.set_batching(true)?;
-    }
-    let result = match store.as_deref_mut() {
-        Some(store) => ahead::drive(source, store, opts, &mut sum, &mut unacked, on_event),
-        None => dry_drive(source, opts, &mut sum, on_event),
+    let mut sink = match store {
+        Some(store) if !opts.dry_run => {
+            store.set_batching(true)?;
+            Sink::Store(store)
+        }
+        _ => Sink::Nowhere,
     };
-    if let Some(store) = store {
+    let result = pipeline::drive(source, &mut sink, opts, &mut sum, &mut unacked, on_event);
+    if let Sink::Store(store) = sink {
         // Whatever ended the run, what is stored is committed and
         // acknowledged, unless the database itself failed (then the open
         // group is rolled back and its inputs are read again next time).
@@ -130,34 +181,8 @@ pub fn run(
     }
     result?;
     source.finish().map_err(Fatal::Source)?;
+    sum.own_skipped = source.own_files_skipped();
     Ok(sum)
-}
-
-/// The loop of a dry run: every input parsed, nothing stored. (A run
-/// that stores is [`ahead::drive`].)
-fn dry_drive(
-    source: &mut dyn Source,
-    opts: &Options,
-    sum: &mut Summary,
-    on_event: &mut dyn FnMut(&Event<'_>),
-) -> Result<(), Fatal> {
-    while let Some(next) = source.next_input() {
-        let input = match next {
-            Ok(input) => input,
-            Err(e) if e.fatal => return Err(Fatal::Source(e)),
-            Err(e) => {
-                reject(sum, on_event, e.name, e.reason);
-                continue;
-            }
-        };
-        sum.inputs += 1;
-        if let Err(bug) = isolate(|| dry_run_input(&input, opts, sum, on_event)) {
-            let reason = format!("internal error, please report: {bug}");
-            reject(sum, on_event, input.name.clone(), reason);
-        }
-        on_event(&Event::InputDone);
-    }
-    Ok(())
 }
 
 /// Runs the work on one input, turning a panic into its message. A panic
@@ -215,21 +240,6 @@ fn reject(sum: &mut Summary, on_event: &mut dyn FnMut(&Event<'_>), name: String,
     sum.rejected.push(r);
 }
 
-/// Extracts the payloads of one input; records extraction errors and
-/// "no report in this mail". Returns the payloads and whether the input
-/// goes to quarantine.
-fn payloads_of(
-    input: &Input,
-    opts: &Options,
-    sum: &mut Summary,
-    on_event: &mut dyn FnMut(&Event<'_>),
-) -> (Vec<Payload>, bool) {
-    let found = extract::extract_input(&input.name, &input.bytes, &opts.limits);
-    let n = found.payloads.len();
-    let failed = note_extracted(input, found.errors, found.is_mail, n, sum, on_event);
-    (found.payloads, failed)
-}
-
 /// Records what extraction found besides `payloads` reports: its errors,
 /// and an input without any report (an outcome for mail, else an error).
 /// Returns whether the input goes to quarantine.
@@ -275,91 +285,16 @@ fn stored_event(
             sum.records += records;
         }
         Stored::Duplicate { .. } => sum.duplicate += 1,
+        Stored::Conflicting { .. } => sum.conflicting += 1,
     }
     on_event(&Event::Stored { name, outcome });
-}
-
-/// Extracts and stores everything in one input (also used by `reparse` to
-/// retry a quarantined input through the same path).
-pub(crate) fn ingest_input(
-    input: &Input,
-    store: &mut Store,
-    opts: &Options,
-    sum: &mut Summary,
-    on_event: &mut dyn FnMut(&Event<'_>),
-) -> Result<(), Fatal> {
-    let (payloads, failed) = payloads_of(input, opts, sum, on_event);
-    if failed {
-        let reason = sum
-            .rejected
-            .last()
-            .map(|r| r.reason.clone())
-            .unwrap_or_default();
-        store.quarantine(&input.name, &reason, &input.bytes)?;
-    }
-    for p in &payloads {
-        match store.store_report(p, &opts.limits, &p.name) {
-            Ok(outcome) => stored_event(sum, on_event, &p.name, &outcome),
-            Err(StoreError::Parse(e)) => {
-                let reason = e.to_string();
-                store.quarantine(&p.name, &reason, &p.data)?;
-                reject(sum, on_event, p.name.clone(), reason);
-            }
-            Err(StoreError::Db(e)) => return Err(Fatal::Db(e)),
-        }
-    }
-    Ok(())
-}
-
-fn dry_run_input(
-    input: &Input,
-    opts: &Options,
-    sum: &mut Summary,
-    on_event: &mut dyn FnMut(&Event<'_>),
-) {
-    let (payloads, _) = payloads_of(input, opts, sum, on_event);
-    for p in &payloads {
-        match dry_parse(p, &opts.limits) {
-            Ok((header, records, messages_fail)) => {
-                sum.parsed += 1;
-                on_event(&Event::DryRun {
-                    name: &p.name,
-                    org_name: &header.metadata.org_name,
-                    report_id: &header.metadata.report_id,
-                    records,
-                    messages_fail,
-                });
-            }
-            Err(e) => reject(sum, on_event, p.name.clone(), e.to_string()),
-        }
-    }
-}
-
-/// Parses a whole payload without storing it, streaming like the store.
-fn dry_parse(
-    p: &Payload,
-    limits: &Limits,
-) -> Result<(crate::model::ReportHeader, u64, i64), parse::ParseError> {
-    let mut rdr = parse::ReportReader::new(p.reader(limits));
-    let header = rdr.header()?;
-    let (mut n, mut fail) = (0u64, 0i64);
-    while let Some(r) = rdr.next_record()? {
-        n += 1;
-        if !r.dmarc_pass() {
-            fail = fail.saturating_add(r.count);
-        }
-    }
-    if n == 0 {
-        return Err(parse::ParseError::NotAReport("no <record> elements".into()));
-    }
-    Ok((header, n, fail))
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
     fn a_database_error_is_printed_once() {
-        let e = anyhow::Error::from(Fatal::Db(rusqlite::Error::InvalidQuery));
+        let e = anyhow::Error::from(Fatal::Db(DbError::for_test()));
         let text = format!("{e:#}");
         assert_eq!(text.matches("Query is not read-only").count(), 1, "{text}");
         assert!(text.starts_with("database error: "), "{text}");
@@ -416,10 +351,7 @@ mod tests {
     }
 
     fn reports_in(db: &Path) -> i64 {
-        rusqlite::Connection::open(db)
-            .unwrap()
-            .query_row("SELECT count(*) FROM report", [], |r| r.get(0))
-            .unwrap()
+        Store::open(db).unwrap().report_count().unwrap()
     }
 
     fn source(dir: &Path, reports: u64, fail_after: Option<u64>) -> Reports {

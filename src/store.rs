@@ -1,16 +1,51 @@
-//! Store: the SQLite file. Owns the connection, the schema and its
-//! migrations, and the write path of a report.
+//! Store: the database, and the only door to it. `Store` owns every
+//! connection and every SQL statement of dmarcdb; the rest of the program
+//! asks it typed questions (one method per question, answering with named
+//! rows) and hands it parsed reports to keep. Nothing outside `src/store/`
+//! names the database driver or writes SQL, and the store hands out no
+//! connection.
+//!
+//! Where things live:
+//! - `store.rs`: opening, the schema and its migrations, transactions and
+//!   the grouping of reports into them, [`DbError`].
+//! - `write.rs`: the write path of one report (the store as a sink: it
+//!   takes a header and a stream of records, parsing is the caller's) and
+//!   of the quarantine; `insert.rs` the record inserts.
+//! - `lookup.rs`: a read-only second handle, for ingest's parsing thread.
+//! - `views.rs` and `views/`: the questions of `query` and `alert`.
+//! - `rebuild.rs`: rewriting a stored report for `reparse`.
+//! - `variant.rs`: a second copy of a stored report with other content.
+//! - `quarantine.rs`, `report_ips.rs`, `netfacts.rs`: those tables' own
+//!   operations; `senders.rs` the per-IP totals of the enriched views.
+//! - `tls.rs`, `failure.rs`: SMTP TLS reports and DMARC failure reports
+//!   (their writes, taking reports parsed by the caller; their view rows;
+//!   the `--redact` key).
+//!
+//! A new table goes into `schema.sql` (what a new file gets) and into a
+//! new migration in `migrations/` (what an existing file gets, appended to
+//! `MIGRATIONS`); its operations go in a new file here, as `impl Store`
+//! methods taking and returning named structs.
+//!
+//! A second backend (PostgreSQL, planned): the public face is `Store`'s
+//! methods and the backend-neutral types they take and return (rows,
+//! [`Stored`], [`StoreError`], [`DbError`], [`Scope`]); no caller sees a
+//! connection, a statement or a driver's error. Everything SQLite-specific
+//! (pragmas, `BEGIN IMMEDIATE`, `?N` placeholders, `ON CONFLICT` upserts,
+//! BLOB columns, `COLLATE NOCASE`) sits in these files behind those
+//! methods. The second backend becomes a second connection type behind the
+//! same methods (`Store` holding an enum of the two), with its own schema
+//! and migrations; the view SQL is built by one builder
+//! (`views/sql.rs`) whose placeholders and dialect bits are the only
+//! thing it would need to vary.
 //!
 //! A report is written inside a `BEGIN IMMEDIATE` transaction: the write
 //! lock is taken first, then the identity key is checked, so two processes
 //! ingesting the same file both succeed and store it once. Records stream
-//! from the parser straight into prepared statements, never a whole report
-//! in memory: on a second thread for a big report, and always during
-//! `ingest`, whose parsing thread hands over the header and the records
-//! ([`Store::store_parsed`]). Nothing of a report is visible until its
-//! commit, and a killed process leaves the file as it was before that
-//! commit (SQLite's journal guarantees it). By default each report is its
-//! own transaction; `ingest` groups several into one
+//! from the caller's parser straight into prepared statements, never a
+//! whole report in memory ([`Store::store_parsed`]). Nothing of a report
+//! is visible until its commit, and a killed process leaves the file as it
+//! was before that commit (SQLite's journal guarantees it). By default
+//! each report is its own transaction; `ingest` groups several into one
 //! ([`Store::set_batching`]), each in its own savepoint, and acknowledges
 //! inputs only after the group's commit.
 //!
@@ -20,24 +55,41 @@
 //! [`Store::set_durable`], so a message is only ever marked seen after its
 //! report is on disk.
 
-use std::io::{BufRead, Write};
 use std::path::Path;
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
-use sha2::{Digest, Sha256};
+use rusqlite::{Connection, TransactionBehavior};
 
-use crate::extract::{Limits, Payload};
-use crate::model::{Record, ReportHeader};
-use crate::parse::{ParseError, ReportReader};
+use crate::model::ReportHeader;
+use crate::parse::ParseError;
 
+mod failure;
+mod fault;
 mod insert;
+mod lookup;
+mod netfacts;
 mod quarantine;
-mod sender;
-pub use insert::{auth_key, AuthSets, Inserter};
+mod rebuild;
+mod report_ips;
+mod senders;
+mod tls;
+pub mod variant;
+mod views;
+mod write;
+pub use failure::{FailureReportRow, FailureStored};
+#[cfg(test)]
+use insert::auth_key;
+use insert::{AuthSets, Inserter};
+pub use lookup::Lookup;
+pub use netfacts::IpFacts;
 pub use quarantine::{inflate_to, Dropped, Quarantined};
-pub use sender::{forget_senders, refresh_senders};
+pub use rebuild::Rebuilt;
+pub use report_ips::ip_hash;
+pub use tls::{TlsFailureRow, TlsPolicyRow, TlsReportRow, TlsStored};
+pub use views::{
+    DkimRow, DomainRow, FailureRow, Filter, Novelty, OrgRow, ReportRow, ReportSpan, Scope, Side,
+    SourceRow, SpfRow, Window,
+};
 
 /// The current schema, applied to a new file. See `schema.sql`.
 const SCHEMA: &str = include_str!("../schema.sql");
@@ -46,7 +98,12 @@ const SCHEMA: &str = include_str!("../schema.sql");
 /// `user_version` from `i + 1` to `i + 2` (version 1 was the first
 /// schema). A new file gets [`SCHEMA`] and the latest version at once.
 /// Append only: never edit, remove or reorder an entry that has shipped.
-const MIGRATIONS: &[&str] = &[include_str!("store/migrations/v1-to-v2.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("store/migrations/v1-to-v2.sql"),
+    include_str!("store/migrations/v2-to-v3.sql"),
+    include_str!("store/migrations/v3-to-v4.sql"),
+    include_str!("store/migrations/v4-to-v5.sql"),
+];
 
 /// The `user_version` of a file with the current schema.
 const VERSION: i64 = MIGRATIONS.len() as i64 + 1;
@@ -62,8 +119,48 @@ pub enum Stored {
         messages: i64,
         messages_fail: i64,
     },
-    /// A report with the same identity key is already stored.
+    /// A report with the same identity key and the same content is
+    /// already stored.
     Duplicate { header: Box<ReportHeader> },
+    /// A report with the same identity key but other content is stored:
+    /// one copy is the report, the other is kept in `report_variant` (see
+    /// [`variant`]).
+    Conflicting {
+        header: Box<ReportHeader>,
+        kept: variant::Kept,
+    },
+}
+
+/// A failure of the database itself (disk full, file locked too long, a
+/// damaged file): whoever meets one stops, since nothing after it could be
+/// stored either. The driver's error stays inside: callers see its text.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct DbError(rusqlite::Error);
+
+impl From<rusqlite::Error> for DbError {
+    fn from(e: rusqlite::Error) -> DbError {
+        DbError(e)
+    }
+}
+
+impl DbError {
+    /// What went wrong, in one line, with what to do about it when the
+    /// cause is a known fault (disk full, read-only file, lock held).
+    pub fn explain(&self) -> String {
+        fault::explain(&self.0)
+    }
+
+    /// A uniqueness or other constraint refused the write.
+    pub(crate) fn is_constraint(&self) -> bool {
+        self.0.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation)
+    }
+
+    /// An error to test how it is reported.
+    #[cfg(test)]
+    pub(crate) fn for_test() -> DbError {
+        DbError(rusqlite::Error::InvalidQuery)
+    }
 }
 
 /// Why a report was not stored.
@@ -75,11 +172,17 @@ pub enum StoreError {
     /// The database's fault (disk full, file locked too long): fatal.
     /// Not an error `source`: its text is in the message (see `Fatal::Db`).
     #[error("database error: {0}")]
-    Db(rusqlite::Error),
+    Db(DbError),
 }
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> StoreError {
+        StoreError::Db(DbError(e))
+    }
+}
+
+impl From<DbError> for StoreError {
+    fn from(e: DbError) -> StoreError {
         StoreError::Db(e)
     }
 }
@@ -112,9 +215,21 @@ const BATCH_RECORDS: u64 = 20_000;
 /// and the acknowledgement of mail, wait at most about this long.
 const BATCH_AGE: Duration = Duration::from_millis(250);
 
+/// How long a write waits for another process's write lock before it fails
+/// with "database is locked", unless told otherwise
+/// ([`Store::open_waiting`]).
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+
 impl Store {
-    /// Opens (creating if needed, readable by its owner only) and migrates.
-    pub fn open(path: &Path) -> Result<Store, rusqlite::Error> {
+    /// Opens (creating if needed, readable by its owner only) and migrates,
+    /// waiting up to [`DEFAULT_BUSY_TIMEOUT`] for a busy file.
+    pub fn open(path: &Path) -> Result<Store, DbError> {
+        Store::open_waiting(path, DEFAULT_BUSY_TIMEOUT)
+    }
+
+    /// [`Store::open`], with `busy_timeout` as the longest wait for another
+    /// process's write lock (on open and on every later write).
+    pub fn open_waiting(path: &Path, busy_timeout: Duration) -> Result<Store, DbError> {
         if let Some(dir) = path.parent() {
             if !dir.as_os_str().is_empty() && !dir.exists() {
                 let _ = std::fs::create_dir_all(dir);
@@ -122,16 +237,19 @@ impl Store {
         }
         create_private(path);
         let conn = Connection::open(path)?;
-        Store::setup(conn)
+        Ok(Store::setup(conn, busy_timeout)?)
     }
 
     /// A throwaway database, for tests.
-    pub fn open_in_memory() -> Result<Store, rusqlite::Error> {
-        Store::setup(Connection::open_in_memory()?)
+    pub fn open_in_memory() -> Result<Store, DbError> {
+        Ok(Store::setup(
+            Connection::open_in_memory()?,
+            DEFAULT_BUSY_TIMEOUT,
+        )?)
     }
 
-    fn setup(conn: Connection) -> Result<Store, rusqlite::Error> {
-        conn.busy_timeout(std::time::Duration::from_secs(60))?;
+    fn setup(conn: Connection, busy_timeout: Duration) -> Result<Store, rusqlite::Error> {
+        conn.busy_timeout(busy_timeout)?;
         // 8 KiB pages for a new file (an existing one keeps its own): half
         // the WAL frames, each a write of its own, and shallower trees;
         // ingest was 5-8 % faster than with 4 KiB (bench/README.md).
@@ -139,7 +257,9 @@ impl Store {
         // Switching a new file to WAL needs a lock that SQLite does not wait
         // for through the busy handler: two runs creating the same file at
         // once would see "database is locked". Retry for a while instead.
-        retry_busy(|| conn.pragma_update(None, "journal_mode", "WAL"))?;
+        retry_busy(busy_timeout, || {
+            conn.pragma_update(None, "journal_mode", "WAL")
+        })?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         // The schema's foreign keys document the references; SQLite is not
         // asked to check them on every insert (a seventh of the writer's
@@ -183,9 +303,9 @@ impl Store {
     }
 
     /// `synchronous = FULL` (true) or `NORMAL` (false); see the module doc.
-    pub fn set_durable(&self, durable: bool) -> Result<(), rusqlite::Error> {
+    pub fn set_durable(&self, durable: bool) -> Result<(), DbError> {
         let mode = if durable { "FULL" } else { "NORMAL" };
-        self.conn.pragma_update(None, "synchronous", mode)
+        Ok(self.conn.pragma_update(None, "synchronous", mode)?)
     }
 
     /// Groups reports into fewer transactions (`true`), or commits each on
@@ -200,7 +320,7 @@ impl Store {
     /// (`bench/README.md`). The caller acknowledges an input only once it
     /// is committed; a killed process loses the open group, whose inputs
     /// are then read again.
-    pub fn set_batching(&mut self, on: bool) -> Result<(), rusqlite::Error> {
+    pub fn set_batching(&mut self, on: bool) -> Result<(), DbError> {
         self.batching = on;
         if on {
             Ok(())
@@ -212,7 +332,7 @@ impl Store {
     /// Commits the open group if it holds 50 reports or 20,000 records, or
     /// began 250 ms ago (`BATCH_REPORTS`, `BATCH_RECORDS`, `BATCH_AGE`).
     /// Returns whether everything stored so far is committed.
-    pub fn commit_due(&mut self) -> Result<bool, rusqlite::Error> {
+    pub fn commit_due(&mut self) -> Result<bool, DbError> {
         let Some(g) = self.batch else {
             return Ok(true);
         };
@@ -223,88 +343,43 @@ impl Store {
         Ok(true)
     }
 
+    /// Whether a transaction is open: a group of reports not committed yet
+    /// (the caller acknowledges a group's inputs only after its commit).
+    pub fn in_group(&self) -> bool {
+        !self.conn.is_autocommit()
+    }
+
     /// Commits the open group, if any.
-    pub fn commit(&mut self) -> Result<(), rusqlite::Error> {
+    pub fn commit(&mut self) -> Result<(), DbError> {
         match self.batch.take() {
-            Some(_) => self.conn.execute_batch("COMMIT").inspect_err(|_| {
+            Some(_) => Ok(self.conn.execute_batch("COMMIT").inspect_err(|_| {
                 // Whatever failed, the sets added by the group are not
                 // known to be in the file.
                 self.sets.clear();
-            }),
+            })?),
             None => Ok(()),
         }
     }
 
-    /// The connection, for the query views.
-    pub fn conn(&self) -> &Connection {
-        &self.conn
-    }
-
-    /// Parses `payload` and stores it in one transaction (or one savepoint
-    /// of the open group, see [`Store::set_batching`]), unless a report
-    /// with the same identity is already stored (decided from the header,
-    /// before any record is read).
-    ///
-    /// The header is read first through a small buffer, so a duplicate
-    /// costs a KiB or two of inflating and one lookup. A big report's records
-    /// (from 64 KiB of payload, `THREAD_MIN`) are parsed on a second thread
-    /// and handed over in chunks while this one writes them: decompressing
-    /// and parsing take about as long as the inserts, so with two cores
-    /// free the report takes little more than half the time. At most 8
-    /// chunks of 64 records wait, so memory stays flat however big the
-    /// report.
-    pub fn store_report(
-        &mut self,
-        payload: &Payload,
-        limits: &Limits,
-        source: &str,
-    ) -> Result<Stored, StoreError> {
-        let mut reader = ReportReader::with_capacity(payload.reader(limits), HEADER_BUF);
-        let header = reader.header()?;
-        reader.set_chunk(RECORDS_BUF);
-        self.in_savepoint(|conn, sets| {
-            write_report(conn, payload, source, header, |conn, id| {
-                let ins = Inserter::new(conn, sets, id)?;
-                if payload.data.len() < THREAD_MIN {
-                    return write_inline(ins, &mut reader);
-                }
-                drop(reader);
-                std::thread::scope(|scope| {
-                    let (send, chunks) = mpsc::sync_channel(CHUNKS_AHEAD);
-                    scope.spawn(move || parse_chunks(payload, limits, send));
-                    write_chunks(ins, &chunks)
-                })
-            })
-        })
-    }
-
-    /// Stores a report whose header was already parsed (by `ingest`'s
-    /// parsing thread), like [`Store::store_report`]: unless it is a
-    /// duplicate, its records come from `next_record` until it returns
-    /// `None`. A duplicate never calls `next_record`.
-    pub(crate) fn store_parsed(
-        &mut self,
-        payload: &Payload,
-        source: &str,
-        header: ReportHeader,
-        next_record: &mut dyn FnMut() -> Result<Option<Record>, StoreError>,
-    ) -> Result<Stored, StoreError> {
-        self.in_savepoint(|conn, sets| {
-            write_report(conn, payload, source, header, |conn, id| {
-                let mut ins = Inserter::new(conn, sets, id)?;
-                let mut t = Totals::default();
-                while let Some(rec) = next_record()? {
-                    t.add(&rec);
-                    ins.insert(&rec)?;
-                }
-                Ok(t)
-            })
-        })
-    }
-
-    /// The file's path, for a second, read-only connection (`None` in memory).
-    pub(crate) fn path(&self) -> Option<&str> {
+    /// The file's path, for a second connection and for messages (`None`
+    /// in memory).
+    pub fn path(&self) -> Option<&str> {
         self.conn.path().filter(|p| !p.is_empty())
+    }
+
+    /// How many reports are stored.
+    pub fn report_count(&self) -> Result<i64, DbError> {
+        Ok(self
+            .conn
+            .query_row("SELECT count(*) FROM report", [], |r| r.get(0))?)
+    }
+
+    /// The rows in `table`, for tests outside the store.
+    #[cfg(test)]
+    pub(crate) fn count_rows(&self, table: &str) -> i64 {
+        self.conn
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
     }
 
     /// Runs `write` in a transaction of its own, or in a savepoint of the
@@ -343,79 +418,15 @@ impl Store {
         }
         Ok(stored)
     }
-
-    /// Keeps an input that could not be stored, with the reason, so a
-    /// later version can retry it. The same bytes again update the row.
-    pub fn quarantine(
-        &self,
-        source: &str,
-        reason: &str,
-        bytes: &[u8],
-    ) -> Result<(), rusqlite::Error> {
-        let now = chrono::Utc::now().timestamp();
-        let sha = Sha256::digest(bytes);
-        self.conn.execute(
-            "INSERT INTO quarantine (sha256, source, reason, gzip, first_seen, last_seen)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?5)
-             ON CONFLICT (sha256) DO UPDATE SET source = excluded.source,
-               reason = excluded.reason, last_seen = excluded.last_seen,
-               attempts = attempts + 1",
-            params![sha.as_slice(), source, reason, gzip(bytes), now],
-        )?;
-        Ok(())
-    }
 }
 
-/// Stores one report inside the caller's transaction or savepoint (which
-/// the caller drops without commit on error: nothing of the report is kept).
-/// `records` inserts the records under the new report id.
-fn write_report(
-    conn: &Connection,
-    payload: &Payload,
-    source: &str,
-    header: ReportHeader,
-    records: impl FnOnce(&Connection, i64) -> Result<Totals, StoreError>,
-) -> Result<Stored, StoreError> {
-    if is_stored(conn, &header)? {
-        return Ok(Stored::Duplicate {
-            header: Box::new(header),
-        });
-    }
-    let id = insert_header(conn, &header, source)?;
-    let Totals {
-        records,
-        messages,
-        messages_fail,
-    } = records(conn, id)?;
-    if records == 0 {
-        return Err(ParseError::NotAReport("no <record> elements".into()).into());
-    }
-    conn.prepare_cached(
-        "UPDATE report SET record_count = ?2, message_count = ?3, pass_count = ?4
-         WHERE id = ?1",
-    )?
-    .execute(params![
-        id,
-        records as i64,
-        messages,
-        messages - messages_fail
-    ])?;
-    let blob = keep_bytes(payload);
-    conn.prepare_cached("INSERT INTO report_blob (report, sha256, gzip) VALUES (?1, ?2, ?3)")?
-        .execute(params![id, Sha256::digest(&blob).as_slice(), blob])?;
-    Ok(Stored::New {
-        id,
-        header: Box::new(header),
-        records,
-        messages,
-        messages_fail,
-    })
-}
-
-/// Runs `op` again while the database is busy or locked, for up to a
-/// minute (like the busy timeout, for the statements that bypass it).
-fn retry_busy<T>(mut op: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+/// Runs `op` again while the database is busy or locked, for up to
+/// `timeout` (like the busy timeout, for the statements that bypass it).
+fn retry_busy<T>(
+    timeout: Duration,
+    mut op: impl FnMut() -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    let deadline = std::time::Instant::now() + timeout;
     loop {
         match op() {
             Err(rusqlite::Error::SqliteFailure(e, _))
@@ -447,220 +458,6 @@ fn create_private(path: &Path) {
     let _ = path;
 }
 
-/// The bytes to keep for a report: a gzip payload as received, plain XML
-/// compressed.
-fn keep_bytes(payload: &Payload) -> std::borrow::Cow<'_, [u8]> {
-    if payload.gzip {
-        std::borrow::Cow::Borrowed(&payload.data)
-    } else {
-        std::borrow::Cow::Owned(gzip(&payload.data))
-    }
-}
-
-pub(crate) fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(
-        Vec::with_capacity(bytes.len() / 8 + 64),
-        flate2::Compression::fast(),
-    );
-    // Writing to a Vec cannot fail.
-    let _ = enc.write_all(bytes);
-    enc.finish().unwrap_or_default()
-}
-
-/// The `report` columns a header fills, in the order of [`header_values`].
-pub(crate) const HEADER_COLUMNS: &str = "org_name, email, extra_contact_info, report_id, \
-    date_begin, date_end, errors, generator, version, xml_namespace, policy_domain, \
-    policy_adkim, policy_aspf, policy_p, policy_sp, policy_np, policy_pct, policy_fo, \
-    policy_testing, policy_discovery_method";
-
-/// `<error>` elements as stored: newline-separated, NULL when none.
-pub(crate) fn header_errors(h: &ReportHeader) -> Option<String> {
-    let e = &h.metadata.errors;
-    (!e.is_empty()).then(|| e.join("\n"))
-}
-
-/// The values of [`HEADER_COLUMNS`] for `h` (`errors` from [`header_errors`]).
-pub(crate) fn header_values<'a>(
-    h: &'a ReportHeader,
-    errors: &'a Option<String>,
-) -> [&'a dyn rusqlite::ToSql; 20] {
-    let m = &h.metadata;
-    let p = &h.policy;
-    [
-        &m.org_name,
-        &m.email,
-        &m.extra_contact_info,
-        &m.report_id,
-        &m.date_begin,
-        &m.date_end,
-        errors,
-        &m.generator,
-        &h.version,
-        &h.namespace,
-        &p.domain,
-        &p.adkim,
-        &p.aspf,
-        &p.p,
-        &p.sp,
-        &p.np,
-        &p.pct,
-        &p.fo,
-        &p.testing,
-        &p.discovery_method,
-    ]
-}
-
-fn insert_header(tx: &Connection, h: &ReportHeader, source: &str) -> Result<i64, rusqlite::Error> {
-    let errors = header_errors(h);
-    let now = chrono::Utc::now().timestamp();
-    let mut values: Vec<&dyn rusqlite::ToSql> = header_values(h, &errors).to_vec();
-    values.push(&source);
-    values.push(&now);
-    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-        let n = HEADER_COLUMNS.split(',').count() + 2;
-        let placeholders = (1..=n).map(|i| format!("?{i}")).collect::<Vec<_>>();
-        format!(
-            "INSERT INTO report ({HEADER_COLUMNS}, source, ingested_at) VALUES ({})",
-            placeholders.join(", ")
-        )
-    });
-    tx.prepare_cached(&SQL)?.execute(values.as_slice())?;
-    Ok(tx.last_insert_rowid())
-}
-
-/// Whether a report with `header`'s identity key is stored.
-pub(crate) fn is_stored(tx: &Connection, header: &ReportHeader) -> rusqlite::Result<bool> {
-    let k = header.key();
-    let found = tx
-        .prepare_cached(
-            "SELECT 1 FROM report WHERE org_name = ?1 AND report_id = ?2
-             AND policy_domain = ?3 AND date_begin = ?4 AND date_end = ?5",
-        )?
-        .query_row(
-            params![
-                k.org_name,
-                k.report_id,
-                k.policy_domain,
-                k.date_begin,
-                k.date_end
-            ],
-            |_| Ok(()),
-        )
-        .optional()?;
-    Ok(found.is_some())
-}
-
-/// Payloads (as stored: compressed or not) at least this big are parsed on
-/// a second thread while this one writes. Below, starting a thread and
-/// reading the header a second time cost more than the overlap saves: a
-/// 64 KiB payload holds some hundred records as plain XML, some thousand
-/// gzip-compressed.
-pub(crate) const THREAD_MIN: usize = 64 * 1024;
-/// Records handed from the parsing thread to the writer at a time.
-pub(crate) const CHUNK: usize = 64;
-/// Chunks parsed ahead of the writer at most (some hundred records).
-pub(crate) const CHUNKS_AHEAD: usize = 8;
-/// Read size for the header check: most headers fit (a longer one takes
-/// more reads), and a duplicate is told after inflating this much...
-pub(crate) const HEADER_BUF: usize = 1024;
-/// ...then the records are read in chunks of this size.
-pub(crate) const RECORDS_BUF: usize = 16 * 1024;
-
-/// What the parsing thread sends: records, and whether they are the last.
-/// The writer needs `last` to commit: a channel that closes without it
-/// means the parser died, and the report must not be kept.
-struct Chunk {
-    records: Vec<Record>,
-    last: bool,
-}
-
-/// The parsing thread: reads `payload` (header again, then every record)
-/// and sends the records in chunks, then the error if one stops it. Ends
-/// early when the writer hangs up (it failed).
-fn parse_chunks(
-    payload: &Payload,
-    limits: &Limits,
-    out: mpsc::SyncSender<Result<Chunk, ParseError>>,
-) {
-    let mut reader = ReportReader::new(payload.reader(limits));
-    if let Err(e) = reader.header() {
-        let _ = out.send(Err(e));
-        return;
-    }
-    let mut records = Vec::with_capacity(CHUNK);
-    loop {
-        let last = match reader.next_record() {
-            Ok(Some(r)) => {
-                records.push(r);
-                false
-            }
-            Ok(None) => true,
-            Err(e) => {
-                let _ = out.send(Err(e));
-                return;
-            }
-        };
-        if last || records.len() == CHUNK {
-            let records = std::mem::replace(&mut records, Vec::with_capacity(CHUNK));
-            if out.send(Ok(Chunk { records, last })).is_err() || last {
-                return;
-            }
-        }
-    }
-}
-
-/// Sums kept in the `report` row.
-#[derive(Debug, Default)]
-struct Totals {
-    records: u64,
-    messages: i64,
-    messages_fail: i64,
-}
-
-impl Totals {
-    fn add(&mut self, rec: &Record) {
-        self.records += 1;
-        self.messages = self.messages.saturating_add(rec.count);
-        if !rec.dmarc_pass() {
-            self.messages_fail = self.messages_fail.saturating_add(rec.count);
-        }
-    }
-}
-
-/// A small report: parses the rest of it and inserts on this thread.
-fn write_inline<R: BufRead>(
-    mut ins: Inserter<'_, '_>,
-    reader: &mut ReportReader<R>,
-) -> Result<Totals, StoreError> {
-    let mut t = Totals::default();
-    while let Some(rec) = reader.next_record()? {
-        t.add(&rec);
-        ins.insert(&rec)?;
-    }
-    Ok(t)
-}
-
-/// The writer's side of a big report: inserts every chunk until the last.
-fn write_chunks(
-    mut ins: Inserter<'_, '_>,
-    chunks: &mpsc::Receiver<Result<Chunk, ParseError>>,
-) -> Result<Totals, StoreError> {
-    let mut t = Totals::default();
-    loop {
-        let Ok(chunk) = chunks.recv() else {
-            return Err(ParseError::Io("the parser stopped unexpectedly".into()).into());
-        };
-        let chunk = chunk?;
-        for rec in &chunk.records {
-            t.add(rec);
-            ins.insert(rec)?;
-        }
-        if chunk.last {
-            return Ok(t);
-        }
-    }
-}
-
 /// The 16-byte form of an address (IPv4 as `::ffff:a.b.c.d`), so that CIDR
 /// filters are byte-range comparisons in SQL. IPv4-mapped IPv6 input and
 /// plain IPv4 give the same bytes.
@@ -672,5 +469,7 @@ pub fn ip_bin(ip: &str) -> Option<[u8; 16]> {
     })
 }
 
+#[cfg(test)]
+mod reparse_tests;
 #[cfg(test)]
 mod tests;

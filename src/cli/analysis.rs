@@ -23,6 +23,7 @@ use crate::notify::{self, Message};
 use crate::query::{self, Empty, Filter, Scope, Side, Window};
 use crate::render::{self, Format};
 use crate::store::Store;
+use crate::untrusted::{self, Visible};
 
 /// Settings every analysis command reads (global flags).
 #[derive(Debug, Clone, Default, Args)]
@@ -105,7 +106,8 @@ pub struct NotifyArgs {
 pub struct AlertArgs {
     #[command(flatten)]
     pub window: WindowArgs,
-    /// Output format: table prints the seed's summary and the problems;
+    /// Output format: table prints a summary (the 25 largest sources, ours or
+    /// EXTERNAL, with pass %) and the problems;
     /// json prints {"window", "problems"}; csv one line per problem.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -174,18 +176,21 @@ fn last_days(d: u32) -> String {
 
 /// `dmarcdb query VIEW`.
 pub(super) fn cmd_query(
-    db: Option<PathBuf>,
+    db: super::DbArgs,
     sa: &SettingsArgs,
     args: QueryArgs,
 ) -> anyhow::Result<Exit> {
     let settings = settings(sa, None)?;
     let view = args.view;
     let filter = args.filter.filter();
-    if matches!(view, View::Sources | View::Failures) || filter.side.is_some() {
+    if matches!(view, View::Sources | View::Senders | View::Failures) || filter.side.is_some() {
         note_nets(&settings);
     }
     let store = open_store(db)?;
-    let default_days = if view == View::Reports { None } else { Some(7) };
+    let default_days = match view {
+        View::Reports | View::TlsReports | View::FailureReports => None,
+        _ => Some(7),
+    };
     let window = args.window.window(default_days);
     let default_limit = match view {
         View::Sources => Some(25),
@@ -198,18 +203,39 @@ pub(super) fn cmd_query(
         nets: &settings.our_nets,
         limit: args.filter.limit.or(default_limit),
     };
+    let catalogue = crate::enrich::catalogue::Catalogue::new(settings.senders.clone());
     let mut table = match view {
         View::Reports => query::reports_in(&store, &scope)?,
-        View::Sources => query::sources(&store, &scope)?,
+        View::Sources => query::sources(&store, &scope, &catalogue)?,
+        View::Senders => query::senders(&store, &scope, &catalogue)?,
         View::Daily => query::daily(&store, &scope)?,
         View::Orgs => query::orgs(&store, &scope)?,
         View::Domains => query::domains(&store, &scope)?,
         View::Dkim => query::dkim(&store, &scope)?,
         View::Spf => query::spf(&store, &scope)?,
         View::Failures => query::failures(&store, &scope)?,
+        View::TlsReports => query::tls_reports(&store, &window)?,
+        View::Tls => query::tls(&store, &window)?,
+        View::TlsFailures => query::tls_failures(&store, &window)?,
+        View::FailureReports => query::failure_reports(&store, &window)?,
     };
     let fancy = render::fancy_stdout();
-    if table.rows.is_empty() {
+    if table.rows.is_empty() && view.is_tls_or_failure() {
+        let kind = if view == View::FailureReports {
+            "DMARC failure reports"
+        } else {
+            "SMTP TLS reports"
+        };
+        let msg = format!(
+            "No {kind} in the window ({}).",
+            label(&args.window, default_days)
+        );
+        if args.format == Format::Table {
+            println!("{msg}");
+            return Ok(Exit::Ok);
+        }
+        eprintln!("dmarcdb: {msg}");
+    } else if table.rows.is_empty() {
         let now = chrono::Utc::now().timestamp();
         let msg =
             Empty::find(&store, &window)?.message(&window, &label(&args.window, default_days), now);
@@ -221,9 +247,9 @@ pub(super) fn cmd_query(
     }
     if args.format == Format::Table {
         if view == View::Daily {
-            query::add_bars(&mut table, fancy);
+            render::add_bars(&mut table, fancy);
         }
-        query::tag_ours(&mut table);
+        render::tag_ours(&mut table);
     }
     let mut out = std::io::stdout().lock();
     render::write(&table, args.format, fancy, &mut out)?;
@@ -232,7 +258,7 @@ pub(super) fn cmd_query(
 
 /// `dmarcdb alert`.
 pub(super) fn cmd_alert(
-    db: Option<PathBuf>,
+    db: super::DbArgs,
     sa: &SettingsArgs,
     args: AlertArgs,
 ) -> anyhow::Result<Exit> {
@@ -266,7 +292,7 @@ pub fn prepare_after_ingest(
 }
 
 /// Runs `--alert` after an ingest (a blank line, then the summary, as the
-/// seed printed it). `Exit::Ok` when `settings` is `None`.
+/// Python script printed it). `Exit::Ok` when `settings` is `None`.
 pub fn alert_after_ingest(
     store: &Store,
     settings: Option<&Settings>,
@@ -298,7 +324,14 @@ fn run_alert(
     format: Format,
     notify: bool,
 ) -> anyhow::Result<Exit> {
-    let o = alert::check(store, window, &settings.our_nets, &settings.thresholds)?;
+    let cat = crate::enrich::catalogue::Catalogue::new(settings.senders.clone());
+    let o = alert::check(
+        store,
+        window,
+        &settings.our_nets,
+        &cat,
+        &settings.thresholds,
+    )?;
     let empty = if o.sources.is_empty() {
         let now = chrono::Utc::now().timestamp();
         Some(Empty::find(store, &window)?.message(&window, label, now))
@@ -307,9 +340,12 @@ fn run_alert(
     };
     let mut out = std::io::stdout().lock();
     match format {
-        Format::Table => writeln!(out, "{}", alert::report_text(&o, label, empty.as_deref()))?,
+        Format::Table => {
+            let text = alert::report_text(&o, label, empty.as_deref());
+            writeln!(out, "{}", untrusted::visible_block(&text))?
+        }
         Format::Json => {
-            serde_json::to_writer_pretty(&mut out, &alert::to_json(&o))?;
+            untrusted::write_json(&mut out, &alert::to_json(&o))?;
             writeln!(out)?;
         }
         Format::Csv => render::write(&alert::to_table(&o), Format::Csv, false, &mut out)?,
@@ -348,6 +384,6 @@ fn send(settings: &Settings, o: &Outcome, label: &str) {
     };
     let (_, failed) = notify::send(ch, &msg);
     for e in failed {
-        eprintln!("dmarcdb: warning: {e}");
+        eprintln!("dmarcdb: warning: {}", Visible(&e.to_string()));
     }
 }

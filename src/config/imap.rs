@@ -12,8 +12,10 @@
 //! folder = "INBOX"                  # default INBOX; any language
 //! move_to = "Archive/DMARC"         # optional
 //! starttls = false                  # optional
-//! ca_file = "/etc/dmarcdb/ca.pem"   # optional
+//! ca_file = "/etc/dmarcdb/ca.pem"   # optional: a private CA or the server's own certificate
+//! # tls_fingerprint = "3F:…"        # or pin the certificate's SHA-256 instead
 //! # oauth2_token_file = "..."       # or oauth2_token_command = "...", instead of a password
+//! # oauth2_mechanism = "xoauth2"    # optional: xoauth2 or oauthbearer
 //! ```
 //!
 //! Only the shape is checked here (unknown keys are errors, as everywhere
@@ -37,8 +39,12 @@ pub struct ImapAccount {
     pub move_to: Option<String>,
     pub starttls: Option<bool>,
     pub ca_file: Option<PathBuf>,
+    /// SHA-256 of the one certificate to accept (as `--tls-fingerprint`).
+    pub tls_fingerprint: Option<String>,
     pub oauth2_token_file: Option<PathBuf>,
     pub oauth2_token_command: Option<String>,
+    /// `xoauth2` or `oauthbearer` (as `--oauth2-mechanism`).
+    pub oauth2_mechanism: Option<String>,
 }
 
 /// Two sections with one name: `--account` could not tell them apart.

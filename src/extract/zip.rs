@@ -21,6 +21,22 @@ use super::gzip::{cap_message, read_failure};
 use super::sniff::{is_report_candidate, sniff, Kind};
 use super::{declared_by_name, printable, Role, Walk};
 
+/// Why one member could not be read; the rest of the archive still is.
+#[derive(Debug, thiserror::Error)]
+enum MemberError {
+    #[error("encrypted zip member (password required)")]
+    Encrypted,
+    #[error("unreadable zip member: {0}")]
+    Unreadable(ZipError),
+    /// Its declared size is over the decompression cap.
+    #[error("{}", cap_message(*.0))]
+    TooBig(u64),
+    /// Inflating it failed (truncated, corrupt, over the input's budget):
+    /// the shared decompression message.
+    #[error("{0}")]
+    Inflate(String),
+}
+
 /// How much of a member is inflated to decide what it holds.
 const MEMBER_PEEK: u64 = 64 * 1024;
 
@@ -67,7 +83,7 @@ impl Walk<'_> {
                     self.blob(&label, &data, depth + 1, Role::Part { declared });
                 }
                 Ok(Member::Report(gzip)) => self.payload(&label, &gzip, true),
-                Err(reason) => self.error(&label, reason),
+                Err(e) => self.error(&label, e.to_string()),
             }
         }
         if self.out.payloads.len() + self.out.errors.len() == found_before {
@@ -79,16 +95,16 @@ impl Walk<'_> {
         &mut self,
         archive: &mut ZipArchive<Cursor<&[u8]>>,
         index: usize,
-    ) -> Result<Member, String> {
+    ) -> Result<Member, MemberError> {
         let mut file = open_member(archive, index)?;
         // The declared size is only a shortcut to refuse early; the capped
         // reads are what actually bound memory.
         if file.size() > self.limits.max_decompressed {
-            return Err(cap_message(self.limits.max_decompressed));
+            return Err(MemberError::TooBig(self.limits.max_decompressed));
         }
         let mut head = Vec::new();
         if let Err(e) = file.by_ref().take(MEMBER_PEEK).read_to_end(&mut head) {
-            return Err(read_failure(&e, "zip member"));
+            return Err(MemberError::Inflate(read_failure(&e, "zip member")));
         }
         let deflated = file.compression() == CompressionMethod::Deflated;
         drop(file);
@@ -99,7 +115,10 @@ impl Walk<'_> {
         }
         if report || kind.is_container() {
             let file = open_member(archive, index)?;
-            return self.inflate(file, "zip member").map(Member::Bytes);
+            return self
+                .inflate(file, "zip member")
+                .map(Member::Bytes)
+                .map_err(MemberError::Inflate);
         }
         Ok(Member::Bytes(head))
     }
@@ -108,13 +127,13 @@ impl Walk<'_> {
 fn open_member<'a, 'b>(
     archive: &'a mut ZipArchive<Cursor<&'b [u8]>>,
     index: usize,
-) -> Result<zip::read::ZipFile<'a, Cursor<&'b [u8]>>, String> {
+) -> Result<zip::read::ZipFile<'a, Cursor<&'b [u8]>>, MemberError> {
     match archive.by_index(index) {
         Ok(file) => Ok(file),
         Err(ZipError::UnsupportedArchive(msg)) if msg == ZipError::PASSWORD_REQUIRED => {
-            Err("encrypted zip member (password required)".to_string())
+            Err(MemberError::Encrypted)
         }
-        Err(e) => Err(format!("unreadable zip member: {e}")),
+        Err(e) => Err(MemberError::Unreadable(e)),
     }
 }
 
@@ -126,14 +145,14 @@ fn open_member<'a, 'b>(
 fn rewrap_as_gzip(
     archive: &mut ZipArchive<Cursor<&[u8]>>,
     index: usize,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, MemberError> {
     let mut raw = archive
         .by_index_raw(index)
-        .map_err(|e| format!("unreadable zip member: {e}"))?;
+        .map_err(MemberError::Unreadable)?;
     let (crc, size) = (raw.crc32(), raw.size());
     let mut gzip = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
     raw.read_to_end(&mut gzip)
-        .map_err(|e| read_failure(&e, "zip member"))?;
+        .map_err(|e| MemberError::Inflate(read_failure(&e, "zip member")))?;
     gzip.extend_from_slice(&crc.to_le_bytes());
     gzip.extend_from_slice(&(size as u32).to_le_bytes());
     Ok(gzip)

@@ -4,33 +4,26 @@
 
 use serde_json::{json, Value};
 
-use super::sql::{Sql, FROM, PASS};
-use super::{columns, counts, pct, table, Scope, COUNT_COLUMNS};
+use super::{columns, counts, pct, Scope, COUNT_COLUMNS};
 use crate::render::{Column, Table};
-use crate::store::Store;
-use rusqlite::Row;
+use crate::store::{DbError, Store};
 
 /// `query orgs`: one row per reporter, largest volume first.
 ///
 /// JSON keys: `org_name`, `reports` (how many reports), `messages`,
 /// `messages_pass`, `messages_fail`, `pass_pct`.
-pub fn orgs(store: &Store, q: &Scope<'_>) -> rusqlite::Result<Table> {
-    let mut sql = Sql::default();
-    let cond = sql.where_all(q);
-    let limit = sql.limit(q.limit);
-    let text = format!(
-        "SELECT r.org_name, count(DISTINCT r.id), sum(c.count), sum({PASS}) {FROM} {cond}
-         GROUP BY r.org_name ORDER BY 3 DESC, 1 {limit}"
-    );
+pub fn orgs(store: &Store, q: &Scope<'_>) -> Result<Table, DbError> {
     let cols = columns(
         &[Column::text("org_name"), Column::num("reports")],
         &COUNT_COLUMNS,
     );
-    table(store, cols, &text, &sql, |r| {
-        let mut row = vec![json!(r.get::<_, String>(0)?), json!(r.get::<_, i64>(1)?)];
-        row.extend(counts(r, 2)?);
-        Ok(row)
-    })
+    let mut t = Table::new(cols);
+    for r in store.org_rows(q)? {
+        let mut row = vec![json!(r.org_name), json!(r.reports)];
+        row.extend(counts(r.messages, r.messages_pass));
+        t.rows.push(row);
+    }
+    Ok(t)
 }
 
 /// `query domains`: one row per policy domain and header_from (lower
@@ -38,15 +31,7 @@ pub fn orgs(store: &Store, q: &Scope<'_>) -> rusqlite::Result<Table> {
 ///
 /// JSON keys: `policy_domain`, `header_from`, `sources` (distinct source
 /// IPs), `messages`, `messages_pass`, `messages_fail`, `pass_pct`.
-pub fn domains(store: &Store, q: &Scope<'_>) -> rusqlite::Result<Table> {
-    let mut sql = Sql::default();
-    let cond = sql.where_all(q);
-    let limit = sql.limit(q.limit);
-    let text = format!(
-        "SELECT lower(r.policy_domain), lower(c.header_from), count(DISTINCT c.source_ip),
-                sum(c.count), sum({PASS}) {FROM} {cond}
-         GROUP BY 1, 2 ORDER BY 4 DESC, 1, 2 {limit}"
-    );
+pub fn domains(store: &Store, q: &Scope<'_>) -> Result<Table, DbError> {
     let cols = columns(
         &[
             Column::text("policy_domain"),
@@ -55,15 +40,17 @@ pub fn domains(store: &Store, q: &Scope<'_>) -> rusqlite::Result<Table> {
         ],
         &COUNT_COLUMNS,
     );
-    table(store, cols, &text, &sql, |r| {
+    let mut t = Table::new(cols);
+    for r in store.domain_rows(q)? {
         let mut row = vec![
-            json!(r.get::<_, String>(0)?),
-            json!(r.get::<_, String>(1)?),
-            json!(r.get::<_, i64>(2)?),
+            json!(r.policy_domain),
+            json!(r.header_from),
+            json!(r.sources),
         ];
-        row.extend(counts(r, 3)?);
-        Ok(row)
-    })
+        row.extend(counts(r.messages, r.messages_pass));
+        t.rows.push(row);
+    }
+    Ok(t)
 }
 
 /// The columns of the `dkim` and `spf` views after their keys.
@@ -75,79 +62,54 @@ const RESULT_COLUMNS: [Column; 5] = [
     Column::num("pass_pct"),
 ];
 
-/// Result words that count as `messages_fail` in `dkim` and `spf`
-/// (`hardfail` is what some SPF reporters write for `fail`).
-const FAIL_WORDS: &str = "('fail', 'softfail', 'hardfail')";
-
-/// Row tail for `dkim` / `spf`: messages, pass, fail at `i..i+3`.
-fn result_counts(r: &Row<'_>, i: usize) -> rusqlite::Result<[Value; 5]> {
-    let m: i64 = r.get(i)?;
-    let p: i64 = r.get(i + 1)?;
-    let f: i64 = r.get(i + 2)?;
-    Ok([
+/// Row tail for `dkim` / `spf` from messages, passing and failing ones.
+fn result_counts(m: i64, p: i64, f: i64) -> [Value; 5] {
+    [
         json!(m),
         json!(p),
         json!(f),
         json!(m - p - f),
         pct(p as f64, m as f64),
-    ])
+    ]
 }
 
 /// `query dkim`: one row per DKIM signing domain (lower case) and
 /// selector from `<auth_results>`, largest volume first. These are the raw
 /// DKIM results, not DMARC alignment: a message with two signatures counts
-/// once in each row, and messages with no DKIM result form one row whose
-/// domain and selector are null.
+/// once in each row, a signature a record lists twice counts once (by its
+/// best result: pass, else fail), and messages with no DKIM result form one
+/// row whose domain and selector are null.
 ///
 /// JSON keys: `dkim_domain`, `selector`, `messages`, `messages_pass`,
 /// `messages_fail` (fail, softfail, hardfail), `messages_other` (none,
 /// neutral, policy, temperror, permerror, or no signature), `pass_pct`.
-pub fn dkim(store: &Store, q: &Scope<'_>) -> rusqlite::Result<Table> {
-    let mut sql = Sql::default();
-    let cond = sql.where_all(q);
-    let limit = sql.limit(q.limit);
-    let text = format!(
-        "SELECT lower(d.domain), d.selector, sum(c.count),
-                sum(CASE WHEN d.result = 'pass' THEN c.count ELSE 0 END),
-                sum(CASE WHEN d.result IN {FAIL_WORDS} THEN c.count ELSE 0 END)
-         {FROM} LEFT JOIN dkim_result d ON d.auth_set = c.auth {cond}
-         GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 {limit}"
-    );
+pub fn dkim(store: &Store, q: &Scope<'_>) -> Result<Table, DbError> {
     let cols = columns(
         &[Column::text("dkim_domain"), Column::text("selector")],
         &RESULT_COLUMNS,
     );
-    table(store, cols, &text, &sql, |r| {
-        let mut row = vec![
-            json!(r.get::<_, Option<String>>(0)?),
-            json!(r.get::<_, Option<String>>(1)?),
-        ];
-        row.extend(result_counts(r, 2)?);
-        Ok(row)
-    })
+    let mut t = Table::new(cols);
+    for r in store.dkim_rows(q)? {
+        let mut row = vec![json!(r.dkim_domain), json!(r.selector)];
+        row.extend(result_counts(r.messages, r.messages_pass, r.messages_fail));
+        t.rows.push(row);
+    }
+    Ok(t)
 }
 
 /// `query spf`: one row per SPF domain (lower case) from `<auth_results>`,
-/// largest volume first; like `dkim`, raw results, and records without an
-/// SPF result form one row with a null domain.
+/// largest volume first; like `dkim`, raw results, a domain a record lists
+/// twice counted once, and records without an SPF result form one row with
+/// a null domain.
 ///
 /// JSON keys: `spf_domain`, `messages`, `messages_pass`, `messages_fail`
 /// (fail, softfail, hardfail), `messages_other`, `pass_pct`.
-pub fn spf(store: &Store, q: &Scope<'_>) -> rusqlite::Result<Table> {
-    let mut sql = Sql::default();
-    let cond = sql.where_all(q);
-    let limit = sql.limit(q.limit);
-    let text = format!(
-        "SELECT lower(s.domain), sum(c.count),
-                sum(CASE WHEN s.result = 'pass' THEN c.count ELSE 0 END),
-                sum(CASE WHEN s.result IN {FAIL_WORDS} THEN c.count ELSE 0 END)
-         {FROM} LEFT JOIN spf_result s ON s.auth_set = c.auth {cond}
-         GROUP BY 1 ORDER BY 2 DESC, 1 {limit}"
-    );
-    let cols = columns(&[Column::text("spf_domain")], &RESULT_COLUMNS);
-    table(store, cols, &text, &sql, |r| {
-        let mut row = vec![json!(r.get::<_, Option<String>>(0)?)];
-        row.extend(result_counts(r, 1)?);
-        Ok(row)
-    })
+pub fn spf(store: &Store, q: &Scope<'_>) -> Result<Table, DbError> {
+    let mut t = Table::new(columns(&[Column::text("spf_domain")], &RESULT_COLUMNS));
+    for r in store.spf_rows(q)? {
+        let mut row = vec![json!(r.spf_domain)];
+        row.extend(result_counts(r.messages, r.messages_pass, r.messages_fail));
+        t.rows.push(row);
+    }
+    Ok(t)
 }

@@ -14,6 +14,9 @@
 //!   [`MboxSource`]; anything else is one [`InputKind::File`] input of at
 //!   most `max_input` bytes.
 //!
+//! Files the run writes itself (the database and its companions, see
+//! [`OwnFiles`]) are skipped wherever they are met, and counted.
+//!
 //! A path that cannot be read is a non-fatal error naming it, and the rest
 //! goes on. Only directory listings (names) are held in memory; file
 //! contents are read when their turn comes.
@@ -22,13 +25,14 @@ use std::collections::{HashSet, VecDeque};
 use std::fs::{self, File, Metadata};
 use std::io::{self, Cursor, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::maildir::{is_maildir, subfolders, MaildirSource};
 use super::mbox::{looks_like_mbox, MboxSource};
+use super::own::OwnFiles;
+pub use super::read::DEFAULT_MAX_INPUT;
+use super::read::{io_reason, read_rest};
 use super::{Input, InputKind, Source, SourceError};
-
-/// Default biggest input read, in bytes (512 MiB).
-pub const DEFAULT_MAX_INPUT: u64 = 512 * 1024 * 1024;
 
 /// How much of a file is read to decide whether it is an mbox.
 const HEAD_LEN: u64 = 4096;
@@ -44,6 +48,8 @@ pub struct PathOptions {
     pub dry_run: bool,
     /// Biggest file (or message) read, in bytes; a bigger one is an error.
     pub max_input: u64,
+    /// Files this run writes, never read as inputs.
+    pub own: Arc<OwnFiles>,
 }
 
 impl Default for PathOptions {
@@ -53,6 +59,7 @@ impl Default for PathOptions {
             recursive: false,
             dry_run: false,
             max_input: DEFAULT_MAX_INPUT,
+            own: Arc::default(),
         }
     }
 }
@@ -84,6 +91,8 @@ struct PathsSource {
     /// Every Maildir opened, kept so that late acks still reach it.
     maildirs: Vec<MaildirSource>,
     current: Option<Current>,
+    /// Own files met and skipped.
+    own_skipped: u64,
 }
 
 /// Input tokens of Maildir messages carry the Maildir's index + 1 in the
@@ -101,6 +110,7 @@ impl PathsSource {
             maildir_queue: VecDeque::new(),
             maildirs: Vec::new(),
             current: None,
+            own_skipped: 0,
         }
     }
 
@@ -152,6 +162,9 @@ impl PathsSource {
         }
         if meta.is_dir() {
             self.enter_dir(path, &meta)
+        } else if self.opts.own.contains(&path, &meta) {
+            self.own_skipped += 1;
+            None
         } else if meta.is_file() || named {
             self.read_file(&path, name, &meta)
         } else {
@@ -286,6 +299,10 @@ impl Source for PathsSource {
             _ => Ok(()),
         }
     }
+
+    fn own_files_skipped(&self) -> u64 {
+        self.own_skipped
+    }
 }
 
 /// Identity of a directory, where the platform has one.
@@ -302,66 +319,11 @@ fn dir_key(meta: &Metadata) -> Option<(u64, u64)> {
     }
 }
 
-/// Reads a whole file of at most `max` bytes; a bigger one is an error
-/// found from its metadata, before reading.
-pub(crate) fn read_capped(path: &Path, max: u64) -> io::Result<Vec<u8>> {
-    let file = File::open(path)?;
-    let len = file.metadata()?.len();
-    read_rest(file, Vec::new(), Some(len), max)
-}
-
-/// Appends the rest of `reader` to `bytes` (what was read of it already),
-/// at most `max` bytes in all. `len`, the size from the metadata, rejects
-/// a big file before reading it; the read is capped anyway, as a file can
-/// grow and a pipe has no size.
-fn read_rest(
-    reader: impl Read,
-    mut bytes: Vec<u8>,
-    len: Option<u64>,
-    max: u64,
-) -> io::Result<Vec<u8>> {
-    if let Some(len) = len {
-        if len > max {
-            return Err(io::Error::other(format!(
-                "{len} bytes, over the limit of {max} bytes; not read"
-            )));
-        }
-        bytes.reserve(
-            usize::try_from(len)
-                .unwrap_or(0)
-                .saturating_sub(bytes.len()),
-        );
-    }
-    let room = (max + 1).saturating_sub(bytes.len() as u64);
-    reader.take(room).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > max {
-        return Err(io::Error::other(format!(
-            "over the limit of {max} bytes; not read"
-        )));
-    }
-    Ok(bytes)
-}
-
 fn error(name: String, context: &str, e: &io::Error) -> SourceError {
     SourceError {
         name,
         reason: format!("{context}{}", io_reason(e)),
         fatal: false,
-    }
-}
-
-/// The OS reason without Rust's " (os error N)" suffix, lower-cased like
-/// the rest of our messages: "no such file or directory".
-pub(crate) fn io_reason(e: &io::Error) -> String {
-    let text = e.to_string();
-    let text = match text.rfind(" (os error ") {
-        Some(end) => &text[..end],
-        None => &text,
-    };
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => String::new(),
     }
 }
 

@@ -5,7 +5,7 @@
 //! [`Source::ack`]. It never looks inside a message beyond its `Message-ID`
 //! header, which only names the input; `extract` does the rest.
 //!
-//! What it does:
+//! What it does (as the Python script it replaces did, see the README):
 //!
 //! - `SELECT` the folder, or `EXAMINE` it for a dry run so that nothing can
 //!   change (a read-only mailbox refuses flag changes). Folder names are
@@ -33,8 +33,10 @@
 //! session waits in IDLE) and for several accounts (each read in turn is
 //! such a run on its own connection).
 //!
-//! Certificates are checked against the system roots plus
-//! [`ImapOptions::ca_file`]; a certificate that does not verify ends the run.
+//! Certificates are checked as [`tls`] says (system roots, a CA file that
+//! may hold the server's own certificate, or a pinned fingerprint); a
+//! certificate that does not verify ends the run. Login is `LOGIN` with the
+//! password, or OAuth2 ([`oauth2`]) with [`ImapOptions::oauth2`].
 //! Connection, TLS and login failures are fatal and their reason never
 //! contains the password; a message that cannot be fetched is a non-fatal
 //! error naming its UID. A connection lost mid-run is fatal too
@@ -48,19 +50,17 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::fs::File;
-use std::io::{self, BufReader, Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
-use std::path::{Path, PathBuf};
+use std::net::TcpStream;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::pki_types::ServerName;
-use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
-
+use super::oauth2::{self, OAuth2};
+use super::tls::{Fingerprint, TlsStream};
 use super::{Input, InputKind, Source, SourceError};
 
 mod acker;
+mod connect;
 mod mark;
 mod search;
 use mark::uid_set;
@@ -79,7 +79,6 @@ const IO_TIMEOUT: Duration = Duration::from_secs(120);
 /// Bytes of a message scanned for its `Message-ID` header.
 const HEADER_SCAN: usize = 64 * 1024;
 
-type TlsStream = StreamOwned<ClientConnection, TcpStream>;
 type Session = imap::Session<watch::Tls>;
 
 /// Where to read and what to do with what was read.
@@ -98,13 +97,13 @@ pub struct ImapOptions {
     pub dry_run: bool,
     /// Move acked messages to this folder (created when missing).
     pub move_to: Option<String>,
-    /// OAuth2 access token (XOAUTH2/OAUTHBEARER) from this file, instead
-    /// of the password. Carried from the config; not used by this build.
-    pub oauth2_token_file: Option<PathBuf>,
-    /// ... or printed by this command, run for each connection.
-    pub oauth2_token_command: Option<String>,
-    /// A PEM file of extra trusted roots, for a private CA.
+    /// A PEM file of extra trusted roots, for a private CA, or the
+    /// server's own certificate (see [`tls`]).
     pub ca_file: Option<PathBuf>,
+    /// Accept only the certificate with this SHA-256 (see [`tls`]).
+    pub tls_fingerprint: Option<Fingerprint>,
+    /// Log in with an OAuth2 access token instead of the password.
+    pub oauth2: Option<OAuth2>,
     /// Connect in plain text and upgrade with STARTTLS (RFC 2595).
     pub starttls: bool,
     /// UIDs per fetch.
@@ -122,9 +121,9 @@ impl Default for ImapOptions {
             all: false,
             dry_run: false,
             move_to: None,
-            oauth2_token_file: None,
-            oauth2_token_command: None,
             ca_file: None,
+            tls_fingerprint: None,
+            oauth2: None,
             starttls: false,
             batch: DEFAULT_BATCH,
         }
@@ -143,9 +142,9 @@ impl fmt::Debug for ImapOptions {
             .field("all", &self.all)
             .field("dry_run", &self.dry_run)
             .field("move_to", &self.move_to)
-            .field("oauth2_token_file", &self.oauth2_token_file)
-            .field("oauth2_token_command", &self.oauth2_token_command)
             .field("ca_file", &self.ca_file)
+            .field("tls_fingerprint", &self.tls_fingerprint)
+            .field("oauth2", &self.oauth2)
             .field("starttls", &self.starttls)
             .field("batch", &self.batch)
             .finish()
@@ -228,13 +227,8 @@ fn open(opts: ImapOptions) -> Result<ImapSource, SourceError> {
         reason: scrub(&reason, &opts.password),
         fatal: true,
     };
-    if opts.oauth2_token_file.is_some() || opts.oauth2_token_command.is_some() {
-        return Err(fatal(
-            "OAuth2 login is not supported by this build; use a password file".to_owned(),
-        ));
-    }
     let for_marking = opts.clone();
-    let stream = open_tls(&opts).map_err(fatal)?;
+    let stream = connect::open(&opts).map_err(|e| fatal(e.to_string()))?;
     let socket = stream.sock.try_clone().ok();
     let mut client = imap::Client::new(watch::Tls(stream));
     if opts.starttls {
@@ -249,9 +243,14 @@ fn open(opts: ImapOptions) -> Result<ImapSource, SourceError> {
             return Err(fatal(format!("server refused: {}", text.trim_end())));
         }
     }
-    let mut session = client
-        .login(&opts.user, &opts.password)
-        .map_err(|(e, _)| fatal(format!("login as {} failed: {e}", opts.user)))?;
+    let mut session = match &opts.oauth2 {
+        Some(oauth) => {
+            oauth2::authenticate(client, &opts.user, &opts.host, opts.port, oauth).map_err(fatal)?
+        }
+        None => client
+            .login(&opts.user, &opts.password)
+            .map_err(|(e, _)| fatal(format!("login as {} failed: {e}", opts.user)))?,
+    };
 
     let caps = session
         .capabilities()
@@ -523,117 +522,6 @@ fn scrub(reason: &str, password: &str) -> String {
     } else {
         reason.replace(password, "<password>")
     }
-}
-
-/// TCP, then STARTTLS if asked, then a completed TLS handshake.
-fn open_tls(opts: &ImapOptions) -> Result<TlsStream, String> {
-    let config = tls_config(opts.ca_file.as_deref())?;
-    let server_name = ServerName::try_from(opts.host.clone())
-        .map_err(|_| format!("{:?} is not a valid host name", opts.host))?;
-    let mut tcp = tcp_connect(&opts.host, opts.port)?;
-    if opts.starttls {
-        starttls(&mut tcp).map_err(|e| format!("STARTTLS failed: {e}"))?;
-    }
-    let mut conn =
-        ClientConnection::new(config, server_name).map_err(|e| format!("cannot start TLS: {e}"))?;
-    while conn.is_handshaking() {
-        if let Err(e) = conn.complete_io(&mut tcp) {
-            let mut reason = format!("TLS handshake with {}:{} failed: {e}", opts.host, opts.port);
-            if e.to_string().contains("certificate") {
-                reason.push_str(
-                    " (the server's certificate does not verify against the system roots \
-                     or the CA file)",
-                );
-            }
-            return Err(reason);
-        }
-    }
-    Ok(StreamOwned::new(conn, tcp))
-}
-
-/// System roots plus the PEM certificates of `ca_file`.
-fn tls_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, String> {
-    let mut roots = RootCertStore::empty();
-    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-    if let Some(path) = ca_file {
-        let shown = path.display();
-        let file = File::open(path).map_err(|e| format!("cannot read CA file {shown}: {e}"))?;
-        let mut added = 0;
-        for cert in rustls_pemfile::certs(&mut BufReader::new(file)) {
-            let cert = cert.map_err(|e| format!("CA file {shown}: {e}"))?;
-            roots
-                .add(cert)
-                .map_err(|e| format!("CA file {shown}: {e}"))?;
-            added += 1;
-        }
-        if added == 0 {
-            return Err(format!("CA file {shown}: no PEM certificate in it"));
-        }
-    }
-    // An explicit provider: `ClientConfig::builder()` panics when another
-    // crate in the build also enables a second rustls backend.
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
-}
-
-fn tcp_connect(host: &str, port: u16) -> Result<TcpStream, String> {
-    let fail = |e: io::Error| format!("cannot connect to {host}:{port}: {e}");
-    let mut last = io::Error::new(io::ErrorKind::NotFound, "no address found");
-    for addr in (host, port).to_socket_addrs().map_err(fail)? {
-        match TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
-            Ok(tcp) => {
-                // Small commands, each waiting for its answer: no Nagle.
-                tcp.set_nodelay(true).map_err(fail)?;
-                tcp.set_read_timeout(Some(IO_TIMEOUT)).map_err(fail)?;
-                tcp.set_write_timeout(Some(IO_TIMEOUT)).map_err(fail)?;
-                return Ok(tcp);
-            }
-            Err(e) => last = e,
-        }
-    }
-    Err(fail(last))
-}
-
-/// The plain-text part of RFC 2595 §3.1: greeting, `STARTTLS`, tagged `OK`.
-/// Read a byte at a time so nothing of the TLS handshake is swallowed.
-fn starttls(tcp: &mut TcpStream) -> Result<(), String> {
-    let greeting = read_line(tcp)?;
-    if !greeting.starts_with("* OK") {
-        return Err(format!("unexpected greeting {:?}", greeting.trim_end()));
-    }
-    tcp.write_all(b"T0 STARTTLS\r\n")
-        .map_err(|e| e.to_string())?;
-    loop {
-        let line = read_line(tcp)?;
-        if let Some(status) = line.strip_prefix("T0 ") {
-            return if status.starts_with("OK") {
-                Ok(())
-            } else {
-                Err(format!("server said {:?}", status.trim_end()))
-            };
-        }
-    }
-}
-
-fn read_line(tcp: &mut TcpStream) -> Result<String, String> {
-    let mut line = Vec::new();
-    let mut byte = [0u8; 1];
-    while line.last() != Some(&b'\n') {
-        match tcp.read(&mut byte) {
-            Ok(0) => return Err("connection closed".to_owned()),
-            Ok(_) => line.push(byte[0]),
-            Err(e) => return Err(e.to_string()),
-        }
-        if line.len() > 16 * 1024 {
-            return Err("line too long".to_owned());
-        }
-    }
-    Ok(String::from_utf8_lossy(&line).into_owned())
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use maildir::Maildir;
 
-use super::files::{io_reason, read_capped, DEFAULT_MAX_INPUT};
+use super::read::{io_reason, read_capped, DEFAULT_MAX_INPUT};
 use super::{Input, InputKind, Source, SourceError};
 
 /// Is `path` a Maildir, a directory with `cur/`, `new/` and `tmp/`?

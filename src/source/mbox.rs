@@ -23,7 +23,7 @@ use std::rc::Rc;
 
 use mail_parser::mailbox::mbox::MessageIterator;
 
-use super::files::{io_reason, DEFAULT_MAX_INPUT};
+use super::read::{io_reason, DEFAULT_MAX_INPUT};
 use super::{Input, InputKind, Source, SourceError};
 
 /// Does `head`, the first bytes of a file, look like an mbox? It must start

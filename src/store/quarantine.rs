@@ -8,7 +8,7 @@ use std::io::{self, Write};
 use flate2::read::GzDecoder;
 use rusqlite::{params, OptionalExtension};
 
-use super::Store;
+use super::{DbError, Store};
 
 /// One quarantined input, without its bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,7 +36,7 @@ impl Store {
     /// Every quarantined input, oldest id first. The size is counted by
     /// inflating the stored gzip into nothing: no extra column, and the
     /// quarantine is small.
-    pub fn quarantined(&self) -> Result<Vec<Quarantined>, rusqlite::Error> {
+    pub fn quarantined(&self) -> Result<Vec<Quarantined>, DbError> {
         let mut st = self.conn.prepare(
             "SELECT id, source, reason, gzip, attempts, first_seen, last_seen
              FROM quarantine ORDER BY id",
@@ -53,24 +53,43 @@ impl Store {
                 last_seen: r.get(6)?,
             })
         })?;
-        rows.collect()
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// The stored (gzip-compressed) bytes of quarantined input `id`;
     /// `None` when there is no such row. See [`inflate_to`].
-    pub fn quarantined_gzip(&self, id: i64) -> Result<Option<Vec<u8>>, rusqlite::Error> {
-        self.conn
+    pub fn quarantined_gzip(&self, id: i64) -> Result<Option<Vec<u8>>, DbError> {
+        Ok(self
+            .conn
             .query_row(
                 "SELECT gzip FROM quarantine WHERE id = ?1",
                 params![id],
                 |r| r.get(0),
             )
-            .optional()
+            .optional()?)
+    }
+
+    /// Every quarantined input's id, oldest first.
+    pub fn quarantined_ids(&self) -> Result<Vec<i64>, DbError> {
+        super::rebuild::ids(&self.conn, "SELECT id FROM quarantine ORDER BY id")
+    }
+
+    /// Quarantined input `id`'s source and stored (gzip-compressed) bytes;
+    /// `None` when there is no such row.
+    pub fn quarantined_input(&self, id: i64) -> Result<Option<(String, Vec<u8>)>, DbError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT source, gzip FROM quarantine WHERE id = ?1",
+                params![id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
     }
 
     /// Deletes the quarantined inputs `ids`, in one transaction; the ids
     /// that match nothing are returned, the others are still deleted.
-    pub fn drop_quarantined(&mut self, ids: &[i64]) -> Result<Dropped, rusqlite::Error> {
+    pub fn drop_quarantined(&mut self, ids: &[i64]) -> Result<Dropped, DbError> {
         let tx = self.conn.transaction()?;
         let mut out = Dropped::default();
         {
@@ -87,7 +106,7 @@ impl Store {
     }
 
     /// Empties the quarantine; returns how many inputs were in it.
-    pub fn drop_all_quarantined(&self) -> Result<u64, rusqlite::Error> {
+    pub fn drop_all_quarantined(&self) -> Result<u64, DbError> {
         Ok(self.conn.execute("DELETE FROM quarantine", [])? as u64)
     }
 }

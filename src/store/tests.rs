@@ -1,11 +1,24 @@
-//! Store tests: atomicity, idempotence, grouping, the second parsing thread.
+//! Store tests: atomicity, idempotence, grouping, big reports.
+use std::path::Path;
+
+use rusqlite::{params, Connection};
+
 use super::*;
+use crate::extract::{Limits, Payload};
+
+/// Sizes the tests keep big reports above: from 64 KiB, reports used to be
+/// parsed on a second thread here (ingest's pipeline does that now), in
+/// chunks of 64 records, at most 8 chunks ahead of the writer.
+const THREAD_MIN: usize = 64 * 1024;
+const CHUNK: usize = 64;
+const CHUNKS_AHEAD: usize = 8;
 
 fn payload(xml: &str) -> Payload {
     Payload {
         name: "t.xml".into(),
         data: xml.as_bytes().to_vec().into(),
         gzip: false,
+        kind: crate::extract::PayloadKind::Aggregate,
     }
 }
 
@@ -22,7 +35,7 @@ const XML: &str = r#"<feedback><report_metadata><org_name>o</org_name><email>a@o
   </feedback>"#;
 
 fn count(s: &Store, table: &str) -> i64 {
-    s.conn()
+    s.conn
         .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
         .unwrap()
 }
@@ -31,7 +44,7 @@ fn count(s: &Store, table: &str) -> i64 {
 /// insert, see schema.sql).
 fn assert_references_hold(s: &Store) {
     let dangling: i64 = s
-        .conn()
+        .conn
         .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
             r.get(0)
         })
@@ -88,6 +101,7 @@ fn generated(seed: u64, records: usize) -> Payload {
         name: format!("r{seed}.xml.gz"),
         data: data.into(),
         gzip: true,
+        kind: crate::extract::PayloadKind::Aggregate,
     }
 }
 
@@ -109,7 +123,7 @@ fn a_report_bigger_than_the_chunks_in_flight_is_stored_whole() {
     assert!(matches!(stored, Stored::New { records, .. } if records == n as u64));
     assert_eq!(count(&s, "record"), n as i64);
     let kept: i64 = s
-        .conn()
+        .conn
         .query_row("SELECT record_count FROM report", [], |r| r.get(0))
         .unwrap();
     assert_eq!(kept, n as i64);
@@ -144,15 +158,20 @@ fn a_bad_record_after_many_chunks_leaves_nothing_behind() {
 }
 
 #[test]
-fn a_duplicate_is_decided_from_the_header_alone() {
+fn a_copy_with_a_stored_identity_is_judged_by_its_content() {
     let mut s = Store::open_in_memory().unwrap();
     let l = Limits::default();
     s.store_report(&payload(XML), &l, "t").unwrap();
-    // Same identity, records that would not even parse: never read.
+    let again = s.store_report(&payload(XML), &l, "t").unwrap();
+    assert!(matches!(again, Stored::Duplicate { .. }));
+    // Same identity, records that do not parse: a bad input like any
+    // other (rejected), and the stored report stays as it was.
     let cut = XML.find("<record>").unwrap();
     let broken = format!("{}<record><row><source_ip>x</source_ip>", &XML[..cut]);
-    let again = s.store_report(&payload(&broken), &l, "t").unwrap();
-    assert!(matches!(again, Stored::Duplicate { .. }));
+    let e = s.store_report(&payload(&broken), &l, "t").unwrap_err();
+    assert!(matches!(e, StoreError::Parse(_)), "{e}");
+    assert_eq!(count(&s, "report"), 1);
+    assert_eq!(count(&s, "report_variant"), 0);
 }
 
 #[test]
@@ -185,11 +204,13 @@ fn grouped_reports_are_committed_together_and_a_bad_one_is_left_out() {
 #[test]
 fn a_group_is_due_once_it_holds_enough_reports() {
     let mut s = Store::open_in_memory().unwrap();
+    // Made before the group opens, so that only storing counts towards
+    // its age (a loaded machine builds a debug-mode report slowly).
+    let reports: Vec<Payload> = (0..BATCH_REPORTS).map(|seed| generated(seed, 1)).collect();
     s.set_batching(true).unwrap();
-    for seed in 0..BATCH_REPORTS {
+    for (seed, report) in (0..BATCH_REPORTS).zip(&reports) {
         assert!(!s.commit_due().unwrap() || seed == 0);
-        s.store_report(&generated(seed, 1), &Limits::default(), "a")
-            .unwrap();
+        s.store_report(report, &Limits::default(), "a").unwrap();
     }
     assert!(s.commit_due().unwrap());
     assert!(s.batch.is_none());
@@ -217,7 +238,7 @@ fn quarantine_keeps_one_row_per_content() {
     s.quarantine("b", "bad again", b"xyz").unwrap();
     assert_eq!(count(&s, "quarantine"), 1);
     let attempts: i64 = s
-        .conn()
+        .conn
         .query_row("SELECT attempts FROM quarantine", [], |r| r.get(0))
         .unwrap();
     assert_eq!(attempts, 2);
@@ -235,12 +256,12 @@ fn new_file_is_private_and_versioned() {
     let path = dir.path().join("x.db");
     let s = Store::open(&path).unwrap();
     let v: i64 = s
-        .conn()
+        .conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
     assert_eq!(v, VERSION);
     let page: i64 = s
-        .conn()
+        .conn
         .pragma_query_value(None, "page_size", |r| r.get(0))
         .unwrap();
     assert_eq!(page, 8192);
@@ -287,7 +308,7 @@ fn records_with_the_same_auth_results_share_one_set() {
     assert_eq!(count(&s, "dkim_result"), 3);
     assert_eq!(count(&s, "spf_result"), 2);
     let sets: Vec<Option<i64>> = s
-        .conn()
+        .conn
         .prepare(
             "SELECT auth FROM record r JOIN report p ON p.id = r.report
              WHERE p.report_id = 'r2' ORDER BY seq",
@@ -370,7 +391,7 @@ fn a_set_first_stored_by_a_report_rolled_back_is_stored_again() {
     s.set_batching(false).unwrap();
     assert_eq!(count(&s, "auth_set"), 1);
     let dangling: i64 = s
-        .conn()
+        .conn
         .query_row(
             "SELECT count(*) FROM record WHERE auth IS NOT NULL
              AND auth NOT IN (SELECT id FROM auth_set)",
@@ -383,34 +404,35 @@ fn a_set_first_stored_by_a_report_rolled_back_is_stored_again() {
 }
 
 #[test]
-fn senders_are_counted_when_asked_and_only_once() {
+fn report_ips_are_written_with_each_report_and_refilled_when_missing() {
     let mut s = Store::open_in_memory().unwrap();
     let l = Limits::default();
+    // SHARED begins at 100 and holds 192.0.2.1, 192.0.2.2 and 198.51.100.7.
     s.store_report(&payload(SHARED), &l, "t").unwrap();
-    assert_eq!(count(&s, "sender"), 0);
-    refresh_senders(s.conn()).unwrap();
-    let first_seen = |s: &Store, ip: &str| -> i64 {
-        s.conn()
-            .query_row(
-                "SELECT first_seen FROM sender WHERE source_ip = ?1",
-                params![ip],
-                |r| r.get(0),
-            )
-            .unwrap()
-    };
-    assert_eq!(count(&s, "sender"), 3);
-    assert_eq!(first_seen(&s, "192.0.2.1"), 100);
-    // An earlier report with one of the same addresses lowers its date.
+    assert_eq!(count(&s, "report_ips"), 1);
+    let hashes: Vec<u8> = s
+        .conn
+        .query_row("SELECT hashes FROM report_ips", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(hashes.len(), 3 * 8);
+    let seen = |s: &Store, before: i64, ips: &[&str]| s.seen_before(before, ips).unwrap();
+    let ips = ["192.0.2.1", " 198.51.100.7 ", "203.0.113.99"];
+    assert_eq!(seen(&s, 101, &ips), [true, true, false]);
+    assert_eq!(seen(&s, 100, &ips), [false, false, false]);
+    // A report stored by an older version (no row) is filled when asked.
     s.store_report(&payload(XML), &l, "t").unwrap();
-    refresh_senders(s.conn()).unwrap();
-    refresh_senders(s.conn()).unwrap();
-    assert_eq!(count(&s, "sender"), 3);
-    assert_eq!(first_seen(&s, "192.0.2.1"), 1);
-    assert_eq!(first_seen(&s, "198.51.100.7"), 100);
-    forget_senders(s.conn()).unwrap();
-    assert_eq!(count(&s, "sender"), 0);
-    refresh_senders(s.conn()).unwrap();
-    assert_eq!(first_seen(&s, "192.0.2.1"), 1);
+    s.conn.execute("DELETE FROM report_ips", []).unwrap();
+    assert_eq!(seen(&s, 2, &["192.0.2.1"]), [true]);
+    assert_eq!(count(&s, "report_ips"), 2);
+    s.conn
+        .execute("DELETE FROM report_ips WHERE report = 1", [])
+        .unwrap();
+    s.fill_report_ips().unwrap();
+    assert_eq!(count(&s, "report_ips"), 2);
+    assert_eq!(ip_hash("192.0.2.1"), ip_hash(" 192.0.2.1"));
+    assert_ne!(ip_hash("192.0.2.1"), ip_hash("192.0.2.10"));
+    // Stored, so it must never change: the FNV-1a 64 test vector.
+    assert_eq!(ip_hash("a"), 0xaf63_dc4c_8601_ec8c);
 }
 
 /// Writes what `from` holds into a new file laid out as schema version 1
@@ -472,11 +494,11 @@ fn a_version_1_file_is_migrated_to_what_this_version_stores() {
     let mut migrated = Store::open(&old).unwrap();
     let fresh = Store::open(&fresh).unwrap();
     let v: i64 = migrated
-        .conn()
+        .conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
     assert_eq!(v, VERSION);
-    assert_eq!(schema_of(migrated.conn()), schema_of(fresh.conn()));
+    assert_eq!(schema_of(&migrated.conn), schema_of(&fresh.conn));
     for table in [
         "record",
         "auth_set",
@@ -493,7 +515,7 @@ fn a_version_1_file_is_migrated_to_what_this_version_stores() {
     assert_eq!((sum.changed, sum.unchanged), (0, 3), "{sum:?}");
     // And the same auth-set keys, so later inserts find the migrated sets.
     let keys = |s: &Store| -> Vec<String> {
-        s.conn()
+        s.conn
             .prepare("SELECT key FROM auth_set ORDER BY key")
             .unwrap()
             .query_map([], |r| r.get(0))

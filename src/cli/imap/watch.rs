@@ -19,13 +19,13 @@ use std::time::Duration;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
-use super::super::{ingest_and_report, AfterIngest};
-use crate::config::Settings;
+use super::After;
 use crate::exit::Exit;
-use crate::ingest::{self, Fatal};
+use crate::ingest::Fatal;
 use crate::source::imap::{self, ImapOptions, ImapSource, Stop};
 use crate::source::Source;
 use crate::store::Store;
+use crate::untrusted::Visible;
 
 const FIRST_PAUSE: Duration = Duration::from_secs(1);
 const LONGEST_PAUSE: Duration = Duration::from_secs(60);
@@ -33,9 +33,7 @@ const LONGEST_PAUSE: Duration = Duration::from_secs(60);
 pub(super) fn watch(
     store: &mut Store,
     opts: ImapOptions,
-    ingest_opts: &ingest::Options,
-    after: &AfterIngest,
-    alert_settings: Option<&Settings>,
+    after: &After<'_>,
     poll: Duration,
 ) -> anyhow::Result<Exit> {
     let stop = Arc::new(Stop::default());
@@ -47,15 +45,7 @@ pub(super) fn watch(
             on_signal.request();
         }
     });
-    let result = follow(
-        store,
-        &opts,
-        ingest_opts,
-        after,
-        alert_settings,
-        poll,
-        &stop,
-    );
+    let result = follow(store, &opts, after, poll, &stop);
     handle.close();
     let _ = listener.join();
     result.map(|()| Exit::Ok)
@@ -65,9 +55,7 @@ pub(super) fn watch(
 fn follow(
     store: &mut Store,
     opts: &ImapOptions,
-    ingest_opts: &ingest::Options,
-    after: &AfterIngest,
-    alert_settings: Option<&Settings>,
+    after: &After<'_>,
     poll: Duration,
     stop: &Arc<Stop>,
 ) -> anyhow::Result<()> {
@@ -82,8 +70,8 @@ fn follow(
                     let idle = source.can_idle();
                     eprintln!(
                         "dmarcdb: watching imap:{} on {} ({})",
-                        opts.folder,
-                        opts.host,
+                        Visible(&opts.folder),
+                        Visible(&opts.host),
                         if idle { "IDLE" } else { "polling" }
                     );
                     pause = FIRST_PAUSE;
@@ -97,7 +85,7 @@ fn follow(
             },
         };
         let step = if source.len_hint().unwrap_or(0) > 0 {
-            round(source, store, ingest_opts, after, alert_settings)
+            round(source, store, after)
         } else {
             match source.wait_for_mail(idle, poll) {
                 Ok(true) => break,
@@ -136,14 +124,8 @@ impl Trouble {
 }
 
 /// Stores what the last search found, then searches again.
-fn round(
-    source: &mut ImapSource,
-    store: &mut Store,
-    ingest_opts: &ingest::Options,
-    after: &AfterIngest,
-    alert_settings: Option<&Settings>,
-) -> Result<(), Trouble> {
-    if let Err(e) = ingest_and_report(source, Some(store), ingest_opts, after, alert_settings) {
+fn round(source: &mut ImapSource, store: &mut Store, after: &After<'_>) -> Result<(), Trouble> {
+    if let Err(e) = after.run(source, Some(store)) {
         return Err(match e.downcast_ref::<Fatal>() {
             Some(Fatal::Source(s)) => Trouble::lost(s),
             _ => Trouble::Db(e),
@@ -154,7 +136,11 @@ fn round(
 
 /// Says why the connection is gone and pauses before the next attempt.
 fn lost(reason: &str, pause: &mut Duration, stop: &Stop) {
-    eprintln!("dmarcdb: {reason}; reconnecting in {} s", pause.as_secs());
+    eprintln!(
+        "dmarcdb: {}; reconnecting in {} s",
+        Visible(reason),
+        pause.as_secs()
+    );
     stop.sleep(*pause);
     *pause = (*pause * 2).min(LONGEST_PAUSE);
 }

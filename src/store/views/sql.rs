@@ -13,14 +13,14 @@ use super::{Filter, Scope, Side};
 use crate::config::{self, OurNets};
 
 /// The rows every view starts from.
-pub(super) const FROM: &str = "FROM report r CROSS JOIN record c ON c.report = r.id";
+pub(crate) const FROM: &str = "FROM report r CROSS JOIN record c ON c.report = r.id";
 
 /// Messages that passed DMARC, for `sum(...)`.
-pub(super) const PASS: &str = "CASE WHEN c.dmarc_pass THEN c.count ELSE 0 END";
+pub(crate) const PASS: &str = "CASE WHEN c.dmarc_pass THEN c.count ELSE 0 END";
 
 /// SQL text being built and its parameters, bound as `?1`, `?2`, ...
 #[derive(Debug, Default)]
-pub(super) struct Sql {
+pub(crate) struct Sql {
     pub args: Vec<SqlValue>,
 }
 
@@ -54,13 +54,30 @@ impl Sql {
             format!("r.date_begin >= {}", self.bind(q.window.lo())),
             format!("r.date_begin < {}", self.bind(q.window.hi())),
         ];
-        if let Some(org) = &q.filter.org {
-            conds.push(format!(
-                "r.org_name = {} COLLATE NOCASE",
-                self.bind(org.clone())
-            ));
-        }
+        conds.extend(self.org_cond(q));
         conds
+    }
+
+    /// `--org`, when given.
+    pub fn org_cond(&mut self, q: &Scope<'_>) -> Option<String> {
+        let org = q.filter.org.as_ref()?;
+        Some(format!(
+            "r.org_name = {} COLLATE NOCASE",
+            self.bind(org.clone())
+        ))
+    }
+
+    /// Reports whose range reaches into `[lo, hi)` (epoch seconds), for
+    /// `daily`: those that begin in it, found through `report_date_begin`,
+    /// and those that begin before it and end after its start, through
+    /// `report_date_end` (the `+` keeps the planner off the begin index
+    /// there, which would read all of the history before the window).
+    pub fn overlap_cond(&mut self, lo: i64, hi: i64) -> String {
+        let (lo, hi) = (self.bind(lo), self.bind(hi));
+        format!(
+            "r.id IN (SELECT id FROM report WHERE date_begin >= {lo} AND date_begin < {hi} \
+             UNION ALL SELECT id FROM report WHERE date_end > {lo} AND +date_begin < {lo})"
+        )
     }
 
     /// Conditions that need the record (alias `c`): `--domain` (policy

@@ -1,7 +1,10 @@
-//! Parsing ahead: while this thread writes one input's reports to SQLite, a
-//! second thread extracts and parses the next inputs, so the two halves of
-//! the work (about equal: decompressing and parsing, and the inserts) run
-//! on two cores.
+//! The pipeline, ingest's one driver: while this thread writes one input's
+//! reports to the sink (the store; nothing in a dry run), a second thread
+//! extracts and parses the next inputs, so the two halves of the work
+//! (about equal: decompressing and parsing, and the inserts) run on two
+//! cores. It is the only place that parses reports for storing: ingest
+//! from every source, dry runs and `reparse`'s retry of the quarantine all
+//! come through here.
 //!
 //! The source stays on this thread (it need not be `Send`: the mbox source
 //! shares its file through an `Rc`) and hands each input to the parsing
@@ -30,20 +33,29 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::panic::resume_unwind;
-use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::Arc;
 
-use rusqlite::{Connection, OpenFlags};
-
 use super::{
-    ack_all, isolate, note_extracted, reject, stored_event, Event, Fatal, Summary,
+    ack_all, isolate, note_extracted, reject, stored_event, Event, Fatal, Sink, Summary,
     ACK_WITHOUT_COMMIT,
 };
-use crate::extract::{self, ExtractError, Limits, Payload};
+use crate::extract::{ExtractError, Limits, Payload};
+use crate::model::tls::TlsReport;
 use crate::model::{Record, ReportHeader};
+use crate::parse::arf::{Arf, ArfError};
+use crate::parse::tls::TlsError;
 use crate::parse::{Guarded, ParseError, ReportReader};
 use crate::source::{Input, Source, SourceError};
-use crate::store::{self, Store, StoreError, CHUNK, HEADER_BUF, RECORDS_BUF};
+use crate::store::{DbError, StoreError, Stored};
+
+/// Records handed from the parsing thread to the writer at a time.
+const CHUNK: usize = 64;
+/// Read size for the header check: most headers fit (a longer one takes
+/// more reads), and a duplicate is told after inflating this much...
+const HEADER_BUF: usize = 1024;
+/// ...then the records are read in chunks of this size.
+const RECORDS_BUF: usize = 16 * 1024;
 
 /// Inputs handed to the parsing thread and not yet written, at most...
 const INPUTS_AHEAD: usize = 16;
@@ -79,6 +91,16 @@ enum Msg {
     },
     /// Records of the payload; `last` ends it.
     Chunk { records: Vec<Record>, last: bool },
+    /// An SMTP TLS report, parsed whole (nothing follows).
+    Tls {
+        payload: Arc<Payload>,
+        report: Box<Result<TlsReport, TlsError>>,
+    },
+    /// A failure report mail, parsed whole (nothing follows).
+    Failure {
+        payload: Arc<Payload>,
+        report: Box<Result<Arf, ArfError>>,
+    },
     /// A record could not be parsed; ends the payload.
     Failed(ParseError),
     /// Parsing the payload panicked; ends the payload.
@@ -101,26 +123,30 @@ enum Next {
     Failed(SourceError),
 }
 
-/// Stores every input of `source`, parsing on a second thread; the
-/// counterpart of `ingest::drive` for a run that writes.
+/// Stores every input of `source` in `sink`, parsing on a second thread.
 pub(super) fn drive(
     source: &mut dyn Source,
-    store: &mut Store,
+    sink: &mut Sink<'_>,
     opts: &super::Options,
     sum: &mut Summary,
     unacked: &mut Vec<Input>,
     on_event: &mut dyn FnMut(&Event<'_>),
 ) -> Result<(), Fatal> {
-    let db = store.path().map(str::to_string);
+    // Only a hint (see the module doc): without it, everything is parsed.
+    let known = match sink {
+        Sink::Store(store) => store.lookup(),
+        Sink::Nowhere => None,
+    };
     let limits = &opts.limits;
     std::thread::scope(|scope| {
         let (inputs, to_parse) = mpsc::sync_channel(INPUTS_AHEAD);
         let (out, msgs) = mpsc::sync_channel(BATCHES_AHEAD);
-        let msgs = Inbox::new(msgs);
-        scope.spawn(move || parse_inputs(&to_parse, &out, limits, db.as_deref()));
+        let msgs = FromParser::new(msgs);
+        scope.spawn(move || parser::parse_inputs(&to_parse, &out, limits, known.as_ref()));
         let mut w = Writer {
-            store,
+            sink,
             limits,
+            redact: opts.redact,
             sum,
             unacked,
             on_event,
@@ -131,17 +157,19 @@ pub(super) fn drive(
     })
 }
 
-/// The writer's side: the store and the run's bookkeeping.
-struct Writer<'a> {
-    store: &'a mut Store,
+/// The writer's side: the sink and the run's bookkeeping.
+struct Writer<'a, 's> {
+    sink: &'a mut Sink<'s>,
     limits: &'a Limits,
+    /// Store failure reports redacted.
+    redact: bool,
     sum: &'a mut Summary,
     unacked: &'a mut Vec<Input>,
     on_event: &'a mut dyn FnMut(&Event<'_>),
-    msgs: Inbox,
+    msgs: FromParser,
 }
 
-impl Writer<'_> {
+impl Writer<'_, '_> {
     fn drive(&mut self, source: &mut dyn Source, inputs: SyncSender<Input>) -> Result<(), Fatal> {
         let mut queue = VecDeque::new();
         let (mut in_flight, mut bytes, mut ended) = (0, 0, false);
@@ -189,7 +217,7 @@ impl Writer<'_> {
             Ok(done) => done?,
             Err(bug) => {
                 let reason = format!("internal error, please report: {bug}");
-                self.store.quarantine(&input.name, &reason, &input.bytes)?;
+                self.quarantine(&input.name, &reason, &input.bytes)?;
                 reject(self.sum, self.on_event, input.name.clone(), reason);
             }
         }
@@ -201,14 +229,28 @@ impl Writer<'_> {
         });
         // A group is acknowledged as a whole once committed; inputs that
         // opened no group wait for the next one (or for ACK_WITHOUT_COMMIT).
-        let open = !self.store.conn().is_autocommit();
-        if self.store.commit_due()? && (open || self.unacked.len() >= ACK_WITHOUT_COMMIT) {
+        let committed = match self.sink {
+            Sink::Store(store) => {
+                let open = store.in_group();
+                store.commit_due()? && (open || self.unacked.len() >= ACK_WITHOUT_COMMIT)
+            }
+            Sink::Nowhere => false,
+        };
+        if committed {
             ack_all(source, self.unacked, self.sum)?;
         }
         Ok(())
     }
 
-    /// `ingest::ingest_input` with the parsing done ahead.
+    /// Keeps an input that could not be stored (not in a dry run).
+    fn quarantine(&mut self, name: &str, reason: &str, bytes: &[u8]) -> Result<(), DbError> {
+        match self.sink {
+            Sink::Store(store) => store.quarantine(name, reason, bytes),
+            Sink::Nowhere => Ok(()),
+        }
+    }
+
+    /// Stores what was found in one input, or quarantines it.
     fn store_input(&mut self, input: &Input, found: Result<Unpacked, String>) -> Result<(), Fatal> {
         let found = found.unwrap_or_else(|bug| resume_unwind(Box::new(bug)));
         let failed = note_extracted(
@@ -222,7 +264,7 @@ impl Writer<'_> {
         if failed {
             let reason = self.sum.rejected.last().map(|r| r.reason.clone());
             let reason = reason.unwrap_or_default();
-            self.store.quarantine(&input.name, &reason, &input.bytes)?;
+            self.quarantine(&input.name, &reason, &input.bytes)?;
         }
         for _ in 0..found.payloads {
             let (payload, header, stored) = match self.recv() {
@@ -231,6 +273,14 @@ impl Writer<'_> {
                     header,
                     stored,
                 } => (payload, header, stored),
+                Msg::Tls { payload, report } => {
+                    self.store_tls(&payload, *report)?;
+                    continue;
+                }
+                Msg::Failure { payload, report } => {
+                    self.store_failure(&payload, *report)?;
+                    continue;
+                }
                 Msg::Panicked(bug) => resume_unwind(Box::new(bug)),
                 _ => panic!("the parsing thread is out of step"),
             };
@@ -239,11 +289,26 @@ impl Writer<'_> {
                 Err(e) => Err(StoreError::Parse(e)),
             };
             match outcome {
-                Ok(outcome) => stored_event(self.sum, self.on_event, &payload.name, &outcome),
+                Ok(Outcome::Stored(outcome)) => {
+                    stored_event(self.sum, self.on_event, &payload.name, &outcome)
+                }
+                Ok(Outcome::Parsed {
+                    header,
+                    records,
+                    messages_fail,
+                }) => {
+                    self.sum.parsed += 1;
+                    (self.on_event)(&Event::DryRun {
+                        name: &payload.name,
+                        org_name: &header.metadata.org_name,
+                        report_id: &header.metadata.report_id,
+                        records,
+                        messages_fail,
+                    });
+                }
                 Err(StoreError::Parse(e)) => {
                     let reason = e.to_string();
-                    self.store
-                        .quarantine(&payload.name, &reason, &payload.data)?;
+                    self.quarantine(&payload.name, &reason, &payload.data)?;
                     reject(self.sum, self.on_event, payload.name.clone(), reason);
                 }
                 Err(StoreError::Db(e)) => return Err(Fatal::Db(e)),
@@ -252,14 +317,15 @@ impl Writer<'_> {
         Ok(())
     }
 
-    /// Stores one payload from its header and the records that follow it.
+    /// Stores one payload from its header and the records that follow it
+    /// (in a dry run, reads them through).
     fn store_payload(
         &mut self,
         payload: &Payload,
         header: ReportHeader,
         stored: bool,
-    ) -> Result<store::Stored, StoreError> {
-        let mut feed = Feed {
+    ) -> Result<Outcome, StoreError> {
+        let mut feed = ReportRecords {
             msgs: &self.msgs,
             payload,
             limits: self.limits,
@@ -269,9 +335,14 @@ impl Writer<'_> {
             last: false,
             own: None,
         };
-        let outcome = self
-            .store
-            .store_parsed(payload, &payload.name, header, &mut || feed.next());
+        let outcome = match self.sink {
+            Sink::Store(store) => store
+                .store_parsed(payload, self.limits, &payload.name, header, &mut || {
+                    feed.next()
+                })
+                .map(Outcome::Stored),
+            Sink::Nowhere => read_through(header, &mut feed),
+        };
         // A duplicate found here, or an error: the rest is not needed.
         feed.discard();
         outcome
@@ -282,23 +353,53 @@ impl Writer<'_> {
     }
 }
 
+/// What became of one payload.
+enum Outcome {
+    Stored(Stored),
+    /// Dry run: parsed whole, with this many records and failing messages.
+    Parsed {
+        header: Box<ReportHeader>,
+        records: u64,
+        messages_fail: i64,
+    },
+}
+
+/// A dry run's "store": reads every record, counting, as the store would.
+fn read_through(header: ReportHeader, feed: &mut ReportRecords<'_>) -> Result<Outcome, StoreError> {
+    let (mut records, mut messages_fail) = (0u64, 0i64);
+    while let Some(r) = feed.next()? {
+        records += 1;
+        if !r.dmarc_pass() {
+            messages_fail = messages_fail.saturating_add(r.count);
+        }
+    }
+    if records == 0 {
+        return Err(ParseError::NotAReport("no <record> elements".into()).into());
+    }
+    Ok(Outcome::Parsed {
+        header: Box::new(header),
+        records,
+        messages_fail,
+    })
+}
+
 /// The writer's end of the messages, which the parsing thread sends in
-/// batches ([`Outbox`]): handed out one at a time.
-struct Inbox {
+/// batches ([`ToWriter`]): handed out one at a time.
+struct FromParser {
     batches: Receiver<Vec<Msg>>,
     batch: RefCell<std::vec::IntoIter<Msg>>,
 }
 
-impl Inbox {
+impl FromParser {
     fn new(batches: Receiver<Vec<Msg>>) -> Self {
-        Inbox {
+        FromParser {
             batches,
             batch: RefCell::new(Vec::new().into_iter()),
         }
     }
 }
 
-fn recv(msgs: &Inbox) -> Msg {
+fn recv(msgs: &FromParser) -> Msg {
     loop {
         if let Some(msg) = msgs.batch.borrow_mut().next() {
             return msg;
@@ -311,8 +412,8 @@ fn recv(msgs: &Inbox) -> Msg {
 }
 
 /// The records of one payload, as the writer asks for them.
-struct Feed<'a> {
-    msgs: &'a Inbox,
+struct ReportRecords<'a> {
+    msgs: &'a FromParser,
     payload: &'a Payload,
     limits: &'a Limits,
     /// The parsing thread found the report stored and sent no records.
@@ -326,7 +427,7 @@ struct Feed<'a> {
     own: Option<ReportReader<Guarded<Box<dyn std::io::BufRead + 'a>>>>,
 }
 
-impl Feed<'_> {
+impl ReportRecords<'_> {
     fn next(&mut self) -> Result<Option<Record>, StoreError> {
         if self.skipped {
             if self.own.is_none() {
@@ -377,283 +478,8 @@ impl Feed<'_> {
     }
 }
 
-/// The parsing thread: every input until the writer hangs up.
-fn parse_inputs(
-    inputs: &Receiver<Input>,
-    out: &SyncSender<Vec<Msg>>,
-    limits: &Limits,
-    db: Option<&str>,
-) {
-    // Only a hint (see the module doc): without it, everything is parsed.
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let known = db.and_then(|db| Connection::open_with_flags(db, flags).ok());
-    let mut out = Outbox {
-        out,
-        batch: Vec::new(),
-        records: 0,
-    };
-    loop {
-        let input = match inputs.try_recv() {
-            Ok(input) => input,
-            Err(TryRecvError::Disconnected) => return,
-            Err(TryRecvError::Empty) => {
-                // Nothing to parse until the writer asks for more: what
-                // is parsed must reach it first.
-                if out.flush().is_err() {
-                    return;
-                }
-                match inputs.recv() {
-                    Ok(input) => input,
-                    Err(_) => return,
-                }
-            }
-        };
-        if parse_input(input, &mut out, limits, known.as_ref()).is_err() {
-            return;
-        }
-    }
-}
-
-/// The writer hung up (it failed, or the run ended).
-struct HungUp;
-
-/// The parsing thread's end of the messages: collected into batches, see
-/// [`BATCH_RECORDS`].
-struct Outbox<'a> {
-    out: &'a SyncSender<Vec<Msg>>,
-    batch: Vec<Msg>,
-    /// Records in `batch`.
-    records: usize,
-}
-
-impl Outbox<'_> {
-    fn flush(&mut self) -> Result<(), HungUp> {
-        if self.batch.is_empty() {
-            return Ok(());
-        }
-        self.records = 0;
-        let batch = std::mem::take(&mut self.batch);
-        self.out.send(batch).map_err(|_| HungUp)
-    }
-}
-
-fn send(out: &mut Outbox<'_>, msg: Msg) -> Result<(), HungUp> {
-    if let Msg::Chunk { records, .. } = &msg {
-        out.records += records.len();
-    }
-    out.batch.push(msg);
-    if out.records >= BATCH_RECORDS {
-        out.flush()?;
-    }
-    Ok(())
-}
-
-/// Extracts one input and parses every payload in it.
-fn parse_input(
-    input: Input,
-    out: &mut Outbox<'_>,
-    limits: &Limits,
-    known: Option<&Connection>,
-) -> Result<(), HungUp> {
-    let found = isolate(|| extract::extract_input(&input.name, &input.bytes, limits));
-    let (payloads, found) = match found {
-        Ok(found) => {
-            let unpacked = Unpacked {
-                errors: found.errors,
-                is_mail: found.is_mail,
-                payloads: found.payloads.len(),
-            };
-            (found.payloads, Ok(unpacked))
-        }
-        Err(bug) => (Vec::new(), Err(bug)),
-    };
-    send(out, Msg::Input { input, found })?;
-    for payload in payloads {
-        let payload = Arc::new(payload);
-        match isolate(|| parse_payload(&payload, &mut *out, limits, known)) {
-            Ok(sent) => sent?,
-            Err(bug) => send(out, Msg::Panicked(bug))?,
-        }
-    }
-    send(out, Msg::InputDone)
-}
-
-/// Sends a payload's header, then (unless it is stored) its records.
-fn parse_payload(
-    payload: &Arc<Payload>,
-    out: &mut Outbox<'_>,
-    limits: &Limits,
-    known: Option<&Connection>,
-) -> Result<(), HungUp> {
-    // The header through a small buffer, so a duplicate costs a KiB or two
-    // of inflating; the records in bigger chunks.
-    let mut reader = ReportReader::with_capacity(payload.reader(limits), HEADER_BUF);
-    let header = reader.header();
-    reader.set_chunk(RECORDS_BUF);
-    let stored = match (&header, known) {
-        (Ok(h), Some(db)) => store::is_stored(db, h).unwrap_or(false),
-        _ => false,
-    };
-    let more = header.is_ok() && !stored;
-    let payload = Arc::clone(payload);
-    let header = Box::new(header);
-    send(
-        out,
-        Msg::Header {
-            payload,
-            header,
-            stored,
-        },
-    )?;
-    if !more {
-        return Ok(());
-    }
-    let mut records = Vec::with_capacity(CHUNK);
-    loop {
-        match reader.next_record() {
-            Ok(Some(r)) => {
-                records.push(r);
-                if records.len() == CHUNK {
-                    let records = std::mem::replace(&mut records, Vec::with_capacity(CHUNK));
-                    send(
-                        out,
-                        Msg::Chunk {
-                            records,
-                            last: false,
-                        },
-                    )?;
-                }
-            }
-            Ok(None) => {
-                return send(
-                    out,
-                    Msg::Chunk {
-                        records,
-                        last: true,
-                    },
-                )
-            }
-            Err(e) => return send(out, Msg::Failed(e)),
-        }
-    }
-}
+mod other;
+mod parser;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::generate::{report_xml, write_gz, ReportSpec};
-    use crate::ingest::{run, Options};
-    use crate::source::InputKind;
-
-    /// Hands out the given inputs in order; acknowledges everything.
-    struct Inputs(std::vec::IntoIter<(String, Vec<u8>)>);
-
-    impl Source for Inputs {
-        fn next_input(&mut self) -> Option<Result<Input, SourceError>> {
-            let (name, bytes) = self.0.next()?;
-            Some(Ok(Input {
-                name,
-                bytes: bytes.into(),
-                kind: InputKind::File,
-                token: 0,
-            }))
-        }
-    }
-
-    fn gz(seed: u64, records: usize) -> Vec<u8> {
-        let mut out = Vec::new();
-        write_gz(&ReportSpec::new(seed, records), &mut out).unwrap();
-        out
-    }
-
-    fn ingest(store: &mut Store, inputs: Vec<(&str, Vec<u8>)>) -> Summary {
-        let inputs: Vec<_> = inputs.into_iter().map(|(n, b)| (n.into(), b)).collect();
-        let mut src = Inputs(inputs.into_iter());
-        run(&mut src, Some(store), &Options::default(), &mut |_| {}).unwrap()
-    }
-
-    fn count(store: &Store, table: &str) -> i64 {
-        let sql = format!("SELECT count(*) FROM {table}");
-        store.conn().query_row(&sql, [], |r| r.get(0)).unwrap()
-    }
-
-    #[test]
-    fn a_duplicate_in_the_open_group_has_its_parsed_records_discarded() {
-        let mut store = Store::open_in_memory().unwrap();
-        let big = CHUNK * MSGS_AHEAD * 2 + 3;
-        let sum = ingest(
-            &mut store,
-            vec![("a", gz(1, big)), ("again", gz(1, big)), ("b", gz(2, 10))],
-        );
-        assert_eq!(
-            (sum.new, sum.duplicate, sum.records),
-            (2, 1, big as u64 + 10)
-        );
-        assert_eq!(count(&store, "record"), big as i64 + 10);
-    }
-
-    #[test]
-    fn reports_committed_before_are_duplicates_without_their_records_parsed() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("x.db");
-        let inputs = || vec![("a", gz(1, 50)), ("b", gz(2, 50))];
-        let mut store = Store::open(&path).unwrap();
-        assert_eq!(ingest(&mut store, inputs()).new, 2);
-        // A stored report whose records would no longer parse: the
-        // duplicate is decided from the header alone.
-        let mut xml = report_xml(&ReportSpec::new(1, 50));
-        xml.truncate(xml.rfind("</record>").unwrap());
-        let sum = ingest(
-            &mut store,
-            vec![("a-cut", xml.into_bytes()), ("b", gz(2, 50))],
-        );
-        assert_eq!((sum.new, sum.duplicate), (0, 2));
-        assert!(sum.rejected.is_empty(), "{:?}", sum.rejected);
-    }
-
-    #[test]
-    fn a_bad_record_far_into_a_report_leaves_nothing_and_the_run_goes_on() {
-        let mut store = Store::open_in_memory().unwrap();
-        let spec = ReportSpec::new(3, CHUNK * MSGS_AHEAD * 2);
-        let bad = report_xml(&spec).replace(
-            "</feedback>",
-            "<record><row><source_ip>x</source_ip><count>1</count></row></record></feedback>",
-        );
-        let sum = ingest(
-            &mut store,
-            vec![("bad.xml", bad.into_bytes()), ("good", gz(4, 7))],
-        );
-        assert_eq!((sum.new, sum.records, sum.rejected.len()), (1, 7, 1));
-        assert_eq!(sum.rejected[0].name, "bad.xml");
-        assert_eq!(count(&store, "record"), 7);
-        assert_eq!(count(&store, "quarantine"), 1);
-    }
-
-    #[test]
-    fn a_report_skipped_by_the_parsing_thread_is_parsed_here_if_needed() {
-        let payload = Payload {
-            name: "r.xml".into(),
-            data: report_xml(&ReportSpec::new(5, 9)).into_bytes().into(),
-            gzip: false,
-        };
-        let (_out, msgs) = mpsc::sync_channel(1);
-        let msgs = Inbox::new(msgs);
-        let limits = Limits::default();
-        let mut feed = Feed {
-            msgs: &msgs,
-            payload: &payload,
-            limits: &limits,
-            skipped: true,
-            ended: true,
-            chunk: Vec::new().into_iter(),
-            last: false,
-            own: None,
-        };
-        let mut n = 0;
-        while feed.next().unwrap().is_some() {
-            n += 1;
-        }
-        assert_eq!(n, 9);
-        feed.discard();
-    }
-}
+mod tests;

@@ -1,0 +1,190 @@
+//! The pipeline's parsing thread: extracts each input, parses its
+//! payloads (header first, asking the store's [`Lookup`] whether the report
+//! is already committed, then the records in chunks) and sends it all to
+//! the writer in batches. SMTP TLS reports and failure report mails are
+//! parsed whole and sent as one message each.
+
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
+use std::sync::Arc;
+
+use super::{Msg, Unpacked, BATCH_RECORDS, CHUNK, HEADER_BUF, RECORDS_BUF};
+use crate::extract::{self, Limits, Payload, PayloadKind};
+use crate::ingest::isolate;
+use crate::parse::arf::parse_arf;
+use crate::parse::tls::read_tls;
+use crate::parse::ReportReader;
+use crate::source::Input;
+use crate::store::Lookup;
+
+/// The parsing thread: every input until the writer hangs up.
+pub(super) fn parse_inputs(
+    inputs: &Receiver<Input>,
+    out: &SyncSender<Vec<Msg>>,
+    limits: &Limits,
+    known: Option<&Lookup>,
+) {
+    let mut out = ToWriter {
+        out,
+        batch: Vec::new(),
+        records: 0,
+    };
+    loop {
+        let input = match inputs.try_recv() {
+            Ok(input) => input,
+            Err(TryRecvError::Disconnected) => return,
+            Err(TryRecvError::Empty) => {
+                // Nothing to parse until the writer asks for more: what
+                // is parsed must reach it first.
+                if out.flush().is_err() {
+                    return;
+                }
+                match inputs.recv() {
+                    Ok(input) => input,
+                    Err(_) => return,
+                }
+            }
+        };
+        if parse_input(input, &mut out, limits, known).is_err() {
+            return;
+        }
+    }
+}
+
+/// The writer hung up (it failed, or the run ended).
+struct HungUp;
+
+/// The parsing thread's end of the messages: collected into batches, see
+/// [`BATCH_RECORDS`].
+struct ToWriter<'a> {
+    out: &'a SyncSender<Vec<Msg>>,
+    batch: Vec<Msg>,
+    /// Records in `batch`.
+    records: usize,
+}
+
+impl ToWriter<'_> {
+    fn flush(&mut self) -> Result<(), HungUp> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        self.records = 0;
+        let batch = std::mem::take(&mut self.batch);
+        self.out.send(batch).map_err(|_| HungUp)
+    }
+}
+
+fn send(out: &mut ToWriter<'_>, msg: Msg) -> Result<(), HungUp> {
+    if let Msg::Chunk { records, .. } = &msg {
+        out.records += records.len();
+    }
+    out.batch.push(msg);
+    if out.records >= BATCH_RECORDS {
+        out.flush()?;
+    }
+    Ok(())
+}
+
+/// Extracts one input and parses every payload in it.
+fn parse_input(
+    input: Input,
+    out: &mut ToWriter<'_>,
+    limits: &Limits,
+    known: Option<&Lookup>,
+) -> Result<(), HungUp> {
+    let found = isolate(|| extract::extract_input(&input.name, &input.bytes, limits));
+    let (payloads, found) = match found {
+        Ok(found) => {
+            let unpacked = Unpacked {
+                errors: found.errors,
+                is_mail: found.is_mail,
+                payloads: found.payloads.len(),
+            };
+            (found.payloads, Ok(unpacked))
+        }
+        Err(bug) => (Vec::new(), Err(bug)),
+    };
+    send(out, Msg::Input { input, found })?;
+    for payload in payloads {
+        let payload = Arc::new(payload);
+        match isolate(|| parse_payload(&payload, &mut *out, limits, known)) {
+            Ok(sent) => sent?,
+            Err(bug) => send(out, Msg::Panicked(bug))?,
+        }
+    }
+    send(out, Msg::InputDone)
+}
+
+/// Sends a payload's header, then (unless it is stored) its records.
+fn parse_payload(
+    payload: &Arc<Payload>,
+    out: &mut ToWriter<'_>,
+    limits: &Limits,
+    known: Option<&Lookup>,
+) -> Result<(), HungUp> {
+    // SMTP TLS and failure reports are small and parsed whole here; the
+    // aggregate path below is unchanged.
+    match payload.kind {
+        PayloadKind::Aggregate => {}
+        PayloadKind::Tls => {
+            let report = Box::new(read_tls(payload.reader(limits)));
+            let payload = Arc::clone(payload);
+            return send(out, Msg::Tls { payload, report });
+        }
+        PayloadKind::Failure => {
+            let report = Box::new(parse_arf(&payload.data));
+            let payload = Arc::clone(payload);
+            return send(out, Msg::Failure { payload, report });
+        }
+    }
+    // The header through a small buffer, so a duplicate costs a KiB or two
+    // of inflating; the records in bigger chunks.
+    let mut reader = ReportReader::with_capacity(payload.reader(limits), HEADER_BUF);
+    let header = reader.header();
+    reader.set_chunk(RECORDS_BUF);
+    let stored = match (&header, known) {
+        (Ok(h), Some(db)) => db.is_stored(h).unwrap_or(false),
+        _ => false,
+    };
+    let more = header.is_ok() && !stored;
+    let payload = Arc::clone(payload);
+    let header = Box::new(header);
+    send(
+        out,
+        Msg::Header {
+            payload,
+            header,
+            stored,
+        },
+    )?;
+    if !more {
+        return Ok(());
+    }
+    let mut records = Vec::with_capacity(CHUNK);
+    loop {
+        match reader.next_record() {
+            Ok(Some(r)) => {
+                records.push(r);
+                if records.len() == CHUNK {
+                    let records = std::mem::replace(&mut records, Vec::with_capacity(CHUNK));
+                    send(
+                        out,
+                        Msg::Chunk {
+                            records,
+                            last: false,
+                        },
+                    )?;
+                }
+            }
+            Ok(None) => {
+                return send(
+                    out,
+                    Msg::Chunk {
+                        records,
+                        last: true,
+                    },
+                )
+            }
+            Err(e) => return send(out, Msg::Failed(e)),
+        }
+    }
+}

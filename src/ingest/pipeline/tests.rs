@@ -1,0 +1,121 @@
+//! Pipeline tests: duplicates, big and bad reports across the two threads.
+
+use super::*;
+use crate::generate::{report_xml, write_gz, ReportSpec};
+use crate::ingest::{run, Options};
+use crate::source::InputKind;
+use crate::store::Store;
+
+/// Hands out the given inputs in order; acknowledges everything.
+struct Inputs(std::vec::IntoIter<(String, Vec<u8>)>);
+
+impl Source for Inputs {
+    fn next_input(&mut self) -> Option<Result<Input, SourceError>> {
+        let (name, bytes) = self.0.next()?;
+        Some(Ok(Input {
+            name,
+            bytes: bytes.into(),
+            kind: InputKind::File,
+            token: 0,
+        }))
+    }
+}
+
+fn gz(seed: u64, records: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_gz(&ReportSpec::new(seed, records), &mut out).unwrap();
+    out
+}
+
+fn ingest(store: &mut Store, inputs: Vec<(&str, Vec<u8>)>) -> Summary {
+    let inputs: Vec<_> = inputs.into_iter().map(|(n, b)| (n.into(), b)).collect();
+    let mut src = Inputs(inputs.into_iter());
+    run(&mut src, Some(store), &Options::default(), &mut |_| {}).unwrap()
+}
+
+fn count(store: &Store, table: &str) -> i64 {
+    store.count_rows(table)
+}
+
+#[test]
+fn a_duplicate_in_the_open_group_has_its_parsed_records_discarded() {
+    let mut store = Store::open_in_memory().unwrap();
+    let big = CHUNK * MSGS_AHEAD * 2 + 3;
+    let sum = ingest(
+        &mut store,
+        vec![("a", gz(1, big)), ("again", gz(1, big)), ("b", gz(2, 10))],
+    );
+    assert_eq!(
+        (sum.new, sum.duplicate, sum.records),
+        (2, 1, big as u64 + 10)
+    );
+    assert_eq!(count(&store, "record"), big as i64 + 10);
+}
+
+#[test]
+fn reports_committed_before_are_duplicates_and_a_cut_copy_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.db");
+    let inputs = || vec![("a", gz(1, 50)), ("b", gz(2, 50))];
+    let mut store = Store::open(&path).unwrap();
+    assert_eq!(ingest(&mut store, inputs()).new, 2);
+    // The same bytes again: told from the stored digest, before any
+    // record is parsed.
+    let sum = ingest(&mut store, inputs());
+    assert_eq!((sum.new, sum.duplicate), (0, 2));
+    assert!(sum.rejected.is_empty(), "{:?}", sum.rejected);
+    // A cut copy of a stored report is a bad input (see store::variant),
+    // not a duplicate; the stored one is untouched.
+    let mut xml = report_xml(&ReportSpec::new(1, 50));
+    xml.truncate(xml.rfind("</record>").unwrap());
+    let sum = ingest(&mut store, vec![("a-cut", xml.into_bytes())]);
+    assert_eq!((sum.new, sum.duplicate, sum.rejected.len()), (0, 0, 1));
+    assert_eq!(count(&store, "record"), 100);
+}
+
+#[test]
+fn a_bad_record_far_into_a_report_leaves_nothing_and_the_run_goes_on() {
+    let mut store = Store::open_in_memory().unwrap();
+    let spec = ReportSpec::new(3, CHUNK * MSGS_AHEAD * 2);
+    let bad = report_xml(&spec).replace(
+        "</feedback>",
+        "<record><row><source_ip>x</source_ip><count>1</count></row></record></feedback>",
+    );
+    let sum = ingest(
+        &mut store,
+        vec![("bad.xml", bad.into_bytes()), ("good", gz(4, 7))],
+    );
+    assert_eq!((sum.new, sum.records, sum.rejected.len()), (1, 7, 1));
+    assert_eq!(sum.rejected[0].name, "bad.xml");
+    assert_eq!(count(&store, "record"), 7);
+    assert_eq!(count(&store, "quarantine"), 1);
+}
+
+#[test]
+fn a_report_skipped_by_the_parsing_thread_is_parsed_here_if_needed() {
+    let payload = Payload {
+        name: "r.xml".into(),
+        data: report_xml(&ReportSpec::new(5, 9)).into_bytes().into(),
+        gzip: false,
+        kind: crate::extract::PayloadKind::Aggregate,
+    };
+    let (_out, msgs) = mpsc::sync_channel(1);
+    let msgs = FromParser::new(msgs);
+    let limits = Limits::default();
+    let mut feed = ReportRecords {
+        msgs: &msgs,
+        payload: &payload,
+        limits: &limits,
+        skipped: true,
+        ended: true,
+        chunk: Vec::new().into_iter(),
+        last: false,
+        own: None,
+    };
+    let mut n = 0;
+    while feed.next().unwrap().is_some() {
+        n += 1;
+    }
+    assert_eq!(n, 9);
+    feed.discard();
+}

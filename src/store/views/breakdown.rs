@@ -1,0 +1,156 @@
+//! The breakdown questions: totals per reporter, per domain, per DKIM
+//! signing domain and selector, and per SPF domain.
+
+use serde::Serialize;
+
+use super::sql::{Sql, FROM, PASS};
+use super::Scope;
+use crate::store::{DbError, Store};
+
+/// Totals of one reporter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrgRow {
+    pub org_name: String,
+    /// How many reports.
+    pub reports: i64,
+    pub messages: i64,
+    pub messages_pass: i64,
+}
+
+/// Totals of one policy domain and header_from (both lower case).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DomainRow {
+    pub policy_domain: String,
+    pub header_from: String,
+    /// Distinct source IPs.
+    pub sources: i64,
+    pub messages: i64,
+    pub messages_pass: i64,
+}
+
+/// Totals of one DKIM signing domain (lower case) and selector; both
+/// `None` for messages without a DKIM result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DkimRow {
+    pub dkim_domain: Option<String>,
+    pub selector: Option<String>,
+    pub messages: i64,
+    pub messages_pass: i64,
+    /// fail, softfail, hardfail.
+    pub messages_fail: i64,
+}
+
+/// Totals of one SPF domain (lower case); `None` for messages without an
+/// SPF result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SpfRow {
+    pub spf_domain: Option<String>,
+    pub messages: i64,
+    pub messages_pass: i64,
+    /// fail, softfail, hardfail.
+    pub messages_fail: i64,
+}
+
+/// Each auth set's DKIM results once per row key (lower-cased domain,
+/// selector), however often a record repeats a signature: `pass` when any
+/// of them passed, else `fail` when any failed (fail, softfail, or the
+/// `hardfail` some SPF reporters write), so a message counts once per row,
+/// by its best result.
+const DKIM_ONCE: &str = "(SELECT auth_set, lower(domain) AS domain, selector,
+        max(result = 'pass') AS pass, max(result IN ('fail', 'softfail', 'hardfail')) AS fail
+    FROM dkim_result GROUP BY auth_set, lower(domain), selector)";
+
+/// The same for SPF results, per lower-cased domain.
+const SPF_ONCE: &str = "(SELECT auth_set, lower(domain) AS domain,
+        max(result = 'pass') AS pass, max(result IN ('fail', 'softfail', 'hardfail')) AS fail
+    FROM spf_result GROUP BY auth_set, lower(domain))";
+
+impl Store {
+    /// Per reporter, largest volume first.
+    pub fn org_rows(&self, q: &Scope<'_>) -> Result<Vec<OrgRow>, DbError> {
+        let mut sql = Sql::default();
+        let cond = sql.where_all(q);
+        let limit = sql.limit(q.limit);
+        let text = format!(
+            "SELECT r.org_name, count(DISTINCT r.id), sum(c.count), sum({PASS}) {FROM} {cond}
+             GROUP BY r.org_name ORDER BY 3 DESC, 1 {limit}"
+        );
+        self.rows(&text, &sql, |r| {
+            Ok(OrgRow {
+                org_name: r.get(0)?,
+                reports: r.get(1)?,
+                messages: r.get(2)?,
+                messages_pass: r.get(3)?,
+            })
+        })
+    }
+
+    /// Per policy domain and header_from, largest volume first.
+    pub fn domain_rows(&self, q: &Scope<'_>) -> Result<Vec<DomainRow>, DbError> {
+        let mut sql = Sql::default();
+        let cond = sql.where_all(q);
+        let limit = sql.limit(q.limit);
+        let text = format!(
+            "SELECT lower(r.policy_domain), lower(c.header_from), count(DISTINCT c.source_ip),
+                    sum(c.count), sum({PASS}) {FROM} {cond}
+             GROUP BY 1, 2 ORDER BY 4 DESC, 1, 2 {limit}"
+        );
+        self.rows(&text, &sql, |r| {
+            Ok(DomainRow {
+                policy_domain: r.get(0)?,
+                header_from: r.get(1)?,
+                sources: r.get(2)?,
+                messages: r.get(3)?,
+                messages_pass: r.get(4)?,
+            })
+        })
+    }
+
+    /// Per DKIM signing domain and selector from `<auth_results>`, largest
+    /// volume first (raw results: a message with two signatures counts in
+    /// both rows; a signature its record lists twice counts once).
+    pub fn dkim_rows(&self, q: &Scope<'_>) -> Result<Vec<DkimRow>, DbError> {
+        let mut sql = Sql::default();
+        let cond = sql.where_all(q);
+        let limit = sql.limit(q.limit);
+        let text = format!(
+            "SELECT d.domain, d.selector, sum(c.count),
+                    sum(CASE WHEN d.pass THEN c.count ELSE 0 END),
+                    sum(CASE WHEN d.fail AND NOT d.pass THEN c.count ELSE 0 END)
+             {FROM} LEFT JOIN {DKIM_ONCE} d ON d.auth_set = c.auth {cond}
+             GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 {limit}"
+        );
+        self.rows(&text, &sql, |r| {
+            Ok(DkimRow {
+                dkim_domain: r.get(0)?,
+                selector: r.get(1)?,
+                messages: r.get(2)?,
+                messages_pass: r.get(3)?,
+                messages_fail: r.get(4)?,
+            })
+        })
+    }
+
+    /// Per SPF domain from `<auth_results>`, largest volume first (a
+    /// domain its record lists twice counts once).
+    pub fn spf_rows(&self, q: &Scope<'_>) -> Result<Vec<SpfRow>, DbError> {
+        let mut sql = Sql::default();
+        let cond = sql.where_all(q);
+        let limit = sql.limit(q.limit);
+        let text = format!(
+            "SELECT s.domain, sum(c.count),
+                    sum(CASE WHEN s.pass THEN c.count ELSE 0 END),
+                    sum(CASE WHEN s.fail AND NOT s.pass THEN c.count ELSE 0 END)
+             {FROM} LEFT JOIN {SPF_ONCE} s ON s.auth_set = c.auth {cond}
+             GROUP BY 1 ORDER BY 2 DESC, 1 {limit}"
+        );
+        self.rows(&text, &sql, |r| {
+            Ok(SpfRow {
+                spf_domain: r.get(0)?,
+                messages: r.get(1)?,
+                messages_pass: r.get(2)?,
+                messages_fail: r.get(3)?,
+            })
+        })
+    }
+}

@@ -1,0 +1,257 @@
+//! The write path of one report, and of an input that could not be
+//! stored: the store as a sink. Callers parse (ingest's driver does, on
+//! its own thread); this file takes a header and a stream of records and
+//! writes them inside the caller's savepoint ([`Store::in_savepoint`]).
+
+use std::io::Write;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use sha2::{Digest, Sha256};
+
+use super::{variant, DbError, Inserter, Store, StoreError, Stored};
+use crate::extract::{Limits, Payload};
+use crate::model::{Record, ReportHeader};
+use crate::parse::ParseError;
+
+impl Store {
+    /// Stores a parsed report in one transaction (or one savepoint of the
+    /// open group, see [`Store::set_batching`]), unless a report with the
+    /// same identity is already stored, decided from `header` before any
+    /// record is asked for: a copy of a stored report never calls
+    /// `next_record` (its content is judged from `payload`, read within
+    /// `limits`, see [`variant`]).
+    /// Otherwise the records come from `next_record` until it returns
+    /// `None`, and go straight into prepared statements; an error from it
+    /// (or a report without records) leaves nothing of the report behind.
+    /// `payload` is kept as the report's original bytes (`report_blob`).
+    pub fn store_parsed(
+        &mut self,
+        payload: &Payload,
+        limits: &Limits,
+        source: &str,
+        header: ReportHeader,
+        next_record: &mut dyn FnMut() -> Result<Option<Record>, StoreError>,
+    ) -> Result<Stored, StoreError> {
+        self.in_savepoint(|conn, sets| {
+            if let Some(id) = stored_id(conn, &header)? {
+                return variant::settle(conn, id, payload, limits, source, header);
+            }
+            write_report(conn, payload, source, header, |conn, id| {
+                let mut ins = Inserter::new(conn, sets, id)?;
+                let mut t = Totals::default();
+                while let Some(rec) = next_record()? {
+                    t.add(&rec);
+                    ins.insert(&rec)?;
+                }
+                Ok(t)
+            })
+        })
+    }
+
+    /// Keeps an input that could not be stored, with the reason, so a
+    /// later version can retry it. The same bytes again update the row.
+    pub fn quarantine(&self, source: &str, reason: &str, bytes: &[u8]) -> Result<(), DbError> {
+        let now = chrono::Utc::now().timestamp();
+        let sha = Sha256::digest(bytes);
+        self.conn.execute(
+            "INSERT INTO quarantine (sha256, source, reason, gzip, first_seen, last_seen)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+             ON CONFLICT (sha256) DO UPDATE SET source = excluded.source,
+               reason = excluded.reason, last_seen = excluded.last_seen,
+               attempts = attempts + 1",
+            params![sha.as_slice(), source, reason, gzip(bytes), now],
+        )?;
+        Ok(())
+    }
+}
+
+/// Stores one new report (the caller found none with its identity) inside
+/// the caller's transaction or savepoint (which the caller drops without
+/// commit on error: nothing of the report is kept). `records` inserts the
+/// records under the new report id.
+fn write_report(
+    conn: &Connection,
+    payload: &Payload,
+    source: &str,
+    header: ReportHeader,
+    records: impl FnOnce(&Connection, i64) -> Result<Totals, StoreError>,
+) -> Result<Stored, StoreError> {
+    let id = insert_header(conn, &header, source)?;
+    let Totals {
+        records,
+        messages,
+        messages_fail,
+        ips,
+    } = records(conn, id)?;
+    if records == 0 {
+        return Err(ParseError::NotAReport("no <record> elements".into()).into());
+    }
+    conn.prepare_cached(
+        "UPDATE report SET record_count = ?2, message_count = ?3, pass_count = ?4
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        id,
+        records as i64,
+        messages,
+        messages - messages_fail
+    ])?;
+    ips.write(conn, id)?;
+    let blob = keep_bytes(payload);
+    conn.prepare_cached("INSERT INTO report_blob (report, sha256, gzip) VALUES (?1, ?2, ?3)")?
+        .execute(params![id, Sha256::digest(&blob).as_slice(), blob])?;
+    Ok(Stored::New {
+        id,
+        header: Box::new(header),
+        records,
+        messages,
+        messages_fail,
+    })
+}
+
+/// The bytes to keep for a report: a gzip payload as received, plain XML
+/// compressed.
+pub(super) fn keep_bytes(payload: &Payload) -> std::borrow::Cow<'_, [u8]> {
+    if payload.gzip {
+        std::borrow::Cow::Borrowed(&payload.data)
+    } else {
+        std::borrow::Cow::Owned(gzip(&payload.data))
+    }
+}
+
+pub(crate) fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(bytes.len() / 8 + 64),
+        flate2::Compression::fast(),
+    );
+    // Writing to a Vec cannot fail.
+    let _ = enc.write_all(bytes);
+    enc.finish().unwrap_or_default()
+}
+
+/// The `report` columns a header fills, in the order of [`header_values`].
+pub(super) const HEADER_COLUMNS: &str = "org_name, email, extra_contact_info, report_id, \
+    date_begin, date_end, errors, generator, version, xml_namespace, policy_domain, \
+    policy_adkim, policy_aspf, policy_p, policy_sp, policy_np, policy_pct, policy_fo, \
+    policy_testing, policy_discovery_method";
+
+/// `<error>` elements as stored: newline-separated, NULL when none.
+pub(super) fn header_errors(h: &ReportHeader) -> Option<String> {
+    let e = &h.metadata.errors;
+    (!e.is_empty()).then(|| e.join("\n"))
+}
+
+/// The values of [`HEADER_COLUMNS`] for `h` (`errors` from [`header_errors`]).
+pub(super) fn header_values<'a>(
+    h: &'a ReportHeader,
+    errors: &'a Option<String>,
+) -> [&'a dyn rusqlite::ToSql; 20] {
+    let m = &h.metadata;
+    let p = &h.policy;
+    [
+        &m.org_name,
+        &m.email,
+        &m.extra_contact_info,
+        &m.report_id,
+        &m.date_begin,
+        &m.date_end,
+        errors,
+        &m.generator,
+        &h.version,
+        &h.namespace,
+        &p.domain,
+        &p.adkim,
+        &p.aspf,
+        &p.p,
+        &p.sp,
+        &p.np,
+        &p.pct,
+        &p.fo,
+        &p.testing,
+        &p.discovery_method,
+    ]
+}
+
+fn insert_header(tx: &Connection, h: &ReportHeader, source: &str) -> Result<i64, rusqlite::Error> {
+    let errors = header_errors(h);
+    let now = chrono::Utc::now().timestamp();
+    let mut values: Vec<&dyn rusqlite::ToSql> = header_values(h, &errors).to_vec();
+    values.push(&source);
+    values.push(&now);
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        let n = HEADER_COLUMNS.split(',').count() + 2;
+        let placeholders = (1..=n).map(|i| format!("?{i}")).collect::<Vec<_>>();
+        format!(
+            "INSERT INTO report ({HEADER_COLUMNS}, source, ingested_at) VALUES ({})",
+            placeholders.join(", ")
+        )
+    });
+    tx.prepare_cached(&SQL)?.execute(values.as_slice())?;
+    Ok(tx.last_insert_rowid())
+}
+
+/// Whether a report with `header`'s identity key is stored.
+pub(super) fn is_stored(tx: &Connection, header: &ReportHeader) -> rusqlite::Result<bool> {
+    Ok(stored_id(tx, header)?.is_some())
+}
+
+/// The id of the stored report with `header`'s identity key, if any.
+fn stored_id(tx: &Connection, header: &ReportHeader) -> rusqlite::Result<Option<i64>> {
+    let k = header.key();
+    tx.prepare_cached(
+        "SELECT id FROM report WHERE org_name = ?1 AND report_id = ?2
+         AND policy_domain = ?3 AND date_begin = ?4 AND date_end = ?5",
+    )?
+    .query_row(
+        params![
+            k.org_name,
+            k.report_id,
+            k.policy_domain,
+            k.date_begin,
+            k.date_end
+        ],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+/// Sums kept in the `report` row.
+#[derive(Debug, Default)]
+pub(super) struct Totals {
+    pub records: u64,
+    pub messages: i64,
+    pub messages_fail: i64,
+    /// The records' source IPs, for `report_ips`.
+    pub ips: super::report_ips::IpHashes,
+}
+
+impl Totals {
+    pub fn add(&mut self, rec: &Record) {
+        self.records += 1;
+        self.ips.add(&rec.source_ip);
+        self.messages = self.messages.saturating_add(rec.count);
+        if !rec.dmarc_pass() {
+            self.messages_fail = self.messages_fail.saturating_add(rec.count);
+        }
+    }
+}
+
+#[cfg(test)]
+impl Store {
+    /// Parses `payload` on this thread and stores it: the tests' way in
+    /// (ingest parses on a thread of its own, see `ingest/pipeline.rs`).
+    pub(crate) fn store_report(
+        &mut self,
+        payload: &Payload,
+        limits: &crate::extract::Limits,
+        source: &str,
+    ) -> Result<Stored, StoreError> {
+        // As ingest reads: the header through a small buffer, then chunks.
+        let mut reader = crate::parse::ReportReader::with_capacity(payload.reader(limits), 1024);
+        let header = reader.header()?;
+        reader.set_chunk(16 * 1024);
+        self.store_parsed(payload, limits, source, header, &mut || {
+            Ok(reader.next_record()?)
+        })
+    }
+}
