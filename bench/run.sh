@@ -7,14 +7,20 @@
 #   1. `dmarcdb ingest` vs `parsedmarc --offline` on 200 reports x 100 records (gz);
 #   2. one report of 200,000 records (~134 MB of XML, gz): time and peak RSS;
 #   3. re-ingest of the stored corpus of 1. (all duplicates) vs its first ingest;
-#   4. `query sources --days 7` and `query daily` on 10 million records.
+#   4. `query sources --days 7` and `query daily` on 10 million records;
+#   5. `dmarcdb imap` of 2,000 report mails from a real Dovecot through a
+#      latency proxy at 0, 20 and 100 ms round trip (one run each): time,
+#      messages/s, round trips and commands (examples/imap_bench.rs).
 # Prints one table and rewrites the results section of bench/README.md.
 #
 # Environment knobs (defaults in brackets):
 #   DMARCDB_BIN  binary to measure [target/release/dmarcdb, built if missing]
 #   RUNS [10]  PM_RUNS [3]  BIG_RUNS [5]  QUERY_RUNS [10]
 #   BIG_RECORDS [200000]  DB_REPORTS [1000]  DB_RECORDS [10000]
+#   IMAP_MESSAGES [2000]  IMAP_RTTS [0,20,100]
 #   SKIP_PARSEDMARC=1  skip parsedmarc (no network)
+#   SKIP_IMAP=1        skip item 5 (needs Dovecot: apt-get install dovecot-imapd)
+#   ONLY_IMAP=1        run item 5 alone and print it (README untouched)
 #   NO_README=1        do not rewrite bench/README.md
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +34,11 @@ BIG_RECORDS=${BIG_RECORDS:-200000}
 DB_REPORTS=${DB_REPORTS:-1000}
 DB_RECORDS=${DB_RECORDS:-10000}
 SKIP_PARSEDMARC=${SKIP_PARSEDMARC:-0}
+SKIP_IMAP=${SKIP_IMAP:-0}
+ONLY_IMAP=${ONLY_IMAP:-0}
+[ "$ONLY_IMAP" = 1 ] && SKIP_PARSEDMARC=1
+IMAP_MESSAGES=${IMAP_MESSAGES:-2000}
+IMAP_RTTS=${IMAP_RTTS:-0,20,100}
 mkdir -p "$OUT"
 
 say() { printf '\n== %s\n' "$*" >&2; }
@@ -86,6 +97,28 @@ calc() { python3 -c "print($1)"; }
 # expect OUTPUT TEXT: the summary line must say TEXT.
 expect() { grep -qF "$2" <<<"$1" || die "expected '$2', got: $1"; }
 HF=(hyperfine --style basic --export-json)
+
+# --- 5. IMAP at a distance (run first: it needs no corpus) ----------------------
+# One run per round trip (each starts its own Dovecot with the mail already
+# in its maildir): a timing of one run is noisy on a shared machine.
+IMAP_ROWS=()
+if [ "$SKIP_IMAP" != 1 ]; then
+    command -v dovecot >/dev/null || apt_install dovecot-imapd
+    say "5. dmarcdb imap, $IMAP_MESSAGES report mails, round trips $IMAP_RTTS ms"
+    cargo build --release --quiet --example imap_bench
+    target/release/examples/imap_bench "$BIN" "$IMAP_MESSAGES" "$IMAP_RTTS" >"$OUT/imap.tsv"
+    cat "$OUT/imap.tsv" >&2
+    while IFS=$'\t' read -r rtt secs rate trips cmds search fetch store; do
+        [ "$rtt" = rtt_ms ] && continue
+        case $rtt in 20) target="< 3 s" ;; 100) target="< 10 s" ;; *) target="" ;; esac
+        IMAP_ROWS+=("5. imap, $IMAP_MESSAGES report mails, ${rtt} ms round trip (1 run)|$secs s = $rate msg/s, $trips round trips|$target")
+        IMAP_ROWS+=("5. commands sent at ${rtt} ms: SEARCH / FETCH / STORE (all)|$search / $fetch / $store ($cmds)|")
+    done <"$OUT/imap.tsv"
+fi
+if [ "$ONLY_IMAP" = 1 ]; then
+    for r in "${IMAP_ROWS[@]}"; do printf '| %s |\n' "${r//|/ | }"; done
+    exit 0
+fi
 
 # --- 1. ingest vs parsedmarc ---------------------------------------------------
 C200=$OUT/c200
@@ -242,6 +275,11 @@ table() {
     row "4. first alert after the backfill" "$(calc "round($T_FIRST_ALERT, 1)") s" ""
     row "4. alert, $((N10M / 1000000))M records (median)" "$(ms "$T_ALERT") ms" ""
     row "4. readiness --days 30, $((N10M / 1000000))M records (median)" "$(ms "$T_READY") ms" "< 1000 ms"
+    local r
+    for r in "${IMAP_ROWS[@]}"; do
+        IFS='|' read -r a b c <<<"$r"
+        row "$a" "$b" "$c"
+    done
 }
 machine() {
     local cpu ram

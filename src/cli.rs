@@ -77,9 +77,9 @@ pub enum Command {
     /// Store reports from files, directories (recursive), Maildirs, mbox
     /// files, or `-` for stdin.
     Ingest(IngestArgs),
-    /// Store reports from an IMAP mailbox (unseen messages; marked seen
-    /// once stored).
-    Imap(imap::ImapArgs),
+    /// Store reports from IMAP mailboxes (unseen messages; marked seen
+    /// once stored), once or as mail arrives (--watch).
+    Imap(Box<imap::ImapArgs>),
     /// Print stored data.
     Query(QueryArgs),
     /// Write the window as one self-contained HTML report (charts and
@@ -286,7 +286,7 @@ pub fn run() -> ExitCode {
 fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     match cli.command {
         Command::Ingest(args) => cmd_ingest(cli.db, &cli.settings, args),
-        Command::Imap(args) => imap::cmd_imap(cli.db, &cli.settings, args),
+        Command::Imap(args) => imap::cmd_imap(cli.db, &cli.settings, *args),
         Command::Query(args) => analysis::cmd_query(cli.db, &cli.settings, args),
         Command::Alert(args) => analysis::cmd_alert(cli.db, &cli.settings, args),
         Command::Report(args) => pages::cmd_report(cli.db, &cli.settings, args),

@@ -50,6 +50,12 @@
 //! telegram_api = "https://api.telegram.org"
 //! telegram_bot_token = "123:abc"   # TELEGRAM_BOT_TOKEN wins
 //! telegram_chat_id = "-100123"     # TELEGRAM_CHAT_ID wins
+//!
+//! [[imap]]                         # mailboxes for `dmarcdb imap`, see `imap`
+//! name = "work"
+//! host = "imap.example.com"
+//! user = "dmarc@example.com"
+//! password_file = "/etc/dmarcdb/work.pass"
 //! ```
 //!
 //! This module reads files and is handed the environment as a lookup
@@ -61,10 +67,13 @@ use std::path::{Path, PathBuf};
 use ipnet::IpNet;
 use serde::Deserialize;
 
+pub mod imap;
+
 pub use crate::enrich::catalogue::{Sender, SenderFile};
 pub use crate::enrich::readiness::Thresholds as ReadinessThresholds;
 mod smtp;
 pub use smtp::{read_secret, resolve_smtp, ServeFile, SmtpFile, SmtpFlags};
+pub use imap::ImapAccount;
 
 /// The Telegram Bot API base used when nothing else is configured.
 pub const TELEGRAM_API: &str = "https://api.telegram.org";
@@ -99,6 +108,9 @@ pub struct File {
     pub alert: AlertFile,
     #[serde(default)]
     pub notify: NotifyFile,
+    /// `[[imap]]` sections: the mailboxes to read ([`imap`]).
+    #[serde(default)]
+    pub imap: Vec<ImapAccount>,
     #[serde(default)]
     pub enrich: EnrichFile,
     #[serde(default)]

@@ -176,6 +176,7 @@ pub fn run(
         if !matches!(result, Err(Fatal::Db(_))) {
             store.set_batching(false)?;
             ack_all(source, &mut unacked, &mut sum)?;
+            ack_errors(source.ack_wait(), &mut sum)?;
         }
     }
     result?;
@@ -200,23 +201,38 @@ fn isolate<T>(work: impl FnOnce() -> T) -> Result<T, String> {
     })
 }
 
-/// Acknowledges committed inputs, in order.
+/// Acknowledges committed inputs, in order, as one group (one round trip
+/// for IMAP, however many messages).
 fn ack_all(
     source: &mut dyn Source,
     unacked: &mut Vec<Input>,
     sum: &mut Summary,
 ) -> Result<(), Fatal> {
-    for input in unacked.drain(..) {
-        match source.ack(&input) {
-            Ok(()) => {}
-            Err(e) if e.fatal => return Err(Fatal::Source(e)),
-            // A failed ack only means the message is read again next
-            // time, where its reports are duplicates.
-            Err(e) => sum.warnings.push(e.to_string()),
+    if unacked.is_empty() {
+        return Ok(());
+    }
+    let errors = source.ack_group(unacked);
+    unacked.clear();
+    ack_errors(errors, sum)
+}
+
+/// A fatal acknowledgement error ends the run; the others are warnings.
+fn ack_errors(errors: Vec<SourceError>, sum: &mut Summary) -> Result<(), Fatal> {
+    for e in errors {
+        if e.fatal {
+            return Err(Fatal::Source(e));
         }
+        // A failed ack only means the message is read again next
+        // time, where its reports are duplicates.
+        sum.warnings.push(e.to_string());
     }
     Ok(())
 }
+
+/// Inputs that needed no commit (duplicates, mail without a report) are
+/// acknowledged with the next commit's group, or once this many wait, so
+/// that a backfill of duplicates is not one acknowledgement per input.
+const ACK_WITHOUT_COMMIT: usize = 200;
 
 fn reject(sum: &mut Summary, on_event: &mut dyn FnMut(&Event<'_>), name: String, reason: String) {
     let r = Rejection { name, reason };

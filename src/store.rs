@@ -345,6 +345,12 @@ impl Store {
         Ok(true)
     }
 
+    /// Whether a transaction is open: a group of reports not committed yet
+    /// (the caller acknowledges a group's inputs only after its commit).
+    pub fn in_group(&self) -> bool {
+        !self.conn.is_autocommit()
+    }
+
     /// Commits the open group, if any.
     pub fn commit(&mut self) -> Result<(), DbError> {
         match self.batch.take() {

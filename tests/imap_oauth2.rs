@@ -178,3 +178,125 @@ fn oauth2_token_command_failure_is_reported_before_login() {
     assert!(!err.contains("half-a-token\n"), "{err}");
     assert_eq!(endpoint.requests(), 0, "no login was attempted");
 }
+
+/// `openssl x509 -fingerprint -sha256` of `pem`, as a user would get it.
+fn openssl_fingerprint(pem: &Path) -> String {
+    let out = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(pem)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    // "sha256 Fingerprint=AB:CD:..."
+    let text = String::from_utf8(out.stdout).unwrap();
+    text.trim().rsplit('=').next().unwrap().to_owned()
+}
+
+/// `[[imap]]` accounts log in with OAuth2 too (a token command, a token
+/// file with a chosen mechanism) and trust their server as the flags do
+/// (a pinned fingerprint, a CA file); a bad token in one account is that
+/// account's login error, and the others are still read.
+#[test]
+fn oauth2_accounts_of_the_config_file_log_in() {
+    let endpoint = Introspection::start(GOOD_TOKEN, "dmarc");
+    let Some(d) = Dovecot::start_with(Options {
+        self_signed: true,
+        oauth2: Some(OAuth2Passdb {
+            introspection_url: endpoint.url(),
+            introspection_mode: "post",
+        }),
+        ..Options::default()
+    }) else {
+        return;
+    };
+    d.append(
+        "INBOX",
+        &simple_report_mail("oauth-account-1", 1_760_000_000),
+        false,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("a.db");
+    let token = dir.path().join("token");
+    std::fs::write(&token, format!("{GOOD_TOKEN}\n")).unwrap();
+    let account = |name: &str, login: &str, trust: &str| {
+        format!(
+            "[[imap]]\nname = \"{name}\"\nhost = \"{host}\"\nport = {port}\nuser = \"{user}\"\n\
+             {login}\n{trust}\n\n",
+            host = d.host(),
+            port = d.port(),
+            user = d.user(),
+        )
+    };
+    let fp = openssl_fingerprint(&d.ca_pem_path());
+    let text = [
+        account(
+            "pinned",
+            &format!("oauth2_token_command = \"echo {GOOD_TOKEN}\""),
+            &format!("tls_fingerprint = \"{fp}\""),
+        ),
+        account(
+            "file",
+            &format!(
+                "oauth2_token_file = \"{}\"\noauth2_mechanism = \"xoauth2\"",
+                token.display()
+            ),
+            &format!("ca_file = \"{}\"", d.ca_pem_path().display()),
+        ),
+        account(
+            "expired",
+            "oauth2_token_command = \"echo expired-token-0815\"",
+            &format!("ca_file = \"{}\"", d.ca_pem_path().display()),
+        ),
+    ]
+    .concat();
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let imap = |args: &[&str]| {
+        let mut c = Command::cargo_bin("dmarcdb").unwrap();
+        for k in [
+            "DMARCDB_DB",
+            "DMARC_IMAP_HOST",
+            "DMARC_IMAP_PORT",
+            "DMARC_IMAP_USER",
+            "DMARC_IMAP_PASS",
+            "DMARC_IMAP_OAUTH2_TOKEN_FILE",
+            "DMARC_IMAP_OAUTH2_TOKEN_COMMAND",
+        ] {
+            c.env_remove(k);
+        }
+        c.arg("--config")
+            .arg(&cfg)
+            .arg("--db")
+            .arg(&db)
+            .arg("imap")
+            .args(args);
+        c
+    };
+
+    let out = run_ok(&mut imap(&["--account", "pinned"]));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(GOOD_TOKEN));
+    assert_eq!(stored(&db), 1);
+    assert_eq!(d.seen_count("INBOX"), 1);
+
+    d.append(
+        "INBOX",
+        &simple_report_mail("oauth-account-2", 1_760_000_000),
+        false,
+    );
+    // Every account in turn: two log in, the expired token is refused.
+    let out = imap(&[]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("account expired") && err.contains("OAuth2 login") && err.contains("refused"),
+        "{err}"
+    );
+    assert!(!err.contains("expired-token-0815"), "token leaked: {err}");
+    assert!(
+        !err.contains("account pinned") && !err.contains("account file"),
+        "{err}"
+    );
+    assert_eq!(stored(&db), 2);
+    assert_eq!(d.seen_count("INBOX"), 2);
+    assert!(endpoint.requests() >= 3, "Dovecot never asked the endpoint");
+}

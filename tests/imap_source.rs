@@ -166,15 +166,17 @@ fn move_to_archive_empties_inbox() {
 }
 
 #[test]
-fn move_without_move_capability_copies_then_expunges_at_finish() {
+fn move_without_move_capability_copies_and_expunges_each_group() {
     let Some(dovecot) = Dovecot::start_with(Options {
         hide_move: true,
+        rawlog: true,
         ..Options::default()
     }) else {
         return;
     };
     seed(&dovecot, 3, 1);
     dovecot.create_folder("Archive");
+    let before = dovecot.sessions_logged();
     let mut source = connect(ImapOptions {
         move_to: Some("Archive".into()),
         ..options(&dovecot)
@@ -182,22 +184,21 @@ fn move_without_move_capability_copies_then_expunges_at_finish() {
     .unwrap();
     let inputs = read_all(&mut source);
     assert_eq!(inputs.len(), 3);
-    for input in &inputs {
-        source.ack(input).unwrap();
-    }
-    // Copied and flagged, not yet expunged.
-    assert_eq!(dovecot.count("Archive"), 3);
-    let deleted = dovecot
-        .flags("INBOX")
-        .iter()
-        .filter(|(_, flags)| flags.iter().any(|f| f == "\\Deleted"))
-        .count();
-    assert_eq!(deleted, 3);
-
-    source.finish().unwrap();
-    // The seen message that was not read stays.
+    assert!(source.ack_group(&inputs).is_empty());
+    // Marked on the second connection: wait for it.
+    assert!(source.ack_wait().is_empty());
+    // Copied, flagged and expunged (UID EXPUNGE, RFC 4315) as one group;
+    // the seen message that was not read stays.
     assert_eq!(dovecot.count("INBOX"), 1);
     assert_eq!(dovecot.count("Archive"), 3);
+    source.finish().unwrap();
+    let commands = dovecot.commands(&before);
+    let sent = |verb: &str| commands.iter().filter(|c| c.starts_with(verb)).count();
+    assert_eq!(
+        (sent("UID COPY"), sent("UID STORE"), sent("UID EXPUNGE")),
+        (1, 2, 1),
+        "{commands:#?}"
+    );
 }
 
 #[test]
@@ -314,29 +315,4 @@ fn starttls_upgrades_a_plain_connection() {
     })
     .unwrap_err();
     assert!(err.fatal);
-}
-
-/// Slow (10,000 APPENDs): `cargo test --test imap_source -- --ignored`.
-#[test]
-#[ignore]
-fn ten_thousand_messages_in_batches() {
-    let Some(dovecot) = Dovecot::start() else {
-        return;
-    };
-    let started = std::time::Instant::now();
-    seed(&dovecot, 10_000, 0);
-    eprintln!("appended in {:?}", started.elapsed());
-    let started = std::time::Instant::now();
-    let mut source = connect(options(&dovecot)).unwrap();
-    assert_eq!(source.len_hint(), Some(10_000));
-    let mut count = 0;
-    while let Some(item) = source.next_input() {
-        let input = item.unwrap();
-        source.ack(&input).unwrap();
-        count += 1;
-    }
-    source.finish().unwrap();
-    eprintln!("read and acked in {:?}", started.elapsed());
-    assert_eq!(count, 10_000);
-    assert_eq!(dovecot.seen_count("INBOX"), 10_000);
 }

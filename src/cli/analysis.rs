@@ -28,7 +28,7 @@ use crate::untrusted::{self, Visible};
 /// Settings every analysis command reads (global flags).
 #[derive(Debug, Clone, Default, Args)]
 pub struct SettingsArgs {
-    /// Config file (TOML: our_nets, [alert] thresholds, [notify])
+    /// Config file (TOML: our_nets, [alert] thresholds, [notify], [[imap]] accounts)
     /// [default: config.toml in the platform config dir, if present]
     #[arg(long, global = true, env = "DMARCDB_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,

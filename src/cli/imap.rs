@@ -1,14 +1,23 @@
-//! `dmarcdb imap`: read reports from an IMAP mailbox.
+//! `dmarcdb imap`: read reports from IMAP mailboxes, once or watching.
 //!
-//! Settings come from flags or the environment names the Python script
-//! used, kept for compatibility
-//! (`DMARC_IMAP_HOST`, `DMARC_IMAP_PORT`, `DMARC_IMAP_USER`, `DMARC_IMAP_PASS`,
-//! `DMARC_IMAP_FOLDER`); the password is read from `DMARC_IMAP_PASS` or
-//! `--password-file`, never from the command line, and is never printed.
+//! Which mailbox: `--host` (or `DMARC_IMAP_HOST`) with the other flags and
+//! the environment names kept from the Python script, for compatibility
+//! (`DMARC_IMAP_PORT`, `DMARC_IMAP_USER`, `DMARC_IMAP_PASS`,
+//! `DMARC_IMAP_FOLDER`); or `--account NAME`, an `[[imap]]` section of the
+//! config file; or, with neither, every `[[imap]]` section in turn
+//! ([`accounts`]). Flags given on the command line (`--folder`,
+//! `--move-to`, `--port`, `--ca-file`, `--tls-fingerprint`, the OAuth2
+//! flags) override an account's values. A password is read from
+//! `DMARC_IMAP_PASS` or a password file, never from the command line, and
+//! is never printed.
+//!
+//! `--watch` ([`watch`]) follows one mailbox until SIGTERM or SIGINT.
+
+mod accounts;
+mod watch;
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use clap::{Args, ValueEnum};
 
 use super::{analysis, enrich, ingest_and_report, open_store, AfterIngest, SettingsArgs};
@@ -16,26 +25,32 @@ use crate::exit::Exit;
 use crate::extract::Limits;
 use crate::ingest;
 use crate::source::imap::{self, ImapOptions};
-use crate::source::oauth2::{Mechanism, OAuth2, TokenSource};
 use crate::source::tls::Fingerprint;
+use crate::store::Store;
+use crate::untrusted::Visible;
 
 #[derive(Debug, Args)]
 pub struct ImapArgs {
-    /// The IMAP server (implicit TLS unless --starttls).
+    /// The IMAP server (implicit TLS unless --starttls). Without it (and
+    /// without --account), every [[imap]] account of the config file in turn.
     #[arg(long, env = "DMARC_IMAP_HOST")]
-    pub host: String,
+    pub host: Option<String>,
     /// The server port [993; 143 is usual with --starttls].
     #[arg(long, env = "DMARC_IMAP_PORT")]
     pub port: Option<u16>,
     /// The login name.
     #[arg(long, env = "DMARC_IMAP_USER")]
-    pub user: String,
+    pub user: Option<String>,
     /// A file holding the password (first line). Otherwise DMARC_IMAP_PASS.
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
-    /// The folder to read.
-    #[arg(long, env = "DMARC_IMAP_FOLDER", default_value = "INBOX")]
-    pub folder: String,
+    /// Read the [[imap]] account of this name from the config file.
+    #[arg(long, value_name = "NAME")]
+    pub account: Option<String>,
+    /// The folder to read [default: INBOX]. Any name: non-ASCII names are
+    /// sent in IMAP's modified UTF-7.
+    #[arg(long, env = "DMARC_IMAP_FOLDER")]
+    pub folder: Option<String>,
     /// Read every message, not only unseen ones (backfill).
     #[arg(long)]
     pub all: bool,
@@ -87,6 +102,14 @@ pub struct ImapArgs {
     /// Messages fetched per round trip.
     #[arg(long, default_value_t = imap::DEFAULT_BATCH, value_name = "N")]
     pub batch: usize,
+    /// Stay connected and store new mail as it arrives (IDLE; polling where
+    /// the server has no IDLE); reconnect when the connection drops.
+    /// SIGTERM or SIGINT stop it after the current commit, with exit 0.
+    #[arg(long)]
+    pub watch: bool,
+    /// Under --watch, seconds between polls when the server has no IDLE.
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    pub poll_interval: u64,
     /// Largest decompressed report, in MiB.
     #[arg(long, default_value_t = 512, value_name = "MIB")]
     pub max_size: u64,
@@ -103,39 +126,6 @@ pub enum OAuth2Mechanism {
     Oauthbearer,
 }
 
-/// OAuth2 login, when a token file or command was given.
-fn oauth2(args: &ImapArgs) -> anyhow::Result<Option<OAuth2>> {
-    let token = match (&args.oauth2_token_file, &args.oauth2_token_command) {
-        (Some(file), _) => TokenSource::File(file.clone()),
-        (None, Some(cmd)) => TokenSource::Command(cmd.clone()),
-        (None, None) if args.oauth2_mechanism.is_some() => {
-            anyhow::bail!("--oauth2-mechanism needs --oauth2-token-file or --oauth2-token-command")
-        }
-        (None, None) => return Ok(None),
-    };
-    let mechanism = args.oauth2_mechanism.map(|m| match m {
-        OAuth2Mechanism::Xoauth2 => Mechanism::XOAuth2,
-        OAuth2Mechanism::Oauthbearer => Mechanism::OAuthBearer,
-    });
-    Ok(Some(OAuth2 { token, mechanism }))
-}
-
-/// The password: `--password-file`, else `DMARC_IMAP_PASS`.
-fn password(args: &ImapArgs) -> anyhow::Result<String> {
-    if let Some(f) = &args.password_file {
-        let text = std::fs::read_to_string(f)
-            .with_context(|| format!("cannot read password file {}", f.display()))?;
-        return Ok(text.lines().next().unwrap_or_default().to_string());
-    }
-    match std::env::var("DMARC_IMAP_PASS") {
-        Ok(p) if !p.is_empty() => Ok(p),
-        _ => anyhow::bail!(
-            "no IMAP password: set DMARC_IMAP_PASS or pass --password-file \
-             (or --oauth2-token-file / --oauth2-token-command for OAuth2)"
-        ),
-    }
-}
-
 pub fn cmd_imap(db: super::DbArgs, sa: &SettingsArgs, args: ImapArgs) -> anyhow::Result<Exit> {
     if args.dry_run && args.enrich.enrich {
         anyhow::bail!("--enrich needs the database; it cannot be combined with --dry-run");
@@ -143,32 +133,18 @@ pub fn cmd_imap(db: super::DbArgs, sa: &SettingsArgs, args: ImapArgs) -> anyhow:
     if args.dry_run && args.alert.alert {
         anyhow::bail!("--alert needs the database; it cannot be combined with --dry-run");
     }
+    if args.watch && args.dry_run {
+        anyhow::bail!("--watch stores what arrives; it cannot be combined with --dry-run");
+    }
     let alert_settings = analysis::prepare_after_ingest(sa, &args.alert)?;
     let enrich_opts = enrich::prepare_after_ingest(sa, &args.enrich)?;
-    let oauth2 = oauth2(&args)?;
-    let opts = ImapOptions {
-        host: args.host.clone(),
-        port: args.port.unwrap_or(if args.starttls {
-            143
-        } else {
-            imap::DEFAULT_PORT
-        }),
-        user: args.user.clone(),
-        password: if oauth2.is_some() {
-            String::new()
-        } else {
-            password(&args)?
-        },
-        folder: args.folder.clone(),
-        all: args.all,
-        dry_run: args.dry_run,
-        move_to: args.move_to.clone(),
-        ca_file: args.ca_file.clone(),
-        tls_fingerprint: args.tls_fingerprint,
-        oauth2,
-        starttls: args.starttls,
-        batch: args.batch.max(1),
-    };
+    let mailboxes = accounts::mailboxes(sa, &args)?;
+    if args.watch && mailboxes.len() > 1 {
+        anyhow::bail!(
+            "--watch follows one mailbox; name it with --account (one `dmarcdb imap --watch \
+             --account NAME` per account)"
+        );
+    }
     // Open the database first: a broken database must not cost a login.
     let mut store = if args.dry_run {
         None
@@ -178,7 +154,6 @@ pub fn cmd_imap(db: super::DbArgs, sa: &SettingsArgs, args: ImapArgs) -> anyhow:
         s.set_durable(true)?;
         Some(s)
     };
-    let mut source = imap::connect(opts).map_err(|e| anyhow::anyhow!("IMAP: {e}"))?;
     let ingest_opts = ingest::Options {
         dry_run: args.dry_run,
         limits: Limits {
@@ -187,12 +162,90 @@ pub fn cmd_imap(db: super::DbArgs, sa: &SettingsArgs, args: ImapArgs) -> anyhow:
         },
         redact: args.redact || analysis::settings(sa, None)?.redact,
     };
-    ingest_and_report(
-        &mut source,
-        store.as_mut(),
-        &ingest_opts,
-        enrich_opts.as_ref(),
-        &args.alert,
-        alert_settings.as_ref(),
-    )
+    let after = After {
+        ingest: &ingest_opts,
+        enrich: enrich_opts.as_ref(),
+        alert: &args.alert,
+        alert_settings: alert_settings.as_ref(),
+    };
+    if args.watch {
+        let Some(store) = store.as_mut() else {
+            unreachable!("--watch is refused with --dry-run")
+        };
+        let poll = std::time::Duration::from_secs(args.poll_interval.max(1));
+        let mailbox = mailboxes.into_iter().next();
+        let mailbox = mailbox.ok_or_else(|| anyhow::anyhow!("no mailbox"))?;
+        return watch::watch(store, mailbox.opts, &after, poll);
+    }
+    if let [mailbox] = &mailboxes[..] {
+        // One mailbox: stored, enriched and alerted on as one run.
+        let mut source =
+            imap::connect(mailbox.opts.clone()).map_err(|e| anyhow::anyhow!("IMAP: {e}"))?;
+        return after.run(&mut source, store.as_mut());
+    }
+    let mut exit = Exit::Ok;
+    for mailbox in mailboxes {
+        println!("account {}:", Visible(&mailbox.name));
+        match read_once(mailbox.opts, store.as_mut(), &after) {
+            Ok(e) => exit = exit.max(e),
+            // One account failing does not keep the others from being read.
+            Err(e) => {
+                eprintln!(
+                    "dmarcdb: account {}: {}",
+                    Visible(&mailbox.name),
+                    Visible(&format!("{e:#}"))
+                );
+                exit = Exit::Fatal;
+            }
+        }
+    }
+    // Enriched and alerted on once, after the last account.
+    if let Some(store) = store.as_mut() {
+        exit = exit.max(enrich::enrich_after_ingest(store, after.enrich)?);
+        exit = exit.max(analysis::alert_after_ingest(
+            store,
+            after.alert_settings,
+            after.alert,
+        )?);
+    }
+    Ok(exit)
+}
+
+/// One of several mailboxes read to its end: the summary printed, the exit
+/// it calls for (enrichment and the alert wait for the last one).
+fn read_once(
+    opts: ImapOptions,
+    store: Option<&mut Store>,
+    after: &After<'_>,
+) -> anyhow::Result<Exit> {
+    let mut source = imap::connect(opts).map_err(|e| anyhow::anyhow!("IMAP: {e}"))?;
+    let summary = super::run_ingest(&mut source, store, after.ingest)?;
+    super::print_summary(&summary, after.ingest.dry_run);
+    Ok(super::ingest_exit(&summary))
+}
+
+/// What a run does with what it read: store, then enrich and alert.
+struct After<'a> {
+    ingest: &'a ingest::Options,
+    enrich: Option<&'a crate::enrich::run::Options>,
+    alert: &'a AfterIngest,
+    alert_settings: Option<&'a crate::config::Settings>,
+}
+
+impl After<'_> {
+    /// Stores what `source` holds, prints the summary, enriches and alerts.
+    fn run(
+        &self,
+        source: &mut imap::ImapSource,
+        store: Option<&mut Store>,
+    ) -> anyhow::Result<Exit> {
+        ingest_and_report(
+            source,
+            store,
+            self.ingest,
+            self.enrich,
+            self.alert,
+            self.alert_settings,
+        )
+    }
 }

@@ -36,7 +36,10 @@ use std::panic::resume_unwind;
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::Arc;
 
-use super::{ack_all, isolate, note_extracted, reject, stored_event, Event, Fatal, Sink, Summary};
+use super::{
+    ack_all, isolate, note_extracted, reject, stored_event, Event, Fatal, Sink, Summary,
+    ACK_WITHOUT_COMMIT,
+};
 use crate::extract::{ExtractError, Limits, Payload};
 use crate::model::tls::TlsReport;
 use crate::model::{Record, ReportHeader};
@@ -224,8 +227,13 @@ impl Writer<'_, '_> {
             bytes: Arc::default(),
             ..input
         });
+        // A group is acknowledged as a whole once committed; inputs that
+        // opened no group wait for the next one (or for ACK_WITHOUT_COMMIT).
         let committed = match self.sink {
-            Sink::Store(store) => store.commit_due()?,
+            Sink::Store(store) => {
+                let open = store.in_group();
+                store.commit_due()? && (open || self.unacked.len() >= ACK_WITHOUT_COMMIT)
+            }
             Sink::Nowhere => false,
         };
         if committed {

@@ -8,17 +8,30 @@
 //! What it does (as the Python script it replaces did, see the README):
 //!
 //! - `SELECT` the folder, or `EXAMINE` it for a dry run so that nothing can
-//!   change (a read-only mailbox refuses flag changes).
+//!   change (a read-only mailbox refuses flag changes). Folder names are
+//!   sent in modified UTF-7 (RFC 3501 §5.1.3, `utf7`), so any name works.
 //! - `UID SEARCH UNSEEN`, or `UID SEARCH ALL` with [`ImapOptions::all`].
 //! - `UID FETCH <set> (UID BODY.PEEK[])`, [`ImapOptions::batch`] UIDs at a
 //!   time, holding one batch in memory. `PEEK` matters: `BODY[]` and
 //!   `RFC822` set `\Seen` as a side effect (RFC 3501 §6.4.5), which would
 //!   mark a message done before it is committed.
-//! - On ack only: `UID STORE +FLAGS.SILENT (\Seen)`, then with
-//!   [`ImapOptions::move_to`] `UID MOVE` (RFC 6851) when the server
-//!   advertises `MOVE`, else `UID COPY` + `\Deleted`, expunged in
-//!   [`Source::finish`] (`UID EXPUNGE` with UIDPLUS, RFC 4315, so that
-//!   other deleted messages are left alone; plain `EXPUNGE` otherwise).
+//! - On ack only, per commit group ([`Source::ack_group`]), on a second
+//!   connection so that nothing waits for it (`acker`): one
+//!   `UID STORE <set> +FLAGS.SILENT (\Seen)`, then with
+//!   [`ImapOptions::move_to`] one `UID MOVE <set>` (RFC 6851) when the
+//!   server advertises `MOVE`, else `UID COPY` + `\Deleted` + `UID EXPUNGE
+//!   <set>` (UIDPLUS, RFC 4315, so that other deleted messages are left
+//!   alone; without UIDPLUS a plain `EXPUNGE` in [`Source::finish`]).
+//!
+//! Round trips grow with batches, not messages: a server is tens of
+//! milliseconds away, and each command waits for its answer. A run is one
+//! SEARCH, one FETCH per batch and at most one STORE (or STORE + MOVE) per
+//! commit group (groups queued while one is marked go together), with no
+//! command per message and no keep-alive chatter; a set too
+//! long for one command line is split (`mark`). The same holds for
+//! `--watch` (`watch`: each round is such a run, and between rounds the
+//! session waits in IDLE) and for several accounts (each read in turn is
+//! such a run on its own connection).
 //!
 //! Certificates are checked as [`tls`] says (system roots, a CA file that
 //! may hold the server's own certificate, or a pinned fingerprint); a
@@ -26,25 +39,35 @@
 //! password, or OAuth2 ([`oauth2`]) with [`ImapOptions::oauth2`].
 //! Connection, TLS and login failures are fatal and their reason never
 //! contains the password; a message that cannot be fetched is a non-fatal
-//! error naming its UID.
+//! error naming its UID. A connection lost mid-run is fatal too
+//! (`connection lost: ...`); acknowledgements after it fail, so nothing is
+//! marked that was not committed, and the next run reads those messages
+//! again.
 //!
 //! Environment (read by the CLI, which fills [`ImapOptions`]; the names are
 //! the Python script's): `DMARC_IMAP_HOST`, `DMARC_IMAP_PORT` (993),
 //! `DMARC_IMAP_USER`, `DMARC_IMAP_PASS`, `DMARC_IMAP_FOLDER` (INBOX).
-//!
-//! Folder names are sent as given: non-ASCII names would need modified
-//! UTF-7 (RFC 3501 §5.1.3), which is not done here.
 
 use std::collections::{HashMap, VecDeque};
-use std::fmt::{self, Write as _};
+use std::fmt;
+use std::net::TcpStream;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::oauth2::{self, OAuth2};
 use super::tls::{Fingerprint, TlsStream};
 use super::{Input, InputKind, Source, SourceError};
 
+mod acker;
 mod connect;
+mod mark;
+mod search;
+use mark::uid_set;
+mod utf7;
+mod watch;
+
+pub use watch::Stop;
 
 /// The implicit-TLS IMAP port (RFC 8314).
 pub const DEFAULT_PORT: u16 = 993;
@@ -56,7 +79,7 @@ const IO_TIMEOUT: Duration = Duration::from_secs(120);
 /// Bytes of a message scanned for its `Message-ID` header.
 const HEADER_SCAN: usize = 64 * 1024;
 
-type Session = imap::Session<TlsStream>;
+type Session = imap::Session<watch::Tls>;
 
 /// Where to read and what to do with what was read.
 #[derive(Clone)]
@@ -146,6 +169,27 @@ pub struct ImapSource {
     target_ready: bool,
     /// Copied and flagged `\Deleted`, to expunge in `finish`.
     to_expunge: Vec<u32>,
+    /// Every message, not only unseen ones (the first search).
+    all: bool,
+    /// The highest UID found so far: after the first search, `--all`
+    /// under `--watch` reads only what arrives.
+    highest: u32,
+    /// The connection's socket, to end an IDLE when asked to stop.
+    socket: Option<TcpStream>,
+    /// Set under `--watch`; see [`watch`].
+    stop: Option<Arc<Stop>>,
+    /// Why the session is gone, for the acknowledgements that then fail.
+    lost: Option<String>,
+    /// How to open the marking connection.
+    for_marking: ImapOptions,
+    /// Marks committed groups on a second connection; see [`acker`].
+    acker: Option<acker::Acker>,
+    /// UIDs handed for marking since the last search. The next search
+    /// (`--watch`, right after a round) skips them: this session may not
+    /// see yet the `\Seen` the other connection has just set.
+    marked: Vec<u32>,
+    /// The last search saw new mail arrive (`EXISTS`); see `search`.
+    arrived: bool,
 }
 
 impl fmt::Debug for ImapSource {
@@ -169,13 +213,24 @@ impl fmt::Debug for ImapSource {
 /// be opened or searched.
 pub fn connect(opts: ImapOptions) -> Result<ImapSource, SourceError> {
     let name = format!("imap://{}@{}:{}", opts.user, opts.host, opts.port);
+    let mut source = open(opts)?;
+    source.search().map_err(|e| SourceError { name, ..e })?;
+    Ok(source)
+}
+
+/// Connect, log in and open the folder, without searching it (the marking
+/// connection, [`acker`], needs no search).
+fn open(opts: ImapOptions) -> Result<ImapSource, SourceError> {
+    let name = format!("imap://{}@{}:{}", opts.user, opts.host, opts.port);
     let fatal = |reason: String| SourceError {
         name: name.clone(),
         reason: scrub(&reason, &opts.password),
         fatal: true,
     };
+    let for_marking = opts.clone();
     let stream = connect::open(&opts).map_err(|e| fatal(e.to_string()))?;
-    let mut client = imap::Client::new(stream);
+    let socket = stream.sock.try_clone().ok();
+    let mut client = imap::Client::new(watch::Tls(stream));
     if opts.starttls {
         // The greeting came before the upgrade; none follows it.
         client.greeting_read = true;
@@ -203,39 +258,47 @@ pub fn connect(opts: ImapOptions) -> Result<ImapSource, SourceError> {
     let (can_move, uidplus) = (caps.has_str("MOVE"), caps.has_str("UIDPLUS"));
     drop(caps);
 
+    let wire = utf7::encode(&opts.folder);
     let opened = if opts.dry_run {
-        session.examine(&opts.folder)
+        session.examine(&wire)
     } else {
-        session.select(&opts.folder)
+        session.select(&wire)
     };
     opened.map_err(|e| fatal(format!("cannot open folder {}: {e}", opts.folder)))?;
-    let query = if opts.all { "ALL" } else { "UNSEEN" };
-    let mut uids: Vec<u32> = session
-        .uid_search(query)
-        .map_err(|e| fatal(format!("UID SEARCH {query} failed: {e}")))?
-        .into_iter()
-        .collect();
-    uids.sort_unstable();
-    drain(&mut session);
-
-    Ok(ImapSource {
+    let source = ImapSource {
         session: Some(session),
         folder: opts.folder,
         dry_run: opts.dry_run,
         move_to: opts.move_to,
         batch: opts.batch.max(1),
-        uids,
+        uids: Vec::new(),
         next: 0,
         pending: VecDeque::new(),
         can_move,
         uidplus,
         target_ready: false,
         to_expunge: Vec::new(),
-    })
+        all: opts.all,
+        highest: 0,
+        socket,
+        stop: None,
+        lost: None,
+        for_marking,
+        acker: None,
+        marked: Vec::new(),
+        arrived: false,
+    };
+    Ok(source)
 }
 
 impl Source for ImapSource {
     fn next_input(&mut self) -> Option<Result<Input, SourceError>> {
+        if self.stop.as_ref().is_some_and(|s| s.requested()) {
+            // Asked to stop: what was handed out is committed and
+            // acknowledged; nothing more is read.
+            self.pending.clear();
+            self.next = self.uids.len();
+        }
         if self.pending.is_empty() && self.session.is_some() && self.next < self.uids.len() {
             let end = (self.next + self.batch).min(self.uids.len());
             let chunk = self.uids[self.next..end].to_vec();
@@ -246,23 +309,26 @@ impl Source for ImapSource {
     }
 
     fn ack(&mut self, input: &Input) -> Result<(), SourceError> {
-        if self.dry_run {
-            return Ok(());
+        self.mark_one(input)
+    }
+
+    /// One `UID STORE` (and one `UID MOVE`, or `UID COPY` + `UID STORE` +
+    /// `UID EXPUNGE`) for the whole group; see the module doc.
+    fn ack_group(&mut self, inputs: &[Input]) -> Vec<SourceError> {
+        self.mark_group(inputs)
+    }
+
+    fn ack_wait(&mut self) -> Vec<SourceError> {
+        match self.acker.take() {
+            Some(mut acker) => acker.finish(),
+            None => Vec::new(),
         }
-        let uid = u32::try_from(input.token).map_err(|_| SourceError {
-            name: input.name.clone(),
-            reason: format!("not an IMAP UID: {}", input.token),
-            fatal: false,
-        })?;
-        let result = self.mark_done(uid, &input.name);
-        if matches!(&result, Err(e) if e.fatal) {
-            // Unusable session or no target folder: the run ends here.
-            self.session = None;
-        }
-        result
     }
 
     fn finish(&mut self) -> Result<(), SourceError> {
+        if let Some(e) = self.ack_wait().into_iter().find(|e| e.fatal) {
+            return Err(e);
+        }
         let Some(mut session) = self.session.take() else {
             return Ok(());
         };
@@ -281,12 +347,18 @@ impl Source for ImapSource {
             result = expunged.map_err(|e| fail("EXPUNGE", e));
             self.to_expunge.clear();
         }
+        if self.stop.is_some() {
+            // Watching: the session stays for the next round.
+            drain(&mut session);
+            self.session = Some(session);
+            return result;
+        }
         let logout = session.logout().map_err(|e| fail("LOGOUT", e));
         result.and(logout)
     }
 
     fn len_hint(&self) -> Option<u64> {
-        Some(self.uids.len() as u64)
+        Some((self.uids.len() - self.next + self.pending.len()) as u64)
     }
 }
 
@@ -301,50 +373,6 @@ impl Drop for ImapSource {
 }
 
 impl ImapSource {
-    /// `\Seen`, then the move; see the module doc.
-    fn mark_done(&mut self, uid: u32, name: &str) -> Result<(), SourceError> {
-        let Some(session) = self.session.as_mut() else {
-            return Err(SourceError {
-                name: name.to_owned(),
-                reason: "ack after the IMAP session was closed".to_owned(),
-                fatal: true,
-            });
-        };
-        let fail = |what: &str, e: imap::Error| SourceError {
-            name: name.to_owned(),
-            reason: format!("{what} failed: {e}"),
-            fatal: is_connection_error(&e),
-        };
-        let set = uid.to_string();
-        session
-            .uid_store(&set, "+FLAGS.SILENT (\\Seen)")
-            .map_err(|e| fail("marking \\Seen", e))?;
-        if let Some(target) = &self.move_to {
-            if !self.target_ready {
-                ensure_folder(session, target).map_err(|e| SourceError {
-                    fatal: true,
-                    ..fail(&format!("creating folder {target}"), e)
-                })?;
-                self.target_ready = true;
-            }
-            if self.can_move {
-                session
-                    .uid_mv(&set, target)
-                    .map_err(|e| fail(&format!("UID MOVE to {target}"), e))?;
-            } else {
-                session
-                    .uid_copy(&set, target)
-                    .map_err(|e| fail(&format!("UID COPY to {target}"), e))?;
-                session
-                    .uid_store(&set, "+FLAGS.SILENT (\\Deleted)")
-                    .map_err(|e| fail("marking \\Deleted", e))?;
-                self.to_expunge.push(uid);
-            }
-        }
-        drain(session);
-        Ok(())
-    }
-
     /// How inputs and errors about one message are named.
     fn input_name(&self, uid: u32) -> String {
         format!("imap:{}/UID {uid}", self.folder)
@@ -423,9 +451,11 @@ impl ImapSource {
     fn connection_lost(&mut self, e: &imap::Error) -> SourceError {
         self.session = None;
         self.next = self.uids.len();
+        let reason = format!("connection lost: {e}");
+        self.lost = Some(reason.clone());
         SourceError {
             name: format!("imap:{}", self.folder),
-            reason: format!("connection lost: {e}"),
+            reason,
             fatal: true,
         }
     }
@@ -444,16 +474,6 @@ fn fetch_bodies(session: &mut Session, set: &str) -> imap::error::Result<HashMap
     Ok(bodies)
 }
 
-/// Create `folder` unless it exists; subscribe to it so mail clients show it.
-fn ensure_folder(session: &mut Session, folder: &str) -> imap::error::Result<()> {
-    let exists = !session.list(None, Some(folder))?.is_empty();
-    if !exists {
-        session.create(folder)?;
-        let _ = session.subscribe(folder);
-    }
-    Ok(())
-}
-
 /// Forget unsolicited responses (EXPUNGE after MOVE, flag updates): the
 /// session queues them forever otherwise, and UIDs make them useless to us.
 fn drain(session: &mut Session) {
@@ -464,30 +484,6 @@ fn drain(session: &mut Session) {
 /// `BYE`, tag mismatch) leaves the session unusable.
 fn is_connection_error(e: &imap::Error) -> bool {
     !matches!(e, imap::Error::No(_) | imap::Error::Bad(_))
-}
-
-/// Sorted UIDs as an IMAP sequence set, runs folded: `1:3,7,9:10`.
-fn uid_set(uids: &[u32]) -> String {
-    let mut out = String::new();
-    let mut i = 0;
-    while i < uids.len() {
-        let start = uids[i];
-        let mut end = start;
-        while i + 1 < uids.len() && uids[i + 1] == end.wrapping_add(1) {
-            i += 1;
-            end = uids[i];
-        }
-        if !out.is_empty() {
-            out.push(',');
-        }
-        if start == end {
-            out.push_str(&start.to_string());
-        } else {
-            let _ = write!(out, "{start}:{end}");
-        }
-        i += 1;
-    }
-    out
 }
 
 /// The `Message-ID` of a raw message, `<...>`, from a scan of its header
@@ -531,17 +527,6 @@ fn scrub(reason: &str, password: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn uid_sets_fold_runs() {
-        assert_eq!(uid_set(&[]), "");
-        assert_eq!(uid_set(&[5]), "5");
-        assert_eq!(uid_set(&[1, 2, 3, 7, 9, 10]), "1:3,7,9:10");
-        assert_eq!(
-            uid_set(&[u32::MAX - 1, u32::MAX]),
-            format!("{}:{}", u32::MAX - 1, u32::MAX)
-        );
-    }
 
     #[test]
     fn message_id_from_header_only() {

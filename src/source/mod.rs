@@ -77,6 +77,32 @@ pub trait Source {
         Ok(())
     }
 
+    /// Everything in `inputs` (one commit group, in order) is committed:
+    /// mark it all done, in as few round trips as the source can (IMAP: one
+    /// `UID STORE` for the group, sent without waiting for it). Returns the
+    /// errors so far (possibly of earlier groups), a fatal one last. By
+    /// default, [`Source::ack`] for each input.
+    fn ack_group(&mut self, inputs: &[Input]) -> Vec<SourceError> {
+        let mut errors = Vec::new();
+        for input in inputs {
+            if let Err(e) = self.ack(input) {
+                let fatal = e.fatal;
+                errors.push(e);
+                if fatal {
+                    break;
+                }
+            }
+        }
+        errors
+    }
+
+    /// Waits until every acknowledgement handed over is done (a source may
+    /// mark groups in the background, as IMAP does); the errors not yet
+    /// returned by [`Source::ack_group`].
+    fn ack_wait(&mut self) -> Vec<SourceError> {
+        Vec::new()
+    }
+
     /// Called once after the last input was acked; IMAP expunges and logs out.
     fn finish(&mut self) -> Result<(), SourceError> {
         Ok(())

@@ -77,6 +77,38 @@ pub struct Options {
     /// Also check OAuth2 tokens (XOAUTH2, OAUTHBEARER) with Dovecot's oauth2
     /// passdb, against this introspection endpoint.
     pub oauth2: Option<OAuth2Passdb>,
+    /// Do not advertise IDLE (RFC 2177), so that a watcher must poll.
+    pub hide_idle: bool,
+    /// Log every session's traffic (`rawlog_dir`), for
+    /// [`Dovecot::commands`].
+    pub rawlog: bool,
+}
+
+/// Messages written straight into INBOX's maildir before the server starts
+/// (thousands in a second, where APPEND takes a round trip each).
+pub struct Preload<'a> {
+    dir: &'a Path,
+    owner: Option<(u32, u32)>,
+    n: usize,
+}
+
+impl Preload<'_> {
+    /// Add `raw` to INBOX, seen or not; UIDs follow the order of adding.
+    pub fn add(&mut self, raw: &[u8], seen: bool) {
+        self.n += 1;
+        // Maildir names: unique, sortable in adding order; Dovecot gives
+        // UIDs in that order when it first lists the folder.
+        let (sub, name) = if seen {
+            ("cur", format!("{:09}.M1P1.harness:2,S", self.n))
+        } else {
+            ("new", format!("{:09}.M1P1.harness", self.n))
+        };
+        let path = self.dir.join(sub).join(name);
+        fs::write(&path, raw).expect("preload: write message");
+        if let Some((uid, gid)) = self.owner {
+            std::os::unix::fs::chown(&path, Some(uid), Some(gid)).expect("preload: chown");
+        }
+    }
 }
 
 /// A running Dovecot; see the module doc.
@@ -101,12 +133,18 @@ impl Dovecot {
     /// Start a server; `None` when Dovecot is not installed (outside CI).
     /// Panics, with the server log, when it does not come up.
     pub fn start_with(options: Options) -> Option<Dovecot> {
+        Self::start_with_mail(options, &|_| {})
+    }
+
+    /// Start a server whose INBOX already holds what `fill` adds; `None`
+    /// when Dovecot is not installed (outside CI).
+    pub fn start_with_mail(options: Options, fill: &dyn Fn(&mut Preload)) -> Option<Dovecot> {
         let version = installed_version()?;
         // A free port found by binding port 0 can be taken by someone else
         // before Dovecot binds it: try again with new ports.
         let mut last_error = String::new();
         for _ in 0..3 {
-            match Self::try_start(&options, &version) {
+            match Self::try_start(&options, &version, fill) {
                 Ok(dovecot) => return Some(dovecot),
                 Err(Failure::PortTaken(log)) => last_error = log,
                 Err(Failure::Other(message)) => panic!("{message}"),
@@ -206,8 +244,9 @@ impl Dovecot {
             cmd.finish().map(drop)
         };
         self.with_admin(|s| match append(s) {
-            // No such folder ([TRYCREATE], RFC 3501 §6.3.11): create, retry.
-            Err(imap::Error::No(_)) => {
+            // No such folder ([TRYCREATE], RFC 3501 §6.3.11; the imap crate
+            // reports it as `Append`): create, retry.
+            Err(imap::Error::No(_) | imap::Error::Append) => {
                 s.create(folder)?;
                 append(s)
             }
@@ -267,19 +306,31 @@ impl Dovecot {
     }
 
     /// Run `f` on the harness's own session, opened on first use.
-    fn with_admin<T>(&self, f: impl FnOnce(&mut Session) -> imap::error::Result<T>) -> T {
+    /// A session that was cut (see [`Dovecot::kill_sessions`]) is
+    /// replaced once.
+    fn with_admin<T>(&self, mut f: impl FnMut(&mut Session) -> imap::error::Result<T>) -> T {
         let mut guard = self.admin.lock().unwrap_or_else(PoisonError::into_inner);
-        let session = guard.get_or_insert_with(|| self.session());
-        match f(session) {
-            Ok(value) => value,
-            Err(e) => {
-                *guard = None;
-                panic!("harness IMAP command failed: {e}\n{}", self.log())
+        for attempt in 0..2 {
+            let session = guard.get_or_insert_with(|| self.session());
+            match f(session) {
+                Ok(value) => return value,
+                Err(_) if attempt == 0 => {
+                    *guard = None;
+                }
+                Err(e) => {
+                    *guard = None;
+                    panic!("harness IMAP command failed: {e}\n{}", self.log())
+                }
             }
         }
+        unreachable!("the second attempt returns or panics")
     }
 
-    fn try_start(options: &Options, version: &Version) -> Result<Dovecot, Failure> {
+    fn try_start(
+        options: &Options,
+        version: &Version,
+        fill: &dyn Fn(&mut Preload),
+    ) -> Result<Dovecot, Failure> {
         let dir = make_dir()?;
         let root = dir.path();
         let (port, starttls_port) = if options.starttls {
@@ -296,13 +347,32 @@ impl Dovecot {
         } else {
             write_certificates(root)?;
         }
-        for sub in ["run", "state", "log", "mail"] {
+        for sub in ["run", "state", "log", "mail", "rawlog"] {
             fs::create_dir(root.join(sub)).map_err(|e| other("mkdir", e))?;
             chmod(&root.join(sub), 0o755)?;
         }
-        if runner.is_root {
-            std::os::unix::fs::chown(root.join("mail"), Some(MAIL_ID), Some(MAIL_ID))
-                .map_err(|e| other("chown mail dir", e))?;
+        let inbox = root.join("mail").join(USER);
+        for sub in ["", "cur", "new", "tmp"] {
+            fs::create_dir_all(inbox.join(sub)).map_err(|e| other("mkdir maildir", e))?;
+        }
+        let owner = runner.is_root.then_some((MAIL_ID, MAIL_ID));
+        fill(&mut Preload {
+            dir: &inbox,
+            owner,
+            n: 0,
+        });
+        if let Some((uid, gid)) = owner {
+            for sub in [
+                "mail",
+                "rawlog",
+                &format!("mail/{USER}"),
+                &format!("mail/{USER}/cur"),
+                &format!("mail/{USER}/new"),
+                &format!("mail/{USER}/tmp"),
+            ] {
+                std::os::unix::fs::chown(root.join(sub), Some(uid), Some(gid))
+                    .map_err(|e| other("chown mail dir", e))?;
+            }
         }
         let passwd = root.join("passwd");
         fs::write(&passwd, format!("{USER}:{{PLAIN}}{password}\n"))
@@ -315,6 +385,8 @@ impl Dovecot {
             port,
             starttls_port,
             hide_move: options.hide_move,
+            hide_idle: options.hide_idle,
+            rawlog: options.rawlog,
             oauth2: options.oauth2.as_ref(),
             runner: &runner,
         };
@@ -328,18 +400,7 @@ impl Dovecot {
         if let Some(o) = &options.oauth2 {
             write_oauth2_conf(root, o)?;
         }
-
-        let stderr = fs::File::create(root.join("log/stderr.log"))
-            .map_err(|e| other("create stderr log", e))?;
-        let child = Command::new("dovecot")
-            .arg("-F")
-            .arg("-c")
-            .arg(&conf)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .map_err(|e| other("spawn dovecot", e))?;
+        let child = spawn_master(root)?;
         let mut dovecot = Dovecot {
             admin: Mutex::new(None),
             child,
@@ -351,6 +412,103 @@ impl Dovecot {
         };
         dovecot.wait_ready()?;
         Ok(dovecot)
+    }
+
+    /// Stop the server and start it again on the same port with the same
+    /// mail, as `systemctl restart` does: SIGTERM to the master, and every
+    /// session process ended (Dovecot's own stop lets a session in IDLE
+    /// live on for a while, served by the old process).
+    pub fn restart(&mut self) {
+        *self.admin.get_mut().unwrap_or_else(PoisonError::into_inner) = None;
+        let sessions = self.imap_processes();
+        self.stop();
+        for pid in sessions {
+            kill9(pid);
+        }
+        self.child = spawn_master(self.dir.path()).unwrap_or_else(|f| panic!("{}", f.text()));
+        if let Err(f) = self.wait_ready() {
+            panic!("dovecot did not come back: {}", f.text());
+        }
+    }
+
+    /// SIGKILL every `imap` process (each serves one session): every
+    /// client's connection drops mid-command. The harness's own session
+    /// reconnects on its next use.
+    pub fn kill_sessions(&self) -> usize {
+        let sessions = self.imap_processes();
+        for pid in &sessions {
+            kill9(*pid);
+        }
+        sessions.len()
+    }
+
+    /// The master's `imap` children: one per logged-in session.
+    fn imap_processes(&self) -> Vec<u32> {
+        children_of(self.child.id())
+            .into_iter()
+            .filter(|pid| {
+                let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+                comm.trim() == "imap"
+            })
+            .collect()
+    }
+
+    /// The rawlog files (one `.in` per session) so far; see
+    /// [`Options::rawlog`].
+    pub fn sessions_logged(&self) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = fs::read_dir(self.dir.path().join("rawlog"))
+            .map(|d| d.filter_map(|e| Some(e.ok()?.path())).collect())
+            .unwrap_or_default();
+        files.retain(|p| p.extension().is_some_and(|e| e == "in"));
+        files.sort();
+        files
+    }
+
+    /// The commands clients sent in the sessions logged since `before`
+    /// (from [`Dovecot::sessions_logged`]), without their tags: e.g.
+    /// `UID STORE 1:200 +FLAGS.SILENT (\Seen)`. Needs [`Options::rawlog`].
+    pub fn commands(&self, before: &[PathBuf]) -> Vec<String> {
+        let mut out = Vec::new();
+        for file in self.sessions_logged() {
+            if before.contains(&file) {
+                continue;
+            }
+            let bytes = fs::read(&file).unwrap_or_default();
+            for line in String::from_utf8_lossy(&bytes).lines() {
+                // "1796024468.307577 a12 UID STORE ...": a time stamp, a
+                // tag, the command; literal data (APPEND) has no tag.
+                let line = match line.split_once(' ') {
+                    Some((stamp, rest)) if stamp.parse::<f64>().is_ok() => rest,
+                    _ => line,
+                };
+                let mut words = line.splitn(2, ' ');
+                let (Some(tag), Some(rest)) = (words.next(), words.next()) else {
+                    continue;
+                };
+                if tag.len() > 1
+                    && tag.starts_with('a')
+                    && tag[1..].bytes().all(|b| b.is_ascii_digit())
+                {
+                    out.push(rest.to_owned());
+                }
+            }
+        }
+        out
+    }
+
+    fn stop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(self.child.id().to_string())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                sleep(Duration::from_millis(20));
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 
     /// Ready means: a TLS login as the test user succeeds (the port opens
@@ -400,25 +558,62 @@ impl Drop for Dovecot {
         if let Some(mut session) = session {
             let _ = session.logout();
         }
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(self.child.id().to_string())
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
-                sleep(Duration::from_millis(20));
-            }
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        self.stop();
     }
+}
+
+/// `dovecot -F -c ROOT/dovecot.conf`, its stderr appended to the log.
+fn spawn_master(root: &Path) -> Result<Child, Failure> {
+    let stderr = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(root.join("log/stderr.log"))
+        .map_err(|e| other("create stderr log", e))?;
+    Command::new("dovecot")
+        .arg("-F")
+        .arg("-c")
+        .arg(root.join("dovecot.conf"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .map_err(|e| other("spawn dovecot", e))
+}
+
+fn kill9(pid: u32) {
+    let _ = Command::new("kill")
+        .arg("-KILL")
+        .arg(pid.to_string())
+        .status();
+}
+
+/// Direct children of `pid`, from /proc.
+fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|child| {
+            // "pid (comm) state ppid ...": comm may hold spaces.
+            let stat = fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+            let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+            after.split_whitespace().nth(1) == Some(&pid.to_string())
+        })
+        .collect()
 }
 
 enum Failure {
     /// Dovecot could not bind its port: retry with another.
     PortTaken(String),
     Other(String),
+}
+
+impl Failure {
+    fn text(&self) -> &str {
+        match self {
+            Failure::PortTaken(s) | Failure::Other(s) => s,
+        }
+    }
 }
 
 fn other(what: &str, e: impl std::fmt::Display) -> Failure {
@@ -517,6 +712,8 @@ struct Settings<'a> {
     port: u16,
     starttls_port: Option<u16>,
     hide_move: bool,
+    hide_idle: bool,
+    rawlog: bool,
     oauth2: Option<&'a OAuth2Passdb>,
     runner: &'a Runner,
 }
@@ -599,11 +796,22 @@ service anvil {{
         },
     );
     non_root(&mut c, r);
-    if s.hide_move {
-        let _ = write!(
-            c,
-            "protocol imap {{\n  imap_capability = {CAPABILITIES_WITHOUT_MOVE}\n}}\n"
-        );
+    let mut imap = String::new();
+    if s.hide_move || s.hide_idle {
+        let mut caps = CAPABILITIES_WITHOUT_MOVE.to_owned();
+        if !s.hide_move {
+            caps.push_str(" MOVE");
+        }
+        if s.hide_idle {
+            caps = caps.replace(" IDLE", "");
+        }
+        let _ = writeln!(imap, "  imap_capability = {caps}");
+    }
+    if s.rawlog {
+        let _ = writeln!(imap, "  rawlog_dir = {root}/rawlog");
+    }
+    if !imap.is_empty() {
+        let _ = write!(c, "protocol imap {{\n{imap}}}\n");
     }
     c
 }
@@ -702,8 +910,18 @@ service anvil {{
             o.introspection_mode, o.introspection_url
         );
     }
-    if s.hide_move {
-        let _ = write!(c, "imap_capability {{\n  MOVE = no\n}}\n");
+    if s.hide_move || s.hide_idle {
+        let _ = writeln!(c, "imap_capability {{");
+        if s.hide_move {
+            let _ = writeln!(c, "  MOVE = no");
+        }
+        if s.hide_idle {
+            let _ = writeln!(c, "  IDLE = no");
+        }
+        let _ = writeln!(c, "}}");
+    }
+    if s.rawlog {
+        let _ = writeln!(c, "rawlog_dir = {root}/rawlog");
     }
     c
 }

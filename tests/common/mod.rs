@@ -10,3 +10,4 @@ pub mod introspect;
 pub mod mail;
 pub mod pages;
 pub mod smtp;
+pub mod proxy;
