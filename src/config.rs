@@ -72,8 +72,8 @@ pub mod imap;
 pub use crate::enrich::catalogue::{Sender, SenderFile};
 pub use crate::enrich::readiness::Thresholds as ReadinessThresholds;
 mod smtp;
-pub use smtp::{read_secret, resolve_smtp, ServeFile, SmtpFile, SmtpFlags};
 pub use imap::ImapAccount;
+pub use smtp::{read_secret, resolve_smtp, ServeFile, SmtpFile, SmtpFlags};
 
 /// The Telegram Bot API base used when nothing else is configured.
 pub const TELEGRAM_API: &str = "https://api.telegram.org";

@@ -9,5 +9,5 @@ pub mod dovecot;
 pub mod introspect;
 pub mod mail;
 pub mod pages;
-pub mod smtp;
 pub mod proxy;
+pub mod smtp;
