@@ -50,6 +50,30 @@ pub fn report(r: &Report) -> String {
             rate(rep.pass, rep.messages)
         );
     }
+    if let Some(tls) = &r.tls {
+        out.push_str("\nSMTP TLS, most failures first\n");
+        if tls.is_empty() {
+            out.push_str("  none\n");
+        }
+        for t in tls.iter().take(ROWS) {
+            let share = t
+                .failure_pct
+                .map_or_else(|| "–".to_string(), |p| format!("{p:.1} %"));
+            let top = if t.top_results.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", t.top_results)
+            };
+            let _ = writeln!(
+                out,
+                "  {} {}: {} sessions, {} failed, {share}{top}",
+                t.domain,
+                t.policy,
+                thousands(t.sessions),
+                thousands(t.failure),
+            );
+        }
+    }
     let _ = writeln!(out, "\nMade by dmarcdb on {}.", r.generated);
     out
 }
@@ -66,9 +90,14 @@ fn sources(out: &mut String, title: &str, rows: &[Source]) {
             .as_deref()
             .map(|n| format!(" {n}"))
             .unwrap_or_default();
+        let forwarded = if s.forwarded > 0 {
+            format!(" ({} forwarded)", thousands(s.forwarded))
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             out,
-            "  {}{name} ({side}): {} messages, {} failing, {}",
+            "  {}{name} ({side}): {} messages, {} failing{forwarded}, {}",
             s.ip,
             thousands(s.messages),
             thousands(s.messages - s.pass),
