@@ -308,6 +308,17 @@ mod tests {
     }
 
     #[test]
+    fn the_text_part_shows_control_characters_as_escapes() {
+        let mut r = hostile();
+        r.reporters[0].org = "Evil\n  forged line\x1b[31m".into();
+        r.tls.as_mut().unwrap()[0].domain = "tls\u{202e}.example".into();
+        let t = report_text(&r);
+        assert!(t.contains("Evil\\n  forged line\\x1b[31m"), "{t}");
+        assert!(t.contains("tls\\u{202e}.example"), "{t}");
+        assert!(!t.contains('\x1b') && !t.contains('\u{202e}'), "{t}");
+    }
+
+    #[test]
     fn the_tls_section_is_left_out_without_tls_reports() {
         let r = Report {
             tls: None,
