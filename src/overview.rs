@@ -106,9 +106,14 @@ pub fn gather(store: &Store, req: &Request<'_>) -> Result<page::Report, DbError>
             .iter()
             .map(|p| page::Problem {
                 kind: p.kind.as_str().to_string(),
-                ip: p.source.source_ip.clone(),
+                ip: Some(p.source.source_ip.clone()),
                 text: p.text.clone(),
             })
+            .chain(outcome.tls.iter().map(|p| page::Problem {
+                kind: "tls_failures".to_string(),
+                ip: None,
+                text: p.text.clone(),
+            }))
             .collect(),
         tls: tls(store, req)?,
         links: None,

@@ -134,9 +134,10 @@ pub struct Auth {
 /// One problem the alert found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
-    /// The stable kind (`possible_spoofing`, …).
+    /// The stable kind (`possible_spoofing`, …, `tls_failures`).
     pub kind: String,
-    pub ip: String,
+    /// The source it is about; `None` for a TLS policy domain's problem.
+    pub ip: Option<String>,
     /// The alert's sentence.
     pub text: String,
 }
@@ -265,7 +266,7 @@ mod tests {
             }],
             problems: vec![Problem {
                 kind: s(),
-                ip: s(),
+                ip: Some(s()),
                 text: s(),
             }],
             tls: Some(vec![TlsPolicy {

@@ -233,6 +233,14 @@ fn tls_summary_forwarded_and_sender_names_show_as_the_views_give_them() {
     );
     assert!(tls.contains(&first), "no {first} in {tls}");
 
+    // The alert's TLS problem is among the problems, as text.
+    let problems = section(&html, "problems").unwrap();
+    let said = format!(
+        "<span class=\"kind\">tls failures:</span> {}: 10 of 100 SMTP TLS sessions failed",
+        entities(pages::TLS_DOMAIN)
+    );
+    assert!(problems.contains(&said), "no {said} in {problems}");
+
     // The headline's forwarded figure is the sources view's sum.
     let sources = query_json(&db, "sources");
     let forwarded: i64 = sources

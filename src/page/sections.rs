@@ -244,13 +244,13 @@ fn problems(ps: &[Problem], links: Option<&Links>) -> String {
     }
     let mut out = String::from("<ul class=\"problems\">");
     for p in ps {
-        let ip = match links {
-            Some(l) => format!(
+        let ip = match (links, &p.ip) {
+            (Some(l), Some(ip)) => format!(
                 " <a href=\"{}\">records of {}</a>",
-                escape_html(&l.source(&p.ip)),
-                escape_html(&p.ip)
+                escape_html(&l.source(ip)),
+                escape_html(ip)
             ),
-            None => String::new(),
+            _ => String::new(),
         };
         out.push_str(&format!(
             "<li><span class=\"kind\">{}:</span> {}{ip}</li>",
