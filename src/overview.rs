@@ -5,8 +5,10 @@
 //! It asks the store the questions `query`'s views ask (sources, orgs,
 //! domains, DKIM, SPF — as named rows — and the daily series) and runs the
 //! alert's check with the same window and filters, plus the totals of the
-//! previous window of the same length for the headline's comparison. The
-//! page module draws; this one only gathers.
+//! previous window of the same length for the headline's comparison, the
+//! forwarded messages (the forwarding rules' count, per source and in
+//! total) and the SMTP TLS summary (the rows of `query tls`). The page
+//! module draws; this one only gathers.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -104,19 +106,53 @@ pub fn gather(store: &Store, req: &Request<'_>) -> Result<page::Report, DbError>
             .iter()
             .map(|p| page::Problem {
                 kind: p.kind.as_str().to_string(),
-                ip: p.source.source_ip.clone(),
+                ip: Some(p.source.source_ip.clone()),
                 text: p.text.clone(),
             })
+            .chain(outcome.tls.iter().map(|p| page::Problem {
+                kind: "tls_failures".to_string(),
+                ip: None,
+                text: p.text.clone(),
+            }))
             .collect(),
-        tls: None,
+        tls: tls(store, req)?,
         links: None,
     })
+}
+
+/// The TLS summary: the rows of `query tls` for the window (only the
+/// filtered domain's, with `--domain`); `None` when the window holds no
+/// SMTP TLS report, so the page leaves the section out.
+fn tls(store: &Store, req: &Request<'_>) -> Result<Option<Vec<page::TlsPolicy>>, DbError> {
+    let rows: Vec<page::TlsPolicy> = store
+        .tls_policies(&req.window)?
+        .into_iter()
+        .filter(|r| {
+            req.filter
+                .domain
+                .as_ref()
+                .is_none_or(|d| r.policy_domain.eq_ignore_ascii_case(d))
+        })
+        .map(|r| page::TlsPolicy {
+            top_results: query::top_result_types(&r.result_types),
+            domain: r.policy_domain,
+            policy: r.policy_type,
+            sessions: r.sessions,
+            failure: r.sessions_failure,
+            failure_pct: r.failure_pct,
+        })
+        .collect();
+    Ok((!rows.is_empty()).then_some(rows))
 }
 
 /// The headline's numbers for one window.
 struct Totals {
     messages: i64,
     pass: i64,
+    /// Failing messages the forwarding rules count as forwarded; `None`
+    /// when only the reports' totals were read (the previous window
+    /// without filters), so no comparison is drawn.
+    forwarded: Option<i64>,
     reporters: Vec<Reporter>,
     domains: i64,
 }
@@ -140,10 +176,12 @@ impl Totals {
                 pass: r.messages_pass,
             })
             .collect();
+        let forwarded = |s: &[query::SourceRow]| s.iter().map(|s| s.messages_forwarded).sum();
         if let Some(t) = store.report_totals(scope)? {
             return Ok(Totals {
                 messages: t.messages,
                 pass: t.messages_pass,
+                forwarded: sources.map(forwarded),
                 reporters,
                 domains: t.policy_domains,
             });
@@ -166,6 +204,7 @@ impl Totals {
         Ok(Totals {
             messages: sources.iter().map(|s| s.messages).sum(),
             pass: sources.iter().map(|s| s.messages_pass).sum(),
+            forwarded: Some(forwarded(sources)),
             reporters,
             domains: domains.len() as i64,
         })
@@ -186,6 +225,12 @@ impl Totals {
                 Rise::Good,
             ),
             fig("Failing", &|t| Num::Count(t.messages - t.pass), Rise::Bad),
+            Figure {
+                label: "Forwarded".to_string(),
+                now: Num::Count(self.forwarded.unwrap_or(0)),
+                before: before.and_then(|b| b.forwarded).map(Num::Count),
+                rise: Rise::Neutral,
+            },
             fig(
                 "Reporters",
                 &|t| Num::Count(t.reporters.len() as i64),
@@ -238,6 +283,7 @@ fn source(s: &query::SourceRow) -> Source {
         ours: s.ours,
         messages: s.messages,
         pass: s.messages_pass,
+        forwarded: s.messages_forwarded,
     }
 }
 

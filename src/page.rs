@@ -43,7 +43,8 @@ pub struct Report {
     pub dkim: Vec<Auth>,
     pub spf: Vec<Auth>,
     pub problems: Vec<Problem>,
-    /// SMTP TLS reports' summary, once there are any.
+    /// SMTP TLS reports' summary; `None` when the window holds none (the
+    /// section is left out).
     pub tls: Option<Vec<TlsPolicy>>,
     /// For the live dashboard: where rows link to. `None` in a file.
     pub links: Option<Links>,
@@ -103,6 +104,9 @@ pub struct Source {
     pub ours: bool,
     pub messages: i64,
     pub pass: i64,
+    /// Failing messages the forwarding rules count as forwarded (part of
+    /// `messages - pass`).
+    pub forwarded: i64,
 }
 
 /// One reporter (org_name).
@@ -130,20 +134,28 @@ pub struct Auth {
 /// One problem the alert found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
-    /// The stable kind (`possible_spoofing`, …).
+    /// The stable kind (`possible_spoofing`, …, `tls_failures`).
     pub kind: String,
-    pub ip: String,
+    /// The source it is about; `None` for a TLS policy domain's problem.
+    pub ip: Option<String>,
     /// The alert's sentence.
     pub text: String,
 }
 
-/// One policy domain's TLS sessions.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One policy domain and policy type's TLS sessions (a row of `query tls`).
+#[derive(Debug, Clone, PartialEq)]
 pub struct TlsPolicy {
     pub domain: String,
+    /// The policy type (`sts`, `tlsa`, `no-policy-found`, …).
     pub policy: String,
-    pub success: i64,
+    /// Successful plus failed sessions.
+    pub sessions: i64,
     pub failure: i64,
+    /// `100 * failure / sessions`, one decimal; `None` without sessions.
+    pub failure_pct: Option<f64>,
+    /// The result types with most failed sessions, as `type (sessions)`,
+    /// comma-separated (reporter's words).
+    pub top_results: String,
 }
 
 /// Where the dashboard's rows link to.
@@ -227,6 +239,7 @@ mod tests {
                 ours: false,
                 messages: 3,
                 pass: 1,
+                forwarded: 1,
             }],
             failing: vec![],
             reporters: vec![Reporter {
@@ -253,14 +266,16 @@ mod tests {
             }],
             problems: vec![Problem {
                 kind: s(),
-                ip: s(),
+                ip: Some(s()),
                 text: s(),
             }],
             tls: Some(vec![TlsPolicy {
                 domain: s(),
                 policy: s(),
-                success: 1,
+                sessions: 2,
                 failure: 1,
+                failure_pct: Some(50.0),
+                top_results: s(),
             }]),
             links: Some(Links {
                 query: String::new(),
@@ -281,9 +296,39 @@ mod tests {
                 "&lt;script&gt;x()&lt;/script&gt;&lt;img src=x onerror=y()&gt;&quot;&#39;&amp;";
             // title, period (×2 in the header), filter, figure, day, source,
             // sender name, reporter, DKIM domain and selector, SPF, problem
-            // kind and text, TLS domain and policy, ...
-            assert!(html.matches(escaped).count() >= 15, "{html}");
+            // kind and text, TLS domain, policy and result types, ...
+            assert!(html.matches(escaped).count() >= 16, "{html}");
+            // The TLS section is there, its reporter-written cells as text.
+            let tls = html
+                .split("<section id=\"tls\"")
+                .nth(1)
+                .expect("TLS section");
+            let tls = tls.split("</section>").next().unwrap();
+            assert_eq!(tls.matches(escaped).count(), 3, "{tls}");
         }
+    }
+
+    #[test]
+    fn the_text_part_shows_control_characters_as_escapes() {
+        let mut r = hostile();
+        r.reporters[0].org = "Evil\n  forged line\x1b[31m".into();
+        r.tls.as_mut().unwrap()[0].domain = "tls\u{202e}.example".into();
+        let t = report_text(&r);
+        assert!(t.contains("Evil\\n  forged line\\x1b[31m"), "{t}");
+        assert!(t.contains("tls\\u{202e}.example"), "{t}");
+        assert!(!t.contains('\x1b') && !t.contains('\u{202e}'), "{t}");
+    }
+
+    #[test]
+    fn the_tls_section_is_left_out_without_tls_reports() {
+        let r = Report {
+            tls: None,
+            ..hostile()
+        };
+        let html = report_html(&r);
+        assert!(!html.contains("id=\"tls\""), "{html}");
+        assert!(!report_text(&r).contains("SMTP TLS"));
+        assert!(report_text(&hostile()).contains("SMTP TLS"));
     }
 
     #[test]

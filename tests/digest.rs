@@ -1,7 +1,8 @@
 //! `dmarcdb digest` and the email channel of `alert --notify`, against a
 //! real Exim on loopback (login over plain text, which dmarcdb allows only
 //! on loopback): the message arrives with a text and an HTML part holding
-//! the right figures; the password never shows.
+//! the right figures (forwarded and the SMTP TLS rows too); the password
+//! never shows.
 
 mod common;
 
@@ -85,6 +86,25 @@ fn digest_arrives_with_both_parts_and_the_right_figures() {
         text.contains(&format!("possible spoofing: {HOSTILE_IP}")),
         "{text}"
     );
+    let forwarded: i64 = rows
+        .iter()
+        .map(|s| s["messages_forwarded"].as_i64().unwrap())
+        .sum();
+    assert!(text.contains(&format!("Forwarded: {forwarded}")), "{text}");
+    // The TLS rows, as `query tls` gives them.
+    assert!(text.contains("SMTP TLS"), "{text}");
+    for r in query_json(&db, "tls").as_array().unwrap() {
+        let line = format!(
+            "  {} {}: {} sessions, {} failed, {:.1} %",
+            r["policy_domain"].as_str().unwrap(),
+            r["policy_type"].as_str().unwrap(),
+            r["sessions"],
+            r["sessions_failure"],
+            r["failure_pct"].as_f64().unwrap()
+        );
+        assert!(text.contains(&line), "no {line} in {text}");
+    }
+    assert!(html.contains("<section id=\"tls\""), "{html}");
     assert!(html.starts_with("<!DOCTYPE html>"), "{html}");
     assert!(
         html.contains(&format!("<span class=\"value\">{total}</span>")),

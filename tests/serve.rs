@@ -167,6 +167,16 @@ fn dashboard_and_drill_down_open_in_a_browser_cleanly() {
             visit.requests
         );
         assert!(!visit.dom.contains("<script"), "{}", visit.dom);
+        assert!(!visit.dom.contains("<img"), "{}", visit.dom);
+        // The SMTP TLS summary, its reporter-written policy domain as text.
+        assert!(visit.dom.contains("<section id=\"tls\""), "{}", visit.dom);
+        assert!(
+            visit
+                .dom
+                .contains("&lt;img src=x onerror=console.error('xss-tls')&gt;.example"),
+            "{}",
+            visit.dom
+        );
         let drawn = bars(&visit.dom);
         let daily = query_json(&db, "daily");
         assert_eq!(drawn.len(), daily.as_array().unwrap().len());

@@ -26,6 +26,9 @@ pub enum Cell {
     Count(i64),
     /// A percentage with a meter; `None` shows as a dash.
     Pct(Option<f64>),
+    /// A percentage of something bad (no meter: a meter reads as a pass
+    /// rate); `None` shows as a dash.
+    Share(Option<f64>),
     /// Our network or not, in words.
     Ours(bool),
 }
@@ -42,14 +45,15 @@ impl Cell {
             ),
             Cell::Count(n) => format!("<td class=\"num\">{}</td>", thousands(*n)),
             Cell::Pct(Some(p)) => format!("<td class=\"num\">{p:.1} %{}</td>", chart::meter(*p)),
-            Cell::Pct(None) => "<td class=\"num\">–</td>".to_string(),
+            Cell::Pct(None) | Cell::Share(None) => "<td class=\"num\">–</td>".to_string(),
+            Cell::Share(Some(p)) => format!("<td class=\"num\">{p:.1} %</td>"),
             Cell::Ours(true) => "<td><span class=\"tag\">ours</span></td>".to_string(),
             Cell::Ours(false) => "<td><span class=\"tag ext\">external</span></td>".to_string(),
         }
     }
 
     fn numeric(&self) -> bool {
-        matches!(self, Cell::Count(_) | Cell::Pct(_))
+        matches!(self, Cell::Count(_) | Cell::Pct(_) | Cell::Share(_))
     }
 }
 
@@ -240,13 +244,13 @@ fn problems(ps: &[Problem], links: Option<&Links>) -> String {
     }
     let mut out = String::from("<ul class=\"problems\">");
     for p in ps {
-        let ip = match links {
-            Some(l) => format!(
+        let ip = match (links, &p.ip) {
+            (Some(l), Some(ip)) => format!(
                 " <a href=\"{}\">records of {}</a>",
-                escape_html(&l.source(&p.ip)),
-                escape_html(&p.ip)
+                escape_html(&l.source(ip)),
+                escape_html(ip)
             ),
-            None => String::new(),
+            _ => String::new(),
         };
         out.push_str(&format!(
             "<li><span class=\"kind\">{}:</span> {}{ip}</li>",
@@ -270,11 +274,16 @@ fn ip_cell(ip: &str, links: Option<&Links>) -> Cell {
 
 fn sources(rows: &[Source], links: Option<&Links>, failing: bool) -> String {
     let with_names = rows.iter().any(|s| s.name.is_some());
+    let with_forwarded = rows.iter().any(|s| s.forwarded > 0);
     let mut heads = vec!["Source IP"];
     if with_names {
         heads.push("Sender");
     }
-    heads.extend(["Network", "Messages", "Passing", "Failing", "Pass rate"]);
+    heads.extend(["Network", "Messages", "Passing", "Failing"]);
+    if with_forwarded {
+        heads.push("Of which forwarded");
+    }
+    heads.push("Pass rate");
     let body: Vec<Vec<Cell>> = rows
         .iter()
         .map(|s| {
@@ -287,8 +296,11 @@ fn sources(rows: &[Source], links: Option<&Links>, failing: bool) -> String {
                 Cell::Count(s.messages),
                 Cell::Count(s.pass),
                 Cell::Count(s.messages - s.pass),
-                Cell::Pct(pct(s.pass, s.messages)),
             ]);
+            if with_forwarded {
+                row.push(Cell::Count(s.forwarded));
+            }
+            row.push(Cell::Pct(pct(s.pass, s.messages)));
             row
         })
         .collect();
@@ -384,23 +396,25 @@ fn tls_table(rows: &[TlsPolicy]) -> String {
             vec![
                 Cell::Text(t.domain.clone()),
                 Cell::Text(t.policy.clone()),
-                Cell::Count(t.success),
+                Cell::Count(t.sessions),
                 Cell::Count(t.failure),
-                Cell::Pct(pct(t.success, t.success + t.failure)),
+                Cell::Share(t.failure_pct),
+                Cell::Text(t.top_results.clone()),
             ]
         })
         .collect();
     table(
-        "TLS sessions reported by sending servers",
+        "TLS sessions reported by sending servers (SMTP TLS reports), most failures first",
         &[
             "Policy domain",
-            "Policy",
-            "Successful",
+            "Policy type",
+            "Sessions",
             "Failed",
-            "Success rate",
+            "Failure rate",
+            "Top failure results",
         ],
         &body,
-        "No TLS reports in this window.",
+        "No TLS sessions in this window.",
     )
 }
 

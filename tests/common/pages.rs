@@ -1,6 +1,8 @@
 //! A database for the page tests: the bundled samples plus a report whose
 //! `org_name`, `report_id` and `header_from` hold markup (what a stranger
-//! could send), spread over three days of November 2025.
+//! could send), spread over three days of November 2025, and an SMTP TLS
+//! report in the same window whose policy domain and result type hold
+//! markup too.
 
 use std::path::{Path, PathBuf};
 
@@ -55,14 +57,85 @@ pub fn hostile_xml() -> String {
     )
 }
 
-/// A database in `dir` with the samples and the hostile report.
+/// The hostile TLS report's policy domain and one result type: markup.
+pub const TLS_DOMAIN: &str = "<img src=x onerror=console.error('xss-tls')>.example";
+pub const TLS_RESULT: &str = "<script>console.error('xss-result')</script>";
+
+/// An SMTP TLS report on 2025-11-02: [`TLS_DOMAIN`] with 90 successful and
+/// 10 failed sessions (7 [`TLS_RESULT`], 3 `certificate-expired`), and
+/// `example.org` with 40 successful sessions.
+pub fn hostile_tls_json() -> String {
+    serde_json::json!({
+        "organization-name": "TLS Reporter",
+        "date-range": {
+            "start-datetime": "2025-11-02T00:00:00Z",
+            "end-datetime": "2025-11-02T23:59:59Z"
+        },
+        "contact-info": "tlsrpt@reporter.example",
+        "report-id": "pages-tls-1",
+        "policies": [
+            {
+                "policy": {"policy-type": "sts", "policy-domain": TLS_DOMAIN},
+                "summary": {
+                    "total-successful-session-count": 90,
+                    "total-failure-session-count": 10
+                },
+                "failure-details": [
+                    {"result-type": TLS_RESULT, "receiving-mx-hostname": "mx.example",
+                     "failed-session-count": 7},
+                    {"result-type": "certificate-expired", "receiving-mx-hostname": "mx.example",
+                     "failed-session-count": 3}
+                ]
+            },
+            {
+                "policy": {"policy-type": "sts", "policy-domain": "example.org"},
+                "summary": {
+                    "total-successful-session-count": 40,
+                    "total-failure-session-count": 0
+                }
+            }
+        ]
+    })
+    .to_string()
+}
+
+/// A database in `dir` with the samples, the hostile report and the
+/// hostile TLS report.
 pub fn database(dir: &Path) -> PathBuf {
     let db = dir.join("pages.sqlite");
     let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
     let hostile = dir.join("hostile.xml");
     std::fs::write(&hostile, hostile_xml()).unwrap();
-    run_ok(dmarcdb(&db).arg("ingest").arg(&samples).arg(&hostile));
+    let tls = dir.join("hostile-tls.json");
+    std::fs::write(&tls, hostile_tls_json()).unwrap();
+    run_ok(
+        dmarcdb(&db)
+            .arg("ingest")
+            .arg(&samples)
+            .arg(&hostile)
+            .arg(&tls),
+    );
     db
+}
+
+/// A sender name holding markup, given by [`config`] to [`NAMED_IP`].
+pub const SENDER: &str = "<b onclick=console.error('xss-name')>Newsletter</b> Co";
+pub const NAMED_IP: &str = "203.0.113.10";
+
+/// A config file in `dir` naming [`NAMED_IP`] as [`SENDER`].
+pub fn config(dir: &Path) -> PathBuf {
+    let file = dir.join("config.toml");
+    let name = toml_string(SENDER);
+    std::fs::write(
+        &file,
+        format!("[[sender]]\nname = {name}\nnets = [\"{NAMED_IP}/32\"]\n"),
+    )
+    .unwrap();
+    file
+}
+
+fn toml_string(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 /// `dmarcdb query VIEW --format json` over the whole test window.
