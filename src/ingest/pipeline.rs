@@ -1,31 +1,34 @@
 //! The pipeline, ingest's one driver: while this thread writes one input's
-//! reports to the sink (the store; nothing in a dry run), a second thread
-//! extracts and parses the next inputs, so the two halves of the work
-//! (about equal: decompressing and parsing, and the inserts) run on two
-//! cores. It is the only place that parses reports for storing: ingest
-//! from every source, dry runs and `reparse`'s retry of the quarantine all
-//! come through here.
+//! reports to the sink (the store; nothing in a dry run), parsing threads
+//! extract and parse the next inputs, so decompressing and parsing (about
+//! three fifths of the work) and the inserts run on every core. With two
+//! cores or more there are two parsing threads, taking the inputs in turn:
+//! one alone had half as much again to do as the writer, and set the pace.
+//! It is the only place that parses reports for storing: ingest from every
+//! source, dry runs and `reparse`'s retry of the quarantine all come
+//! through here.
 //!
 //! The source stays on this thread (it need not be `Send`: the mbox source
-//! shares its file through an `Rc`) and hands each input to the parsing
-//! thread, at most [`INPUTS_AHEAD`] ahead. The parsing thread answers, per
-//! input and in order, with a stream of [`Msg`]s: what extraction found,
-//! then per payload its header and its records in chunks, then
-//! [`Msg::InputDone`]. Everything else is decided here as in a run without
-//! it: duplicates (from the header, before any record is inserted), the
-//! savepoint per report, grouped commits and acknowledgements, quarantine,
-//! and the order of events.
+//! shares its file through an `Rc`) and hands each input to a parsing
+//! thread (input `i` to thread `i % n`), at most [`INPUTS_AHEAD`] ahead. A
+//! parsing thread answers on a channel of its own, per input and in
+//! order, with a stream of [`Msg`]s: what extraction found, then per
+//! payload its header and its records in chunks, then [`Msg::InputDone`];
+//! the writer reads the answers in the source's order. Everything else is
+//! decided here as in a run without it: duplicates (from the header,
+//! before any record is inserted), the savepoint per report, grouped
+//! commits and acknowledgements, quarantine, and the order of events.
 //!
-//! The parsing thread may run ahead of the writer's duplicate check: it
+//! A parsing thread may run ahead of the writer's duplicate check: it
 //! looks the header up in the committed database through a read-only
 //! connection of its own and skips the records of a report stored before,
 //! so re-ingesting costs little more than the headers. A report stored in
 //! the open group is only found by the writer, which then discards the
 //! records already parsed. Memory stays bounded: at most
-//! [`BATCHES_AHEAD`] batches of about [`BATCH_RECORDS`] records wait,
-//! however big the report.
+//! [`BATCHES_AHEAD`] batches of about [`BATCH_RECORDS`] records wait per
+//! parsing thread, however big the report.
 //!
-//! A panic on the parsing thread (a bug, or a library's on hostile bytes)
+//! A panic on a parsing thread (a bug, or a library's on hostile bytes)
 //! is caught there and re-raised here inside the writer's `isolate`, so it
 //! rejects and quarantines that input exactly as a panic on this thread
 //! does, and the run goes on.
@@ -51,7 +54,10 @@ const HEADER_BUF: usize = 1024;
 /// ...then the records are read in chunks of this size.
 const RECORDS_BUF: usize = 16 * 1024;
 
-/// Inputs handed to the parsing thread and not yet written, at most...
+/// Parsing threads, at most: with two, the writer's share of the work
+/// is the bigger one (bench/README.md).
+const MAX_PARSERS: usize = 2;
+/// Inputs handed to the parsing threads and not yet written, at most...
 const INPUTS_AHEAD: usize = 16;
 /// ...and their bytes, unless there is only one: a directory of huge files
 /// is not read into memory sixteen at a time.
@@ -102,8 +108,8 @@ struct Unpacked {
 
 /// What comes next from the source, in its order.
 enum Next {
-    /// An input of this many bytes, handed to the parsing thread.
-    Input(usize),
+    /// An input of this many bytes, handed to this parsing thread.
+    Input(usize, usize),
     Failed(SourceError),
 }
 
@@ -116,17 +122,24 @@ pub(super) fn drive(
     unacked: &mut Vec<Input>,
     on_event: &mut dyn FnMut(&Event<'_>),
 ) -> Result<(), Fatal> {
-    // Only a hint (see the module doc): without it, everything is parsed.
-    let known = match sink {
-        Sink::Store(store) => store.lookup(),
-        Sink::Nowhere => None,
-    };
+    let parsers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let parsers = parsers.clamp(1, MAX_PARSERS);
     let limits = &opts.limits;
     std::thread::scope(|scope| {
-        let (inputs, to_parse) = mpsc::sync_channel(INPUTS_AHEAD);
-        let (out, msgs) = mpsc::sync_channel(BATCHES_AHEAD);
-        let msgs = FromParser::new(msgs);
-        scope.spawn(move || parser::parse_inputs(&to_parse, &out, limits, known.as_ref()));
+        let (mut inputs, mut msgs) = (Vec::new(), Vec::new());
+        for _ in 0..parsers {
+            // Only a hint (see the module doc): without it, everything is
+            // parsed.
+            let known = match sink {
+                Sink::Store(store) => store.lookup(),
+                Sink::Nowhere => None,
+            };
+            let (to_parser, to_parse) = mpsc::sync_channel(INPUTS_AHEAD);
+            let (out, from_parser) = mpsc::sync_channel(BATCHES_AHEAD);
+            scope.spawn(move || parser::parse_inputs(&to_parse, &out, limits, known.as_ref()));
+            inputs.push(to_parser);
+            msgs.push(FromParser::new(from_parser));
+        }
         let mut w = Writer {
             sink,
             limits,
@@ -134,8 +147,9 @@ pub(super) fn drive(
             unacked,
             on_event,
             msgs,
+            from: 0,
         };
-        // Returning drops both channel ends, which stops the parsing thread.
+        // Returning drops the channel ends, which stops the parsing threads.
         w.drive(source, inputs)
     })
 }
@@ -147,13 +161,21 @@ struct Writer<'a, 's> {
     sum: &'a mut Summary,
     unacked: &'a mut Vec<Input>,
     on_event: &'a mut dyn FnMut(&Event<'_>),
-    msgs: FromParser,
+    /// Per parsing thread, what it sends.
+    msgs: Vec<FromParser>,
+    /// The parsing thread of the input being written.
+    from: usize,
 }
 
 impl Writer<'_, '_> {
-    fn drive(&mut self, source: &mut dyn Source, inputs: SyncSender<Input>) -> Result<(), Fatal> {
+    fn drive(
+        &mut self,
+        source: &mut dyn Source,
+        inputs: Vec<SyncSender<Input>>,
+    ) -> Result<(), Fatal> {
         let mut queue = VecDeque::new();
         let (mut in_flight, mut bytes, mut ended) = (0, 0, false);
+        let mut turn = 0;
         loop {
             while !ended && in_flight < INPUTS_AHEAD && (in_flight == 0 || bytes < BYTES_AHEAD) {
                 match source.next_input() {
@@ -161,12 +183,13 @@ impl Writer<'_, '_> {
                     Some(Ok(input)) => {
                         let len = input.bytes.len();
                         // Never blocks: the channel holds INPUTS_AHEAD.
-                        if inputs.send(input).is_err() {
+                        if inputs[turn].send(input).is_err() {
                             panic!("the parsing thread stopped");
                         }
                         in_flight += 1;
                         bytes += len;
-                        queue.push_back(Next::Input(len));
+                        queue.push_back(Next::Input(len, turn));
+                        turn = (turn + 1) % inputs.len();
                     }
                     Some(Err(e)) => {
                         ended = e.fatal;
@@ -178,9 +201,10 @@ impl Writer<'_, '_> {
                 None => return Ok(()),
                 Some(Next::Failed(e)) if e.fatal => return Err(Fatal::Source(e)),
                 Some(Next::Failed(e)) => reject(self.sum, self.on_event, e.name, e.reason),
-                Some(Next::Input(len)) => {
+                Some(Next::Input(len, from)) => {
                     in_flight -= 1;
                     bytes -= len;
+                    self.from = from;
                     self.input(source)?;
                     (self.on_event)(&Event::InputDone);
                 }
@@ -294,7 +318,7 @@ impl Writer<'_, '_> {
         stored: bool,
     ) -> Result<Outcome, StoreError> {
         let mut feed = ReportRecords {
-            msgs: &self.msgs,
+            msgs: &self.msgs[self.from],
             payload,
             limits: self.limits,
             skipped: stored,
@@ -315,7 +339,7 @@ impl Writer<'_, '_> {
     }
 
     fn recv(&self) -> Msg {
-        recv(&self.msgs)
+        recv(&self.msgs[self.from])
     }
 }
 
