@@ -7,13 +7,15 @@
 #   1. `dmarcdb ingest` vs `parsedmarc --offline` on 200 reports x 100 records (gz);
 #   2. one report of 200,000 records (~134 MB of XML, gz): time and peak RSS;
 #   3. re-ingest of the stored corpus of 1. (all duplicates) vs its first ingest;
-#   4. `query sources --days 7` and `query daily` on 10 million records.
+#   4. `query sources --days 7` and `query daily` on 10 million records;
+#   5. ingest vs parsedmarc on a corpus shaped like real traffic, built by
+#      bench/real_corpus.py from the real reports in ../shared/corpus.
 # Prints one table and rewrites the results section of bench/README.md.
 #
 # Environment knobs (defaults in brackets):
 #   DMARCDB_BIN  binary to measure [target/release/dmarcdb, built if missing]
 #   RUNS [10]  PM_RUNS [3]  BIG_RUNS [5]  QUERY_RUNS [10]
-#   BIG_RECORDS [200000]  DB_REPORTS [1000]  DB_RECORDS [10000]
+#   BIG_RECORDS [200000]  DB_REPORTS [1000]  DB_RECORDS [10000]  REAL_REPORTS [200]
 #   SKIP_PARSEDMARC=1  skip parsedmarc (no network)
 #   NO_README=1        do not rewrite bench/README.md
 set -euo pipefail
@@ -27,6 +29,7 @@ QUERY_RUNS=${QUERY_RUNS:-10}
 BIG_RECORDS=${BIG_RECORDS:-200000}
 DB_REPORTS=${DB_REPORTS:-1000}
 DB_RECORDS=${DB_RECORDS:-10000}
+REAL_REPORTS=${REAL_REPORTS:-200}
 SKIP_PARSEDMARC=${SKIP_PARSEDMARC:-0}
 mkdir -p "$OUT"
 
@@ -132,6 +135,39 @@ expect "$("$BIN" --db "$DB" ingest "$C200")" "0 new report(s) (0 records), 200 a
 "${HF[@]}" "$OUT/h-reingest.json" --runs "$RUNS" --warmup 1 "$BIN --db $DB ingest $C200" >&2
 T_REINGEST=$(median "$OUT/h-reingest.json")
 
+# --- 5. a corpus shaped like real traffic ----------------------------------------
+# Built from the real reports of ../shared/corpus (read in place), under
+# target/bench only; see bench/real_corpus.py for its shape.
+REAL=$OUT/real
+REALDB=$OUT/real.sqlite
+CORPUS=../shared/corpus
+REAL_STAMP="$REAL_REPORTS $(sha256sum bench/real_corpus.py | cut -c1-16)"
+if [ ! -d "$REAL" ] || [ "$(cat "$REAL.stamp" 2>/dev/null)" != "$REAL_STAMP" ]; then
+    [ -d "$CORPUS/parsedmarc/aggregate" ] || die "no corpus at $CORPUS"
+    say "generating $REAL from $CORPUS"
+    rm -rf "$REAL"
+    python3 bench/real_corpus.py "$CORPUS" "$REAL" "$REAL_REPORTS" 1 >"$REAL.count"
+    echo "$REAL_STAMP" >"$REAL.stamp"
+fi
+REAL_RECORDS=$(cut -d' ' -f2 "$REAL.count")
+say "5. dmarcdb ingest, real-traffic corpus ($REAL_REPORTS reports, $REAL_RECORDS records)"
+rmdb "$REALDB"
+expect "$("$BIN" --db "$REALDB" ingest "$REAL")" "$REAL_REPORTS new report(s) ($REAL_RECORDS records)"
+"${HF[@]}" "$OUT/h-real.json" --runs "$RUNS" --warmup 1 --prepare "rm -f $REALDB $REALDB-wal $REALDB-shm" \
+    "$BIN --db $REALDB ingest $REAL" >&2
+T_REAL=$(median "$OUT/h-real.json")
+rmdb "$REALDB"
+T_PM_REAL=""; PM_REAL_RECORDS=""
+if [ "$SKIP_PARSEDMARC" != 1 ]; then
+    say "5. parsedmarc --offline, real-traffic corpus"
+    PMOUT=$OUT/parsedmarc-out
+    "${HF[@]}" "$OUT/h-parsedmarc-real.json" --runs "$PM_RUNS" --prepare "rm -rf $PMOUT" \
+        "$PM --offline --silent -o $PMOUT $REAL" >&2
+    T_PM_REAL=$(median "$OUT/h-parsedmarc-real.json")
+    PM_REAL_RECORDS=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(sum(len(r["records"]) for r in d))' "$PMOUT/aggregate.json")
+    rm -rf "$PMOUT"
+fi
+
 # --- 2. one huge report ----------------------------------------------------------
 BIG=$OUT/big
 BIGDB=$OUT/big.sqlite
@@ -232,6 +268,11 @@ table() {
     done
     row "4. first alert after the backfill (builds sender)" "$(calc "round($T_FIRST_ALERT, 1)") s" ""
     row "4. alert, $((N10M / 1000000))M records (median)" "$(ms "$T_ALERT") ms" ""
+    row "5. dmarcdb ingest, real-traffic corpus, $REAL_REPORTS reports / $REAL_RECORDS records (median)" "$(ms "$T_REAL") ms = $(calc "round($REAL_RECORDS / $T_REAL)") rec/s" ""
+    if [ -n "$T_PM_REAL" ]; then
+        row "5. parsedmarc --offline, same files, $PM_REAL_RECORDS records out (median)" "$(ms "$T_PM_REAL") ms = $(calc "round($REAL_RECORDS / $T_PM_REAL)") rec/s" ""
+        row "5. ratio dmarcdb / parsedmarc (records/s)" "$(calc "round($T_PM_REAL / $T_REAL)")x" ""
+    fi
 }
 machine() {
     local cpu ram
