@@ -2,19 +2,20 @@
 //! reports to the sink (the store; nothing in a dry run), parsing threads
 //! extract and parse the next inputs, so decompressing and parsing (about
 //! three fifths of the work) and the inserts run on every core. With two
-//! cores or more there are two parsing threads, taking the inputs in turn:
-//! one alone had half as much again to do as the writer, and set the pace.
+//! cores or more there are two parsing threads, each taking the next input
+//! when it is free: one alone had half as much again to do as the writer,
+//! and set the pace.
 //! It is the only place that parses reports for storing: ingest from every
 //! source, dry runs and `reparse`'s retry of the quarantine all come
 //! through here.
 //!
 //! The source stays on this thread (it need not be `Send`: the mbox source
-//! shares its file through an `Rc`) and hands each input to a parsing
-//! thread (input `i` to thread `i % n`), at most [`INPUTS_AHEAD`] ahead. A
-//! parsing thread answers on a channel of its own, per input and in
-//! order, with a stream of [`Msg`]s: what extraction found, then per
-//! payload its header and its records in chunks, then [`Msg::InputDone`];
-//! the writer reads the answers in the source's order. Everything else is
+//! shares its file through an `Rc`) and queues each input for the parsing
+//! threads, at most [`INPUTS_AHEAD`] ahead, with a channel for the answer
+//! (a [`Job`]). The parsing thread that takes it answers there with a
+//! stream of [`Msg`]s: what extraction found, then per payload its header
+//! and its records in chunks, then [`Msg::InputDone`]; the writer reads the
+//! answers in the source's order. Everything else is
 //! decided here as in a run without it: duplicates (from the header,
 //! before any record is inserted), the savepoint per report, grouped
 //! commits and acknowledgements, quarantine, and the order of events.
@@ -26,7 +27,7 @@
 //! the open group is only found by the writer, which then discards the
 //! records already parsed. Memory stays bounded: at most
 //! [`BATCHES_AHEAD`] batches of about [`BATCH_RECORDS`] records wait per
-//! parsing thread, however big the report.
+//! input, however big the report.
 //!
 //! A panic on a parsing thread (a bug, or a library's on hostile bytes)
 //! is caught there and re-raised here inside the writer's `isolate`, so it
@@ -37,7 +38,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::panic::resume_unwind;
 use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::{ack_all, isolate, note_extracted, reject, stored_event, Event, Fatal, Sink, Summary};
 use crate::extract::{ExtractError, Limits, Payload};
@@ -62,10 +63,11 @@ const INPUTS_AHEAD: usize = 16;
 /// ...and their bytes, unless there is only one: a directory of huge files
 /// is not read into memory sixteen at a time.
 const BYTES_AHEAD: usize = 16 * 1024 * 1024;
-/// Batches of messages the parsing thread may send ahead of the writer...
-const BATCHES_AHEAD: usize = 8;
+/// Batches of messages a parsing thread may send ahead of the writer, per
+/// input...
+const BATCHES_AHEAD: usize = 4;
 /// ...each sent once it holds this many records (four chunks of
-/// [`CHUNK`]), or when the parsing thread has nothing more to parse. A
+/// [`CHUNK`]), or when the input is done. A
 /// small report is five messages; sent one by one, every message woke the
 /// other thread, and those wake-ups cost the writer more than a tenth of
 /// its time. At most some thousand records wait, whatever the reports.
@@ -73,6 +75,12 @@ const BATCH_RECORDS: usize = 4 * CHUNK;
 /// Messages in flight, at most (for the tests' sizing).
 #[cfg(test)]
 const MSGS_AHEAD: usize = BATCHES_AHEAD * (BATCH_RECORDS / CHUNK + 4);
+
+/// An input for a parsing thread, and where its [`Msg`]s go.
+struct Job {
+    input: Input,
+    answer: SyncSender<Vec<Msg>>,
+}
 
 /// What the parsing thread tells the writer, in order, for each input.
 enum Msg {
@@ -108,8 +116,8 @@ struct Unpacked {
 
 /// What comes next from the source, in its order.
 enum Next {
-    /// An input of this many bytes, handed to this parsing thread.
-    Input(usize, usize),
+    /// An input of this many bytes, queued for parsing, and its answer.
+    Input(usize, FromParser),
     Failed(SourceError),
 }
 
@@ -125,8 +133,9 @@ pub(super) fn drive(
     let parsers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let parsers = parsers.clamp(1, MAX_PARSERS);
     let limits = &opts.limits;
+    let (jobs, to_parse) = mpsc::sync_channel(INPUTS_AHEAD);
+    let to_parse = &Mutex::new(to_parse);
     std::thread::scope(|scope| {
-        let (mut inputs, mut msgs) = (Vec::new(), Vec::new());
         for _ in 0..parsers {
             // Only a hint (see the module doc): without it, everything is
             // parsed.
@@ -134,11 +143,7 @@ pub(super) fn drive(
                 Sink::Store(store) => store.lookup(),
                 Sink::Nowhere => None,
             };
-            let (to_parser, to_parse) = mpsc::sync_channel(INPUTS_AHEAD);
-            let (out, from_parser) = mpsc::sync_channel(BATCHES_AHEAD);
-            scope.spawn(move || parser::parse_inputs(&to_parse, &out, limits, known.as_ref()));
-            inputs.push(to_parser);
-            msgs.push(FromParser::new(from_parser));
+            scope.spawn(move || parser::parse_inputs(to_parse, limits, known.as_ref()));
         }
         let mut w = Writer {
             sink,
@@ -146,11 +151,10 @@ pub(super) fn drive(
             sum,
             unacked,
             on_event,
-            msgs,
-            from: 0,
+            msgs: FromParser::new(mpsc::sync_channel(0).1),
         };
         // Returning drops the channel ends, which stops the parsing threads.
-        w.drive(source, inputs)
+        w.drive(source, jobs)
     })
 }
 
@@ -161,35 +165,28 @@ struct Writer<'a, 's> {
     sum: &'a mut Summary,
     unacked: &'a mut Vec<Input>,
     on_event: &'a mut dyn FnMut(&Event<'_>),
-    /// Per parsing thread, what it sends.
-    msgs: Vec<FromParser>,
-    /// The parsing thread of the input being written.
-    from: usize,
+    /// The answer of the input being written.
+    msgs: FromParser,
 }
 
 impl Writer<'_, '_> {
-    fn drive(
-        &mut self,
-        source: &mut dyn Source,
-        inputs: Vec<SyncSender<Input>>,
-    ) -> Result<(), Fatal> {
+    fn drive(&mut self, source: &mut dyn Source, jobs: SyncSender<Job>) -> Result<(), Fatal> {
         let mut queue = VecDeque::new();
         let (mut in_flight, mut bytes, mut ended) = (0, 0, false);
-        let mut turn = 0;
         loop {
             while !ended && in_flight < INPUTS_AHEAD && (in_flight == 0 || bytes < BYTES_AHEAD) {
                 match source.next_input() {
                     None => ended = true,
                     Some(Ok(input)) => {
                         let len = input.bytes.len();
+                        let (answer, answers) = mpsc::sync_channel(BATCHES_AHEAD);
                         // Never blocks: the channel holds INPUTS_AHEAD.
-                        if inputs[turn].send(input).is_err() {
+                        if jobs.send(Job { input, answer }).is_err() {
                             panic!("the parsing thread stopped");
                         }
                         in_flight += 1;
                         bytes += len;
-                        queue.push_back(Next::Input(len, turn));
-                        turn = (turn + 1) % inputs.len();
+                        queue.push_back(Next::Input(len, FromParser::new(answers)));
                     }
                     Some(Err(e)) => {
                         ended = e.fatal;
@@ -201,10 +198,10 @@ impl Writer<'_, '_> {
                 None => return Ok(()),
                 Some(Next::Failed(e)) if e.fatal => return Err(Fatal::Source(e)),
                 Some(Next::Failed(e)) => reject(self.sum, self.on_event, e.name, e.reason),
-                Some(Next::Input(len, from)) => {
+                Some(Next::Input(len, msgs)) => {
                     in_flight -= 1;
                     bytes -= len;
-                    self.from = from;
+                    self.msgs = msgs;
                     self.input(source)?;
                     (self.on_event)(&Event::InputDone);
                 }
@@ -318,7 +315,7 @@ impl Writer<'_, '_> {
         stored: bool,
     ) -> Result<Outcome, StoreError> {
         let mut feed = ReportRecords {
-            msgs: &self.msgs[self.from],
+            msgs: &self.msgs,
             payload,
             limits: self.limits,
             skipped: stored,
@@ -339,7 +336,7 @@ impl Writer<'_, '_> {
     }
 
     fn recv(&self) -> Msg {
-        recv(&self.msgs[self.from])
+        recv(&self.msgs)
     }
 }
 
