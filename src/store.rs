@@ -11,7 +11,7 @@
 //! - `write.rs`: the write path of one report (the store as a sink: it
 //!   takes a header and a stream of records, parsing is the caller's) and
 //!   of the quarantine; `insert.rs` the record inserts.
-//! - `lookup.rs`: a read-only second handle, for ingest's parsing thread.
+//! - `lookup.rs`: a read-only second handle, for ingest's parsing threads.
 //! - `views.rs` and `views/`: the questions of `query` and `alert`.
 //! - `rebuild.rs`: rewriting a stored report for `reparse`.
 //! - `quarantine.rs`, `sender.rs`: those tables' own operations.
