@@ -76,7 +76,7 @@ impl Tag {
             18 if name == b"extra_contact_info" => return Tag::ExtraContactInfo,
             _ => return Tag::Unknown,
         };
-        let (first, last) = words(name);
+        let (first, last) = read_words(name);
         known
             .iter()
             .find(|(f, l, _)| *f == first && *l == last)
@@ -107,6 +107,32 @@ const fn words(name: &[u8]) -> (u64, u64) {
             i += 1;
         }
         (u64::from_le_bytes(w), 0)
+    }
+}
+
+/// [`words`] for a name read while parsing, up to 16 bytes: whole loads
+/// of the bytes rather than a copy byte by byte (which became a call to
+/// `memcpy` per name). Two loads overlapping in the middle give the same
+/// zero-padded value, since the overlap holds the same bytes.
+fn read_words(name: &[u8]) -> (u64, u64) {
+    fn u16_at(b: &[u8], i: usize) -> u64 {
+        u64::from(u16::from_le_bytes([b[i], b[i + 1]]))
+    }
+    fn u32_at(b: &[u8], i: usize) -> u64 {
+        u64::from(u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]))
+    }
+    fn u64_at(b: &[u8], i: usize) -> u64 {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[i..i + 8]);
+        u64::from_le_bytes(w)
+    }
+    let n = name.len();
+    match n {
+        0 => (0, 0),
+        1 => (u64::from(name[0]), 0),
+        2..=3 => (u16_at(name, 0) | u16_at(name, n - 2) << (8 * (n - 2)), 0),
+        4..=7 => (u32_at(name, 0) | u32_at(name, n - 4) << (8 * (n - 4)), 0),
+        _ => (u64_at(name, 0), u64_at(name, n - 8)),
     }
 }
 
