@@ -465,6 +465,7 @@ impl ReportRecords<'_> {
     }
 }
 
+mod inflate;
 mod parser;
 
 #[cfg(test)]
