@@ -465,7 +465,6 @@ impl ReportRecords<'_> {
     }
 }
 
-mod inflate;
 mod parser;
 
 #[cfg(test)]
