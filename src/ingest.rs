@@ -8,7 +8,7 @@
 //! because nothing after it could be stored either.
 //!
 //! Every run goes through one driver (`pipeline`): inputs are extracted
-//! and parsed on a second thread while this one writes them to a `Sink`
+//! and parsed on other threads while this one writes them to a `Sink`
 //! — the store, or nothing at all for a dry run — so a dry run, an ingest
 //! and `reparse`'s retry of the quarantine take the same path.
 //!
@@ -150,7 +150,7 @@ pub(crate) enum Sink<'a> {
 /// Reports are committed in groups ([`Store::set_batching`]); an input is
 /// acknowledged once the group holding its reports is committed, so a mail
 /// is still never marked seen before its reports are on disk. The next
-/// inputs are extracted and parsed on a second thread meanwhile
+/// inputs are extracted and parsed on other threads meanwhile
 /// (`pipeline`), which changes none of this. A dry run acknowledges
 /// nothing.
 pub fn run(

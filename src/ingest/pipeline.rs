@@ -1,31 +1,35 @@
 //! The pipeline, ingest's one driver: while this thread writes one input's
-//! reports to the sink (the store; nothing in a dry run), a second thread
-//! extracts and parses the next inputs, so the two halves of the work
-//! (about equal: decompressing and parsing, and the inserts) run on two
-//! cores. It is the only place that parses reports for storing: ingest
-//! from every source, dry runs and `reparse`'s retry of the quarantine all
-//! come through here.
+//! reports to the sink (the store; nothing in a dry run), parsing threads
+//! extract and parse the next inputs, so decompressing and parsing (about
+//! three fifths of the work) and the inserts run on every core. With two
+//! cores or more there are two parsing threads, each taking the next input
+//! when it is free: one alone had half as much again to do as the writer,
+//! and set the pace.
+//! It is the only place that parses reports for storing: ingest from every
+//! source, dry runs and `reparse`'s retry of the quarantine all come
+//! through here.
 //!
 //! The source stays on this thread (it need not be `Send`: the mbox source
-//! shares its file through an `Rc`) and hands each input to the parsing
-//! thread, at most [`INPUTS_AHEAD`] ahead. The parsing thread answers, per
-//! input and in order, with a stream of [`Msg`]s: what extraction found,
-//! then per payload its header and its records in chunks, then
-//! [`Msg::InputDone`]. Everything else is decided here as in a run without
-//! it: duplicates (from the header, before any record is inserted), the
-//! savepoint per report, grouped commits and acknowledgements, quarantine,
-//! and the order of events.
+//! shares its file through an `Rc`) and queues each input for the parsing
+//! threads, at most [`INPUTS_AHEAD`] ahead, with a channel for the answer
+//! (a [`Job`]). The parsing thread that takes it answers there with a
+//! stream of [`Msg`]s: what extraction found, then per payload its header
+//! and its records in chunks, then [`Msg::InputDone`]; the writer reads the
+//! answers in the source's order. Everything else is
+//! decided here as in a run without it: duplicates (from the header,
+//! before any record is inserted), the savepoint per report, grouped
+//! commits and acknowledgements, quarantine, and the order of events.
 //!
-//! The parsing thread may run ahead of the writer's duplicate check: it
+//! A parsing thread may run ahead of the writer's duplicate check: it
 //! looks the header up in the committed database through a read-only
 //! connection of its own and skips the records of a report stored before,
 //! so re-ingesting costs little more than the headers. A report stored in
 //! the open group is only found by the writer, which then discards the
 //! records already parsed. Memory stays bounded: at most
-//! [`BATCHES_AHEAD`] batches of about [`BATCH_RECORDS`] records wait,
-//! however big the report.
+//! [`BATCHES_AHEAD`] batches of about [`BATCH_RECORDS`] records wait per
+//! input, however big the report.
 //!
-//! A panic on the parsing thread (a bug, or a library's on hostile bytes)
+//! A panic on a parsing thread (a bug, or a library's on hostile bytes)
 //! is caught there and re-raised here inside the writer's `isolate`, so it
 //! rejects and quarantines that input exactly as a panic on this thread
 //! does, and the run goes on.
@@ -34,7 +38,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::panic::resume_unwind;
 use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::{
     ack_all, isolate, note_extracted, reject, stored_event, Event, Fatal, Sink, Summary,
@@ -57,15 +61,19 @@ const HEADER_BUF: usize = 1024;
 /// ...then the records are read in chunks of this size.
 const RECORDS_BUF: usize = 16 * 1024;
 
-/// Inputs handed to the parsing thread and not yet written, at most...
+/// Parsing threads, at most: with two, the writer's share of the work
+/// is the bigger one (bench/README.md).
+const MAX_PARSERS: usize = 2;
+/// Inputs handed to the parsing threads and not yet written, at most...
 const INPUTS_AHEAD: usize = 16;
 /// ...and their bytes, unless there is only one: a directory of huge files
 /// is not read into memory sixteen at a time.
 const BYTES_AHEAD: usize = 16 * 1024 * 1024;
-/// Batches of messages the parsing thread may send ahead of the writer...
-const BATCHES_AHEAD: usize = 8;
+/// Batches of messages a parsing thread may send ahead of the writer, per
+/// input...
+const BATCHES_AHEAD: usize = 4;
 /// ...each sent once it holds this many records (four chunks of
-/// [`CHUNK`]), or when the parsing thread has nothing more to parse. A
+/// [`CHUNK`]), or when the input is done. A
 /// small report is five messages; sent one by one, every message woke the
 /// other thread, and those wake-ups cost the writer more than a tenth of
 /// its time. At most some thousand records wait, whatever the reports.
@@ -73,6 +81,12 @@ const BATCH_RECORDS: usize = 4 * CHUNK;
 /// Messages in flight, at most (for the tests' sizing).
 #[cfg(test)]
 const MSGS_AHEAD: usize = BATCHES_AHEAD * (BATCH_RECORDS / CHUNK + 4);
+
+/// An input for a parsing thread, and where its [`Msg`]s go.
+struct Job {
+    input: Input,
+    answer: SyncSender<Vec<Msg>>,
+}
 
 /// What the parsing thread tells the writer, in order, for each input.
 enum Msg {
@@ -118,8 +132,8 @@ struct Unpacked {
 
 /// What comes next from the source, in its order.
 enum Next {
-    /// An input of this many bytes, handed to the parsing thread.
-    Input(usize),
+    /// An input of this many bytes, queued for parsing, and its answer.
+    Input(usize, FromParser),
     Failed(SourceError),
 }
 
@@ -132,17 +146,21 @@ pub(super) fn drive(
     unacked: &mut Vec<Input>,
     on_event: &mut dyn FnMut(&Event<'_>),
 ) -> Result<(), Fatal> {
-    // Only a hint (see the module doc): without it, everything is parsed.
-    let known = match sink {
-        Sink::Store(store) => store.lookup(),
-        Sink::Nowhere => None,
-    };
+    let parsers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let parsers = parsers.clamp(1, MAX_PARSERS);
     let limits = &opts.limits;
+    let (jobs, to_parse) = mpsc::sync_channel(INPUTS_AHEAD);
+    let to_parse = &Mutex::new(to_parse);
     std::thread::scope(|scope| {
-        let (inputs, to_parse) = mpsc::sync_channel(INPUTS_AHEAD);
-        let (out, msgs) = mpsc::sync_channel(BATCHES_AHEAD);
-        let msgs = FromParser::new(msgs);
-        scope.spawn(move || parser::parse_inputs(&to_parse, &out, limits, known.as_ref()));
+        for _ in 0..parsers {
+            // Only a hint (see the module doc): without it, everything is
+            // parsed.
+            let known = match sink {
+                Sink::Store(store) => store.lookup(),
+                Sink::Nowhere => None,
+            };
+            scope.spawn(move || parser::parse_inputs(to_parse, limits, known.as_ref()));
+        }
         let mut w = Writer {
             sink,
             limits,
@@ -150,10 +168,10 @@ pub(super) fn drive(
             sum,
             unacked,
             on_event,
-            msgs,
+            msgs: FromParser::new(mpsc::sync_channel(0).1),
         };
-        // Returning drops both channel ends, which stops the parsing thread.
-        w.drive(source, inputs)
+        // Returning drops the channel ends, which stops the parsing threads.
+        w.drive(source, jobs)
     })
 }
 
@@ -166,11 +184,12 @@ struct Writer<'a, 's> {
     sum: &'a mut Summary,
     unacked: &'a mut Vec<Input>,
     on_event: &'a mut dyn FnMut(&Event<'_>),
+    /// The answer of the input being written.
     msgs: FromParser,
 }
 
 impl Writer<'_, '_> {
-    fn drive(&mut self, source: &mut dyn Source, inputs: SyncSender<Input>) -> Result<(), Fatal> {
+    fn drive(&mut self, source: &mut dyn Source, jobs: SyncSender<Job>) -> Result<(), Fatal> {
         let mut queue = VecDeque::new();
         let (mut in_flight, mut bytes, mut ended) = (0, 0, false);
         loop {
@@ -179,13 +198,14 @@ impl Writer<'_, '_> {
                     None => ended = true,
                     Some(Ok(input)) => {
                         let len = input.bytes.len();
+                        let (answer, answers) = mpsc::sync_channel(BATCHES_AHEAD);
                         // Never blocks: the channel holds INPUTS_AHEAD.
-                        if inputs.send(input).is_err() {
+                        if jobs.send(Job { input, answer }).is_err() {
                             panic!("the parsing thread stopped");
                         }
                         in_flight += 1;
                         bytes += len;
-                        queue.push_back(Next::Input(len));
+                        queue.push_back(Next::Input(len, FromParser::new(answers)));
                     }
                     Some(Err(e)) => {
                         ended = e.fatal;
@@ -197,9 +217,10 @@ impl Writer<'_, '_> {
                 None => return Ok(()),
                 Some(Next::Failed(e)) if e.fatal => return Err(Fatal::Source(e)),
                 Some(Next::Failed(e)) => reject(self.sum, self.on_event, e.name, e.reason),
-                Some(Next::Input(len)) => {
+                Some(Next::Input(len, msgs)) => {
                     in_flight -= 1;
                     bytes -= len;
+                    self.msgs = msgs;
                     self.input(source)?;
                     (self.on_event)(&Event::InputDone);
                 }

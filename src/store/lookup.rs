@@ -1,5 +1,5 @@
 //! A second, read-only handle on the committed file, for a thread other
-//! than the writer's: ingest's parsing thread asks it whether a report is
+//! than the writer's: an ingest parsing thread asks it whether a report is
 //! stored before parsing its records, so re-ingesting costs little more
 //! than the headers. Only a hint: it sees committed reports only, and the
 //! writer decides again inside its transaction.

@@ -1,13 +1,13 @@
-//! The pipeline's parsing thread: extracts each input, parses its
+//! The pipeline's parsing threads: each extracts an input, parses its
 //! payloads (header first, asking the store's [`Lookup`] whether the report
 //! is already committed, then the records in chunks) and sends it all to
 //! the writer in batches. SMTP TLS reports and failure report mails are
 //! parsed whole and sent as one message each.
 
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
-use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
 
-use super::{Msg, Unpacked, BATCH_RECORDS, CHUNK, HEADER_BUF, RECORDS_BUF};
+use super::{Job, Msg, Unpacked, BATCH_RECORDS, CHUNK, HEADER_BUF, RECORDS_BUF};
 use crate::extract::{self, Limits, Payload, PayloadKind};
 use crate::ingest::isolate;
 use crate::parse::arf::parse_arf;
@@ -16,35 +16,25 @@ use crate::parse::ReportReader;
 use crate::source::Input;
 use crate::store::Lookup;
 
-/// The parsing thread: every input until the writer hangs up.
-pub(super) fn parse_inputs(
-    inputs: &Receiver<Input>,
-    out: &SyncSender<Vec<Msg>>,
-    limits: &Limits,
-    known: Option<&Lookup>,
-) {
-    let mut out = ToWriter {
-        out,
-        batch: Vec::new(),
-        records: 0,
-    };
+/// A parsing thread: the next input queued, until the writer hangs up.
+/// Inputs are taken one at a time, whichever thread is free, so a big
+/// report does not hold up the small ones queued behind it on another
+/// thread.
+pub(super) fn parse_inputs(jobs: &Mutex<Receiver<Job>>, limits: &Limits, known: Option<&Lookup>) {
     loop {
-        let input = match inputs.try_recv() {
-            Ok(input) => input,
-            Err(TryRecvError::Disconnected) => return,
-            Err(TryRecvError::Empty) => {
-                // Nothing to parse until the writer asks for more: what
-                // is parsed must reach it first.
-                if out.flush().is_err() {
-                    return;
-                }
-                match inputs.recv() {
-                    Ok(input) => input,
-                    Err(_) => return,
-                }
-            }
+        let job = match jobs.lock() {
+            Ok(jobs) => jobs.recv(),
+            Err(_) => return,
         };
-        if parse_input(input, &mut out, limits, known).is_err() {
+        let Ok(Job { input, answer }) = job else {
+            return;
+        };
+        let mut out = ToWriter {
+            out: &answer,
+            batch: Vec::new(),
+            records: 0,
+        };
+        if parse_input(input, &mut out, limits, known).is_err() || out.flush().is_err() {
             return;
         }
     }
@@ -53,8 +43,8 @@ pub(super) fn parse_inputs(
 /// The writer hung up (it failed, or the run ended).
 struct HungUp;
 
-/// The parsing thread's end of the messages: collected into batches, see
-/// [`BATCH_RECORDS`].
+/// A parsing thread's end of one input's messages: collected into batches,
+/// see [`BATCH_RECORDS`].
 struct ToWriter<'a> {
     out: &'a SyncSender<Vec<Msg>>,
     batch: Vec<Msg>,
