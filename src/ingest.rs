@@ -238,7 +238,7 @@ fn note_extracted(
     let failed = !errors.is_empty();
     for e in errors {
         let ExtractError::Bad { name, reason } = e;
-        reject(sum, on_event, name, reason);
+        reject(sum, on_event, name, reason.to_string());
     }
     if payloads == 0 && !failed {
         if is_mail || input.kind == InputKind::Mail {
