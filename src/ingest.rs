@@ -305,7 +305,7 @@ mod tests {
             if Some(self.next) == self.fail_after {
                 return Some(Err(SourceError {
                     name: "imap".into(),
-                    reason: "connection lost".into(),
+                    reason: crate::source::SourceReason::Connect("connection lost".into()),
                     fatal: true,
                 }));
             }

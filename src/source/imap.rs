@@ -35,6 +35,7 @@
 //! Folder names are sent as given: non-ASCII names would need modified
 //! UTF-7 (RFC 3501 §5.1.3), which is not done here.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::fmt::{self, Write as _};
 use std::path::PathBuf;
@@ -42,7 +43,7 @@ use std::time::Duration;
 
 use super::oauth2::{self, OAuth2};
 use super::tls::{Fingerprint, TlsStream};
-use super::{Input, InputKind, Source, SourceError};
+use super::{Input, InputKind, Source, SourceError, SourceReason};
 
 mod connect;
 
@@ -171,7 +172,7 @@ pub fn connect(opts: ImapOptions) -> Result<ImapSource, SourceError> {
     let name = format!("imap://{}@{}:{}", opts.user, opts.host, opts.port);
     let fatal = |reason: String| SourceError {
         name: name.clone(),
-        reason: scrub(&reason, &opts.password),
+        reason: SourceReason::Connect(scrub(&reason, &opts.password)),
         fatal: true,
     };
     let stream = connect::open(&opts).map_err(|e| fatal(e.to_string()))?;
@@ -251,7 +252,7 @@ impl Source for ImapSource {
         }
         let uid = u32::try_from(input.token).map_err(|_| SourceError {
             name: input.name.clone(),
-            reason: format!("not an IMAP UID: {}", input.token),
+            reason: SourceReason::NotAUid(input.token),
             fatal: false,
         })?;
         let result = self.mark_done(uid, &input.name);
@@ -266,9 +267,12 @@ impl Source for ImapSource {
         let Some(mut session) = self.session.take() else {
             return Ok(());
         };
-        let fail = |what: &str, e: imap::Error| SourceError {
+        let fail = |what: &'static str, e: imap::Error| SourceError {
             name: format!("imap:{}", self.folder),
-            reason: format!("{what} failed: {e}"),
+            reason: SourceReason::Command {
+                what: what.into(),
+                source: Box::new(e),
+            },
             fatal: false,
         };
         let mut result = Ok(());
@@ -306,38 +310,41 @@ impl ImapSource {
         let Some(session) = self.session.as_mut() else {
             return Err(SourceError {
                 name: name.to_owned(),
-                reason: "ack after the IMAP session was closed".to_owned(),
+                reason: SourceReason::SessionClosed,
                 fatal: true,
             });
         };
-        let fail = |what: &str, e: imap::Error| SourceError {
+        let fail = |what: Cow<'static, str>, e: imap::Error| SourceError {
             name: name.to_owned(),
-            reason: format!("{what} failed: {e}"),
             fatal: is_connection_error(&e),
+            reason: SourceReason::Command {
+                what,
+                source: Box::new(e),
+            },
         };
         let set = uid.to_string();
         session
             .uid_store(&set, "+FLAGS.SILENT (\\Seen)")
-            .map_err(|e| fail("marking \\Seen", e))?;
+            .map_err(|e| fail("marking \\Seen".into(), e))?;
         if let Some(target) = &self.move_to {
             if !self.target_ready {
                 ensure_folder(session, target).map_err(|e| SourceError {
                     fatal: true,
-                    ..fail(&format!("creating folder {target}"), e)
+                    ..fail(format!("creating folder {target}").into(), e)
                 })?;
                 self.target_ready = true;
             }
             if self.can_move {
                 session
                     .uid_mv(&set, target)
-                    .map_err(|e| fail(&format!("UID MOVE to {target}"), e))?;
+                    .map_err(|e| fail(format!("UID MOVE to {target}").into(), e))?;
             } else {
                 session
                     .uid_copy(&set, target)
-                    .map_err(|e| fail(&format!("UID COPY to {target}"), e))?;
+                    .map_err(|e| fail(format!("UID COPY to {target}").into(), e))?;
                 session
                     .uid_store(&set, "+FLAGS.SILENT (\\Deleted)")
-                    .map_err(|e| fail("marking \\Deleted", e))?;
+                    .map_err(|e| fail("marking \\Deleted".into(), e))?;
                 self.to_expunge.push(uid);
             }
         }
@@ -361,7 +368,7 @@ impl ImapSource {
                 for &uid in chunk {
                     let item = match bodies.remove(&uid) {
                         Some(bytes) => Ok(self.input(uid, bytes)),
-                        None => Err(self.message_error(uid, "the server sent no body (expunged?)")),
+                        None => Err(self.message_error(uid, SourceReason::NoBodyExpunged)),
                     };
                     self.pending.push_back(item);
                 }
@@ -376,12 +383,19 @@ impl ImapSource {
                     let item = match fetch_bodies(session, &uid.to_string()) {
                         Ok(mut bodies) => match bodies.remove(&uid) {
                             Some(bytes) => Ok(self.input(uid, bytes)),
-                            None => Err(self.message_error(uid, "the server sent no body")),
+                            None => Err(self.message_error(uid, SourceReason::NoBody)),
                         },
                         Err(e) if !is_connection_error(&e) => {
-                            Err(self.message_error(uid, &format!("UID FETCH failed: {e}")))
+                            let what = "UID FETCH".into();
+                            Err(self.message_error(
+                                uid,
+                                SourceReason::Command {
+                                    what,
+                                    source: Box::new(e),
+                                },
+                            ))
                         }
-                        Err(e) => Err(self.connection_lost(&e)),
+                        Err(e) => Err(self.connection_lost(e)),
                     };
                     let fatal = matches!(&item, Err(err) if err.fatal);
                     self.pending.push_back(item);
@@ -391,7 +405,7 @@ impl ImapSource {
                 }
             }
             Err(e) => {
-                let err = self.connection_lost(&e);
+                let err = self.connection_lost(e);
                 self.pending.push_back(Err(err));
             }
         }
@@ -411,21 +425,21 @@ impl ImapSource {
         }
     }
 
-    fn message_error(&self, uid: u32, reason: &str) -> SourceError {
+    fn message_error(&self, uid: u32, reason: SourceReason) -> SourceError {
         SourceError {
             name: self.input_name(uid),
-            reason: reason.to_owned(),
+            reason,
             fatal: false,
         }
     }
 
     /// The session is unusable: stop handing out inputs.
-    fn connection_lost(&mut self, e: &imap::Error) -> SourceError {
+    fn connection_lost(&mut self, e: imap::Error) -> SourceError {
         self.session = None;
         self.next = self.uids.len();
         SourceError {
             name: format!("imap:{}", self.folder),
-            reason: format!("connection lost: {e}"),
+            reason: SourceReason::ConnectionLost(Box::new(e)),
             fatal: true,
         }
     }
