@@ -190,9 +190,8 @@ pub fn connect(opts: ImapOptions) -> Result<ImapSource, SourceError> {
         }
     }
     let mut session = match &opts.oauth2 {
-        Some(oauth) => {
-            oauth2::authenticate(client, &opts.user, &opts.host, opts.port, oauth).map_err(fatal)?
-        }
+        Some(oauth) => oauth2::authenticate(client, &opts.user, &opts.host, opts.port, oauth)
+            .map_err(|e| fatal(e.to_string()))?,
         None => client
             .login(&opts.user, &opts.password)
             .map_err(|(e, _)| fatal(format!("login as {} failed: {e}", opts.user)))?,
