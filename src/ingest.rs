@@ -254,7 +254,7 @@ fn note_extracted(
     let failed = !errors.is_empty();
     for e in errors {
         let ExtractError::Bad { name, reason } = e;
-        reject(sum, on_event, name, reason);
+        reject(sum, on_event, name, reason.to_string());
     }
     if payloads == 0 && !failed {
         if is_mail || input.kind == InputKind::Mail {
@@ -321,7 +321,7 @@ mod tests {
             if Some(self.next) == self.fail_after {
                 return Some(Err(SourceError {
                     name: "imap".into(),
-                    reason: "connection lost".into(),
+                    reason: crate::source::SourceReason::Connect("connection lost".into()),
                     fatal: true,
                 }));
             }

@@ -215,7 +215,7 @@ fn self_signed_server_needs_ca_file() {
     .unwrap_err();
     assert!(err.fatal);
     assert!(
-        err.reason.contains("certificate"),
+        err.reason.to_string().contains("certificate"),
         "not a certificate error: {err}"
     );
     assert!(!err.to_string().contains(dovecot.password()));
@@ -235,7 +235,7 @@ fn wrong_password_is_fatal_and_not_echoed() {
     })
     .unwrap_err();
     assert!(err.fatal);
-    assert!(err.reason.contains("login"), "{err}");
+    assert!(err.reason.to_string().contains("login"), "{err}");
     assert!(!err.to_string().contains("not-the-password-x9"), "{err}");
 }
 
@@ -250,7 +250,7 @@ fn missing_folder_is_fatal() {
     })
     .unwrap_err();
     assert!(err.fatal);
-    assert!(err.reason.contains("NoSuchFolder"), "{err}");
+    assert!(err.reason.to_string().contains("NoSuchFolder"), "{err}");
 }
 
 #[test]

@@ -91,7 +91,10 @@ mod tests {
         assert_eq!(super::duplicate_name(&file.imap), None);
 
         let typo = "[[imap]]\nname = \"a\"\nhost = \"h\"\nuser = \"u\"\npasword_file = \"/p\"\n";
-        assert!(File::parse(typo).unwrap_err().contains("pasword_file"));
+        assert!(File::parse(typo)
+            .unwrap_err()
+            .to_string()
+            .contains("pasword_file"));
         let twice = "[[imap]]\nname = \"a\"\nhost = \"h\"\nuser = \"u\"\n\
                      [[imap]]\nname = \"a\"\nhost = \"i\"\nuser = \"v\"\n";
         assert_eq!(

@@ -7,11 +7,11 @@
 //! Sniffing the content is left to [`super::sniff`](mod@super::sniff); what
 //! happens to an unpacked container is the walk's business in [`super`].
 
-use std::fmt;
 use std::io::{self, Read};
 
 use flate2::bufread::GzDecoder;
 
+use super::error::{InflateError, Reason};
 use super::sniff::{not_a_report, sniff, Kind, GZIP_MAGIC};
 use super::{PayloadKind, Role, Walk};
 
@@ -34,7 +34,7 @@ impl Walk<'_> {
         for peek in [GZIP_PEEK_XML, GZIP_PEEK] {
             head.clear();
             if let Err(e) = MultiGz::new(bytes).take(peek).read_to_end(&mut head) {
-                return self.error(name, read_failure(&e, "gzip stream"));
+                return self.error(name, Reason::Inflate(read_failure(e, "gzip stream")));
             }
             if (head.len() as u64) < peek || sniff(&head) == Kind::Xml {
                 break;
@@ -48,9 +48,12 @@ impl Walk<'_> {
             Kind::Json => self.payload_of(name, bytes, true, PayloadKind::Tls),
             kind if kind.is_container() => match self.inflate(MultiGz::new(bytes), "gzip stream") {
                 Ok(inner) => self.blob(name, &inner, depth + 1, Role::Whole),
-                Err(reason) => self.error(name, reason),
+                Err(e) => self.error(name, Reason::Inflate(e)),
             },
-            kind => self.error(name, not_a_report(kind, &head, "gzip content")),
+            kind => {
+                let reason = not_a_report(kind, &head, "gzip content");
+                self.error(name, Reason::NotAReport(reason))
+            }
         }
     }
 }
@@ -102,40 +105,31 @@ pub(super) struct Described<R>(pub(super) R);
 
 impl<R: Read> Read for Described<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.0
-            .read(buf)
-            .map_err(|e| io::Error::new(e.kind(), read_failure(&e, "gzip stream")))
+        self.0.read(buf).map_err(|e| {
+            let kind = e.kind();
+            io::Error::new(kind, read_failure(e, "gzip stream"))
+        })
     }
 }
 
-/// The error a [`Capped`] reader returns past its limit.
-#[derive(Debug)]
-struct CapExceeded(u64);
-
-impl fmt::Display for CapExceeded {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&cap_message(self.0))
-    }
-}
-
-impl std::error::Error for CapExceeded {}
-
-pub(super) fn cap_message(limit: u64) -> String {
-    format!("decompressed size exceeds the limit of {limit} bytes")
-}
-
+/// Whether `e` is a [`Capped`] reader's error past its limit.
 pub(super) fn cap_exceeded(e: &io::Error) -> bool {
-    e.get_ref().is_some_and(|inner| inner.is::<CapExceeded>())
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<InflateError>())
+        .is_some_and(|inner| matches!(inner, InflateError::TooBig(_)))
 }
 
-/// One line for a failed decompression.
-pub(super) fn read_failure(e: &io::Error, what: &str) -> String {
-    if cap_exceeded(e) {
-        e.to_string()
-    } else if e.kind() == io::ErrorKind::UnexpectedEof {
-        format!("truncated {what}: unexpected end of data")
+/// What a failed decompression says: a [`Capped`] reader's own error, or
+/// `what` (e.g. "gzip stream") was truncated or corrupt.
+pub(super) fn read_failure(e: io::Error, what: &'static str) -> InflateError {
+    let inner = e.get_ref().and_then(|i| i.downcast_ref::<InflateError>());
+    if let Some(&InflateError::TooBig(limit)) = inner {
+        return InflateError::TooBig(limit);
+    }
+    if e.kind() == io::ErrorKind::UnexpectedEof {
+        InflateError::Truncated(what)
     } else {
-        format!("corrupt {what}: {e}")
+        InflateError::Corrupt { what, source: e }
     }
 }
 
@@ -167,7 +161,7 @@ impl<R: Read> Read for Capped<R> {
         if n as u64 > self.left {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                CapExceeded(self.limit),
+                InflateError::TooBig(self.limit),
             ));
         }
         self.left -= n as u64;

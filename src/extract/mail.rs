@@ -12,6 +12,7 @@ use mail_parser::decoders::base64::base64_decode;
 use mail_parser::decoders::quoted_printable::quoted_printable_decode;
 use mail_parser::{Encoding, Message, MessageParser, MessagePart, MimeHeaders, PartType};
 
+use super::error::Reason;
 use super::{declared_by_name, printable, PayloadKind, Role, Walk};
 
 impl Walk<'_> {
@@ -28,7 +29,7 @@ impl Walk<'_> {
         };
         match MessageParser::default().parse(body) {
             Some(message) => self.message(name, &message, depth),
-            None => self.error(name, "unparseable mail message"),
+            None => self.error(name, Reason::UnparseableMail),
         }
     }
 
@@ -44,10 +45,7 @@ impl Walk<'_> {
         let count = message.parts.len();
         if count > self.limits.max_members {
             let max = self.limits.max_members;
-            return self.error(
-                name,
-                format!("mail has {count} parts, more than the limit {max}"),
-            );
+            return self.error(name, Reason::TooManyParts { count, max });
         }
         for (index, part) in message.parts.iter().enumerate() {
             let label = match part.attachment_name() {
@@ -66,14 +64,10 @@ impl Walk<'_> {
                 // never appears over as one opaque body: whatever it holds
                 // cannot be found, so the mail is kept for a later version.
                 _ if is_multipart(part) => {
-                    self.error(
-                        &label,
-                        "malformed MIME: multipart without a usable boundary",
-                    );
+                    self.error(&label, Reason::NoBoundary);
                 }
                 PartType::Message(_) if depth + 1 >= self.limits.max_depth => {
-                    let reason = format!("nested containers deeper than {}", self.limits.max_depth);
-                    self.error(&label, reason);
+                    self.error(&label, Reason::TooDeep(self.limits.max_depth));
                 }
                 PartType::Message(inner) => self.message(&label, inner, depth + 1),
                 PartType::Text(text) => {

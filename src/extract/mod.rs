@@ -76,6 +76,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::sync::Arc;
 
+mod error;
 mod gzip;
 mod mail;
 mod sniff;
@@ -83,6 +84,7 @@ mod sniff;
 mod tests;
 mod zip;
 
+pub use error::{FirstBytes, InflateError, MemberError, NotAReport, Reason};
 use gzip::{cap_exceeded, read_failure, Capped, Described, MultiGz};
 use sniff::{is_report_candidate, is_tls_candidate, not_a_report, sniff, Kind};
 
@@ -153,10 +155,10 @@ impl Payload {
 }
 
 /// Why a blob, or part of one, could not be unpacked.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum ExtractError {
     #[error("{name}: {reason}")]
-    Bad { name: String, reason: String },
+    Bad { name: String, reason: Reason },
 }
 
 /// Everything found in one input.
@@ -221,10 +223,10 @@ struct Walk<'l> {
 }
 
 impl Walk<'_> {
-    fn error(&mut self, name: &str, reason: impl Into<String>) {
+    fn error(&mut self, name: &str, reason: Reason) {
         self.out.errors.push(ExtractError::Bad {
             name: name.to_string(),
-            reason: reason.into(),
+            reason,
         });
     }
 
@@ -250,13 +252,12 @@ impl Walk<'_> {
     fn blob(&mut self, name: &str, bytes: &[u8], depth: u32, role: Role<'_>) {
         let kind = sniff(bytes);
         if kind.is_container() && depth >= self.limits.max_depth {
-            let reason = format!("nested containers deeper than {}", self.limits.max_depth);
-            return self.error(name, reason);
+            return self.error(name, Reason::TooDeep(self.limits.max_depth));
         }
         match (kind, role) {
             (Kind::Gzip, _) => self.gzip(name, bytes, depth),
             (Kind::Zip, _) => self.zip(name, bytes, depth),
-            (Kind::EmptyZip, _) => self.error(name, "zip archive has no report member"),
+            (Kind::EmptyZip, _) => self.error(name, Reason::NoReportMember),
             (Kind::Mail, _) => self.mail(name, bytes, depth),
             (Kind::Xml, Role::Whole) => self.payload(name, bytes, false),
             (Kind::Xml, Role::Part { .. }) if is_report_candidate(bytes) => {
@@ -268,10 +269,13 @@ impl Walk<'_> {
             {
                 self.payload_of(name, bytes, false, PayloadKind::Tls)
             }
-            (_, Role::Whole) => self.error(name, not_a_report(kind, bytes, "input")),
+            (_, Role::Whole) => {
+                let reason = not_a_report(kind, bytes, "input");
+                self.error(name, Reason::NotAReport(reason))
+            }
             (_, Role::Part { declared: Some(d) }) => {
-                let reason = format!("{} (declared as {d})", not_a_report(kind, bytes, "content"));
-                self.error(name, reason)
+                let reason = not_a_report(kind, bytes, "content");
+                self.error(name, Reason::Declared(reason, d.to_string()))
             }
             (_, Role::Part { declared: None }) => {}
         }
@@ -279,7 +283,7 @@ impl Walk<'_> {
 
     /// Inflate `reader` into memory, within the per-blob cap and what is left
     /// of this input's budget.
-    fn inflate(&mut self, reader: impl Read, what: &str) -> Result<Vec<u8>, String> {
+    fn inflate(&mut self, reader: impl Read, what: &'static str) -> Result<Vec<u8>, InflateError> {
         let cap = self.limits.max_decompressed.min(self.budget);
         let mut out = Vec::new();
         match Capped::new(reader, cap).read_to_end(&mut out) {
@@ -287,11 +291,10 @@ impl Walk<'_> {
                 self.budget = self.budget.saturating_sub(n as u64);
                 Ok(out)
             }
-            Err(e) if cap_exceeded(&e) && cap < self.limits.max_decompressed => Err(format!(
-                "decompressed size of this input exceeds the limit of {} bytes",
-                self.limits.max_decompressed
-            )),
-            Err(e) => Err(read_failure(&e, what)),
+            Err(e) if cap_exceeded(&e) && cap < self.limits.max_decompressed => {
+                Err(InflateError::InputTooBig(self.limits.max_decompressed))
+            }
+            Err(e) => Err(read_failure(e, what)),
         }
     }
 }

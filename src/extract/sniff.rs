@@ -6,6 +6,7 @@
 //! container modules ([`super::gzip`], [`super::zip`], [`super::mail`]) and
 //! the walk in [`super`].
 
+use super::error::{FirstBytes, NotAReport};
 pub(super) const GZIP_MAGIC: &[u8] = &[0x1f, 0x8b];
 const ZIP_LOCAL_HEADER: &[u8] = b"PK\x03\x04";
 /// An end-of-central-directory record first: a zip with no entries at all.
@@ -143,26 +144,23 @@ pub(super) fn is_tls_candidate(bytes: &[u8]) -> bool {
     contains(&head, b"organization-name") || contains(&head, b"\"policies\"")
 }
 
-/// A short, one-line reason for content that is not a report.
-pub(super) fn not_a_report(kind: Kind, bytes: &[u8], what: &str) -> String {
+/// A short, one-line reason for content that is not a report; `what`
+/// names it ("input", "content", "gzip content").
+pub(super) fn not_a_report(kind: Kind, bytes: &[u8], what: &'static str) -> NotAReport {
     match kind {
-        Kind::Empty if what == "input" => "empty input".to_string(),
-        Kind::Empty => format!("empty {what}"),
+        Kind::Empty => NotAReport::Empty(what),
         Kind::Json => {
             let head = ascii_head(bytes, CANDIDATE_WINDOW);
             if contains(&head, b"organization-name") || contains(&head, b"\"policies\"") {
-                "not a DMARC aggregate report (JSON, looks like SMTP TLS report)".to_string()
+                NotAReport::TlsJson
             } else {
-                "not a DMARC aggregate report (JSON)".to_string()
+                NotAReport::Json
             }
         }
-        Kind::Xml => "not a DMARC aggregate report (XML without <feedback>)".to_string(),
-        _ => {
-            let first: Vec<String> = bytes.iter().take(8).map(|b| format!("{b:02x}")).collect();
-            format!(
-                "not a DMARC report: unrecognised {what} (first bytes {})",
-                first.join(" ")
-            )
-        }
+        Kind::Xml => NotAReport::XmlWithoutFeedback,
+        _ => NotAReport::Unrecognised {
+            what,
+            first: FirstBytes::of(bytes),
+        },
     }
 }

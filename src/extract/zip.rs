@@ -17,25 +17,10 @@ use std::io::{Cursor, Read};
 use zip::result::ZipError;
 use zip::{CompressionMethod, ZipArchive};
 
-use super::gzip::{cap_message, read_failure};
+use super::error::{InflateError, MemberError, Reason};
+use super::gzip::read_failure;
 use super::sniff::{is_report_candidate, sniff, Kind};
 use super::{declared_by_name, printable, Role, Walk};
-
-/// Why one member could not be read; the rest of the archive still is.
-#[derive(Debug, thiserror::Error)]
-enum MemberError {
-    #[error("encrypted zip member (password required)")]
-    Encrypted,
-    #[error("unreadable zip member: {0}")]
-    Unreadable(ZipError),
-    /// Its declared size is over the decompression cap.
-    #[error("{}", cap_message(*.0))]
-    TooBig(u64),
-    /// Inflating it failed (truncated, corrupt, over the input's budget):
-    /// the shared decompression message.
-    #[error("{0}")]
-    Inflate(String),
-}
 
 /// How much of a member is inflated to decide what it holds.
 const MEMBER_PEEK: u64 = 64 * 1024;
@@ -53,15 +38,12 @@ impl Walk<'_> {
     pub(super) fn zip(&mut self, name: &str, bytes: &[u8], depth: u32) {
         let mut archive = match ZipArchive::new(Cursor::new(bytes)) {
             Ok(archive) => archive,
-            Err(e) => return self.error(name, format!("corrupt zip archive: {e}")),
+            Err(e) => return self.error(name, Reason::CorruptZip(e)),
         };
         let count = archive.len();
         if count > self.limits.max_members {
             let max = self.limits.max_members;
-            return self.error(
-                name,
-                format!("zip has {count} members, more than the limit {max}"),
-            );
+            return self.error(name, Reason::TooManyMembers { count, max });
         }
         let found_before = self.out.payloads.len() + self.out.errors.len();
         for index in 0..count {
@@ -83,11 +65,11 @@ impl Walk<'_> {
                     self.blob(&label, &data, depth + 1, Role::Part { declared });
                 }
                 Ok(Member::Report(gzip)) => self.payload(&label, &gzip, true),
-                Err(e) => self.error(&label, e.to_string()),
+                Err(e) => self.error(&label, Reason::Member(e)),
             }
         }
         if self.out.payloads.len() + self.out.errors.len() == found_before {
-            self.error(name, "zip archive has no report member");
+            self.error(name, Reason::NoReportMember);
         }
     }
 
@@ -100,11 +82,12 @@ impl Walk<'_> {
         // The declared size is only a shortcut to refuse early; the capped
         // reads are what actually bound memory.
         if file.size() > self.limits.max_decompressed {
-            return Err(MemberError::TooBig(self.limits.max_decompressed));
+            let cap = self.limits.max_decompressed;
+            return Err(MemberError::Inflate(InflateError::TooBig(cap)));
         }
         let mut head = Vec::new();
         if let Err(e) = file.by_ref().take(MEMBER_PEEK).read_to_end(&mut head) {
-            return Err(MemberError::Inflate(read_failure(&e, "zip member")));
+            return Err(MemberError::Inflate(read_failure(e, "zip member")));
         }
         let deflated = file.compression() == CompressionMethod::Deflated;
         drop(file);
@@ -152,7 +135,7 @@ fn rewrap_as_gzip(
     let (crc, size) = (raw.crc32(), raw.size());
     let mut gzip = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
     raw.read_to_end(&mut gzip)
-        .map_err(|e| MemberError::Inflate(read_failure(&e, "zip member")))?;
+        .map_err(|e| MemberError::Inflate(read_failure(e, "zip member")))?;
     gzip.extend_from_slice(&crc.to_le_bytes());
     gzip.extend_from_slice(&(size as u32).to_le_bytes());
     Ok(gzip)

@@ -216,7 +216,9 @@ impl Writer<'_, '_> {
             match queue.pop_front() {
                 None => return Ok(()),
                 Some(Next::Failed(e)) if e.fatal => return Err(Fatal::Source(e)),
-                Some(Next::Failed(e)) => reject(self.sum, self.on_event, e.name, e.reason),
+                Some(Next::Failed(e)) => {
+                    reject(self.sum, self.on_event, e.name, e.reason.to_string())
+                }
                 Some(Next::Input(len, msgs)) => {
                     in_flight -= 1;
                     bytes -= len;

@@ -30,9 +30,9 @@ use std::sync::Arc;
 use super::maildir::{is_maildir, subfolders, MaildirSource};
 use super::mbox::{looks_like_mbox, MboxSource};
 use super::own::OwnFiles;
+use super::read::read_rest;
 pub use super::read::DEFAULT_MAX_INPUT;
-use super::read::{io_reason, read_rest};
-use super::{Input, InputKind, Source, SourceError};
+use super::{Input, InputKind, Source, SourceError, SourceReason};
 
 /// How much of a file is read to decide whether it is an mbox.
 const HEAD_LEN: u64 = 4096;
@@ -150,11 +150,11 @@ impl PathsSource {
         };
         let mut meta = match meta {
             Ok(meta) => meta,
-            Err(e) => return Some(Err(error(name, "", &e))),
+            Err(e) => return Some(Err(error(name, "", e))),
         };
         if meta.file_type().is_symlink() {
             meta = match fs::metadata(&path) {
-                Err(e) => return Some(Err(error(name, "cannot follow symlink: ", &e))),
+                Err(e) => return Some(Err(error(name, "cannot follow symlink: ", e))),
                 // Not followed: a link to a parent would loop.
                 Ok(target) if target.is_dir() => return None,
                 Ok(target) => target,
@@ -193,7 +193,7 @@ impl PathsSource {
             Ok(listing) => listing,
             Err(e) => {
                 let name = path.display().to_string();
-                return Some(Err(error(name, "cannot read directory: ", &e)));
+                return Some(Err(error(name, "cannot read directory: ", e)));
             }
         };
         let mut entries = Vec::new();
@@ -203,7 +203,7 @@ impl PathsSource {
                 Ok(entry) => entries.push(entry.path()),
                 Err(e) => {
                     let name = path.display().to_string();
-                    first_error.get_or_insert_with(|| error(name, "cannot read directory: ", &e));
+                    first_error.get_or_insert_with(|| error(name, "cannot read directory: ", e));
                 }
             }
         }
@@ -224,7 +224,7 @@ impl PathsSource {
                 let len = meta.is_file().then_some(meta.len());
                 self.read_stream(name, file, len)
             }
-            Err(e) => Some(Err(error(name, "cannot open: ", &e))),
+            Err(e) => Some(Err(error(name, "cannot open: ", e))),
         }
     }
 
@@ -238,7 +238,7 @@ impl PathsSource {
     ) -> Option<Result<Input, SourceError>> {
         let mut head = Vec::new();
         if let Err(e) = reader.by_ref().take(HEAD_LEN).read_to_end(&mut head) {
-            return Some(Err(error(name, "cannot read: ", &e)));
+            return Some(Err(error(name, "cannot read: ", e)));
         }
         if looks_like_mbox(&head) {
             let stream = Cursor::new(head).chain(reader);
@@ -253,7 +253,7 @@ impl PathsSource {
                 kind: InputKind::File,
                 token: 0,
             }),
-            Err(e) => Err(error(name, "", &e)),
+            Err(e) => Err(error(name, "", e)),
         })
     }
 }
@@ -319,10 +319,10 @@ fn dir_key(meta: &Metadata) -> Option<(u64, u64)> {
     }
 }
 
-fn error(name: String, context: &str, e: &io::Error) -> SourceError {
+fn error(name: String, context: &'static str, e: io::Error) -> SourceError {
     SourceError {
         name,
-        reason: format!("{context}{}", io_reason(e)),
+        reason: SourceReason::Io { context, source: e },
         fatal: false,
     }
 }
@@ -525,7 +525,10 @@ From b@example.com Mon Jan  1 00:00:01 2024\nSubject: 2\n\ntwo\n";
             .read_stream("stdin".into(), Cursor::new(vec![b'x'; 6000]), None)
             .unwrap()
             .unwrap_err();
-        assert_eq!(err.reason, "over the limit of 5000 bytes; not read");
+        assert_eq!(
+            err.reason.to_string(),
+            "over the limit of 5000 bytes; not read"
+        );
     }
 
     #[test]

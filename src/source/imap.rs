@@ -57,7 +57,7 @@ use std::time::Duration;
 
 use super::oauth2::{self, OAuth2};
 use super::tls::{Fingerprint, TlsStream};
-use super::{Input, InputKind, Source, SourceError};
+use super::{Input, InputKind, Source, SourceError, SourceReason};
 
 mod acker;
 mod connect;
@@ -224,7 +224,7 @@ fn open(opts: ImapOptions) -> Result<ImapSource, SourceError> {
     let name = format!("imap://{}@{}:{}", opts.user, opts.host, opts.port);
     let fatal = |reason: String| SourceError {
         name: name.clone(),
-        reason: scrub(&reason, &opts.password),
+        reason: SourceReason::Connect(scrub(&reason, &opts.password)),
         fatal: true,
     };
     let for_marking = opts.clone();
@@ -244,9 +244,8 @@ fn open(opts: ImapOptions) -> Result<ImapSource, SourceError> {
         }
     }
     let mut session = match &opts.oauth2 {
-        Some(oauth) => {
-            oauth2::authenticate(client, &opts.user, &opts.host, opts.port, oauth).map_err(fatal)?
-        }
+        Some(oauth) => oauth2::authenticate(client, &opts.user, &opts.host, opts.port, oauth)
+            .map_err(|e| fatal(e.to_string()))?,
         None => client
             .login(&opts.user, &opts.password)
             .map_err(|(e, _)| fatal(format!("login as {} failed: {e}", opts.user)))?,
@@ -332,9 +331,12 @@ impl Source for ImapSource {
         let Some(mut session) = self.session.take() else {
             return Ok(());
         };
-        let fail = |what: &str, e: imap::Error| SourceError {
+        let fail = |what: &'static str, e: imap::Error| SourceError {
             name: format!("imap:{}", self.folder),
-            reason: format!("{what} failed: {e}"),
+            reason: SourceReason::Command {
+                what: what.into(),
+                source: Box::new(e),
+            },
             fatal: false,
         };
         let mut result = Ok(());
@@ -389,7 +391,7 @@ impl ImapSource {
                 for &uid in chunk {
                     let item = match bodies.remove(&uid) {
                         Some(bytes) => Ok(self.input(uid, bytes)),
-                        None => Err(self.message_error(uid, "the server sent no body (expunged?)")),
+                        None => Err(self.message_error(uid, SourceReason::NoBodyExpunged)),
                     };
                     self.pending.push_back(item);
                 }
@@ -404,10 +406,17 @@ impl ImapSource {
                     let item = match fetch_bodies(session, &uid.to_string()) {
                         Ok(mut bodies) => match bodies.remove(&uid) {
                             Some(bytes) => Ok(self.input(uid, bytes)),
-                            None => Err(self.message_error(uid, "the server sent no body")),
+                            None => Err(self.message_error(uid, SourceReason::NoBody)),
                         },
                         Err(e) if !is_connection_error(&e) => {
-                            Err(self.message_error(uid, &format!("UID FETCH failed: {e}")))
+                            let what = "UID FETCH".into();
+                            Err(self.message_error(
+                                uid,
+                                SourceReason::Command {
+                                    what,
+                                    source: Box::new(e),
+                                },
+                            ))
                         }
                         Err(e) => Err(self.connection_lost(&e)),
                     };
@@ -439,10 +448,10 @@ impl ImapSource {
         }
     }
 
-    fn message_error(&self, uid: u32, reason: &str) -> SourceError {
+    fn message_error(&self, uid: u32, reason: SourceReason) -> SourceError {
         SourceError {
             name: self.input_name(uid),
-            reason: reason.to_owned(),
+            reason,
             fatal: false,
         }
     }
@@ -455,7 +464,7 @@ impl ImapSource {
         self.lost = Some(reason.clone());
         SourceError {
             name: format!("imap:{}", self.folder),
-            reason,
+            reason: reason.into(),
             fatal: true,
         }
     }

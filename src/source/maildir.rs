@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 
 use maildir::Maildir;
 
-use super::read::{io_reason, read_capped, DEFAULT_MAX_INPUT};
-use super::{Input, InputKind, Source, SourceError};
+use super::read::{read_capped, DEFAULT_MAX_INPUT};
+use super::{Input, InputKind, Source, SourceError, SourceReason};
 
 /// Is `path` a Maildir, a directory with `cur/`, `new/` and `tmp/`?
 pub fn is_maildir(path: &Path) -> bool {
@@ -144,7 +144,10 @@ impl MaildirSource {
             Err(e) => {
                 return Err(SourceError {
                     name: name.to_string(),
-                    reason: format!("cannot mark seen: {}", io_reason(&e)),
+                    reason: SourceReason::Io {
+                        context: "cannot mark seen: ",
+                        source: e,
+                    },
                     fatal: false,
                 })
             }
@@ -186,7 +189,10 @@ impl MaildirSource {
             }),
             Err(e) => Err(SourceError {
                 name,
-                reason: io_reason(&e),
+                reason: SourceReason::Io {
+                    context: "",
+                    source: e,
+                },
                 fatal: false,
             }),
         })
@@ -201,7 +207,10 @@ fn list(maildir: &Maildir, sub: Sub, entries: &mut Vec<Entry>, errors: &mut Vec<
     if let Err(e) = fs::read_dir(&dir) {
         errors.push(SourceError {
             name: dir.display().to_string(),
-            reason: format!("cannot read directory: {}", io_reason(&e)),
+            reason: SourceReason::Io {
+                context: "cannot read directory: ",
+                source: e,
+            },
             fatal: false,
         });
         return;
@@ -224,7 +233,10 @@ fn list(maildir: &Maildir, sub: Sub, entries: &mut Vec<Entry>, errors: &mut Vec<
             // does not say which, and cannot flag it either.
             Err(e) => errors.push(SourceError {
                 name: dir.display().to_string(),
-                reason: format!("skipped an entry: {}", io_reason(&e)),
+                reason: SourceReason::Io {
+                    context: "skipped an entry: ",
+                    source: e,
+                },
                 fatal: false,
             }),
         }
@@ -378,7 +390,9 @@ mod tests {
         let err = source.next_input().unwrap().unwrap_err();
         assert_eq!(err.name, root.join("new/1000.a.host").display().to_string());
         assert!(
-            err.reason.contains("over the limit of 10 bytes"),
+            err.reason
+                .to_string()
+                .contains("over the limit of 10 bytes"),
             "{}",
             err.reason
         );

@@ -23,8 +23,8 @@ use std::rc::Rc;
 
 use mail_parser::mailbox::mbox::MessageIterator;
 
-use super::read::{io_reason, DEFAULT_MAX_INPUT};
-use super::{Input, InputKind, Source, SourceError};
+use super::read::DEFAULT_MAX_INPUT;
+use super::{Input, InputKind, Source, SourceError, SourceReason};
 
 /// Does `head`, the first bytes of a file, look like an mbox? It must start
 /// with an envelope line (`From <sender> <date>`, the date holding a digit),
@@ -78,7 +78,10 @@ impl MboxSource {
     pub fn open(path: &Path) -> Result<MboxSource, SourceError> {
         let file = File::open(path).map_err(|e| SourceError {
             name: path.display().to_string(),
-            reason: format!("cannot open: {}", io_reason(&e)),
+            reason: SourceReason::Io {
+                context: "cannot open: ",
+                source: e,
+            },
             fatal: false,
         })?;
         Ok(MboxSource::from_reader(path.display().to_string(), file))
@@ -135,7 +138,7 @@ impl Source for MboxSource {
                 self.done = true;
                 Some(Err(SourceError {
                     name: format!("{}#{}", self.name, self.count + 1),
-                    reason: format!("{}; the rest of the mbox is not read", io_reason(&e)),
+                    reason: SourceReason::MboxCut(e),
                     fatal: false,
                 }))
             }
@@ -337,7 +340,9 @@ third body\n";
         let err = got.into_iter().next().unwrap().unwrap_err();
         assert_eq!(err.name, "big#1");
         assert!(
-            err.reason.contains("over the limit of 40 bytes"),
+            err.reason
+                .to_string()
+                .contains("over the limit of 40 bytes"),
             "{}",
             err.reason
         );

@@ -17,8 +17,12 @@ pub mod own;
 mod read;
 pub mod tls;
 
+use std::borrow::Cow;
 use std::fmt;
+use std::io;
 use std::sync::Arc;
+
+use read::io_reason;
 
 /// What kind of thing an input is, as far as the source knows. A mail that
 /// holds no report is an ordinary outcome ("not a report"); a file that holds
@@ -50,7 +54,7 @@ pub struct Input {
 pub struct SourceError {
     /// Which input (path, message) the error is about, if any.
     pub name: String,
-    pub reason: String,
+    pub reason: SourceReason,
     /// A fatal error ends the run (lost IMAP connection, unreadable
     /// directory given on the command line is *not* fatal).
     pub fatal: bool,
@@ -63,6 +67,47 @@ impl fmt::Display for SourceError {
 }
 
 impl std::error::Error for SourceError {}
+
+/// Why a source could not hand out an input or mark one done. The
+/// `Display` text is the reason users see after the input's name.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceReason {
+    /// A file system call failed: `context` (e.g. "cannot open: ", or
+    /// nothing) and the OS reason.
+    #[error("{context}{}", io_reason(.source))]
+    Io {
+        context: &'static str,
+        source: io::Error,
+    },
+    /// Reading an mbox failed part way.
+    #[error("{}; the rest of the mbox is not read", io_reason(.0))]
+    MboxCut(io::Error),
+    /// Connecting, logging in or opening the IMAP folder failed: the
+    /// server's or library's words with the password scrubbed out, which
+    /// is why this is text.
+    #[error("{0}")]
+    Connect(String),
+    #[error("not an IMAP UID: {0}")]
+    NotAUid(u64),
+    #[error("ack after the IMAP session was closed")]
+    SessionClosed,
+    /// An IMAP command (`what`, e.g. "UID MOVE to Done") failed.
+    #[error("{what} failed: {source}")]
+    Command {
+        what: Cow<'static, str>,
+        source: Box<::imap::Error>,
+    },
+    #[error("the server sent no body (expunged?)")]
+    NoBodyExpunged,
+    #[error("the server sent no body")]
+    NoBody,
+    #[error("connection lost: {0}")]
+    ConnectionLost(Box<::imap::Error>),
+    /// A condition of the IMAP session told in words (marking, searching,
+    /// watching): the text is already the whole message.
+    #[error("{0}")]
+    Session(String),
+}
 
 /// A stream of inputs.
 pub trait Source {
@@ -117,5 +162,17 @@ pub trait Source {
     /// (see [`own`]).
     fn own_files_skipped(&self) -> u64 {
         0
+    }
+}
+
+impl From<String> for SourceReason {
+    fn from(text: String) -> SourceReason {
+        SourceReason::Session(text)
+    }
+}
+
+impl From<&str> for SourceReason {
+    fn from(text: &str) -> SourceReason {
+        SourceReason::Session(text.to_owned())
     }
 }

@@ -19,7 +19,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -72,18 +72,66 @@ impl Mechanism {
     pub fn choose(
         requested: Option<Mechanism>,
         advertised: impl Fn(&str) -> bool,
-    ) -> Result<Mechanism, String> {
+    ) -> Result<Mechanism, NoMechanism> {
         if let Some(m) = requested {
             return Ok(m);
         }
         [Mechanism::OAuthBearer, Mechanism::XOAuth2]
             .into_iter()
             .find(|m| advertised(&format!("AUTH={}", m.name())))
-            .ok_or_else(|| {
-                "the server advertises neither AUTH=OAUTHBEARER nor AUTH=XOAUTH2; \
-                 choose one with --oauth2-mechanism"
-                    .to_owned()
-            })
+            .ok_or(NoMechanism)
+    }
+}
+
+/// Neither OAuth2 mechanism is advertised and none was chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the server advertises neither AUTH=OAUTHBEARER nor AUTH=XOAUTH2; \
+     choose one with --oauth2-mechanism"
+)]
+pub struct NoMechanism;
+
+/// Why an OAuth2 login did not happen. `from` names the token's source
+/// ("token file PATH", "token command `CMD`"); nothing here shows the token.
+#[derive(Debug, thiserror::Error)]
+pub enum OAuth2Error {
+    #[error("cannot read {from}: {source}")]
+    ReadFile { from: String, source: io::Error },
+    #[error("{from} gave a token with spaces or control characters")]
+    BadToken { from: String },
+    #[error("{from} gave no token (empty output)")]
+    NoToken { from: String },
+    #[error("cannot run {from}: {source}")]
+    Spawn { from: String, source: io::Error },
+    #[error("{from} did not finish within {secs} s")]
+    Timeout { from: String, secs: u64 },
+    #[error("{from}: {source}")]
+    Wait { from: String, source: io::Error },
+    #[error("{from} printed a token that is not UTF-8")]
+    NotUtf8 { from: String },
+    /// The command failed: `status` ("exit status 7"), and its stderr on
+    /// one line, shortened (empty when it printed nothing).
+    #[error("{from} failed {}", outcome(.status, .stderr))]
+    Failed {
+        from: String,
+        status: String,
+        stderr: String,
+    },
+    #[error("CAPABILITY failed: {0}")]
+    Capability(Box<imap::Error>),
+    #[error("{0}")]
+    NoMechanism(#[from] NoMechanism),
+    /// The server said no: its words, with the token scrubbed out (hence text).
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// "(exit status 7): its stderr", or "(exit status 7, nothing on stderr)".
+fn outcome(status: &str, stderr: &str) -> String {
+    if stderr.is_empty() {
+        format!("({status}, nothing on stderr)")
+    } else {
+        format!("({status}): {stderr}")
     }
 }
 
@@ -110,12 +158,14 @@ impl fmt::Debug for Token {
 /// A one-line reason: the file cannot be read or is empty, the command
 /// cannot start, times out, fails (its exit status and stderr), or prints
 /// nothing.
-pub fn fetch_token(source: &TokenSource) -> Result<Token, String> {
+pub fn fetch_token(source: &TokenSource) -> Result<Token, OAuth2Error> {
     let (text, from) = match source {
         TokenSource::File(path) => {
             let from = format!("token file {}", path.display());
-            let text =
-                std::fs::read_to_string(path).map_err(|e| format!("cannot read {from}: {e}"))?;
+            let text = match std::fs::read_to_string(path) {
+                Ok(text) => text,
+                Err(source) => return Err(OAuth2Error::ReadFile { from, source }),
+            };
             (text, from)
         }
         TokenSource::Command(cmd) => (run_command(cmd)?, format!("token command `{cmd}`")),
@@ -123,15 +173,13 @@ pub fn fetch_token(source: &TokenSource) -> Result<Token, String> {
     let token = text.lines().map(str::trim).find(|l| !l.is_empty());
     match token {
         Some(t) if t.bytes().all(|b| b.is_ascii_graphic()) => Ok(Token(t.to_owned())),
-        Some(_) => Err(format!(
-            "{from} gave a token with spaces or control characters"
-        )),
-        None => Err(format!("{from} gave no token (empty output)")),
+        Some(_) => Err(OAuth2Error::BadToken { from }),
+        None => Err(OAuth2Error::NoToken { from }),
     }
 }
 
 /// `sh -c cmd`: its stdout, or why it failed (never quoting its stdout).
-fn run_command(cmd: &str) -> Result<String, String> {
+fn run_command(cmd: &str) -> Result<String, OAuth2Error> {
     let shown = format!("token command `{cmd}`");
     let mut child = Command::new("sh")
         .arg("-c")
@@ -140,7 +188,10 @@ fn run_command(cmd: &str) -> Result<String, String> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot run {shown}: {e}"))?;
+        .map_err(|source| OAuth2Error::Spawn {
+            from: shown.clone(),
+            source,
+        })?;
     // Read both pipes on their own threads so a chatty command cannot
     // block on a full pipe while we wait for it.
     let stdout = child.stdout.take().map(drain_thread);
@@ -153,12 +204,17 @@ fn run_command(cmd: &str) -> Result<String, String> {
             Ok(None) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!(
-                    "{shown} did not finish within {} s",
-                    COMMAND_TIMEOUT.as_secs()
-                ));
+                return Err(OAuth2Error::Timeout {
+                    from: shown,
+                    secs: COMMAND_TIMEOUT.as_secs(),
+                });
             }
-            Err(e) => return Err(format!("{shown}: {e}")),
+            Err(source) => {
+                return Err(OAuth2Error::Wait {
+                    from: shown,
+                    source,
+                })
+            }
         }
     };
     let join = |h: Option<std::thread::JoinHandle<Vec<u8>>>| {
@@ -166,8 +222,7 @@ fn run_command(cmd: &str) -> Result<String, String> {
     };
     let (out, err) = (join(stdout), join(stderr));
     if status.success() {
-        return String::from_utf8(out)
-            .map_err(|_| format!("{shown} printed a token that is not UTF-8"));
+        return String::from_utf8(out).map_err(|_| OAuth2Error::NotUtf8 { from: shown });
     }
     let err = String::from_utf8_lossy(&err);
     let mut err = err.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -183,10 +238,10 @@ fn run_command(cmd: &str) -> Result<String, String> {
         Some(code) => format!("exit status {code}"),
         None => "killed by a signal".to_owned(),
     };
-    Err(if err.is_empty() {
-        format!("{shown} failed ({status}, nothing on stderr)")
-    } else {
-        format!("{shown} failed ({status}): {err}")
+    Err(OAuth2Error::Failed {
+        from: shown,
+        status,
+        stderr: err,
     })
 }
 
@@ -210,12 +265,12 @@ pub fn authenticate<T: Read + Write>(
     host: &str,
     port: u16,
     oauth: &OAuth2,
-) -> Result<imap::Session<T>, String> {
+) -> Result<imap::Session<T>, OAuth2Error> {
     let token = fetch_token(&oauth.token)?;
     let mechanism = {
         let caps = client
             .capabilities()
-            .map_err(|e| format!("CAPABILITY failed: {e}"))?;
+            .map_err(|e| OAuth2Error::Capability(Box::new(e)))?;
         Mechanism::choose(oauth.mechanism, |c| caps.has_str(c))?
     };
     let sasl = Sasl {
@@ -231,7 +286,7 @@ pub fn authenticate<T: Read + Write>(
             if let Some(said) = sasl.server_said.borrow().as_deref() {
                 reason.push_str(&format!(" (server said {said})"));
             }
-            reason.replace(token.secret(), "<token>")
+            OAuth2Error::Refused(reason.replace(token.secret(), "<token>"))
         })
 }
 
@@ -323,13 +378,24 @@ mod tests {
     fn token_command_failure_reports_status_and_stderr() {
         let cmd = "printf 'se%s\\n' cret; echo expired >&2; exit 7";
         let e = fetch_token(&TokenSource::Command(cmd.into())).unwrap_err();
+        let e = e.to_string();
+        assert_eq!(
+            e,
+            "token command `printf 'se%s\\n' cret; echo expired >&2; exit 7` failed \
+             (exit status 7): expired"
+        );
         assert!(e.contains("exit status 7") && e.contains("expired"), "{e}");
         assert!(!e.contains("secret"), "{e}");
         let t = fetch_token(&TokenSource::Command("printf '\\n  tok123 \\n'".into())).unwrap();
         assert_eq!(t.secret(), "tok123");
         assert!(!format!("{t:?}").contains("tok123"));
         let e = fetch_token(&TokenSource::Command("true".into())).unwrap_err();
-        assert!(e.contains("gave no token"), "{e}");
+        assert!(e.to_string().contains("gave no token"), "{e}");
+        let e = fetch_token(&TokenSource::Command("exit 3".into())).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "token command `exit 3` failed (exit status 3, nothing on stderr)"
+        );
     }
 
     #[test]
@@ -344,6 +410,7 @@ mod tests {
         std::fs::write(&p, "").unwrap();
         assert!(fetch_token(&TokenSource::File(p))
             .unwrap_err()
+            .to_string()
             .contains("no token"));
     }
 }

@@ -247,7 +247,18 @@ fn daily_sql(q: &Scope<'_>, days: &Range<i64>) -> (String, Sql) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::parse_net;
+    use crate::config::{parse_net, range};
+
+    /// `config::range` gives the bounds in `ip_bin` form (tested here, on
+    /// the store's side, so that config does not import the store).
+    #[test]
+    fn config_ranges_are_ip_bin_form() {
+        let (lo, hi) = range(&parse_net("192.0.2.0/24").unwrap());
+        assert_eq!(lo, crate::store::ip_bin("192.0.2.0").unwrap());
+        assert_eq!(hi, crate::store::ip_bin("192.0.2.255").unwrap());
+        let (lo, hi) = range(&parse_net("2001:db8::1").unwrap());
+        assert_eq!(lo, hi);
+    }
 
     /// The plan of `text`, one line per step.
     fn plan(store: &Store, text: &str, sql: &Sql) -> String {

@@ -18,14 +18,14 @@ impl ImapSource {
         }
         let uid = u32::try_from(input.token).map_err(|_| SourceError {
             name: input.name.clone(),
-            reason: format!("not an IMAP UID: {}", input.token),
+            reason: format!("not an IMAP UID: {}", input.token).into(),
             fatal: false,
         })?;
         let result = self.mark_done(&[uid]);
         if let Err(e) = &result {
             if e.fatal {
                 self.session = None;
-                self.lost.get_or_insert_with(|| e.reason.clone());
+                self.lost.get_or_insert_with(|| e.reason.to_string());
             }
         }
         result
@@ -45,7 +45,7 @@ impl ImapSource {
                 Ok(uid) => uids.push(uid),
                 Err(_) => errors.push(SourceError {
                     name: input.name.clone(),
-                    reason: format!("not an IMAP UID: {}", input.token),
+                    reason: format!("not an IMAP UID: {}", input.token).into(),
                     fatal: false,
                 }),
             }
@@ -82,7 +82,7 @@ impl ImapSource {
                 .unwrap_or("the IMAP session was closed");
             return Err(SourceError {
                 name,
-                reason: format!("not marked seen (stored; read again next time): {why}"),
+                reason: format!("not marked seen (stored; read again next time): {why}").into(),
                 fatal: true,
             });
         };
@@ -91,9 +91,9 @@ impl ImapSource {
             SourceError {
                 name: name.clone(),
                 reason: if fatal {
-                    format!("connection lost while {what}: {e}")
+                    format!("connection lost while {what}: {e}").into()
                 } else {
-                    format!("{what} failed: {e}")
+                    format!("{what} failed: {e}").into()
                 },
                 fatal,
             }

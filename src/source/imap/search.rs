@@ -34,7 +34,7 @@ impl ImapSource {
             Err(e) => {
                 return Err(SourceError {
                     name: format!("imap:{}", self.folder),
-                    reason: format!("UID SEARCH {query} failed: {e}"),
+                    reason: format!("UID SEARCH {query} failed: {e}").into(),
                     fatal: true,
                 })
             }
@@ -55,7 +55,7 @@ impl ImapSource {
     pub(super) fn gone(&self) -> SourceError {
         SourceError {
             name: format!("imap:{}", self.folder),
-            reason: "the IMAP session was closed".to_owned(),
+            reason: "the IMAP session was closed".into(),
             fatal: true,
         }
     }

@@ -162,7 +162,7 @@ impl ImapSource {
             }
             Err(e) if !is_connection_error(&e) => Err(SourceError {
                 name: format!("imap:{}", self.folder),
-                reason: format!("IDLE failed: {e}"),
+                reason: format!("IDLE failed: {e}").into(),
                 fatal: true,
             }),
             Err(e) => Err(self.connection_lost(&e)),
