@@ -22,15 +22,17 @@ use crate::query::Window;
 use crate::render::Format;
 use crate::source::files::{self, PathOptions};
 use crate::source::Source;
-use crate::store::Store;
+use crate::store::{Location, Store};
 
 /// DMARC aggregate report analyzer: ingest reports from files, Maildir,
 /// mbox or IMAP into one SQLite file, then ask it who sends as you.
 #[derive(Debug, Parser)]
 #[command(name = "dmarcdb", version, about, max_term_width = 100)]
 pub struct Cli {
-    /// The database file [default: dmarcdb.sqlite in the platform data dir]
-    #[arg(long, global = true, env = "DMARCDB_DB", value_name = "PATH")]
+    /// The database: a SQLite file, or a PostgreSQL server as
+    /// postgres://user@host/dbname (also from DATABASE_URL) [default:
+    /// dmarcdb.sqlite in the platform data dir]
+    #[arg(long, global = true, env = "DMARCDB_DB", value_name = "PATH|URL")]
     pub db: Option<PathBuf>,
 
     #[command(flatten)]
@@ -198,19 +200,25 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     }
 }
 
-/// The database path: `--db`, `DMARCDB_DB`, or the platform data dir.
-fn db_path(db: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+/// Where the database is: `--db`, `DMARCDB_DB`, a PostgreSQL URL in
+/// `DATABASE_URL`, or the file in the platform data dir.
+fn db_location(db: Option<PathBuf>) -> anyhow::Result<Location> {
     if let Some(p) = db {
-        return Ok(p);
+        return Ok(Location::parse(p.as_os_str()));
+    }
+    if let Some(url) = std::env::var_os("DATABASE_URL") {
+        if let loc @ Location::Postgres(_) = Location::parse(&url) {
+            return Ok(loc);
+        }
     }
     let dirs = directories::ProjectDirs::from("", "", "dmarcdb")
         .context("no home directory to put the database in; pass --db")?;
-    Ok(dirs.data_dir().join("dmarcdb.sqlite"))
+    Ok(Location::File(dirs.data_dir().join("dmarcdb.sqlite")))
 }
 
 fn open_store(db: Option<PathBuf>) -> anyhow::Result<Store> {
-    let path = db_path(db)?;
-    Store::open(&path).with_context(|| format!("cannot open database {}", path.display()))
+    let loc = db_location(db)?;
+    Store::connect(&loc).with_context(|| format!("cannot open database {}", loc.display()))
 }
 
 fn cmd_ingest(db: Option<PathBuf>, sa: &SettingsArgs, args: IngestArgs) -> anyhow::Result<Exit> {

@@ -11,9 +11,10 @@
 
 use rusqlite::{params, Connection, Transaction, TransactionBehavior};
 
-use super::{DbError, Store};
+use super::sqlite::Lite;
+use super::DbError;
 
-impl Store {
+impl Lite {
     /// Folds the reports stored since the last call into `sender`.
     pub fn refresh_senders(&self) -> Result<(), DbError> {
         Ok(refresh(&self.conn)?)

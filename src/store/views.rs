@@ -19,12 +19,12 @@ pub use records::{FailureRow, ReportRow};
 
 use chrono::NaiveDate;
 use ipnet::IpNet;
-use rusqlite::{params, params_from_iter, OptionalExtension, Row};
+use rusqlite::types::{FromSql, Value};
 use serde::Serialize;
 
-use super::{DbError, Store};
+use super::{Backend, DbError, Store};
 use crate::config::OurNets;
-use sql::{Sql, FROM, PASS};
+use sql::{Dialect, Sql, PASS};
 
 /// The reports a view looks at, by `date_begin` (as the seed counted them):
 /// `since <= date_begin < until`.
@@ -127,7 +127,7 @@ impl SourceRow {
         }
     }
 
-    fn from_row(r: &Row<'_>) -> rusqlite::Result<SourceRow> {
+    fn from_row(r: &Cells) -> Result<SourceRow, DbError> {
         Ok(SourceRow {
             source_ip: r.get(0)?,
             ours: r.get(1)?,
@@ -148,17 +148,52 @@ pub struct ReportSpan {
     pub messages_pass: i64,
 }
 
+/// One row of a view's answer, read the same from either backend:
+/// integers (PostgreSQL's booleans as 0 and 1), text, bytes, NULL.
+pub(crate) struct Cells(pub(crate) Vec<Value>);
+
+impl Cells {
+    /// Column `i` as `T` (`bool` from an integer, `Option` for NULL).
+    pub fn get<T: FromSql>(&self, i: usize) -> Result<T, DbError> {
+        let v = self.0.get(i).unwrap_or(&Value::Null);
+        T::column_result(v.into()).map_err(|e| {
+            DbError::from(rusqlite::Error::FromSqlConversionFailure(
+                i,
+                v.data_type(),
+                Box::new(e),
+            ))
+        })
+    }
+}
+
 impl Store {
+    /// A builder for SQL in this store's dialect.
+    pub(crate) fn sql(&self) -> Sql {
+        Sql::new(match self.backend {
+            Backend::Sqlite(_) => Dialect::Sqlite,
+            Backend::Postgres(_) => Dialect::Postgres,
+        })
+    }
+
     /// Runs `text` with `sql`'s parameters and maps each row with `f`.
     pub(crate) fn rows<T>(
         &self,
         text: &str,
         sql: &Sql,
-        f: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+        mut f: impl FnMut(&Cells) -> Result<T, DbError>,
     ) -> Result<Vec<T>, DbError> {
-        let mut st = self.conn.prepare_cached(text)?;
-        let rows = st.query_map(params_from_iter(sql.args.iter()), f)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let rows = match &self.backend {
+            Backend::Sqlite(lite) => lite.cells(text, &sql.args)?,
+            Backend::Postgres(pg) => pg.cells(text, &sql.args)?,
+        };
+        rows.iter().map(&mut f).collect()
+    }
+
+    /// The single value of a one-row, one-column answer (`None` for no row
+    /// or NULL).
+    pub(crate) fn value(&self, text: &str, sql: &Sql) -> Result<Option<i64>, DbError> {
+        let rows = self.rows(text, sql, |r| r.get::<Option<i64>>(0))?;
+        Ok(rows.into_iter().next().flatten())
     }
 
     /// Per source IP, largest volume first; with `novelty`, new senders
@@ -173,13 +208,13 @@ impl Store {
         if novelty.is_some() {
             self.refresh_senders()?;
         }
-        let (text, sql) = sources_sql(q, novelty);
+        let (text, sql) = sources_sql(self.sql(), q, novelty);
         self.rows(&text, &sql, SourceRow::from_row)
     }
 
     /// Per report in the window: its range, messages and passing messages.
     pub fn report_spans(&self, q: &Scope<'_>) -> Result<Vec<ReportSpan>, DbError> {
-        let (text, sql) = daily_sql(q);
+        let (text, sql) = daily_sql(self.sql(), q);
         self.rows(&text, &sql, |r| {
             Ok(ReportSpan {
                 date_begin: r.get(0)?,
@@ -192,34 +227,27 @@ impl Store {
 
     /// The begin date of the oldest stored report.
     pub fn oldest_report(&self) -> Result<Option<i64>, DbError> {
-        Ok(self
-            .conn
-            .query_row("SELECT min(date_begin) FROM report", [], |r| r.get(0))?)
+        self.value("SELECT min(date_begin) FROM report", &self.sql())
     }
 
     /// The begin date of the newest stored report.
     pub fn newest_report(&self) -> Result<Option<i64>, DbError> {
-        Ok(self
-            .conn
-            .query_row("SELECT max(date_begin) FROM report", [], |r| r.get(0))?)
+        self.value("SELECT max(date_begin) FROM report", &self.sql())
     }
 
     /// Whether any report begins in `w`.
     pub fn any_report_in(&self, w: &Window) -> Result<bool, DbError> {
-        let found = self
-            .conn
-            .query_row(
-                "SELECT 1 FROM report WHERE date_begin >= ?1 AND date_begin < ?2 LIMIT 1",
-                params![w.lo(), w.hi()],
-                |_| Ok(()),
-            )
-            .optional()?;
-        Ok(found.is_some())
+        let mut sql = self.sql();
+        let (lo, hi) = (sql.bind(w.lo()), sql.bind(w.hi()));
+        let text =
+            format!("SELECT 1 FROM report WHERE date_begin >= {lo} AND date_begin < {hi} LIMIT 1");
+        Ok(self.value(&text, &sql)?.is_some())
     }
 }
 
-fn sources_sql(q: &Scope<'_>, novelty: Option<Novelty>) -> (String, Sql) {
-    let mut sql = Sql::default();
+fn sources_sql(mut sql: Sql, q: &Scope<'_>, novelty: Option<Novelty>) -> (String, Sql) {
+    let from = sql.from();
+    let (messages, pass) = (sql.sum("c.count"), sql.sum(PASS));
     let ours = sql.ours(q.nets);
     let cond = sql.where_all(q);
     let limit = sql.limit(q.limit);
@@ -228,27 +256,28 @@ fn sources_sql(q: &Scope<'_>, novelty: Option<Novelty>) -> (String, Sql) {
         Some(n) => {
             let (min, before) = (sql.bind(n.min_messages), sql.bind(n.before));
             format!(
-                "max({ours}) = 0 AND sum(c.count) >= {min} AND NOT EXISTS (
+                "max({ours}) = 0 AND {messages} >= {min} AND NOT EXISTS (
                    SELECT 1 FROM sender s
                    WHERE s.source_ip = c.source_ip AND s.first_seen < {before})"
             )
         }
     };
     let text = format!(
-        "SELECT c.source_ip, max({ours}), sum(c.count), sum({PASS}), {new} {FROM} {cond}
+        "SELECT c.source_ip, max({ours}), {messages}, {pass}, {new} {from} {cond}
          GROUP BY c.source_ip ORDER BY 3 DESC, 1 {limit}"
     );
     (text, sql)
 }
 
-fn daily_sql(q: &Scope<'_>) -> (String, Sql) {
-    let mut sql = Sql::default();
+fn daily_sql(mut sql: Sql, q: &Scope<'_>) -> (String, Sql) {
+    let from = sql.from();
+    let (messages, pass) = (sql.sum("c.count"), sql.sum(PASS));
     let cond = sql.where_all(q);
     // Grouping by (date_begin, id), the order of `report_date_begin`, keeps
     // the planner on that index; by id alone it scans the whole table in
     // rowid order to save a sort.
     let text = format!(
-        "SELECT r.date_begin, r.date_end, sum(c.count), sum({PASS}) {FROM} {cond}
+        "SELECT r.date_begin, r.date_end, {messages}, {pass} {from} {cond}
          GROUP BY r.date_begin, r.id"
     );
     (text, sql)
@@ -296,7 +325,10 @@ mod tests {
                 before: 1_699_000_000,
                 min_messages: 10,
             });
-            for (text, sql) in [sources_sql(&q, novelty), daily_sql(&q)] {
+            for (text, sql) in [
+                sources_sql(store.sql(), &q, novelty),
+                daily_sql(store.sql(), &q),
+            ] {
                 let p = plan(&store, &text, &sql);
                 assert!(p.contains("INDEX report_date_begin"), "{p}");
                 assert!(p.contains("PRIMARY KEY"), "{p}");

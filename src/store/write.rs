@@ -8,12 +8,13 @@ use std::io::Write;
 use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 
-use super::{DbError, Inserter, Store, StoreError, Stored};
+use super::sqlite::Lite;
+use super::{DbError, Inserter, StoreError, Stored};
 use crate::extract::Payload;
 use crate::model::{Record, ReportHeader};
 use crate::parse::ParseError;
 
-impl Store {
+impl Lite {
     /// Stores a parsed report in one transaction (or one savepoint of the
     /// open group, see [`Store::set_batching`]), unless a report with the
     /// same identity is already stored, decided from `header` before any
@@ -107,7 +108,7 @@ fn write_report(
 
 /// The bytes to keep for a report: a gzip payload as received, plain XML
 /// compressed.
-fn keep_bytes(payload: &Payload) -> std::borrow::Cow<'_, [u8]> {
+pub(super) fn keep_bytes(payload: &Payload) -> std::borrow::Cow<'_, [u8]> {
     if payload.gzip {
         std::borrow::Cow::Borrowed(&payload.data)
     } else {
@@ -227,7 +228,7 @@ impl Totals {
 }
 
 #[cfg(test)]
-impl Store {
+impl Lite {
     /// Parses `payload` on this thread and stores it: the tests' way in
     /// (ingest parses on a thread of its own, see `ingest/pipeline.rs`).
     pub(crate) fn store_report(

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::sql::{Sql, FROM, PASS};
+use super::sql::PASS;
 use super::Scope;
 use crate::store::{DbError, Store};
 
@@ -58,11 +58,13 @@ const FAIL_WORDS: &str = "('fail', 'softfail', 'hardfail')";
 impl Store {
     /// Per reporter, largest volume first.
     pub fn org_rows(&self, q: &Scope<'_>) -> Result<Vec<OrgRow>, DbError> {
-        let mut sql = Sql::default();
+        let mut sql = self.sql();
+        let from = sql.from();
+        let (messages, pass) = (sql.sum("c.count"), sql.sum(PASS));
         let cond = sql.where_all(q);
         let limit = sql.limit(q.limit);
         let text = format!(
-            "SELECT r.org_name, count(DISTINCT r.id), sum(c.count), sum({PASS}) {FROM} {cond}
+            "SELECT r.org_name, count(DISTINCT r.id), {messages}, {pass} {from} {cond}
              GROUP BY r.org_name ORDER BY 3 DESC, 1 {limit}"
         );
         self.rows(&text, &sql, |r| {
@@ -77,12 +79,14 @@ impl Store {
 
     /// Per policy domain and header_from, largest volume first.
     pub fn domain_rows(&self, q: &Scope<'_>) -> Result<Vec<DomainRow>, DbError> {
-        let mut sql = Sql::default();
+        let mut sql = self.sql();
+        let from = sql.from();
+        let (messages, pass) = (sql.sum("c.count"), sql.sum(PASS));
         let cond = sql.where_all(q);
         let limit = sql.limit(q.limit);
         let text = format!(
             "SELECT lower(r.policy_domain), lower(c.header_from), count(DISTINCT c.source_ip),
-                    sum(c.count), sum({PASS}) {FROM} {cond}
+                    {messages}, {pass} {from} {cond}
              GROUP BY 1, 2 ORDER BY 4 DESC, 1, 2 {limit}"
         );
         self.rows(&text, &sql, |r| {
@@ -100,14 +104,19 @@ impl Store {
     /// volume first (raw results: a message with two signatures counts in
     /// both rows).
     pub fn dkim_rows(&self, q: &Scope<'_>) -> Result<Vec<DkimRow>, DbError> {
-        let mut sql = Sql::default();
+        let mut sql = self.sql();
+        let dpass = sql.sum("CASE WHEN d.result = 'pass' THEN c.count ELSE 0 END");
+        let dfail = sql.sum(&format!(
+            "CASE WHEN d.result IN {FAIL_WORDS} THEN c.count ELSE 0 END"
+        ));
+        let from = sql.from();
+        let messages = sql.sum("c.count");
         let cond = sql.where_all(q);
         let limit = sql.limit(q.limit);
         let text = format!(
-            "SELECT lower(d.domain), d.selector, sum(c.count),
-                    sum(CASE WHEN d.result = 'pass' THEN c.count ELSE 0 END),
-                    sum(CASE WHEN d.result IN {FAIL_WORDS} THEN c.count ELSE 0 END)
-             {FROM} LEFT JOIN dkim_result d ON d.auth_set = c.auth {cond}
+            "SELECT lower(d.domain), d.selector, {messages},
+                    {dpass}, {dfail}
+             {from} LEFT JOIN dkim_result d ON d.auth_set = c.auth {cond}
              GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 {limit}"
         );
         self.rows(&text, &sql, |r| {
@@ -123,14 +132,18 @@ impl Store {
 
     /// Per SPF domain from `<auth_results>`, largest volume first.
     pub fn spf_rows(&self, q: &Scope<'_>) -> Result<Vec<SpfRow>, DbError> {
-        let mut sql = Sql::default();
+        let mut sql = self.sql();
+        let spass = sql.sum("CASE WHEN s.result = 'pass' THEN c.count ELSE 0 END");
+        let sfail = sql.sum(&format!(
+            "CASE WHEN s.result IN {FAIL_WORDS} THEN c.count ELSE 0 END"
+        ));
+        let from = sql.from();
+        let messages = sql.sum("c.count");
         let cond = sql.where_all(q);
         let limit = sql.limit(q.limit);
         let text = format!(
-            "SELECT lower(s.domain), sum(c.count),
-                    sum(CASE WHEN s.result = 'pass' THEN c.count ELSE 0 END),
-                    sum(CASE WHEN s.result IN {FAIL_WORDS} THEN c.count ELSE 0 END)
-             {FROM} LEFT JOIN spf_result s ON s.auth_set = c.auth {cond}
+            "SELECT lower(s.domain), {messages}, {spass}, {sfail}
+             {from} LEFT JOIN spf_result s ON s.auth_set = c.auth {cond}
              GROUP BY 1 ORDER BY 2 DESC, 1 {limit}"
         );
         self.rows(&text, &sql, |r| {

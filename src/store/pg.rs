@@ -1,0 +1,234 @@
+//! The PostgreSQL backend: one connection to a server (`connect.rs`: URL,
+//! TLS, password), its schema (`schema-postgres.sql`) and migrations (on
+//! the `dmarcdb_schema` table, append-only like SQLite's), transactions and
+//! groups. Its statements: `write.rs` (a report, its records by binary
+//! COPY, the quarantine), `admin.rs` (quarantine admin, reparse, senders).
+//! The views are shared with SQLite (`views/`); [`Pg::cells`] runs them.
+//!
+//! Several writers, on one machine or several, take one transaction-scoped
+//! advisory lock ([`WRITE_LOCK`]) before their first statement, as SQLite's
+//! `BEGIN IMMEDIATE` takes the file's write lock: one writer at a time,
+//! each checking the identity key under the lock, so each report is stored
+//! once and no two writers deadlock on each other's rows. The UNIQUE key
+//! backs it up (`ON CONFLICT DO NOTHING`). Readers never wait for it.
+
+use std::cell::RefCell;
+use std::time::Instant;
+
+use postgres::types::ToSql;
+use postgres::Client;
+use rusqlite::types::Value;
+
+use super::insert::AuthSets;
+use super::views::Cells;
+use super::{DbError, Group, Lookup, StoreError, Stored, BATCH_AGE, BATCH_RECORDS, BATCH_REPORTS};
+
+mod admin;
+mod arg;
+mod connect;
+mod write;
+
+pub(super) use connect::{is_url, scrub};
+pub(super) use write::is_stored;
+
+/// The schema of a new database.
+const SCHEMA: &str = include_str!("../../schema-postgres.sql");
+
+/// Migrations of databases made by earlier versions, in order: entry `i`
+/// takes `dmarcdb_schema.version` from `i + 1` to `i + 2`. Append only:
+/// never edit, remove or reorder an entry that has shipped.
+const MIGRATIONS: &[&str] = &[];
+
+/// The version of a database with the current schema.
+const VERSION: i64 = MIGRATIONS.len() as i64 + 1;
+
+/// The advisory lock of writers (and of migrations): "dmarcdb" in ASCII.
+const WRITE_LOCK: i64 = 0x0064_6d61_7263_6462;
+
+/// An open PostgreSQL database.
+pub struct Pg {
+    /// In a `RefCell`: the driver needs `&mut` even to read, and the
+    /// views read through `&Store`.
+    client: RefCell<Client>,
+    /// For a second connection ([`Pg::lookup`]).
+    url: String,
+    batching: bool,
+    batch: Option<Group>,
+    sets: AuthSets,
+}
+
+impl Pg {
+    /// Connects to `url` and brings the schema up to date.
+    pub fn connect(url: &str) -> Result<Pg, DbError> {
+        let client = connect::connect(url)?;
+        let mut pg = Pg {
+            client: RefCell::new(client),
+            url: url.to_string(),
+            batching: false,
+            batch: None,
+            sets: AuthSets::default(),
+        };
+        pg.migrate()?;
+        pg.set_durable(false)?;
+        Ok(pg)
+    }
+
+    /// Applies pending migrations in one transaction, under the write lock,
+    /// so two processes opening a new database at once do not both create
+    /// the tables.
+    fn migrate(&mut self) -> Result<(), DbError> {
+        let mut tx = self.client.get_mut().transaction()?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])?;
+        tx.batch_execute("CREATE TABLE IF NOT EXISTS dmarcdb_schema (version bigint NOT NULL)")?;
+        let version: Option<i64> = tx
+            .query_opt("SELECT version FROM dmarcdb_schema", &[])?
+            .map(|r| r.get(0));
+        match version {
+            None => {
+                tx.batch_execute(SCHEMA)?;
+                tx.execute(
+                    "INSERT INTO dmarcdb_schema (version) VALUES ($1)",
+                    &[&VERSION],
+                )?;
+            }
+            Some(v) => {
+                let start = usize::try_from(v - 1).unwrap_or(usize::MAX);
+                for (i, sql) in MIGRATIONS.iter().enumerate().skip(start) {
+                    tx.batch_execute(sql)?;
+                    tx.execute("UPDATE dmarcdb_schema SET version = $1", &[&(i as i64 + 2)])?;
+                }
+            }
+        }
+        Ok(tx.commit()?)
+    }
+
+    /// `synchronous_commit = on` (true) or `off` (false): off, a server
+    /// crash may lose the last commits, never corrupt anything.
+    pub fn set_durable(&self, durable: bool) -> Result<(), DbError> {
+        let mode = if durable { "on" } else { "off" };
+        Ok(self
+            .client
+            .borrow_mut()
+            .batch_execute(&format!("SET synchronous_commit = {mode}"))?)
+    }
+
+    pub fn set_batching(&mut self, on: bool) -> Result<(), DbError> {
+        self.batching = on;
+        if on {
+            Ok(())
+        } else {
+            self.commit()
+        }
+    }
+
+    pub fn commit_due(&mut self) -> Result<bool, DbError> {
+        let Some(g) = self.batch else {
+            return Ok(true);
+        };
+        if g.reports < BATCH_REPORTS && g.records < BATCH_RECORDS && g.since.elapsed() < BATCH_AGE {
+            return Ok(false);
+        }
+        self.commit()?;
+        Ok(true)
+    }
+
+    pub fn commit(&mut self) -> Result<(), DbError> {
+        match self.batch.take() {
+            Some(_) => Ok(self
+                .client
+                .get_mut()
+                .batch_execute("COMMIT")
+                .inspect_err(|_| self.sets.clear())?),
+            None => Ok(()),
+        }
+    }
+
+    /// A second connection, for ingest's parsing thread.
+    pub fn lookup(&self) -> Option<Lookup> {
+        let client = connect::connect(&self.url).ok()?;
+        Some(Lookup::postgres(client))
+    }
+
+    /// Every row of `text` with `args` bound, as [`Cells`].
+    pub(super) fn cells(&self, text: &str, args: &[Value]) -> Result<Vec<Cells>, DbError> {
+        let args: Vec<arg::Arg<'_>> = args.iter().map(arg::Arg).collect();
+        let params: Vec<&(dyn ToSql + Sync)> =
+            args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
+        let mut client = self.client.borrow_mut();
+        let st = client.prepare(text)?;
+        let rows = client.query(&st, &params)?;
+        rows.iter().map(arg::cells).collect()
+    }
+
+    /// Runs `write` in a transaction of its own, or in a savepoint of the
+    /// open group; kept only if it succeeds. Either way the write lock is
+    /// taken first.
+    fn in_savepoint(
+        &mut self,
+        write: impl FnOnce(&mut Client, &mut AuthSets) -> Result<Stored, StoreError>,
+    ) -> Result<Stored, StoreError> {
+        let client = self.client.get_mut();
+        if !self.batching {
+            client.batch_execute("BEGIN")?;
+            let stored = lock(client)
+                .map_err(StoreError::from)
+                .and_then(|()| write(client, &mut self.sets))
+                .and_then(|stored| Ok(client.batch_execute("COMMIT").map(|()| stored)?));
+            return match stored {
+                Ok(stored) => {
+                    self.sets.keep();
+                    Ok(stored)
+                }
+                Err(e) => {
+                    let _ = client.batch_execute("ROLLBACK");
+                    self.sets.forget();
+                    Err(e)
+                }
+            };
+        }
+        if self.batch.is_none() {
+            client.batch_execute("BEGIN")?;
+            lock(client)?;
+            self.batch = Some(Group {
+                since: Instant::now(),
+                reports: 0,
+                records: 0,
+            });
+        }
+        client.batch_execute("SAVEPOINT report")?;
+        let stored = write(client, &mut self.sets)
+            .and_then(|stored| Ok(client.batch_execute("RELEASE report").map(|()| stored)?));
+        let stored = match stored {
+            Ok(stored) => stored,
+            Err(e) => {
+                let _ = client.batch_execute("ROLLBACK TO report; RELEASE report");
+                self.sets.forget();
+                return Err(e);
+            }
+        };
+        self.sets.keep();
+        if let (Some(g), Stored::New { records, .. }) = (self.batch.as_mut(), &stored) {
+            g.reports += 1;
+            g.records += records;
+        }
+        Ok(stored)
+    }
+}
+
+/// Takes the writers' lock, held until the transaction ends.
+fn lock(client: &mut Client) -> Result<(), postgres::Error> {
+    client.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])?;
+    Ok(())
+}
+
+/// A driver error's text: the server's message (with its detail) when
+/// there is one, else the driver's own. Never the connection string.
+pub(super) fn describe(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => match db.detail() {
+            Some(detail) => format!("{}: {} ({detail})", db.severity(), db.message()),
+            None => format!("{}: {}", db.severity(), db.message()),
+        },
+        None => e.to_string(),
+    }
+}

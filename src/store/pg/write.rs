@@ -1,0 +1,366 @@
+//! The write path of one report on PostgreSQL, and of an input that could
+//! not be stored. The header is one INSERT; the records are buffered (at
+//! most [`CHUNK`] at a time) and loaded with binary COPY, the fastest way
+//! into PostgreSQL; between two loads the connection is free for the few
+//! auth-result sets not seen before (see `insert.rs`'s [`AuthSets`]).
+
+use postgres::binary_copy::BinaryCopyInWriter;
+use postgres::types::{ToSql, Type};
+use postgres::Client;
+use sha2::{Digest, Sha256};
+
+use super::super::insert::{auth_key, fingerprint, AuthSets};
+use super::super::write::{gzip, header_errors, keep_bytes, Totals};
+use super::super::{ip_bin, DbError, StoreError, Stored};
+use super::Pg;
+use crate::extract::Payload;
+use crate::model::{Record, ReportHeader};
+use crate::parse::ParseError;
+
+/// Records buffered before a COPY.
+const CHUNK: usize = 4096;
+
+impl Pg {
+    /// See [`crate::store::Store::store_parsed`].
+    pub fn store_parsed(
+        &mut self,
+        payload: &Payload,
+        source: &str,
+        header: ReportHeader,
+        next_record: &mut dyn FnMut() -> Result<Option<Record>, StoreError>,
+    ) -> Result<Stored, StoreError> {
+        self.in_savepoint(|client, sets| {
+            if is_stored(client, &header)? {
+                return Ok(Stored::Duplicate {
+                    header: Box::new(header),
+                });
+            }
+            let Some(id) = insert_header(client, &header, source)? else {
+                return Ok(Stored::Duplicate {
+                    header: Box::new(header),
+                });
+            };
+            let mut loader = Loader::new(id);
+            let mut t = Totals::default();
+            while let Some(rec) = next_record()? {
+                t.add(&rec);
+                loader.push(client, sets, &rec)?;
+            }
+            loader.flush(client)?;
+            if t.records == 0 {
+                return Err(ParseError::NotAReport("no <record> elements".into()).into());
+            }
+            set_totals(client, id, &t)?;
+            let blob = keep_bytes(payload);
+            let sha = Sha256::digest(&blob).to_vec();
+            client.execute(
+                "INSERT INTO report_blob (report, sha256, gzip) VALUES ($1, $2, $3)",
+                &[&id, &sha, &&*blob],
+            )?;
+            Ok(Stored::New {
+                id,
+                header: Box::new(header),
+                records: t.records,
+                messages: t.messages,
+                messages_fail: t.messages_fail,
+            })
+        })
+    }
+
+    /// See [`crate::store::Store::quarantine`].
+    pub fn quarantine(&mut self, source: &str, reason: &str, bytes: &[u8]) -> Result<(), DbError> {
+        let now = chrono::Utc::now().timestamp();
+        let sha = Sha256::digest(bytes).to_vec();
+        self.client.get_mut().execute(
+            "INSERT INTO quarantine (sha256, source, reason, gzip, first_seen, last_seen)
+             VALUES ($1, $2, $3, $4, $5, $5)
+             ON CONFLICT (sha256) DO UPDATE SET source = excluded.source,
+               reason = excluded.reason, last_seen = excluded.last_seen,
+               attempts = quarantine.attempts + 1",
+            &[&sha, &source, &reason, &gzip(bytes), &now],
+        )?;
+        Ok(())
+    }
+}
+
+/// Whether a report with `header`'s identity key is committed (or written
+/// by this transaction).
+pub fn is_stored(client: &mut Client, header: &ReportHeader) -> Result<bool, DbError> {
+    let k = header.key();
+    let row = client.query_opt(
+        "SELECT 1 FROM report WHERE org_name = $1 AND report_id = $2
+         AND policy_domain = $3 AND date_begin = $4 AND date_end = $5",
+        &[
+            &k.org_name,
+            &k.report_id,
+            &k.policy_domain,
+            &k.date_begin,
+            &k.date_end,
+        ],
+    )?;
+    Ok(row.is_some())
+}
+
+/// The header's columns and values, in one order (`report` table).
+pub(super) fn header_params<'a>(
+    h: &'a ReportHeader,
+    errors: &'a Option<String>,
+) -> [(&'static str, &'a (dyn ToSql + Sync)); 20] {
+    let m = &h.metadata;
+    let p = &h.policy;
+    [
+        ("org_name", &m.org_name),
+        ("email", &m.email),
+        ("extra_contact_info", &m.extra_contact_info),
+        ("report_id", &m.report_id),
+        ("date_begin", &m.date_begin),
+        ("date_end", &m.date_end),
+        ("errors", errors),
+        ("generator", &m.generator),
+        ("version", &h.version),
+        ("xml_namespace", &h.namespace),
+        ("policy_domain", &p.domain),
+        ("policy_adkim", &p.adkim),
+        ("policy_aspf", &p.aspf),
+        ("policy_p", &p.p),
+        ("policy_sp", &p.sp),
+        ("policy_np", &p.np),
+        ("policy_pct", &p.pct),
+        ("policy_fo", &p.fo),
+        ("policy_testing", &p.testing),
+        ("policy_discovery_method", &p.discovery_method),
+    ]
+}
+
+/// Inserts the report row; `None` when another writer stored the same
+/// identity meanwhile (not under the write lock: a backstop).
+fn insert_header(
+    client: &mut Client,
+    h: &ReportHeader,
+    source: &str,
+) -> Result<Option<i64>, DbError> {
+    let errors = header_errors(h);
+    let now = chrono::Utc::now().timestamp();
+    let cols = header_params(h, &errors);
+    let mut names: Vec<&str> = cols.iter().map(|(n, _)| *n).collect();
+    let mut values: Vec<&(dyn ToSql + Sync)> = cols.iter().map(|(_, v)| *v).collect();
+    names.extend(["source", "ingested_at"]);
+    values.push(&source);
+    values.push(&now);
+    let marks: Vec<String> = (1..=values.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "INSERT INTO report ({}) VALUES ({}) ON CONFLICT DO NOTHING RETURNING id",
+        names.join(", "),
+        marks.join(", ")
+    );
+    let row = client.query_opt(&sql, &values)?;
+    Ok(row.map(|r| r.get(0)))
+}
+
+/// The sums kept in the `report` row.
+pub(super) fn set_totals(client: &mut Client, id: i64, t: &Totals) -> Result<(), DbError> {
+    client.execute(
+        "UPDATE report SET record_count = $2, message_count = $3, pass_count = $4 WHERE id = $1",
+        &[
+            &id,
+            &(t.records as i64),
+            &t.messages,
+            &(t.messages - t.messages_fail),
+        ],
+    )?;
+    Ok(())
+}
+
+/// One `record` row, owned until its COPY.
+struct Row {
+    seq: i64,
+    source_ip: String,
+    ip_bin: Option<Vec<u8>>,
+    count: i64,
+    disposition: String,
+    dkim: String,
+    spf: String,
+    dmarc_pass: bool,
+    header_from: String,
+    envelope_from: Option<String>,
+    envelope_to: Option<String>,
+    auth: Option<i64>,
+}
+
+/// The column types of `record`, in the COPY's order.
+const TYPES: [Type; 13] = [
+    Type::INT8,
+    Type::INT8,
+    Type::TEXT,
+    Type::BYTEA,
+    Type::INT8,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::BOOL,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::INT8,
+];
+
+/// A report's records on their way in, numbered (`seq`) in order.
+pub(super) struct Loader {
+    report: i64,
+    seq: i64,
+    rows: Vec<Row>,
+    /// (record seq, reason seq, type, comment).
+    reasons: Vec<(i64, i64, String, Option<String>)>,
+    key: String,
+}
+
+impl Loader {
+    pub fn new(report: i64) -> Loader {
+        Loader {
+            report,
+            seq: 0,
+            rows: Vec::new(),
+            reasons: Vec::new(),
+            key: String::new(),
+        }
+    }
+
+    /// Adds the report's next record (its auth set stored first if new),
+    /// loading the buffer when full.
+    pub fn push(
+        &mut self,
+        client: &mut Client,
+        sets: &mut AuthSets,
+        r: &Record,
+    ) -> Result<(), DbError> {
+        let auth = self.auth_set(client, sets, r)?;
+        let pe = &r.policy_evaluated;
+        let ids = &r.identifiers;
+        for (i, o) in pe.reasons.iter().enumerate() {
+            self.reasons
+                .push((self.seq, i as i64, o.kind.clone(), o.comment.clone()));
+        }
+        self.rows.push(Row {
+            seq: self.seq,
+            source_ip: r.source_ip.clone(),
+            ip_bin: ip_bin(&r.source_ip).map(|b| b.to_vec()),
+            count: r.count,
+            disposition: pe.disposition.as_str().to_string(),
+            dkim: pe.dkim.as_str().to_string(),
+            spf: pe.spf.as_str().to_string(),
+            dmarc_pass: r.dmarc_pass(),
+            header_from: ids.header_from.clone(),
+            envelope_from: ids.envelope_from.clone(),
+            envelope_to: ids.envelope_to.clone(),
+            auth,
+        });
+        self.seq += 1;
+        if self.rows.len() >= CHUNK {
+            self.flush(client)?;
+        }
+        Ok(())
+    }
+
+    /// Loads the buffered records (one binary COPY) and their reasons.
+    pub fn flush(&mut self, client: &mut Client) -> Result<(), DbError> {
+        if !self.rows.is_empty() {
+            let sink = client.copy_in(
+                "COPY record (report, seq, source_ip, ip_bin, count, disposition, dkim, spf,
+                   dmarc_pass, header_from, envelope_from, envelope_to, auth)
+                 FROM STDIN (FORMAT binary)",
+            )?;
+            let mut w = BinaryCopyInWriter::new(sink, &TYPES);
+            for r in self.rows.drain(..) {
+                w.write(&[
+                    &self.report,
+                    &r.seq,
+                    &r.source_ip,
+                    &r.ip_bin,
+                    &r.count,
+                    &r.disposition,
+                    &r.dkim,
+                    &r.spf,
+                    &r.dmarc_pass,
+                    &r.header_from,
+                    &r.envelope_from,
+                    &r.envelope_to,
+                    &r.auth,
+                ])?;
+            }
+            w.finish()?;
+        }
+        for (record, seq, kind, comment) in self.reasons.drain(..) {
+            client.execute(
+                "INSERT INTO override_reason (report, record, seq, type, comment)
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[&self.report, &record, &seq, &kind, &comment],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The id of `r`'s auth-result set, stored first if new; `None` when
+    /// the record has no auth results.
+    fn auth_set(
+        &mut self,
+        client: &mut Client,
+        sets: &mut AuthSets,
+        r: &Record,
+    ) -> Result<Option<i64>, DbError> {
+        if r.dkim.is_empty() && r.spf.is_empty() {
+            return Ok(None);
+        }
+        let fp = fingerprint(r);
+        if let Some(id) = sets.get(fp, r) {
+            return Ok(Some(id));
+        }
+        auth_key(r, &mut self.key);
+        let found: Option<i64> = client
+            .query_opt("SELECT id FROM auth_set WHERE key = $1", &[&self.key])?
+            .map(|row| row.get(0));
+        let id = match found {
+            Some(id) => id,
+            None => insert_set(client, r, &self.key)?,
+        };
+        sets.add(fp, r, id, found.is_none());
+        Ok(Some(id))
+    }
+}
+
+fn insert_set(client: &mut Client, r: &Record, key: &str) -> Result<i64, DbError> {
+    let set: i64 = client
+        .query_one(
+            "INSERT INTO auth_set (key) VALUES ($1) RETURNING id",
+            &[&key],
+        )?
+        .get(0);
+    for (i, d) in r.dkim.iter().enumerate() {
+        client.execute(
+            "INSERT INTO dkim_result (auth_set, seq, domain, selector, result, human_result)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &set,
+                &(i as i64),
+                &d.domain,
+                &d.selector,
+                &d.result.as_str(),
+                &d.human_result,
+            ],
+        )?;
+    }
+    for (i, s) in r.spf.iter().enumerate() {
+        client.execute(
+            "INSERT INTO spf_result (auth_set, seq, domain, scope, result, human_result)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &set,
+                &(i as i64),
+                &s.domain,
+                &s.scope,
+                &s.result.as_str(),
+                &s.human_result,
+            ],
+        )?;
+    }
+    Ok(set)
+}
