@@ -5,3 +5,4 @@
 pub mod cli;
 pub mod dovecot;
 pub mod mail;
+pub mod postgres;

@@ -54,8 +54,15 @@ impl ToSql for Arg<'_> {
     to_sql_checked!();
 }
 
+fn epoch(t: std::time::SystemTime) -> i64 {
+    match t.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => d.as_secs() as i64,
+        Err(e) => -(e.duration().as_secs() as i64),
+    }
+}
+
 /// A row as the backend-neutral cells the views read: integers (and
-/// booleans, as 0 and 1), text, bytes, NULL.
+/// booleans, as 0 and 1; timestamps as epoch seconds), text, bytes, NULL.
 pub fn cells(row: &Row) -> Result<Cells, DbError> {
     let mut out = Vec::with_capacity(row.len());
     for (i, col) in row.columns().iter().enumerate() {
@@ -72,6 +79,10 @@ pub fn cells(row: &Row) -> Result<Cells, DbError> {
                 .map(|b| Value::Integer(b.into())),
             Type::FLOAT8 => row.try_get::<_, Option<f64>>(i)?.map(Value::Real),
             Type::BYTEA => row.try_get::<_, Option<Vec<u8>>>(i)?.map(Value::Blob),
+            // As seconds since the epoch, like the bigint dates.
+            Type::TIMESTAMPTZ | Type::TIMESTAMP => row
+                .try_get::<_, Option<std::time::SystemTime>>(i)?
+                .map(|t| Value::Integer(epoch(t))),
             _ => row.try_get::<_, Option<String>>(i)?.map(Value::Text),
         };
         out.push(v.unwrap_or(Value::Null));

@@ -85,16 +85,20 @@ pub fn connect(url: &str) -> Result<Client, DbError> {
         let (k, v) = p.split_once('=').unwrap_or((p, ""));
         let value = decode(v);
         match k {
-            "sslmode" => mode = match value.as_str() {
-                "disable" => Mode::Disable,
-                "allow" | "prefer" => Mode::Prefer,
-                "require" => Mode::Require,
-                "verify-ca" => Mode::VerifyCa,
-                "verify-full" => Mode::VerifyFull,
-                other => return Err(DbError::setup(format!(
+            "sslmode" => {
+                mode = match value.as_str() {
+                    "disable" => Mode::Disable,
+                    "allow" | "prefer" => Mode::Prefer,
+                    "require" => Mode::Require,
+                    "verify-ca" => Mode::VerifyCa,
+                    "verify-full" => Mode::VerifyFull,
+                    other => {
+                        return Err(DbError::setup(format!(
                     "unknown sslmode {other:?} (disable, prefer, require, verify-ca, verify-full)"
-                ))),
-            },
+                )))
+                    }
+                }
+            }
             "sslrootcert" => root = Some(value),
             _ => rest.push(p),
         }
