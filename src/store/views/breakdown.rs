@@ -51,6 +51,9 @@ pub struct SpfRow {
     pub messages_fail: i64,
 }
 
+// `NULLS FIRST` spells out SQLite's order of NULLs (messages without a
+// result), which PostgreSQL would put last.
+
 /// Result words that count as failing in `dkim` and `spf` (`hardfail` is
 /// what some SPF reporters write for `fail`).
 const FAIL_WORDS: &str = "('fail', 'softfail', 'hardfail')";
@@ -117,7 +120,7 @@ impl Store {
             "SELECT lower(d.domain), d.selector, {messages},
                     {dpass}, {dfail}
              {from} LEFT JOIN dkim_result d ON d.auth_set = c.auth {cond}
-             GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 {limit}"
+             GROUP BY 1, 2 ORDER BY 3 DESC, 1 NULLS FIRST, 2 NULLS FIRST {limit}"
         );
         self.rows(&text, &sql, |r| {
             Ok(DkimRow {
@@ -144,7 +147,7 @@ impl Store {
         let text = format!(
             "SELECT lower(s.domain), {messages}, {spass}, {sfail}
              {from} LEFT JOIN spf_result s ON s.auth_set = c.auth {cond}
-             GROUP BY 1 ORDER BY 2 DESC, 1 {limit}"
+             GROUP BY 1 ORDER BY 2 DESC, 1 NULLS FIRST {limit}"
         );
         self.rows(&text, &sql, |r| {
             Ok(SpfRow {
