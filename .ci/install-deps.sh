@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # System packages the test suite needs: Dovecot (tests/common/dovecot.rs runs
-# a private IMAP server) and openssl (the harness makes its certificates).
+# a private IMAP server), PostgreSQL (tests/common/postgres.rs runs a
+# throwaway cluster) and openssl (the harness makes its certificates).
 # Idempotent: installs only what is missing. Uses sudo when not root.
 set -euo pipefail
 
@@ -9,6 +10,7 @@ export DEBIAN_FRONTEND=noninteractive
 missing=()
 dpkg -s dovecot-imapd >/dev/null 2>&1 || missing+=(dovecot-imapd)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+[ -x /usr/lib/postgresql/15/bin/initdb ] || missing+=(postgresql)
 
 if ((${#missing[@]} == 0)); then
     echo "install-deps: nothing to install ($(dovecot --version))"

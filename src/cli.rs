@@ -11,6 +11,7 @@ use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod analysis;
+mod copy;
 mod imap;
 mod quarantine;
 pub use analysis::{AfterIngest, AlertArgs, FilterArgs, NotifyArgs, SettingsArgs};
@@ -64,6 +65,10 @@ pub enum Command {
     /// List, export or drop the inputs kept in quarantine (those that
     /// could not be stored).
     Quarantine(quarantine::QuarantineArgs),
+    /// Copy every report (from its original bytes) and quarantined input
+    /// from one database into another: SQLite to PostgreSQL or back.
+    /// Reports and inputs already there are skipped: safe to run again.
+    Copy(copy::CopyArgs),
 }
 
 #[derive(Debug, Args)]
@@ -185,6 +190,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Alert(args) => analysis::cmd_alert(cli.db, &cli.settings, args),
         Command::Reparse(args) => cmd_reparse(cli.db, args),
         Command::Quarantine(args) => quarantine::cmd_quarantine(cli.db, args),
+        Command::Copy(args) => copy::cmd_copy(args),
         Command::Generate(args) => {
             let w = crate::generate::write_corpus(&args.corpus, args.format, &args.out)
                 .with_context(|| format!("cannot write to {}", args.out.display()))?;

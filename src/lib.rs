@@ -20,6 +20,7 @@
 pub mod alert;
 pub mod cli;
 pub mod config;
+pub mod copy;
 pub mod exit;
 pub mod extract;
 pub mod generate;

@@ -61,6 +61,7 @@ use crate::model::ReportHeader;
 use crate::parse::ParseError;
 
 mod backend;
+mod import;
 mod insert;
 mod lookup;
 mod pg;

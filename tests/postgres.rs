@@ -196,3 +196,70 @@ fn a_password_in_the_url_never_shows_in_an_error() {
     assert!(err.contains("me:***@127.0.0.1"), "{err}");
     assert!(!err.contains("s3cret"), "{err}");
 }
+
+/// Every view and the quarantine, as JSON, for comparing two databases.
+fn everything(env: &Env) -> Vec<String> {
+    let mut all: Vec<String> = [
+        "sources", "daily", "orgs", "domains", "dkim", "spf", "failures", "reports",
+    ]
+    .iter()
+    .map(|v| out(env, &["query", v, "--days", "60", "--format", "json"]))
+    .collect();
+    all.push(out(env, &["quarantine", "list", "--format", "json"]));
+    all
+}
+
+/// The original bytes of every report, by identity, from a SQLite file.
+fn blobs(db: &std::path::Path) -> Vec<(String, String, Vec<u8>)> {
+    let c = rusqlite::Connection::open(db).unwrap();
+    let mut st = c
+        .prepare(
+            "SELECT r.org_name, r.report_id, b.gzip FROM report r
+             JOIN report_blob b ON b.report = r.id ORDER BY 1, 2",
+        )
+        .unwrap();
+    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect()
+}
+
+#[test]
+fn copy_round_trips_sqlite_to_postgres_and_back_without_a_difference() {
+    let Some(pg) = pg_env() else { return };
+    let a = Env::on(false);
+    a.ingest(&reports());
+    let bad = a.path("bad.xml");
+    std::fs::write(&bad, "<feedback><report_metadata>").unwrap();
+    assert_eq!(run(a.cmd().arg("ingest").arg(&bad)).0, 3);
+    let b = Env::on(false);
+    let url = pg.url.clone().unwrap();
+    let copy = |from: &std::ffi::OsStr, to: &std::ffi::OsStr| {
+        let (code, stdout, err) = run(a
+            .cmd()
+            .arg("copy")
+            .arg("--from")
+            .arg(from)
+            .arg("--to")
+            .arg(to));
+        assert_eq!(code, 0, "{err}");
+        stdout
+    };
+    let first = copy(a.db().as_os_str(), url.as_ref());
+    assert!(first.starts_with("4 report(s) copied"), "{first}");
+    assert!(first.contains("quarantine: 1 copied"), "{first}");
+    let again = copy(a.db().as_os_str(), url.as_ref());
+    assert!(
+        again.starts_with("0 report(s) copied (0 records), 4 already there"),
+        "{again}"
+    );
+    assert!(
+        again.contains("quarantine: 0 copied, 1 already there"),
+        "{again}"
+    );
+    copy(url.as_ref(), b.db().as_os_str());
+    let want = everything(&a);
+    assert_eq!(everything(&pg), want);
+    assert_eq!(everything(&b), want);
+    assert_eq!(blobs(&b.db()), blobs(&a.db()));
+}

@@ -160,6 +160,14 @@ impl Pg {
         rows.iter().map(arg::cells).collect()
     }
 
+    /// Runs `text` with `args` bound; returns the rows it changed.
+    pub(super) fn execute(&self, text: &str, args: &[Value]) -> Result<u64, DbError> {
+        let args: Vec<arg::Arg<'_>> = args.iter().map(arg::Arg).collect();
+        let params: Vec<&(dyn ToSql + Sync)> =
+            args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
+        Ok(self.client.borrow_mut().execute(text, &params)?)
+    }
+
     /// Runs `write` in a transaction of its own, or in a savepoint of the
     /// open group; kept only if it succeeds. Either way the write lock is
     /// taken first.

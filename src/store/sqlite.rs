@@ -251,3 +251,11 @@ impl Lite {
             .collect::<rusqlite::Result<_>>()?)
     }
 }
+
+impl Lite {
+    /// Runs `text` with `args` bound; returns the rows it changed.
+    pub(super) fn execute(&self, text: &str, args: &[Value]) -> Result<u64, DbError> {
+        let mut st = self.conn.prepare_cached(text)?;
+        Ok(st.execute(params_from_iter(args.iter()))? as u64)
+    }
+}
