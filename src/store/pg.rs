@@ -15,8 +15,10 @@
 use std::cell::RefCell;
 use std::time::Instant;
 
+use std::collections::HashMap;
+
 use postgres::types::ToSql;
-use postgres::Client;
+use postgres::{Client, Statement};
 use rusqlite::types::Value;
 
 use super::insert::AuthSets;
@@ -45,11 +47,69 @@ const VERSION: i64 = MIGRATIONS.len() as i64 + 1;
 /// The advisory lock of writers (and of migrations): "dmarcdb" in ASCII.
 const WRITE_LOCK: i64 = 0x0064_6d61_7263_6462;
 
+/// A connection and its prepared statements: each statement is parsed
+/// and planned by the server once per connection, not once per use (a
+/// round trip saved on every statement of every report).
+pub(crate) struct Conn {
+    pub client: Client,
+    cache: HashMap<&'static str, Statement>,
+}
+
+impl Conn {
+    pub fn new(client: Client) -> Conn {
+        Conn {
+            client,
+            cache: HashMap::new(),
+        }
+    }
+
+    /// `sql`, prepared on first use.
+    fn prepared(&mut self, sql: &'static str) -> Result<Statement, postgres::Error> {
+        if let Some(st) = self.cache.get(sql) {
+            return Ok(st.clone());
+        }
+        let st = self.client.prepare(sql)?;
+        self.cache.insert(sql, st.clone());
+        Ok(st)
+    }
+
+    pub fn execute(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, postgres::Error> {
+        let st = self.prepared(sql)?;
+        self.client.execute(&st, params)
+    }
+
+    pub fn query_opt(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<postgres::Row>, postgres::Error> {
+        let st = self.prepared(sql)?;
+        self.client.query_opt(&st, params)
+    }
+
+    pub fn query_one(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<postgres::Row, postgres::Error> {
+        let st = self.prepared(sql)?;
+        self.client.query_one(&st, params)
+    }
+
+    pub fn batch_execute(&mut self, sql: &str) -> Result<(), postgres::Error> {
+        self.client.batch_execute(sql)
+    }
+}
+
 /// An open PostgreSQL database.
 pub struct Pg {
     /// In a `RefCell`: the driver needs `&mut` even to read, and the
     /// views read through `&Store`.
-    client: RefCell<Client>,
+    client: RefCell<Conn>,
     /// For a second connection ([`Pg::lookup`]).
     url: String,
     batching: bool,
@@ -62,7 +122,7 @@ impl Pg {
     pub fn connect(url: &str) -> Result<Pg, DbError> {
         let client = connect::connect(url)?;
         let mut pg = Pg {
-            client: RefCell::new(client),
+            client: RefCell::new(Conn::new(client)),
             url: url.to_string(),
             batching: false,
             batch: None,
@@ -77,7 +137,7 @@ impl Pg {
     /// so two processes opening a new database at once do not both create
     /// the tables.
     fn migrate(&mut self) -> Result<(), DbError> {
-        let mut tx = self.client.get_mut().transaction()?;
+        let mut tx = self.client.get_mut().client.transaction()?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])?;
         tx.batch_execute("CREATE TABLE IF NOT EXISTS dmarcdb_schema (version bigint NOT NULL)")?;
         let version: Option<i64> = tx
@@ -146,7 +206,7 @@ impl Pg {
     /// A second connection, for ingest's parsing thread.
     pub fn lookup(&self) -> Option<Lookup> {
         let client = connect::connect(&self.url).ok()?;
-        Some(Lookup::postgres(client))
+        Some(Lookup::postgres(Conn::new(client)))
     }
 
     /// Every row of `text` with `args` bound, as [`Cells`].
@@ -154,9 +214,7 @@ impl Pg {
         let args: Vec<arg::Arg<'_>> = args.iter().map(arg::Arg).collect();
         let params: Vec<&(dyn ToSql + Sync)> =
             args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
-        let mut client = self.client.borrow_mut();
-        let st = client.prepare(text)?;
-        let rows = client.query(&st, &params)?;
+        let rows = self.client.borrow_mut().client.query(text, &params)?;
         rows.iter().map(arg::cells).collect()
     }
 
@@ -165,7 +223,7 @@ impl Pg {
         let args: Vec<arg::Arg<'_>> = args.iter().map(arg::Arg).collect();
         let params: Vec<&(dyn ToSql + Sync)> =
             args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
-        Ok(self.client.borrow_mut().execute(text, &params)?)
+        Ok(self.client.borrow_mut().client.execute(text, &params)?)
     }
 
     /// Runs `write` in a transaction of its own, or in a savepoint of the
@@ -173,7 +231,7 @@ impl Pg {
     /// taken first.
     fn in_savepoint(
         &mut self,
-        write: impl FnOnce(&mut Client, &mut AuthSets) -> Result<Stored, StoreError>,
+        write: impl FnOnce(&mut Conn, &mut AuthSets) -> Result<Stored, StoreError>,
     ) -> Result<Stored, StoreError> {
         let client = self.client.get_mut();
         if !self.batching {
@@ -224,7 +282,7 @@ impl Pg {
 }
 
 /// Takes the writers' lock, held until the transaction ends.
-fn lock(client: &mut Client) -> Result<(), postgres::Error> {
+fn lock(client: &mut Conn) -> Result<(), postgres::Error> {
     client.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])?;
     Ok(())
 }

@@ -4,14 +4,13 @@
 
 use std::io;
 
-use postgres::Client;
 use sha2::{Digest, Sha256};
 
 use super::super::rebuild::{feed, NOT_CONTENT, ROWS};
 use super::super::write::{header_errors, Totals};
 use super::super::{inflate_to, AuthSets, DbError, Dropped, Quarantined, Rebuilt, StoreError};
 use super::write::{header_params, set_totals, Loader};
-use super::{lock, Pg};
+use super::{lock, Conn, Pg};
 use crate::model::{Record, ReportHeader};
 use crate::parse::ParseError;
 
@@ -36,7 +35,7 @@ impl Pg {
 
     /// See [`crate::store::Store::quarantined`].
     pub fn quarantined(&self) -> Result<Vec<Quarantined>, DbError> {
-        let rows = self.client.borrow_mut().query(
+        let rows = self.client.borrow_mut().client.query(
             "SELECT id, source, reason, gzip, attempts, first_seen, last_seen
              FROM quarantine ORDER BY id",
             &[],
@@ -57,7 +56,7 @@ impl Pg {
 
     /// See [`crate::store::Store::drop_quarantined`].
     pub fn drop_quarantined(&mut self, ids: &[i64]) -> Result<Dropped, DbError> {
-        let mut tx = self.client.get_mut().transaction()?;
+        let mut tx = self.client.get_mut().client.transaction()?;
         let mut out = Dropped::default();
         for &id in ids {
             match tx.execute("DELETE FROM quarantine WHERE id = $1", &[&id])? {
@@ -98,7 +97,7 @@ impl Pg {
 }
 
 fn rebuild(
-    client: &mut Client,
+    client: &mut Conn,
     id: i64,
     header: &ReportHeader,
     next_record: &mut dyn FnMut() -> Result<Option<Record>, ParseError>,
@@ -120,7 +119,7 @@ fn rebuild(
         .collect();
     let mut values: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![&id];
     values.extend(cols.iter().map(|(_, v)| *v));
-    client.execute(
+    client.client.execute(
         &format!("UPDATE report SET {} WHERE id = $1", sets.join(", ")),
         &values,
     )?;
@@ -147,10 +146,10 @@ fn rebuild(
 
 /// A digest of everything stored about report `id`, as SQLite's
 /// `rebuild.rs` takes it.
-fn fingerprint(client: &mut Client, id: i64) -> Result<[u8; 32], DbError> {
+fn fingerprint(client: &mut Conn, id: i64) -> Result<[u8; 32], DbError> {
     let mut h = Sha256::new();
     for sql in ROWS {
-        let rows = client.query(&sql.replace("?1", "$1"), &[&id])?;
+        let rows = client.client.query(&sql.replace("?1", "$1"), &[&id])?;
         for row in &rows {
             h.update(b"\x1erow");
             let cells = super::arg::cells(row)?;
@@ -165,7 +164,7 @@ fn fingerprint(client: &mut Client, id: i64) -> Result<[u8; 32], DbError> {
 }
 
 /// Folds the reports stored since the last time into `sender`.
-fn fold(client: &mut Client) -> Result<(), DbError> {
+fn fold(client: &mut Conn) -> Result<(), DbError> {
     let done: i64 = client
         .query_one(
             "SELECT coalesce((SELECT value FROM state WHERE key = 'sender_report'), 0)",

@@ -6,13 +6,12 @@
 
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::{ToSql, Type};
-use postgres::Client;
 use sha2::{Digest, Sha256};
 
 use super::super::insert::{auth_key, fingerprint, AuthSets};
 use super::super::write::{gzip, header_errors, keep_bytes, Totals};
 use super::super::{ip_bin, DbError, StoreError, Stored};
-use super::Pg;
+use super::{Conn, Pg};
 use crate::extract::Payload;
 use crate::model::{Record, ReportHeader};
 use crate::parse::ParseError;
@@ -85,7 +84,7 @@ impl Pg {
 
 /// Whether a report with `header`'s identity key is committed (or written
 /// by this transaction).
-pub fn is_stored(client: &mut Client, header: &ReportHeader) -> Result<bool, DbError> {
+pub fn is_stored(client: &mut Conn, header: &ReportHeader) -> Result<bool, DbError> {
     let k = header.key();
     let row = client.query_opt(
         "SELECT 1 FROM report WHERE org_name = $1 AND report_id = $2
@@ -135,7 +134,7 @@ pub(super) fn header_params<'a>(
 /// Inserts the report row; `None` when another writer stored the same
 /// identity meanwhile (not under the write lock: a backstop).
 fn insert_header(
-    client: &mut Client,
+    client: &mut Conn,
     h: &ReportHeader,
     source: &str,
 ) -> Result<Option<i64>, DbError> {
@@ -148,17 +147,20 @@ fn insert_header(
     values.push(&source);
     values.push(&now);
     let marks: Vec<String> = (1..=values.len()).map(|i| format!("${i}")).collect();
-    let sql = format!(
-        "INSERT INTO report ({}) VALUES ({}) ON CONFLICT DO NOTHING RETURNING id",
-        names.join(", "),
-        marks.join(", ")
-    );
-    let row = client.query_opt(&sql, &values)?;
+    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let sql = SQL.get_or_init(|| {
+        format!(
+            "INSERT INTO report ({}) VALUES ({}) ON CONFLICT DO NOTHING RETURNING id",
+            names.join(", "),
+            marks.join(", ")
+        )
+    });
+    let row = client.query_opt(sql, &values)?;
     Ok(row.map(|r| r.get(0)))
 }
 
 /// The sums kept in the `report` row.
-pub(super) fn set_totals(client: &mut Client, id: i64, t: &Totals) -> Result<(), DbError> {
+pub(super) fn set_totals(client: &mut Conn, id: i64, t: &Totals) -> Result<(), DbError> {
     client.execute(
         "UPDATE report SET record_count = $2, message_count = $3, pass_count = $4 WHERE id = $1",
         &[
@@ -229,7 +231,7 @@ impl Loader {
     /// loading the buffer when full.
     pub fn push(
         &mut self,
-        client: &mut Client,
+        client: &mut Conn,
         sets: &mut AuthSets,
         r: &Record,
     ) -> Result<(), DbError> {
@@ -262,9 +264,9 @@ impl Loader {
     }
 
     /// Loads the buffered records (one binary COPY) and their reasons.
-    pub fn flush(&mut self, client: &mut Client) -> Result<(), DbError> {
+    pub fn flush(&mut self, client: &mut Conn) -> Result<(), DbError> {
         if !self.rows.is_empty() {
-            let sink = client.copy_in(
+            let sink = client.client.copy_in(
                 "COPY record (report, seq, source_ip, ip_bin, count, disposition, dkim, spf,
                    dmarc_pass, header_from, envelope_from, envelope_to, auth)
                  FROM STDIN (FORMAT binary)",
@@ -303,7 +305,7 @@ impl Loader {
     /// the record has no auth results.
     fn auth_set(
         &mut self,
-        client: &mut Client,
+        client: &mut Conn,
         sets: &mut AuthSets,
         r: &Record,
     ) -> Result<Option<i64>, DbError> {
@@ -327,40 +329,43 @@ impl Loader {
     }
 }
 
-fn insert_set(client: &mut Client, r: &Record, key: &str) -> Result<i64, DbError> {
-    let set: i64 = client
-        .query_one(
-            "INSERT INTO auth_set (key) VALUES ($1) RETURNING id",
-            &[&key],
-        )?
-        .get(0);
-    for (i, d) in r.dkim.iter().enumerate() {
-        client.execute(
-            "INSERT INTO dkim_result (auth_set, seq, domain, selector, result, human_result)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-            &[
-                &set,
-                &(i as i64),
-                &d.domain,
-                &d.selector,
-                &d.result.as_str(),
-                &d.human_result,
-            ],
-        )?;
-    }
-    for (i, s) in r.spf.iter().enumerate() {
-        client.execute(
-            "INSERT INTO spf_result (auth_set, seq, domain, scope, result, human_result)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-            &[
-                &set,
-                &(i as i64),
-                &s.domain,
-                &s.scope,
-                &s.result.as_str(),
-                &s.human_result,
-            ],
-        )?;
-    }
-    Ok(set)
+/// Stores a new auth-result set and its rows in one statement (one round
+/// trip, however many results it has).
+fn insert_set(client: &mut Conn, r: &Record, key: &str) -> Result<i64, DbError> {
+    let col = |f: &dyn Fn(usize) -> Option<String>, n: usize| -> Vec<Option<String>> {
+        (0..n).map(f).collect()
+    };
+    let (nd, ns) = (r.dkim.len(), r.spf.len());
+    let d_domain = col(&|i| Some(r.dkim[i].domain.clone()), nd);
+    let d_selector = col(&|i| r.dkim[i].selector.clone(), nd);
+    let d_result = col(&|i| Some(r.dkim[i].result.as_str().to_string()), nd);
+    let d_human = col(&|i| r.dkim[i].human_result.clone(), nd);
+    let s_domain = col(&|i| Some(r.spf[i].domain.clone()), ns);
+    let s_scope = col(&|i| r.spf[i].scope.clone(), ns);
+    let s_result = col(&|i| Some(r.spf[i].result.as_str().to_string()), ns);
+    let s_human = col(&|i| r.spf[i].human_result.clone(), ns);
+    let row = client.query_one(
+        "WITH s AS (INSERT INTO auth_set (key) VALUES ($1) RETURNING id),
+         d AS (INSERT INTO dkim_result (auth_set, seq, domain, selector, result, human_result)
+               SELECT s.id, t.n - 1, t.domain, t.selector, t.result, t.human
+               FROM s, unnest($2::text[], $3::text[], $4::text[], $5::text[])
+                 WITH ORDINALITY AS t (domain, selector, result, human, n)),
+         f AS (INSERT INTO spf_result (auth_set, seq, domain, scope, result, human_result)
+               SELECT s.id, t.n - 1, t.domain, t.scope, t.result, t.human
+               FROM s, unnest($6::text[], $7::text[], $8::text[], $9::text[])
+                 WITH ORDINALITY AS t (domain, scope, result, human, n))
+         SELECT id FROM s",
+        &[
+            &key,
+            &d_domain,
+            &d_selector,
+            &d_result,
+            &d_human,
+            &s_domain,
+            &s_scope,
+            &s_result,
+            &s_human,
+        ],
+    )?;
+    Ok(row.get(0))
 }
