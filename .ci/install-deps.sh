@@ -10,7 +10,7 @@ export DEBIAN_FRONTEND=noninteractive
 missing=()
 dpkg -s dovecot-imapd >/dev/null 2>&1 || missing+=(dovecot-imapd)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
-[ -x /usr/lib/postgresql/15/bin/initdb ] || missing+=(postgresql)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 
 if ((${#missing[@]} == 0)); then
     echo "install-deps: nothing to install ($(dovecot --version))"

@@ -7,7 +7,8 @@
 #   1. `dmarcdb ingest` vs `parsedmarc --offline` on 200 reports x 100 records (gz);
 #   2. one report of 200,000 records (~134 MB of XML, gz): time and peak RSS;
 #   3. re-ingest of the stored corpus of 1. (all duplicates) vs its first ingest;
-#   4. `query sources --days 7` and `query daily` on 10 million records.
+#   4. `query sources --days 7` and `query daily` on 10 million records;
+#   5. ingest of 1. and 2. into PostgreSQL (a throwaway local cluster).
 # Prints one table and rewrites the results section of bench/README.md.
 #
 # Environment knobs (defaults in brackets):
@@ -16,6 +17,7 @@
 #   BIG_RECORDS [200000]  DB_REPORTS [1000]  DB_RECORDS [10000]
 #   SKIP_PARSEDMARC=1  skip parsedmarc (no network)
 #   NO_README=1        do not rewrite bench/README.md
+#   SKIP_POSTGRES=1    skip 5. (also skipped when PostgreSQL is not installed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -201,6 +203,45 @@ f="$OUT/h-alert.json"
     "$BIN --db $DB10M alert --days 7 --our-net 203.0.113.0/24" >&2
 T_ALERT=$(median "$f")
 
+# --- 5. PostgreSQL ------------------------------------------------------------------
+# A throwaway cluster (as the postgres user when root: PostgreSQL refuses
+# root) on a free port, stopped on exit; each timed run gets a new database.
+T_PG=""; T_PG_BIG=""
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+if [ "${SKIP_POSTGRES:-0}" != 1 ] && [ -n "$PGBIN" ]; then
+    say "5. PostgreSQL: starting a throwaway cluster"
+    PGDIR=$(mktemp -d /tmp/dmarcdb-bench-pg.XXXXXX)
+    PGPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    AS_PG=""
+    [ "$(id -u)" = 0 ] && AS_PG="runuser -u postgres --"
+    as_pg() { $AS_PG "$@"; }
+    [ "$(id -u)" = 0 ] && chown postgres "$PGDIR"
+    as_pg "$PGBIN/initdb" -A trust -U postgres -E UTF8 --locale=C -D "$PGDIR/data" >/dev/null
+    as_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/log" -w \
+        -o "-p $PGPORT -k $PGDIR -c listen_addresses=127.0.0.1" start >/dev/null
+    trap 'as_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -m fast stop >/dev/null; rm -rf "$PGDIR"' EXIT
+    PGURL="postgres://postgres@127.0.0.1:$PGPORT"
+    # A new, empty database "bench" (hyperfine's --prepare runs it).
+    NEWDB=$PGDIR/newdb.sh
+    {
+        echo "$PGBIN/psql -h 127.0.0.1 -p $PGPORT -U postgres -q \\"
+        echo "    -c 'DROP DATABASE IF EXISTS bench' -c 'CREATE DATABASE bench' postgres"
+    } >"$NEWDB"
+    newdb() { as_pg bash "$NEWDB"; }
+    newdb
+    expect "$("$BIN" --db "$PGURL/bench?sslmode=disable" ingest "$C200")" "200 new report(s) (20000 records)"
+    say "5. dmarcdb ingest into PostgreSQL, 200 reports x 100 records"
+    "${HF[@]}" "$OUT/h-pg-ingest.json" --runs "$RUNS" --warmup 1 \
+        --prepare "$AS_PG bash $NEWDB" \
+        "$BIN --db $PGURL/bench?sslmode=disable ingest $C200" >&2
+    T_PG=$(median "$OUT/h-pg-ingest.json")
+    say "5. one report of $BIG_RECORDS records into PostgreSQL"
+    "${HF[@]}" "$OUT/h-pg-big.json" --runs "$BIG_RUNS" \
+        --prepare "$AS_PG bash $NEWDB" \
+        "$BIN --db $PGURL/bench?sslmode=disable ingest $BIG" >&2
+    T_PG_BIG=$(median "$OUT/h-pg-big.json")
+fi
+
 # --- the table -------------------------------------------------------------------
 R_INGEST=$(calc "round(20000 / $T_INGEST)")
 R_BIG=$(calc "round($BIG_RECORDS / $T_BIG)")
@@ -232,6 +273,12 @@ table() {
     done
     row "4. first alert after the backfill (builds sender)" "$(calc "round($T_FIRST_ALERT, 1)") s" ""
     row "4. alert, $((N10M / 1000000))M records (median)" "$(ms "$T_ALERT") ms" ""
+    if [ -n "$T_PG" ]; then
+        row "5. PostgreSQL ingest, 200 x 100 records gz (median)" "$(ms "$T_PG") ms = $(calc "round(20000 / $T_PG)") rec/s" ">= 100,000 rec/s"
+        row "5. PostgreSQL ingest, one report of $BIG_RECORDS records" "$(ms "$T_PG_BIG") ms = $(calc "round($BIG_RECORDS / $T_PG_BIG)") rec/s" ">= 100,000 rec/s"
+    else
+        row "5. PostgreSQL" "skipped" ""
+    fi
 }
 machine() {
     local cpu ram

@@ -2,7 +2,7 @@
 # fuzz/run.sh: seed the corpora and run dmarcdb's fuzz targets one after
 # another (see fuzz/README.md).
 #
-#   fuzz/run.sh [SECONDS] [TARGET...]     defaults: 600, all of extract parse mail
+#   fuzz/run.sh [SECONDS] [TARGET...]     defaults: 600, all of extract parse mail tls arf
 #
 # The corpora (fuzz/corpus/TARGET) are seeded at run time from samples/ and
 # from `dmarcdb generate`, never committed (fuzz/.gitignore). Crashes land in
@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-600}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(extract parse mail)
+[ ${#targets[@]} -gt 0 ] || targets=(extract parse mail tls arf)
 export RUSTC_BOOTSTRAP=1
 # Release with debug assertions and overflow checks (set in fuzz/Cargo.toml);
 # no sanitizer: the code under test is safe Rust, and what we hunt is
@@ -28,7 +28,7 @@ seed() {
     local gen
     gen=$(mktemp -d)
     trap 'rm -rf "$gen"' RETURN
-    mkdir -p fuzz/corpus/extract fuzz/corpus/parse fuzz/corpus/mail
+    mkdir -p fuzz/corpus/extract fuzz/corpus/parse fuzz/corpus/mail fuzz/corpus/tls fuzz/corpus/arf
     cargo build --quiet --bin dmarcdb
     for fmt in xml gz zip eml; do
         target/debug/dmarcdb generate --reports 4 --records 3 --seed 7 \
@@ -45,6 +45,10 @@ seed() {
     # mail: RFC 822 messages.
     cp samples/*.eml fuzz/corpus/mail/
     cp "$gen"/eml/* fuzz/corpus/mail/ 2>/dev/null || true
+    # tls: SMTP TLS report JSON; arf: failure report mail.
+    cp samples/*.json fuzz/corpus/tls/
+    for f in samples/*.json.gz; do gunzip -c "$f" >"fuzz/corpus/tls/$(basename "$f" .gz)"; done
+    cp samples/failure-*.eml fuzz/corpus/arf/
 }
 
 seed

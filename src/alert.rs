@@ -1,7 +1,7 @@
-//! Alert: per-source totals in a window → problems, as the seed judged
-//! them, plus the "new sender" rule; and the texts that describe them.
+//! Alert: per-source totals in a window → problems, judged as the Python
+//! script dmarcdb replaces judged them, plus the "new sender" rule; and the texts that describe them.
 //!
-//! Rules (thresholds in [`Thresholds`], defaults are the seed's):
+//! Rules (thresholds in [`Thresholds`], defaults are that script's):
 //!
 //! - `alignment_broken`: a source IP of ours with a DMARC pass rate below
 //!   `min_pass_pct` (95) and at least `min_messages` (20) messages.
@@ -16,9 +16,16 @@
 //!   before the window (on a young database every sender is new), needs a
 //!   window with a start, and skips IPs already flagged as spoofing.
 //!
-//! Two deliberate differences from the seed: every source is judged, not
+//! - `tls_failures`: a policy domain whose SMTP TLS sessions failed at
+//!   least `tls_min_failure_pct` (1 %) and `tls_min_failed_sessions` (10)
+//!   times in the window (see `alert/tls.rs`).
+//!
+//! A problem about a source IP also says how many DMARC failure reports
+//! in the window name that IP as their Source-IP (`failure_reports`).
+//!
+//! Two deliberate differences from that script: every source is judged, not
 //! just the 25 largest the summary shows; and the pass rate is compared
-//! exactly (the seed rounded to a whole percent first, so 94.6 % passed).
+//! exactly (the script rounded to a whole percent first, so 94.6 % passed).
 //!
 //! This module queries and formats; it neither prints nor sends (the CLI
 //! prints, [`notify`](crate::notify) sends).
@@ -30,7 +37,10 @@ use crate::query::{iso, pct, Filter, Novelty, Scope, SourceRow, Window};
 use crate::render::{Column, Table};
 use crate::store::{DbError, Store};
 
-/// Sources shown in the text summary, as the seed's `LIMIT 25`.
+mod tls;
+pub use tls::{judge_tls, tls_problem_json, TlsProblem};
+
+/// Sources shown in the text summary (the Python script's `LIMIT 25`).
 pub const SUMMARY_SOURCES: usize = 25;
 
 /// Which rule a problem broke.
@@ -39,6 +49,8 @@ pub enum Kind {
     AlignmentBroken,
     PossibleSpoofing,
     NewSender,
+    /// Not about a source IP: see [`TlsProblem`].
+    TlsFailures,
 }
 
 impl Kind {
@@ -48,6 +60,7 @@ impl Kind {
             Kind::AlignmentBroken => "alignment_broken",
             Kind::PossibleSpoofing => "possible_spoofing",
             Kind::NewSender => "new_sender",
+            Kind::TlsFailures => "tls_failures",
         }
     }
 }
@@ -58,6 +71,8 @@ pub struct Problem {
     pub kind: Kind,
     pub source: SourceRow,
     pub text: String,
+    /// Failure reports in the window whose Source-IP is this source.
+    pub failure_reports: i64,
 }
 
 /// The result of a check.
@@ -67,13 +82,15 @@ pub struct Outcome {
     /// Every source in the window, largest first.
     pub sources: Vec<SourceRow>,
     pub problems: Vec<Problem>,
+    /// Policy domains over the `tls_failures` thresholds.
+    pub tls: Vec<TlsProblem>,
     /// Remarks for the text summary (a skipped rule and why).
     pub notes: Vec<String>,
 }
 
 impl Outcome {
     pub fn has_problems(&self) -> bool {
-        !self.problems.is_empty()
+        !self.problems.is_empty() || !self.tls.is_empty()
     }
 }
 
@@ -111,10 +128,24 @@ pub fn check(
         .map(|s| problem(Kind::NewSender, s.clone()))
         .collect();
     problems.extend(fresh);
+    let named = tls::failure_reports_by_ip(store.failure_reports_per_ip(&window)?);
+    for p in &mut problems {
+        let n = named
+            .get(&tls::canonical(&p.source.source_ip))
+            .copied()
+            .unwrap_or(0);
+        if n > 0 {
+            p.failure_reports = n;
+            let s = if n == 1 { "" } else { "s" };
+            p.text.push_str(&format!("; {n} failure report{s} name it"));
+        }
+    }
+    let tls = judge_tls(&store.tls_policies(&window)?, t);
     Ok(Outcome {
         window,
         sources,
         problems,
+        tls,
         notes,
     })
 }
@@ -141,7 +172,8 @@ fn new_sender_test(
     })
 }
 
-/// The seed's two rules over per-source totals.
+/// The two volume rules over per-source totals: alignment broken, possible
+/// spoofing.
 pub fn judge(sources: &[SourceRow], t: &Thresholds) -> Vec<Problem> {
     let mut out = Vec::new();
     for s in sources {
@@ -175,11 +207,13 @@ fn problem(kind: Kind, s: SourceRow) -> Problem {
         Kind::NewSender => format!(
             "{ip} (EXTERNAL): new sender, {total} msgs ({p}% DMARC pass), never seen before this window"
         ),
+        Kind::TlsFailures => String::new(),
     };
     Problem {
         kind,
         source: s,
         text,
+        failure_reports: 0,
     }
 }
 
@@ -194,7 +228,7 @@ pub fn fmt_pct(p: f64) -> String {
     }
 }
 
-/// The seed's summary: a header naming the window (`label`, e.g. "last 7
+/// The summary: a header naming the window (`label`, e.g. "last 7
 /// days") and one line per source, largest first, at most
 /// [`SUMMARY_SOURCES`]. `empty` replaces the lines when there are none.
 pub fn summary(o: &Outcome, label: &str, empty: Option<&str>) -> String {
@@ -240,11 +274,13 @@ pub fn report_text(o: &Outcome, label: &str, empty: Option<&str>) -> String {
 }
 
 fn problem_lines(o: &Outcome) -> String {
-    let lines: Vec<String> = o.problems.iter().map(|p| format!("- {}", p.text)).collect();
+    let ips = o.problems.iter().map(|p| &p.text);
+    let tls = o.tls.iter().map(|p| &p.text);
+    let lines: Vec<String> = ips.chain(tls).map(|t| format!("- {t}")).collect();
     lines.join("\n")
 }
 
-/// The notification text, as the seed's Telegram message.
+/// The notification text (the Python script's Telegram message).
 pub fn notification_text(o: &Outcome, label: &str) -> String {
     format!(
         "⚠️ DMARC alignment alert\n\n{}\n\nIssues:\n{}",
@@ -261,13 +297,16 @@ pub fn to_json(o: &Outcome) -> Value {
     let opt = |t: Option<i64>| t.map(iso).unwrap_or(Value::Null);
     json!({
         "window": {"since": opt(o.window.since), "until": opt(o.window.until)},
-        "problems": o.problems.iter().map(problem_json).collect::<Vec<_>>(),
+        "problems": o.problems.iter().map(problem_json)
+            .chain(o.tls.iter().map(tls_problem_json))
+            .collect::<Vec<_>>(),
     })
 }
 
 /// One problem as JSON: `kind` (`alignment_broken`, `possible_spoofing`,
 /// `new_sender`), `source_ip`, `ours`, `messages`, `messages_pass`,
-/// `messages_fail`, `pass_pct` (one decimal), `text`.
+/// `messages_fail`, `pass_pct` (one decimal), `failure_reports` (failure
+/// reports naming the IP), `text`. TLS problems: [`tls_problem_json`].
 pub fn problem_json(p: &Problem) -> Value {
     let s = &p.source;
     json!({
@@ -278,11 +317,13 @@ pub fn problem_json(p: &Problem) -> Value {
         "messages_pass": s.messages_pass,
         "messages_fail": s.messages_fail(),
         "pass_pct": pct(s.messages_pass as f64, s.messages as f64),
+        "failure_reports": p.failure_reports,
         "text": p.text,
     })
 }
 
-/// The problems as a table (for `--format csv`), same keys as the JSON.
+/// The problems as a table (for `--format csv`), same keys as the JSON
+/// (a key a problem does not have is empty; `top_result_types` as text).
 pub fn to_table(o: &Outcome) -> Table {
     let mut t = Table::new(vec![
         Column::text("kind"),
@@ -292,10 +333,20 @@ pub fn to_table(o: &Outcome) -> Table {
         Column::num("messages_pass"),
         Column::num("messages_fail"),
         Column::num("pass_pct"),
+        Column::num("failure_reports"),
+        Column::text("policy_domain"),
+        Column::num("sessions"),
+        Column::num("sessions_failure"),
+        Column::num("failure_pct"),
+        Column::text("top_result_types"),
         Column::text("text"),
     ]);
-    for p in &o.problems {
-        let v = problem_json(p);
+    let tls = o.tls.iter().map(|p| {
+        let mut v = tls_problem_json(p);
+        v["top_result_types"] = json!(crate::query::top_result_types(&p.result_types));
+        v
+    });
+    for v in o.problems.iter().map(problem_json).chain(tls) {
         let keys = t.columns.iter().map(|c| v[c.key].clone()).collect();
         t.rows.push(keys);
     }
@@ -324,7 +375,7 @@ mod tests {
     }
 
     #[test]
-    fn seed_thresholds() {
+    fn default_thresholds() {
         let rows = [
             src("a", true, 100, 90),
             src("b", true, 100, 96),
@@ -344,14 +395,14 @@ mod tests {
     }
 
     #[test]
-    fn exact_rate_not_rounded_like_the_seed() {
-        // 94.6 %: the seed rounded to 95 and stayed quiet.
+    fn exact_rate_not_rounded_to_a_whole_percent() {
+        // 94.6 %: the Python script rounded to 95 and stayed quiet.
         assert_eq!(kinds(&[src("a", true, 1000, 946)]).len(), 1);
         assert!(kinds(&[src("a", true, 1000, 950)]).is_empty());
     }
 
     #[test]
-    fn texts_keep_the_seed_wording() {
+    fn texts_keep_the_python_script_wording() {
         let p = judge(&[src("192.0.2.1", true, 100, 90)], &Thresholds::default());
         assert_eq!(
             p[0].text,

@@ -1,6 +1,8 @@
 //! The command line: clap definitions (their doc comments are the help
 //! text) and the glue that runs each command and maps its result to an
-//! [exit code](crate::exit::Exit). This is the only place that prints.
+//! [exit code](crate::exit::Exit). This is the only place that prints;
+//! text from outside (names, reasons, report fields) is printed through
+//! [`untrusted`](crate::untrusted), so it cannot act on the terminal.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -8,12 +10,13 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use chrono::NaiveDate;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 mod analysis;
 mod copy;
 mod imap;
 mod quarantine;
+mod shell;
 pub use analysis::{AfterIngest, AlertArgs, FilterArgs, NotifyArgs, SettingsArgs};
 
 use crate::exit::Exit;
@@ -22,25 +25,50 @@ use crate::ingest::{self, Event, Summary};
 use crate::query::Window;
 use crate::render::Format;
 use crate::source::files::{self, PathOptions};
+use crate::source::own::OwnFiles;
 use crate::source::Source;
+use crate::store::variant::Kept;
 use crate::store::{Location, Store};
+use crate::untrusted::{visible, Visible};
 
 /// DMARC aggregate report analyzer: ingest reports from files, Maildir,
 /// mbox or IMAP into one SQLite file, then ask it who sends as you.
 #[derive(Debug, Parser)]
-#[command(name = "dmarcdb", version, about, max_term_width = 100)]
+#[command(
+    name = "dmarcdb",
+    version = env!("DMARCDB_VERSION"),
+    about,
+    max_term_width = 100
+)]
 pub struct Cli {
-    /// The database: a SQLite file, or a PostgreSQL server as
-    /// postgres://user@host/dbname (also from DATABASE_URL) [default:
-    /// dmarcdb.sqlite in the platform data dir]
-    #[arg(long, global = true, env = "DMARCDB_DB", value_name = "PATH|URL")]
-    pub db: Option<PathBuf>,
+    #[command(flatten)]
+    pub db: DbArgs,
 
     #[command(flatten)]
     pub settings: SettingsArgs,
 
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Where the database is, and how long to wait for it.
+#[derive(Debug, Clone, Args)]
+pub struct DbArgs {
+    /// The database: a SQLite file, or a PostgreSQL server as
+    /// postgres://user@host/dbname (also from DATABASE_URL) [default:
+    /// dmarcdb.sqlite in the platform data dir]
+    #[arg(long, global = true, env = "DMARCDB_DB", value_name = "PATH|URL")]
+    pub db: Option<PathBuf>,
+    /// How long to wait, in seconds, while another process writes to the
+    /// database, before giving up with an error.
+    #[arg(
+        long,
+        global = true,
+        env = "DMARCDB_BUSY_TIMEOUT",
+        value_name = "SECONDS",
+        default_value_t = crate::store::DEFAULT_BUSY_TIMEOUT.as_secs()
+    )]
+    pub busy_timeout: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -53,8 +81,9 @@ pub enum Command {
     Imap(imap::ImapArgs),
     /// Print stored data.
     Query(QueryArgs),
-    /// Check the window against the alert rules (the seed's, plus new
-    /// senders); exit 1 when there are problems, 0 when there are none.
+    /// Check the window against the alert rules (alignment broken, possible
+    /// spoofing, new senders); exit 1 when there are problems, 0 when there
+    /// are none.
     Alert(AlertArgs),
     /// Write a deterministic corpus of synthetic reports (for bench/run.sh).
     #[command(hide = true)]
@@ -69,6 +98,10 @@ pub enum Command {
     /// from one database into another: SQLite to PostgreSQL or back.
     /// Reports and inputs already there are skipped: safe to run again.
     Copy(copy::CopyArgs),
+    /// Print a shell completion script (bash, zsh, fish) on stdout.
+    Completions(shell::CompletionsArgs),
+    /// Print the manual page (roff) on stdout: `dmarcdb man | man -l -`.
+    Man(shell::ManArgs),
 }
 
 #[derive(Debug, Args)]
@@ -95,6 +128,11 @@ pub struct IngestArgs {
     /// Largest input file, and largest decompressed report, in MiB.
     #[arg(long, default_value_t = 512, value_name = "MIB")]
     pub max_size: u64,
+    /// Store DMARC failure reports with the local part of every address
+    /// replaced by a keyed hash, and without the raw mail (also
+    /// `[ingest] redact = true` in the config file).
+    #[arg(long)]
+    pub redact: bool,
     #[command(flatten)]
     pub alert: AfterIngest,
 }
@@ -118,7 +156,8 @@ pub struct QueryArgs {
 pub enum View {
     /// Per source IP, ours or EXTERNAL, largest first (default --limit 25).
     Sources,
-    /// Per UTC day, multi-day reports spread in proportion.
+    /// Per UTC day of the window; a report spanning days is shared out
+    /// over them in whole messages.
     Daily,
     /// Per reporter (org_name).
     Orgs,
@@ -132,12 +171,33 @@ pub enum View {
     Failures,
     /// One row per stored report (default: all time).
     Reports,
+    /// One row per stored SMTP TLS report (default: all time).
+    TlsReports,
+    /// SMTP TLS sessions per policy domain and type, with failure % and top result types.
+    Tls,
+    /// SMTP TLS failed sessions per result type, receiving MX and sending MTA IP.
+    TlsFailures,
+    /// One row per stored DMARC failure report (default: all time).
+    FailureReports,
 }
 
-/// Which reports to look at, by the start of their date range.
+impl View {
+    /// Views of SMTP TLS or failure reports, which take only the window
+    /// (no record filters, no limit).
+    pub fn is_tls_or_failure(self) -> bool {
+        matches!(
+            self,
+            View::TlsReports | View::Tls | View::TlsFailures | View::FailureReports
+        )
+    }
+}
+
+/// Which reports to look at, by the start of their date range (`daily`:
+/// which days). `--since` after `--until` is refused (`Cli::check`).
 #[derive(Debug, Clone, Args)]
 pub struct WindowArgs {
-    /// The last N days (reports counted by their begin date).
+    /// The last N days (reports counted by their begin date; `daily`
+    /// shows the last N days, today included).
     #[arg(long, value_name = "N", conflicts_with_all = ["since", "until"])]
     pub days: Option<u32>,
     /// From this day (YYYY-MM-DD, UTC), inclusive.
@@ -163,9 +223,33 @@ impl WindowArgs {
     }
 }
 
+impl Cli {
+    /// What clap cannot check alone: `--since` after `--until` leaves no
+    /// day in the window, a usage error rather than an empty answer.
+    fn check(&self) -> Result<(), clap::Error> {
+        let window = match &self.command {
+            Command::Query(a) => &a.window,
+            Command::Alert(a) => &a.window,
+            _ => return Ok(()),
+        };
+        match (window.since, window.until) {
+            (Some(since), Some(until)) if since > until => Err(Cli::command().error(
+                clap::error::ErrorKind::ArgumentConflict,
+                format!("--since {since} is after --until {until}: no day is in that window"),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Parses the command line, runs it, and returns the exit code.
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(e) = cli.check() {
+        // Printed as clap prints its own usage errors, with their code.
+        let _ = e.print();
+        return Exit::Fatal.into();
+    }
     match dispatch(cli) {
         Ok(code) => code.into(),
         // `dmarcdb query ... | head` closes the pipe early: not an error.
@@ -176,7 +260,7 @@ pub fn run() -> ExitCode {
             Exit::Ok.into()
         }
         Err(e) => {
-            eprintln!("dmarcdb: error: {e:#}");
+            eprintln!("dmarcdb: error: {}", Visible(&format!("{e:#}")));
             Exit::Fatal.into()
         }
     }
@@ -188,9 +272,11 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Imap(args) => imap::cmd_imap(cli.db, &cli.settings, args),
         Command::Query(args) => analysis::cmd_query(cli.db, &cli.settings, args),
         Command::Alert(args) => analysis::cmd_alert(cli.db, &cli.settings, args),
-        Command::Reparse(args) => cmd_reparse(cli.db, args),
+        Command::Reparse(args) => cmd_reparse(cli.db, &cli.settings, args),
         Command::Quarantine(args) => quarantine::cmd_quarantine(cli.db, args),
         Command::Copy(args) => copy::cmd_copy(args),
+        Command::Completions(args) => shell::cmd_completions(&args),
+        Command::Man(args) => shell::cmd_man(&args),
         Command::Generate(args) => {
             let w = crate::generate::write_corpus(&args.corpus, args.format, &args.out)
                 .with_context(|| format!("cannot write to {}", args.out.display()))?;
@@ -208,8 +294,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
 
 /// Where the database is: `--db`, `DMARCDB_DB`, a PostgreSQL URL in
 /// `DATABASE_URL`, or the file in the platform data dir.
-fn db_location(db: Option<PathBuf>) -> anyhow::Result<Location> {
-    if let Some(p) = db {
+fn db_location(db: &DbArgs) -> anyhow::Result<Location> {
+    if let Some(p) = &db.db {
         return Ok(Location::parse(p.as_os_str()));
     }
     if let Some(url) = std::env::var_os("DATABASE_URL") {
@@ -222,12 +308,14 @@ fn db_location(db: Option<PathBuf>) -> anyhow::Result<Location> {
     Ok(Location::File(dirs.data_dir().join("dmarcdb.sqlite")))
 }
 
-fn open_store(db: Option<PathBuf>) -> anyhow::Result<Store> {
-    let loc = db_location(db)?;
-    Store::connect(&loc).with_context(|| format!("cannot open database {}", loc.display()))
+fn open_store(db: DbArgs) -> anyhow::Result<Store> {
+    let loc = db_location(&db)?;
+    let wait = std::time::Duration::from_secs(db.busy_timeout);
+    Store::connect_waiting(&loc, wait)
+        .map_err(|e| anyhow::anyhow!("cannot open database {}: {}", loc.display(), e.explain()))
 }
 
-fn cmd_ingest(db: Option<PathBuf>, sa: &SettingsArgs, args: IngestArgs) -> anyhow::Result<Exit> {
+fn cmd_ingest(db: DbArgs, sa: &SettingsArgs, args: IngestArgs) -> anyhow::Result<Exit> {
     if args.dry_run && args.alert.alert {
         anyhow::bail!("--alert needs the database; it cannot be combined with --dry-run");
     }
@@ -239,6 +327,7 @@ fn cmd_ingest(db: Option<PathBuf>, sa: &SettingsArgs, args: IngestArgs) -> anyho
             max_decompressed: max,
             ..Limits::default()
         },
+        redact: args.redact || analysis::settings(sa, None)?.redact,
     };
     let mut source = files::open_paths(
         &args.paths,
@@ -247,6 +336,11 @@ fn cmd_ingest(db: Option<PathBuf>, sa: &SettingsArgs, args: IngestArgs) -> anyho
             recursive: args.recursive,
             dry_run: args.dry_run,
             max_input: max,
+            // A dry run skips them too, so it shows what the real run does.
+            own: std::sync::Arc::new(match db_location(&db)? {
+                Location::File(path) => OwnFiles::database(&path),
+                Location::Postgres(_) => OwnFiles::default(),
+            }),
         },
     );
     let mut store = if args.dry_run {
@@ -308,8 +402,10 @@ pub(crate) fn run_ingest(
             records,
             messages_fail,
         } => {
+            let (org_name, report_id) = (visible(org_name), visible(report_id));
             let line = format!(
-                "{org_name:<28} report={report_id:<32} records={records} fail_msgs={messages_fail}  ({name})"
+                "{org_name:<28} report={report_id:<32} records={records} fail_msgs={messages_fail}  ({})",
+                Visible(name)
             );
             match &bar {
                 Some(b) => b.println(line),
@@ -319,24 +415,71 @@ pub(crate) fn run_ingest(
             }
         }
         Event::Rejected(r) => {
-            let line = format!("dmarcdb: rejected {}: {}", r.name, r.reason);
+            let line = format!(
+                "dmarcdb: rejected {}: {}",
+                Visible(&r.name),
+                Visible(&r.reason)
+            );
             match &bar {
                 Some(b) => b.println(line),
                 None => eprintln!("{line}"),
             }
         }
-        Event::Stored { .. } => {}
+        Event::Stored {
+            name,
+            outcome: crate::store::Stored::Conflicting { header, kept },
+        } => {
+            let line = conflict_line(name, header, *kept);
+            match &bar {
+                Some(b) => b.println(line),
+                None => eprintln!("{line}"),
+            }
+        }
+        Event::DryRunOther { name, kind } => {
+            let line = format!("{:<28} ({name})", kind.as_str());
+            match &bar {
+                Some(b) => b.println(line),
+                None => {
+                    let _ = writeln!(out, "{line}");
+                }
+            }
+        }
+        Event::Stored { .. } | Event::StoredOther { .. } => {}
         Event::InputDone => {
             if let Some(b) = &bar {
                 b.inc(1);
             }
         }
     };
+    let path = store.as_ref().and_then(|s| s.path()).map(str::to_owned);
     let result = ingest::run(source, store, opts, &mut on_event);
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    Ok(result?)
+    match result {
+        Ok(summary) => Ok(summary),
+        Err(ingest::Fatal::Db(e)) => Err(anyhow::anyhow!(
+            "database {}: {}",
+            path.as_deref().unwrap_or("(in memory)"),
+            e.explain()
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// One line about a conflicting copy: which report, and which copy won.
+fn conflict_line(name: &str, header: &crate::model::ReportHeader, kept: Kept) -> String {
+    let m = &header.metadata;
+    let outcome = match kept {
+        Kept::Stored => "the stored copy stays; this one is kept as a variant",
+        Kept::New => "it replaced the stored copy, which needed markup repair (kept as a variant)",
+    };
+    format!(
+        "dmarcdb: conflicting copy of report {} from {} in {}: {outcome}",
+        Visible(&m.report_id),
+        Visible(&m.org_name),
+        Visible(name)
+    )
 }
 
 fn progress_bar(len: Option<u64>) -> Option<indicatif::ProgressBar> {
@@ -353,7 +496,13 @@ fn progress_bar(len: Option<u64>) -> Option<indicatif::ProgressBar> {
 
 fn print_summary(s: &Summary, dry_run: bool) {
     for w in &s.warnings {
-        eprintln!("dmarcdb: warning: {w}");
+        eprintln!("dmarcdb: warning: {}", Visible(w));
+    }
+    if s.own_skipped > 0 {
+        println!(
+            "Skipped {} file(s) this run writes itself (the database and its -wal/-shm/-journal).",
+            s.own_skipped
+        );
     }
     if dry_run {
         println!(
@@ -364,10 +513,25 @@ fn print_summary(s: &Summary, dry_run: bool) {
             s.rejected.len()
         );
     } else {
+        let conflicting = match s.conflicting {
+            0 => String::new(),
+            n => format!(", {n} conflicting"),
+        };
+        // Aggregate reports only: the words of earlier versions.
+        let new = if s.tls_new + s.failure_new == 0 {
+            format!("{} new report(s) ({} records)", s.new, s.records)
+        } else {
+            format!(
+                "{} new report(s) ({} aggregate with {} records, {} TLS, {} failure)",
+                s.new_total(),
+                s.new,
+                s.records,
+                s.tls_new,
+                s.failure_new
+            )
+        };
         println!(
-            "{} new report(s) ({} records), {} already stored, {} not a report, {} rejected.",
-            s.new,
-            s.records,
+            "{new}, {} already stored{conflicting}, {} not a report, {} rejected.",
             s.duplicate,
             s.not_report,
             s.rejected.len()
@@ -383,7 +547,9 @@ fn ingest_exit(s: &Summary) -> Exit {
     }
 }
 
-fn cmd_reparse(db: Option<PathBuf>, args: ReparseArgs) -> anyhow::Result<Exit> {
+fn cmd_reparse(db: DbArgs, sa: &SettingsArgs, args: ReparseArgs) -> anyhow::Result<Exit> {
+    // Failure reports recovered from quarantine honour `[ingest] redact`.
+    let redact = analysis::settings(sa, None)?.redact;
     let mut store = open_store(db)?;
     let opts = ingest::Options {
         dry_run: false,
@@ -391,6 +557,7 @@ fn cmd_reparse(db: Option<PathBuf>, args: ReparseArgs) -> anyhow::Result<Exit> {
             max_decompressed: args.max_size.saturating_mul(1024 * 1024),
             ..Limits::default()
         },
+        redact,
     };
     let mut out = std::io::stdout().lock();
     let mut on_event = |ev: &crate::reparse::Event<'_>| match ev {
@@ -398,15 +565,21 @@ fn cmd_reparse(db: Option<PathBuf>, args: ReparseArgs) -> anyhow::Result<Exit> {
             let m = &header.metadata;
             let _ = writeln!(
                 out,
-                "rebuilt report {id}: {} {} ({source})",
-                m.org_name, m.report_id
+                "rebuilt report {id}: {} {} ({})",
+                Visible(&m.org_name),
+                Visible(&m.report_id),
+                Visible(source)
             );
         }
         crate::reparse::Event::Recovered { source } => {
-            let _ = writeln!(out, "stored from quarantine: {source}");
+            let _ = writeln!(out, "stored from quarantine: {}", Visible(source));
         }
         crate::reparse::Event::Rejected(r) => {
-            eprintln!("dmarcdb: rejected {}: {}", r.name, r.reason);
+            eprintln!(
+                "dmarcdb: rejected {}: {}",
+                Visible(&r.name),
+                Visible(&r.reason)
+            );
         }
     };
     let s = crate::reparse::run(&mut store, &opts, &mut on_event)?;

@@ -17,6 +17,11 @@
 //! new_sender = true                # external source never seen before the window
 //! new_sender_min_messages = 10     # ... sending at least this many messages in it
 //! new_sender_min_history_days = 7  # only with this much history before the window
+//! tls_min_failure_pct = 1          # a policy domain with at least this % of SMTP TLS sessions failed ...
+//! tls_min_failed_sessions = 10     # ... and at least this many failed: "tls_failures"
+//!
+//! [ingest]
+//! redact = false                   # store failure reports with local parts hashed, no raw mail
 //!
 //! [notify]
 //! webhook = "https://hooks.example.com/dmarc"
@@ -63,6 +68,16 @@ pub struct File {
     pub alert: AlertFile,
     #[serde(default)]
     pub notify: NotifyFile,
+    #[serde(default)]
+    pub ingest: IngestFile,
+}
+
+/// `[ingest]` in the config file.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct IngestFile {
+    /// Store failure reports redacted (as `ingest --redact`).
+    pub redact: Option<bool>,
 }
 
 /// `[alert]` in the config file.
@@ -75,6 +90,8 @@ pub struct AlertFile {
     pub new_sender: Option<bool>,
     pub new_sender_min_messages: Option<i64>,
     pub new_sender_min_history_days: Option<u32>,
+    pub tls_min_failure_pct: Option<f64>,
+    pub tls_min_failed_sessions: Option<i64>,
 }
 
 /// `[notify]` in the config file.
@@ -192,7 +209,8 @@ fn mapped(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// The alert rules' thresholds (see [`crate::alert`]). Defaults are the seed's.
+/// The alert rules' thresholds (see [`crate::alert`]); the defaults are
+/// those of the README's alert section.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Thresholds {
     /// "alignment broken": ours with a DMARC pass % below this ...
@@ -208,6 +226,11 @@ pub struct Thresholds {
     /// "new sender" only runs when the oldest report begins at least this
     /// many days before the window; on a fresh database everyone is new.
     pub new_sender_min_history_days: u32,
+    /// "tls_failures": a policy domain with at least this % of its SMTP
+    /// TLS sessions failed ...
+    pub tls_min_failure_pct: f64,
+    /// ... and at least this many failed sessions.
+    pub tls_min_failed_sessions: i64,
 }
 
 impl Default for Thresholds {
@@ -219,6 +242,8 @@ impl Default for Thresholds {
             new_sender: true,
             new_sender_min_messages: 10,
             new_sender_min_history_days: 7,
+            tls_min_failure_pct: 1.0,
+            tls_min_failed_sessions: 10,
         }
     }
 }
@@ -237,6 +262,10 @@ impl Thresholds {
             new_sender_min_history_days: f
                 .new_sender_min_history_days
                 .unwrap_or(d.new_sender_min_history_days),
+            tls_min_failure_pct: f.tls_min_failure_pct.unwrap_or(d.tls_min_failure_pct),
+            tls_min_failed_sessions: f
+                .tls_min_failed_sessions
+                .unwrap_or(d.tls_min_failed_sessions),
         }
     }
 }
@@ -294,6 +323,8 @@ pub struct Settings {
     pub our_nets: OurNets,
     pub thresholds: Thresholds,
     pub channels: Channels,
+    /// `[ingest] redact`: store failure reports redacted.
+    pub redact: bool,
 }
 
 impl Settings {
@@ -342,6 +373,7 @@ impl Settings {
             our_nets: OurNets::new(our_nets),
             thresholds: Thresholds::from_file(&file.alert),
             channels: Channels { telegram, webhook },
+            redact: file.ingest.redact.unwrap_or(false),
         })
     }
 }

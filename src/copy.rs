@@ -10,6 +10,8 @@
 //! its own auth sets), and a database made by an older version comes out
 //! as the current one would store it. `ingested_at` is the copy's time.
 //! The `sender` table is derived and rebuilt by the destination on demand.
+//! Not copied yet: SMTP TLS and failure reports, and the variants of
+//! aggregate reports (the other copies of a report kept beside it).
 //! Like `ingest`, this prints nothing: the caller hears progress.
 
 use std::io;
@@ -52,7 +54,7 @@ pub fn run(
         if let Some(payload) = from.report_bytes(id)? {
             let mut reader = ReportReader::new(payload.reader(limits));
             let stored = match reader.header() {
-                Ok(header) => to.store_parsed(&payload, &payload.name, header, &mut || {
+                Ok(header) => to.store_parsed(&payload, limits, &payload.name, header, &mut || {
                     Ok(reader.next_record()?)
                 }),
                 Err(e) => Err(StoreError::Parse(e)),
@@ -62,7 +64,9 @@ pub fn run(
                     sum.reports += 1;
                     sum.records += records;
                 }
-                Ok(Stored::Duplicate { .. }) => sum.already += 1,
+                // The destination holds the report already (maybe another
+                // copy of it, then kept as a variant there).
+                Ok(Stored::Duplicate { .. } | Stored::Conflicting { .. }) => sum.already += 1,
                 Err(StoreError::Parse(e)) => sum.failed.push(Rejection {
                     name: payload.name.clone(),
                     reason: format!("stored report {id} not copied: {e}"),

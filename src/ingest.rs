@@ -27,6 +27,8 @@ pub struct Options {
     /// Parse and report, write nothing, acknowledge nothing.
     pub dry_run: bool,
     pub limits: Limits,
+    /// Store failure reports redacted (see `store::failure`).
+    pub redact: bool,
 }
 
 /// One input or report that could not be used.
@@ -42,11 +44,19 @@ pub struct Rejection {
 pub struct Summary {
     /// Inputs read (files, messages).
     pub inputs: u64,
-    /// Reports stored now.
+    /// Aggregate reports stored now.
     pub new: u64,
-    /// Reports that were already stored.
+    /// SMTP TLS reports stored now.
+    pub tls_new: u64,
+    /// DMARC failure reports stored now.
+    pub failure_new: u64,
+    /// Reports of any kind that were already stored.
     pub duplicate: u64,
-    /// Mail messages holding no aggregate report.
+    /// Reports whose identity was stored with other content (one copy is
+    /// the report, the other a variant; see `store::variant`).
+    pub conflicting: u64,
+    /// Mail messages holding no report (also failure report mails of
+    /// another feedback type, such as abuse reports).
     pub not_report: u64,
     /// Records stored now.
     pub records: u64,
@@ -56,6 +66,8 @@ pub struct Summary {
     pub parsed: u64,
     /// Problems that lost nothing (a message that could not be marked seen).
     pub warnings: Vec<String>,
+    /// Files met that this run writes itself (the database), not read.
+    pub own_skipped: u64,
 }
 
 /// What the callback hears about, as it happens.
@@ -71,10 +83,41 @@ pub enum Event<'a> {
     },
     /// A report was stored (or was already there).
     Stored { name: &'a str, outcome: &'a Stored },
+    /// An SMTP TLS or failure report was stored (`new`) or was already there.
+    StoredOther {
+        name: &'a str,
+        kind: ReportKind,
+        new: bool,
+    },
+    /// An SMTP TLS or failure report was parsed in a dry run.
+    DryRunOther { name: &'a str, kind: ReportKind },
     /// Something was rejected.
     Rejected(&'a Rejection),
     /// An input is done (for progress display).
     InputDone,
+}
+
+/// The report kinds besides aggregate reports, for events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportKind {
+    Tls,
+    Failure,
+}
+
+impl ReportKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportKind::Tls => "SMTP TLS report",
+            ReportKind::Failure => "failure report",
+        }
+    }
+}
+
+impl Summary {
+    /// New reports of every kind.
+    pub fn new_total(&self) -> u64 {
+        self.new + self.tls_new + self.failure_new
+    }
 }
 
 /// A failure that ends the run.
@@ -137,6 +180,7 @@ pub fn run(
     }
     result?;
     source.finish().map_err(Fatal::Source)?;
+    sum.own_skipped = source.own_files_skipped();
     Ok(sum)
 }
 
@@ -225,6 +269,7 @@ fn stored_event(
             sum.records += records;
         }
         Stored::Duplicate { .. } => sum.duplicate += 1,
+        Stored::Conflicting { .. } => sum.conflicting += 1,
     }
     on_event(&Event::Stored { name, outcome });
 }

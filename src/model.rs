@@ -1,4 +1,4 @@
-//! The aggregate report model: types that mirror the XML schema of RFC 7489
+//! The report models. This file: the aggregate report model: types that mirror the XML schema of RFC 7489
 //! appendix C (and RFC 9990's additions), after normalisation.
 //!
 //! This module owns the *shape* of a report and the small value sets
@@ -7,8 +7,14 @@
 //! is outside the RFC's set (`Other`), because reporters do send `hardfail`,
 //! `None`, `softfail` in policy_evaluated and the like, and throwing those
 //! away would make the stored data less faithful than the original.
+//!
+//! SMTP TLS reports (RFC 8460) are modelled in [`tls`], DMARC failure
+//! reports (RFC 6591) in [`failure`].
 
 use std::fmt;
+
+pub mod failure;
+pub mod tls;
 
 /// `<report_metadata>`, `<policy_published>` and the document-level fields:
 /// everything that comes before the first `<record>`.
@@ -102,7 +108,8 @@ pub struct Record {
 
 impl Record {
     /// DMARC passes when either aligned mechanism passes (RFC 7489 §6.6.2);
-    /// the seed computed it the same way from `policy_evaluated`.
+    /// the Python script dmarcdb replaces computed it the same way from
+    /// `policy_evaluated`.
     pub fn dmarc_pass(&self) -> bool {
         self.policy_evaluated.dkim == AuthResult::Pass
             || self.policy_evaluated.spf == AuthResult::Pass

@@ -8,6 +8,10 @@
 //!   "problems": [...]}`: the same text (so Slack- and Mattermost-style
 //!   incoming webhooks show it as is) plus the `alert --format json` fields.
 //!
+//! The text is sent through [`visible_block`]: report-derived text keeps
+//! its line breaks but no control character or bidi override reaches the
+//! reader's chat client.
+//!
 //! A failure is returned, never printed, and is the caller's to report as a
 //! warning: a notification never changes the run's outcome. Secrets stay
 //! out of error texts: ureq's errors name the URL, which holds the bot
@@ -19,11 +23,12 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::config::{Channels, Telegram};
+use crate::untrusted::visible_block;
 
 /// Telegram rejects longer messages.
 const TELEGRAM_MAX_CHARS: usize = 4096;
 
-/// Like the seed's `urlopen(..., timeout=10)`.
+/// As the Python script's `urlopen(..., timeout=10)`.
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A notification that did not go out. The text holds no secret.
@@ -67,7 +72,8 @@ pub fn send(channels: &Channels, msg: &Message<'_>) -> (Vec<&'static str>, Vec<N
 /// Telegram Bot API `sendMessage`.
 pub fn telegram(agent: &ureq::Agent, tg: &Telegram, text: &str) -> Result<(), NotifyError> {
     let url = format!("{}/bot{}/sendMessage", tg.api, tg.token);
-    let body = json!({"chat_id": tg.chat_id, "text": truncate(text, TELEGRAM_MAX_CHARS)});
+    let text = visible_block(text);
+    let body = json!({"chat_id": tg.chat_id, "text": truncate(&text, TELEGRAM_MAX_CHARS)});
     agent
         .post(&url)
         .send_json(body)
@@ -79,7 +85,8 @@ pub fn telegram(agent: &ureq::Agent, tg: &Telegram, text: &str) -> Result<(), No
 pub fn webhook(agent: &ureq::Agent, url: &str, msg: &Message<'_>) -> Result<(), NotifyError> {
     let mut body = msg.json.clone();
     if let Value::Object(map) = &mut body {
-        map.insert("text".into(), Value::String(msg.text.to_string()));
+        let text = visible_block(msg.text).into_owned();
+        map.insert("text".into(), Value::String(text));
     }
     agent
         .post(url)
@@ -119,7 +126,7 @@ fn describe(e: ureq::Error, secrets: &[&str]) -> String {
     let text = match e {
         ureq::Error::Status(code, resp) => {
             let body = resp.into_string().unwrap_or_default();
-            let body = truncate(body.trim(), 200);
+            let body = truncate(&crate::untrusted::visible(body.trim()), 200);
             if body.is_empty() {
                 format!("HTTP {code}")
             } else {
@@ -172,6 +179,48 @@ mod tests {
         );
         assert_eq!(truncate("abcdef", 4), "abc…");
         assert_eq!(truncate("abc", 4), "abc");
+    }
+
+    /// A one-request HTTP server on a free loopback port: its URL, and
+    /// the request body it got.
+    fn listen_once() -> (String, std::thread::JoinHandle<String>) {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", l.local_addr().unwrap());
+        let h = std::thread::spawn(move || {
+            let (stream, _) = l.accept().unwrap();
+            let mut r = BufReader::new(stream);
+            let mut len = 0;
+            loop {
+                let mut line = String::new();
+                r.read_line(&mut line).unwrap();
+                if line.trim().is_empty() {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0; len];
+            r.read_exact(&mut body).unwrap();
+            let reply = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+            r.into_inner().write_all(reply).unwrap();
+            String::from_utf8(body).unwrap()
+        });
+        (url, h)
+    }
+
+    #[test]
+    fn notification_text_shows_control_characters_escaped() {
+        let (url, got) = listen_once();
+        let agent = ureq::AgentBuilder::new().timeout(TIMEOUT).build();
+        let msg = Message {
+            text: "line one\n\x1b]0;pwned\x07 \u{202e}x",
+            json: json!({"problems": []}),
+        };
+        webhook(&agent, &url, &msg).unwrap();
+        let body: Value = serde_json::from_str(&got.join().unwrap()).unwrap();
+        assert_eq!(body["text"], "line one\n\\x1b]0;pwned\\x07 \\u{202e}x");
     }
 
     #[test]

@@ -1,5 +1,9 @@
 //! Parse: stream one aggregate report's XML into the [`model`] types.
 //!
+//! SMTP TLS reports (RFC 8460 JSON) are read by [`tls`], failure reports
+//! (RFC 6591 ARF mail) by [`arf`]; the rest of this file is the aggregate
+//! report's parser.
+//!
 //! A pull parser over any `Read`: [`ReportReader::header`] reads
 //! everything before the first `<record>` (metadata and published policy),
 //! then [`ReportReader::next_record`] hands out one record at a time. The
@@ -30,6 +34,13 @@
 //!   unknown child, a closing tag closes everything up to its own element;
 //! - unknown elements and `<extension>` are skipped.
 //!
+//! A report whose markup had to be repaired (an element closed by an outer
+//! end tag, an end tag that closes nothing) is still read, and
+//! [`ReportReader::repair`] says so: when two copies of one report differ,
+//! the store prefers the copy that needed no repair. Decoding leniency
+//! (encodings, the unclosed wrapper) is not a repair: it is how those
+//! reporters always write.
+//!
 //! Strictness: a DTD is skipped, never read, so neither internal entities
 //! (billion laughs) nor external ones (a local file) are expanded; an entity
 //! reference other than the five predefined ones stays as literal text.
@@ -48,8 +59,10 @@ use crate::model::{
     AuthResult, Disposition, DkimAuthResult, OverrideReason, Record, ReportHeader, SpfAuthResult,
 };
 
+pub mod arf;
 mod tag;
 mod text;
+pub mod tls;
 mod window;
 
 use tag::{local_name, start_name, Tag};
@@ -208,6 +221,13 @@ impl<R: Read> ReportReader<R> {
     pub fn records_read(&self) -> u64 {
         self.records
     }
+
+    /// The first repair the markup read so far needed, described (`None`
+    /// for well-formed markup); see the module doc. Complete once
+    /// [`next_record`](ReportReader::next_record) has returned `None`.
+    pub fn repair(&self) -> Option<&str> {
+        self.builder.repair.as_deref()
+    }
 }
 
 /// Builds the header and the records from the document's events: the
@@ -236,6 +256,8 @@ struct Builder {
     completed: u64,
     /// Bytes kept for the current record (or the header), see [`MAX_KEPT`].
     kept: usize,
+    /// The first repair the markup needed, see [`ReportReader::repair`].
+    repair: Option<String>,
 }
 
 impl Builder {
@@ -255,6 +277,7 @@ impl Builder {
             closing: None,
             completed: 0,
             kept: 0,
+            repair: None,
         }
     }
 
@@ -458,8 +481,13 @@ impl Builder {
     /// nothing open is ignored.
     fn close_to(&mut self, tag: Tag) -> Result<()> {
         let Some(pos) = self.stack.iter().rposition(|t| *t == tag) else {
+            self.repaired(|| "an end tag that closes no open element".into());
             return Ok(());
         };
+        let unclosed = self.stack.len() - pos - 1;
+        if unclosed > 0 {
+            self.repaired(|| format!("an end tag closed {unclosed} unclosed element(s)"));
+        }
         while self.stack.len() > pos {
             let closing = self.stack.len() - 1;
             let t = self.stack[closing];
@@ -471,6 +499,18 @@ impl Builder {
             self.ready.push_back(r);
         }
         Ok(())
+    }
+
+    /// Notes a repair of the markup (the first one is kept, with where).
+    fn repaired(&mut self, what: impl FnOnce() -> String) {
+        if self.repair.is_none() {
+            let place = match self.record {
+                Some(_) => format!("record {}", self.completed + 1),
+                None if self.phase == Phase::Header => "the report header".to_string(),
+                None => format!("after record {}", self.completed),
+            };
+            self.repair = Some(format!("{}: {place}", what()));
+        }
     }
 
     /// The element `n` levels above the innermost one (1 = its parent).

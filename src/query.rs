@@ -4,9 +4,10 @@
 //! The store answers each view's question with named rows (its SQL is in
 //! `store/views/`, the only place that reads the database); this module
 //! derives what the rows imply (fail counts, percentages, the days a
-//! report spans) and lays them out as columns. How a table looks (bars,
-//! ours/EXTERNAL, CSV, JSON) is [`render`](crate::render)'s. Column keys
-//! are part of the JSON interface: documented on each view, never renamed.
+//! report spans, see [`apportion`]) and lays them out as columns. How a
+//! table looks (bars, ours/EXTERNAL, CSV, JSON) is
+//! [`render`](crate::render)'s. Column keys are part of the JSON interface:
+//! documented on each view, never renamed.
 //!
 //! Conventions shared by the views: `messages` is the sum of `<count>`;
 //! `messages_pass` counts messages that passed DMARC (policy_evaluated DKIM
@@ -15,12 +16,14 @@
 //! (`null` when there are no messages). Dates are RFC 3339 UTC, days
 //! `YYYY-MM-DD` (UTC).
 
+pub mod apportion;
 mod breakdown;
-mod daily;
 mod records;
+mod tls;
 
 pub use breakdown::{dkim, domains, orgs, spf};
 pub use records::{failures, reports, reports_in};
+pub use tls::{failure_reports, tls, tls_failures, tls_reports, top_result_types};
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
@@ -76,7 +79,7 @@ pub fn source_rows_with(
     store.source_rows(q, novelty)
 }
 
-/// `query sources`: the seed's summary, one row per source IP, largest
+/// `query sources`: the alert summary's table, one row per source IP, largest
 /// volume first.
 ///
 /// JSON keys: `source_ip` (as the reporter wrote it), `ours` (bool),
@@ -94,21 +97,41 @@ pub fn sources(store: &Store, q: &Scope<'_>) -> Result<Table, DbError> {
     Ok(t)
 }
 
-/// `query daily`: one row per UTC day, from the first day with messages to
-/// the last (days in between without reports show 0). A report spanning
-/// several days is spread over them in proportion to its range, and the
-/// shares rounded to whole messages per day.
+/// `query daily`: one row per UTC day of the window, from the first day
+/// with messages to the last (days in between without any show 0). Every
+/// report that reaches into the window is shared out over its days in
+/// whole messages ([`apportion`]: per report they add up exactly), and only
+/// the days inside the window are shown, so a report straddling an edge
+/// counts with its in-window days. `pass_pct` is that of the numbers shown.
 ///
 /// JSON keys: `day` (`YYYY-MM-DD`), `messages`, `messages_pass`,
 /// `messages_fail`, `pass_pct`. The table form adds a `bar` column (see
 /// [`render::add_bars`](crate::render::add_bars)).
 pub fn daily(store: &Store, q: &Scope<'_>) -> Result<Table, DbError> {
-    let mut days = daily::Days::default();
-    for r in store.report_spans(q)? {
-        days.add(r.date_begin, r.date_end, r.messages, r.messages_pass);
+    let range = apportion::window_days(q.window.since, q.window.until);
+    let mut days = apportion::Days::new(range.clone());
+    for r in store.report_spans(q, range)? {
+        days.add(&apportion::Spread::new(
+            r.date_begin,
+            r.date_end,
+            r.messages,
+            r.messages_pass,
+        ));
     }
     let mut t = Table::new(columns(&[Column::text("day")], &COUNT_COLUMNS));
-    t.rows = days.rows();
+    t.rows = days
+        .rows()
+        .into_iter()
+        .map(|d| {
+            vec![
+                json!(d.date()),
+                json!(d.messages),
+                json!(d.pass),
+                json!(d.messages - d.pass),
+                json!(d.pass_pct()),
+            ]
+        })
+        .collect();
     Ok(t)
 }
 

@@ -5,11 +5,20 @@
 //! keyed by the column names, which are the documented, stable keys scripts
 //! rely on. Tables use UTF-8 borders on a terminal and plain ASCII when
 //! piped or when `NO_COLOR` is set, so logs and mail stay readable.
+//!
+//! Cells hold report text, which strangers write: a table shows every cell
+//! through [`untrusted::visible`] (no control character reaches the
+//! terminal), CSV writes text cells through it too and then through
+//! [`untrusted::csv_cell`] (no cell runs as a spreadsheet formula), JSON
+//! keeps the text exactly, with every control character as a `\uXXXX`
+//! escape ([`untrusted::write_json`]).
 
 use std::io::{self, IsTerminal, Write};
 
 use comfy_table::{presets, CellAlignment, ContentArrangement};
 use serde_json::Value;
+
+use crate::untrusted;
 
 /// Output format, chosen with `--format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -76,7 +85,7 @@ impl Table {
 pub fn write(table: &Table, format: Format, fancy: bool, out: &mut dyn Write) -> io::Result<()> {
     match format {
         Format::Json => {
-            serde_json::to_writer_pretty(&mut *out, &table.to_json())?;
+            untrusted::write_json(&mut *out, &table.to_json())?;
             writeln!(out)
         }
         Format::Csv => write_csv(table, out),
@@ -95,7 +104,7 @@ fn write_csv(table: &Table, out: &mut dyn Write) -> io::Result<()> {
     let mut w = csv::Writer::from_writer(out);
     w.write_record(table.columns.iter().map(|c| c.key))?;
     for row in &table.rows {
-        w.write_record(row.iter().map(plain))?;
+        w.write_record(row.iter().map(csv_text))?;
     }
     w.flush()
 }
@@ -110,7 +119,10 @@ fn to_text(table: &Table, fancy: bool) -> comfy_table::Table {
     t.set_content_arrangement(ContentArrangement::Disabled);
     t.set_header(table.columns.iter().map(|c| c.key));
     for row in &table.rows {
-        t.add_row(row.iter().map(plain));
+        t.add_row(
+            row.iter()
+                .map(|v| untrusted::visible(&plain(v)).into_owned()),
+        );
     }
     for (i, c) in table.columns.iter().enumerate() {
         if c.numeric {
@@ -120,6 +132,15 @@ fn to_text(table: &Table, fancy: bool) -> comfy_table::Table {
         }
     }
     t
+}
+
+/// A cell for CSV: text with control characters made visible, then by the
+/// formula rule; numbers as they are.
+fn csv_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => untrusted::csv_cell(&untrusted::visible(s)).into_owned(),
+        other => plain(other),
+    }
 }
 
 /// A cell as plain text: strings unquoted, null empty.
@@ -151,7 +172,7 @@ pub fn add_bars(t: &mut Table, fancy: bool) {
 }
 
 /// The table form of any view with an `ours` column: `ours` / `EXTERNAL`
-/// (the seed's words) instead of `true` / `false`.
+/// (the Python script's words) instead of `true` / `false`.
 pub fn tag_ours(t: &mut Table) {
     let Some(i) = t.columns.iter().position(|c| c.key == "ours") else {
         return;
@@ -217,6 +238,30 @@ mod tests {
         assert_eq!(v[0]["name"], "a,b");
         assert_eq!(v[0]["n"], 12);
         assert!(v[1]["n"].is_null());
+    }
+
+    #[test]
+    fn text_cells_are_escaped_in_tables_and_guarded_in_csv() {
+        let mut t = Table::new(vec![Column::text("name"), Column::num("n")]);
+        t.rows
+            .push(vec![json!("=HYPERLINK(\"x\")\u{1b}[2J"), json!(-3)]);
+        t.rows.push(vec![json!("-1"), json!(1.5)]);
+        let mut out = Vec::new();
+        write(&t, Format::Csv, false, &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "name,n\n\"'=HYPERLINK(\"\"x\"\")\\x1b[2J\",-3\n'-1,1.5\n"
+        );
+        let mut out = Vec::new();
+        write(&t, Format::Table, false, &mut out).unwrap();
+        let s = String::from_utf8(out).unwrap();
+        assert!(s.contains("=HYPERLINK(\"x\")\\x1b[2J"), "{s}");
+        assert!(!s.contains('\u{1b}'), "{s}");
+        let mut out = Vec::new();
+        write(&t, Format::Json, false, &mut out).unwrap();
+        assert!(!out.contains(&0x1b), "raw ESC in JSON");
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v[0]["name"], "=HYPERLINK(\"x\")\u{1b}[2J");
     }
 
     #[test]

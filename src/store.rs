@@ -19,11 +19,15 @@
 //!   (`migrations/`), transactions and groups. Its statements: `write.rs`
 //!   (a report, the quarantine), `insert.rs` (records and auth sets, whose
 //!   in-memory map [`insert::AuthSets`] both backends use), `lookup.rs`,
-//!   `quarantine.rs`, `rebuild.rs` (reparse), `sender.rs`.
-//! - `pg.rs` and `pg/`: the same jobs on PostgreSQL, with their own schema
-//!   (`schema-postgres.sql`) and migrations (`pg/migrations/`): `connect.rs`
-//!   (URL, TLS, passwords), `write.rs` (records loaded with binary COPY),
-//!   `admin.rs` (quarantine, reparse, senders).
+//!   `quarantine.rs`, `rebuild.rs` (reparse), `sender.rs`, `variant.rs` (a
+//!   second copy of a stored report with other content), `tls.rs` and
+//!   `failure.rs` (SMTP TLS and DMARC failure reports: their writes, view
+//!   rows and the `--redact` key), `fault.rs` (SQLite faults explained).
+//! - `pg.rs` and `pg/`: the aggregate-report jobs on PostgreSQL, with their
+//!   own schema (`schema-postgres.sql`) and migrations (listed in `pg.rs`):
+//!   `connect.rs` (URL, TLS, passwords), `write.rs` (records loaded with
+//!   binary COPY), `admin.rs` (quarantine, reparse, senders). Not there
+//!   yet: report variants, TLS and failure reports ([`DbError`] says so).
 //! - `views.rs` and `views/`: the questions of `query` and `alert`, written
 //!   once for both backends. `views/sql.rs` is the one SQL builder, and
 //!   the only place where the dialects differ (placeholders, case-blind
@@ -61,6 +65,8 @@ use crate::model::ReportHeader;
 use crate::parse::ParseError;
 
 mod backend;
+mod failure;
+mod fault;
 mod import;
 mod insert;
 mod lookup;
@@ -69,15 +75,19 @@ mod quarantine;
 mod rebuild;
 mod sender;
 mod sqlite;
+mod tls;
+pub mod variant;
 mod views;
 mod write;
 pub use backend::Location;
+pub use failure::{FailureReportRow, FailureStored};
 #[cfg(test)]
 use insert::auth_key;
 use insert::{AuthSets, Inserter};
 pub use lookup::Lookup;
 pub use quarantine::{inflate_to, Dropped, Quarantined};
 pub use rebuild::Rebuilt;
+pub use tls::{TlsFailureRow, TlsPolicyRow, TlsReportRow, TlsStored};
 pub use views::{
     DkimRow, DomainRow, FailureRow, Filter, Novelty, OrgRow, ReportRow, ReportSpan, Scope, Side,
     SourceRow, SpfRow, Window,
@@ -88,10 +98,13 @@ pub struct Store {
     backend: Backend,
 }
 
-/// The database behind a [`Store`].
+/// The database behind a [`Store`]. One per process: the size of the
+/// variants does not matter, and SQLite's stays unboxed, one pointer less
+/// on its path.
+#[allow(clippy::large_enum_variant)]
 enum Backend {
     Sqlite(sqlite::Lite),
-    Postgres(pg::Pg),
+    Postgres(Box<pg::Pg>),
 }
 
 /// What happened to one report.
@@ -105,8 +118,16 @@ pub enum Stored {
         messages: i64,
         messages_fail: i64,
     },
-    /// A report with the same identity key is already stored.
+    /// A report with the same identity key and the same content is
+    /// already stored.
     Duplicate { header: Box<ReportHeader> },
+    /// A report with the same identity key but other content is stored:
+    /// one copy is the report, the other is kept in `report_variant` (see
+    /// [`variant`]).
+    Conflicting {
+        header: Box<ReportHeader>,
+        kept: variant::Kept,
+    },
 }
 
 /// A failure of the database itself (disk full, file locked too long, a
@@ -143,6 +164,15 @@ impl From<postgres::Error> for DbError {
 }
 
 impl DbError {
+    /// What went wrong, in one line, with what to do about it when the
+    /// cause is a known fault (disk full, read-only file, lock held).
+    pub fn explain(&self) -> String {
+        match &self.0 {
+            Fault::Sqlite(e) => fault::explain(e),
+            _ => self.to_string(),
+        }
+    }
+
     /// A uniqueness or other constraint refused the write.
     pub(crate) fn is_constraint(&self) -> bool {
         match &self.0 {
@@ -152,6 +182,13 @@ impl DbError {
             Fault::Postgres(e) => e.code().is_some_and(|c| c.code().starts_with("23")),
             Fault::Setup(_) => false,
         }
+    }
+
+    /// What the PostgreSQL backend cannot do yet.
+    pub(crate) fn unsupported(what: &str) -> DbError {
+        DbError(Fault::Setup(format!(
+            "{what} are not supported on PostgreSQL yet"
+        )))
     }
 
     pub(crate) fn setup(text: impl Into<String>) -> DbError {
@@ -211,6 +248,11 @@ pub(crate) const BATCH_RECORDS: u64 = 20_000;
 /// ...or is this old, so that a second process waiting for the write lock,
 /// and the acknowledgement of mail, wait at most about this long.
 pub(crate) const BATCH_AGE: Duration = Duration::from_millis(250);
+
+/// How long a write waits for another process's write lock before it fails
+/// with "database is locked", unless told otherwise
+/// ([`Store::open_waiting`]).
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The 16-byte form of an address (IPv4 as `::ffff:a.b.c.d`), so that CIDR
 /// filters are byte-range comparisons in SQL. IPv4-mapped IPv6 input and

@@ -41,10 +41,10 @@ fn seeded() -> Env {
 fn expected_problems() -> Value {
     json!([
         {"kind": "alignment_broken", "source_ip": "192.0.2.1", "ours": true, "messages": 100,
-         "messages_pass": 90, "messages_fail": 10, "pass_pct": 90.0,
+         "messages_pass": 90, "messages_fail": 10, "pass_pct": 90.0, "failure_reports": 0,
          "text": "192.0.2.1 (ours): only 90% DMARC pass (10/100 fail) -- alignment broken"},
         {"kind": "possible_spoofing", "source_ip": "198.51.100.2", "ours": false, "messages": 20,
-         "messages_pass": 0, "messages_fail": 20, "pass_pct": 0.0,
+         "messages_pass": 0, "messages_fail": 20, "pass_pct": 0.0, "failure_reports": 0,
          "text": "198.51.100.2 (EXTERNAL): 20 failing msgs sending as us -- possible spoofing"},
     ])
 }
@@ -80,13 +80,16 @@ fn seed_defaults_flag_exactly_the_seed_cases() {
     assert_eq!(code, 1);
     assert_eq!(
         csv.lines().next(),
-        Some("kind,source_ip,ours,messages,messages_pass,messages_fail,pass_pct,text")
+        Some(
+            "kind,source_ip,ours,messages,messages_pass,messages_fail,pass_pct,failure_reports,\
+             policy_domain,sessions,sessions_failure,failure_pct,top_result_types,text"
+        )
     );
     assert!(csv
         .lines()
         .nth(1)
         .unwrap()
-        .starts_with("alignment_broken,192.0.2.1,true,100,90,10,90.0,"));
+        .starts_with("alignment_broken,192.0.2.1,true,100,90,10,90.0,0,,,,,,"));
 }
 
 #[test]
@@ -263,7 +266,7 @@ fn a_new_sender_is_one_never_seen_before_the_window() {
     assert_eq!(
         json(&out)["problems"],
         json!([{"kind": "new_sender", "source_ip": "203.0.113.9", "ours": false, "messages": 12,
-                "messages_pass": 12, "messages_fail": 0, "pass_pct": 100.0,
+                "messages_pass": 12, "messages_fail": 0, "pass_pct": 100.0, "failure_reports": 0,
                 "text": "203.0.113.9 (EXTERNAL): new sender, 12 msgs (100% DMARC pass), never seen before this window"}])
     );
     // Too little history before a 15-day window: the rule steps aside and says why.

@@ -205,7 +205,18 @@ fn check(case: &str, build: Build, expect: Expect) {
 
     let good = "SELECT count(*) FROM report WHERE report_id = ?1";
     assert_eq!(count(&db, good, "good-report"), 1, "good report: {context}");
-    let from_bad = "SELECT count(*) FROM report WHERE source LIKE '%' || ?1 || '%'";
+    // Reports of every kind (aggregate, SMTP TLS, failure) from the input.
+    let from_bad = "SELECT (SELECT count(*) FROM report WHERE source LIKE '%' || ?1 || '%')
+        + (SELECT count(*) FROM tls_report WHERE source LIKE '%' || ?1 || '%')
+        + (SELECT count(*) FROM failure_report WHERE source LIKE '%' || ?1 || '%')";
+    // Nothing half-stored: no policy or failure detail without its report.
+    let orphans = "SELECT (SELECT count(*) FROM tls_policy WHERE report NOT IN (SELECT id FROM tls_report))
+        + (SELECT count(*) FROM tls_failure WHERE report NOT IN (SELECT id FROM tls_report))
+        + (SELECT count(*) FROM tls_report_blob WHERE report NOT IN (SELECT id FROM tls_report))
+        + (SELECT count(*) FROM failure_report_blob WHERE report NOT IN (SELECT id FROM failure_report))
+        + (SELECT count(*) FROM tls_report WHERE id NOT IN (SELECT report FROM tls_report_blob))
+        WHERE ?1 = ?1";
+    assert_eq!(count(&db, orphans, ""), 0, "half-stored: {context}");
     let quarantined = "SELECT count(*) FROM quarantine WHERE source LIKE '%' || ?1 || '%'";
     let all_quarantined = "SELECT count(*) FROM quarantine WHERE ?1 = ?1";
     match expect {
@@ -239,14 +250,44 @@ fn check(case: &str, build: Build, expect: Expect) {
         Expect::Accepted { reports } => {
             assert_eq!(r.code, 0, "{context}");
             assert_eq!(count(&db, from_bad, &bad), reports, "{context}");
-            assert_eq!(
-                count(&db, "SELECT count(*) FROM report WHERE ?1 = ?1", ""),
-                reports + 1,
-                "{context}"
-            );
+            let every_kind =
+                "SELECT (SELECT count(*) FROM report) + (SELECT count(*) FROM tls_report)
+                + (SELECT count(*) FROM failure_report) WHERE ?1 = ?1";
+            assert_eq!(count(&db, every_kind, ""), reports + 1, "{context}");
             assert_eq!(count(&db, all_quarantined, ""), 0, "{context}");
         }
     }
+}
+
+/// A valid SMTP TLS report (report-id `bad-tls`) with `from` replaced by
+/// `to` (`from` empty: unchanged).
+fn tls_with(from: &str, to: &str) -> String {
+    let json = r#"{"organization-name":"catalogue.example","report-id":"bad-tls","x":0,
+      "date-range":{"start-datetime":"2026-11-01T00:00:00Z","end-datetime":"2026-11-01T23:59:59Z"},
+      "policies":[{"policy":{"policy-type":"sts","policy-domain":"example.com"},
+        "summary":{"total-successful-session-count":10,"total-failure-session-count":3},
+        "failure-details":[{"result-type":"certificate-expired","failed-session-count":3}]}]}"#;
+    if from.is_empty() {
+        return json.to_string();
+    }
+    assert!(json.contains(from), "{from}");
+    json.replacen(from, to, 1)
+}
+
+/// A failure report mail (RFC 6591) with `from` replaced by `to` in it.
+fn arf(from: &str, to: &str) -> String {
+    let m = "From: ruf@receiver.example\r\nSubject: failure report\r\n\
+        Content-Type: multipart/report; report-type=feedback-report; boundary=\"B\"\r\n\r\n\
+        --B\r\nContent-Type: text/plain\r\n\r\nA failure report.\r\n\
+        --B\r\nContent-Type: message/feedback-report\r\n\r\n\
+        Feedback-Type: auth-failure\r\nVersion: 1\r\nSource-IP: 192.0.2.7\r\n\
+        Reported-Domain: example.com\r\nAuth-Failure: dmarc\r\n\
+        Arrival-Date: Sun, 01 Nov 2026 10:00:00 +0000\r\n\
+        --B\r\nContent-Type: text/rfc822-headers\r\n\r\n\
+        From: someone@example.com\r\nSubject: hello\r\nMessage-ID: <m1@example.com>\r\n\
+        --B--\r\n";
+    assert!(m.contains(from), "{from}");
+    m.replacen(from, to, 1)
 }
 
 /// One `#[test]` per row: name, builder, expectation.
@@ -621,9 +662,11 @@ catalogue! {
     // --- Not a report -------------------------------------------------
     xml_that_is_not_a_report: |b| put(b, "bad-html.xml", b"<html><body>hi</body></html>")
         => rejected("no <feedback> element");
-    smtp_tls_report: |b| put(b, "bad-tlsrpt.json",
+    smtp_tls_report_is_stored: |b| put(b, "bad-tlsrpt.json",
         br#"{"organization-name":"Example","policies":[]}"#)
-        => rejected("looks like SMTP TLS report");
+        => Expect::Accepted { reports: 1 };
+    json_that_is_not_a_tls_report: |b| put(b, "bad-other.json", br#"{"hello": "world"}"#)
+        => rejected("not an SMTP TLS report: JSON without organization-name");
     binary_garbage: |b| put(b, "bad-garbage.bin", &[0x89, b'P', b'N', b'G', 0, 1, 2, 3, 255])
         => rejected("not a DMARC report: unrecognised input");
     truncated_xml: |b| {
@@ -707,6 +750,67 @@ catalogue! {
         let deep = format!("{}{}", "<a>".repeat(100_000), "</a>".repeat(100_000));
         put(b, "bad-deep.xml", &report_with("<policy_published>", &format!("{deep}<policy_published>")))
     } => rejected("elements nested deeper than 256");
+
+    // --- SMTP TLS reports (RFC 8460 JSON) ------------------------------
+    tls_nested_100000_deep: |b| {
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        put(b, "bad-tls-deep.json", tls_with("\"x\":0", &format!("\"x\":{deep}")).as_bytes())
+    } => rejected("JSON nested deeper than 16 levels");
+    tls_array_of_a_million_policies: |b| {
+        let policies = vec!["{}"; 1_000_000].join(",");
+        put(b, "bad-tls-wide.json", tls_with("\"x\":0", &format!("\"x\":[{policies}]")).as_bytes())
+    } => rejected("an array has more than 100000 elements");
+    tls_string_of_10_mb: |b| {
+        let long = "A".repeat(10 * MIB);
+        put(b, "bad-tls-string.json", tls_with("\"x\":0", &format!("\"x\":\"{long}\"")).as_bytes())
+    } => rejected("longer than 65536 bytes");
+    tls_gzip_bomb: |b| {
+        // 1 GiB of `0,` in the policies array: refused once the parser has
+        // read the 16 MiB it takes at most, never inflated further.
+        let prefix = br#"{"organization-name":"o","report-id":"bomb","policies":["#;
+        let (deflate, crc) = deflate_bomb(prefix, &b"0,".repeat(MIB / 2), GIB / MIB);
+        put(b, "bad-tls-bomb.json.gz", &gzip_around(&deflate, &crc))
+    } => rejected("document larger than 16777216 bytes");
+    tls_negative_count: |b| put(b, "bad-tls-negative.json",
+        tls_with("\"total-failure-session-count\":3", "\"total-failure-session-count\":-3").as_bytes())
+        => rejected("policy 1: total-failure-session-count is negative (-3)");
+    tls_non_numeric_count: |b| put(b, "bad-tls-nan.json",
+        tls_with("\"failed-session-count\":3", "\"failed-session-count\":\"three\"").as_bytes())
+        => rejected("failed-session-count is not a number (\"three\")");
+    tls_truncated_gzip: |b| {
+        let z = gz(tls_with("", "").as_bytes());
+        put(b, "bad-tls-cut.json.gz", &z[..z.len() - 12])
+    } => rejected("truncated gzip stream");
+    tls_invalid_utf8: |b| {
+        let mut json = tls_with("bad-tls", "bad-tls\u{1}").into_bytes();
+        let at = json.iter().position(|&c| c == 1).unwrap();
+        json[at] = 0xff;
+        put(b, "bad-tls-utf8.json", &json)
+    } => rejected("invalid UTF-8 at byte");
+    tls_report_in_a_mail_as_tlsrpt_json: |b| {
+        let parts = [("application/tlsrpt+json", "r.json".to_string(), tls_with("", "").into_bytes())];
+        put(b, "bad-tls-mail.eml", &mail("; boundary=\"B\"", &parts, true))
+    } => Expect::Accepted { reports: 1 };
+
+    // --- Failure reports (RFC 6591 ARF) --------------------------------
+    arf_without_source_ip: |b| put(b, "bad-arf-noip.eml", arf("Source-IP: 192.0.2.7\r\n", "").as_bytes())
+        => Expect::Accepted { reports: 1 };
+    arf_with_a_source_ip_that_is_not_one: |b| put(b, "bad-arf-ip.eml",
+        arf("Source-IP: 192.0.2.7", "Source-IP: 192.0.2.777").as_bytes())
+        => rejected("Source-IP is not an IP address (\"192.0.2.777\")");
+    arf_of_another_feedback_type: |b| put(b, "bad-arf-abuse.eml",
+        arf("Feedback-Type: auth-failure", "Feedback-Type: abuse").as_bytes())
+        => Expect::Accepted { reports: 0 };
+    arf_with_invalid_utf8: |b| {
+        let mut m = arf("Reported-Domain: example.com", "Reported-Domain: ex\u{1}mple.com").into_bytes();
+        let at = m.iter().position(|&c| c == 1).unwrap();
+        m[at] = 0xe9;
+        put(b, "bad-arf-utf8.eml", &m)
+    } => Expect::Accepted { reports: 1 };
+    arf_field_of_1_mb: |b| {
+        let long = format!("Authentication-Results: {}", "a".repeat(MIB));
+        put(b, "bad-arf-long.eml", arf("Auth-Failure: dmarc", &long).as_bytes())
+    } => rejected("field \"Authentication-Results\" longer than 65536 bytes");
 
     // --- Mail ---------------------------------------------------------
     mail_with_1000_attachments: |b| {

@@ -5,20 +5,10 @@
 mod common;
 
 use common::cli::{dmarcdb, run_ok};
+use common::corpus::corpus_root;
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 
 use serde_json::Value;
-
-fn corpus() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
-    if p.join("expected-totals.tsv").is_file() {
-        Some(p)
-    } else {
-        eprintln!("notice: ../shared/corpus is absent; corpus tests skipped");
-        None
-    }
-}
 
 struct Expected {
     path: String,
@@ -59,12 +49,13 @@ fn reports_json(db: &std::path::Path) -> Vec<Value> {
 
 #[test]
 fn every_corpus_report_matches_expected_totals_and_reingest_adds_nothing() {
-    let Some(root) = corpus() else { return };
+    let Some(root) = corpus_root() else { return };
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("corpus.db");
 
-    // The whole corpus: failure and TLS reports are in it too; those are not
-    // aggregate reports, so the run exits 3 (some input rejected).
+    // The whole corpus: its TLS and failure reports are stored too (see
+    // tests/tls_failure.rs); the README, the TSV files, the LICENSE and
+    // empty.xml are not reports, so the run exits 3 (some input rejected).
     let out = dmarcdb(&db).arg("ingest").arg(&root).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "stderr: {stderr}");
@@ -107,7 +98,7 @@ fn every_corpus_report_matches_expected_totals_and_reingest_adds_nothing() {
 
 #[test]
 fn dry_run_over_corpus_writes_nothing() {
-    let Some(root) = corpus() else { return };
+    let Some(root) = corpus_root() else { return };
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("dry.db");
     let out = run_ok(
@@ -123,4 +114,38 @@ fn dry_run_over_corpus_writes_nothing() {
     );
     assert!(stdout.contains("records=20"), "{stdout}");
     assert!(!db.exists(), "dry run created the database");
+}
+
+/// A corpus that is not where it should be skips the corpus tests with a
+/// notice locally, and fails them with `CI=true`: this runs one of them
+/// again, in a child process of this test binary, pointed at a missing
+/// corpus.
+#[test]
+fn missing_corpus_fails_in_ci_and_skips_with_a_notice_locally() {
+    let run = |ci: &str| {
+        std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "dry_run_over_corpus_writes_nothing",
+                "--nocapture",
+            ])
+            .env("DMARCDB_CORPUS", "/nonexistent/shared/corpus")
+            .env("CI", ci)
+            .output()
+            .unwrap()
+    };
+    let out = run("true");
+    let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "CI=true passed without a corpus: {text}"
+    );
+    assert!(text.contains("may not be skipped"), "{text}");
+    let out = run("false");
+    let text = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("NOTICE") && text.contains("/nonexistent/shared/corpus"),
+        "{text}"
+    );
 }

@@ -31,9 +31,12 @@ fn samples_ingest_once_in_any_container() {
         String::from_utf8_lossy(&out.stderr)
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    // Three reports; the Yahoo one arrives twice (mail and plain XML).
+    // Three aggregate reports (the Yahoo one arrives twice: mail and plain
+    // XML), three SMTP TLS reports and one failure report.
     assert!(
-        stdout.starts_with("3 new report(s) (7 records), 1 already stored"),
+        stdout.starts_with(
+            "7 new report(s) (3 aggregate with 7 records, 3 TLS, 1 failure), 1 already stored"
+        ),
         "{stdout}"
     );
     assert_eq!(count(&db, "SELECT count(*) FROM report"), 3);

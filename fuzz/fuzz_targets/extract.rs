@@ -7,7 +7,7 @@
 
 #![no_main]
 
-use dmarcdb::extract::{extract, Limits};
+use dmarcdb::extract::{extract, Limits, PayloadKind};
 use dmarcdb::parse::ReportReader;
 use libfuzzer_sys::fuzz_target;
 
@@ -18,9 +18,19 @@ fuzz_target!(|data: &[u8]| {
     };
     let found = extract("fuzz", data, &limits);
     for payload in &found.payloads {
-        let mut reader = ReportReader::new(payload.reader(&limits));
-        if reader.header().is_ok() {
-            while let Ok(Some(_)) = reader.next_record() {}
+        match payload.kind {
+            PayloadKind::Aggregate => {
+                let mut reader = ReportReader::new(payload.reader(&limits));
+                if reader.header().is_ok() {
+                    while let Ok(Some(_)) = reader.next_record() {}
+                }
+            }
+            PayloadKind::Tls => {
+                let _ = dmarcdb::parse::tls::read_tls(payload.reader(&limits));
+            }
+            PayloadKind::Failure => {
+                let _ = dmarcdb::parse::arf::parse_arf(&payload.data);
+            }
         }
     }
 });

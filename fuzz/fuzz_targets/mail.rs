@@ -5,7 +5,7 @@
 
 #![no_main]
 
-use dmarcdb::extract::{extract, Limits};
+use dmarcdb::extract::{extract, Limits, PayloadKind};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -17,9 +17,19 @@ fuzz_target!(|data: &[u8]| {
     mail.extend_from_slice(data);
     let found = extract("fuzz.eml", &mail, &limits);
     for payload in &found.payloads {
-        let mut reader = dmarcdb::parse::ReportReader::new(payload.reader(&limits));
-        if reader.header().is_ok() {
-            while let Ok(Some(_)) = reader.next_record() {}
+        match payload.kind {
+            PayloadKind::Aggregate => {
+                let mut reader = dmarcdb::parse::ReportReader::new(payload.reader(&limits));
+                if reader.header().is_ok() {
+                    while let Ok(Some(_)) = reader.next_record() {}
+                }
+            }
+            PayloadKind::Tls => {
+                let _ = dmarcdb::parse::tls::read_tls(payload.reader(&limits));
+            }
+            PayloadKind::Failure => {
+                let _ = dmarcdb::parse::arf::parse_arf(&payload.data);
+            }
         }
     }
 });

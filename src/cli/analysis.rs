@@ -23,6 +23,7 @@ use crate::notify::{self, Message};
 use crate::query::{self, Empty, Filter, Scope, Side, Window};
 use crate::render::{self, Format};
 use crate::store::Store;
+use crate::untrusted::{self, Visible};
 
 /// Settings every analysis command reads (global flags).
 #[derive(Debug, Clone, Default, Args)]
@@ -105,7 +106,8 @@ pub struct NotifyArgs {
 pub struct AlertArgs {
     #[command(flatten)]
     pub window: WindowArgs,
-    /// Output format: table prints the seed's summary and the problems;
+    /// Output format: table prints a summary (the 25 largest sources, ours or
+    /// EXTERNAL, with pass %) and the problems;
     /// json prints {"window", "problems"}; csv one line per problem.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -174,7 +176,7 @@ fn last_days(d: u32) -> String {
 
 /// `dmarcdb query VIEW`.
 pub(super) fn cmd_query(
-    db: Option<PathBuf>,
+    db: super::DbArgs,
     sa: &SettingsArgs,
     args: QueryArgs,
 ) -> anyhow::Result<Exit> {
@@ -185,7 +187,10 @@ pub(super) fn cmd_query(
         note_nets(&settings);
     }
     let store = open_store(db)?;
-    let default_days = if view == View::Reports { None } else { Some(7) };
+    let default_days = match view {
+        View::Reports | View::TlsReports | View::FailureReports => None,
+        _ => Some(7),
+    };
     let window = args.window.window(default_days);
     let default_limit = match view {
         View::Sources => Some(25),
@@ -207,9 +212,28 @@ pub(super) fn cmd_query(
         View::Dkim => query::dkim(&store, &scope)?,
         View::Spf => query::spf(&store, &scope)?,
         View::Failures => query::failures(&store, &scope)?,
+        View::TlsReports => query::tls_reports(&store, &window)?,
+        View::Tls => query::tls(&store, &window)?,
+        View::TlsFailures => query::tls_failures(&store, &window)?,
+        View::FailureReports => query::failure_reports(&store, &window)?,
     };
     let fancy = render::fancy_stdout();
-    if table.rows.is_empty() {
+    if table.rows.is_empty() && view.is_tls_or_failure() {
+        let kind = if view == View::FailureReports {
+            "DMARC failure reports"
+        } else {
+            "SMTP TLS reports"
+        };
+        let msg = format!(
+            "No {kind} in the window ({}).",
+            label(&args.window, default_days)
+        );
+        if args.format == Format::Table {
+            println!("{msg}");
+            return Ok(Exit::Ok);
+        }
+        eprintln!("dmarcdb: {msg}");
+    } else if table.rows.is_empty() {
         let now = chrono::Utc::now().timestamp();
         let msg =
             Empty::find(&store, &window)?.message(&window, &label(&args.window, default_days), now);
@@ -232,7 +256,7 @@ pub(super) fn cmd_query(
 
 /// `dmarcdb alert`.
 pub(super) fn cmd_alert(
-    db: Option<PathBuf>,
+    db: super::DbArgs,
     sa: &SettingsArgs,
     args: AlertArgs,
 ) -> anyhow::Result<Exit> {
@@ -266,7 +290,7 @@ pub fn prepare_after_ingest(
 }
 
 /// Runs `--alert` after an ingest (a blank line, then the summary, as the
-/// seed printed it). `Exit::Ok` when `settings` is `None`.
+/// Python script printed it). `Exit::Ok` when `settings` is `None`.
 pub fn alert_after_ingest(
     store: &Store,
     settings: Option<&Settings>,
@@ -307,9 +331,12 @@ fn run_alert(
     };
     let mut out = std::io::stdout().lock();
     match format {
-        Format::Table => writeln!(out, "{}", alert::report_text(&o, label, empty.as_deref()))?,
+        Format::Table => {
+            let text = alert::report_text(&o, label, empty.as_deref());
+            writeln!(out, "{}", untrusted::visible_block(&text))?
+        }
         Format::Json => {
-            serde_json::to_writer_pretty(&mut out, &alert::to_json(&o))?;
+            untrusted::write_json(&mut out, &alert::to_json(&o))?;
             writeln!(out)?;
         }
         Format::Csv => render::write(&alert::to_table(&o), Format::Csv, false, &mut out)?,
@@ -348,6 +375,6 @@ fn send(settings: &Settings, o: &Outcome, label: &str) {
     };
     let (_, failed) = notify::send(ch, &msg);
     for e in failed {
-        eprintln!("dmarcdb: warning: {e}");
+        eprintln!("dmarcdb: warning: {}", Visible(&e.to_string()));
     }
 }

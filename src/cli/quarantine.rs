@@ -57,7 +57,7 @@ pub struct DropArgs {
     pub ids: Vec<i64>,
 }
 
-pub fn cmd_quarantine(db: Option<PathBuf>, args: QuarantineArgs) -> anyhow::Result<Exit> {
+pub fn cmd_quarantine(db: super::DbArgs, args: QuarantineArgs) -> anyhow::Result<Exit> {
     let mut store = open_store(db)?;
     match args.action {
         Action::List { format } => list(&store, format),

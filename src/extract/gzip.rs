@@ -13,7 +13,7 @@ use std::io::{self, Read};
 use flate2::bufread::GzDecoder;
 
 use super::sniff::{not_a_report, sniff, Kind, GZIP_MAGIC};
-use super::{Role, Walk};
+use super::{PayloadKind, Role, Walk};
 
 /// How much of a gzip's content is inflated to decide what it holds: XML
 /// is told by its first non-blank character, nearly always in the first
@@ -43,6 +43,9 @@ impl Walk<'_> {
         match sniff(&head) {
             // Kept compressed; the parser inflates it through Payload::reader.
             Kind::Xml => self.payload(name, bytes, true),
+            // An SMTP TLS report (Google's application/tlsrpt+gzip); kept
+            // compressed too, `parse::tls` reads it through the same cap.
+            Kind::Json => self.payload_of(name, bytes, true, PayloadKind::Tls),
             kind if kind.is_container() => match self.inflate(MultiGz::new(bytes), "gzip stream") {
                 Ok(inner) => self.blob(name, &inner, depth + 1, Role::Whole),
                 Err(reason) => self.error(name, reason),

@@ -12,7 +12,7 @@ use mail_parser::decoders::base64::base64_decode;
 use mail_parser::decoders::quoted_printable::quoted_printable_decode;
 use mail_parser::{Encoding, Message, MessageParser, MessagePart, MimeHeaders, PartType};
 
-use super::{declared_by_name, printable, Role, Walk};
+use super::{declared_by_name, printable, PayloadKind, Role, Walk};
 
 impl Walk<'_> {
     pub(super) fn mail(&mut self, name: &str, bytes: &[u8], depth: u32) {
@@ -35,6 +35,12 @@ impl Walk<'_> {
     /// Every leaf part of `message`, whatever its type; `depth` counts the
     /// message itself.
     fn message(&mut self, name: &str, message: &Message<'_>, depth: u32) {
+        if is_failure_report(message) {
+            // The whole mail is the report: its fields, the reported
+            // message's headers and the raw bytes all come from it.
+            let raw = message.raw_message.as_ref();
+            return self.payload_of(name, raw, false, PayloadKind::Failure);
+        }
         let count = message.parts.len();
         if count > self.limits.max_members {
             let max = self.limits.max_members;
@@ -86,6 +92,47 @@ impl Walk<'_> {
                 }
             }
         }
+    }
+}
+
+/// Whether a mail is a failure report (RFC 6591) or another ARF report:
+/// it has a `message/feedback-report` part (NetEase puts it under
+/// `multipart/mixed`), or it is a `multipart/report` that declares
+/// `report-type=feedback-report`, or declares no report type and calls
+/// itself a DMARC forensic or failure report in its subject (exim's DMARC
+/// module sends a text part only).
+/// A delivery status notification (`report-type=delivery-status`) or a TLS
+/// report (`tlsrpt`) is none of these.
+fn is_failure_report(message: &Message<'_>) -> bool {
+    let has_arf_part = message.parts.iter().any(|p| {
+        p.content_type().is_some_and(|ct| {
+            ct.ctype().eq_ignore_ascii_case("message")
+                && ct
+                    .subtype()
+                    .is_some_and(|s| s.eq_ignore_ascii_case("feedback-report"))
+        })
+    });
+    if has_arf_part {
+        return true;
+    }
+    let Some(ct) = message.root_part().content_type() else {
+        return false;
+    };
+    if !ct.ctype().eq_ignore_ascii_case("multipart")
+        || !ct
+            .subtype()
+            .is_some_and(|s| s.eq_ignore_ascii_case("report"))
+    {
+        return false;
+    }
+    match ct.attribute("report-type") {
+        Some(t) => t.trim().eq_ignore_ascii_case("feedback-report"),
+        // Only when the subject says so ("DMARC Forensic Report for ..."):
+        // a mail that merely mentions DMARC keeps its parts searched.
+        None => message.subject().is_some_and(|s| {
+            let s = s.to_ascii_lowercase();
+            s.contains("dmarc") && (s.contains("forensic") || s.contains("failure"))
+        }),
     }
 }
 
@@ -141,6 +188,9 @@ fn declared_part(part: &MessagePart<'_>) -> Option<String> {
             "application/x-zip-compressed",
             "application/xml",
             "text/xml",
+            // RFC 8460 section 5.3.
+            "application/tlsrpt+gzip",
+            "application/tlsrpt+json",
         ];
         if REPORT_TYPES.contains(&full.as_str()) {
             return Some(full);

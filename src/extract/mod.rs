@@ -1,13 +1,17 @@
-//! Extraction: turn any input blob into the report XML payloads inside it.
+//! Extraction: turn any input blob into the report payloads inside it.
 //!
-//! This module owns the step between "some bytes arrived" and "here is report
-//! XML": it sniffs a blob **by content, never by file name** (senders name
+//! This module owns the step between "some bytes arrived" and "here is a
+//! report": it sniffs a blob **by content, never by file name** (senders name
 //! files `.xml` that are zips and attach gzip as `application/octet-stream`),
 //! unpacks gzip, zip and RFC 822 mail, recursing through any nesting of them,
-//! and hands back [`Payload`]s. It does not parse the XML (that is `parse`),
-//! and it never fails the whole input for one bad part: each part that looked
-//! like a report but could not be unpacked becomes one [`ExtractError`], and
-//! the rest is still returned.
+//! and hands back [`Payload`]s, each of one [`PayloadKind`]: aggregate report
+//! XML, SMTP TLS report JSON (RFC 8460), or a whole failure report mail
+//! (RFC 6591). It does not parse them (that is `parse`, `parse::tls` and
+//! `parse::arf`), and it never fails the whole input for one bad part: each
+//! part that looked like a report but could not be unpacked becomes one
+//! [`ExtractError`], and the rest is still returned. Telling the kinds apart
+//! costs the aggregate path nothing: XML is sniffed exactly as before, and a
+//! mail is checked for an ARF part once, from the parts already parsed.
 //!
 //! Hostile input is bounded ([`Limits`]): nesting depth, zip member and mail
 //! part counts, and decompressed size. Sizes are enforced on the bytes that
@@ -23,22 +27,31 @@
 //!
 //! What is an error and what is silently skipped:
 //!
-//! - The input itself (or a gzip's content) must be a report: XML, or a
-//!   container holding one. Anything else is an error; a 0-byte input is
-//!   "empty input", JSON gets "not a DMARC aggregate report (JSON, ...)" so a
-//!   misrouted SMTP TLS report (RFC 8460, Google sends it as
-//!   `application/tlsrpt+gzip`) says what it is.
-//! - In a mail, every part is sniffed, whatever its Content-Type or name:
+//! - The input itself (or a gzip's content) must be a report: XML, JSON, or
+//!   a container holding one. Anything else is an error; a 0-byte input is
+//!   "empty input". JSON, alone or in a gzip, is an SMTP TLS payload (the
+//!   parser says when it is not a TLS report); Google sends it gzipped as
+//!   `application/tlsrpt+gzip` inside `multipart/report; report-type=tlsrpt`.
+//! - A mail that has a `message/feedback-report` part, or is a
+//!   `multipart/report` declaring `report-type=feedback-report` (or no
+//!   report type and a subject calling it a DMARC forensic or failure
+//!   report: exim's text-only failure reports), is one [`PayloadKind::Failure`] payload: the whole mail,
+//!   whatever its feedback type (`parse::arf` tells auth-failure from
+//!   abuse and the like). Its parts are not searched further.
+//! - In other mail, every part is sniffed, whatever its Content-Type or name:
 //!   Google sends `application/zip`, Mimecast a single-part
 //!   `application/gzip` body, others `application/octet-stream` without a
 //!   file name. Containers are unpacked; XML is taken only when it looks like
-//!   an aggregate report (`<?xml` declaration or `feedback` near the start).
-//!   Prose, HTML, images, forensic (RFC 6591) parts and the like are skipped
+//!   an aggregate report (`<?xml` declaration or `feedback` near the start),
+//!   JSON only when it looks like a TLS report (`organization-name` or
+//!   `"policies"` near the start) or is declared one.
+//!   Prose, HTML, images and the like are skipped
 //!   silently: a mail without a report yields no payloads and no errors, with
 //!   [`Extracted::is_mail`] set. A part is an error only when its content
 //!   looks like a container that fails to unpack, or when it is *declared* a
-//!   report (gzip/zip/XML type, or a `.xml`/`.gz`/`.zip` file name) but its
-//!   content is not one, e.g. broken base64.
+//!   report (gzip/zip/XML/`application/tlsrpt+*` type, or a
+//!   `.xml`/`.gz`/`.zip`/`.json` file name) but its content is not one, e.g.
+//!   broken base64.
 //! - In a zip, `__MACOSX/` entries, AppleDouble `._*` files and directories
 //!   are skipped; other members are sniffed like mail parts (`.gz` and `.zip`
 //!   members are unpacked, members with no name or no `.xml` are taken when
@@ -71,7 +84,7 @@ mod tests;
 mod zip;
 
 use gzip::{cap_exceeded, read_failure, Capped, Described, MultiGz};
-use sniff::{is_report_candidate, not_a_report, sniff, Kind};
+use sniff::{is_report_candidate, is_tls_candidate, not_a_report, sniff, Kind};
 
 /// Caps that keep a hostile input (zip/gzip bomb, deep nesting) in bounded
 /// memory and time.
@@ -106,6 +119,21 @@ pub struct Payload {
     /// `data` is gzip; decompress on read (kept compressed so a huge report
     /// is never held decompressed in memory).
     pub gzip: bool,
+    /// Which kind of report the content is (told by content, see the module doc).
+    pub kind: PayloadKind,
+}
+
+/// The kinds of report a [`Payload`] can hold.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PayloadKind {
+    /// DMARC aggregate report XML (RFC 7489 / RFC 9990): the hot path.
+    #[default]
+    Aggregate,
+    /// SMTP TLS report JSON (RFC 8460), plain or gzip.
+    Tls,
+    /// A whole mail that is a failure report (RFC 6591 ARF, or a reporter's
+    /// text version of one); its `Feedback-Type` is read by `parse::arf`.
+    Failure,
 }
 
 impl Payload {
@@ -201,6 +229,10 @@ impl Walk<'_> {
     }
 
     fn payload(&mut self, name: &str, data: &[u8], gzip: bool) {
+        self.payload_of(name, data, gzip, PayloadKind::Aggregate)
+    }
+
+    fn payload_of(&mut self, name: &str, data: &[u8], gzip: bool, kind: PayloadKind) {
         let data = match self.input {
             // The input itself: shared, not copied.
             Some(input) if std::ptr::eq(input.as_slice(), data) => Arc::clone(input),
@@ -210,6 +242,7 @@ impl Walk<'_> {
             name: name.to_string(),
             data,
             gzip,
+            kind,
         });
     }
 
@@ -228,6 +261,12 @@ impl Walk<'_> {
             (Kind::Xml, Role::Whole) => self.payload(name, bytes, false),
             (Kind::Xml, Role::Part { .. }) if is_report_candidate(bytes) => {
                 self.payload(name, bytes, false)
+            }
+            (Kind::Json, Role::Whole) => self.payload_of(name, bytes, false, PayloadKind::Tls),
+            (Kind::Json, Role::Part { declared })
+                if declared.is_some() || is_tls_candidate(bytes) =>
+            {
+                self.payload_of(name, bytes, false, PayloadKind::Tls)
             }
             (_, Role::Whole) => self.error(name, not_a_report(kind, bytes, "input")),
             (_, Role::Part { declared: Some(d) }) => {
@@ -260,7 +299,7 @@ impl Walk<'_> {
 /// A zip member or attachment file name that claims to be a report.
 fn declared_by_name(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
-    [".xml", ".gz", ".gzip", ".zip"]
+    [".xml", ".gz", ".gzip", ".zip", ".json"]
         .iter()
         .any(|ext| lower.ends_with(ext))
 }

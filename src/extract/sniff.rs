@@ -136,6 +136,13 @@ pub(super) fn is_report_candidate(bytes: &[u8]) -> bool {
     trim_start(&head).starts_with(b"<?xml") || contains(&head, b"feedback")
 }
 
+/// JSON found among other things that looks like an SMTP TLS report: one
+/// of RFC 8460's top-level keys near the start (any case).
+pub(super) fn is_tls_candidate(bytes: &[u8]) -> bool {
+    let head = ascii_head(bytes, CANDIDATE_WINDOW).to_ascii_lowercase();
+    contains(&head, b"organization-name") || contains(&head, b"\"policies\"")
+}
+
 /// A short, one-line reason for content that is not a report.
 pub(super) fn not_a_report(kind: Kind, bytes: &[u8], what: &str) -> String {
     match kind {

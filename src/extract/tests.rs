@@ -507,7 +507,7 @@ fn part_declared_as_gzip_with_broken_content_is_an_error() {
 }
 
 #[test]
-fn gzip_of_tls_report_json_is_named_as_such() {
+fn tlsrpt_gzip_part_is_a_tls_payload_kept_compressed() {
     let json = br#"{"organization-name":"Google Inc.","policies":[]}"#;
     let eml = mail(&format!(
         "From: noreply-smtp-tls-reporting@google.com\n\
@@ -521,10 +521,54 @@ fn gzip_of_tls_report_json_is_named_as_such() {
          --b--\n",
         base64(&gz(json))
     ));
-    let reason = single_error(&run(&eml));
+    let x = run(&eml);
+    let p = single(&x);
     assert_eq!(
-        reason,
-        "in::r.json.gz: not a DMARC aggregate report (JSON, looks like SMTP TLS report)"
+        (p.name.as_str(), p.kind, p.gzip),
+        ("in::r.json.gz", PayloadKind::Tls, true)
+    );
+    assert_eq!(read_all(p, &Limits::default()).unwrap(), json);
+}
+
+#[test]
+fn tlsrpt_json_part_without_name_is_a_tls_payload() {
+    let eml = mail(
+        "From: tlsrpt@example.net\n\
+         Content-Type: multipart/report; boundary=\"b\"; report-type=tlsrpt\n\
+         \n\
+         --b\n\
+         Content-Type: text/plain\n\
+         \n\
+         {\"note\": \"prose that happens to be JSON is skipped\"}\n\
+         --b\n\
+         Content-Type: application/tlsrpt+json\n\
+         \n\
+         {\"organization-name\":\"X\",\"report-id\":\"1\"}\n\
+         --b--\n",
+    );
+    let x = run(&eml);
+    let p = single(&x);
+    assert_eq!((p.kind, p.gzip), (PayloadKind::Tls, false));
+}
+
+#[test]
+fn abuse_arf_and_dsn_are_told_apart() {
+    let arf = |report_type: &str, part: &str| {
+        mail(&format!(
+            "From: a@example.net\nSubject: report\n\
+             Content-Type: multipart/report; boundary=\"b\"; report-type={report_type}\n\n\
+             --b\nContent-Type: text/plain\n\nhello\n\
+             --b\nContent-Type: {part}\n\nFeedback-Type: abuse\n\
+             --b--\n"
+        ))
+    };
+    let x = run(&arf("feedback-report", "message/feedback-report"));
+    assert_eq!(single(&x).kind, PayloadKind::Failure);
+    let dsn = run(&arf("delivery-status", "message/delivery-status"));
+    assert!(
+        dsn.payloads.is_empty() && dsn.errors.is_empty(),
+        "{:?}",
+        dsn.payloads
     );
 }
 
@@ -813,13 +857,7 @@ fn zip_members_share_one_budget() {
 }
 
 fn corpus() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/parsedmarc");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("skipping: sample corpus {} is absent", dir.display());
-        None
-    }
+    crate::test_corpus::corpus_dir("parsedmarc")
 }
 
 fn files_in(dir: &Path) -> Vec<PathBuf> {
@@ -893,32 +931,47 @@ fn corpus_containers_unpack_to_the_documented_payloads() {
 }
 
 #[test]
-fn corpus_failure_reports_are_mail_without_aggregate_reports() {
+fn report_mail_typed_multipart_report_with_dmarc_subject_keeps_its_attachment() {
+    let eml = mail(&format!(
+        "From: dmarc@example.net\nSubject: DMARC Aggregate Report for example.org\n\
+         Content-Type: multipart/report; boundary=\"b\"\n\n\
+         --b\nContent-Type: application/gzip; name=\"r.xml.gz\"\n\
+         Content-Transfer-Encoding: base64\n\n{}\n--b--\n",
+        base64(&gz(XML))
+    ));
+    let x = run(&eml);
+    assert_eq!(single(&x).kind, PayloadKind::Aggregate);
+}
+
+#[test]
+fn corpus_failure_reports_are_one_failure_payload_each() {
     let Some(root) = corpus() else { return };
     for path in files_in(&root.join("failure")) {
         let x = extract_file(&path);
         assert!(x.is_mail, "{}", path.display());
+        let p = single(&x);
+        assert_eq!(p.kind, PayloadKind::Failure, "{}", path.display());
+        assert!(!p.gzip);
         assert!(
-            x.payloads.is_empty(),
-            "{}: {:?}",
-            path.display(),
-            x.payloads
+            p.data.starts_with(b"Received:")
+                || p.data.starts_with(b"MIME")
+                || p.data.starts_with(b"Auth")
+                || p.data.starts_with(b"Return"),
+            "{}",
+            path.display()
         );
-        assert!(x.errors.is_empty(), "{}: {:?}", path.display(), reasons(&x));
     }
 }
 
 #[test]
-fn corpus_smtp_tls_reports_are_not_aggregate_reports() {
+fn corpus_smtp_tls_reports_are_tls_payloads() {
     let Some(root) = corpus() else { return };
     for path in files_in(&root.join("smtp_tls")) {
         let x = extract_file(&path);
-        let reason = single_error(&x);
-        assert!(reason.contains("JSON"), "{reason}");
+        assert_eq!(single(&x).kind, PayloadKind::Tls, "{}", path.display());
     }
     let x = extract_file(&root.join("smtp_tls/google.com_smtp_tls_report.eml"));
-    assert!(x.is_mail);
-    assert!(single_error(&x).ends_with("(JSON, looks like SMTP TLS report)"));
+    assert!(x.is_mail && single(&x).gzip);
 }
 
 /// A Google-style mail whose boundary lines are given by `boundary_param`

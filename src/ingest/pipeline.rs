@@ -38,7 +38,10 @@ use std::sync::Arc;
 
 use super::{ack_all, isolate, note_extracted, reject, stored_event, Event, Fatal, Sink, Summary};
 use crate::extract::{ExtractError, Limits, Payload};
+use crate::model::tls::TlsReport;
 use crate::model::{Record, ReportHeader};
+use crate::parse::arf::{Arf, ArfError};
+use crate::parse::tls::TlsError;
 use crate::parse::{Guarded, ParseError, ReportReader};
 use crate::source::{Input, Source, SourceError};
 use crate::store::{DbError, StoreError, Stored};
@@ -85,6 +88,16 @@ enum Msg {
     },
     /// Records of the payload; `last` ends it.
     Chunk { records: Vec<Record>, last: bool },
+    /// An SMTP TLS report, parsed whole (nothing follows).
+    Tls {
+        payload: Arc<Payload>,
+        report: Box<Result<TlsReport, TlsError>>,
+    },
+    /// A failure report mail, parsed whole (nothing follows).
+    Failure {
+        payload: Arc<Payload>,
+        report: Box<Result<Arf, ArfError>>,
+    },
     /// A record could not be parsed; ends the payload.
     Failed(ParseError),
     /// Parsing the payload panicked; ends the payload.
@@ -130,6 +143,7 @@ pub(super) fn drive(
         let mut w = Writer {
             sink,
             limits,
+            redact: opts.redact,
             sum,
             unacked,
             on_event,
@@ -144,6 +158,8 @@ pub(super) fn drive(
 struct Writer<'a, 's> {
     sink: &'a mut Sink<'s>,
     limits: &'a Limits,
+    /// Store failure reports redacted.
+    redact: bool,
     sum: &'a mut Summary,
     unacked: &'a mut Vec<Input>,
     on_event: &'a mut dyn FnMut(&Event<'_>),
@@ -249,6 +265,14 @@ impl Writer<'_, '_> {
                     header,
                     stored,
                 } => (payload, header, stored),
+                Msg::Tls { payload, report } => {
+                    self.store_tls(&payload, *report)?;
+                    continue;
+                }
+                Msg::Failure { payload, report } => {
+                    self.store_failure(&payload, *report)?;
+                    continue;
+                }
                 Msg::Panicked(bug) => resume_unwind(Box::new(bug)),
                 _ => panic!("the parsing thread is out of step"),
             };
@@ -305,7 +329,9 @@ impl Writer<'_, '_> {
         };
         let outcome = match self.sink {
             Sink::Store(store) => store
-                .store_parsed(payload, &payload.name, header, &mut || feed.next())
+                .store_parsed(payload, self.limits, &payload.name, header, &mut || {
+                    feed.next()
+                })
                 .map(Outcome::Stored),
             Sink::Nowhere => read_through(header, &mut feed),
         };
@@ -444,6 +470,7 @@ impl ReportRecords<'_> {
     }
 }
 
+mod other;
 mod parser;
 
 #[cfg(test)]

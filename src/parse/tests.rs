@@ -233,6 +233,48 @@ fn broken_markup_in_text_fields_is_recovered() {
     assert_eq!(recs[0].dkim.len(), 2);
 }
 
+/// What the store needs to prefer a clean copy of a report over a damaged
+/// one: whether the markup needed repair, found however it was read.
+fn repair_of(xml: &str) -> Option<String> {
+    let mut rdr = ReportReader::with_capacity(xml.as_bytes(), 64);
+    rdr.header().unwrap();
+    while rdr.next_record().unwrap().is_some() {}
+    rdr.repair().map(str::to_string)
+}
+
+#[test]
+fn repaired_markup_is_noted_and_clean_markup_is_not() {
+    assert_eq!(repair_of(MINIMAL), None);
+    // Leniency that is a reporter's habit, not damage.
+    let ikea = MINIMAL.replace("<feedback>", "<xs:schema xmlns:xs=\"x\"><feedback>");
+    assert_eq!(repair_of(&ikea), None);
+    let extension = MINIMAL.replace(
+        "</feedback>",
+        "<extension><a><b>x</b></a><c/></extension></feedback>",
+    );
+    assert_eq!(repair_of(&extension), None);
+
+    let header_from = MINIMAL.replace(
+        "<header_from>example.com</header_from>",
+        "<header_from>bad<xml.net</header_from>",
+    );
+    let note = repair_of(&header_from).unwrap();
+    assert!(note.contains("record 1"), "{note}");
+    let email = MINIMAL.replace(
+        "<email>noreply-dmarc-support@google.com</email>",
+        "<email><bad-xml@bad-xml.net></email>",
+    );
+    let note = repair_of(&email).unwrap();
+    assert!(
+        note.contains("unclosed") && note.contains("header"),
+        "{note}"
+    );
+    let stray = MINIMAL.replace("</report_id>", "</report_id></policy_published>");
+    assert!(repair_of(&stray)
+        .unwrap()
+        .contains("closes no open element"));
+}
+
 #[test]
 fn entities_are_never_expanded() {
     let xml = MINIMAL.replace(
@@ -341,11 +383,10 @@ fn streaming_reads_header_before_records() {
 /// independent implementation computed (records, sum of count, pass sum).
 #[test]
 fn shared_corpus_plain_xml_matches_expected_totals() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
-    let Ok(tsv) = std::fs::read_to_string(root.join("expected-totals.tsv")) else {
-        eprintln!("notice: ../shared/corpus absent; corpus test skipped");
+    let Some(root) = crate::test_corpus::corpus_root() else {
         return;
     };
+    let tsv = std::fs::read_to_string(root.join("expected-totals.tsv")).unwrap();
     let mut checked = 0;
     for line in tsv.lines() {
         let f: Vec<&str> = line.split('\t').collect();

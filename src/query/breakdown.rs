@@ -76,8 +76,9 @@ fn result_counts(m: i64, p: i64, f: i64) -> [Value; 5] {
 /// `query dkim`: one row per DKIM signing domain (lower case) and
 /// selector from `<auth_results>`, largest volume first. These are the raw
 /// DKIM results, not DMARC alignment: a message with two signatures counts
-/// once in each row, and messages with no DKIM result form one row whose
-/// domain and selector are null.
+/// once in each row, a signature a record lists twice counts once (by its
+/// best result: pass, else fail), and messages with no DKIM result form one
+/// row whose domain and selector are null.
 ///
 /// JSON keys: `dkim_domain`, `selector`, `messages`, `messages_pass`,
 /// `messages_fail` (fail, softfail, hardfail), `messages_other` (none,
@@ -97,8 +98,9 @@ pub fn dkim(store: &Store, q: &Scope<'_>) -> Result<Table, DbError> {
 }
 
 /// `query spf`: one row per SPF domain (lower case) from `<auth_results>`,
-/// largest volume first; like `dkim`, raw results, and records without an
-/// SPF result form one row with a null domain.
+/// largest volume first; like `dkim`, raw results, a domain a record lists
+/// twice counted once, and records without an SPF result form one row with
+/// a null domain.
 ///
 /// JSON keys: `spf_domain`, `messages`, `messages_pass`, `messages_fail`
 /// (fail, softfail, hardfail), `messages_other`, `pass_pct`.

@@ -14,6 +14,9 @@
 //!   [`MboxSource`]; anything else is one [`InputKind::File`] input of at
 //!   most `max_input` bytes.
 //!
+//! Files the run writes itself (the database and its companions, see
+//! [`OwnFiles`]) are skipped wherever they are met, and counted.
+//!
 //! A path that cannot be read is a non-fatal error naming it, and the rest
 //! goes on. Only directory listings (names) are held in memory; file
 //! contents are read when their turn comes.
@@ -22,9 +25,11 @@ use std::collections::{HashSet, VecDeque};
 use std::fs::{self, File, Metadata};
 use std::io::{self, Cursor, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::maildir::{is_maildir, subfolders, MaildirSource};
 use super::mbox::{looks_like_mbox, MboxSource};
+use super::own::OwnFiles;
 pub use super::read::DEFAULT_MAX_INPUT;
 use super::read::{io_reason, read_rest};
 use super::{Input, InputKind, Source, SourceError};
@@ -43,6 +48,8 @@ pub struct PathOptions {
     pub dry_run: bool,
     /// Biggest file (or message) read, in bytes; a bigger one is an error.
     pub max_input: u64,
+    /// Files this run writes, never read as inputs.
+    pub own: Arc<OwnFiles>,
 }
 
 impl Default for PathOptions {
@@ -52,6 +59,7 @@ impl Default for PathOptions {
             recursive: false,
             dry_run: false,
             max_input: DEFAULT_MAX_INPUT,
+            own: Arc::default(),
         }
     }
 }
@@ -83,6 +91,8 @@ struct PathsSource {
     /// Every Maildir opened, kept so that late acks still reach it.
     maildirs: Vec<MaildirSource>,
     current: Option<Current>,
+    /// Own files met and skipped.
+    own_skipped: u64,
 }
 
 /// Input tokens of Maildir messages carry the Maildir's index + 1 in the
@@ -100,6 +110,7 @@ impl PathsSource {
             maildir_queue: VecDeque::new(),
             maildirs: Vec::new(),
             current: None,
+            own_skipped: 0,
         }
     }
 
@@ -151,6 +162,9 @@ impl PathsSource {
         }
         if meta.is_dir() {
             self.enter_dir(path, &meta)
+        } else if self.opts.own.contains(&path, &meta) {
+            self.own_skipped += 1;
+            None
         } else if meta.is_file() || named {
             self.read_file(&path, name, &meta)
         } else {
@@ -284,6 +298,10 @@ impl Source for PathsSource {
             },
             _ => Ok(()),
         }
+    }
+
+    fn own_files_skipped(&self) -> u64 {
+        self.own_skipped
     }
 }
 

@@ -5,7 +5,7 @@
 //! [`Source::ack`]. It never looks inside a message beyond its `Message-ID`
 //! header, which only names the input; `extract` does the rest.
 //!
-//! What it does, as the seed script did:
+//! What it does (as the Python script it replaces did, see the README):
 //!
 //! - `SELECT` the folder, or `EXAMINE` it for a dry run so that nothing can
 //!   change (a read-only mailbox refuses flag changes).
@@ -20,14 +20,16 @@
 //!   [`Source::finish`] (`UID EXPUNGE` with UIDPLUS, RFC 4315, so that
 //!   other deleted messages are left alone; plain `EXPUNGE` otherwise).
 //!
-//! Certificates are checked against the system roots plus
-//! [`ImapOptions::ca_file`]; a certificate that does not verify ends the run.
+//! Certificates are checked as [`tls`] says (system roots, a CA file that
+//! may hold the server's own certificate, or a pinned fingerprint); a
+//! certificate that does not verify ends the run. Login is `LOGIN` with the
+//! password, or OAuth2 ([`oauth2`]) with [`ImapOptions::oauth2`].
 //! Connection, TLS and login failures are fatal and their reason never
 //! contains the password; a message that cannot be fetched is a non-fatal
 //! error naming its UID.
 //!
 //! Environment (read by the CLI, which fills [`ImapOptions`]; the names are
-//! the seed script's): `DMARC_IMAP_HOST`, `DMARC_IMAP_PORT` (993),
+//! the Python script's): `DMARC_IMAP_HOST`, `DMARC_IMAP_PORT` (993),
 //! `DMARC_IMAP_USER`, `DMARC_IMAP_PASS`, `DMARC_IMAP_FOLDER` (INBOX).
 //!
 //! Folder names are sent as given: non-ASCII names would need modified
@@ -35,15 +37,14 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt::{self, Write as _};
-use std::net::TcpStream;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use rustls::{ClientConnection, StreamOwned};
-
+use super::oauth2::{self, OAuth2};
+use super::tls::{Fingerprint, TlsStream};
 use super::{Input, InputKind, Source, SourceError};
 
-mod tls;
+mod connect;
 
 /// The implicit-TLS IMAP port (RFC 8314).
 pub const DEFAULT_PORT: u16 = 993;
@@ -55,7 +56,6 @@ const IO_TIMEOUT: Duration = Duration::from_secs(120);
 /// Bytes of a message scanned for its `Message-ID` header.
 const HEADER_SCAN: usize = 64 * 1024;
 
-type TlsStream = StreamOwned<ClientConnection, TcpStream>;
 type Session = imap::Session<TlsStream>;
 
 /// Where to read and what to do with what was read.
@@ -74,8 +74,13 @@ pub struct ImapOptions {
     pub dry_run: bool,
     /// Move acked messages to this folder (created when missing).
     pub move_to: Option<String>,
-    /// A PEM file of extra trusted roots, for a private CA.
+    /// A PEM file of extra trusted roots, for a private CA, or the
+    /// server's own certificate (see [`tls`]).
     pub ca_file: Option<PathBuf>,
+    /// Accept only the certificate with this SHA-256 (see [`tls`]).
+    pub tls_fingerprint: Option<Fingerprint>,
+    /// Log in with an OAuth2 access token instead of the password.
+    pub oauth2: Option<OAuth2>,
     /// Connect in plain text and upgrade with STARTTLS (RFC 2595).
     pub starttls: bool,
     /// UIDs per fetch.
@@ -94,6 +99,8 @@ impl Default for ImapOptions {
             dry_run: false,
             move_to: None,
             ca_file: None,
+            tls_fingerprint: None,
+            oauth2: None,
             starttls: false,
             batch: DEFAULT_BATCH,
         }
@@ -113,6 +120,8 @@ impl fmt::Debug for ImapOptions {
             .field("dry_run", &self.dry_run)
             .field("move_to", &self.move_to)
             .field("ca_file", &self.ca_file)
+            .field("tls_fingerprint", &self.tls_fingerprint)
+            .field("oauth2", &self.oauth2)
             .field("starttls", &self.starttls)
             .field("batch", &self.batch)
             .finish()
@@ -165,7 +174,7 @@ pub fn connect(opts: ImapOptions) -> Result<ImapSource, SourceError> {
         reason: scrub(&reason, &opts.password),
         fatal: true,
     };
-    let stream = tls::open(&opts).map_err(|e| fatal(e.to_string()))?;
+    let stream = connect::open(&opts).map_err(|e| fatal(e.to_string()))?;
     let mut client = imap::Client::new(stream);
     if opts.starttls {
         // The greeting came before the upgrade; none follows it.
@@ -179,9 +188,14 @@ pub fn connect(opts: ImapOptions) -> Result<ImapSource, SourceError> {
             return Err(fatal(format!("server refused: {}", text.trim_end())));
         }
     }
-    let mut session = client
-        .login(&opts.user, &opts.password)
-        .map_err(|(e, _)| fatal(format!("login as {} failed: {e}", opts.user)))?;
+    let mut session = match &opts.oauth2 {
+        Some(oauth) => {
+            oauth2::authenticate(client, &opts.user, &opts.host, opts.port, oauth).map_err(fatal)?
+        }
+        None => client
+            .login(&opts.user, &opts.password)
+            .map_err(|(e, _)| fatal(format!("login as {} failed: {e}", opts.user)))?,
+    };
 
     let caps = session
         .capabilities()

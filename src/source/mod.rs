@@ -12,7 +12,10 @@ pub mod files;
 pub mod imap;
 pub mod maildir;
 pub mod mbox;
+pub mod oauth2;
+pub mod own;
 mod read;
+pub mod tls;
 
 use std::fmt;
 use std::sync::Arc;
@@ -82,5 +85,11 @@ pub trait Source {
     /// How many inputs are expected, when known (for a progress bar).
     fn len_hint(&self) -> Option<u64> {
         None
+    }
+
+    /// How many files were skipped because this run writes them itself
+    /// (see [`own`]).
+    fn own_files_skipped(&self) -> u64 {
+        0
     }
 }

@@ -3,11 +3,12 @@
 //! One `match` per call: per report on the write path, never per record.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use super::pg::Pg;
 use super::sqlite::Lite;
 use super::{Backend, DbError, Dropped, Lookup, Quarantined, Rebuilt, Store, StoreError, Stored};
-use crate::extract::Payload;
+use crate::extract::{Limits, Payload};
 use crate::model::{Record, ReportHeader};
 use crate::parse::ParseError;
 
@@ -49,20 +50,43 @@ impl Location {
 impl Store {
     /// Opens (creating and migrating as needed) the database at `loc`.
     pub fn connect(loc: &Location) -> Result<Store, DbError> {
+        Store::connect_waiting(loc, super::DEFAULT_BUSY_TIMEOUT)
+    }
+
+    /// [`Store::connect`], a SQLite file waiting up to `busy_timeout` for
+    /// another process's write lock (PostgreSQL waits for its lock as long
+    /// as it takes).
+    pub fn connect_waiting(loc: &Location, busy_timeout: Duration) -> Result<Store, DbError> {
         match loc {
-            Location::File(path) => Store::open(path),
+            Location::File(path) => Store::open_waiting(path, busy_timeout),
             Location::Postgres(url) => Ok(Store {
-                backend: Backend::Postgres(Pg::connect(url)?),
+                backend: Backend::Postgres(Box::new(Pg::connect(url)?)),
             }),
         }
     }
 
     /// Opens (creating if needed, readable by its owner only) and migrates
-    /// a SQLite file.
+    /// a SQLite file, waiting up to [`super::DEFAULT_BUSY_TIMEOUT`] for a
+    /// busy file.
     pub fn open(path: &Path) -> Result<Store, DbError> {
+        Store::open_waiting(path, super::DEFAULT_BUSY_TIMEOUT)
+    }
+
+    /// [`Store::open`], with `busy_timeout` as the longest wait for another
+    /// process's write lock (on open and on every later write).
+    pub fn open_waiting(path: &Path, busy_timeout: Duration) -> Result<Store, DbError> {
         Ok(Store {
-            backend: Backend::Sqlite(Lite::open(path)?),
+            backend: Backend::Sqlite(Lite::open_waiting(path, busy_timeout)?),
         })
+    }
+
+    /// The SQLite file's path, for messages (`None` in memory and on
+    /// PostgreSQL).
+    pub fn path(&self) -> Option<&str> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.path(),
+            Backend::Postgres(_) => None,
+        }
     }
 
     /// A throwaway SQLite database, for tests.
@@ -132,7 +156,11 @@ impl Store {
     /// Stores a parsed report in one transaction (or one savepoint of the
     /// open group, see [`Store::set_batching`]), unless a report with the
     /// same identity is already stored, decided from `header` before any
-    /// record is asked for: a duplicate never calls `next_record`.
+    /// record is asked for: a copy of a stored report never calls
+    /// `next_record` (on SQLite its content is judged from `payload`, read
+    /// within `limits`, and a copy with other content kept as a variant,
+    /// see [`super::variant`]; PostgreSQL does not keep variants yet and
+    /// counts it as a duplicate).
     /// Otherwise the records come from `next_record` until it returns
     /// `None`; an error from it (or a report without records) leaves
     /// nothing of the report behind. `payload` is kept as the report's
@@ -140,12 +168,13 @@ impl Store {
     pub fn store_parsed(
         &mut self,
         payload: &Payload,
+        limits: &Limits,
         source: &str,
         header: ReportHeader,
         next_record: &mut dyn FnMut() -> Result<Option<Record>, StoreError>,
     ) -> Result<Stored, StoreError> {
         match &mut self.backend {
-            Backend::Sqlite(s) => s.store_parsed(payload, source, header, next_record),
+            Backend::Sqlite(s) => s.store_parsed(payload, limits, source, header, next_record),
             Backend::Postgres(p) => p.store_parsed(payload, source, header, next_record),
         }
     }
@@ -245,6 +274,7 @@ impl Store {
             name,
             data: gzip.into(),
             gzip: true,
+            kind: crate::extract::PayloadKind::Aggregate,
         }))
     }
 

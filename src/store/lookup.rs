@@ -20,7 +20,7 @@ pub struct Lookup {
 /// The second connection, of the store's backend.
 enum Handle {
     Sqlite(Connection),
-    Postgres(std::cell::RefCell<super::pg::Conn>),
+    Postgres(Box<std::cell::RefCell<super::pg::Conn>>),
 }
 
 impl Lite {
@@ -39,7 +39,7 @@ impl Lookup {
     /// A lookup on a PostgreSQL server, through a connection of its own.
     pub(super) fn postgres(client: super::pg::Conn) -> Lookup {
         Lookup {
-            conn: Handle::Postgres(std::cell::RefCell::new(client)),
+            conn: Handle::Postgres(Box::new(std::cell::RefCell::new(client))),
         }
     }
 

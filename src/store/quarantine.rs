@@ -90,6 +90,7 @@ pub fn inflate_to(gzip: &[u8], out: &mut dyn Write) -> io::Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Store;
 
     #[test]
     fn lists_exports_and_drops() {

@@ -69,9 +69,11 @@ impl Lite {
 }
 
 /// Replaces report `id`'s header fields, records and child rows (deleting
-/// the records cascades to their children).
-fn rewrite(
-    tx: &Transaction<'_>,
+/// the records cascades to their children), inside the caller's
+/// transaction or savepoint (also [`variant`](super::variant)'s, when a
+/// clean copy replaces a repaired one).
+pub(super) fn rewrite(
+    tx: &Connection,
     id: i64,
     header: &ReportHeader,
     next_record: &mut dyn FnMut() -> Result<Option<Record>, ParseError>,
@@ -103,7 +105,7 @@ fn rewrite(
 }
 
 /// Every header column the parser fills, as the write path inserts them.
-fn update_header(tx: &Transaction<'_>, id: i64, h: &ReportHeader) -> rusqlite::Result<()> {
+fn update_header(tx: &Connection, id: i64, h: &ReportHeader) -> rusqlite::Result<()> {
     let errors = header_errors(h);
     let mut values: Vec<&dyn rusqlite::ToSql> = vec![&id];
     values.extend(header_values(h, &errors));

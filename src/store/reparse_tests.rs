@@ -30,6 +30,7 @@ fn stored() -> Store {
         name: "t.xml".into(),
         data: XML.as_bytes().to_vec().into(),
         gzip: false,
+        kind: crate::extract::PayloadKind::Aggregate,
     };
     s.store_report(&p, &Limits::default(), "t.xml").unwrap();
     s

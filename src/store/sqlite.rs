@@ -5,14 +5,17 @@
 //! rows), `quarantine.rs`, `rebuild.rs`, `sender.rs`, `lookup.rs`.
 
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection, TransactionBehavior};
 
 use super::insert::AuthSets;
 use super::views::Cells;
-use super::{DbError, Group, StoreError, Stored, BATCH_AGE, BATCH_RECORDS, BATCH_REPORTS};
+use super::{
+    DbError, Group, StoreError, Stored, BATCH_AGE, BATCH_RECORDS, BATCH_REPORTS,
+    DEFAULT_BUSY_TIMEOUT,
+};
 
 /// The current schema, applied to a new file. See `schema.sql`.
 const SCHEMA: &str = include_str!("../../schema.sql");
@@ -21,10 +24,14 @@ const SCHEMA: &str = include_str!("../../schema.sql");
 /// `user_version` from `i + 1` to `i + 2` (version 1 was the first
 /// schema). A new file gets [`SCHEMA`] and the latest version at once.
 /// Append only: never edit, remove or reorder an entry that has shipped.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/v1-to-v2.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/v1-to-v2.sql"),
+    include_str!("migrations/v2-to-v3.sql"),
+    include_str!("migrations/v3-to-v4.sql"),
+];
 
 /// The `user_version` of a file with the current schema.
-const VERSION: i64 = MIGRATIONS.len() as i64 + 1;
+pub(super) const VERSION: i64 = MIGRATIONS.len() as i64 + 1;
 
 /// An open SQLite file.
 pub struct Lite {
@@ -38,8 +45,10 @@ pub struct Lite {
 }
 
 impl Lite {
-    /// Opens (creating if needed, readable by its owner only) and migrates.
-    pub fn open(path: &Path) -> Result<Lite, DbError> {
+    /// Opens (creating if needed, readable by its owner only) and migrates,
+    /// with `busy_timeout` as the longest wait for another process's write
+    /// lock (on open and on every later write).
+    pub fn open_waiting(path: &Path, busy_timeout: Duration) -> Result<Lite, DbError> {
         if let Some(dir) = path.parent() {
             if !dir.as_os_str().is_empty() && !dir.exists() {
                 let _ = std::fs::create_dir_all(dir);
@@ -47,16 +56,19 @@ impl Lite {
         }
         create_private(path);
         let conn = Connection::open(path)?;
-        Ok(Lite::setup(conn)?)
+        Ok(Lite::setup(conn, busy_timeout)?)
     }
 
     /// A throwaway database, for tests.
     pub fn open_in_memory() -> Result<Lite, DbError> {
-        Ok(Lite::setup(Connection::open_in_memory()?)?)
+        Ok(Lite::setup(
+            Connection::open_in_memory()?,
+            DEFAULT_BUSY_TIMEOUT,
+        )?)
     }
 
-    fn setup(conn: Connection) -> Result<Lite, rusqlite::Error> {
-        conn.busy_timeout(std::time::Duration::from_secs(60))?;
+    fn setup(conn: Connection, busy_timeout: Duration) -> Result<Lite, rusqlite::Error> {
+        conn.busy_timeout(busy_timeout)?;
         // 8 KiB pages for a new file (an existing one keeps its own): half
         // the WAL frames, each a write of its own, and shallower trees;
         // ingest was 5-8 % faster than with 4 KiB (bench/README.md).
@@ -64,7 +76,9 @@ impl Lite {
         // Switching a new file to WAL needs a lock that SQLite does not wait
         // for through the busy handler: two runs creating the same file at
         // once would see "database is locked". Retry for a while instead.
-        retry_busy(|| conn.pragma_update(None, "journal_mode", "WAL"))?;
+        retry_busy(busy_timeout, || {
+            conn.pragma_update(None, "journal_mode", "WAL")
+        })?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         // The schema's foreign keys document the references; SQLite is not
         // asked to check them on every insert (a seventh of the writer's
@@ -160,8 +174,9 @@ impl Lite {
         }
     }
 
-    /// The file's path, for a second connection (`None` in memory).
-    pub(super) fn path(&self) -> Option<&str> {
+    /// The file's path, for a second connection and for messages (`None`
+    /// in memory).
+    pub fn path(&self) -> Option<&str> {
         self.conn.path().filter(|p| !p.is_empty())
     }
 
@@ -203,10 +218,13 @@ impl Lite {
     }
 }
 
-/// Runs `op` again while the database is busy or locked, for up to a
-/// minute (like the busy timeout, for the statements that bypass it).
-fn retry_busy<T>(mut op: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+/// Runs `op` again while the database is busy or locked, for up to
+/// `timeout` (like the busy timeout, for the statements that bypass it).
+fn retry_busy<T>(
+    timeout: Duration,
+    mut op: impl FnMut() -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    let deadline = std::time::Instant::now() + timeout;
     loop {
         match op() {
             Err(rusqlite::Error::SqliteFailure(e, _))

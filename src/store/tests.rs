@@ -3,6 +3,7 @@ use std::path::Path;
 
 use rusqlite::{params, Connection};
 
+use super::sqlite::VERSION;
 use super::*;
 use crate::extract::{Limits, Payload};
 
@@ -18,6 +19,7 @@ fn payload(xml: &str) -> Payload {
         name: "t.xml".into(),
         data: xml.as_bytes().to_vec().into(),
         gzip: false,
+        kind: crate::extract::PayloadKind::Aggregate,
     }
 }
 
@@ -100,6 +102,7 @@ fn generated(seed: u64, records: usize) -> Payload {
         name: format!("r{seed}.xml.gz"),
         data: data.into(),
         gzip: true,
+        kind: crate::extract::PayloadKind::Aggregate,
     }
 }
 
@@ -156,15 +159,20 @@ fn a_bad_record_after_many_chunks_leaves_nothing_behind() {
 }
 
 #[test]
-fn a_duplicate_is_decided_from_the_header_alone() {
+fn a_copy_with_a_stored_identity_is_judged_by_its_content() {
     let mut s = Store::open_in_memory().unwrap();
     let l = Limits::default();
     s.store_report(&payload(XML), &l, "t").unwrap();
-    // Same identity, records that would not even parse: never read.
+    let again = s.store_report(&payload(XML), &l, "t").unwrap();
+    assert!(matches!(again, Stored::Duplicate { .. }));
+    // Same identity, records that do not parse: a bad input like any
+    // other (rejected), and the stored report stays as it was.
     let cut = XML.find("<record>").unwrap();
     let broken = format!("{}<record><row><source_ip>x</source_ip>", &XML[..cut]);
-    let again = s.store_report(&payload(&broken), &l, "t").unwrap();
-    assert!(matches!(again, Stored::Duplicate { .. }));
+    let e = s.store_report(&payload(&broken), &l, "t").unwrap_err();
+    assert!(matches!(e, StoreError::Parse(_)), "{e}");
+    assert_eq!(count(&s, "report"), 1);
+    assert_eq!(count(&s, "report_variant"), 0);
 }
 
 #[test]
@@ -226,7 +234,7 @@ fn a_group_is_due_once_old_enough() {
 
 #[test]
 fn quarantine_keeps_one_row_per_content() {
-    let s = Store::open_in_memory().unwrap();
+    let mut s = Store::open_in_memory().unwrap();
     s.quarantine("a", "bad", b"xyz").unwrap();
     s.quarantine("b", "bad again", b"xyz").unwrap();
     assert_eq!(count(&s, "quarantine"), 1);

@@ -17,6 +17,8 @@ pub(crate) mod sql;
 pub use breakdown::{DkimRow, DomainRow, OrgRow, SpfRow};
 pub use records::{FailureRow, ReportRow};
 
+use std::ops::Range;
+
 use chrono::NaiveDate;
 use ipnet::IpNet;
 use rusqlite::types::{FromSql, Value};
@@ -26,8 +28,9 @@ use super::{Backend, DbError, Store};
 use crate::config::OurNets;
 use sql::{Dialect, Sql, PASS};
 
-/// The reports a view looks at, by `date_begin` (as the seed counted them):
-/// `since <= date_begin < until`.
+/// The reports a view looks at, by `date_begin` (as the Python script
+/// counted them): `since <= date_begin < until`. (`daily` looks at the days
+/// whose start is in it instead, see `query::apportion::window_days`.)
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Window {
     pub since: Option<i64>,
@@ -138,8 +141,8 @@ impl SourceRow {
     }
 }
 
-/// One report's range and counts in the window (the `daily` view spreads
-/// them over the days).
+/// One report's range and counts (the `daily` view shares them out over
+/// the days, see `query::apportion`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct ReportSpan {
     pub date_begin: i64,
@@ -212,9 +215,15 @@ impl Store {
         self.rows(&text, &sql, SourceRow::from_row)
     }
 
-    /// Per report in the window: its range, messages and passing messages.
-    pub fn report_spans(&self, q: &Scope<'_>) -> Result<Vec<ReportSpan>, DbError> {
-        let (text, sql) = daily_sql(self.sql(), q);
+    /// Per report whose range reaches into the UTC days `days` (days since
+    /// the epoch, end exclusive; `q`'s window is not used): its range,
+    /// messages and passing messages.
+    pub fn report_spans(
+        &self,
+        q: &Scope<'_>,
+        days: Range<i64>,
+    ) -> Result<Vec<ReportSpan>, DbError> {
+        let (text, sql) = daily_sql(self.sql(), q, &days);
         self.rows(&text, &sql, |r| {
             Ok(ReportSpan {
                 date_begin: r.get(0)?,
@@ -269,16 +278,18 @@ fn sources_sql(mut sql: Sql, q: &Scope<'_>, novelty: Option<Novelty>) -> (String
     (text, sql)
 }
 
-fn daily_sql(mut sql: Sql, q: &Scope<'_>) -> (String, Sql) {
+fn daily_sql(mut sql: Sql, q: &Scope<'_>, days: &Range<i64>) -> (String, Sql) {
+    const DAY: i64 = 86_400;
     let from = sql.from();
     let (messages, pass) = (sql.sum("c.count"), sql.sum(PASS));
-    let cond = sql.where_all(q);
-    // Grouping by (date_begin, id), the order of `report_date_begin`, keeps
-    // the planner on that index; by id alone it scans the whole table in
-    // rowid order to save a sort.
+    let at = |d: i64| d.saturating_mul(DAY);
+    let mut conds = vec![sql.overlap_cond(at(days.start), at(days.end))];
+    conds.extend(sql.org_cond(q));
+    conds.extend(sql.record_conds(q.filter, q.nets));
     let text = format!(
-        "SELECT r.date_begin, r.date_end, {messages}, {pass} {from} {cond}
-         GROUP BY r.date_begin, r.id"
+        "SELECT r.date_begin, r.date_end, {messages}, {pass} {from}
+         WHERE {} GROUP BY r.date_begin, r.id",
+        conds.join(" AND ")
     );
     (text, sql)
 }
@@ -295,7 +306,9 @@ mod tests {
             .prepare(&format!("EXPLAIN QUERY PLAN {text}"))
             .unwrap();
         let rows = st
-            .query_map(params_from_iter(sql.args.iter()), |r| r.get::<_, String>(3))
+            .query_map(rusqlite::params_from_iter(sql.args.iter()), |r| {
+                r.get::<_, String>(3)
+            })
             .unwrap();
         rows.map(|r| r.unwrap()).collect::<Vec<_>>().join("\n")
     }
@@ -325,15 +338,22 @@ mod tests {
                 before: 1_699_000_000,
                 min_messages: 10,
             });
+            // The days of a 7-day window.
+            let days = 19_670..19_677;
             for (text, sql) in [
                 sources_sql(store.sql(), &q, novelty),
-                daily_sql(store.sql(), &q),
+                daily_sql(store.sql(), &q, &days),
             ] {
                 let p = plan(&store, &text, &sql);
                 assert!(p.contains("INDEX report_date_begin"), "{p}");
                 assert!(p.contains("PRIMARY KEY"), "{p}");
                 assert!(!p.contains("SCAN"), "{p}");
             }
+            // daily also finds the reports reaching in from before the
+            // window by their end, never by reading the older history.
+            let (text, sql) = daily_sql(store.sql(), &q, &days);
+            let p = plan(&store, &text, &sql);
+            assert!(p.contains("INDEX report_date_end (date_end>?)"), "{p}");
         }
     }
 }

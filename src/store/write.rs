@@ -9,8 +9,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 
 use super::sqlite::Lite;
-use super::{DbError, Inserter, StoreError, Stored};
-use crate::extract::Payload;
+use super::{variant, DbError, Inserter, StoreError, Stored};
+use crate::extract::{Limits, Payload};
 use crate::model::{Record, ReportHeader};
 use crate::parse::ParseError;
 
@@ -18,7 +18,9 @@ impl Lite {
     /// Stores a parsed report in one transaction (or one savepoint of the
     /// open group, see [`Store::set_batching`]), unless a report with the
     /// same identity is already stored, decided from `header` before any
-    /// record is asked for: a duplicate never calls `next_record`.
+    /// record is asked for: a copy of a stored report never calls
+    /// `next_record` (its content is judged from `payload`, read within
+    /// `limits`, see [`variant`]).
     /// Otherwise the records come from `next_record` until it returns
     /// `None`, and go straight into prepared statements; an error from it
     /// (or a report without records) leaves nothing of the report behind.
@@ -26,11 +28,15 @@ impl Lite {
     pub fn store_parsed(
         &mut self,
         payload: &Payload,
+        limits: &Limits,
         source: &str,
         header: ReportHeader,
         next_record: &mut dyn FnMut() -> Result<Option<Record>, StoreError>,
     ) -> Result<Stored, StoreError> {
         self.in_savepoint(|conn, sets| {
+            if let Some(id) = stored_id(conn, &header)? {
+                return variant::settle(conn, id, payload, limits, source, header);
+            }
             write_report(conn, payload, source, header, |conn, id| {
                 let mut ins = Inserter::new(conn, sets, id)?;
                 let mut t = Totals::default();
@@ -60,9 +66,10 @@ impl Lite {
     }
 }
 
-/// Stores one report inside the caller's transaction or savepoint (which
-/// the caller drops without commit on error: nothing of the report is kept).
-/// `records` inserts the records under the new report id.
+/// Stores one new report (the caller found none with its identity) inside
+/// the caller's transaction or savepoint (which the caller drops without
+/// commit on error: nothing of the report is kept). `records` inserts the
+/// records under the new report id.
 fn write_report(
     conn: &Connection,
     payload: &Payload,
@@ -70,11 +77,6 @@ fn write_report(
     header: ReportHeader,
     records: impl FnOnce(&Connection, i64) -> Result<Totals, StoreError>,
 ) -> Result<Stored, StoreError> {
-    if is_stored(conn, &header)? {
-        return Ok(Stored::Duplicate {
-            header: Box::new(header),
-        });
-    }
     let id = insert_header(conn, &header, source)?;
     let Totals {
         records,
@@ -189,24 +191,27 @@ fn insert_header(tx: &Connection, h: &ReportHeader, source: &str) -> Result<i64,
 
 /// Whether a report with `header`'s identity key is stored.
 pub(super) fn is_stored(tx: &Connection, header: &ReportHeader) -> rusqlite::Result<bool> {
+    Ok(stored_id(tx, header)?.is_some())
+}
+
+/// The id of the stored report with `header`'s identity key, if any.
+fn stored_id(tx: &Connection, header: &ReportHeader) -> rusqlite::Result<Option<i64>> {
     let k = header.key();
-    let found = tx
-        .prepare_cached(
-            "SELECT 1 FROM report WHERE org_name = ?1 AND report_id = ?2
-             AND policy_domain = ?3 AND date_begin = ?4 AND date_end = ?5",
-        )?
-        .query_row(
-            params![
-                k.org_name,
-                k.report_id,
-                k.policy_domain,
-                k.date_begin,
-                k.date_end
-            ],
-            |_| Ok(()),
-        )
-        .optional()?;
-    Ok(found.is_some())
+    tx.prepare_cached(
+        "SELECT id FROM report WHERE org_name = ?1 AND report_id = ?2
+         AND policy_domain = ?3 AND date_begin = ?4 AND date_end = ?5",
+    )?
+    .query_row(
+        params![
+            k.org_name,
+            k.report_id,
+            k.policy_domain,
+            k.date_begin,
+            k.date_end
+        ],
+        |r| r.get(0),
+    )
+    .optional()
 }
 
 /// Sums kept in the `report` row.
@@ -241,6 +246,8 @@ impl Lite {
         let mut reader = crate::parse::ReportReader::with_capacity(payload.reader(limits), 1024);
         let header = reader.header()?;
         reader.set_chunk(16 * 1024);
-        self.store_parsed(payload, source, header, &mut || Ok(reader.next_record()?))
+        self.store_parsed(payload, limits, source, header, &mut || {
+            Ok(reader.next_record()?)
+        })
     }
 }

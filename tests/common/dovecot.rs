@@ -42,6 +42,10 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use imap::types::Flag;
+
+mod auth;
+pub use auth::OAuth2Passdb;
+use auth::{write_oauth2_conf, write_self_signed};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
@@ -65,6 +69,14 @@ pub struct Options {
     /// Do not advertise the MOVE capability (RFC 6851), so that clients
     /// fall back to COPY + `\Deleted` + EXPUNGE.
     pub hide_move: bool,
+    /// A self-signed server certificate made the common way, `openssl req
+    /// -x509 -newkey … -nodes` (OpenSSL 3 marks it CA:TRUE), instead of one
+    /// signed by a private CA; [`Dovecot::ca_pem_path`] is then that
+    /// certificate itself.
+    pub self_signed: bool,
+    /// Also check OAuth2 tokens (XOAUTH2, OAUTHBEARER) with Dovecot's oauth2
+    /// passdb, against this introspection endpoint.
+    pub oauth2: Option<OAuth2Passdb>,
 }
 
 /// A running Dovecot; see the module doc.
@@ -76,6 +88,7 @@ pub struct Dovecot {
     port: u16,
     starttls_port: Option<u16>,
     password: String,
+    self_signed: bool,
 }
 
 impl Dovecot {
@@ -168,7 +181,7 @@ impl Dovecot {
 
     /// A new IMAP session as the test user, over TLS, verified with the CA.
     pub fn session(&self) -> Session {
-        login(self.dir.path(), self.port, &self.password)
+        login(self.dir.path(), self.port, &self.password, self.self_signed)
             .unwrap_or_else(|e| panic!("harness login failed: {e}\n{}", self.log()))
     }
 
@@ -278,7 +291,11 @@ impl Dovecot {
         let password = random_password();
         let runner = Runner::current()?;
 
-        write_certificates(root)?;
+        if options.self_signed {
+            write_self_signed(root)?;
+        } else {
+            write_certificates(root)?;
+        }
         for sub in ["run", "state", "log", "mail"] {
             fs::create_dir(root.join(sub)).map_err(|e| other("mkdir", e))?;
             chmod(&root.join(sub), 0o755)?;
@@ -298,6 +315,7 @@ impl Dovecot {
             port,
             starttls_port,
             hide_move: options.hide_move,
+            oauth2: options.oauth2.as_ref(),
             runner: &runner,
         };
         let conf = root.join("dovecot.conf");
@@ -307,6 +325,9 @@ impl Dovecot {
             config_2_3(&settings)
         };
         fs::write(&conf, text).map_err(|e| other("write dovecot.conf", e))?;
+        if let Some(o) = &options.oauth2 {
+            write_oauth2_conf(root, o)?;
+        }
 
         let stderr = fs::File::create(root.join("log/stderr.log"))
             .map_err(|e| other("create stderr log", e))?;
@@ -326,6 +347,7 @@ impl Dovecot {
             port,
             starttls_port,
             password,
+            self_signed: options.self_signed,
         };
         dovecot.wait_ready()?;
         Ok(dovecot)
@@ -349,7 +371,7 @@ impl Dovecot {
                 });
             }
             if TcpStream::connect((HOST, self.port)).is_ok() {
-                match login(self.dir.path(), self.port, &self.password) {
+                match login(self.dir.path(), self.port, &self.password, self.self_signed) {
                     Ok(session) => {
                         *self.admin.lock().unwrap_or_else(PoisonError::into_inner) = Some(session);
                         return Ok(());
@@ -495,6 +517,7 @@ struct Settings<'a> {
     port: u16,
     starttls_port: Option<u16>,
     hide_move: bool,
+    oauth2: Option<&'a OAuth2Passdb>,
     runner: &'a Runner,
 }
 
@@ -522,7 +545,7 @@ default_internal_user = {internal}
 ssl = required
 ssl_cert = <{root}/server.pem
 ssl_key = <{root}/server.key
-auth_mechanisms = plain login
+auth_mechanisms = plain login{oauth_mechs}
 # Tests of a wrong password need not wait the default 2 s.
 auth_failure_delay = 0
 # TLS everywhere anyway; Dovecot also trusts 127.0.0.1 as secured.
@@ -534,7 +557,7 @@ first_valid_uid = 1
 first_valid_gid = 1
 # Throwaway mail: no fsync per message.
 mail_fsync = never
-passdb {{
+{oauth_passdb}passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {root}/passwd
 }}
@@ -562,6 +585,18 @@ service anvil {{
         gid = r.mail_gid,
         imap_port = s.starttls_port.unwrap_or(0),
         port = s.port,
+        oauth_mechs = if s.oauth2.is_some() {
+            " xoauth2 oauthbearer"
+        } else {
+            ""
+        },
+        oauth_passdb = match s.oauth2 {
+            Some(_) => format!(
+                "passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  \
+                 args = {root}/dovecot-oauth2.conf.ext\n}}\n"
+            ),
+            None => String::new(),
+        },
     );
     non_root(&mut c, r);
     if s.hide_move {
@@ -608,7 +643,7 @@ default_internal_user = {internal}
 ssl = required
 ssl_server_cert_file = {root}/server.pem
 ssl_server_key_file = {root}/server.key
-auth_mechanisms = plain login
+auth_mechanisms = plain login{oauth_mechs}
 # Tests of a wrong password need not wait the default 2 s.
 auth_failure_delay = 0
 auth_allow_cleartext = no
@@ -650,8 +685,23 @@ service anvil {{
         gid = r.mail_gid,
         imap_port = s.starttls_port.unwrap_or(0),
         port = s.port,
+        oauth_mechs = if s.oauth2.is_some() {
+            " xoauth2 oauthbearer"
+        } else {
+            ""
+        },
     );
     non_root(&mut c, r);
+    if let Some(o) = s.oauth2 {
+        // 2.4 checks tokens without a passdb, with `oauth2_*` settings.
+        let _ = write!(
+            c,
+            "oauth2 {{\n  introspection_mode = {}\n  introspection_url = {}\n  \
+             username_attribute = username\n  active_attribute = active\n  \
+             active_value = true\n  force_introspection = yes\n}}\n",
+            o.introspection_mode, o.introspection_url
+        );
+    }
     if s.hide_move {
         let _ = write!(c, "imap_capability {{\n  MOVE = no\n}}\n");
     }
@@ -803,8 +853,12 @@ fn openssl(head: &[&str], tail: &[&str]) -> Result<(), Failure> {
     }
 }
 
-/// TLS (trusting only the harness CA), greeting, LOGIN.
-fn login(root: &Path, port: u16, password: &str) -> Result<Session, String> {
+/// TLS (trusting only the harness CA; a self-signed certificate is pinned
+/// instead, see [`auth::login_pinned`]), greeting, LOGIN.
+fn login(root: &Path, port: u16, password: &str, self_signed: bool) -> Result<Session, String> {
+    if self_signed {
+        return auth::login_pinned(root, port, password);
+    }
     let mut roots = RootCertStore::empty();
     let pem = fs::read(root.join("ca.pem")).map_err(|e| e.to_string())?;
     for cert in rustls_pemfile::certs(&mut pem.as_slice()) {

@@ -88,3 +88,82 @@ pub fn simple_report_mail(id: &str, begin: i64) -> Vec<u8> {
     );
     report_mail("reporter.example", id, &xml)
 }
+
+/// An SMTP TLS report (RFC 8460) for `domain` over the day starting at
+/// `begin`: `success` good sessions and one failure detail per
+/// `(result type, failed sessions)`.
+pub fn tls_json(
+    org: &str,
+    id: &str,
+    begin: i64,
+    domain: &str,
+    success: i64,
+    failures: &[(&str, i64)],
+) -> String {
+    let day = |t: i64| {
+        chrono::DateTime::from_timestamp(t, 0)
+            .unwrap()
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string()
+    };
+    let failed: i64 = failures.iter().map(|(_, n)| n).sum();
+    let details: Vec<String> = failures
+        .iter()
+        .map(|(t, n)| {
+            format!(
+                r#"{{"result-type":"{t}","sending-mta-ip":"192.0.2.25","receiving-mx-hostname":"mx1.{domain}","receiving-ip":"198.51.100.25","failed-session-count":{n}}}"#
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"organization-name":"{org}","date-range":{{"start-datetime":"{}","end-datetime":"{}"}},
+"contact-info":"tlsrpt@{org}","report-id":"{id}","policies":[{{"policy":{{"policy-type":"sts",
+"policy-string":["version: STSv1","mode: enforce","mx: mx1.{domain}","max_age: 86400"],
+"policy-domain":"{domain}","mx-host":["mx1.{domain}"]}},"summary":{{"total-successful-session-count":{success},
+"total-failure-session-count":{failed}}},"failure-details":[{}]}}]}}"#,
+        day(begin),
+        day(begin + 86_399),
+        details.join(",")
+    )
+}
+
+/// An SMTP TLS report mail as Google sends it: `multipart/report;
+/// report-type=tlsrpt`, the JSON gzipped as `application/tlsrpt+gzip`.
+pub fn tls_mail(org: &str, id: &str, json: &str) -> Vec<u8> {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(gzip(json.as_bytes()));
+    format!(
+        "From: tlsrpt@{org}\r\nTo: tls@example.org\r\nSubject: Report Domain: example.org Submitter: {org} Report-ID: <{id}>\r\n\
+         Message-ID: <{id}@{org}>\r\nDate: Mon, 03 Nov 2025 00:00:00 +0000\r\nTLS-Report-Domain: example.org\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=tlsrpt; boundary=\"t1\"\r\n\r\n\
+         --t1\r\nContent-Type: text/plain\r\n\r\nThis is an aggregate TLS report.\r\n\
+         --t1\r\nContent-Type: application/tlsrpt+gzip; name=\"{id}.json.gz\"\r\n\
+         Content-Disposition: attachment; filename=\"{id}.json.gz\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n{b64}\r\n--t1--\r\n"
+    )
+    .into_bytes()
+}
+
+/// A DMARC failure report (RFC 6591 ARF) naming `source_ip`, arrived at
+/// `arrival` (epoch seconds); `id` makes it distinct.
+pub fn arf_mail(id: &str, source_ip: &str, domain: &str, arrival: i64) -> Vec<u8> {
+    let date = chrono::DateTime::from_timestamp(arrival, 0)
+        .unwrap()
+        .to_rfc2822();
+    format!(
+        "From: ruf@receiver.example\r\nTo: ruf@{domain}\r\nSubject: DMARC failure report for {domain}\r\n\
+         Message-ID: <{id}@receiver.example>\r\nDate: {date}\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/report; report-type=feedback-report; boundary=\"f1\"\r\n\r\n\
+         --f1\r\nContent-Type: text/plain\r\n\r\nA message from {source_ip} failed DMARC.\r\n\
+         --f1\r\nContent-Type: message/feedback-report\r\n\r\n\
+         Feedback-Type: auth-failure\r\nVersion: 1\r\nUser-Agent: test/1\r\n\
+         Original-Mail-From: <alice.smith@{domain}>\r\nOriginal-Rcpt-To: <bob.jones@receiver.example>\r\n\
+         Arrival-Date: {date}\r\nSource-IP: {source_ip}\r\nReported-Domain: {domain}\r\n\
+         Auth-Failure: dmarc\r\nDelivery-Result: reject\r\n\
+         Authentication-Results: receiver.example; dmarc=fail header.from={domain}\r\n\r\n\
+         --f1\r\nContent-Type: message/rfc822\r\n\r\n\
+         From: Alice Smith <alice.smith@{domain}>\r\nTo: bob.jones@receiver.example\r\n\
+         Subject: Invoice {id}\r\nDate: {date}\r\nMessage-ID: <orig-{id}@{domain}>\r\n\r\n\
+         Please pay.\r\n--f1--\r\n"
+    )
+    .into_bytes()
+}

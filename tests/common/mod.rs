@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod corpus;
 pub mod dovecot;
+pub mod introspect;
 pub mod mail;
 pub mod postgres;

@@ -8,18 +8,35 @@
 //! as the `postgres` user (`runuser`). Without the binaries the tests
 //! skip, unless `CI=true`, where a missing server fails them.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-const BIN: &str = "/usr/lib/postgresql/15/bin";
+/// Debian's PostgreSQL binaries (the newest version installed).
+fn bin() -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .filter(|p| p.join("initdb").exists())
+        .collect();
+    dirs.sort_by_key(|p| {
+        p.parent()
+            .and_then(|v| v.file_name())
+            .and_then(|v| v.to_str())
+            .and_then(|v| v.parse::<u32>().ok())
+    });
+    dirs.pop()
+}
 
 /// The running cluster.
 pub struct Cluster {
     pub port: u16,
     pub dir: PathBuf,
+    /// The shell that runs the server and stops it when this process
+    /// ends (never waited for: it outlives the tests by design).
+    _watchdog: std::process::Child,
 }
 
 static CLUSTER: OnceLock<Option<Cluster>> = OnceLock::new();
@@ -77,15 +94,15 @@ fn unsafe_is_root() -> bool {
 }
 
 fn start() -> Option<Cluster> {
-    let initdb = Path::new(BIN).join("initdb");
-    if !initdb.exists() {
+    let Some(bin) = bin() else {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
-            "PostgreSQL is not installed ({BIN}); run .ci/install-deps.sh"
+            "PostgreSQL is not installed (/usr/lib/postgresql/*/bin); run .ci/install-deps.sh"
         );
         eprintln!("skipping: PostgreSQL is not installed");
         return None;
-    }
+    };
+    let initdb = bin.join("initdb");
     let dir = tempfile::Builder::new()
         .prefix("dmarcdb-pg")
         .tempdir()
@@ -122,15 +139,16 @@ fn start() -> Option<Cluster> {
         .port();
     // The server, and a watchdog that stops it when this process ends.
     let script = format!(
-        "{BIN}/postgres -D {data} -p {port} -k {dir} -c listen_addresses=127.0.0.1 \
+        "{bin}/postgres -D {data} -p {port} -k {dir} -c listen_addresses=127.0.0.1 \
          -c fsync=off -c full_page_writes=off >{dir}/log 2>&1 & pid=$!; \
          while [ -d /proc/{me} ] && [ -d /proc/$pid ]; do sleep 1; done; \
          kill -INT $pid 2>/dev/null; wait $pid; rm -rf {dir}",
+        bin = bin.display(),
         data = data.display(),
         dir = dir.display(),
         me = std::process::id(),
     );
-    as_postgres("sh")
+    let watchdog = as_postgres("sh")
         .args(["-c", &script])
         .stderr(Stdio::null())
         .spawn()
@@ -148,5 +166,9 @@ fn start() -> Option<Cluster> {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    Some(Cluster { port, dir })
+    Some(Cluster {
+        port,
+        dir,
+        _watchdog: watchdog,
+    })
 }

@@ -1,14 +1,17 @@
 //! The pipeline's parsing thread: extracts each input, parses its
 //! payloads (header first, asking the store's [`Lookup`] whether the report
 //! is already committed, then the records in chunks) and sends it all to
-//! the writer in batches.
+//! the writer in batches. SMTP TLS reports and failure report mails are
+//! parsed whole and sent as one message each.
 
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
 use std::sync::Arc;
 
 use super::{Msg, Unpacked, BATCH_RECORDS, CHUNK, HEADER_BUF, RECORDS_BUF};
-use crate::extract::{self, Limits, Payload};
+use crate::extract::{self, Limits, Payload, PayloadKind};
 use crate::ingest::isolate;
+use crate::parse::arf::parse_arf;
+use crate::parse::tls::read_tls;
 use crate::parse::ReportReader;
 use crate::source::Input;
 use crate::store::Lookup;
@@ -118,6 +121,21 @@ fn parse_payload(
     limits: &Limits,
     known: Option<&Lookup>,
 ) -> Result<(), HungUp> {
+    // SMTP TLS and failure reports are small and parsed whole here; the
+    // aggregate path below is unchanged.
+    match payload.kind {
+        PayloadKind::Aggregate => {}
+        PayloadKind::Tls => {
+            let report = Box::new(read_tls(payload.reader(limits)));
+            let payload = Arc::clone(payload);
+            return send(out, Msg::Tls { payload, report });
+        }
+        PayloadKind::Failure => {
+            let report = Box::new(parse_arf(&payload.data));
+            let payload = Arc::clone(payload);
+            return send(out, Msg::Failure { payload, report });
+        }
+    }
     // The header through a small buffer, so a duplicate costs a KiB or two
     // of inflating; the records in bigger chunks.
     let mut reader = ReportReader::with_capacity(payload.reader(limits), HEADER_BUF);

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::sql::PASS;
+use super::sql::{Sql, PASS};
 use super::Scope;
 use crate::store::{DbError, Store};
 
@@ -54,9 +54,34 @@ pub struct SpfRow {
 // `NULLS FIRST` spells out SQLite's order of NULLs (messages without a
 // result), which PostgreSQL would put last.
 
-/// Result words that count as failing in `dkim` and `spf` (`hardfail` is
-/// what some SPF reporters write for `fail`).
+/// Result words that count as failing (`hardfail` is what some SPF
+/// reporters write for `fail`).
 const FAIL_WORDS: &str = "('fail', 'softfail', 'hardfail')";
+
+/// Each auth set's DKIM results once per row key (lower-cased domain,
+/// selector), however often a record repeats a signature: `pass` when any
+/// of them passed, else `fail` when any failed (fail, softfail, or the
+/// `hardfail` some SPF reporters write), so a message counts once per row,
+/// by its best result.
+fn dkim_once(sql: &Sql) -> String {
+    format!(
+        "(SELECT auth_set, lower(domain) AS domain, selector,
+            {} AS pass, {} AS fail
+        FROM dkim_result GROUP BY auth_set, lower(domain), selector)",
+        sql.any("result = 'pass'"),
+        sql.any(&format!("result IN {FAIL_WORDS}"))
+    )
+}
+
+/// The same for SPF results, per lower-cased domain.
+fn spf_once(sql: &Sql) -> String {
+    format!(
+        "(SELECT auth_set, lower(domain) AS domain, {} AS pass, {} AS fail
+        FROM spf_result GROUP BY auth_set, lower(domain))",
+        sql.any("result = 'pass'"),
+        sql.any(&format!("result IN {FAIL_WORDS}"))
+    )
+}
 
 impl Store {
     /// Per reporter, largest volume first.
@@ -105,21 +130,19 @@ impl Store {
 
     /// Per DKIM signing domain and selector from `<auth_results>`, largest
     /// volume first (raw results: a message with two signatures counts in
-    /// both rows).
+    /// both rows; a signature its record lists twice counts once).
     pub fn dkim_rows(&self, q: &Scope<'_>) -> Result<Vec<DkimRow>, DbError> {
         let mut sql = self.sql();
-        let dpass = sql.sum("CASE WHEN d.result = 'pass' THEN c.count ELSE 0 END");
-        let dfail = sql.sum(&format!(
-            "CASE WHEN d.result IN {FAIL_WORDS} THEN c.count ELSE 0 END"
-        ));
+        let dpass = sql.sum("CASE WHEN d.pass THEN c.count ELSE 0 END");
+        let dfail = sql.sum("CASE WHEN d.fail AND NOT d.pass THEN c.count ELSE 0 END");
+        let once = dkim_once(&sql);
         let from = sql.from();
         let messages = sql.sum("c.count");
         let cond = sql.where_all(q);
         let limit = sql.limit(q.limit);
         let text = format!(
-            "SELECT lower(d.domain), d.selector, {messages},
-                    {dpass}, {dfail}
-             {from} LEFT JOIN dkim_result d ON d.auth_set = c.auth {cond}
+            "SELECT d.domain, d.selector, {messages}, {dpass}, {dfail}
+             {from} LEFT JOIN {once} d ON d.auth_set = c.auth {cond}
              GROUP BY 1, 2 ORDER BY 3 DESC, 1 NULLS FIRST, 2 NULLS FIRST {limit}"
         );
         self.rows(&text, &sql, |r| {
@@ -133,20 +156,20 @@ impl Store {
         })
     }
 
-    /// Per SPF domain from `<auth_results>`, largest volume first.
+    /// Per SPF domain from `<auth_results>`, largest volume first (a
+    /// domain its record lists twice counts once).
     pub fn spf_rows(&self, q: &Scope<'_>) -> Result<Vec<SpfRow>, DbError> {
         let mut sql = self.sql();
-        let spass = sql.sum("CASE WHEN s.result = 'pass' THEN c.count ELSE 0 END");
-        let sfail = sql.sum(&format!(
-            "CASE WHEN s.result IN {FAIL_WORDS} THEN c.count ELSE 0 END"
-        ));
+        let spass = sql.sum("CASE WHEN s.pass THEN c.count ELSE 0 END");
+        let sfail = sql.sum("CASE WHEN s.fail AND NOT s.pass THEN c.count ELSE 0 END");
+        let once = spf_once(&sql);
         let from = sql.from();
         let messages = sql.sum("c.count");
         let cond = sql.where_all(q);
         let limit = sql.limit(q.limit);
         let text = format!(
-            "SELECT lower(s.domain), {messages}, {spass}, {sfail}
-             {from} LEFT JOIN spf_result s ON s.auth_set = c.auth {cond}
+            "SELECT s.domain, {messages}, {spass}, {sfail}
+             {from} LEFT JOIN {once} s ON s.auth_set = c.auth {cond}
              GROUP BY 1 ORDER BY 2 DESC, 1 NULLS FIRST {limit}"
         );
         self.rows(&text, &sql, |r| {

@@ -87,6 +87,15 @@ impl Sql {
         }
     }
 
+    /// Whether any row of the group makes `cond` true (as 1 or 0 on
+    /// SQLite, a boolean on PostgreSQL; either reads as a condition).
+    pub fn any(&self, cond: &str) -> String {
+        match self.dialect {
+            Dialect::Sqlite => format!("max({cond})"),
+            Dialect::Postgres => format!("bool_or({cond})"),
+        }
+    }
+
     /// 1 when `c.ip_bin` is in one of our networks, else 0 (also for a
     /// record without an address).
     pub fn ours(&mut self, nets: &OurNets) -> String {
@@ -113,11 +122,28 @@ impl Sql {
             format!("r.date_begin >= {}", self.bind(q.window.lo())),
             format!("r.date_begin < {}", self.bind(q.window.hi())),
         ];
-        if let Some(org) = &q.filter.org {
-            let org = self.bind(org.clone());
-            conds.push(self.nocase_eq("r.org_name", &org));
-        }
+        conds.extend(self.org_cond(q));
         conds
+    }
+
+    /// `--org`, when given.
+    pub fn org_cond(&mut self, q: &Scope<'_>) -> Option<String> {
+        let org = q.filter.org.as_ref()?;
+        let org = self.bind(org.clone());
+        Some(self.nocase_eq("r.org_name", &org))
+    }
+
+    /// Reports whose range reaches into `[lo, hi)` (epoch seconds), for
+    /// `daily`: those that begin in it, found through `report_date_begin`,
+    /// and those that begin before it and end after its start, through
+    /// `report_date_end` (the `+` keeps the planner off the begin index
+    /// there, which would read all of the history before the window).
+    pub fn overlap_cond(&mut self, lo: i64, hi: i64) -> String {
+        let (lo, hi) = (self.bind(lo), self.bind(hi));
+        format!(
+            "r.id IN (SELECT id FROM report WHERE date_begin >= {lo} AND date_begin < {hi} \
+             UNION ALL SELECT id FROM report WHERE date_end > {lo} AND +date_begin < {lo})"
+        )
     }
 
     /// Conditions that need the record (alias `c`): `--domain` (policy

@@ -1,24 +1,17 @@
 //! The connection under the IMAP session: TCP, STARTTLS when asked, and a
-//! completed TLS handshake against the system roots (plus a CA file). Its
+//! completed TLS handshake (trust rules in [`crate::source::tls`]). Its
 //! failures are typed ([`ConnectError`]); the session turns them into a
 //! fatal [`SourceError`](crate::source::SourceError), password scrubbed.
 
-use std::fs::File;
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use rustls::pki_types::ServerName;
-use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
-
-use super::{ImapOptions, TlsStream, CONNECT_TIMEOUT, IO_TIMEOUT};
+use super::{ImapOptions, CONNECT_TIMEOUT, IO_TIMEOUT};
+use crate::source::tls::{self, TlsOptions, TlsStream};
 
 /// Why no TLS connection to the server came about.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
-    #[error("{0:?} is not a valid host name")]
-    BadHost(String),
     #[error("cannot connect to {host}:{port}: {error}")]
     Connect {
         host: String,
@@ -27,26 +20,9 @@ pub enum ConnectError {
     },
     #[error("STARTTLS failed: {0}")]
     StartTls(StartTlsError),
-    #[error("cannot start TLS: {0}")]
-    TlsStart(rustls::Error),
-    #[error("TLS handshake with {host}:{port} failed: {error}{}", if .error.to_string().contains("certificate") {
-        " (the server's certificate does not verify against the system roots or the CA file)"
-    } else {
-        ""
-    })]
-    Handshake {
-        host: String,
-        port: u16,
-        error: io::Error,
-    },
-    #[error("cannot read CA file {}: {error}", .path.display())]
-    CaRead { path: PathBuf, error: io::Error },
-    #[error("CA file {}: {reason}", .path.display())]
-    CaFile { path: PathBuf, reason: String },
-    #[error("CA file {}: no PEM certificate in it", .path.display())]
-    CaEmpty { path: PathBuf },
-    #[error("TLS setup: {0}")]
-    Setup(rustls::Error),
+    /// The handshake or the trust rules refused (one line, with what to do).
+    #[error("{0}")]
+    Tls(String),
 }
 
 /// Why the plain-text STARTTLS exchange failed.
@@ -64,62 +40,19 @@ pub enum StartTlsError {
     Io(io::Error),
 }
 
-/// TCP, then STARTTLS if asked, then a completed TLS handshake.
+/// TCP, then STARTTLS if asked, then a completed TLS handshake under the
+/// trust rules of [`crate::source::tls`] (system roots, the CA file, the
+/// server's own certificate, or a pinned fingerprint).
 pub(super) fn open(opts: &ImapOptions) -> Result<TlsStream, ConnectError> {
-    let config = tls_config(opts.ca_file.as_deref())?;
-    let server_name = ServerName::try_from(opts.host.clone())
-        .map_err(|_| ConnectError::BadHost(opts.host.clone()))?;
     let mut tcp = tcp_connect(&opts.host, opts.port)?;
     if opts.starttls {
         starttls(&mut tcp).map_err(ConnectError::StartTls)?;
     }
-    let mut conn = ClientConnection::new(config, server_name).map_err(ConnectError::TlsStart)?;
-    while conn.is_handshaking() {
-        if let Err(error) = conn.complete_io(&mut tcp) {
-            return Err(ConnectError::Handshake {
-                host: opts.host.clone(),
-                port: opts.port,
-                error,
-            });
-        }
-    }
-    Ok(StreamOwned::new(conn, tcp))
-}
-
-/// System roots plus the PEM certificates of `ca_file`.
-fn tls_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, ConnectError> {
-    let mut roots = RootCertStore::empty();
-    roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
-    if let Some(path) = ca_file {
-        let file = File::open(path).map_err(|error| ConnectError::CaRead {
-            path: path.to_owned(),
-            error,
-        })?;
-        let bad = |reason: String| ConnectError::CaFile {
-            path: path.to_owned(),
-            reason,
-        };
-        let mut added = 0;
-        for cert in rustls_pemfile::certs(&mut BufReader::new(file)) {
-            let cert = cert.map_err(|e| bad(e.to_string()))?;
-            roots.add(cert).map_err(|e| bad(e.to_string()))?;
-            added += 1;
-        }
-        if added == 0 {
-            return Err(ConnectError::CaEmpty {
-                path: path.to_owned(),
-            });
-        }
-    }
-    // An explicit provider: `ClientConfig::builder()` panics when another
-    // crate in the build also enables a second rustls backend.
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(ConnectError::Setup)?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
+    let trust = TlsOptions {
+        ca_file: opts.ca_file.clone(),
+        fingerprint: opts.tls_fingerprint,
+    };
+    tls::handshake(tcp, &opts.host, &trust).map_err(ConnectError::Tls)
 }
 
 fn tcp_connect(host: &str, port: u16) -> Result<TcpStream, ConnectError> {
