@@ -64,7 +64,7 @@ impl Conn {
     }
 
     /// `sql`, prepared on first use.
-    fn prepared(&mut self, sql: &'static str) -> Result<Statement, postgres::Error> {
+    pub fn prepared(&mut self, sql: &'static str) -> Result<Statement, postgres::Error> {
         if let Some(st) = self.cache.get(sql) {
             return Ok(st.clone());
         }
@@ -226,19 +226,25 @@ impl Pg {
         Ok(self.client.borrow_mut().client.execute(text, &params)?)
     }
 
-    /// Runs `write` in a transaction of its own, or in a savepoint of the
-    /// open group; kept only if it succeeds. Either way the write lock is
-    /// taken first.
-    fn in_savepoint(
+    /// Runs `write` in a transaction of its own, or in the open group; kept
+    /// only if it succeeds. Either way the write lock is taken first. In a
+    /// group, `write` opens the report's savepoint ([`Savepoint::open`])
+    /// before it writes anything that must go if it fails (what it writes
+    /// before, new auth sets, may stay).
+    fn in_group(
         &mut self,
-        write: impl FnOnce(&mut Conn, &mut AuthSets) -> Result<Stored, StoreError>,
+        write: impl FnOnce(&mut Conn, &mut AuthSets, &mut Savepoint) -> Result<Stored, StoreError>,
     ) -> Result<Stored, StoreError> {
         let client = self.client.get_mut();
         if !self.batching {
             client.batch_execute("BEGIN")?;
+            let mut sp = Savepoint {
+                wanted: false,
+                open: false,
+            };
             let stored = lock(client)
                 .map_err(StoreError::from)
-                .and_then(|()| write(client, &mut self.sets))
+                .and_then(|()| write(client, &mut self.sets, &mut sp))
                 .and_then(|stored| Ok(client.batch_execute("COMMIT").map(|()| stored)?));
             return match stored {
                 Ok(stored) => {
@@ -261,13 +267,22 @@ impl Pg {
                 records: 0,
             });
         }
-        client.batch_execute("SAVEPOINT report")?;
-        let stored = write(client, &mut self.sets)
-            .and_then(|stored| Ok(client.batch_execute("RELEASE report").map(|()| stored)?));
+        let mut sp = Savepoint {
+            wanted: true,
+            open: false,
+        };
+        let stored = write(client, &mut self.sets, &mut sp).and_then(|stored| {
+            if sp.open {
+                client.batch_execute("RELEASE report")?;
+            }
+            Ok(stored)
+        });
         let stored = match stored {
             Ok(stored) => stored,
             Err(e) => {
-                let _ = client.batch_execute("ROLLBACK TO report; RELEASE report");
+                if sp.open {
+                    let _ = client.batch_execute("ROLLBACK TO report; RELEASE report");
+                }
                 self.sets.forget();
                 return Err(e);
             }
@@ -278,6 +293,24 @@ impl Pg {
             g.records += records;
         }
         Ok(stored)
+    }
+}
+
+/// A report's savepoint inside a group, opened only when needed.
+pub(super) struct Savepoint {
+    /// In a group (outside one, the transaction is the report's own).
+    wanted: bool,
+    open: bool,
+}
+
+impl Savepoint {
+    /// Opens the savepoint (once; nothing outside a group).
+    pub fn open(&mut self, client: &mut Conn) -> Result<(), postgres::Error> {
+        if self.wanted && !self.open {
+            client.batch_execute("SAVEPOINT report")?;
+            self.open = true;
+        }
+        Ok(())
     }
 }
 

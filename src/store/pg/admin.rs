@@ -126,7 +126,7 @@ fn rebuild(
     client.execute("DELETE FROM override_reason WHERE report = $1", &[&id])?;
     client.execute("DELETE FROM record WHERE report = $1", &[&id])?;
     let mut auth = AuthSets::default();
-    let mut loader = Loader::new(id);
+    let mut loader = Loader::new(Some(id));
     let mut t = Totals::default();
     while let Some(rec) = next_record()? {
         loader.push(client, &mut auth, &rec)?;

@@ -20,7 +20,13 @@ use crate::parse::ParseError;
 const CHUNK: usize = 4096;
 
 impl Pg {
-    /// See [`crate::store::Store::store_parsed`].
+    /// See [`crate::store::Store::store_parsed`]. A report of up to
+    /// [`CHUNK`] records costs four round trips to the server: the identity
+    /// check, the report row with its bytes (once its records are parsed and
+    /// counted), the COPY and its data. Its savepoint is only opened when
+    /// the records overflow the buffer and have to be loaded before the last
+    /// is parsed; until then nothing of the report is written but new auth
+    /// sets, which are shared and harmless to keep.
     pub fn store_parsed(
         &mut self,
         payload: &Payload,
@@ -28,34 +34,58 @@ impl Pg {
         header: ReportHeader,
         next_record: &mut dyn FnMut() -> Result<Option<Record>, StoreError>,
     ) -> Result<Stored, StoreError> {
-        self.in_savepoint(|client, sets| {
+        self.in_group(|client, sets, sp| {
             if is_stored(client, &header)? {
                 return Ok(Stored::Duplicate {
                     header: Box::new(header),
                 });
             }
-            let Some(id) = insert_header(client, &header, source)? else {
-                return Ok(Stored::Duplicate {
-                    header: Box::new(header),
-                });
+            let blob = keep_bytes(payload);
+            let row = NewReport {
+                header: &header,
+                source,
+                blob: &blob,
             };
-            let mut loader = Loader::new(id);
+            let mut loader = Loader::new(None);
             let mut t = Totals::default();
+            let mut id = None;
             while let Some(rec) = next_record()? {
                 t.add(&rec);
                 loader.push(client, sets, &rec)?;
+                if loader.is_full() && id.is_none() {
+                    // Too big to hold: the report row first, then its
+                    // records in chunks, all under a savepoint.
+                    sp.open(client)?;
+                    let Some(new) = row.insert(client, &Totals::default())? else {
+                        return Ok(Stored::Duplicate {
+                            header: Box::new(header),
+                        });
+                    };
+                    id = Some(new);
+                    loader.report = id;
+                    loader.flush(client)?;
+                }
             }
-            loader.flush(client)?;
             if t.records == 0 {
                 return Err(ParseError::NotAReport("no <record> elements".into()).into());
             }
-            set_totals(client, id, &t)?;
-            let blob = keep_bytes(payload);
-            let sha = Sha256::digest(&blob).to_vec();
-            client.execute(
-                "INSERT INTO report_blob (report, sha256, gzip) VALUES ($1, $2, $3)",
-                &[&id, &sha, &&*blob],
-            )?;
+            let id = match id {
+                Some(id) => {
+                    loader.flush(client)?;
+                    set_totals(client, id, &t)?;
+                    id
+                }
+                None => {
+                    let Some(id) = row.insert(client, &t)? else {
+                        return Ok(Stored::Duplicate {
+                            header: Box::new(header),
+                        });
+                    };
+                    loader.report = Some(id);
+                    loader.flush(client)?;
+                    id
+                }
+            };
             Ok(Stored::New {
                 id,
                 header: Box::new(header),
@@ -131,32 +161,56 @@ pub(super) fn header_params<'a>(
     ]
 }
 
-/// Inserts the report row; `None` when another writer stored the same
-/// identity meanwhile (not under the write lock: a backstop).
-fn insert_header(
-    client: &mut Conn,
-    h: &ReportHeader,
-    source: &str,
-) -> Result<Option<i64>, DbError> {
-    let errors = header_errors(h);
-    let now = chrono::Utc::now().timestamp();
-    let cols = header_params(h, &errors);
-    let mut names: Vec<&str> = cols.iter().map(|(n, _)| *n).collect();
-    let mut values: Vec<&(dyn ToSql + Sync)> = cols.iter().map(|(_, v)| *v).collect();
-    names.extend(["source", "ingested_at"]);
-    values.push(&source);
-    values.push(&now);
-    let marks: Vec<String> = (1..=values.len()).map(|i| format!("${i}")).collect();
-    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let sql = SQL.get_or_init(|| {
-        format!(
-            "INSERT INTO report ({}) VALUES ({}) ON CONFLICT DO NOTHING RETURNING id",
-            names.join(", "),
-            marks.join(", ")
-        )
-    });
-    let row = client.query_opt(sql, &values)?;
-    Ok(row.map(|r| r.get(0)))
+/// A report row to insert, with its original bytes.
+struct NewReport<'a> {
+    header: &'a ReportHeader,
+    source: &'a str,
+    blob: &'a [u8],
+}
+
+impl NewReport<'_> {
+    /// Inserts the report row with totals `t` and its bytes, in one
+    /// statement; `None` when another writer stored the same identity
+    /// meanwhile (not under the write lock: a backstop).
+    fn insert(&self, client: &mut Conn, t: &Totals) -> Result<Option<i64>, DbError> {
+        let errors = header_errors(self.header);
+        let now = chrono::Utc::now().timestamp();
+        let (records, passed) = (t.records as i64, t.messages - t.messages_fail);
+        let sha = Sha256::digest(self.blob).to_vec();
+        let cols = header_params(self.header, &errors);
+        let mut values: Vec<&(dyn ToSql + Sync)> = cols.iter().map(|(_, v)| *v).collect();
+        values.extend([
+            &self.source as &(dyn ToSql + Sync),
+            &now,
+            &records,
+            &t.messages,
+            &passed,
+            &sha,
+            &self.blob,
+        ]);
+        static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        let sql = SQL.get_or_init(|| {
+            let mut names: Vec<&str> = cols.iter().map(|(n, _)| *n).collect();
+            names.extend([
+                "source",
+                "ingested_at",
+                "record_count",
+                "message_count",
+                "pass_count",
+            ]);
+            let marks: Vec<String> = (1..=names.len()).map(|i| format!("${i}")).collect();
+            let (sha, gzip) = (names.len() + 1, names.len() + 2);
+            format!(
+                "WITH r AS (INSERT INTO report ({}) VALUES ({}) ON CONFLICT DO NOTHING RETURNING id),
+                 b AS (INSERT INTO report_blob (report, sha256, gzip) SELECT id, ${sha}, ${gzip} FROM r)
+                 SELECT id FROM r",
+                names.join(", "),
+                marks.join(", ")
+            )
+        });
+        let row = client.query_opt(sql, &values)?;
+        Ok(row.map(|r| r.get(0)))
+    }
 }
 
 /// The sums kept in the `report` row.
@@ -208,7 +262,8 @@ const TYPES: [Type; 13] = [
 
 /// A report's records on their way in, numbered (`seq`) in order.
 pub(super) struct Loader {
-    report: i64,
+    /// The report's id, once its row is written.
+    pub report: Option<i64>,
     seq: i64,
     rows: Vec<Row>,
     /// (record seq, reason seq, type, comment).
@@ -217,7 +272,7 @@ pub(super) struct Loader {
 }
 
 impl Loader {
-    pub fn new(report: i64) -> Loader {
+    pub fn new(report: Option<i64>) -> Loader {
         Loader {
             report,
             seq: 0,
@@ -257,24 +312,32 @@ impl Loader {
             auth,
         });
         self.seq += 1;
-        if self.rows.len() >= CHUNK {
+        if self.is_full() && self.report.is_some() {
             self.flush(client)?;
         }
         Ok(())
     }
 
-    /// Loads the buffered records (one binary COPY) and their reasons.
+    /// Whether the buffer holds a chunk.
+    pub fn is_full(&self) -> bool {
+        self.rows.len() >= CHUNK
+    }
+
+    /// Loads the buffered records (one binary COPY) and their reasons,
+    /// under the report id (which must be known by now).
     pub fn flush(&mut self, client: &mut Conn) -> Result<(), DbError> {
+        let report = self.report.unwrap_or_default();
         if !self.rows.is_empty() {
-            let sink = client.client.copy_in(
+            let copy = client.prepared(
                 "COPY record (report, seq, source_ip, ip_bin, count, disposition, dkim, spf,
                    dmarc_pass, header_from, envelope_from, envelope_to, auth)
                  FROM STDIN (FORMAT binary)",
             )?;
+            let sink = client.client.copy_in(&copy)?;
             let mut w = BinaryCopyInWriter::new(sink, &TYPES);
             for r in self.rows.drain(..) {
                 w.write(&[
-                    &self.report,
+                    &report,
                     &r.seq,
                     &r.source_ip,
                     &r.ip_bin,
@@ -295,7 +358,7 @@ impl Loader {
             client.execute(
                 "INSERT INTO override_reason (report, record, seq, type, comment)
                  VALUES ($1, $2, $3, $4, $5)",
-                &[&self.report, &record, &seq, &kind, &comment],
+                &[&report, &record, &seq, &kind, &comment],
             )?;
         }
         Ok(())
