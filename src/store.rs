@@ -49,7 +49,8 @@
 //! records per COPY). Nothing of a report is visible until its commit, and
 //! a killed process leaves the database as it was before that commit. By
 //! default each report is its own transaction; `ingest` groups several
-//! into one ([`Store::set_batching`]), each in its own savepoint, and
+//! into one ([`Store::set_batching`]), each in its own savepoint (on
+//! PostgreSQL opened only for a report too big to hold until parsed), and
 //! acknowledges inputs only after the group's commit.
 //!
 //! Durability: SQLite runs WAL with `synchronous = NORMAL` by default (a

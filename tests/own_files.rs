@@ -48,7 +48,11 @@ fn database_inside_the_ingested_folder_is_skipped() {
             .lines()
             .find(|l| l.contains(" new report(s)"))
             .unwrap_or_default();
-        assert_eq!(summary.starts_with("0 new "), run == 1, "run {run}: {stdout}");
+        assert_eq!(
+            summary.starts_with("0 new "),
+            run == 1,
+            "run {run}: {stdout}"
+        );
         // The database (and whichever companions exist now) were met and
         // skipped; said once.
         let line = stdout
