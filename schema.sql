@@ -1,4 +1,4 @@
--- dmarcdb schema, version 4 (the current one).
+-- dmarcdb schema, version 5 (the current one).
 --
 -- Applied by store.rs to a new file (PRAGMA user_version 0), which then
 -- gets the latest version number. Files made by an older version are
@@ -149,14 +149,37 @@ CREATE TABLE override_reason (
     FOREIGN KEY (report, record) REFERENCES record (report, seq) ON DELETE CASCADE
 ) WITHOUT ROWID;
 
--- The earliest report date of every source IP, for the "new sender"
--- alert. Derived from record and kept up to date lazily, by the alert
--- itself, from the reports added since (state 'sender_report' is the
--- highest report id folded in): an index on record.source_ip gave the
--- same answer but cost every ingest a random index insert per record.
-CREATE TABLE sender (
-    source_ip       TEXT    PRIMARY KEY,
-    first_seen      INTEGER NOT NULL       -- min(report.date_begin)
+-- Which source IPs each report holds: the sorted distinct 64-bit FNV-1a
+-- hashes of its records' source_ip (trimmed), little-endian, 8 bytes each.
+-- Written with the report; the "new sender" alert reads the rows of the
+-- reports before its window (src/store/report_ips.rs). A report without a
+-- row (rewritten by reparse) gets one from its records when next asked.
+CREATE TABLE report_ips (
+    report          INTEGER PRIMARY KEY REFERENCES report (id),
+    hashes          BLOB    NOT NULL
+);
+
+-- Network facts of a source IP (record.source_ip as written), from the
+-- MaxMind-format databases given to `dmarcdb enrich`. Derived, apart from
+-- the reports: `enrich` replaces rows at any time, and deleting them all
+-- loses nothing the reports hold. NULL: the databases do not know.
+CREATE TABLE net_fact (
+    ip              TEXT    PRIMARY KEY,
+    asn             INTEGER,
+    as_name         TEXT,
+    as_domain       TEXT,
+    country         TEXT,               -- ISO 3166-1 alpha-2
+    looked_up_at    INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- Reverse DNS of a source IP: the PTR name (NULL: none, NXDOMAIN cached
+-- as such), whether it resolves back to the IP, and when it was asked
+-- (asked again after the configured age). Failed lookups are not kept.
+CREATE TABLE rdns (
+    ip              TEXT    PRIMARY KEY,
+    ptr             TEXT,
+    confirmed       INTEGER NOT NULL,
+    looked_up_at    INTEGER NOT NULL
 ) WITHOUT ROWID;
 
 -- Small named values the program keeps about the file.

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # System packages the test suite needs: Dovecot (tests/common/dovecot.rs runs
 # a private IMAP server), PostgreSQL (tests/common/postgres.rs runs a
-# throwaway cluster) and openssl (the harness makes its certificates).
+# throwaway cluster), openssl (the harness makes its certificates),
+# dnsmasq (tests/support/dnsmasq.rs answers the reverse-DNS tests),
+# Chromium (tests/common/browser.rs opens the HTML report and the dashboard
+# headless) and Exim (tests/common/smtp.rs receives the digest mail).
 # Idempotent: installs only what is missing. Uses sudo when not root.
 set -euo pipefail
 
@@ -11,6 +14,9 @@ missing=()
 dpkg -s dovecot-imapd >/dev/null 2>&1 || missing+=(dovecot-imapd)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+[[ -x /usr/sbin/dnsmasq || -x /usr/bin/dnsmasq ]] || missing+=(dnsmasq-base)
+dpkg -s chromium >/dev/null 2>&1 || missing+=(chromium)
+dpkg -s exim4-daemon-light >/dev/null 2>&1 || missing+=(exim4-daemon-light)
 
 if ((${#missing[@]} == 0)); then
     echo "install-deps: nothing to install ($(dovecot --version))"

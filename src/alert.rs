@@ -33,6 +33,7 @@
 use serde_json::{json, Value};
 
 use crate::config::{OurNets, Thresholds};
+use crate::enrich::catalogue::Catalogue;
 use crate::query::{iso, pct, Filter, Novelty, Scope, SourceRow, Window};
 use crate::render::{Column, Table};
 use crate::store::{DbError, Store};
@@ -94,11 +95,13 @@ impl Outcome {
     }
 }
 
-/// Runs every rule over the reports in `window`.
+/// Runs every rule over the reports in `window`; `cat` names the senders
+/// (and makes `ours = true` entries ours).
 pub fn check(
     store: &Store,
     window: Window,
     nets: &OurNets,
+    cat: &Catalogue,
     t: &Thresholds,
 ) -> Result<Outcome, DbError> {
     let all = Filter::default();
@@ -116,7 +119,10 @@ pub fn check(
             Err(why) => notes.push(format!("new-sender check skipped: {why}")),
         }
     }
-    let sources = store.source_rows(&scope, novelty)?;
+    let mut sources = crate::query::named_source_rows(store, &scope, cat)?;
+    if let Some(n) = novelty {
+        store.mark_new(&mut sources, n)?;
+    }
     let mut problems = judge(&sources, t);
     let flagged: Vec<&str> = problems
         .iter()
@@ -183,7 +189,8 @@ pub fn judge(sources: &[SourceRow], t: &Thresholds) -> Vec<Problem> {
         if s.ours && s.messages >= t.min_messages && s.pass_pct() < t.min_pass_pct {
             out.push(problem(Kind::AlignmentBroken, s.clone()));
         }
-        if !s.ours && s.messages_fail() >= t.spoof_min_fail {
+        // Forwarded mail is ours, re-sent: never spoofing.
+        if !s.ours && s.messages_fail() - s.messages_forwarded >= t.spoof_min_fail {
             out.push(problem(Kind::PossibleSpoofing, s.clone()));
         }
     }
@@ -197,13 +204,27 @@ fn problem(kind: Kind, s: SourceRow) -> Problem {
         s.messages_fail(),
         fmt_pct(s.pass_pct()),
     );
+    // Who it is, when known: "SendGrid (AS11377, US)".
+    let who = |tag: &str| match s.label.as_str() {
+        "" => format!("({tag})"),
+        l => format!("({tag}: {l})"),
+    };
     let text = match kind {
         Kind::AlignmentBroken => format!(
-            "{ip} (ours): only {p}% DMARC pass ({failed}/{total} fail) -- alignment broken"
+            "{ip} {}: only {p}% DMARC pass ({failed}/{total} fail) -- alignment broken",
+            who("ours")
         ),
         Kind::PossibleSpoofing => {
-            format!("{ip} (EXTERNAL): {failed} failing msgs sending as us -- possible spoofing")
+            let failed = failed - s.messages_forwarded;
+            format!(
+                "{ip} {}: {failed} failing msgs sending as us -- possible spoofing",
+                who("EXTERNAL")
+            )
         }
+        Kind::NewSender if !s.label.is_empty() => format!(
+            "{ip} (EXTERNAL): new sender: {}, {total} msgs ({p}% DMARC pass), never seen before this window",
+            s.label
+        ),
         Kind::NewSender => format!(
             "{ip} (EXTERNAL): new sender, {total} msgs ({p}% DMARC pass), never seen before this window"
         ),
@@ -306,7 +327,8 @@ pub fn to_json(o: &Outcome) -> Value {
 /// One problem as JSON: `kind` (`alignment_broken`, `possible_spoofing`,
 /// `new_sender`), `source_ip`, `ours`, `messages`, `messages_pass`,
 /// `messages_fail`, `pass_pct` (one decimal), `failure_reports` (failure
-/// reports naming the IP), `text`. TLS problems: [`tls_problem_json`].
+/// reports naming the IP), `text`; then `name`, `asn`, `country` (null when
+/// unknown) and `messages_forwarded`. TLS problems: [`tls_problem_json`].
 pub fn problem_json(p: &Problem) -> Value {
     let s = &p.source;
     json!({
@@ -319,6 +341,10 @@ pub fn problem_json(p: &Problem) -> Value {
         "pass_pct": pct(s.messages_pass as f64, s.messages as f64),
         "failure_reports": p.failure_reports,
         "text": p.text,
+        "name": s.name,
+        "asn": s.asn,
+        "country": s.country,
+        "messages_forwarded": s.messages_forwarded,
     })
 }
 
@@ -340,6 +366,10 @@ pub fn to_table(o: &Outcome) -> Table {
         Column::num("failure_pct"),
         Column::text("top_result_types"),
         Column::text("text"),
+        Column::text("name"),
+        Column::num("asn"),
+        Column::text("country"),
+        Column::num("messages_forwarded"),
     ]);
     let tls = o.tls.iter().map(|p| {
         let mut v = tls_problem_json(p);
@@ -363,7 +393,7 @@ mod tests {
             ours,
             messages,
             messages_pass: pass,
-            new: false,
+            ..SourceRow::default()
         }
     }
 
@@ -415,6 +445,36 @@ mod tests {
         );
         assert_eq!(fmt_pct(94.64), "94.6");
         assert_eq!(fmt_pct(100.0), "100");
+    }
+
+    #[test]
+    fn named_senders_in_texts_and_forwarded_mail_is_not_spoofing() {
+        let mut s = src("149.72.1.2", false, 12, 12);
+        s.label = "SendGrid (AS11377, US)".into();
+        s.name = Some("SendGrid".into());
+        s.asn = Some(11377);
+        s.country = Some("US".into());
+        let p = problem(Kind::NewSender, s.clone());
+        assert_eq!(
+            p.text,
+            "149.72.1.2 (EXTERNAL): new sender: SendGrid (AS11377, US), 12 msgs (100% DMARC pass), never seen before this window"
+        );
+        let v = problem_json(&p);
+        assert_eq!(
+            (v["name"].as_str(), v["asn"].as_u64(), v["country"].as_str()),
+            (Some("SendGrid"), Some(11377), Some("US"))
+        );
+        // 30 failing, 25 of them forwarded: 5 left, below the threshold.
+        let mut g = src("209.85.220.69", false, 30, 0);
+        g.messages_forwarded = 25;
+        assert!(kinds(&[g.clone()]).is_empty());
+        g.messages_forwarded = 5;
+        g.label = "Google (AS15169, US)".into();
+        let p = judge(&[g], &Thresholds::default());
+        assert_eq!(
+            p[0].text,
+            "209.85.220.69 (EXTERNAL: Google (AS15169, US)): 25 failing msgs sending as us -- possible spoofing"
+        );
     }
 
     #[test]

@@ -14,10 +14,14 @@ use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 mod analysis;
 mod copy;
+mod enrich;
 mod imap;
+mod pages;
 mod quarantine;
 mod shell;
-pub use analysis::{AfterIngest, AlertArgs, FilterArgs, NotifyArgs, SettingsArgs};
+pub use analysis::{
+    label, write_query, AfterIngest, AlertArgs, FilterArgs, NotifyArgs, SettingsArgs,
+};
 
 use crate::exit::Exit;
 use crate::extract::Limits;
@@ -81,6 +85,14 @@ pub enum Command {
     Imap(imap::ImapArgs),
     /// Print stored data.
     Query(QueryArgs),
+    /// Write the window as one self-contained HTML report (charts and
+    /// tables, no script, nothing loaded from the network).
+    Report(pages::ReportArgs),
+    /// Serve the report as a live, read-only dashboard with drill-down and
+    /// a JSON API (loopback only unless a token is set).
+    Serve(pages::ServeArgs),
+    /// Mail the report (HTML and plain text) over SMTP.
+    Digest(pages::DigestArgs),
     /// Check the window against the alert rules (alignment broken, possible
     /// spoofing, new senders); exit 1 when there are problems, 0 when there
     /// are none.
@@ -98,6 +110,12 @@ pub enum Command {
     /// from one database into another: SQLite to PostgreSQL or back.
     /// Reports and inputs already there are skipped: safe to run again.
     Copy(copy::CopyArgs),
+    /// Look up what is known about source addresses: AS and country from
+    /// MaxMind-format databases, reverse DNS. Kept apart from the reports.
+    Enrich(enrich::EnrichArgs),
+    /// What publishing p=quarantine or p=reject for a domain would do, and
+    /// whether it is safe now; exit 0 when ready, 1 when not.
+    Readiness(enrich::ReadinessArgs),
     /// Print a shell completion script (bash, zsh, fish) on stdout.
     Completions(shell::CompletionsArgs),
     /// Print the manual page (roff) on stdout: `dmarcdb man | man -l -`.
@@ -134,6 +152,8 @@ pub struct IngestArgs {
     #[arg(long)]
     pub redact: bool,
     #[command(flatten)]
+    pub enrich: enrich::AfterIngestEnrich,
+    #[command(flatten)]
     pub alert: AfterIngest,
 }
 
@@ -154,8 +174,12 @@ pub struct QueryArgs {
 /// The views of `dmarcdb query`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum View {
-    /// Per source IP, ours or EXTERNAL, largest first (default --limit 25).
+    /// Per source IP, ours or EXTERNAL, largest first (default --limit 25),
+    /// with its sender name, AS, country and reverse DNS when known.
     Sources,
+    /// Per named sender (a service, ours, or an AS), largest first, with
+    /// forwarded mail counted apart.
+    Senders,
     /// Per UTC day of the window; a report spanning days is shared out
     /// over them in whole messages.
     Daily,
@@ -272,9 +296,14 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Imap(args) => imap::cmd_imap(cli.db, &cli.settings, args),
         Command::Query(args) => analysis::cmd_query(cli.db, &cli.settings, args),
         Command::Alert(args) => analysis::cmd_alert(cli.db, &cli.settings, args),
+        Command::Report(args) => pages::cmd_report(cli.db, &cli.settings, args),
+        Command::Serve(args) => pages::cmd_serve(cli.db, &cli.settings, args),
+        Command::Digest(args) => pages::cmd_digest(cli.db, &cli.settings, args),
         Command::Reparse(args) => cmd_reparse(cli.db, &cli.settings, args),
         Command::Quarantine(args) => quarantine::cmd_quarantine(cli.db, args),
         Command::Copy(args) => copy::cmd_copy(args),
+        Command::Enrich(args) => enrich::cmd_enrich(cli.db, &cli.settings, args),
+        Command::Readiness(args) => enrich::cmd_readiness(cli.db, &cli.settings, args),
         Command::Completions(args) => shell::cmd_completions(&args),
         Command::Man(args) => shell::cmd_man(&args),
         Command::Generate(args) => {
@@ -319,7 +348,11 @@ fn cmd_ingest(db: DbArgs, sa: &SettingsArgs, args: IngestArgs) -> anyhow::Result
     if args.dry_run && args.alert.alert {
         anyhow::bail!("--alert needs the database; it cannot be combined with --dry-run");
     }
+    if args.dry_run && args.enrich.enrich {
+        anyhow::bail!("--enrich needs the database; it cannot be combined with --dry-run");
+    }
     let alert_settings = analysis::prepare_after_ingest(sa, &args.alert)?;
+    let enrich_opts = enrich::prepare_after_ingest(sa, &args.enrich)?;
     let max = args.max_size.saturating_mul(1024 * 1024);
     let opts = ingest::Options {
         dry_run: args.dry_run,
@@ -363,6 +396,7 @@ fn cmd_ingest(db: DbArgs, sa: &SettingsArgs, args: IngestArgs) -> anyhow::Result
         source.as_mut(),
         store.as_mut(),
         &opts,
+        enrich_opts.as_ref(),
         &args.alert,
         alert_settings.as_ref(),
     )
@@ -374,6 +408,7 @@ fn ingest_and_report(
     source: &mut dyn Source,
     mut store: Option<&mut Store>,
     opts: &ingest::Options,
+    enrich_opts: Option<&crate::enrich::run::Options>,
     after: &AfterIngest,
     alert_settings: Option<&crate::config::Settings>,
 ) -> anyhow::Result<Exit> {
@@ -381,6 +416,8 @@ fn ingest_and_report(
     print_summary(&summary, opts.dry_run);
     let mut exit = ingest_exit(&summary);
     if let Some(store) = store {
+        // Enriched first, so the alert can name the senders.
+        exit = exit.max(enrich::enrich_after_ingest(store, enrich_opts)?);
         exit = exit.max(analysis::alert_after_ingest(store, alert_settings, after)?);
     }
     Ok(exit)

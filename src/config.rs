@@ -23,6 +23,28 @@
 //! [ingest]
 //! redact = false                   # store failure reports with local parts hashed, no raw mail
 //!
+//! [enrich]                         # `dmarcdb enrich`, `ingest --enrich`
+//! asn_db = "/var/lib/GeoIP/GeoLite2-ASN.mmdb"          # DMARCDB_ASN_DB wins
+//! country_db = "/var/lib/GeoIP/GeoLite2-Country.mmdb"  # DMARCDB_COUNTRY_DB wins
+//! rdns = true                      # reverse DNS, confirmed forward
+//! dns_server = "192.0.2.53:53"     # the system's resolver when unset
+//! rdns_timeout_ms = 3000           # per address
+//! rdns_concurrency = 16            # addresses at once
+//! rdns_max_age_days = 30           # cached answers are asked again after this
+//!
+//! [readiness]                      # `dmarcdb readiness`
+//! min_pass_pct = 98                # ours / known services below this block
+//! min_sender_messages = 10         # ... when they sent at least this many
+//! min_messages = 100               # no verdict on less data than this
+//! ramp_pct = 25                    # pct= of the first enforcing step
+//!
+//! [[sender]]                       # names a sender; wins over the catalogue
+//! name = "Our mail relay"
+//! nets = ["203.0.113.0/24"]        # any of: nets, ptr_suffixes, dkim_domains
+//! ptr_suffixes = ["relay.example.com"]
+//! dkim_domains = ["example.com"]
+//! ours = true                      # counts as ours, like --our-net
+//!
 //! [notify]
 //! webhook = "https://hooks.example.com/dmarc"
 //! telegram_api = "https://api.telegram.org"
@@ -39,6 +61,11 @@ use std::path::{Path, PathBuf};
 use ipnet::IpNet;
 use serde::Deserialize;
 
+pub use crate::enrich::catalogue::{Sender, SenderFile};
+pub use crate::enrich::readiness::Thresholds as ReadinessThresholds;
+mod smtp;
+pub use smtp::{read_secret, resolve_smtp, ServeFile, SmtpFile, SmtpFlags};
+
 /// The Telegram Bot API base used when nothing else is configured.
 pub const TELEGRAM_API: &str = "https://api.telegram.org";
 
@@ -54,8 +81,12 @@ pub enum ConfigError {
     },
     #[error("config file {path}: {message}")]
     Syntax { path: PathBuf, message: String },
+    #[error("{origin}: {message}")]
+    Invalid { origin: String, message: String },
     #[error("{origin}: {value:?} is not a network (CIDR like 192.0.2.0/24, or an address)")]
     Net { origin: String, value: String },
+    #[error("config file: {0}")]
+    Sender(String),
 }
 
 /// The config file as written. Every field is optional.
@@ -69,7 +100,53 @@ pub struct File {
     #[serde(default)]
     pub notify: NotifyFile,
     #[serde(default)]
+    pub enrich: EnrichFile,
+    #[serde(default)]
+    pub readiness: ReadinessFile,
+    /// `[[sender]]` entries, in order.
+    #[serde(default)]
+    pub sender: Vec<SenderFile>,
+    #[serde(default)]
     pub ingest: IngestFile,
+    #[serde(default)]
+    pub smtp: SmtpFile,
+    #[serde(default)]
+    pub serve: ServeFile,
+}
+
+/// `[enrich]` in the config file.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EnrichFile {
+    pub asn_db: Option<PathBuf>,
+    pub country_db: Option<PathBuf>,
+    pub rdns: Option<bool>,
+    pub dns_server: Option<String>,
+    pub rdns_timeout_ms: Option<u64>,
+    pub rdns_concurrency: Option<usize>,
+    pub rdns_max_age_days: Option<u32>,
+}
+
+/// `[readiness]` in the config file.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ReadinessFile {
+    pub min_pass_pct: Option<f64>,
+    pub min_sender_messages: Option<i64>,
+    pub min_messages: Option<i64>,
+    pub ramp_pct: Option<u8>,
+}
+
+impl ReadinessFile {
+    pub fn thresholds(&self) -> ReadinessThresholds {
+        let d = ReadinessThresholds::default();
+        ReadinessThresholds {
+            min_pass_pct: self.min_pass_pct.unwrap_or(d.min_pass_pct),
+            min_sender_messages: self.min_sender_messages.unwrap_or(d.min_sender_messages),
+            min_messages: self.min_messages.unwrap_or(d.min_messages),
+            ramp_pct: self.ramp_pct.unwrap_or(d.ramp_pct).clamp(1, 100),
+        }
+    }
 }
 
 /// `[ingest]` in the config file.
@@ -102,6 +179,8 @@ pub struct NotifyFile {
     pub telegram_api: Option<String>,
     pub telegram_bot_token: Option<String>,
     pub telegram_chat_id: Option<String>,
+    /// Recipients of the email channel (sent through `[smtp]`).
+    pub email_to: Option<Vec<String>>,
 }
 
 impl File {
@@ -276,6 +355,15 @@ pub struct Channels {
     pub telegram: Option<Telegram>,
     /// A URL that gets a JSON POST.
     pub webhook: Option<String>,
+    /// Mail through `[smtp]` to `[notify] email_to` / `--email`.
+    pub email: Option<Email>,
+}
+
+/// The email channel: where to send and through which server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email {
+    pub smtp: crate::mail::Smtp,
+    pub to: Vec<String>,
 }
 
 /// Telegram Bot API settings.
@@ -304,6 +392,7 @@ impl std::fmt::Debug for Channels {
         f.debug_struct("Channels")
             .field("telegram", &self.telegram)
             .field("webhook", &self.webhook.as_ref().map(|_| "***"))
+            .field("email", &self.email)
             .finish()
     }
 }
@@ -315,12 +404,18 @@ pub struct Overrides {
     pub our_nets: Vec<IpNet>,
     /// `--webhook` (or `DMARCDB_WEBHOOK`).
     pub webhook: Option<String>,
+    /// `--email` (or `DMARCDB_NOTIFY_EMAIL`).
+    pub email_to: Vec<String>,
 }
 
 /// Everything resolved.
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
+    /// `--our-net` (or the environment, or the file), plus the networks of
+    /// `[[sender]]` entries with `ours = true`.
     pub our_nets: OurNets,
+    /// `[[sender]]` entries, checked, in order.
+    pub senders: Vec<Sender>,
     pub thresholds: Thresholds,
     pub channels: Channels,
     /// `[ingest] redact`: store failure reports redacted.
@@ -331,7 +426,7 @@ impl Settings {
     /// Combines flags, environment (`env` looks a variable up; empty counts
     /// as unset) and the file. Environment read here: `DMARCDB_OUR_NETS`
     /// (when no flag), `TELEGRAM_BOT_TOKEN`, `TELEGRAM_CHAT_ID`,
-    /// `DMARCDB_TELEGRAM_API`, `DMARCDB_WEBHOOK`.
+    /// `DMARCDB_TELEGRAM_API`, `DMARCDB_WEBHOOK`, `DMARCDB_SMTP_PASS`.
     pub fn resolve(
         flags: &Overrides,
         file: &File,
@@ -349,6 +444,16 @@ impl Settings {
                 "our_nets in the config file",
             )?
         };
+        let senders = file
+            .sender
+            .iter()
+            .map(Sender::from_file)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(ConfigError::Sender)?;
+        let mut our_nets = our_nets;
+        for s in senders.iter().filter(|s| s.ours) {
+            our_nets.extend(s.nets.iter().copied());
+        }
         let n = &file.notify;
         let token = env("TELEGRAM_BOT_TOKEN").or_else(|| n.telegram_bot_token.clone());
         let chat = env("TELEGRAM_CHAT_ID").or_else(|| n.telegram_chat_id.clone());
@@ -369,10 +474,24 @@ impl Settings {
             .filter(|w| !w.trim().is_empty())
             .or_else(|| env("DMARCDB_WEBHOOK"))
             .or_else(|| n.webhook.clone());
+        let email_to = if flags.email_to.is_empty() {
+            n.email_to.clone().unwrap_or_default()
+        } else {
+            flags.email_to.clone()
+        };
+        let email = match resolve_smtp(&SmtpFlags::default(), &file.smtp, &env)? {
+            Some(smtp) if !email_to.is_empty() => Some(Email { smtp, to: email_to }),
+            _ => None,
+        };
         Ok(Settings {
             our_nets: OurNets::new(our_nets),
+            senders,
             thresholds: Thresholds::from_file(&file.alert),
-            channels: Channels { telegram, webhook },
+            channels: Channels {
+                telegram,
+                webhook,
+                email,
+            },
             redact: file.ingest.redact.unwrap_or(false),
         })
     }
@@ -403,6 +522,48 @@ mod tests {
 
     fn no_env(_: &str) -> Option<String> {
         None
+    }
+
+    #[test]
+    fn sender_entries_that_are_ours_count_as_our_nets() {
+        let file = File::parse(
+            r#"
+            our_nets = ["192.0.2.0/24"]
+            [[sender]]
+            name = "Relay"
+            nets = ["198.51.100.0/24"]
+            ours = true
+            [[sender]]
+            name = "Partner"
+            nets = ["203.0.113.0/24"]
+            [readiness]
+            min_pass_pct = 99.5
+            [enrich]
+            asn_db = "/x/asn.mmdb"
+            rdns = true
+            "#,
+        )
+        .unwrap();
+        let s = Settings::resolve(&Overrides::default(), &file, &no_env).unwrap();
+        assert!(s.our_nets.contains(ip("192.0.2.1")));
+        assert!(s.our_nets.contains(ip("198.51.100.1")));
+        assert!(!s.our_nets.contains(ip("203.0.113.1")));
+        assert_eq!(s.senders.len(), 2);
+        // A flag replaces our_nets from the file, not the senders' nets.
+        let flags = Overrides {
+            our_nets: vec![parse_net("10.0.0.0/8").unwrap()],
+            ..Overrides::default()
+        };
+        let s = Settings::resolve(&flags, &file, &no_env).unwrap();
+        assert!(!s.our_nets.contains(ip("192.0.2.1")));
+        assert!(s.our_nets.contains(ip("198.51.100.1")));
+        assert_eq!(file.readiness.thresholds().min_pass_pct, 99.5);
+        assert_eq!(file.readiness.thresholds().min_messages, 100);
+        assert_eq!(file.enrich.rdns, Some(true));
+        let bad = File::parse("[[sender]]\nname = \"x\"\nnets = [\"nope\"]\n").unwrap();
+        let e = Settings::resolve(&Overrides::default(), &bad, &no_env).unwrap_err();
+        assert!(e.to_string().contains("[[sender]] \"x\""), "{e}");
+        assert!(File::parse("[[sender]]\nname = \"x\"\ntypo = 1\n").is_err());
     }
 
     #[test]
@@ -464,6 +625,7 @@ mod tests {
         let flags = Overrides {
             our_nets: vec![parse_net("203.0.113.0/24").unwrap()],
             webhook: Some("http://flag".into()),
+            email_to: Vec::new(),
         };
         let s = Settings::resolve(&flags, &f, &env).unwrap();
         assert_eq!(s.our_nets.nets()[0].to_string(), "203.0.113.0/24");

@@ -8,6 +8,9 @@
 //!   "problems": [...]}`: the same text (so Slack- and Mattermost-style
 //!   incoming webhooks show it as is) plus the `alert --format json` fields.
 //!
+//! - Email: the same text as a mail with a plain-text part and an HTML
+//!   part (the text, escaped, in a page), through [`mail`](crate::mail).
+//!
 //! The text is sent through [`visible_block`]: report-derived text keeps
 //! its line breaks but no control character or bidi override reaches the
 //! reader's chat client.
@@ -22,7 +25,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::config::{Channels, Telegram};
+use crate::config::{Channels, Email, Telegram};
 use crate::untrusted::visible_block;
 
 /// Telegram rejects longer messages.
@@ -38,6 +41,8 @@ pub enum NotifyError {
     Telegram(String),
     #[error("webhook notification to {host} failed: {reason}")]
     Webhook { host: String, reason: String },
+    #[error("email notification failed: {0}")]
+    Email(String),
 }
 
 /// What to send: the text for people and the JSON body for the webhook
@@ -66,7 +71,30 @@ pub fn send(channels: &Channels, msg: &Message<'_>) -> (Vec<&'static str>, Vec<N
             Err(e) => failed.push(e),
         }
     }
+    if let Some(email) = &channels.email {
+        match send_email(email, msg) {
+            Ok(()) => sent.push("email"),
+            Err(e) => failed.push(e),
+        }
+    }
     (sent, failed)
+}
+
+/// The alert as a mail: subject from its first line, the text as is, and
+/// an HTML page holding the same text escaped.
+pub fn send_email(email: &Email, msg: &Message<'_>) -> Result<(), NotifyError> {
+    let text = visible_block(msg.text);
+    let first = text.lines().next().unwrap_or("DMARC alert");
+    let subject = format!("dmarcdb: {}", truncate(first, 120));
+    let body = format!("<pre>{}</pre>", crate::page::escape_html(&text));
+    let html = crate::page::layout::document(&subject, &body);
+    let mail = crate::mail::Mail {
+        to: email.to.clone(),
+        subject,
+        text: text.to_string(),
+        html,
+    };
+    crate::mail::send(&email.smtp, &mail).map_err(|e| NotifyError::Email(e.to_string()))
 }
 
 /// Telegram Bot API `sendMessage`.

@@ -18,11 +18,15 @@
 
 pub mod apportion;
 mod breakdown;
+mod readiness;
 mod records;
+mod senders;
 mod tls;
 
 pub use breakdown::{dkim, domains, orgs, spf};
+pub use readiness::readiness;
 pub use records::{failures, reports, reports_in};
+pub use senders::{named_sources, sender_rows};
 pub use tls::{failure_reports, tls, tls_failures, tls_reports, top_result_types};
 
 use chrono::{DateTime, Utc};
@@ -65,34 +69,103 @@ fn columns(first: &[Column], then: &[Column]) -> Vec<Column> {
     first.iter().chain(then).cloned().collect()
 }
 
-/// Per source IP, largest volume first, as [`SourceRow`]s.
-pub fn source_rows(store: &Store, q: &Scope<'_>) -> Result<Vec<SourceRow>, DbError> {
-    store.source_rows(q, None)
-}
-
-/// [`source_rows`], also marking new senders (see [`Store::source_rows`]).
-pub fn source_rows_with(
+/// Every source in the scope as a [`SourceRow`] with its name, facts and
+/// forwarded mail (the `alert`'s input), largest first.
+pub fn named_source_rows(
     store: &Store,
     q: &Scope<'_>,
-    novelty: Option<Novelty>,
+    cat: &crate::enrich::catalogue::Catalogue,
 ) -> Result<Vec<SourceRow>, DbError> {
-    store.source_rows(q, novelty)
+    Ok(named_sources(store, q, cat, true)?
+        .into_iter()
+        .map(|s| SourceRow {
+            label: s.label(),
+            source_ip: s.totals.source_ip,
+            ours: s.ours,
+            messages: s.totals.messages,
+            messages_pass: s.totals.messages_pass,
+            new: false,
+            messages_forwarded: s.messages_forwarded,
+            name: s.named.map(|n| n.name),
+            asn: s.net.asn,
+            country: s.net.country,
+        })
+        .collect())
 }
 
 /// `query sources`: the alert summary's table, one row per source IP, largest
-/// volume first.
+/// volume first, with what is known about each.
 ///
-/// JSON keys: `source_ip` (as the reporter wrote it), `ours` (bool),
-/// `messages`, `messages_pass`, `messages_fail`, `pass_pct`.
-pub fn sources(store: &Store, q: &Scope<'_>) -> Result<Table, DbError> {
+/// JSON keys: `source_ip` (as the reporter wrote it), `ours` (bool: our
+/// networks, or a `[[sender]]` entry with `ours = true`), `messages`,
+/// `messages_pass`, `messages_fail` (`messages - messages_pass`, as
+/// before), `pass_pct`; then `name` (the sender, see
+/// [`catalogue`](crate::enrich::catalogue)), `asn`, `as_name`, `country`,
+/// `ptr` (the reverse-DNS name, only when confirmed forward) — each null
+/// when unknown — and `messages_forwarded` (part of `messages_fail`: see
+/// [`forwarding`](crate::enrich::forwarding)).
+pub fn sources(
+    store: &Store,
+    q: &Scope<'_>,
+    cat: &crate::enrich::catalogue::Catalogue,
+) -> Result<Table, DbError> {
     let mut t = Table::new(columns(
         &[Column::text("source_ip"), Column::text("ours")],
         &COUNT_COLUMNS,
     ));
-    for s in source_rows(store, q)? {
-        let mut row = vec![json!(s.source_ip), json!(s.ours)];
-        row.extend(counts(s.messages, s.messages_pass));
+    t.columns.extend([
+        Column::text("name"),
+        Column::num("asn"),
+        Column::text("as_name"),
+        Column::text("country"),
+        Column::text("ptr"),
+        Column::num("messages_forwarded"),
+    ]);
+    for s in named_sources(store, q, cat, true)? {
+        let mut row = vec![json!(s.totals.source_ip), json!(s.ours)];
+        row.extend(counts(s.totals.messages, s.totals.messages_pass));
+        row.extend([
+            json!(s.named.as_ref().map(|n| &n.name)),
+            json!(s.net.asn),
+            json!(s.net.as_name),
+            json!(s.net.country),
+            json!(s.ptr),
+            json!(s.messages_forwarded),
+        ]);
         t.rows.push(row);
+    }
+    Ok(t)
+}
+
+/// `query senders`: one row per named sender, largest first (see
+/// [`senders`](crate::enrich::senders)).
+///
+/// JSON keys: `name`, `category` (`ours`, `known service`, `forwarder`,
+/// `unknown`), `ips`, `asns`, `countries`, `messages`, `messages_pass`,
+/// `messages_fail` (failing and not forwarded), `messages_forwarded`,
+/// `pass_pct` (of the mail not forwarded), `dkim_domains` (that passed).
+pub fn senders(
+    store: &Store,
+    q: &Scope<'_>,
+    cat: &crate::enrich::catalogue::Catalogue,
+) -> Result<Table, DbError> {
+    let mut t = Table::new(vec![
+        Column::text("name"),
+        Column::text("category"),
+        Column::num("ips"),
+        Column::text("asns"),
+        Column::text("countries"),
+        Column::num("messages"),
+        Column::num("messages_pass"),
+        Column::num("messages_fail"),
+        Column::num("messages_forwarded"),
+        Column::num("pass_pct"),
+        Column::text("dkim_domains"),
+    ]);
+    for r in sender_rows(store, q, cat)? {
+        let v = serde_json::to_value(&r).unwrap_or_default();
+        t.rows
+            .push(t.columns.iter().map(|c| v[c.key].clone()).collect());
     }
     Ok(t)
 }

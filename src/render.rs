@@ -143,10 +143,11 @@ fn csv_text(v: &Value) -> String {
     }
 }
 
-/// A cell as plain text: strings unquoted, null empty.
+/// A cell as plain text: strings unquoted, null empty, a list space-separated.
 pub fn plain(v: &Value) -> String {
     match v {
         Value::Null => String::new(),
+        Value::Array(a) => a.iter().map(plain).collect::<Vec<_>>().join(" "),
         Value::String(s) => s.clone(),
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => n.to_string(),

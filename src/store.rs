@@ -19,15 +19,20 @@
 //!   (`migrations/`), transactions and groups. Its statements: `write.rs`
 //!   (a report, the quarantine), `insert.rs` (records and auth sets, whose
 //!   in-memory map [`insert::AuthSets`] both backends use), `lookup.rs`,
-//!   `quarantine.rs`, `rebuild.rs` (reparse), `sender.rs`, `variant.rs` (a
-//!   second copy of a stored report with other content), `tls.rs` and
-//!   `failure.rs` (SMTP TLS and DMARC failure reports: their writes, view
-//!   rows and the `--redact` key), `fault.rs` (SQLite faults explained).
+//!   `quarantine.rs`, `rebuild.rs` (reparse), `variant.rs` (a second copy
+//!   of a stored report with other content), `report_ips.rs`,
+//!   `netfacts.rs` (those tables' own operations), `senders.rs` (the
+//!   per-IP totals of the enriched views), `drill.rs` (one report's page),
+//!   `tls.rs` and `failure.rs` (SMTP TLS and DMARC failure reports: their
+//!   writes, view rows and the `--redact` key), `fault.rs` (SQLite faults
+//!   explained).
 //! - `pg.rs` and `pg/`: the aggregate-report jobs on PostgreSQL, with their
 //!   own schema (`schema-postgres.sql`) and migrations (listed in `pg.rs`):
 //!   `connect.rs` (URL, TLS, passwords), `write.rs` (records loaded with
-//!   binary COPY), `admin.rs` (quarantine, reparse, senders). Not there
-//!   yet: report variants, TLS and failure reports ([`DbError`] says so).
+//!   binary COPY, and each report's `report_ips` row), `admin.rs`
+//!   (quarantine, reparse). Not there yet: report variants, TLS and
+//!   failure reports, enrichment (`net_fact`, `rdns`), the drill-down page
+//!   ([`DbError`] says so).
 //! - `views.rs` and `views/`: the questions of `query` and `alert`, written
 //!   once for both backends. `views/sql.rs` is the one SQL builder, and
 //!   the only place where the dialects differ (placeholders, case-blind
@@ -66,32 +71,38 @@ use crate::model::ReportHeader;
 use crate::parse::ParseError;
 
 mod backend;
+mod drill;
 mod failure;
 mod fault;
 mod import;
 mod insert;
 mod lookup;
+mod netfacts;
 mod pg;
 mod quarantine;
 mod rebuild;
-mod sender;
+mod report_ips;
+mod senders;
 mod sqlite;
 mod tls;
 pub mod variant;
 mod views;
 mod write;
 pub use backend::Location;
+pub use drill::{RecordRow, ReportDetail, ReportMeta, XML_SHOWN};
 pub use failure::{FailureReportRow, FailureStored};
 #[cfg(test)]
 use insert::auth_key;
 use insert::{AuthSets, Inserter};
 pub use lookup::Lookup;
+pub use netfacts::IpFacts;
 pub use quarantine::{inflate_to, Dropped, Quarantined};
 pub use rebuild::Rebuilt;
+pub use report_ips::ip_hash;
 pub use tls::{TlsFailureRow, TlsPolicyRow, TlsReportRow, TlsStored};
 pub use views::{
-    DkimRow, DomainRow, FailureRow, Filter, Novelty, OrgRow, ReportRow, ReportSpan, Scope, Side,
-    SourceRow, SpfRow, Window,
+    DkimRow, DomainRow, FailureRow, Filter, Novelty, OrgRow, ReportRow, ReportSpan, ReportTotals,
+    Scope, Side, SourceRow, SpfRow, Window,
 };
 
 /// The open database.

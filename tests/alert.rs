@@ -42,10 +42,12 @@ fn expected_problems() -> Value {
     json!([
         {"kind": "alignment_broken", "source_ip": "192.0.2.1", "ours": true, "messages": 100,
          "messages_pass": 90, "messages_fail": 10, "pass_pct": 90.0, "failure_reports": 0,
-         "text": "192.0.2.1 (ours): only 90% DMARC pass (10/100 fail) -- alignment broken"},
+         "text": "192.0.2.1 (ours): only 90% DMARC pass (10/100 fail) -- alignment broken",
+         "name": null, "asn": null, "country": null, "messages_forwarded": 0},
         {"kind": "possible_spoofing", "source_ip": "198.51.100.2", "ours": false, "messages": 20,
          "messages_pass": 0, "messages_fail": 20, "pass_pct": 0.0, "failure_reports": 0,
-         "text": "198.51.100.2 (EXTERNAL): 20 failing msgs sending as us -- possible spoofing"},
+         "text": "198.51.100.2 (EXTERNAL): 20 failing msgs sending as us -- possible spoofing",
+         "name": null, "asn": null, "country": null, "messages_forwarded": 0},
     ])
 }
 
@@ -82,7 +84,8 @@ fn seed_defaults_flag_exactly_the_seed_cases() {
         csv.lines().next(),
         Some(
             "kind,source_ip,ours,messages,messages_pass,messages_fail,pass_pct,failure_reports,\
-             policy_domain,sessions,sessions_failure,failure_pct,top_result_types,text"
+             policy_domain,sessions,sessions_failure,failure_pct,top_result_types,text,\
+             name,asn,country,messages_forwarded"
         )
     );
     assert!(csv
@@ -267,7 +270,8 @@ fn a_new_sender_is_one_never_seen_before_the_window() {
         json(&out)["problems"],
         json!([{"kind": "new_sender", "source_ip": "203.0.113.9", "ours": false, "messages": 12,
                 "messages_pass": 12, "messages_fail": 0, "pass_pct": 100.0, "failure_reports": 0,
-                "text": "203.0.113.9 (EXTERNAL): new sender, 12 msgs (100% DMARC pass), never seen before this window"}])
+                "text": "203.0.113.9 (EXTERNAL): new sender, 12 msgs (100% DMARC pass), never seen before this window",
+                "name": null, "asn": null, "country": null, "messages_forwarded": 0}])
     );
     // Too little history before a 15-day window: the rule steps aside and says why.
     let (code, out, _) = run(env.cmd().args(["--our-net", OURS, "alert", "--days", "15"]));

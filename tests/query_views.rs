@@ -101,10 +101,14 @@ fn sources_in_json_csv_and_table() {
     assert_eq!(
         v,
         json!([
-            {"source_ip": "192.0.2.10", "ours": true, "messages": 150, "messages_pass": 140, "messages_fail": 10, "pass_pct": 93.3},
-            {"source_ip": "198.51.100.7", "ours": false, "messages": 100, "messages_pass": 80, "messages_fail": 20, "pass_pct": 80.0},
-            {"source_ip": "203.0.113.5", "ours": false, "messages": 30, "messages_pass": 0, "messages_fail": 30, "pass_pct": 0.0},
-            {"source_ip": "::ffff:192.0.2.11", "ours": true, "messages": 20, "messages_pass": 20, "messages_fail": 0, "pass_pct": 100.0},
+            {"source_ip": "192.0.2.10", "ours": true, "messages": 150, "messages_pass": 140, "messages_fail": 10, "pass_pct": 93.3,
+             "name": null, "asn": null, "as_name": null, "country": null, "ptr": null, "messages_forwarded": 0},
+            {"source_ip": "198.51.100.7", "ours": false, "messages": 100, "messages_pass": 80, "messages_fail": 20, "pass_pct": 80.0,
+             "name": null, "asn": null, "as_name": null, "country": null, "ptr": null, "messages_forwarded": 0},
+            {"source_ip": "203.0.113.5", "ours": false, "messages": 30, "messages_pass": 0, "messages_fail": 30, "pass_pct": 0.0,
+             "name": null, "asn": null, "as_name": null, "country": null, "ptr": null, "messages_forwarded": 0},
+            {"source_ip": "::ffff:192.0.2.11", "ours": true, "messages": 20, "messages_pass": 20, "messages_fail": 0, "pass_pct": 100.0,
+             "name": null, "asn": null, "as_name": null, "country": null, "ptr": null, "messages_forwarded": 0},
         ])
     );
 
@@ -113,10 +117,11 @@ fn sources_in_json_csv_and_table() {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],
-        "source_ip,ours,messages,messages_pass,messages_fail,pass_pct"
+        "source_ip,ours,messages,messages_pass,messages_fail,pass_pct,\
+         name,asn,as_name,country,ptr,messages_forwarded"
     );
-    assert_eq!(lines[1], "192.0.2.10,true,150,140,10,93.3");
-    assert_eq!(lines[4], "::ffff:192.0.2.11,true,20,20,0,100.0");
+    assert_eq!(lines[1], "192.0.2.10,true,150,140,10,93.3,,,,,,0");
+    assert_eq!(lines[4], "::ffff:192.0.2.11,true,20,20,0,100.0,,,,,,0");
     assert_eq!(lines.len(), 5);
 
     let (code, table, _) = query(&env, &["sources"]);
@@ -131,11 +136,49 @@ fn sources_in_json_csv_and_table() {
             "messages",
             "messages_pass",
             "messages_fail",
-            "pass_pct"
+            "pass_pct",
+            "name",
+            "asn",
+            "as_name",
+            "country",
+            "ptr",
+            "messages_forwarded"
         ]
     );
-    assert_eq!(c[1], ["192.0.2.10", "ours", "150", "140", "10", "93.3"]);
-    assert_eq!(c[3], ["203.0.113.5", "EXTERNAL", "30", "0", "30", "0.0"]);
+    assert_eq!(
+        c[1],
+        [
+            "192.0.2.10",
+            "ours",
+            "150",
+            "140",
+            "10",
+            "93.3",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "0"
+        ]
+    );
+    assert_eq!(
+        c[3],
+        [
+            "203.0.113.5",
+            "EXTERNAL",
+            "30",
+            "0",
+            "30",
+            "0.0",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "0"
+        ]
+    );
     // Numbers are right-aligned.
     let row = table.lines().find(|l| l.contains("203.0.113.5")).unwrap();
     assert!(row.contains("|       30 |"), "{row}");

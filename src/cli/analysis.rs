@@ -70,7 +70,8 @@ pub struct FilterArgs {
 }
 
 impl FilterArgs {
-    fn filter(&self) -> Filter {
+    /// The filter these flags describe.
+    pub fn filter(&self) -> Filter {
         Filter {
             domain: self.domain.clone(),
             org: self.org.clone(),
@@ -99,6 +100,15 @@ pub struct NotifyArgs {
         value_name = "URL"
     )]
     pub webhook: Option<String>,
+    /// Mail for --notify goes to this address (repeatable), through the
+    /// SMTP server of [smtp] in the config file or DMARCDB_SMTP_HOST etc.
+    #[arg(
+        long = "email",
+        env = "DMARCDB_NOTIFY_EMAIL",
+        value_delimiter = ',',
+        value_name = "ADDR"
+    )]
+    pub email_to: Vec<String>,
 }
 
 /// `dmarcdb alert`.
@@ -130,27 +140,33 @@ pub struct AfterIngest {
 }
 
 /// Flags, environment and config file together.
-pub fn settings(args: &SettingsArgs, webhook: Option<&str>) -> anyhow::Result<Settings> {
-    // An empty DMARCDB_CONFIG counts as unset.
-    let explicit = args.config.as_ref().filter(|p| !p.as_os_str().is_empty());
-    let file = match explicit {
-        Some(p) => File::load(p, true)?,
-        None => match config::default_path() {
-            Some(p) => File::load(&p, false)?,
-            None => File::default(),
-        },
-    };
+pub fn settings(args: &SettingsArgs, notify: Option<&NotifyArgs>) -> anyhow::Result<Settings> {
+    let file = config_file(args)?;
     let flags = Overrides {
         our_nets: args.our_nets.clone(),
-        webhook: webhook.map(str::to_string),
+        webhook: notify.and_then(|n| n.webhook.clone()),
+        email_to: notify.map(|n| n.email_to.clone()).unwrap_or_default(),
     };
     Ok(Settings::resolve(&flags, &file, &|k| {
         std::env::var(k).ok()
     })?)
 }
 
+/// The config file: `--config`, or the default one if it exists.
+pub fn config_file(args: &SettingsArgs) -> anyhow::Result<File> {
+    // An empty DMARCDB_CONFIG counts as unset.
+    let explicit = args.config.as_ref().filter(|p| !p.as_os_str().is_empty());
+    Ok(match explicit {
+        Some(p) => File::load(p, true)?,
+        None => match config::default_path() {
+            Some(p) => File::load(&p, false)?,
+            None => File::default(),
+        },
+    })
+}
+
 /// The one note about having no networks.
-fn note_nets(s: &Settings) {
+pub fn note_nets(s: &Settings) {
     if s.our_nets.is_empty() {
         eprintln!(
             "dmarcdb: note: no networks of ours configured (--our-net, DMARCDB_OUR_NETS or \
@@ -181,12 +197,34 @@ pub(super) fn cmd_query(
     args: QueryArgs,
 ) -> anyhow::Result<Exit> {
     let settings = settings(sa, None)?;
-    let view = args.view;
-    let filter = args.filter.filter();
-    if matches!(view, View::Sources | View::Failures) || filter.side.is_some() {
+    if matches!(args.view, View::Sources | View::Senders | View::Failures)
+        || args.filter.ours
+        || args.filter.external
+    {
         note_nets(&settings);
     }
     let store = open_store(db)?;
+    let fancy = render::fancy_stdout();
+    let mut out = std::io::stdout().lock();
+    if let Some(msg) = write_query(&store, &settings, &args, fancy, &mut out)? {
+        eprintln!("dmarcdb: {msg}");
+    }
+    Ok(Exit::Ok)
+}
+
+/// Runs `query` as `args` say and writes its output to `out`; for an
+/// empty JSON or CSV result, returns the sentence for stderr. The same
+/// function serves `dmarcdb query` and the JSON API of `serve`, so both
+/// print exactly the same.
+pub fn write_query(
+    store: &Store,
+    settings: &Settings,
+    args: &QueryArgs,
+    fancy: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<Option<String>> {
+    let view = args.view;
+    let filter = args.filter.filter();
     let default_days = match view {
         View::Reports | View::TlsReports | View::FailureReports => None,
         _ => Some(7),
@@ -203,21 +241,23 @@ pub(super) fn cmd_query(
         nets: &settings.our_nets,
         limit: args.filter.limit.or(default_limit),
     };
+    let catalogue = crate::enrich::catalogue::Catalogue::new(settings.senders.clone());
     let mut table = match view {
-        View::Reports => query::reports_in(&store, &scope)?,
-        View::Sources => query::sources(&store, &scope)?,
-        View::Daily => query::daily(&store, &scope)?,
-        View::Orgs => query::orgs(&store, &scope)?,
-        View::Domains => query::domains(&store, &scope)?,
-        View::Dkim => query::dkim(&store, &scope)?,
-        View::Spf => query::spf(&store, &scope)?,
-        View::Failures => query::failures(&store, &scope)?,
-        View::TlsReports => query::tls_reports(&store, &window)?,
-        View::Tls => query::tls(&store, &window)?,
-        View::TlsFailures => query::tls_failures(&store, &window)?,
-        View::FailureReports => query::failure_reports(&store, &window)?,
+        View::Reports => query::reports_in(store, &scope)?,
+        View::Sources => query::sources(store, &scope, &catalogue)?,
+        View::Senders => query::senders(store, &scope, &catalogue)?,
+        View::Daily => query::daily(store, &scope)?,
+        View::Orgs => query::orgs(store, &scope)?,
+        View::Domains => query::domains(store, &scope)?,
+        View::Dkim => query::dkim(store, &scope)?,
+        View::Spf => query::spf(store, &scope)?,
+        View::Failures => query::failures(store, &scope)?,
+        View::TlsReports => query::tls_reports(store, &window)?,
+        View::Tls => query::tls(store, &window)?,
+        View::TlsFailures => query::tls_failures(store, &window)?,
+        View::FailureReports => query::failure_reports(store, &window)?,
     };
-    let fancy = render::fancy_stdout();
+    let mut note = None;
     if table.rows.is_empty() && view.is_tls_or_failure() {
         let kind = if view == View::FailureReports {
             "DMARC failure reports"
@@ -229,19 +269,19 @@ pub(super) fn cmd_query(
             label(&args.window, default_days)
         );
         if args.format == Format::Table {
-            println!("{msg}");
-            return Ok(Exit::Ok);
+            writeln!(out, "{msg}")?;
+            return Ok(None);
         }
-        eprintln!("dmarcdb: {msg}");
+        note = Some(msg);
     } else if table.rows.is_empty() {
         let now = chrono::Utc::now().timestamp();
         let msg =
-            Empty::find(&store, &window)?.message(&window, &label(&args.window, default_days), now);
+            Empty::find(store, &window)?.message(&window, &label(&args.window, default_days), now);
         if args.format == Format::Table {
-            println!("{msg}");
-            return Ok(Exit::Ok);
+            writeln!(out, "{msg}")?;
+            return Ok(None);
         }
-        eprintln!("dmarcdb: {msg}");
+        note = Some(msg);
     }
     if args.format == Format::Table {
         if view == View::Daily {
@@ -249,9 +289,8 @@ pub(super) fn cmd_query(
         }
         render::tag_ours(&mut table);
     }
-    let mut out = std::io::stdout().lock();
-    render::write(&table, args.format, fancy, &mut out)?;
-    Ok(Exit::Ok)
+    render::write(&table, args.format, fancy, out)?;
+    Ok(note)
 }
 
 /// `dmarcdb alert`.
@@ -260,7 +299,7 @@ pub(super) fn cmd_alert(
     sa: &SettingsArgs,
     args: AlertArgs,
 ) -> anyhow::Result<Exit> {
-    let settings = settings(sa, args.notify.webhook.as_deref())?;
+    let settings = settings(sa, Some(&args.notify))?;
     note_nets(&settings);
     let store = open_store(db)?;
     let window = args.window.window(Some(7));
@@ -284,7 +323,7 @@ pub fn prepare_after_ingest(
     if !a.alert {
         return Ok(None);
     }
-    let s = settings(sa, a.notify.webhook.as_deref())?;
+    let s = settings(sa, Some(&a.notify))?;
     note_nets(&s);
     Ok(Some(s))
 }
@@ -322,7 +361,14 @@ fn run_alert(
     format: Format,
     notify: bool,
 ) -> anyhow::Result<Exit> {
-    let o = alert::check(store, window, &settings.our_nets, &settings.thresholds)?;
+    let cat = crate::enrich::catalogue::Catalogue::new(settings.senders.clone());
+    let o = alert::check(
+        store,
+        window,
+        &settings.our_nets,
+        &cat,
+        &settings.thresholds,
+    )?;
     let empty = if o.sources.is_empty() {
         let now = chrono::Utc::now().timestamp();
         Some(Empty::find(store, &window)?.message(&window, label, now))
@@ -358,10 +404,11 @@ fn run_alert(
 /// Sends the problems, if any, warning about what did not go out.
 fn send(settings: &Settings, o: &Outcome, label: &str) {
     let ch = &settings.channels;
-    if ch.telegram.is_none() && ch.webhook.is_none() {
+    if ch.telegram.is_none() && ch.webhook.is_none() && ch.email.is_none() {
         eprintln!(
             "dmarcdb: warning: --notify: no channel configured (TELEGRAM_BOT_TOKEN and \
-             TELEGRAM_CHAT_ID, or --webhook / DMARCDB_WEBHOOK / [notify] in the config file)"
+             TELEGRAM_CHAT_ID, --webhook / DMARCDB_WEBHOOK, --email with an SMTP server, \
+             or [notify] in the config file)"
         );
         return;
     }

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 
-use super::{analysis, ingest_and_report, open_store, AfterIngest, SettingsArgs};
+use super::{analysis, enrich, ingest_and_report, open_store, AfterIngest, SettingsArgs};
 use crate::exit::Exit;
 use crate::extract::Limits;
 use crate::ingest;
@@ -91,6 +91,8 @@ pub struct ImapArgs {
     #[arg(long, default_value_t = 512, value_name = "MIB")]
     pub max_size: u64,
     #[command(flatten)]
+    pub enrich: enrich::AfterIngestEnrich,
+    #[command(flatten)]
     pub alert: AfterIngest,
 }
 
@@ -135,10 +137,14 @@ fn password(args: &ImapArgs) -> anyhow::Result<String> {
 }
 
 pub fn cmd_imap(db: super::DbArgs, sa: &SettingsArgs, args: ImapArgs) -> anyhow::Result<Exit> {
+    if args.dry_run && args.enrich.enrich {
+        anyhow::bail!("--enrich needs the database; it cannot be combined with --dry-run");
+    }
     if args.dry_run && args.alert.alert {
         anyhow::bail!("--alert needs the database; it cannot be combined with --dry-run");
     }
     let alert_settings = analysis::prepare_after_ingest(sa, &args.alert)?;
+    let enrich_opts = enrich::prepare_after_ingest(sa, &args.enrich)?;
     let oauth2 = oauth2(&args)?;
     let opts = ImapOptions {
         host: args.host.clone(),
@@ -185,6 +191,7 @@ pub fn cmd_imap(db: super::DbArgs, sa: &SettingsArgs, args: ImapArgs) -> anyhow:
         &mut source,
         store.as_mut(),
         &ingest_opts,
+        enrich_opts.as_ref(),
         &args.alert,
         alert_settings.as_ref(),
     )

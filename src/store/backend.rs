@@ -197,14 +197,6 @@ impl Store {
         }
     }
 
-    /// Folds the reports stored since the last call into `sender`.
-    pub fn refresh_senders(&self) -> Result<(), DbError> {
-        match &self.backend {
-            Backend::Sqlite(s) => s.refresh_senders(),
-            Backend::Postgres(p) => p.refresh_senders(),
-        }
-    }
-
     /// Every quarantined input, oldest id first.
     pub fn quarantined(&self) -> Result<Vec<Quarantined>, DbError> {
         match &self.backend {

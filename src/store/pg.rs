@@ -2,7 +2,8 @@
 //! TLS, password), its schema (`schema-postgres.sql`) and migrations (on
 //! the `dmarcdb_schema` table, append-only like SQLite's), transactions and
 //! groups. Its statements: `write.rs` (a report, its records by binary
-//! COPY, the quarantine), `admin.rs` (quarantine admin, reparse, senders).
+//! COPY, the quarantine), `admin.rs` (quarantine admin, reparse, the
+//! `sender` table that answers the "new sender" alert).
 //! The views are shared with SQLite (`views/`); [`Pg::cells`] runs them.
 //!
 //! Several writers, on one machine or several, take one transaction-scoped

@@ -15,15 +15,15 @@ use sha2::{Digest, Sha256};
 
 use super::sqlite::Lite;
 use super::write::{header_errors, header_values, Totals, HEADER_COLUMNS};
-use super::{sender, AuthSets, Inserter, StoreError};
+use super::{AuthSets, Inserter, StoreError};
 use crate::model::{Record, ReportHeader};
 use crate::parse::ParseError;
 
 /// What rebuilding one report did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rebuilt {
-    /// Its rows were rewritten with different content (and the `sender`
-    /// table invalidated: the records' addresses may have changed).
+    /// Its rows were rewritten with different content (and its
+    /// `report_ips` row with them: the records' addresses may have changed).
     Changed,
     /// They came out the same; nothing was written.
     Unchanged,
@@ -61,8 +61,6 @@ impl Lite {
             // Dropping `tx` rolls back: an unchanged report is not even rewritten.
             return Ok(Rebuilt::Unchanged);
         }
-        // Its records may have changed source IPs.
-        sender::forget_senders(&tx)?;
         tx.commit()?;
         Ok(Rebuilt::Changed)
     }
@@ -101,6 +99,8 @@ pub(super) fn rewrite(
             t.messages - t.messages_fail
         ],
     )?;
+    // Its records may have changed source IPs.
+    t.ips.write(tx, id)?;
     Ok(())
 }
 

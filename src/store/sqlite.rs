@@ -2,7 +2,8 @@
 //! schema (`schema.sql`) and migrations (`migrations/`, on `user_version`),
 //! and the grouping of reports into transactions. The SQLite statements
 //! of each job live beside it: `write.rs` and `insert.rs` (a report's
-//! rows), `quarantine.rs`, `rebuild.rs`, `sender.rs`, `lookup.rs`.
+//! rows), `quarantine.rs`, `rebuild.rs`, `report_ips.rs`, `netfacts.rs`,
+//! `senders.rs`, `drill.rs`, `lookup.rs`.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -28,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/v1-to-v2.sql"),
     include_str!("migrations/v2-to-v3.sql"),
     include_str!("migrations/v3-to-v4.sql"),
+    include_str!("migrations/v4-to-v5.sql"),
 ];
 
 /// The `user_version` of a file with the current schema.

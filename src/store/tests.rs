@@ -405,34 +405,35 @@ fn a_set_first_stored_by_a_report_rolled_back_is_stored_again() {
 }
 
 #[test]
-fn senders_are_counted_when_asked_and_only_once() {
+fn report_ips_are_written_with_each_report_and_refilled_when_missing() {
     let mut s = Store::open_in_memory().unwrap();
     let l = Limits::default();
+    // SHARED begins at 100 and holds 192.0.2.1, 192.0.2.2 and 198.51.100.7.
     s.store_report(&payload(SHARED), &l, "t").unwrap();
-    assert_eq!(count(&s, "sender"), 0);
-    s.refresh_senders().unwrap();
-    let first_seen = |s: &Store, ip: &str| -> i64 {
-        s.conn
-            .query_row(
-                "SELECT first_seen FROM sender WHERE source_ip = ?1",
-                params![ip],
-                |r| r.get(0),
-            )
-            .unwrap()
-    };
-    assert_eq!(count(&s, "sender"), 3);
-    assert_eq!(first_seen(&s, "192.0.2.1"), 100);
-    // An earlier report with one of the same addresses lowers its date.
+    assert_eq!(count(&s, "report_ips"), 1);
+    let hashes: Vec<u8> = s
+        .conn
+        .query_row("SELECT hashes FROM report_ips", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(hashes.len(), 3 * 8);
+    let seen = |s: &Store, before: i64, ips: &[&str]| s.seen_before(before, ips).unwrap();
+    let ips = ["192.0.2.1", " 198.51.100.7 ", "203.0.113.99"];
+    assert_eq!(seen(&s, 101, &ips), [true, true, false]);
+    assert_eq!(seen(&s, 100, &ips), [false, false, false]);
+    // A report stored by an older version (no row) is filled when asked.
     s.store_report(&payload(XML), &l, "t").unwrap();
-    s.refresh_senders().unwrap();
-    s.refresh_senders().unwrap();
-    assert_eq!(count(&s, "sender"), 3);
-    assert_eq!(first_seen(&s, "192.0.2.1"), 1);
-    assert_eq!(first_seen(&s, "198.51.100.7"), 100);
-    sender::forget_senders(&s.conn).unwrap();
-    assert_eq!(count(&s, "sender"), 0);
-    s.refresh_senders().unwrap();
-    assert_eq!(first_seen(&s, "192.0.2.1"), 1);
+    s.conn.execute("DELETE FROM report_ips", []).unwrap();
+    assert_eq!(seen(&s, 2, &["192.0.2.1"]), [true]);
+    assert_eq!(count(&s, "report_ips"), 2);
+    s.conn
+        .execute("DELETE FROM report_ips WHERE report = 1", [])
+        .unwrap();
+    s.fill_report_ips().unwrap();
+    assert_eq!(count(&s, "report_ips"), 2);
+    assert_eq!(ip_hash("192.0.2.1"), ip_hash(" 192.0.2.1"));
+    assert_ne!(ip_hash("192.0.2.1"), ip_hash("192.0.2.10"));
+    // Stored, so it must never change: the FNV-1a 64 test vector.
+    assert_eq!(ip_hash("a"), 0xaf63_dc4c_8601_ec8c);
 }
 
 /// Writes what `from` holds into a new file laid out as schema version 1

@@ -21,7 +21,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 
 use super::write::keep_bytes;
-use super::{rebuild, sender, StoreError, Stored};
+use super::{rebuild, StoreError, Stored};
 use crate::extract::{Limits, Payload};
 use crate::model::ReportHeader;
 use crate::parse::{ParseError, ReportReader};
@@ -289,8 +289,8 @@ fn replace(
     let blob = keep_bytes(payload);
     conn.prepare_cached("UPDATE report_blob SET sha256 = ?2, gzip = ?3 WHERE report = ?1")?
         .execute(params![id, Sha256::digest(&blob).as_slice(), blob])?;
-    // Its records may have other source IPs now.
-    sender::forget_senders(conn)?;
+    // Its records may have other source IPs now: `rewrite` wrote their
+    // hashes (report_ips) again.
     Ok(())
 }
 

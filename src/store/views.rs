@@ -13,9 +13,11 @@
 mod breakdown;
 mod records;
 pub(crate) mod sql;
+mod totals;
 
 pub use breakdown::{DkimRow, DomainRow, OrgRow, SpfRow};
 pub use records::{FailureRow, ReportRow};
+pub use totals::ReportTotals;
 
 use std::ops::Range;
 
@@ -94,17 +96,25 @@ pub struct Scope<'a> {
     pub limit: Option<u64>,
 }
 
-/// One source IP's totals: the `sources` view's rows, and what
-/// [`alert`](crate::alert) judges.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One source IP's totals: what [`alert`](crate::alert) judges.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct SourceRow {
     pub source_ip: String,
     pub ours: bool,
     pub messages: i64,
     pub messages_pass: i64,
-    /// A new sender by the [`Novelty`] given to [`Store::source_rows`];
-    /// always false otherwise.
+    /// A new sender by the [`Novelty`] given to [`Store::mark_new`];
+    /// false otherwise.
     pub new: bool,
+    /// Failing messages that were forwarded (see
+    /// [`forwarding`](crate::enrich::forwarding)).
+    pub messages_forwarded: i64,
+    /// The sender's name, AS number and country, when known; `label`
+    /// says them in words ("SendGrid (AS11377, US)", or "").
+    pub name: Option<String>,
+    pub asn: Option<u32>,
+    pub country: Option<String>,
+    pub label: String,
 }
 
 /// What makes a source new, for the "new sender" alert: external, at
@@ -128,16 +138,6 @@ impl SourceRow {
         } else {
             0.0
         }
-    }
-
-    fn from_row(r: &Cells) -> Result<SourceRow, DbError> {
-        Ok(SourceRow {
-            source_ip: r.get(0)?,
-            ours: r.get(1)?,
-            messages: r.get(2)?,
-            messages_pass: r.get(3)?,
-            new: r.get(4)?,
-        })
     }
 }
 
@@ -199,20 +199,22 @@ impl Store {
         Ok(rows.into_iter().next().flatten())
     }
 
-    /// Per source IP, largest volume first; with `novelty`, new senders
-    /// marked too. One pass: the history is only looked up (in the
-    /// `sender` table, brought up to date first) for the sources that pass
-    /// the cheaper tests.
-    pub fn source_rows(
-        &self,
-        q: &Scope<'_>,
-        novelty: Option<Novelty>,
-    ) -> Result<Vec<SourceRow>, DbError> {
-        if novelty.is_some() {
-            self.refresh_senders()?;
+    /// Marks the new senders among `rows` by `n`: those that pass the
+    /// cheap tests (external, enough messages) are looked up in the IP
+    /// hashes of the reports before the window ([`Store::seen_before`]).
+    pub fn mark_new(&self, rows: &mut [SourceRow], n: Novelty) -> Result<(), DbError> {
+        let candidates: Vec<usize> = (0..rows.len())
+            .filter(|&i| !rows[i].ours && rows[i].messages >= n.min_messages)
+            .collect();
+        let ips: Vec<&str> = candidates
+            .iter()
+            .map(|&i| rows[i].source_ip.as_str())
+            .collect();
+        let seen = self.seen_before(n.before, &ips)?;
+        for (&i, old) in candidates.iter().zip(seen) {
+            rows[i].new = !old;
         }
-        let (text, sql) = sources_sql(self.sql(), q, novelty);
-        self.rows(&text, &sql, SourceRow::from_row)
+        Ok(())
     }
 
     /// Per report whose range reaches into the UTC days `days` (days since
@@ -252,30 +254,6 @@ impl Store {
             format!("SELECT 1 FROM report WHERE date_begin >= {lo} AND date_begin < {hi} LIMIT 1");
         Ok(self.value(&text, &sql)?.is_some())
     }
-}
-
-fn sources_sql(mut sql: Sql, q: &Scope<'_>, novelty: Option<Novelty>) -> (String, Sql) {
-    let from = sql.from();
-    let (messages, pass) = (sql.sum("c.count"), sql.sum(PASS));
-    let ours = sql.ours(q.nets);
-    let cond = sql.where_all(q);
-    let limit = sql.limit(q.limit);
-    let new = match novelty {
-        None => "0".to_string(),
-        Some(n) => {
-            let (min, before) = (sql.bind(n.min_messages), sql.bind(n.before));
-            format!(
-                "max({ours}) = 0 AND {messages} >= {min} AND NOT EXISTS (
-                   SELECT 1 FROM sender s
-                   WHERE s.source_ip = c.source_ip AND s.first_seen < {before})"
-            )
-        }
-    };
-    let text = format!(
-        "SELECT c.source_ip, max({ours}), {messages}, {pass}, {new} {from} {cond}
-         GROUP BY c.source_ip ORDER BY 3 DESC, 1 {limit}"
-    );
-    (text, sql)
 }
 
 fn daily_sql(mut sql: Sql, q: &Scope<'_>, days: &Range<i64>) -> (String, Sql) {
@@ -334,14 +312,10 @@ mod tests {
                 nets: &nets,
                 limit: Some(25),
             };
-            let novelty = Some(Novelty {
-                before: 1_699_000_000,
-                min_messages: 10,
-            });
             // The days of a 7-day window.
             let days = 19_670..19_677;
             for (text, sql) in [
-                sources_sql(store.sql(), &q, novelty),
+                crate::store::senders::totals_sql(store.sql(), &q),
                 daily_sql(store.sql(), &q, &days),
             ] {
                 let p = plan(&store, &text, &sql);

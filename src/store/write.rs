@@ -82,6 +82,7 @@ fn write_report(
         records,
         messages,
         messages_fail,
+        ips,
     } = records(conn, id)?;
     if records == 0 {
         return Err(ParseError::NotAReport("no <record> elements".into()).into());
@@ -96,6 +97,7 @@ fn write_report(
         messages,
         messages - messages_fail
     ])?;
+    ips.write(conn, id)?;
     let blob = keep_bytes(payload);
     conn.prepare_cached("INSERT INTO report_blob (report, sha256, gzip) VALUES (?1, ?2, ?3)")?
         .execute(params![id, Sha256::digest(&blob).as_slice(), blob])?;
@@ -220,11 +222,14 @@ pub(super) struct Totals {
     pub records: u64,
     pub messages: i64,
     pub messages_fail: i64,
+    /// The records' source IPs, for `report_ips`.
+    pub ips: super::report_ips::IpHashes,
 }
 
 impl Totals {
     pub fn add(&mut self, rec: &Record) {
         self.records += 1;
+        self.ips.add(&rec.source_ip);
         self.messages = self.messages.saturating_add(rec.count);
         if !rec.dmarc_pass() {
             self.messages_fail = self.messages_fail.saturating_add(rec.count);

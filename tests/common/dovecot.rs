@@ -766,6 +766,13 @@ fn random_password() -> String {
     format!("pw{:016x}", hasher.finish())
 }
 
+/// [`write_certificates`] for other harnesses (the SMTP one); panics on failure.
+pub fn make_certificates(root: &Path) {
+    if let Err(Failure::Other(e) | Failure::PortTaken(e)) = write_certificates(root) {
+        panic!("{e}");
+    }
+}
+
 /// `ca.pem`/`ca.key` (a CA) and `server.pem`/`server.key` (signed by it,
 /// for IP 127.0.0.1 and DNS localhost), with the `openssl` CLI. EC P-256
 /// keys: fast to make, and verified by rustls.

@@ -2,9 +2,12 @@
 //! different part of them, hence the allow.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod cli;
 pub mod corpus;
 pub mod dovecot;
 pub mod introspect;
 pub mod mail;
+pub mod pages;
 pub mod postgres;
+pub mod smtp;

@@ -1,6 +1,7 @@
 //! PostgreSQL's statements for the quarantine's admin, the `sender`
-//! table and `reparse`: the same jobs as SQLite's `quarantine.rs`,
-//! `sender.rs` and `rebuild.rs`, whose doc comments say what each does.
+//! table (first report date per source IP, for the "new sender" alert)
+//! and `reparse`: the same jobs as SQLite's `quarantine.rs`,
+//! `report_ips.rs` and `rebuild.rs`, whose doc comments say what each does.
 
 use std::io;
 
@@ -15,8 +16,25 @@ use crate::model::{Record, ReportHeader};
 use crate::parse::ParseError;
 
 impl Pg {
-    /// See [`crate::store::Store::refresh_senders`].
-    pub fn refresh_senders(&self) -> Result<(), DbError> {
+    /// See [`crate::store::Store::seen_before`]: answered from `sender`,
+    /// brought up to date first.
+    pub fn seen_before(&self, before: i64, candidates: &[&str]) -> Result<Vec<bool>, DbError> {
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.refresh_senders()?;
+        let ips: Vec<&str> = candidates.to_vec();
+        let rows = self.client.borrow_mut().client.query(
+            "SELECT source_ip FROM sender WHERE source_ip = ANY($1) AND first_seen < $2",
+            &[&ips, &before],
+        )?;
+        let old: std::collections::HashSet<String> = rows.iter().map(|r| r.get(0)).collect();
+        Ok(ips.iter().map(|ip| old.contains(*ip)).collect())
+    }
+
+    /// Folds the reports stored since the last call into `sender` (each
+    /// source IP's first report date).
+    fn refresh_senders(&self) -> Result<(), DbError> {
         let mut client = self.client.borrow_mut();
         if self.batch.is_some() {
             // Inside the open group, which holds the write lock.

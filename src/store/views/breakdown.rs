@@ -133,16 +133,19 @@ impl Store {
     /// both rows; a signature its record lists twice counts once).
     pub fn dkim_rows(&self, q: &Scope<'_>) -> Result<Vec<DkimRow>, DbError> {
         let mut sql = self.sql();
-        let dpass = sql.sum("CASE WHEN d.pass THEN c.count ELSE 0 END");
-        let dfail = sql.sum("CASE WHEN d.fail AND NOT d.pass THEN c.count ELSE 0 END");
+        let dpass = sql.sum("CASE WHEN d.pass THEN a.n ELSE 0 END");
+        let dfail = sql.sum("CASE WHEN d.fail AND NOT d.pass THEN a.n ELSE 0 END");
         let once = dkim_once(&sql);
         let from = sql.from();
-        let messages = sql.sum("c.count");
+        let messages = sql.sum("a.n");
         let cond = sql.where_all(q);
         let limit = sql.limit(q.limit);
+        // Messages per auth set first, then their results: records share a
+        // few sets, so each set's results are joined once, not per record.
         let text = format!(
-            "SELECT d.domain, d.selector, {messages}, {dpass}, {dfail}
-             {from} LEFT JOIN {once} d ON d.auth_set = c.auth {cond}
+            "WITH a AS (SELECT c.auth AS auth, sum(c.count) AS n {from} {cond} GROUP BY c.auth)
+             SELECT d.domain, d.selector, {messages}, {dpass}, {dfail}
+             FROM a LEFT JOIN {once} d ON d.auth_set = a.auth
              GROUP BY 1, 2 ORDER BY 3 DESC, 1 NULLS FIRST, 2 NULLS FIRST {limit}"
         );
         self.rows(&text, &sql, |r| {
@@ -160,16 +163,18 @@ impl Store {
     /// domain its record lists twice counts once).
     pub fn spf_rows(&self, q: &Scope<'_>) -> Result<Vec<SpfRow>, DbError> {
         let mut sql = self.sql();
-        let spass = sql.sum("CASE WHEN s.pass THEN c.count ELSE 0 END");
-        let sfail = sql.sum("CASE WHEN s.fail AND NOT s.pass THEN c.count ELSE 0 END");
+        let spass = sql.sum("CASE WHEN s.pass THEN a.n ELSE 0 END");
+        let sfail = sql.sum("CASE WHEN s.fail AND NOT s.pass THEN a.n ELSE 0 END");
         let once = spf_once(&sql);
         let from = sql.from();
-        let messages = sql.sum("c.count");
+        let messages = sql.sum("a.n");
         let cond = sql.where_all(q);
         let limit = sql.limit(q.limit);
+        // As in `dkim_rows`: per auth set first.
         let text = format!(
-            "SELECT s.domain, {messages}, {spass}, {sfail}
-             {from} LEFT JOIN {once} s ON s.auth_set = c.auth {cond}
+            "WITH a AS (SELECT c.auth AS auth, sum(c.count) AS n {from} {cond} GROUP BY c.auth)
+             SELECT s.domain, {messages}, {spass}, {sfail}
+             FROM a LEFT JOIN {once} s ON s.auth_set = a.auth
              GROUP BY 1 ORDER BY 2 DESC, 1 NULLS FIRST {limit}"
         );
         self.rows(&text, &sql, |r| {

@@ -1,0 +1,39 @@
+//! What `readiness` reads for a domain: its senders (see
+//! [`sender_rows`](super::sender_rows)), the policies reporters saw
+//! published, and its subdomains' mail; judged by
+//! [`enrich::readiness`](crate::enrich::readiness).
+
+use super::senders::sender_rows;
+use crate::enrich::catalogue::Catalogue;
+use crate::enrich::readiness::{self, Input, Readiness, SenderTotals, Target};
+use crate::store::{DbError, Scope, Store};
+
+/// Judges the scope's `--domain` in its window for `target`.
+pub fn readiness(
+    store: &Store,
+    q: &Scope<'_>,
+    cat: &Catalogue,
+    target: Target,
+    t: &readiness::Thresholds,
+) -> Result<Readiness, DbError> {
+    let domain = q.filter.domain.clone().unwrap_or_default();
+    let senders = sender_rows(store, q, cat)?
+        .into_iter()
+        .map(|s| SenderTotals {
+            name: s.name,
+            category: s.category,
+            messages: s.messages,
+            messages_pass: s.messages_pass,
+            messages_fail: s.messages_fail,
+            messages_forwarded: s.messages_forwarded,
+            messages_dkim_pass: s.messages_dkim_pass,
+        })
+        .collect();
+    let input = Input {
+        seen: store.policies_seen(q, &domain)?,
+        subdomain_messages: store.subdomain_messages(q, &domain)?,
+        domain,
+        senders,
+    };
+    Ok(readiness::judge(&input, target, t))
+}
