@@ -1,9 +1,10 @@
 //! PostgreSQL as the database: every view gives the same JSON as on
 //! SQLite for the same reports; several ingesters at once store each
 //! report once; quarantine and reparse work there; a password in the URL
-//! never shows in a message. The server is a throwaway cluster started by
-//! the tests (`tests/common/postgres.rs`); without it the tests skip,
-//! unless `CI=true`.
+//! never shows in a message; the "new sender" alert finds the same
+//! senders; what PostgreSQL cannot do yet is a clear error. The server is
+//! a throwaway cluster started by the tests (`tests/common/postgres.rs`);
+//! without it the tests skip, unless `CI=true`.
 
 mod fixture;
 
@@ -347,4 +348,72 @@ fn a_report_bigger_than_one_copy_is_stored_whole_or_not_at_all() {
         .unwrap()
         .get(0);
     assert_eq!(records, 9000, "nothing of the broken report is left");
+}
+
+#[test]
+fn a_new_sender_is_found_alike_on_both_backends() {
+    let Some(pg) = pg_env() else { return };
+    let lite = Env::on(false);
+    let history = || {
+        Report::day(
+            "Google",
+            "old",
+            midnight(20),
+            vec![
+                Rec::new("192.0.2.1", 50, true),
+                Rec::new("198.51.100.50", 12, true),
+            ],
+        )
+    };
+    let now = || {
+        Report::day(
+            "Google",
+            "new",
+            midnight(2),
+            vec![
+                Rec::new("192.0.2.1", 50, true),
+                Rec::new("198.51.100.50", 12, true),
+                Rec::new("203.0.113.9", 12, true),
+            ],
+        )
+    };
+    let mut answers = Vec::new();
+    for env in [&lite, &pg] {
+        env.ingest(&[history(), now()]);
+        let (code, out, err) =
+            run(env
+                .cmd()
+                .args(["--our-net", OURS, "alert", "--format", "json"]));
+        assert_eq!(code, 1, "{err}");
+        let problems = fixture::json(&out)["problems"].clone();
+        let ips: Vec<_> = problems
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["kind"] == "new_sender")
+            .map(|p| p["source_ip"].clone())
+            .collect();
+        // 198.51.100.50 was in a report before the window; 203.0.113.9 was not.
+        assert_eq!(ips, [serde_json::json!("203.0.113.9")], "{out}");
+        answers.push(problems);
+    }
+    assert_eq!(answers[0], answers[1]);
+}
+
+#[test]
+fn what_postgresql_cannot_do_yet_is_a_clear_error() {
+    let Some(pg) = pg_env() else { return };
+    pg.ingest(&reports());
+    for args in [
+        &["enrich", "--rdns"][..],
+        &["readiness", "--domain", "example.com"][..],
+    ] {
+        let (code, out, err) = run(pg.cmd().args(args));
+        assert_ne!(code, 0, "{args:?}: {out}");
+        assert!(
+            err.contains("not supported on PostgreSQL yet"),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
 }
