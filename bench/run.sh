@@ -13,6 +13,7 @@
 #      messages/s, round trips and commands (examples/imap_bench.rs).
 #   6. ingest vs parsedmarc on a corpus shaped like real traffic, built by
 #      bench/real_corpus.py from the real reports in ../shared/corpus.
+#   7. ingest of 1. and 2. into PostgreSQL (a throwaway local cluster).
 # Prints one table and rewrites the results section of bench/README.md.
 #
 # Environment knobs (defaults in brackets):
@@ -24,6 +25,7 @@
 #   SKIP_IMAP=1        skip item 5 (needs Dovecot: apt-get install dovecot-imapd)
 #   ONLY_IMAP=1        run item 5 alone and print it (README untouched)
 #   NO_README=1        do not rewrite bench/README.md
+#   SKIP_POSTGRES=1    skip 5. (also skipped when PostgreSQL is not installed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -279,6 +281,45 @@ if "$BIN" readiness --help >/dev/null 2>&1; then
     T_READY=$(median "$f")
 fi
 
+# --- 7. PostgreSQL ------------------------------------------------------------------
+# A throwaway cluster (as the postgres user when root: PostgreSQL refuses
+# root) on a free port, stopped on exit; each timed run gets a new database.
+T_PG=""; T_PG_BIG=""
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+if [ "${SKIP_POSTGRES:-0}" != 1 ] && [ -n "$PGBIN" ]; then
+    say "7. PostgreSQL: starting a throwaway cluster"
+    PGDIR=$(mktemp -d /tmp/dmarcdb-bench-pg.XXXXXX)
+    PGPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    AS_PG=""
+    [ "$(id -u)" = 0 ] && AS_PG="runuser -u postgres --"
+    as_pg() { $AS_PG "$@"; }
+    [ "$(id -u)" = 0 ] && chown postgres "$PGDIR"
+    as_pg "$PGBIN/initdb" -A trust -U postgres -E UTF8 --locale=C -D "$PGDIR/data" >/dev/null
+    as_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/log" -w \
+        -o "-p $PGPORT -k $PGDIR -c listen_addresses=127.0.0.1" start >/dev/null
+    trap 'as_pg "$PGBIN/pg_ctl" -D "$PGDIR/data" -m fast stop >/dev/null; rm -rf "$PGDIR"' EXIT
+    PGURL="postgres://postgres@127.0.0.1:$PGPORT"
+    # A new, empty database "bench" (hyperfine's --prepare runs it).
+    NEWDB=$PGDIR/newdb.sh
+    {
+        echo "$PGBIN/psql -h 127.0.0.1 -p $PGPORT -U postgres -q \\"
+        echo "    -c 'DROP DATABASE IF EXISTS bench' -c 'CREATE DATABASE bench' postgres"
+    } >"$NEWDB"
+    newdb() { as_pg bash "$NEWDB"; }
+    newdb
+    expect "$("$BIN" --db "$PGURL/bench?sslmode=disable" ingest "$C200")" "200 new report(s) (20000 records)"
+    say "7. dmarcdb ingest into PostgreSQL, 200 reports x 100 records"
+    "${HF[@]}" "$OUT/h-pg-ingest.json" --runs "$RUNS" --warmup 1 \
+        --prepare "$AS_PG bash $NEWDB" \
+        "$BIN --db $PGURL/bench?sslmode=disable ingest $C200" >&2
+    T_PG=$(median "$OUT/h-pg-ingest.json")
+    say "7. one report of $BIG_RECORDS records into PostgreSQL"
+    "${HF[@]}" "$OUT/h-pg-big.json" --runs "$BIG_RUNS" \
+        --prepare "$AS_PG bash $NEWDB" \
+        "$BIN --db $PGURL/bench?sslmode=disable ingest $BIG" >&2
+    T_PG_BIG=$(median "$OUT/h-pg-big.json")
+fi
+
 # --- the table -------------------------------------------------------------------
 R_INGEST=$(calc "round(20000 / $T_INGEST)")
 R_BIG=$(calc "round($BIG_RECORDS / $T_BIG)")
@@ -320,6 +361,12 @@ table() {
     if [ -n "$T_PM_REAL" ]; then
         row "6. parsedmarc --offline, same files, $PM_REAL_RECORDS records out (median)" "$(ms "$T_PM_REAL") ms = $(calc "round($REAL_RECORDS / $T_PM_REAL)") rec/s" ""
         row "6. ratio dmarcdb / parsedmarc (records/s)" "$(calc "round($T_PM_REAL / $T_REAL)")x" ""
+    fi
+    if [ -n "$T_PG" ]; then
+        row "7. PostgreSQL ingest, 200 x 100 records gz (median)" "$(ms "$T_PG") ms = $(calc "round(20000 / $T_PG)") rec/s" ">= 100,000 rec/s"
+        row "7. PostgreSQL ingest, one report of $BIG_RECORDS records" "$(ms "$T_PG_BIG") ms = $(calc "round($BIG_RECORDS / $T_PG_BIG)") rec/s" ">= 100,000 rec/s"
+    else
+        row "7. PostgreSQL" "skipped" ""
     fi
 }
 machine() {

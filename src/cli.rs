@@ -13,6 +13,7 @@ use chrono::NaiveDate;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 mod analysis;
+mod copy;
 mod enrich;
 mod imap;
 mod pages;
@@ -31,7 +32,7 @@ use crate::source::files::{self, PathOptions};
 use crate::source::own::OwnFiles;
 use crate::source::Source;
 use crate::store::variant::Kept;
-use crate::store::Store;
+use crate::store::{Location, Store};
 use crate::untrusted::{visible, Visible};
 
 /// DMARC aggregate report analyzer: ingest reports from files, Maildir,
@@ -57,8 +58,10 @@ pub struct Cli {
 /// Where the database is, and how long to wait for it.
 #[derive(Debug, Clone, Args)]
 pub struct DbArgs {
-    /// The database file [default: dmarcdb.sqlite in the platform data dir]
-    #[arg(long, global = true, env = "DMARCDB_DB", value_name = "PATH")]
+    /// The database: a SQLite file, or a PostgreSQL server as
+    /// postgres://user@host/dbname (also from DATABASE_URL) [default:
+    /// dmarcdb.sqlite in the platform data dir]
+    #[arg(long, global = true, env = "DMARCDB_DB", value_name = "PATH|URL")]
     pub db: Option<PathBuf>,
     /// How long to wait, in seconds, while another process writes to the
     /// database, before giving up with an error.
@@ -103,6 +106,10 @@ pub enum Command {
     /// List, export or drop the inputs kept in quarantine (those that
     /// could not be stored).
     Quarantine(quarantine::QuarantineArgs),
+    /// Copy every report (from its original bytes) and quarantined input
+    /// from one database into another: SQLite to PostgreSQL or back.
+    /// Reports and inputs already there are skipped: safe to run again.
+    Copy(copy::CopyArgs),
     /// Look up what is known about source addresses: AS and country from
     /// MaxMind-format databases, reverse DNS. Kept apart from the reports.
     Enrich(enrich::EnrichArgs),
@@ -294,6 +301,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Digest(args) => pages::cmd_digest(cli.db, &cli.settings, args),
         Command::Reparse(args) => cmd_reparse(cli.db, &cli.settings, args),
         Command::Quarantine(args) => quarantine::cmd_quarantine(cli.db, args),
+        Command::Copy(args) => copy::cmd_copy(args),
         Command::Enrich(args) => enrich::cmd_enrich(cli.db, &cli.settings, args),
         Command::Readiness(args) => enrich::cmd_readiness(cli.db, &cli.settings, args),
         Command::Completions(args) => shell::cmd_completions(&args),
@@ -313,21 +321,27 @@ fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     }
 }
 
-/// The database path: `--db`, `DMARCDB_DB`, or the platform data dir.
-fn db_path(db: &DbArgs) -> anyhow::Result<PathBuf> {
+/// Where the database is: `--db`, `DMARCDB_DB`, a PostgreSQL URL in
+/// `DATABASE_URL`, or the file in the platform data dir.
+fn db_location(db: &DbArgs) -> anyhow::Result<Location> {
     if let Some(p) = &db.db {
-        return Ok(p.clone());
+        return Ok(Location::parse(p.as_os_str()));
+    }
+    if let Some(url) = std::env::var_os("DATABASE_URL") {
+        if let loc @ Location::Postgres(_) = Location::parse(&url) {
+            return Ok(loc);
+        }
     }
     let dirs = directories::ProjectDirs::from("", "", "dmarcdb")
         .context("no home directory to put the database in; pass --db")?;
-    Ok(dirs.data_dir().join("dmarcdb.sqlite"))
+    Ok(Location::File(dirs.data_dir().join("dmarcdb.sqlite")))
 }
 
 fn open_store(db: DbArgs) -> anyhow::Result<Store> {
-    let path = db_path(&db)?;
+    let loc = db_location(&db)?;
     let wait = std::time::Duration::from_secs(db.busy_timeout);
-    Store::open_waiting(&path, wait)
-        .map_err(|e| anyhow::anyhow!("cannot open database {}: {}", path.display(), e.explain()))
+    Store::connect_waiting(&loc, wait)
+        .map_err(|e| anyhow::anyhow!("cannot open database {}: {}", loc.display(), e.explain()))
 }
 
 fn cmd_ingest(db: DbArgs, sa: &SettingsArgs, args: IngestArgs) -> anyhow::Result<Exit> {
@@ -356,7 +370,10 @@ fn cmd_ingest(db: DbArgs, sa: &SettingsArgs, args: IngestArgs) -> anyhow::Result
             dry_run: args.dry_run,
             max_input: max,
             // A dry run skips them too, so it shows what the real run does.
-            own: std::sync::Arc::new(OwnFiles::database(&db_path(&db)?)),
+            own: std::sync::Arc::new(match db_location(&db)? {
+                Location::File(path) => OwnFiles::database(&path),
+                Location::Postgres(_) => OwnFiles::default(),
+            }),
         },
     );
     let mut store = if args.dry_run {

@@ -24,6 +24,7 @@
 pub mod alert;
 pub mod cli;
 pub mod config;
+pub mod copy;
 pub mod enrich;
 pub mod exit;
 pub mod extract;

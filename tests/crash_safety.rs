@@ -8,10 +8,15 @@
 //! fault. The reports come from a small deterministic generator here, so
 //! the expected totals are known exactly; kill times come from a seeded
 //! PRNG, so a failure replays.
+//!
+//! Every test runs on a SQLite file and again on a PostgreSQL database of
+//! the tests' throwaway cluster (`common/postgres.rs`; skipped without it
+//! unless `CI=true`).
 
+use std::ffi::OsString;
 use std::fs;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
@@ -20,7 +25,51 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 use rusqlite::Connection;
 
+#[path = "common/postgres.rs"]
+#[allow(dead_code)]
+mod postgres;
+
 const BIN: &str = env!("CARGO_BIN_EXE_dmarcdb");
+
+/// The database under test.
+enum Db {
+    File(PathBuf),
+    Postgres(String),
+}
+
+impl Db {
+    fn arg(&self) -> OsString {
+        match self {
+            Db::File(p) => p.into(),
+            Db::Postgres(url) => url.into(),
+        }
+    }
+
+    /// Whether a run may have created it (a PostgreSQL database is there
+    /// from the start, maybe without tables).
+    fn exists(&self) -> bool {
+        match self {
+            Db::File(p) => p.exists(),
+            Db::Postgres(_) => true,
+        }
+    }
+
+    /// The one integer `sql` answers; an error (no tables yet) as `Err`.
+    fn one(&self, sql: &str) -> Result<i64, String> {
+        match self {
+            Db::File(p) => Connection::open(p)
+                .and_then(|c| c.query_row(sql, [], |r| r.get(0)))
+                .map_err(|e| e.to_string()),
+            Db::Postgres(url) => {
+                let mut c = ::postgres::Client::connect(url, ::postgres::NoTls)
+                    .map_err(|e| e.to_string())?;
+                c.query_one(&format!("SELECT ({sql})::bigint"), &[])
+                    .map(|r| r.get(0))
+                    .map_err(|e| e.to_string())
+            }
+        }
+    }
+}
 
 /// xorshift64*: small, deterministic, good enough to pick kill times.
 struct Rng(u64);
@@ -106,10 +155,12 @@ fn corpus(dir: &Path, n: usize, seed: u64) -> Totals {
     totals
 }
 
-fn ingest(db: &Path, dir: &Path) -> Child {
+fn ingest(db: &Db, dir: &Path) -> Child {
     Command::new(BIN)
+        .env_remove("DATABASE_URL")
+        .env_remove("DMARCDB_DB")
         .arg("--db")
-        .arg(db)
+        .arg(db.arg())
         .arg("ingest")
         .arg(dir)
         .stdin(Stdio::null())
@@ -119,25 +170,26 @@ fn ingest(db: &Path, dir: &Path) -> Child {
         .unwrap()
 }
 
-fn one(conn: &Connection, sql: &str) -> i64 {
-    conn.query_row(sql, [], |r| r.get(0))
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+fn one(db: &Db, sql: &str) -> i64 {
+    db.one(sql).unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
 
 /// The checks that must hold after any kill: an intact file, and no row
 /// of a report that was not committed whole.
-fn assert_consistent(db: &Path) {
-    let conn = Connection::open(db).unwrap();
-    let check: String = conn
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(check, "ok");
-    let dangling: i64 = conn
-        .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
-    assert_eq!(dangling, 0, "references to missing rows");
+fn assert_consistent(db: &Db) {
+    if let Db::File(path) = db {
+        let conn = Connection::open(path).unwrap();
+        let check: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok");
+        let dangling: i64 = conn
+            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(dangling, 0, "references to missing rows");
+    }
     let partial = [
         ("records without their report", "SELECT count(*) FROM record WHERE report NOT IN (SELECT id FROM report)"),
         (
@@ -160,22 +212,21 @@ fn assert_consistent(db: &Path) {
             "reports missing records",
             "SELECT count(*) FROM report r WHERE record_count != (SELECT count(*) FROM record WHERE report = r.id)",
         ),
-        ("reports stored twice", "SELECT count(*) FROM (SELECT 1 FROM report GROUP BY report_id HAVING count(*) > 1)"),
+        ("reports stored twice", "SELECT count(*) FROM (SELECT 1 FROM report GROUP BY report_id HAVING count(*) > 1) AS twice"),
         ("quarantined inputs", "SELECT count(*) FROM quarantine"),
     ];
     for (what, sql) in partial {
-        assert_eq!(one(&conn, sql), 0, "{what}");
+        assert_eq!(one(db, sql), 0, "{what}");
     }
 }
 
-fn stored(db: &Path) -> Totals {
-    let conn = Connection::open(db).unwrap();
+fn stored(db: &Db) -> Totals {
     Totals {
-        reports: one(&conn, "SELECT count(*) FROM report"),
-        records: one(&conn, "SELECT count(*) FROM record"),
-        messages: one(&conn, "SELECT coalesce(sum(count), 0) FROM record"),
+        reports: one(db, "SELECT count(*) FROM report"),
+        records: one(db, "SELECT count(*) FROM record"),
+        messages: one(db, "SELECT coalesce(sum(count), 0) FROM record"),
         dkim: one(
-            &conn,
+            db,
             "SELECT count(*) FROM record c JOIN dkim_result d ON d.auth_set = c.auth",
         ),
     }
@@ -192,13 +243,28 @@ fn finished(out: &Output) -> String {
 
 #[test]
 fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
+    sigkill_trials(4, |path| Db::File(path.to_owned()));
+}
+
+#[test]
+fn sigkill_at_random_moments_loses_and_duplicates_nothing_on_postgres() {
+    if postgres::cluster().is_none() {
+        return;
+    }
+    // Fewer trials: each starts a server-side database and runs slower.
+    sigkill_trials(2, |_| Db::Postgres(postgres::database().unwrap()));
+}
+
+/// `trials` kill trials on databases made by `new_db` (given a file path
+/// to use).
+fn sigkill_trials(trials: u64, new_db: impl Fn(&Path) -> Db) {
     let dir = tempfile::tempdir().unwrap();
     let inputs = dir.path().join("in");
     let expected = corpus(&inputs, 2500, 0x5eed_0001);
 
     // An uninterrupted run, for the totals (and its time, for the log).
     let start = Instant::now();
-    let probe_db = dir.path().join("probe.db");
+    let probe_db = new_db(&dir.path().join("probe.db"));
     let out = ingest(&probe_db, &inputs).wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", finished(&out));
     let full = start.elapsed();
@@ -212,10 +278,10 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
     // random milliseconds, so the kill lands inside the next open group.
     let mut rng = Rng(0xdead_beef);
     let mut partial = Vec::new();
-    for trial in 0..4 {
-        let db = dir.path().join(format!("crash-{trial}.db"));
+    for trial in 0..trials {
+        let db = new_db(&dir.path().join(format!("crash-{trial}.db")));
         for _kill in 0..2 {
-            let done = if db.exists() { stored(&db).reports } else { 0 };
+            let done = stored_reports(&db);
             let left = (expected.reports - done) as u64;
             let target = done + 1 + rng.below((left * 8 / 10).max(1)) as i64;
             let mut child = ingest(&db, &inputs);
@@ -244,18 +310,15 @@ fn sigkill_at_random_moments_loses_and_duplicates_nothing() {
         .iter()
         .filter(|&&n| n > 0 && n < expected.reports)
         .count();
-    assert!(mid_run >= 4, "too few kills landed mid-run: {partial:?}");
+    assert!(
+        mid_run as u64 >= trials,
+        "too few kills landed mid-run: {partial:?}"
+    );
 }
 
 /// Reports committed so far; 0 while the run has not created the tables.
-fn stored_reports(db: &Path) -> i64 {
-    Connection::open(db)
-        .ok()
-        .and_then(|c| {
-            c.query_row("SELECT count(*) FROM report", [], |r| r.get::<_, i64>(0))
-                .ok()
-        })
-        .unwrap_or(0)
+fn stored_reports(db: &Db) -> i64 {
+    db.one("SELECT count(*) FROM report").unwrap_or(0)
 }
 
 /// `N new report(s) (...), M already stored, ...` → (N, M).
@@ -271,10 +334,23 @@ fn new_and_duplicate(stdout: &[u8]) -> (i64, i64) {
 #[test]
 fn two_concurrent_ingests_store_each_report_once() {
     let dir = tempfile::tempdir().unwrap();
-    let inputs = dir.path().join("in");
+    concurrent(dir.path(), Db::File(dir.path().join("both.db")));
+}
+
+#[test]
+fn two_concurrent_ingests_store_each_report_once_on_postgres() {
+    if postgres::cluster().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    concurrent(dir.path(), Db::Postgres(postgres::database().unwrap()));
+}
+
+fn concurrent(dir: &Path, db: Db) {
+    let inputs = dir.join("in");
     let expected = corpus(&inputs, 1500, 0x5eed_0002);
-    let db = dir.path().join("both.db");
-    // Both start on a database file that does not exist yet.
+    // Both start on a database without tables (a file that does not exist
+    // yet, an empty PostgreSQL database).
     let a = ingest(&db, &inputs);
     let b = ingest(&db, &inputs);
     let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());

@@ -11,17 +11,16 @@ use std::time::Duration;
 use assert_cmd::Command;
 use common::dovecot::Dovecot;
 use common::mail::{plain_mail, report_mail, report_xml, simple_report_mail, Rec};
-use rusqlite::Connection;
 
 /// `dmarcdb --db DB imap` with the server in the seed's env names.
 fn imap_cmd(d: &Dovecot, db: &Path) -> Command {
     let mut c = Command::cargo_bin("dmarcdb").unwrap();
-    c.env_remove("DMARCDB_DB");
+    c.env_remove("DMARCDB_DB").env_remove("DATABASE_URL");
     for (k, v) in d.env() {
         c.env(k, v);
     }
     c.arg("--db")
-        .arg(db)
+        .arg(common::cli::db_arg(db))
         .arg("imap")
         .arg("--ca-file")
         .arg(d.ca_pem_path());
@@ -29,13 +28,7 @@ fn imap_cmd(d: &Dovecot, db: &Path) -> Command {
 }
 
 fn stored(db: &Path) -> i64 {
-    if !db.exists() {
-        return 0;
-    }
-    Connection::open(db)
-        .unwrap()
-        .query_row("SELECT count(*) FROM report", [], |r| r.get(0))
-        .unwrap_or(0)
+    common::cli::stored_report_ids(db).len() as i64
 }
 
 /// 4 unseen and 2 seen report mails in INBOX.
@@ -108,7 +101,12 @@ fn imap_certificate_that_does_not_verify_is_refused() {
     for (k, v) in d.env() {
         c.env(k, v);
     }
-    let out = c.arg("--db").arg(&db).arg("imap").output().unwrap();
+    let out = c
+        .arg("--db")
+        .arg(common::cli::db_arg(&db))
+        .arg("imap")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("certificate"), "{stderr}");
@@ -163,7 +161,7 @@ fn imap_run_killed_midway_loses_and_repeats_nothing() {
         }
         let mut child = cmd
             .arg("--db")
-            .arg(&db)
+            .arg(common::cli::db_arg(&db))
             .args(["imap", "--batch", "10", "--ca-file"])
             .arg(d.ca_pem_path())
             .stdout(std::process::Stdio::null())
@@ -194,13 +192,9 @@ fn imap_run_killed_midway_loses_and_repeats_nothing() {
     imap_cmd(&d, &db).assert().success();
     assert_eq!(stored(&db), n);
     assert_eq!(d.seen_count("INBOX"), n as usize);
-    let c = Connection::open(&db).unwrap();
-    let distinct: i64 = c
-        .query_row("SELECT count(DISTINCT report_id) FROM report", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
-    assert_eq!(distinct, n);
+    let ids = common::cli::stored_report_ids(&db);
+    let distinct: std::collections::BTreeSet<_> = ids.iter().collect();
+    assert_eq!(distinct.len() as i64, n);
 }
 
 /// `imap --alert` checks the window after ingesting, as the seed's

@@ -11,7 +11,7 @@ use anyhow::Context;
 use clap::Args;
 
 use super::analysis::{config_file, label, note_nets, settings};
-use super::{db_path, open_store, DbArgs, FilterArgs, SettingsArgs, WindowArgs};
+use super::{db_location, open_store, DbArgs, FilterArgs, SettingsArgs, WindowArgs};
 use crate::config::{read_secret, resolve_smtp, Settings, SmtpFlags};
 use crate::exit::Exit;
 use crate::mail::{self, Security};
@@ -182,7 +182,7 @@ pub(super) fn cmd_serve(db: DbArgs, sa: &SettingsArgs, args: ServeArgs) -> anyho
         }
         None => None,
     };
-    let path = db_path(&db)?;
+    let loc = db_location(&db)?;
     let wait = std::time::Duration::from_secs(db.busy_timeout);
     // Open (and migrate) once here, so that an unusable file stops the
     // command before it listens.
@@ -192,7 +192,7 @@ pub(super) fn cmd_serve(db: DbArgs, sa: &SettingsArgs, args: ServeArgs) -> anyho
         &opts,
         || {
             Ok(Pages {
-                store: Store::open_waiting(&path, wait).map_err(|e| e.explain())?,
+                store: Store::connect_waiting(&loc, wait).map_err(|e| e.explain())?,
                 settings: settings.clone(),
             })
         },

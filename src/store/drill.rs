@@ -11,7 +11,8 @@ use std::io::Read;
 use flate2::read::GzDecoder;
 use rusqlite::{params, OptionalExtension, Row};
 
-use super::{DbError, Store};
+use super::sqlite::Lite;
+use super::{Backend, DbError, Store};
 
 /// The most XML bytes a report page shows (a report can be far larger).
 pub const XML_SHOWN: u64 = 4 << 20;
@@ -87,6 +88,30 @@ pub struct ReportDetail {
 }
 
 impl Store {
+    /// See [`Lite::source_records`].
+    pub fn source_records(
+        &self,
+        source_ip: &str,
+        since: i64,
+        until: i64,
+        limit: i64,
+    ) -> Result<Vec<RecordRow>, DbError> {
+        match &self.backend {
+            Backend::Sqlite(lite) => lite.source_records(source_ip, since, until, limit),
+            Backend::Postgres(_) => Err(DbError::unsupported("drill-down pages")),
+        }
+    }
+
+    /// See [`Lite::report_detail`].
+    pub fn report_detail(&self, id: i64, limit: i64) -> Result<Option<ReportDetail>, DbError> {
+        match &self.backend {
+            Backend::Sqlite(lite) => lite.report_detail(id, limit),
+            Backend::Postgres(_) => Err(DbError::unsupported("drill-down pages")),
+        }
+    }
+}
+
+impl Lite {
     /// The records of `source_ip` (exactly as the reporter wrote it) in
     /// reports beginning in `[since, until)`, newest report first.
     pub fn source_records(

@@ -22,9 +22,10 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::sqlite::Lite;
 use super::tls::json;
 use super::write::gzip;
-use super::{DbError, Store, Window};
+use super::{Backend, DbError, Store, Window};
 use crate::extract::Payload;
 use crate::model::failure::FailureReport;
 
@@ -37,7 +38,41 @@ pub enum FailureStored {
     Duplicate { report: Box<FailureReport> },
 }
 
+/// The failure report operations of [`Store`], by backend. PostgreSQL does not store
+/// them yet: storing one there is an error, and its views read none.
 impl Store {
+    /// See [`Lite::store_failure`].
+    pub fn store_failure(
+        &mut self,
+        payload: &Payload,
+        source: &str,
+        report: FailureReport,
+        redact: bool,
+    ) -> Result<FailureStored, DbError> {
+        match &mut self.backend {
+            Backend::Sqlite(s) => s.store_failure(payload, source, report, redact),
+            Backend::Postgres(_) => Err(DbError::unsupported("DMARC failure reports")),
+        }
+    }
+
+    /// See [`Lite::failure_reports`].
+    pub fn failure_reports(&self, w: &Window) -> Result<Vec<FailureReportRow>, DbError> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.failure_reports(w),
+            Backend::Postgres(_) => Ok(Vec::new()),
+        }
+    }
+
+    /// See [`Lite::failure_reports_per_ip`].
+    pub fn failure_reports_per_ip(&self, w: &Window) -> Result<Vec<(String, i64)>, DbError> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.failure_reports_per_ip(w),
+            Backend::Postgres(_) => Ok(Vec::new()),
+        }
+    }
+}
+
+impl Lite {
     /// Stores a parsed failure report (`payload`, the whole mail, is kept
     /// as its original bytes unless redacting), unless the same report is
     /// stored already. `redact`: see the module doc.

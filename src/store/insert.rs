@@ -64,7 +64,7 @@ impl AuthSets {
         self.pending.clear();
     }
 
-    fn get(&self, fp: u64, r: &Record) -> Option<i64> {
+    pub(super) fn get(&self, fp: u64, r: &Record) -> Option<i64> {
         let bucket = self.ids.get(&fp)?;
         let known = bucket.iter().find(|k| k.dkim == r.dkim && k.spf == r.spf)?;
         Some(known.id)
@@ -72,7 +72,7 @@ impl AuthSets {
 
     /// Remembers `r`'s set as `id`; `new` when inserted by the open
     /// savepoint (so forgotten if it rolls back).
-    fn add(&mut self, fp: u64, r: &Record, id: i64, new: bool) {
+    pub(super) fn add(&mut self, fp: u64, r: &Record, id: i64, new: bool) {
         if self.ids.len() >= MAX_CACHED {
             // Forgotten sets need no forgetting on rollback.
             self.clear();
@@ -118,7 +118,7 @@ fn entries(r: &Record) -> impl Iterator<Item = (&'static str, [Option<&str>; 4])
 /// known sets (equality is checked field by field after it). Eight bytes
 /// at a time, in the manner of FxHash: hashing byte by byte was a third
 /// of the time spent on a record outside SQLite.
-fn fingerprint(r: &Record) -> u64 {
+pub(super) fn fingerprint(r: &Record) -> u64 {
     let mut h: u64 = 0;
     let mut mix = |word: u64| {
         h = (h.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);

@@ -10,7 +10,8 @@ use std::collections::HashMap;
 
 use rusqlite::{params, OptionalExtension};
 
-use super::{DbError, Store};
+use super::sqlite::Lite;
+use super::{Backend, DbError, Store};
 use crate::enrich::geo::NetInfo;
 use crate::enrich::rdns::Ptr;
 
@@ -25,9 +26,74 @@ pub struct IpFacts {
 /// `state` key: the highest report id whose source IPs `enrich` has seen.
 const ENRICHED: &str = "enrich_report";
 
+/// Enrichment on PostgreSQL: not there yet (no `net_fact`, `rdns` tables).
+fn unsupported() -> DbError {
+    DbError::unsupported("source enrichment (AS, country, reverse DNS)")
+}
+
 impl Store {
+    /// See [`Lite::unenriched_ips`].
+    pub fn unenriched_ips(&self) -> Result<(Vec<String>, i64), DbError> {
+        self.lite().ok_or_else(unsupported)?.unenriched_ips()
+    }
+
+    /// See [`Lite::mark_enriched`].
+    pub fn mark_enriched(&self, report: i64) -> Result<(), DbError> {
+        self.lite().ok_or_else(unsupported)?.mark_enriched(report)
+    }
+
+    /// See [`Lite::enriched_ips`].
+    pub fn enriched_ips(&self) -> Result<Vec<String>, DbError> {
+        self.lite().ok_or_else(unsupported)?.enriched_ips()
+    }
+
+    /// See [`Lite::put_net_facts`].
+    pub fn put_net_facts(&mut self, facts: &[(String, NetInfo)], now: i64) -> Result<(), DbError> {
+        match &mut self.backend {
+            Backend::Sqlite(lite) => lite.put_net_facts(facts, now),
+            Backend::Postgres(_) => Err(unsupported()),
+        }
+    }
+
+    /// See [`Lite::put_rdns`].
+    pub fn put_rdns(&mut self, answers: &[(String, Ptr)], now: i64) -> Result<(), DbError> {
+        match &mut self.backend {
+            Backend::Sqlite(lite) => lite.put_rdns(answers, now),
+            Backend::Postgres(_) => Err(unsupported()),
+        }
+    }
+
+    /// See [`Lite::rdns_looked_up`].
+    pub fn rdns_looked_up(&self, ips: &[String]) -> Result<Vec<Option<i64>>, DbError> {
+        self.lite().ok_or_else(unsupported)?.rdns_looked_up(ips)
+    }
+
+    /// See [`Lite::ip_facts`]. On PostgreSQL nothing can be enriched yet,
+    /// so no IP has facts: views show the addresses without names.
+    pub fn ip_facts(&self, ips: &[&str]) -> Result<HashMap<String, IpFacts>, DbError> {
+        match &self.backend {
+            Backend::Sqlite(lite) => lite.ip_facts(ips),
+            Backend::Postgres(_) => Ok(HashMap::new()),
+        }
+    }
+
+    /// See [`Lite::forget_enrichment`].
+    pub fn forget_enrichment(&self) -> Result<(), DbError> {
+        self.lite().ok_or_else(unsupported)?.forget_enrichment()
+    }
+
+    /// The SQLite backend, `None` on PostgreSQL.
+    pub(crate) fn lite(&self) -> Option<&Lite> {
+        match &self.backend {
+            Backend::Sqlite(lite) => Some(lite),
+            Backend::Postgres(_) => None,
+        }
+    }
+}
+
+impl Lite {
     /// The distinct source IPs of the reports stored after the last
-    /// [`Store::mark_enriched`], and the report id to mark when done.
+    /// [`Lite::mark_enriched`], and the report id to mark when done.
     pub fn unenriched_ips(&self) -> Result<(Vec<String>, i64), DbError> {
         let done: i64 = self
             .conn
@@ -137,7 +203,7 @@ impl Store {
         self.some_facts(ips)
     }
 
-    /// [`Store::ip_facts`] by looking each IP up.
+    /// [`Lite::ip_facts`] by looking each IP up.
     fn some_facts(&self, ips: &[&str]) -> Result<HashMap<String, IpFacts>, DbError> {
         let mut out: HashMap<String, IpFacts> = HashMap::new();
         let mut net = self.conn.prepare_cached(
@@ -176,7 +242,7 @@ impl Store {
         Ok(out)
     }
 
-    /// [`Store::ip_facts`] by reading both tables whole.
+    /// [`Lite::ip_facts`] by reading both tables whole.
     fn all_facts(&self, ips: &[&str]) -> Result<HashMap<String, IpFacts>, DbError> {
         let want: std::collections::HashSet<&str> = ips.iter().copied().collect();
         let mut out: HashMap<String, IpFacts> = HashMap::new();

@@ -6,9 +6,10 @@
 use std::io::{self, Write};
 
 use flate2::read::GzDecoder;
-use rusqlite::{params, OptionalExtension};
+use rusqlite::params;
 
-use super::{DbError, Store};
+use super::sqlite::Lite;
+use super::DbError;
 
 /// One quarantined input, without its bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +33,7 @@ pub struct Dropped {
     pub unknown: Vec<i64>,
 }
 
-impl Store {
+impl Lite {
     /// Every quarantined input, oldest id first. The size is counted by
     /// inflating the stored gzip into nothing: no extra column, and the
     /// quarantine is small.
@@ -54,37 +55,6 @@ impl Store {
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    /// The stored (gzip-compressed) bytes of quarantined input `id`;
-    /// `None` when there is no such row. See [`inflate_to`].
-    pub fn quarantined_gzip(&self, id: i64) -> Result<Option<Vec<u8>>, DbError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT gzip FROM quarantine WHERE id = ?1",
-                params![id],
-                |r| r.get(0),
-            )
-            .optional()?)
-    }
-
-    /// Every quarantined input's id, oldest first.
-    pub fn quarantined_ids(&self) -> Result<Vec<i64>, DbError> {
-        super::rebuild::ids(&self.conn, "SELECT id FROM quarantine ORDER BY id")
-    }
-
-    /// Quarantined input `id`'s source and stored (gzip-compressed) bytes;
-    /// `None` when there is no such row.
-    pub fn quarantined_input(&self, id: i64) -> Result<Option<(String, Vec<u8>)>, DbError> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT source, gzip FROM quarantine WHERE id = ?1",
-                params![id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?)
     }
 
     /// Deletes the quarantined inputs `ids`, in one transaction; the ids
@@ -120,6 +90,7 @@ pub fn inflate_to(gzip: &[u8], out: &mut dyn Write) -> io::Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Store;
 
     #[test]
     fn lists_exports_and_drops() {

@@ -13,9 +13,9 @@ use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use sha2::{Digest, Sha256};
 
+use super::sqlite::Lite;
 use super::write::{header_errors, header_values, Totals, HEADER_COLUMNS};
-use super::{AuthSets, DbError, Inserter, Store, StoreError};
-use crate::extract::Payload;
+use super::{AuthSets, Inserter, StoreError};
 use crate::model::{Record, ReportHeader};
 use crate::parse::ParseError;
 
@@ -31,32 +31,7 @@ pub enum Rebuilt {
     Gone,
 }
 
-impl Store {
-    /// Every stored report's id, oldest first.
-    pub fn report_ids(&self) -> Result<Vec<i64>, DbError> {
-        ids(&self.conn, "SELECT id FROM report ORDER BY id")
-    }
-
-    /// Report `id`'s source and its original bytes (gzip-compressed, as
-    /// kept); `None` when there is no such report, or it has no bytes.
-    pub fn report_bytes(&self, id: i64) -> Result<Option<Payload>, DbError> {
-        let row = self
-            .conn
-            .query_row(
-                "SELECT r.source, b.gzip FROM report r JOIN report_blob b ON b.report = r.id
-                 WHERE r.id = ?1",
-                params![id],
-                |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)),
-            )
-            .optional()?;
-        Ok(row.map(|(name, gzip)| Payload {
-            name,
-            data: gzip.into(),
-            gzip: true,
-            kind: crate::extract::PayloadKind::Aggregate,
-        }))
-    }
-
+impl Lite {
     /// Replaces report `id`'s header fields, records and their child rows
     /// with `header` and the records from `next_record`, in one `BEGIN
     /// IMMEDIATE` transaction committed only when the rows changed. An
@@ -147,11 +122,12 @@ fn update_header(tx: &Connection, id: i64, h: &ReportHeader) -> rusqlite::Result
 
 /// Columns that say where and when a row was stored, or which shared row
 /// it points at, not what it holds.
-const NOT_CONTENT: &[&str] = &["id", "report", "source", "ingested_at", "auth", "auth_set"];
+pub(super) const NOT_CONTENT: &[&str] =
+    &["id", "report", "source", "ingested_at", "auth", "auth_set"];
 
 /// What a report's records hold: the records, then the rows they point
 /// at or own, each in (record, seq) order.
-const ROWS: &[&str] = &[
+pub(super) const ROWS: &[&str] = &[
     "SELECT * FROM report WHERE id = ?1",
     "SELECT * FROM record WHERE report = ?1 ORDER BY seq",
     "SELECT d.* FROM record r JOIN dkim_result d ON d.auth_set = r.auth
@@ -192,7 +168,7 @@ fn hash_rows(conn: &Connection, sql: &str, id: i64, h: &mut Sha256) -> rusqlite:
 
 /// One value, typed and length-prefixed so that no two rows hash alike by
 /// accident of concatenation.
-fn feed(h: &mut Sha256, name: &str, value: ValueRef<'_>) {
+pub(super) fn feed(h: &mut Sha256, name: &str, value: ValueRef<'_>) {
     h.update((name.len() as u64).to_le_bytes());
     h.update(name.as_bytes());
     let (tag, bytes): (u8, Vec<u8>) = match value {
@@ -205,12 +181,4 @@ fn feed(h: &mut Sha256, name: &str, value: ValueRef<'_>) {
     h.update([tag]);
     h.update((bytes.len() as u64).to_le_bytes());
     h.update(&bytes);
-}
-
-pub(super) fn ids(conn: &Connection, sql: &str) -> Result<Vec<i64>, DbError> {
-    let mut st = conn.prepare(sql)?;
-    let ids = st
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    Ok(ids)
 }

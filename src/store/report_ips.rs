@@ -25,7 +25,7 @@ use std::collections::HashMap;
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
-use super::{DbError, Store};
+use super::{Backend, DbError, Store};
 
 /// FNV-1a 64 of the trimmed text.
 pub fn ip_hash(ip: &str) -> u64 {
@@ -62,15 +62,24 @@ impl IpHashes {
 
 impl Store {
     /// For each of `candidates` (source IPs as written), whether it appears
-    /// in a report beginning before `before`. Fills the rows of reports
-    /// that lack one first.
+    /// in a report beginning before `before`. On SQLite from the
+    /// `report_ips` hashes (filling the rows of reports that lack one
+    /// first); PostgreSQL answers the same question from its `sender`
+    /// table (each source IP's first report date).
     pub fn seen_before(&self, before: i64, candidates: &[&str]) -> Result<Vec<bool>, DbError> {
-        Ok(seen_before(&self.conn, before, candidates)?)
+        match &self.backend {
+            Backend::Sqlite(lite) => Ok(seen_before(&lite.conn, before, candidates)?),
+            Backend::Postgres(pg) => pg.seen_before(before, candidates),
+        }
     }
 
-    /// Writes the `report_ips` rows of reports that have none.
+    /// Writes the `report_ips` rows of reports that have none (SQLite;
+    /// PostgreSQL keeps no such rows).
     pub fn fill_report_ips(&self) -> Result<(), DbError> {
-        Ok(fill_missing(&self.conn)?)
+        match &self.backend {
+            Backend::Sqlite(lite) => Ok(fill_missing(&lite.conn)?),
+            Backend::Postgres(_) => Ok(()),
+        }
     }
 }
 

@@ -14,10 +14,11 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{params, params_from_iter};
+use rusqlite::params;
 
-use super::views::sql::{Sql, FROM, PASS};
-use super::{DbError, Scope, Store};
+use super::sqlite::Lite;
+use super::views::sql::{Dialect, Sql, PASS};
+use super::{Backend, DbError, Scope, Store};
 use crate::enrich::forwarding::{self, Dkim};
 use crate::enrich::readiness::{Published, Seen};
 use crate::enrich::senders::IpTotals;
@@ -29,13 +30,43 @@ const OVERRIDDEN: &str = "CASE WHEN c.dmarc_pass THEN 0 WHEN EXISTS (
          OR (trim(o.type) = 'local_policy' AND ' ' || lower(o.comment) || ' ' GLOB '*[ ;,]arc=pass[ ;,]*')))
   THEN c.count ELSE 0 END";
 
+/// [`OVERRIDDEN`] in `dialect` (PostgreSQL has no `GLOB`).
+fn overridden(dialect: Dialect) -> String {
+    match dialect {
+        Dialect::Sqlite => OVERRIDDEN.to_string(),
+        Dialect::Postgres => OVERRIDDEN.replace(
+            "' ' || lower(o.comment) || ' ' GLOB '*[ ;,]arc=pass[ ;,]*'",
+            "(' ' || lower(o.comment) || ' ') ~ '[ ;,]arc=pass[ ;,]'",
+        ),
+    }
+}
+
 impl Store {
     /// Per source IP in the scope, largest volume first (the scope's limit
     /// is not applied: callers group or cut).
     pub fn ip_totals(&self, q: &Scope<'_>) -> Result<Vec<IpTotals>, DbError> {
-        Ok(ip_totals(self, q)?)
+        ip_totals(self, q)
     }
 
+    /// Each reporter's distinct views of `domain`'s published policy in
+    /// the window, with the newest report date of each.
+    pub fn policies_seen(&self, q: &Scope<'_>, domain: &str) -> Result<Vec<Seen>, DbError> {
+        match &self.backend {
+            Backend::Sqlite(lite) => lite.policies_seen(q, domain),
+            Backend::Postgres(_) => Err(DbError::unsupported("readiness checks")),
+        }
+    }
+
+    /// Messages in the window whose header From is a subdomain of `domain`.
+    pub fn subdomain_messages(&self, q: &Scope<'_>, domain: &str) -> Result<i64, DbError> {
+        match &self.backend {
+            Backend::Sqlite(lite) => lite.subdomain_messages(q, domain),
+            Backend::Postgres(_) => Err(DbError::unsupported("readiness checks")),
+        }
+    }
+}
+
+impl Lite {
     /// Each reporter's distinct views of `domain`'s published policy in
     /// the window, with the newest report date of each.
     pub fn policies_seen(&self, q: &Scope<'_>, domain: &str) -> Result<Vec<Seen>, DbError> {
@@ -75,24 +106,44 @@ impl Store {
     }
 }
 
-fn ip_totals(store: &Store, q: &Scope<'_>) -> rusqlite::Result<Vec<IpTotals>> {
-    let (text, sql) = totals_sql(q);
+/// One row of [`totals_sql`]: messages, passing, DKIM-passing and
+/// overridden messages of one (source IP, auth set, header From).
+struct Group {
+    ip: String,
+    ours: bool,
+    auth: Option<i64>,
+    from: String,
+    counts: (i64, i64, i64, i64),
+}
+
+fn ip_totals(store: &Store, q: &Scope<'_>) -> Result<Vec<IpTotals>, DbError> {
+    let (text, sql) = totals_sql(store.sql(), q);
     let mut dkim = DkimSets::default();
     let mut by_ip: HashMap<String, IpTotals> = HashMap::new();
-    let mut st = store.conn.prepare_cached(&text)?;
-    let mut rows = st.query(params_from_iter(sql.args.iter()))?;
-    while let Some(r) = rows.next()? {
-        let ip: String = r.get(0)?;
-        let auth: Option<i64> = r.get(2)?;
-        let from: String = r.get(3)?;
-        let (messages, pass, dkim_pass, overridden): (i64, i64, i64, i64) =
-            (r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?);
+    let rows = store.rows(&text, &sql, |r| {
+        Ok(Group {
+            ip: r.get(0)?,
+            ours: r.get(1)?,
+            auth: r.get(2)?,
+            from: r.get(3)?,
+            counts: (r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?),
+        })
+    })?;
+    for Group {
+        ip,
+        ours,
+        auth,
+        from,
+        counts,
+    } in rows
+    {
+        let (messages, pass, dkim_pass, overridden): (i64, i64, i64, i64) = counts;
         let set = dkim.get(store, auth)?;
         let t = by_ip.entry(ip.clone()).or_insert_with(|| IpTotals {
             source_ip: ip,
             ..IpTotals::default()
         });
-        t.ours |= r.get::<_, bool>(1)?;
+        t.ours |= ours;
         t.messages += messages;
         t.messages_pass += pass;
         t.messages_dkim_pass += dkim_pass;
@@ -131,14 +182,18 @@ fn ip_totals(store: &Store, q: &Scope<'_>) -> rusqlite::Result<Vec<IpTotals>> {
 }
 
 /// The grouping query of [`Store::ip_totals`].
-pub(crate) fn totals_sql(q: &Scope<'_>) -> (String, Sql) {
-    let mut sql = Sql::default();
+pub(crate) fn totals_sql(mut sql: Sql, q: &Scope<'_>) -> (String, Sql) {
     let ours = sql.ours(q.nets);
+    let from = sql.from();
+    let messages = sql.sum("c.count");
+    let pass = sql.sum(PASS);
+    let dkim_pass = sql.sum("CASE WHEN c.dkim = 'pass' THEN c.count ELSE 0 END");
+    let overridden = sql.sum(&overridden(sql.dialect));
     let cond = sql.where_all(q);
     let text = format!(
-        "SELECT c.source_ip, max({ours}), c.auth, c.header_from, sum(c.count), sum({PASS}),
-           sum(CASE WHEN c.dkim = 'pass' THEN c.count ELSE 0 END), sum({OVERRIDDEN})
-         {FROM} {cond} GROUP BY c.source_ip, c.auth, c.header_from"
+        "SELECT c.source_ip, max({ours}), c.auth, c.header_from, {messages}, {pass},
+           {dkim_pass}, {overridden}
+         {from} {cond} GROUP BY c.source_ip, c.auth, c.header_from"
     );
     (text, sql)
 }
@@ -151,21 +206,21 @@ struct DkimSets {
 }
 
 impl DkimSets {
-    fn get(&mut self, store: &Store, auth: Option<i64>) -> rusqlite::Result<&[(String, String)]> {
+    fn get(&mut self, store: &Store, auth: Option<i64>) -> Result<&[(String, String)], DbError> {
         let Some(id) = auth else {
             return Ok(&[]);
         };
         if let std::collections::hash_map::Entry::Vacant(e) = self.sets.entry(id) {
-            let mut st = store
-                .conn
-                .prepare_cached("SELECT domain, result FROM dkim_result WHERE auth_set = ?1")?;
-            let v = st
-                .query_map(params![id], |r| {
-                    let d: String = r.get(0)?;
-                    let res: String = r.get(1)?;
-                    Ok((d.trim().trim_end_matches('.').to_ascii_lowercase(), res))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut sql = store.sql();
+            let text = format!(
+                "SELECT domain, result FROM dkim_result WHERE auth_set = {}",
+                sql.bind(id)
+            );
+            let v = store.rows(&text, &sql, |r| {
+                let d: String = r.get(0)?;
+                let res: String = r.get(1)?;
+                Ok((d.trim().trim_end_matches('.').to_ascii_lowercase(), res))
+            })?;
             e.insert(v);
         }
         Ok(self.sets.get(&id).map(Vec::as_slice).unwrap_or(&[]))

@@ -3,6 +3,7 @@ use std::path::Path;
 
 use rusqlite::{params, Connection};
 
+use super::sqlite::VERSION;
 use super::*;
 use crate::extract::{Limits, Payload};
 
@@ -233,7 +234,7 @@ fn a_group_is_due_once_old_enough() {
 
 #[test]
 fn quarantine_keeps_one_row_per_content() {
-    let s = Store::open_in_memory().unwrap();
+    let mut s = Store::open_in_memory().unwrap();
     s.quarantine("a", "bad", b"xyz").unwrap();
     s.quarantine("b", "bad again", b"xyz").unwrap();
     assert_eq!(count(&s, "quarantine"), 1);

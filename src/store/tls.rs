@@ -15,10 +15,52 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::sqlite::Lite;
 use super::write::gzip;
-use super::{DbError, Store, Window};
+use super::{Backend, DbError, Store, Window};
 use crate::extract::Payload;
 use crate::model::tls::TlsReport;
+
+/// The TLS report operations of [`Store`], by backend. PostgreSQL does not store them
+/// yet: storing one there is an error, and its views read none.
+impl Store {
+    /// See [`Lite::store_tls`].
+    pub fn store_tls(
+        &mut self,
+        payload: &Payload,
+        source: &str,
+        report: TlsReport,
+    ) -> Result<TlsStored, DbError> {
+        match &mut self.backend {
+            Backend::Sqlite(s) => s.store_tls(payload, source, report),
+            Backend::Postgres(_) => Err(DbError::unsupported("SMTP TLS reports")),
+        }
+    }
+
+    /// See [`Lite::tls_reports`].
+    pub fn tls_reports(&self, w: &Window) -> Result<Vec<TlsReportRow>, DbError> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.tls_reports(w),
+            Backend::Postgres(_) => Ok(Vec::new()),
+        }
+    }
+
+    /// See [`Lite::tls_policies`].
+    pub fn tls_policies(&self, w: &Window) -> Result<Vec<TlsPolicyRow>, DbError> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.tls_policies(w),
+            Backend::Postgres(_) => Ok(Vec::new()),
+        }
+    }
+
+    /// See [`Lite::tls_failures`].
+    pub fn tls_failures(&self, w: &Window) -> Result<Vec<TlsFailureRow>, DbError> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.tls_failures(w),
+            Backend::Postgres(_) => Ok(Vec::new()),
+        }
+    }
+}
 
 /// What happened to one TLS report.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,7 +71,7 @@ pub enum TlsStored {
     Duplicate { report: Box<TlsReport> },
 }
 
-impl Store {
+impl Lite {
     /// Stores a parsed SMTP TLS report (`payload` is kept as its original
     /// bytes), unless a report with the same identity is stored already.
     pub fn store_tls(

@@ -23,12 +23,12 @@ use std::ops::Range;
 
 use chrono::NaiveDate;
 use ipnet::IpNet;
-use rusqlite::{params, params_from_iter, OptionalExtension, Row};
+use rusqlite::types::{FromSql, Value};
 use serde::Serialize;
 
-use super::{DbError, Store};
+use super::{Backend, DbError, Store};
 use crate::config::OurNets;
-use sql::{Sql, FROM, PASS};
+use sql::{Dialect, Sql, PASS};
 
 /// The reports a view looks at, by `date_begin` (as the Python script
 /// counted them): `since <= date_begin < until`. (`daily` looks at the days
@@ -151,17 +151,52 @@ pub struct ReportSpan {
     pub messages_pass: i64,
 }
 
+/// One row of a view's answer, read the same from either backend:
+/// integers (PostgreSQL's booleans as 0 and 1), text, bytes, NULL.
+pub(crate) struct Cells(pub(crate) Vec<Value>);
+
+impl Cells {
+    /// Column `i` as `T` (`bool` from an integer, `Option` for NULL).
+    pub fn get<T: FromSql>(&self, i: usize) -> Result<T, DbError> {
+        let v = self.0.get(i).unwrap_or(&Value::Null);
+        T::column_result(v.into()).map_err(|e| {
+            DbError::from(rusqlite::Error::FromSqlConversionFailure(
+                i,
+                v.data_type(),
+                Box::new(e),
+            ))
+        })
+    }
+}
+
 impl Store {
+    /// A builder for SQL in this store's dialect.
+    pub(crate) fn sql(&self) -> Sql {
+        Sql::new(match self.backend {
+            Backend::Sqlite(_) => Dialect::Sqlite,
+            Backend::Postgres(_) => Dialect::Postgres,
+        })
+    }
+
     /// Runs `text` with `sql`'s parameters and maps each row with `f`.
     pub(crate) fn rows<T>(
         &self,
         text: &str,
         sql: &Sql,
-        f: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+        mut f: impl FnMut(&Cells) -> Result<T, DbError>,
     ) -> Result<Vec<T>, DbError> {
-        let mut st = self.conn.prepare_cached(text)?;
-        let rows = st.query_map(params_from_iter(sql.args.iter()), f)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let rows = match &self.backend {
+            Backend::Sqlite(lite) => lite.cells(text, &sql.args)?,
+            Backend::Postgres(pg) => pg.cells(text, &sql.args)?,
+        };
+        rows.iter().map(&mut f).collect()
+    }
+
+    /// The single value of a one-row, one-column answer (`None` for no row
+    /// or NULL).
+    pub(crate) fn value(&self, text: &str, sql: &Sql) -> Result<Option<i64>, DbError> {
+        let rows = self.rows(text, sql, |r| r.get::<Option<i64>>(0))?;
+        Ok(rows.into_iter().next().flatten())
     }
 
     /// Marks the new senders among `rows` by `n`: those that pass the
@@ -190,7 +225,7 @@ impl Store {
         q: &Scope<'_>,
         days: Range<i64>,
     ) -> Result<Vec<ReportSpan>, DbError> {
-        let (text, sql) = daily_sql(q, &days);
+        let (text, sql) = daily_sql(self.sql(), q, &days);
         self.rows(&text, &sql, |r| {
             Ok(ReportSpan {
                 date_begin: r.get(0)?,
@@ -203,41 +238,34 @@ impl Store {
 
     /// The begin date of the oldest stored report.
     pub fn oldest_report(&self) -> Result<Option<i64>, DbError> {
-        Ok(self
-            .conn
-            .query_row("SELECT min(date_begin) FROM report", [], |r| r.get(0))?)
+        self.value("SELECT min(date_begin) FROM report", &self.sql())
     }
 
     /// The begin date of the newest stored report.
     pub fn newest_report(&self) -> Result<Option<i64>, DbError> {
-        Ok(self
-            .conn
-            .query_row("SELECT max(date_begin) FROM report", [], |r| r.get(0))?)
+        self.value("SELECT max(date_begin) FROM report", &self.sql())
     }
 
     /// Whether any report begins in `w`.
     pub fn any_report_in(&self, w: &Window) -> Result<bool, DbError> {
-        let found = self
-            .conn
-            .query_row(
-                "SELECT 1 FROM report WHERE date_begin >= ?1 AND date_begin < ?2 LIMIT 1",
-                params![w.lo(), w.hi()],
-                |_| Ok(()),
-            )
-            .optional()?;
-        Ok(found.is_some())
+        let mut sql = self.sql();
+        let (lo, hi) = (sql.bind(w.lo()), sql.bind(w.hi()));
+        let text =
+            format!("SELECT 1 FROM report WHERE date_begin >= {lo} AND date_begin < {hi} LIMIT 1");
+        Ok(self.value(&text, &sql)?.is_some())
     }
 }
 
-fn daily_sql(q: &Scope<'_>, days: &Range<i64>) -> (String, Sql) {
+fn daily_sql(mut sql: Sql, q: &Scope<'_>, days: &Range<i64>) -> (String, Sql) {
     const DAY: i64 = 86_400;
-    let mut sql = Sql::default();
+    let from = sql.from();
+    let (messages, pass) = (sql.sum("c.count"), sql.sum(PASS));
     let at = |d: i64| d.saturating_mul(DAY);
     let mut conds = vec![sql.overlap_cond(at(days.start), at(days.end))];
     conds.extend(sql.org_cond(q));
     conds.extend(sql.record_conds(q.filter, q.nets));
     let text = format!(
-        "SELECT r.date_begin, r.date_end, sum(c.count), sum({PASS}) {FROM}
+        "SELECT r.date_begin, r.date_end, {messages}, {pass} {from}
          WHERE {} GROUP BY r.date_begin, r.id",
         conds.join(" AND ")
     );
@@ -267,7 +295,9 @@ mod tests {
             .prepare(&format!("EXPLAIN QUERY PLAN {text}"))
             .unwrap();
         let rows = st
-            .query_map(params_from_iter(sql.args.iter()), |r| r.get::<_, String>(3))
+            .query_map(rusqlite::params_from_iter(sql.args.iter()), |r| {
+                r.get::<_, String>(3)
+            })
             .unwrap();
         rows.map(|r| r.unwrap()).collect::<Vec<_>>().join("\n")
     }
@@ -295,7 +325,10 @@ mod tests {
             };
             // The days of a 7-day window.
             let days = 19_670..19_677;
-            for (text, sql) in [crate::store::senders::totals_sql(&q), daily_sql(&q, &days)] {
+            for (text, sql) in [
+                crate::store::senders::totals_sql(store.sql(), &q),
+                daily_sql(store.sql(), &q, &days),
+            ] {
                 let p = plan(&store, &text, &sql);
                 assert!(p.contains("INDEX report_date_begin"), "{p}");
                 assert!(p.contains("PRIMARY KEY"), "{p}");
@@ -303,7 +336,7 @@ mod tests {
             }
             // daily also finds the reports reaching in from before the
             // window by their end, never by reading the older history.
-            let (text, sql) = daily_sql(&q, &days);
+            let (text, sql) = daily_sql(store.sql(), &q, &days);
             let p = plan(&store, &text, &sql);
             assert!(p.contains("INDEX report_date_end (date_end>?)"), "{p}");
         }

@@ -8,12 +8,13 @@ use std::io::Write;
 use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 
-use super::{variant, DbError, Inserter, Store, StoreError, Stored};
+use super::sqlite::Lite;
+use super::{variant, DbError, Inserter, StoreError, Stored};
 use crate::extract::{Limits, Payload};
 use crate::model::{Record, ReportHeader};
 use crate::parse::ParseError;
 
-impl Store {
+impl Lite {
     /// Stores a parsed report in one transaction (or one savepoint of the
     /// open group, see [`Store::set_batching`]), unless a report with the
     /// same identity is already stored, decided from `header` before any
@@ -237,7 +238,7 @@ impl Totals {
 }
 
 #[cfg(test)]
-impl Store {
+impl Lite {
     /// Parses `payload` on this thread and stores it: the tests' way in
     /// (ingest parses on a thread of its own, see `ingest/pipeline.rs`).
     pub(crate) fn store_report(

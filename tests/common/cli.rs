@@ -6,10 +6,13 @@ use std::process::Output;
 
 use assert_cmd::Command;
 
-/// `dmarcdb --db DB`.
+/// `dmarcdb --db DB` (see [`db_arg`]).
 pub fn dmarcdb(db: &Path) -> Command {
     let mut c = Command::cargo_bin("dmarcdb").unwrap();
-    c.env_remove("DMARCDB_DB").arg("--db").arg(db);
+    c.env_remove("DMARCDB_DB")
+        .env_remove("DATABASE_URL")
+        .arg("--db")
+        .arg(db_arg(db));
     c
 }
 
@@ -23,4 +26,53 @@ pub fn run_ok(mut cmd: impl BorrowMut<Command>) -> Output {
         String::from_utf8_lossy(&out.stderr)
     );
     out
+}
+
+/// Whether the tests run on PostgreSQL (`DMARCDB_TEST_DB=postgres`) rather
+/// than SQLite files.
+pub fn on_postgres() -> bool {
+    std::env::var("DMARCDB_TEST_DB").as_deref() == Ok("postgres")
+}
+
+/// What `--db` gets for the database a test calls `db`: the file, or on
+/// PostgreSQL a database of the tests' cluster, one per path.
+pub fn db_arg(db: &Path) -> std::ffi::OsString {
+    if !on_postgres() {
+        return db.into();
+    }
+    static URLS: std::sync::Mutex<Vec<(std::path::PathBuf, String)>> =
+        std::sync::Mutex::new(Vec::new());
+    let mut urls = URLS.lock().unwrap();
+    if let Some((_, url)) = urls.iter().find(|(p, _)| p == db) {
+        return url.into();
+    }
+    let url = super::postgres::database().expect("PostgreSQL is not installed");
+    urls.push((db.to_owned(), url.clone()));
+    url.into()
+}
+
+/// The report_id of every stored report, in order; none while the
+/// database (or its tables) does not exist yet.
+pub fn stored_report_ids(db: &Path) -> Vec<String> {
+    const SQL: &str = "SELECT report_id FROM report ORDER BY report_id";
+    if on_postgres() {
+        let url = db_arg(db).into_string().unwrap();
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        return match c.query(SQL, &[]) {
+            Ok(rows) => rows.iter().map(|r| r.get(0)).collect(),
+            Err(_) => Vec::new(),
+        };
+    }
+    if !db.exists() {
+        return Vec::new();
+    }
+    let c = rusqlite::Connection::open(db).unwrap();
+    // A run killed before it created the tables leaves an empty file.
+    let Ok(mut st) = c.prepare(SQL) else {
+        return Vec::new();
+    };
+    st.query_map([], |r| r.get(0))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect()
 }

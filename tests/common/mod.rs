@@ -9,5 +9,6 @@ pub mod dovecot;
 pub mod introspect;
 pub mod mail;
 pub mod pages;
+pub mod postgres;
 pub mod proxy;
 pub mod smtp;

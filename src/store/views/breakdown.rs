@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::sql::{Sql, FROM, PASS};
+use super::sql::{Sql, PASS};
 use super::Scope;
 use crate::store::{DbError, Store};
 
@@ -51,28 +51,48 @@ pub struct SpfRow {
     pub messages_fail: i64,
 }
 
+// `NULLS FIRST` spells out SQLite's order of NULLs (messages without a
+// result), which PostgreSQL would put last.
+
+/// Result words that count as failing (`hardfail` is what some SPF
+/// reporters write for `fail`).
+const FAIL_WORDS: &str = "('fail', 'softfail', 'hardfail')";
+
 /// Each auth set's DKIM results once per row key (lower-cased domain,
 /// selector), however often a record repeats a signature: `pass` when any
 /// of them passed, else `fail` when any failed (fail, softfail, or the
 /// `hardfail` some SPF reporters write), so a message counts once per row,
 /// by its best result.
-const DKIM_ONCE: &str = "(SELECT auth_set, lower(domain) AS domain, selector,
-        max(result = 'pass') AS pass, max(result IN ('fail', 'softfail', 'hardfail')) AS fail
-    FROM dkim_result GROUP BY auth_set, lower(domain), selector)";
+fn dkim_once(sql: &Sql) -> String {
+    format!(
+        "(SELECT auth_set, lower(domain) AS domain, selector,
+            {} AS pass, {} AS fail
+        FROM dkim_result GROUP BY auth_set, lower(domain), selector)",
+        sql.any("result = 'pass'"),
+        sql.any(&format!("result IN {FAIL_WORDS}"))
+    )
+}
 
 /// The same for SPF results, per lower-cased domain.
-const SPF_ONCE: &str = "(SELECT auth_set, lower(domain) AS domain,
-        max(result = 'pass') AS pass, max(result IN ('fail', 'softfail', 'hardfail')) AS fail
-    FROM spf_result GROUP BY auth_set, lower(domain))";
+fn spf_once(sql: &Sql) -> String {
+    format!(
+        "(SELECT auth_set, lower(domain) AS domain, {} AS pass, {} AS fail
+        FROM spf_result GROUP BY auth_set, lower(domain))",
+        sql.any("result = 'pass'"),
+        sql.any(&format!("result IN {FAIL_WORDS}"))
+    )
+}
 
 impl Store {
     /// Per reporter, largest volume first.
     pub fn org_rows(&self, q: &Scope<'_>) -> Result<Vec<OrgRow>, DbError> {
-        let mut sql = Sql::default();
+        let mut sql = self.sql();
+        let from = sql.from();
+        let (messages, pass) = (sql.sum("c.count"), sql.sum(PASS));
         let cond = sql.where_all(q);
         let limit = sql.limit(q.limit);
         let text = format!(
-            "SELECT r.org_name, count(DISTINCT r.id), sum(c.count), sum({PASS}) {FROM} {cond}
+            "SELECT r.org_name, count(DISTINCT r.id), {messages}, {pass} {from} {cond}
              GROUP BY r.org_name ORDER BY 3 DESC, 1 {limit}"
         );
         self.rows(&text, &sql, |r| {
@@ -87,12 +107,14 @@ impl Store {
 
     /// Per policy domain and header_from, largest volume first.
     pub fn domain_rows(&self, q: &Scope<'_>) -> Result<Vec<DomainRow>, DbError> {
-        let mut sql = Sql::default();
+        let mut sql = self.sql();
+        let from = sql.from();
+        let (messages, pass) = (sql.sum("c.count"), sql.sum(PASS));
         let cond = sql.where_all(q);
         let limit = sql.limit(q.limit);
         let text = format!(
             "SELECT lower(r.policy_domain), lower(c.header_from), count(DISTINCT c.source_ip),
-                    sum(c.count), sum({PASS}) {FROM} {cond}
+                    {messages}, {pass} {from} {cond}
              GROUP BY 1, 2 ORDER BY 4 DESC, 1, 2 {limit}"
         );
         self.rows(&text, &sql, |r| {
@@ -110,18 +132,21 @@ impl Store {
     /// volume first (raw results: a message with two signatures counts in
     /// both rows; a signature its record lists twice counts once).
     pub fn dkim_rows(&self, q: &Scope<'_>) -> Result<Vec<DkimRow>, DbError> {
-        let mut sql = Sql::default();
+        let mut sql = self.sql();
+        let dpass = sql.sum("CASE WHEN d.pass THEN a.n ELSE 0 END");
+        let dfail = sql.sum("CASE WHEN d.fail AND NOT d.pass THEN a.n ELSE 0 END");
+        let once = dkim_once(&sql);
+        let from = sql.from();
+        let messages = sql.sum("a.n");
         let cond = sql.where_all(q);
         let limit = sql.limit(q.limit);
         // Messages per auth set first, then their results: records share a
         // few sets, so each set's results are joined once, not per record.
         let text = format!(
-            "WITH a AS (SELECT c.auth AS auth, sum(c.count) AS n {FROM} {cond} GROUP BY c.auth)
-             SELECT d.domain, d.selector, sum(a.n),
-                    sum(CASE WHEN d.pass THEN a.n ELSE 0 END),
-                    sum(CASE WHEN d.fail AND NOT d.pass THEN a.n ELSE 0 END)
-             FROM a LEFT JOIN {DKIM_ONCE} d ON d.auth_set = a.auth
-             GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 {limit}"
+            "WITH a AS (SELECT c.auth AS auth, sum(c.count) AS n {from} {cond} GROUP BY c.auth)
+             SELECT d.domain, d.selector, {messages}, {dpass}, {dfail}
+             FROM a LEFT JOIN {once} d ON d.auth_set = a.auth
+             GROUP BY 1, 2 ORDER BY 3 DESC, 1 NULLS FIRST, 2 NULLS FIRST {limit}"
         );
         self.rows(&text, &sql, |r| {
             Ok(DkimRow {
@@ -137,17 +162,20 @@ impl Store {
     /// Per SPF domain from `<auth_results>`, largest volume first (a
     /// domain its record lists twice counts once).
     pub fn spf_rows(&self, q: &Scope<'_>) -> Result<Vec<SpfRow>, DbError> {
-        let mut sql = Sql::default();
+        let mut sql = self.sql();
+        let spass = sql.sum("CASE WHEN s.pass THEN a.n ELSE 0 END");
+        let sfail = sql.sum("CASE WHEN s.fail AND NOT s.pass THEN a.n ELSE 0 END");
+        let once = spf_once(&sql);
+        let from = sql.from();
+        let messages = sql.sum("a.n");
         let cond = sql.where_all(q);
         let limit = sql.limit(q.limit);
         // As in `dkim_rows`: per auth set first.
         let text = format!(
-            "WITH a AS (SELECT c.auth AS auth, sum(c.count) AS n {FROM} {cond} GROUP BY c.auth)
-             SELECT s.domain, sum(a.n),
-                    sum(CASE WHEN s.pass THEN a.n ELSE 0 END),
-                    sum(CASE WHEN s.fail AND NOT s.pass THEN a.n ELSE 0 END)
-             FROM a LEFT JOIN {SPF_ONCE} s ON s.auth_set = a.auth
-             GROUP BY 1 ORDER BY 2 DESC, 1 {limit}"
+            "WITH a AS (SELECT c.auth AS auth, sum(c.count) AS n {from} {cond} GROUP BY c.auth)
+             SELECT s.domain, {messages}, {spass}, {sfail}
+             FROM a LEFT JOIN {once} s ON s.auth_set = a.auth
+             GROUP BY 1 ORDER BY 2 DESC, 1 NULLS FIRST {limit}"
         );
         self.rows(&text, &sql, |r| {
             Ok(SpfRow {

@@ -3,7 +3,6 @@
 
 use serde::Serialize;
 
-use super::sql::{Sql, FROM};
 use super::Scope;
 use crate::store::{DbError, Store};
 
@@ -47,21 +46,25 @@ impl Store {
     /// Every record in scope that failed DMARC, largest count first, then
     /// newest.
     pub fn failure_rows(&self, q: &Scope<'_>) -> Result<Vec<FailureRow>, DbError> {
-        let mut sql = Sql::default();
+        let mut sql = self.sql();
+        let from = sql.from();
+        let dkim = sql.join_text(
+            "d.domain || coalesce('/' || d.selector, '') || '=' || d.result",
+            "d.seq",
+        );
+        let spf = sql.join_text("s.domain || '=' || s.result", "s.seq");
         let ours = sql.ours(q.nets);
         let cond = sql.where_all(q);
         let limit = sql.limit(q.limit);
         let text = format!(
             "SELECT f.date_begin, f.org_name, f.report_id, f.source_ip, f.ours, f.count,
                 f.header_from, f.envelope_from, f.dkim, f.spf,
-                (SELECT group_concat(d.domain || coalesce('/' || d.selector, '') || '=' || d.result, ', ')
-                   FROM dkim_result d WHERE d.auth_set = f.auth),
-                (SELECT group_concat(s.domain || '=' || s.result, ', ')
-                   FROM spf_result s WHERE s.auth_set = f.auth),
+                (SELECT {dkim} FROM dkim_result d WHERE d.auth_set = f.auth),
+                (SELECT {spf} FROM spf_result s WHERE s.auth_set = f.auth),
                 f.disposition
              FROM (SELECT c.report, c.seq, c.auth, r.date_begin, r.org_name, r.report_id, c.source_ip, {ours} AS ours,
                      c.count, c.header_from, c.envelope_from, c.dkim, c.spf, c.disposition
-                   {FROM} {cond} AND NOT c.dmarc_pass
+                   {from} {cond} AND NOT c.dmarc_pass
                    ORDER BY c.count DESC, r.date_begin DESC, c.report, c.seq {limit}) f
              ORDER BY f.count DESC, f.date_begin DESC, f.report, f.seq"
         );
@@ -88,7 +91,7 @@ impl Store {
     /// record filters keeping a report when at least one of its records
     /// matches. Counts are the whole report's.
     pub fn report_rows(&self, q: &Scope<'_>) -> Result<Vec<ReportRow>, DbError> {
-        let mut sql = Sql::default();
+        let mut sql = self.sql();
         let mut conds = sql.report_conds(q);
         let rec = sql.record_conds(q.filter, q.nets);
         if !rec.is_empty() {

@@ -1,34 +1,99 @@
-//! The WHERE clause every view shares: window, filters and "is ours", as
-//! SQL text with numbered, bound parameters (never interpolated values).
+//! The one SQL builder of the views: the WHERE clause every view shares
+//! (window, filters and "is ours") as SQL text with numbered, bound
+//! parameters (never interpolated values), and the few pieces whose
+//! spelling differs between SQLite and PostgreSQL ([`Dialect`]). View SQL
+//! is written once, with these pieces, for both backends.
 //!
-//! Views read `report r CROSS JOIN record c ON c.report = r.id`. The
-//! `CROSS JOIN` is SQLite's way of fixing the join order: reports are
-//! narrowed by `date_begin` through `report_date_begin`, then their records
-//! are read through the record key, (report, seq). Left to itself the
-//! planner could prefer scanning every record in the file.
+//! Views read [`Sql::from`]: reports joined to their records. On SQLite
+//! the `CROSS JOIN` fixes the join order: reports are narrowed by
+//! `date_begin` through `report_date_begin`, then their records are read
+//! through the record key, (report, seq); left to itself the planner could
+//! prefer scanning every record in the file. PostgreSQL's planner picks
+//! the same order from its statistics (and has no `CROSS JOIN ... ON`).
 
 use rusqlite::types::Value as SqlValue;
 
 use super::{Filter, Scope, Side};
 use crate::config::{self, OurNets};
 
-/// The rows every view starts from.
-pub(crate) const FROM: &str = "FROM report r CROSS JOIN record c ON c.report = r.id";
-
-/// Messages that passed DMARC, for `sum(...)`.
+/// Messages that passed DMARC, for `sum(...)` (`dmarc_pass` is an integer
+/// on SQLite, a boolean on PostgreSQL: both read as a condition).
 pub(crate) const PASS: &str = "CASE WHEN c.dmarc_pass THEN c.count ELSE 0 END";
 
-/// SQL text being built and its parameters, bound as `?1`, `?2`, ...
+/// Which SQL the text is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Dialect {
+    #[default]
+    Sqlite,
+    Postgres,
+}
+
+/// SQL text being built and its parameters, bound as `?1`, `?2`, ... on
+/// SQLite and `$1`, `$2`, ... on PostgreSQL.
 #[derive(Debug, Default)]
 pub(crate) struct Sql {
+    pub dialect: Dialect,
     pub args: Vec<SqlValue>,
 }
 
 impl Sql {
+    pub fn new(dialect: Dialect) -> Sql {
+        Sql {
+            dialect,
+            args: Vec::new(),
+        }
+    }
+
     /// Binds `v` and returns its placeholder.
     pub fn bind(&mut self, v: impl Into<SqlValue>) -> String {
         self.args.push(v.into());
-        format!("?{}", self.args.len())
+        match self.dialect {
+            Dialect::Sqlite => format!("?{}", self.args.len()),
+            Dialect::Postgres => format!("${}", self.args.len()),
+        }
+    }
+
+    /// The rows every view starts from: `report r` and `record c`.
+    pub fn from(&self) -> &'static str {
+        match self.dialect {
+            Dialect::Sqlite => "FROM report r CROSS JOIN record c ON c.report = r.id",
+            Dialect::Postgres => "FROM report r JOIN record c ON c.report = r.id",
+        }
+    }
+
+    /// `sum(e)` as a 64-bit integer (PostgreSQL sums bigints as numeric).
+    pub fn sum(&self, e: &str) -> String {
+        match self.dialect {
+            Dialect::Sqlite => format!("sum({e})"),
+            Dialect::Postgres => format!("sum({e})::bigint"),
+        }
+    }
+
+    /// `a = b`, ignoring ASCII case (SQLite's `NOCASE`).
+    pub fn nocase_eq(&self, a: &str, b: &str) -> String {
+        match self.dialect {
+            Dialect::Sqlite => format!("{a} = {b} COLLATE NOCASE"),
+            Dialect::Postgres => format!("lower({a}) = lower({b})"),
+        }
+    }
+
+    /// The values of `e` over the group, joined by ", " in the order of
+    /// `order`.
+    pub fn join_text(&self, e: &str, order: &str) -> String {
+        match self.dialect {
+            // SQLite reads the rows in key order, which `order` names.
+            Dialect::Sqlite => format!("group_concat({e}, ', ')"),
+            Dialect::Postgres => format!("string_agg({e}, ', ' ORDER BY {order})"),
+        }
+    }
+
+    /// Whether any row of the group makes `cond` true (as 1 or 0 on
+    /// SQLite, a boolean on PostgreSQL; either reads as a condition).
+    pub fn any(&self, cond: &str) -> String {
+        match self.dialect {
+            Dialect::Sqlite => format!("max({cond})"),
+            Dialect::Postgres => format!("bool_or({cond})"),
+        }
     }
 
     /// 1 when `c.ip_bin` is in one of our networks, else 0 (also for a
@@ -45,7 +110,10 @@ impl Sql {
                 format!("c.ip_bin BETWEEN {lo} AND {hi}")
             })
             .collect();
-        format!("coalesce(({}), 0)", ranges.join(" OR "))
+        match self.dialect {
+            Dialect::Sqlite => format!("coalesce(({}), 0)", ranges.join(" OR ")),
+            Dialect::Postgres => format!("CASE WHEN {} THEN 1 ELSE 0 END", ranges.join(" OR ")),
+        }
     }
 
     /// Conditions on the report alone (alias `r`): the window and `--org`.
@@ -61,10 +129,8 @@ impl Sql {
     /// `--org`, when given.
     pub fn org_cond(&mut self, q: &Scope<'_>) -> Option<String> {
         let org = q.filter.org.as_ref()?;
-        Some(format!(
-            "r.org_name = {} COLLATE NOCASE",
-            self.bind(org.clone())
-        ))
+        let org = self.bind(org.clone());
+        Some(self.nocase_eq("r.org_name", &org))
     }
 
     /// Reports whose range reaches into `[lo, hi)` (epoch seconds), for
@@ -86,9 +152,11 @@ impl Sql {
         let mut conds = Vec::new();
         if let Some(d) = &f.domain {
             let d = self.bind(d.trim().trim_end_matches('.').to_string());
-            conds.push(format!(
-                "(r.policy_domain = {d} COLLATE NOCASE OR c.header_from = {d} COLLATE NOCASE)"
-            ));
+            let (p, h) = (
+                self.nocase_eq("r.policy_domain", &d),
+                self.nocase_eq("c.header_from", &d),
+            );
+            conds.push(format!("({p} OR {h})"));
         }
         if let Some(net) = &f.ip {
             let (lo, hi) = config::range(net);
@@ -103,18 +171,21 @@ impl Sql {
         conds
     }
 
-    /// `WHERE ...` for a view over [`FROM`].
+    /// `WHERE ...` for a view over [`Sql::from`].
     pub fn where_all(&mut self, q: &Scope<'_>) -> String {
         let mut conds = self.report_conds(q);
         conds.extend(self.record_conds(q.filter, q.nets));
         format!("WHERE {}", conds.join(" AND "))
     }
 
-    /// `LIMIT ?`, where no limit (or 0) is SQLite's -1.
+    /// `LIMIT ?`; no limit (or 0) is the largest one.
     pub fn limit(&mut self, limit: Option<u64>) -> String {
         let n = match limit {
             Some(n) if n > 0 => i64::try_from(n).unwrap_or(i64::MAX),
-            _ => -1,
+            _ => match self.dialect {
+                Dialect::Sqlite => -1,
+                Dialect::Postgres => i64::MAX,
+            },
         };
         format!("LIMIT {}", self.bind(n))
     }

@@ -3,10 +3,8 @@
 //! so they cost nothing on millions of records. Only possible when no
 //! filter needs the records (`--domain`, `--ip`, `--ours`, `--external`).
 
-use rusqlite::params_from_iter;
 use serde::Serialize;
 
-use super::sql::Sql;
 use super::Scope;
 use crate::store::{DbError, Store};
 
@@ -26,21 +24,21 @@ impl Store {
         if f.domain.is_some() || f.ip.is_some() || f.side.is_some() {
             return Ok(None);
         }
-        let mut sql = Sql::default();
+        let mut sql = self.sql();
+        let (messages, pass) = (sql.sum("r.message_count"), sql.sum("r.pass_count"));
         let conds = sql.report_conds(q).join(" AND ");
         let text = format!(
-            "SELECT coalesce(sum(r.message_count), 0), coalesce(sum(r.pass_count), 0),
+            "SELECT coalesce({messages}, 0), coalesce({pass}, 0),
                     count(DISTINCT r.policy_domain)
              FROM report r WHERE {conds}"
         );
-        let mut st = self.conn.prepare_cached(&text)?;
-        let t = st.query_row(params_from_iter(sql.args.iter()), |r| {
+        let rows = self.rows(&text, &sql, |r| {
             Ok(ReportTotals {
                 messages: r.get(0)?,
                 messages_pass: r.get(1)?,
                 policy_domains: r.get(2)?,
             })
         })?;
-        Ok(Some(t))
+        Ok(rows.into_iter().next())
     }
 }

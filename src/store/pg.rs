@@ -1,0 +1,339 @@
+//! The PostgreSQL backend: one connection to a server (`connect.rs`: URL,
+//! TLS, password), its schema (`schema-postgres.sql`) and migrations (on
+//! the `dmarcdb_schema` table, append-only like SQLite's), transactions and
+//! groups. Its statements: `write.rs` (a report, its records by binary
+//! COPY, the quarantine), `admin.rs` (quarantine admin, reparse, the
+//! `sender` table that answers the "new sender" alert).
+//! The views are shared with SQLite (`views/`); [`Pg::cells`] runs them.
+//!
+//! Several writers, on one machine or several, take one transaction-scoped
+//! advisory lock ([`WRITE_LOCK`]) before their first statement, as SQLite's
+//! `BEGIN IMMEDIATE` takes the file's write lock: one writer at a time,
+//! each checking the identity key under the lock, so each report is stored
+//! once and no two writers deadlock on each other's rows. The UNIQUE key
+//! backs it up (`ON CONFLICT DO NOTHING`). Readers never wait for it.
+
+use std::cell::RefCell;
+use std::time::Instant;
+
+use std::collections::HashMap;
+
+use postgres::types::ToSql;
+use postgres::{Client, Statement};
+use rusqlite::types::Value;
+
+use super::insert::AuthSets;
+use super::views::Cells;
+use super::{DbError, Group, Lookup, StoreError, Stored, BATCH_AGE, BATCH_RECORDS, BATCH_REPORTS};
+
+mod admin;
+mod arg;
+mod connect;
+mod write;
+
+pub(super) use connect::{is_url, scrub};
+pub(super) use write::is_stored;
+
+/// The schema of a new database.
+const SCHEMA: &str = include_str!("../../schema-postgres.sql");
+
+/// Migrations of databases made by earlier versions, in order: entry `i`
+/// takes `dmarcdb_schema.version` from `i + 1` to `i + 2`. Append only:
+/// never edit, remove or reorder an entry that has shipped.
+const MIGRATIONS: &[&str] = &[];
+
+/// The version of a database with the current schema.
+const VERSION: i64 = MIGRATIONS.len() as i64 + 1;
+
+/// The advisory lock of writers (and of migrations): "dmarcdb" in ASCII.
+const WRITE_LOCK: i64 = 0x0064_6d61_7263_6462;
+
+/// A connection and its prepared statements: each statement is parsed
+/// and planned by the server once per connection, not once per use (a
+/// round trip saved on every statement of every report).
+pub(crate) struct Conn {
+    pub client: Client,
+    cache: HashMap<&'static str, Statement>,
+}
+
+impl Conn {
+    pub fn new(client: Client) -> Conn {
+        Conn {
+            client,
+            cache: HashMap::new(),
+        }
+    }
+
+    /// `sql`, prepared on first use.
+    pub fn prepared(&mut self, sql: &'static str) -> Result<Statement, postgres::Error> {
+        if let Some(st) = self.cache.get(sql) {
+            return Ok(st.clone());
+        }
+        let st = self.client.prepare(sql)?;
+        self.cache.insert(sql, st.clone());
+        Ok(st)
+    }
+
+    pub fn execute(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, postgres::Error> {
+        let st = self.prepared(sql)?;
+        self.client.execute(&st, params)
+    }
+
+    pub fn query_opt(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<postgres::Row>, postgres::Error> {
+        let st = self.prepared(sql)?;
+        self.client.query_opt(&st, params)
+    }
+
+    pub fn query_one(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<postgres::Row, postgres::Error> {
+        let st = self.prepared(sql)?;
+        self.client.query_one(&st, params)
+    }
+
+    pub fn batch_execute(&mut self, sql: &str) -> Result<(), postgres::Error> {
+        self.client.batch_execute(sql)
+    }
+}
+
+/// An open PostgreSQL database.
+pub struct Pg {
+    /// In a `RefCell`: the driver needs `&mut` even to read, and the
+    /// views read through `&Store`.
+    client: RefCell<Conn>,
+    /// For a second connection ([`Pg::lookup`]).
+    url: String,
+    batching: bool,
+    batch: Option<Group>,
+    sets: AuthSets,
+}
+
+impl Pg {
+    /// Connects to `url` and brings the schema up to date.
+    pub fn connect(url: &str) -> Result<Pg, DbError> {
+        let client = connect::connect(url)?;
+        let mut pg = Pg {
+            client: RefCell::new(Conn::new(client)),
+            url: url.to_string(),
+            batching: false,
+            batch: None,
+            sets: AuthSets::default(),
+        };
+        pg.migrate()?;
+        pg.set_durable(false)?;
+        Ok(pg)
+    }
+
+    /// Applies pending migrations in one transaction, under the write lock,
+    /// so two processes opening a new database at once do not both create
+    /// the tables.
+    fn migrate(&mut self) -> Result<(), DbError> {
+        let mut tx = self.client.get_mut().client.transaction()?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])?;
+        tx.batch_execute("CREATE TABLE IF NOT EXISTS dmarcdb_schema (version bigint NOT NULL)")?;
+        let version: Option<i64> = tx
+            .query_opt("SELECT version FROM dmarcdb_schema", &[])?
+            .map(|r| r.get(0));
+        match version {
+            None => {
+                tx.batch_execute(SCHEMA)?;
+                tx.execute(
+                    "INSERT INTO dmarcdb_schema (version) VALUES ($1)",
+                    &[&VERSION],
+                )?;
+            }
+            Some(v) => {
+                let start = usize::try_from(v - 1).unwrap_or(usize::MAX);
+                for (i, sql) in MIGRATIONS.iter().enumerate().skip(start) {
+                    tx.batch_execute(sql)?;
+                    tx.execute("UPDATE dmarcdb_schema SET version = $1", &[&(i as i64 + 2)])?;
+                }
+            }
+        }
+        Ok(tx.commit()?)
+    }
+
+    /// `synchronous_commit = on` (true) or `off` (false): off, a server
+    /// crash may lose the last commits, never corrupt anything.
+    pub fn set_durable(&self, durable: bool) -> Result<(), DbError> {
+        let mode = if durable { "on" } else { "off" };
+        Ok(self
+            .client
+            .borrow_mut()
+            .batch_execute(&format!("SET synchronous_commit = {mode}"))?)
+    }
+
+    pub fn set_batching(&mut self, on: bool) -> Result<(), DbError> {
+        self.batching = on;
+        if on {
+            Ok(())
+        } else {
+            self.commit()
+        }
+    }
+
+    /// Whether a group of reports is open, not committed yet.
+    pub fn group_open(&self) -> bool {
+        self.batch.is_some()
+    }
+
+    pub fn commit_due(&mut self) -> Result<bool, DbError> {
+        let Some(g) = self.batch else {
+            return Ok(true);
+        };
+        if g.reports < BATCH_REPORTS && g.records < BATCH_RECORDS && g.since.elapsed() < BATCH_AGE {
+            return Ok(false);
+        }
+        self.commit()?;
+        Ok(true)
+    }
+
+    pub fn commit(&mut self) -> Result<(), DbError> {
+        match self.batch.take() {
+            Some(_) => Ok(self
+                .client
+                .get_mut()
+                .batch_execute("COMMIT")
+                .inspect_err(|_| self.sets.clear())?),
+            None => Ok(()),
+        }
+    }
+
+    /// A second connection, for ingest's parsing thread.
+    pub fn lookup(&self) -> Option<Lookup> {
+        let client = connect::connect(&self.url).ok()?;
+        Some(Lookup::postgres(Conn::new(client)))
+    }
+
+    /// Every row of `text` with `args` bound, as [`Cells`].
+    pub(super) fn cells(&self, text: &str, args: &[Value]) -> Result<Vec<Cells>, DbError> {
+        let args: Vec<arg::Arg<'_>> = args.iter().map(arg::Arg).collect();
+        let params: Vec<&(dyn ToSql + Sync)> =
+            args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
+        let rows = self.client.borrow_mut().client.query(text, &params)?;
+        rows.iter().map(arg::cells).collect()
+    }
+
+    /// Runs `text` with `args` bound; returns the rows it changed.
+    pub(super) fn execute(&self, text: &str, args: &[Value]) -> Result<u64, DbError> {
+        let args: Vec<arg::Arg<'_>> = args.iter().map(arg::Arg).collect();
+        let params: Vec<&(dyn ToSql + Sync)> =
+            args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
+        Ok(self.client.borrow_mut().client.execute(text, &params)?)
+    }
+
+    /// Runs `write` in a transaction of its own, or in the open group; kept
+    /// only if it succeeds. Either way the write lock is taken first. In a
+    /// group, `write` opens the report's savepoint ([`Savepoint::open`])
+    /// before it writes anything that must go if it fails (what it writes
+    /// before, new auth sets, may stay).
+    fn in_group(
+        &mut self,
+        write: impl FnOnce(&mut Conn, &mut AuthSets, &mut Savepoint) -> Result<Stored, StoreError>,
+    ) -> Result<Stored, StoreError> {
+        let client = self.client.get_mut();
+        if !self.batching {
+            client.batch_execute("BEGIN")?;
+            let mut sp = Savepoint {
+                wanted: false,
+                open: false,
+            };
+            let stored = lock(client)
+                .map_err(StoreError::from)
+                .and_then(|()| write(client, &mut self.sets, &mut sp))
+                .and_then(|stored| Ok(client.batch_execute("COMMIT").map(|()| stored)?));
+            return match stored {
+                Ok(stored) => {
+                    self.sets.keep();
+                    Ok(stored)
+                }
+                Err(e) => {
+                    let _ = client.batch_execute("ROLLBACK");
+                    self.sets.forget();
+                    Err(e)
+                }
+            };
+        }
+        if self.batch.is_none() {
+            client.batch_execute("BEGIN")?;
+            lock(client)?;
+            self.batch = Some(Group {
+                since: Instant::now(),
+                reports: 0,
+                records: 0,
+            });
+        }
+        let mut sp = Savepoint {
+            wanted: true,
+            open: false,
+        };
+        let stored = write(client, &mut self.sets, &mut sp).and_then(|stored| {
+            if sp.open {
+                client.batch_execute("RELEASE report")?;
+            }
+            Ok(stored)
+        });
+        let stored = match stored {
+            Ok(stored) => stored,
+            Err(e) => {
+                if sp.open {
+                    let _ = client.batch_execute("ROLLBACK TO report; RELEASE report");
+                }
+                self.sets.forget();
+                return Err(e);
+            }
+        };
+        self.sets.keep();
+        if let (Some(g), Stored::New { records, .. }) = (self.batch.as_mut(), &stored) {
+            g.reports += 1;
+            g.records += records;
+        }
+        Ok(stored)
+    }
+}
+
+/// A report's savepoint inside a group, opened only when needed.
+pub(super) struct Savepoint {
+    /// In a group (outside one, the transaction is the report's own).
+    wanted: bool,
+    open: bool,
+}
+
+impl Savepoint {
+    /// Opens the savepoint (once; nothing outside a group).
+    pub fn open(&mut self, client: &mut Conn) -> Result<(), postgres::Error> {
+        if self.wanted && !self.open {
+            client.batch_execute("SAVEPOINT report")?;
+            self.open = true;
+        }
+        Ok(())
+    }
+}
+
+/// Takes the writers' lock, held until the transaction ends.
+fn lock(client: &mut Conn) -> Result<(), postgres::Error> {
+    client.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])?;
+    Ok(())
+}
+
+/// A driver error's text: the server's message (with its detail) when
+/// there is one, else the driver's own. Never the connection string.
+pub(super) fn describe(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => match db.detail() {
+            Some(detail) => format!("{}: {} ({detail})", db.severity(), db.message()),
+            None => format!("{}: {}", db.severity(), db.message()),
+        },
+        None => e.to_string(),
+    }
+}

@@ -1,0 +1,293 @@
+//! The SQLite backend: one file, opened with the pragmas below, its
+//! schema (`schema.sql`) and migrations (`migrations/`, on `user_version`),
+//! and the grouping of reports into transactions. The SQLite statements
+//! of each job live beside it: `write.rs` and `insert.rs` (a report's
+//! rows), `quarantine.rs`, `rebuild.rs`, `report_ips.rs`, `netfacts.rs`,
+//! `senders.rs`, `drill.rs`, `lookup.rs`.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use rusqlite::config::DbConfig;
+use rusqlite::types::Value;
+use rusqlite::{params_from_iter, Connection, TransactionBehavior};
+
+use super::insert::AuthSets;
+use super::views::Cells;
+use super::{
+    DbError, Group, StoreError, Stored, BATCH_AGE, BATCH_RECORDS, BATCH_REPORTS,
+    DEFAULT_BUSY_TIMEOUT,
+};
+
+/// The current schema, applied to a new file. See `schema.sql`.
+const SCHEMA: &str = include_str!("../../schema.sql");
+
+/// Migrations of files made by earlier versions, in order: entry `i` takes
+/// `user_version` from `i + 1` to `i + 2` (version 1 was the first
+/// schema). A new file gets [`SCHEMA`] and the latest version at once.
+/// Append only: never edit, remove or reorder an entry that has shipped.
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/v1-to-v2.sql"),
+    include_str!("migrations/v2-to-v3.sql"),
+    include_str!("migrations/v3-to-v4.sql"),
+    include_str!("migrations/v4-to-v5.sql"),
+];
+
+/// The `user_version` of a file with the current schema.
+pub(super) const VERSION: i64 = MIGRATIONS.len() as i64 + 1;
+
+/// An open SQLite file.
+pub struct Lite {
+    pub(super) conn: Connection,
+    /// Whether reports are grouped into transactions; see [`Store::set_batching`].
+    pub(super) batching: bool,
+    /// The open group of reports, if any.
+    pub(super) batch: Option<Group>,
+    /// Auth-result sets known to be stored, for the inserts.
+    pub(super) sets: AuthSets,
+}
+
+impl Lite {
+    /// Opens (creating if needed, readable by its owner only) and migrates,
+    /// with `busy_timeout` as the longest wait for another process's write
+    /// lock (on open and on every later write).
+    pub fn open_waiting(path: &Path, busy_timeout: Duration) -> Result<Lite, DbError> {
+        if let Some(dir) = path.parent() {
+            if !dir.as_os_str().is_empty() && !dir.exists() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+        }
+        create_private(path);
+        let conn = Connection::open(path)?;
+        Ok(Lite::setup(conn, busy_timeout)?)
+    }
+
+    /// A throwaway database, for tests.
+    pub fn open_in_memory() -> Result<Lite, DbError> {
+        Ok(Lite::setup(
+            Connection::open_in_memory()?,
+            DEFAULT_BUSY_TIMEOUT,
+        )?)
+    }
+
+    fn setup(conn: Connection, busy_timeout: Duration) -> Result<Lite, rusqlite::Error> {
+        conn.busy_timeout(busy_timeout)?;
+        // 8 KiB pages for a new file (an existing one keeps its own): half
+        // the WAL frames, each a write of its own, and shallower trees;
+        // ingest was 5-8 % faster than with 4 KiB (bench/README.md).
+        conn.pragma_update(None, "page_size", 8192)?;
+        // Switching a new file to WAL needs a lock that SQLite does not wait
+        // for through the busy handler: two runs creating the same file at
+        // once would see "database is locked". Retry for a while instead.
+        retry_busy(busy_timeout, || {
+            conn.pragma_update(None, "journal_mode", "WAL")
+        })?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // No checkpoint when the connection closes: copying the WAL into
+        // the file and its two disk syncs were on the critical path at the
+        // end of every run. SQLite's auto-checkpoint (at 1000 WAL pages)
+        // still bounds the WAL, and the next connection reads it; what is
+        // committed stays as durable as `synchronous` made it.
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
+        // The schema's foreign keys document the references; SQLite is not
+        // asked to check them on every insert (a seventh of the writer's
+        // time): the writer makes each reference itself, and the tests
+        // check them all with `PRAGMA foreign_key_check`.
+        conn.pragma_update(None, "foreign_keys", "OFF")?;
+        // The default page cache (2 MiB) is enough: records are appended in
+        // key order, with no index to insert at random places. (A 16 MiB
+        // cache served the record_source_ip index of schema version 1, and
+        // added 13 MiB to the peak memory of a 200,000-record report.)
+        // Grouped reports each get a savepoint, whose undo journal then
+        // stays in memory rather than in a temporary file.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        let mut store = Lite {
+            conn,
+            batching: false,
+            batch: None,
+            sets: AuthSets::default(),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Applies pending migrations in one transaction, so two processes
+    /// opening a new file at once do not both create the tables.
+    fn migrate(&mut self) -> Result<(), rusqlite::Error> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version == 0 {
+            tx.execute_batch(SCHEMA)?;
+            tx.pragma_update(None, "user_version", VERSION)?;
+        }
+        let start = usize::try_from(version - 1).unwrap_or(usize::MAX);
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(start) {
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", (i + 2) as i64)?;
+        }
+        tx.commit()
+    }
+
+    /// `synchronous = FULL` (true) or `NORMAL` (false); see the module doc.
+    pub fn set_durable(&self, durable: bool) -> Result<(), DbError> {
+        let mode = if durable { "FULL" } else { "NORMAL" };
+        Ok(self.conn.pragma_update(None, "synchronous", mode)?)
+    }
+
+    /// Groups reports into fewer transactions (`true`), or commits each on
+    /// its own (`false`, the default; switching off commits the group).
+    ///
+    /// Grouped, each report still gets its own savepoint, so a bad one
+    /// leaves nothing behind, but the transaction stays open for the next
+    /// until [`Store::commit_due`] finds the group big or old enough. A
+    /// commit writes every page the transaction touched to the WAL again,
+    /// which for a report of 100 records costs about as much as inserting
+    /// them: grouping made ingesting 200 such reports a quarter faster
+    /// (`bench/README.md`). The caller acknowledges an input only once it
+    /// is committed; a killed process loses the open group, whose inputs
+    /// are then read again.
+    pub fn set_batching(&mut self, on: bool) -> Result<(), DbError> {
+        self.batching = on;
+        if on {
+            Ok(())
+        } else {
+            self.commit()
+        }
+    }
+
+    /// Commits the open group if it holds 50 reports or 20,000 records, or
+    /// began 250 ms ago (`BATCH_REPORTS`, `BATCH_RECORDS`, `BATCH_AGE`).
+    /// Returns whether everything stored so far is committed.
+    /// Whether a transaction is open (a group not committed yet).
+    pub fn in_group(&self) -> bool {
+        !self.conn.is_autocommit()
+    }
+
+    pub fn commit_due(&mut self) -> Result<bool, DbError> {
+        let Some(g) = self.batch else {
+            return Ok(true);
+        };
+        if g.reports < BATCH_REPORTS && g.records < BATCH_RECORDS && g.since.elapsed() < BATCH_AGE {
+            return Ok(false);
+        }
+        self.commit()?;
+        Ok(true)
+    }
+
+    /// Commits the open group, if any.
+    pub fn commit(&mut self) -> Result<(), DbError> {
+        match self.batch.take() {
+            Some(_) => Ok(self.conn.execute_batch("COMMIT").inspect_err(|_| {
+                // Whatever failed, the sets added by the group are not
+                // known to be in the file.
+                self.sets.clear();
+            })?),
+            None => Ok(()),
+        }
+    }
+
+    /// The file's path, for a second connection and for messages (`None`
+    /// in memory).
+    pub fn path(&self) -> Option<&str> {
+        self.conn.path().filter(|p| !p.is_empty())
+    }
+
+    /// Runs `write` in a transaction of its own, or in a savepoint of the
+    /// open group (see [`Store::set_batching`]); kept only if it succeeds.
+    pub(super) fn in_savepoint(
+        &mut self,
+        write: impl FnOnce(&Connection, &mut AuthSets) -> Result<Stored, StoreError>,
+    ) -> Result<Stored, StoreError> {
+        if !self.batching {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let stored = write(&tx, &mut self.sets)
+                .and_then(|stored| Ok(tx.commit().map(|()| stored)?))
+                .inspect_err(|_| self.sets.forget())?;
+            self.sets.keep();
+            return Ok(stored);
+        }
+        if self.batch.is_none() {
+            // The write lock first, as in the ungrouped case.
+            self.conn.execute_batch("BEGIN IMMEDIATE")?;
+            self.batch = Some(Group {
+                since: Instant::now(),
+                reports: 0,
+                records: 0,
+            });
+        }
+        let sp = self.conn.savepoint()?;
+        let stored = write(&sp, &mut self.sets)
+            .and_then(|stored| Ok(sp.commit().map(|()| stored)?))
+            .inspect_err(|_| self.sets.forget())?;
+        self.sets.keep();
+        if let (Some(g), Stored::New { records, .. }) = (self.batch.as_mut(), &stored) {
+            g.reports += 1;
+            g.records += records;
+        }
+        Ok(stored)
+    }
+}
+
+/// Runs `op` again while the database is busy or locked, for up to
+/// `timeout` (like the busy timeout, for the statements that bypass it).
+fn retry_busy<T>(
+    timeout: Duration,
+    mut op: impl FnMut() -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        match op() {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Creates the database file with mode 0600 before SQLite opens it, so
+/// report data (who mails as us, from where) is not world-readable.
+fn create_private(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path);
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+}
+
+impl Lite {
+    /// Every row of `text` with `args` bound, as [`Cells`].
+    pub(super) fn cells(&self, text: &str, args: &[Value]) -> Result<Vec<Cells>, DbError> {
+        let mut st = self.conn.prepare_cached(text)?;
+        let n = st.column_count();
+        let rows = st.query_map(params_from_iter(args.iter()), |r| {
+            (0..n).map(|i| r.get::<_, Value>(i)).collect()
+        })?;
+        Ok(rows
+            .map(|r| r.map(Cells))
+            .collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+impl Lite {
+    /// Runs `text` with `args` bound; returns the rows it changed.
+    pub(super) fn execute(&self, text: &str, args: &[Value]) -> Result<u64, DbError> {
+        let mut st = self.conn.prepare_cached(text)?;
+        Ok(st.execute(params_from_iter(args.iter()))? as u64)
+    }
+}

@@ -1,0 +1,419 @@
+//! PostgreSQL as the database: every view gives the same JSON as on
+//! SQLite for the same reports; several ingesters at once store each
+//! report once; quarantine and reparse work there; a password in the URL
+//! never shows in a message; the "new sender" alert finds the same
+//! senders; what PostgreSQL cannot do yet is a clear error. The server is
+//! a throwaway cluster started by the tests (`tests/common/postgres.rs`);
+//! without it the tests skip, unless `CI=true`.
+
+mod fixture;
+
+use fixture::{midnight, postgres, run, Env, Rec, Report, DAY};
+
+const OURS: &str = "192.0.2.0/24";
+
+/// Reports of several reporters, with auth results, reasons and a
+/// two-day range.
+fn reports() -> Vec<Report> {
+    let google = Report::day(
+        "Google",
+        "g1",
+        midnight(2),
+        vec![
+            Rec::new("192.0.2.10", 90, true),
+            Rec::new("192.0.2.10", 10, false).spf_auth(&[("example.com", "softfail")]),
+            Rec::new("203.0.113.5", 30, false)
+                .envelope_from("evil.example")
+                .dkim_auth(&[("evil.example", "x", "fail")])
+                .spf_auth(&[("evil.example", "fail")]),
+        ],
+    );
+    let yahoo = Report::day(
+        "Yahoo",
+        "y1",
+        midnight(1),
+        vec![
+            Rec::new("192.0.2.10", 50, true),
+            Rec::new("::ffff:192.0.2.11", 20, true)
+                .dkim_auth(&[("example.com", "s1", "pass"), ("esp.example", "k2", "pass")]),
+            Rec::new("2001:db8::1", 7, false).header_from("Example.COM"),
+        ],
+    );
+    let mut mailru = Report::day(
+        "Mail.ru",
+        "m1",
+        midnight(4) + DAY / 2,
+        vec![
+            Rec::new("198.51.100.7", 80, true)
+                .header_from("example.org")
+                .evaluated("pass", "fail")
+                .dkim_auth(&[("example.org", "s2", "pass")])
+                .spf_auth(&[("fwd.example", "fail")]),
+            Rec::new("198.51.100.7", 20, false)
+                .header_from("example.org")
+                .spf_auth(&[("fwd.example", "fail")]),
+        ],
+    );
+    mailru.domain = "example.org".into();
+    mailru.end = mailru.begin + DAY;
+    let old = Report::day(
+        "google",
+        "old",
+        midnight(30),
+        vec![Rec::new("192.0.2.10", 1000, true)],
+    );
+    vec![google, yahoo, mailru, old]
+}
+
+fn pg_env() -> Option<Env> {
+    postgres::cluster()?;
+    Some(Env::on(true))
+}
+
+fn out(env: &Env, args: &[&str]) -> String {
+    let (code, out, err) = run(env.cmd().arg("--our-net").arg(OURS).args(args));
+    assert_eq!(code, 0, "{args:?}: {err}");
+    out
+}
+
+#[test]
+fn every_view_gives_the_same_json_on_both_backends() {
+    let Some(pg) = pg_env() else { return };
+    let lite = Env::on(false);
+    pg.ingest(&reports());
+    lite.ingest(&reports());
+    let filters: [&[&str]; 6] = [
+        &[],
+        &["--days", "60"],
+        &["--domain", "EXAMPLE.com"],
+        &["--org", "GOOGLE", "--days", "60"],
+        &["--external", "--limit", "2"],
+        &["--ip", "192.0.2.0/25", "--ours"],
+    ];
+    let views = [
+        "sources", "daily", "orgs", "domains", "dkim", "spf", "failures", "reports",
+    ];
+    for view in views {
+        for f in filters {
+            let mut args = vec!["query", view, "--format", "json"];
+            args.extend(f);
+            let (a, b) = (out(&lite, &args), out(&pg, &args));
+            assert_eq!(a, b, "{args:?}");
+            assert!(a.len() > 2 || f.len() > 2, "{args:?} found nothing: {a}");
+        }
+    }
+    let alert = ["alert", "--dry-run", "--days", "60"];
+    let (ca, a, _) = run(lite.cmd().arg("--our-net").arg(OURS).args(alert));
+    let (cb, b, _) = run(pg.cmd().arg("--our-net").arg(OURS).args(alert));
+    assert_eq!((ca, a), (cb, b));
+}
+
+#[test]
+fn several_ingesters_at_once_store_each_report_once() {
+    let Some(env) = pg_env() else { return };
+    // 60 reports, written once, ingested by four processes at the same time.
+    let reports: Vec<Report> = (0..60)
+        .map(|i| {
+            Report::day(
+                "Parallel",
+                &format!("p{i}"),
+                midnight(1 + i % 5),
+                (0..25)
+                    .map(|k| Rec::new(&format!("198.51.100.{k}"), 1 + k, k % 3 == 0))
+                    .collect(),
+            )
+        })
+        .collect();
+    let dir = env.path("reports");
+    for r in &reports {
+        std::fs::write(dir.join(format!("{}.xml", r.id)), r.xml()).unwrap();
+    }
+    let outputs: Vec<_> = std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| env.cmd().arg("ingest").arg(&dir).output().unwrap()))
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    for o in outputs {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let v = fixture::json(&out(
+        &env,
+        &["query", "reports", "--days", "30", "--format", "json"],
+    ));
+    let rows = v.as_array().unwrap();
+    assert_eq!(rows.len(), 60);
+    let records: i64 = rows.iter().map(|r| r["records"].as_i64().unwrap()).sum();
+    assert_eq!(records, 60 * 25);
+}
+
+/// Ingest with a broken input, list the quarantine, reparse, drop: the
+/// exit codes and what is listed and stored after each step.
+fn quarantine_flow(env: &Env) -> Vec<String> {
+    let mut seen = Vec::new();
+    env.ingest(&reports());
+    let bad = env.path("bad.xml");
+    std::fs::write(&bad, "<feedback><report_metadata>").unwrap();
+    let (code, _, err) = run(env.cmd().arg("ingest").arg(&bad));
+    assert_eq!(code, 3, "{err}");
+    let list = fixture::json(&out(env, &["quarantine", "list", "--format", "json"]));
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list[0]["bytes"], 27);
+    assert_eq!(list[0]["attempts"], 1);
+    seen.push(list[0]["reason"].to_string());
+    let (code, _, _) = run(env.cmd().arg("reparse"));
+    seen.push(code.to_string());
+    seen.push(out(
+        env,
+        &["query", "reports", "--days", "60", "--format", "json"],
+    ));
+    let (code, _, err) = run(env.cmd().args(["quarantine", "drop", "--all"]));
+    assert_eq!(code, 0, "{err}");
+    seen.push(out(env, &["quarantine", "list", "--format", "json"]));
+    seen
+}
+
+#[test]
+fn quarantine_and_reparse_work_alike_on_both_backends() {
+    let Some(pg) = pg_env() else { return };
+    let on_pg = quarantine_flow(&pg);
+    assert_eq!(on_pg, quarantine_flow(&Env::on(false)));
+    assert_eq!(fixture::json(&on_pg[2]).as_array().unwrap().len(), 4);
+    assert_eq!(on_pg[3].trim(), "[]");
+}
+
+#[test]
+fn a_password_in_the_url_never_shows_in_an_error() {
+    let mut env = Env::on(false);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("postgres://me:s3cret@127.0.0.1:{port}/dmarc?sslmode=disable");
+    env.url = Some(url);
+    let (code, _, err) = run(env.cmd().args(["query", "sources"]));
+    assert_ne!(code, 0);
+    assert!(err.contains("me:***@127.0.0.1"), "{err}");
+    assert!(!err.contains("s3cret"), "{err}");
+}
+
+/// Every view and the quarantine, as JSON, for comparing two databases.
+fn everything(env: &Env) -> Vec<String> {
+    let mut all: Vec<String> = [
+        "sources", "daily", "orgs", "domains", "dkim", "spf", "failures", "reports",
+    ]
+    .iter()
+    .map(|v| out(env, &["query", v, "--days", "60", "--format", "json"]))
+    .collect();
+    all.push(out(env, &["quarantine", "list", "--format", "json"]));
+    all
+}
+
+/// The original bytes of every report, by identity, from a SQLite file.
+fn blobs(db: &std::path::Path) -> Vec<(String, String, Vec<u8>)> {
+    let c = rusqlite::Connection::open(db).unwrap();
+    let mut st = c
+        .prepare(
+            "SELECT r.org_name, r.report_id, b.gzip FROM report r
+             JOIN report_blob b ON b.report = r.id ORDER BY 1, 2",
+        )
+        .unwrap();
+    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect()
+}
+
+#[test]
+fn copy_round_trips_sqlite_to_postgres_and_back_without_a_difference() {
+    let Some(pg) = pg_env() else { return };
+    let a = Env::on(false);
+    a.ingest(&reports());
+    let bad = a.path("bad.xml");
+    std::fs::write(&bad, "<feedback><report_metadata>").unwrap();
+    assert_eq!(run(a.cmd().arg("ingest").arg(&bad)).0, 3);
+    let b = Env::on(false);
+    let url = pg.url.clone().unwrap();
+    let copy = |from: &std::ffi::OsStr, to: &std::ffi::OsStr| {
+        let (code, stdout, err) = run(a
+            .cmd()
+            .arg("copy")
+            .arg("--from")
+            .arg(from)
+            .arg("--to")
+            .arg(to));
+        assert_eq!(code, 0, "{err}");
+        stdout
+    };
+    let first = copy(a.db().as_os_str(), url.as_ref());
+    assert!(first.starts_with("4 report(s) copied"), "{first}");
+    assert!(first.contains("quarantine: 1 copied"), "{first}");
+    let again = copy(a.db().as_os_str(), url.as_ref());
+    assert!(
+        again.starts_with("0 report(s) copied (0 records), 4 already there"),
+        "{again}"
+    );
+    assert!(
+        again.contains("quarantine: 0 copied, 1 already there"),
+        "{again}"
+    );
+    copy(url.as_ref(), b.db().as_os_str());
+    let want = everything(&a);
+    assert_eq!(everything(&pg), want);
+    assert_eq!(everything(&b), want);
+    assert_eq!(blobs(&b.db()), blobs(&a.db()));
+}
+
+/// The panels' SQL of the example Grafana dashboard, with Grafana's macros
+/// replaced by what they expand to.
+fn dashboard_sql() -> Vec<(String, String)> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/contrib/grafana/dmarcdb-postgres.json"
+    );
+    let dash: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap())
+        .expect("the dashboard is JSON");
+    let panels = dash["panels"].as_array().expect("panels");
+    assert!(panels.len() >= 3);
+    let mut out = Vec::new();
+    for p in panels {
+        let title = p["title"].as_str().unwrap().to_string();
+        for t in p["targets"].as_array().unwrap() {
+            let sql = t["rawSql"].as_str().expect("rawSql");
+            let sql = sql
+                .replace(
+                    "$__timeGroupAlias(r.begin_at, 1d)",
+                    "date_trunc('day', r.begin_at) AS time",
+                )
+                .replace("$__unixEpochFrom()", "0")
+                .replace("$__unixEpochTo()", "4000000000");
+            assert!(
+                !sql.contains("$__"),
+                "{title}: a macro the test does not know: {sql}"
+            );
+            out.push((title.clone(), sql));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_grafana_dashboard_names_only_tables_and_columns_that_exist() {
+    let Some(env) = pg_env() else { return };
+    env.ingest(&reports());
+    let url = env.url.clone().unwrap();
+    let mut c = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
+    for (title, sql) in dashboard_sql() {
+        // Planning fails on any table or column that does not exist; the
+        // panels must also find something in a few reports.
+        let rows = c
+            .query(sql.as_str(), &[])
+            .unwrap_or_else(|e| panic!("{title}: {e}\n{sql}"));
+        assert!(!rows.is_empty(), "{title}: no rows");
+    }
+}
+
+#[test]
+fn a_report_bigger_than_one_copy_is_stored_whole_or_not_at_all() {
+    let Some(env) = pg_env() else { return };
+    // More records than one COPY buffer holds (4096): loaded in chunks.
+    let recs = |n: i64| {
+        (0..n)
+            .map(|k| {
+                Rec::new(
+                    &format!("198.51.{}.{}", k / 250, k % 250),
+                    1 + k % 7,
+                    k % 2 == 0,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let big = Report::day("Big", "b1", midnight(1), recs(9000));
+    let broken = Report::day("Big", "b2", midnight(1), recs(9000));
+    let xml = broken.xml();
+    std::fs::write(env.path("broken.xml"), &xml[..xml.len() * 9 / 10]).unwrap();
+    let (code, _, err) = run(env.cmd().arg("ingest").arg(env.path("broken.xml")));
+    assert_eq!(code, 3, "{err}");
+    env.ingest(&[big]);
+    let v = fixture::json(&out(&env, &["query", "reports", "--format", "json"]));
+    let rows = v.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{v}");
+    assert_eq!(rows[0]["report_id"], "b1");
+    assert_eq!(rows[0]["records"], 9000);
+    let url = env.url.clone().unwrap();
+    let mut c = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
+    let records: i64 = c
+        .query_one("SELECT count(*) FROM record", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(records, 9000, "nothing of the broken report is left");
+}
+
+#[test]
+fn a_new_sender_is_found_alike_on_both_backends() {
+    let Some(pg) = pg_env() else { return };
+    let lite = Env::on(false);
+    let history = || {
+        Report::day(
+            "Google",
+            "old",
+            midnight(20),
+            vec![
+                Rec::new("192.0.2.1", 50, true),
+                Rec::new("198.51.100.50", 12, true),
+            ],
+        )
+    };
+    let now = || {
+        Report::day(
+            "Google",
+            "new",
+            midnight(2),
+            vec![
+                Rec::new("192.0.2.1", 50, true),
+                Rec::new("198.51.100.50", 12, true),
+                Rec::new("203.0.113.9", 12, true),
+            ],
+        )
+    };
+    let mut answers = Vec::new();
+    for env in [&lite, &pg] {
+        env.ingest(&[history(), now()]);
+        let (code, out, err) =
+            run(env
+                .cmd()
+                .args(["--our-net", OURS, "alert", "--format", "json"]));
+        assert_eq!(code, 1, "{err}");
+        let problems = fixture::json(&out)["problems"].clone();
+        let ips: Vec<_> = problems
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["kind"] == "new_sender")
+            .map(|p| p["source_ip"].clone())
+            .collect();
+        // 198.51.100.50 was in a report before the window; 203.0.113.9 was not.
+        assert_eq!(ips, [serde_json::json!("203.0.113.9")], "{out}");
+        answers.push(problems);
+    }
+    assert_eq!(answers[0], answers[1]);
+}
+
+#[test]
+fn what_postgresql_cannot_do_yet_is_a_clear_error() {
+    let Some(pg) = pg_env() else { return };
+    pg.ingest(&reports());
+    for args in [
+        &["enrich", "--rdns"][..],
+        &["readiness", "--domain", "example.com"][..],
+    ] {
+        let (code, out, err) = run(pg.cmd().args(args));
+        assert_ne!(code, 0, "{args:?}: {out}");
+        assert!(
+            err.contains("not supported on PostgreSQL yet"),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
