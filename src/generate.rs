@@ -76,7 +76,7 @@ impl Rng {
     }
 }
 
-/// Derives the seed of item `i` from a corpus seed.
+/// Derives item `i`'s random seed from a corpus seed.
 fn mix(seed: u64, i: u64) -> u64 {
     Rng::new(seed ^ i.wrapping_mul(0xD6E8_FEB8_6659_FD93)).next_u64()
 }
