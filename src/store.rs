@@ -81,7 +81,9 @@ mod netfacts;
 mod pg;
 mod quarantine;
 mod rebuild;
+mod readiness;
 mod report_ips;
+mod sender_facts;
 mod senders;
 mod sqlite;
 mod tls;
@@ -99,6 +101,7 @@ pub use netfacts::IpFacts;
 pub use quarantine::{inflate_to, Dropped, Quarantined};
 pub use rebuild::Rebuilt;
 pub use report_ips::ip_hash;
+pub use sender_facts::{NetFactRow, RdnsRow};
 pub use tls::{TlsFailureRow, TlsPolicyRow, TlsReportRow, TlsStored};
 pub use views::{
     DkimRow, DomainRow, FailureRow, Filter, Novelty, OrgRow, ReportRow, ReportSpan, ReportTotals,

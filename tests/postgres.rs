@@ -2,9 +2,10 @@
 //! SQLite for the same reports; several ingesters at once store each
 //! report once; quarantine and reparse work there; a password in the URL
 //! never shows in a message; the "new sender" alert finds the same
-//! senders; what PostgreSQL cannot do yet is a clear error. The server is
-//! a throwaway cluster started by the tests (`tests/common/postgres.rs`);
-//! without it the tests skip, unless `CI=true`.
+//! senders. Sender facts, readiness and the pages: `postgres_senders.rs`.
+//! The server is a throwaway cluster started by the tests
+//! (`tests/common/postgres.rs`); without it the tests skip, unless
+//! `CI=true`.
 
 mod fixture;
 
@@ -398,22 +399,4 @@ fn a_new_sender_is_found_alike_on_both_backends() {
         answers.push(problems);
     }
     assert_eq!(answers[0], answers[1]);
-}
-
-#[test]
-fn what_postgresql_cannot_do_yet_is_a_clear_error() {
-    let Some(pg) = pg_env() else { return };
-    pg.ingest(&reports());
-    for args in [
-        &["enrich", "--rdns"][..],
-        &["readiness", "--domain", "example.com"][..],
-    ] {
-        let (code, out, err) = run(pg.cmd().args(args));
-        assert_ne!(code, 0, "{args:?}: {out}");
-        assert!(
-            err.contains("not supported on PostgreSQL yet"),
-            "{args:?}: {err}"
-        );
-        assert!(!err.contains("panicked"), "{args:?}: {err}");
-    }
 }
