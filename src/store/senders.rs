@@ -199,9 +199,11 @@ mod tests {
         for (kind, comment) in cases {
             let sql: i64 = store
                 .conn
-                .query_row(&format!("SELECT {text}"), rusqlite::params![kind, comment], |r| {
-                    r.get(0)
-                })
+                .query_row(
+                    &format!("SELECT {text}"),
+                    rusqlite::params![kind, comment],
+                    |r| r.get(0),
+                )
                 .unwrap();
             let r = [Reason {
                 kind,

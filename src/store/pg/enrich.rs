@@ -21,7 +21,8 @@ use crate::enrich::rdns::Ptr;
 
 /// Replaces the `net_fact` rows of `rows`' IPs, or with `newer_only`
 /// only those looked up before the given row was.
-const PUT_NET: &str = "INSERT INTO net_fact (ip, addr, asn, as_name, as_domain, country, looked_up_at)
+const PUT_NET: &str =
+    "INSERT INTO net_fact (ip, addr, asn, as_name, as_domain, country, looked_up_at)
      SELECT * FROM unnest($1::text[], $2::inet[], $3::int8[], $4::text[], $5::text[], $6::text[],
                           $7::int8[])
      ON CONFLICT (ip) DO UPDATE SET addr = excluded.addr, asn = excluded.asn,
@@ -166,7 +167,8 @@ impl Pg {
                 country: r.try_get(4)?,
             });
         }
-        let st = c.prepared("SELECT ip, ptr, confirmed, looked_up_at FROM rdns WHERE ip = ANY($1)")?;
+        let st =
+            c.prepared("SELECT ip, ptr, confirmed, looked_up_at FROM rdns WHERE ip = ANY($1)")?;
         for r in c.client.query(&st, &[&ips])? {
             let ptr: Option<String> = r.try_get(1)?;
             let p = match ptr {
