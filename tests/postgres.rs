@@ -349,6 +349,14 @@ fn a_report_bigger_than_one_copy_is_stored_whole_or_not_at_all() {
         .unwrap()
         .get(0);
     assert_eq!(records, 9000, "nothing of the broken report is left");
+    // Its report_ips row, written after the last chunk: 9000 distinct IPs.
+    let hashes: Vec<i32> = c
+        .query("SELECT length(hashes) FROM report_ips", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(hashes, [9000 * 8]);
 }
 
 #[test]

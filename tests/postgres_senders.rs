@@ -189,3 +189,177 @@ fn ingest_enrich_names_the_new_sources_alike_on_both_backends() {
         "{v}"
     );
 }
+
+/// Every `net_fact` and `rdns` row of a SQLite file, as text.
+fn lite_facts(db: &OsStr) -> Vec<String> {
+    let c = rusqlite::Connection::open(db).unwrap();
+    let mut out = Vec::new();
+    for sql in [
+        "SELECT ip, asn, as_name, as_domain, country, looked_up_at FROM net_fact ORDER BY ip",
+        "SELECT ip, ptr, confirmed != 0, looked_up_at FROM rdns ORDER BY ip",
+    ] {
+        let mut st = c.prepare(sql).unwrap();
+        let n = st.column_count();
+        let rows = st
+            .query_map([], |r| {
+                (0..n)
+                    .map(|i| Ok(format!("{:?}", r.get::<_, rusqlite::types::Value>(i)?)))
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .unwrap();
+        out.extend(rows.map(|r| r.unwrap().join("|")));
+    }
+    out
+}
+
+/// The same rows of a PostgreSQL database, in the same form.
+fn pg_facts(c: &mut postgres::Client) -> Vec<String> {
+    use rusqlite::types::Value as V;
+    let text = |s: Option<String>| s.map_or(V::Null, V::Text);
+    let int = |n: Option<i64>| n.map_or(V::Null, V::Integer);
+    let mut out = Vec::new();
+    for r in c
+        .query(
+            "SELECT ip, asn, as_name, as_domain, country, looked_up_at FROM net_fact ORDER BY ip",
+            &[],
+        )
+        .unwrap()
+    {
+        let row = [
+            text(r.get(0)),
+            int(r.get(1)),
+            text(r.get(2)),
+            text(r.get(3)),
+            text(r.get(4)),
+            int(r.get(5)),
+        ];
+        out.push(row.map(|v| format!("{v:?}")).join("|"));
+    }
+    for r in c
+        .query(
+            "SELECT ip, ptr, confirmed, looked_up_at FROM rdns ORDER BY ip",
+            &[],
+        )
+        .unwrap()
+    {
+        let ok: bool = r.get(2);
+        let row = [
+            text(r.get(0)),
+            text(r.get(1)),
+            V::Integer(ok.into()),
+            int(r.get(3)),
+        ];
+        out.push(row.map(|v| format!("{v:?}")).join("|"));
+    }
+    out
+}
+
+fn pg_client(w: &pg_world::World) -> postgres::Client {
+    postgres::Client::connect(w.pg.to_str().unwrap(), postgres::NoTls).unwrap()
+}
+
+#[test]
+fn copy_carries_the_sender_facts_both_ways_without_a_difference() {
+    let Some(dns) = dns() else { return };
+    let Some(w) = world() else { return };
+    ingest(&w, &w.lite);
+    enrich(&w, &w.lite, &dns);
+    let back = w.dir.path().join("back.sqlite").into_os_string();
+    let copy = |from: &OsStr, to: &OsStr| {
+        let (f, t) = (from.to_str().unwrap(), to.to_str().unwrap());
+        ok(&w.lite, &["copy", "--from", f, "--to", t])
+    };
+    let facts = lite_facts(&w.lite);
+    let n = facts.len();
+    assert!(n >= 12, "{facts:?}");
+    let first = copy(&w.lite, &w.pg);
+    assert!(
+        first.contains(&format!("sender facts: {n} copied, 0 already there")),
+        "{first}"
+    );
+    let again = copy(&w.lite, &w.pg);
+    assert!(
+        again.contains(&format!("sender facts: 0 copied, {n} already there")),
+        "{again}"
+    );
+    let mut pg = pg_client(&w);
+    assert_eq!(pg_facts(&mut pg), facts);
+    // The address as inet beside the text the reporter wrote.
+    let addr: String = pg
+        .query_one(
+            "SELECT host(addr) FROM net_fact WHERE ip = '2001:DB8::5'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(addr, "2001:db8::5");
+    copy(&w.pg, &back);
+    assert_eq!(lite_facts(&back), facts);
+    let sources = |db: &OsStr| ok(db, &["query", "sources", "--format", "json"]);
+    let want = sources(&w.lite);
+    assert!(want.contains("EVIL-AS"), "{want}");
+    assert_eq!(sources(&w.pg), want);
+    assert_eq!(sources(&back), want);
+
+    // A later lookup wins, whichever way it is copied; an older one does not.
+    pg.execute(
+        "UPDATE net_fact SET as_name = 'EVIL-AS-2', looked_up_at = looked_up_at + 100
+         WHERE ip = '45.1.2.3'",
+        &[],
+    )
+    .unwrap();
+    let older = copy(&w.lite, &w.pg);
+    assert!(older.contains("sender facts: 0 copied"), "{older}");
+    let newer = copy(&w.pg, &w.lite);
+    assert!(newer.contains("sender facts: 1 copied"), "{newer}");
+    assert!(sources(&w.lite).contains("EVIL-AS-2"));
+}
+
+/// `report_ips` of every report, by report_id, from either backend.
+fn hashes(w: &pg_world::World, pg: bool) -> Vec<(String, Vec<u8>)> {
+    const SQL: &str = "SELECT r.report_id, i.hashes FROM report r
+                       JOIN report_ips i ON i.report = r.id ORDER BY 1";
+    if pg {
+        let rows = pg_client(w).query(SQL, &[]).unwrap();
+        return rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+    }
+    let c = rusqlite::Connection::open(&w.lite).unwrap();
+    let mut st = c.prepare(SQL).unwrap();
+    let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+    rows.map(|r| r.unwrap()).collect()
+}
+
+#[test]
+fn a_database_made_before_report_ips_finds_the_same_new_senders() {
+    let Some(w) = world() else { return };
+    let since = date(7);
+    let alert = ["alert", "--since", since.as_str(), "--format", "json"];
+    let mut answers = Vec::new();
+    for db in [&w.lite, &w.pg] {
+        ingest(&w, db);
+        answers.push(run(db, &alert));
+    }
+    assert_eq!(answers[0], answers[1]);
+    assert_eq!(answers[0].0, 1);
+    assert!(answers[0].1.contains("new_sender"), "{}", answers[0].1);
+    // Written with each report, the same rows on both.
+    let want = hashes(&w, false);
+    assert_eq!(want.len(), 3);
+    assert_eq!(hashes(&w, true), want);
+    // As a database of the first PostgreSQL schema: a `sender` table, no
+    // report_ips (nor net_fact, rdns).
+    pg_client(&w)
+        .batch_execute(
+            "DROP TABLE report_ips, net_fact, rdns;
+             CREATE TABLE sender (source_ip text COLLATE \"C\" PRIMARY KEY,
+                                  first_seen bigint NOT NULL);
+             UPDATE dmarcdb_schema SET version = 1;",
+        )
+        .unwrap();
+    assert_eq!(run(&w.pg, &alert), answers[0]);
+    assert_eq!(hashes(&w, true), want);
+    let gone = pg_client(&w)
+        .query("SELECT 1 FROM pg_tables WHERE tablename = 'sender'", &[])
+        .unwrap();
+    assert!(gone.is_empty());
+}
