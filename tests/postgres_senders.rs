@@ -293,6 +293,33 @@ fn copy_carries_the_sender_facts_both_ways_without_a_difference() {
         .unwrap()
         .get(0);
     assert_eq!(addr, "2001:db8::5");
+    // The dashboard's table of failing sources names them.
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/contrib/grafana/dmarcdb-postgres.json"
+    );
+    let dash: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let panel = dash["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["title"] == "Top failing sources")
+        .unwrap();
+    let sql = panel["targets"][0]["rawSql"]
+        .as_str()
+        .unwrap()
+        .replace("$__unixEpochFrom()", "0")
+        .replace("$__unixEpochTo()", "4000000000");
+    let named: Vec<(String, Option<String>)> = pg
+        .query(sql.as_str(), &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert!(
+        named.contains(&("45.1.2.3".into(), Some("EVIL-AS".into()))),
+        "{named:?}"
+    );
     copy(&w.pg, &back);
     assert_eq!(lite_facts(&back), facts);
     let sources = |db: &OsStr| ok(db, &["query", "sources", "--format", "json"]);
