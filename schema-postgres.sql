@@ -1,4 +1,4 @@
--- dmarcdb schema for PostgreSQL, version 1 (the current one).
+-- dmarcdb schema for PostgreSQL, the current version (VERSION in src/store/pg.rs).
 --
 -- The same tables, columns, keys and identity as schema.sql (SQLite), so
 -- the same SQL answers the same questions on both; read schema.sql for what
@@ -18,6 +18,8 @@
 --   writer makes every reference itself (a declared key costs a trigger
 --   per record on load).
 -- - Records are loaded with binary COPY (src/store/pg/write.rs).
+-- - net_fact and rdns keep the source IP as written (the key the views look
+--   names up by, as on SQLite) and beside it as inet (addr).
 
 -- One row per aggregate report; the identity key is the UNIQUE constraint.
 CREATE TABLE report (
@@ -116,9 +118,41 @@ CREATE TABLE override_reason (
     PRIMARY KEY (report, record, seq)
 );
 
-CREATE TABLE sender (
-    source_ip       text    COLLATE "C" PRIMARY KEY,
-    first_seen      bigint  NOT NULL
+-- Which source IPs each report holds, as sorted 64-bit FNV-1a hashes of
+-- record.source_ip (trimmed), little-endian, 8 bytes each; written with the
+-- report, read by the "new sender" alert (src/store/report_ips.rs).
+-- References report (id).
+CREATE TABLE report_ips (
+    report          bigint  PRIMARY KEY,
+    hashes          bytea   NOT NULL
+);
+
+-- Network facts of a source IP, from the MaxMind-format databases given to
+-- `dmarcdb enrich` (derived: replaced at any time, emptied by
+-- `enrich --forget`). ip is record.source_ip as written, the key the views
+-- look names up by; addr is the same address as inet (NULL if it does not
+-- parse), for psql and dashboards (`WHERE addr << '192.0.2.0/24'`).
+-- looked_up is looked_up_at (epoch seconds) as timestamptz.
+CREATE TABLE net_fact (
+    ip              text    COLLATE "C" PRIMARY KEY,
+    addr            inet,
+    asn             bigint,
+    as_name         text    COLLATE "C",
+    as_domain       text    COLLATE "C",
+    country         text    COLLATE "C",
+    looked_up_at    bigint  NOT NULL,
+    looked_up       timestamptz GENERATED ALWAYS AS (to_timestamp(looked_up_at)) STORED
+);
+
+-- Reverse DNS of a source IP: the PTR name (NULL: none), whether it
+-- resolves back to the IP, when it was asked. ip and addr as in net_fact.
+CREATE TABLE rdns (
+    ip              text    COLLATE "C" PRIMARY KEY,
+    addr            inet,
+    ptr             text    COLLATE "C",
+    confirmed       boolean NOT NULL,
+    looked_up_at    bigint  NOT NULL,
+    looked_up       timestamptz GENERATED ALWAYS AS (to_timestamp(looked_up_at)) STORED
 );
 
 CREATE TABLE state (

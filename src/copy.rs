@@ -9,7 +9,10 @@
 //! gets exactly what ingesting the same bytes would give it (its own ids,
 //! its own auth sets), and a database made by an older version comes out
 //! as the current one would store it. `ingested_at` is the copy's time.
-//! The `sender` table is derived and rebuilt by the destination on demand.
+//! The sender facts (`net_fact`, `rdns`: what `enrich` learned about
+//! source IPs) are copied as rows, each replacing the destination's only if
+//! looked up later (see `store/sender_facts.rs`); `report_ips` is written
+//! by the destination with each report.
 //! Not copied yet: SMTP TLS and failure reports, and the variants of
 //! aggregate reports (the other copies of a report kept beside it).
 //! Like `ingest`, this prints nothing: the caller hears progress.
@@ -36,6 +39,10 @@ pub struct Summary {
     /// Quarantined inputs added, and already there.
     pub quarantined: u64,
     pub quarantined_already: u64,
+    /// Sender-fact rows (`net_fact` and `rdns`) written, and those the
+    /// destination held as they are, or newer.
+    pub facts: u64,
+    pub facts_already: u64,
 }
 
 /// Copies `from` into `to`; `progress` hears (done, total) after each
@@ -92,6 +99,10 @@ pub fn run(
             false => sum.quarantined_already += 1,
         }
     }
+    let net = from.net_fact_rows()?;
+    let rdns = from.rdns_rows()?;
+    sum.facts = to.import_net_facts(&net)? + to.import_rdns(&rdns)?;
+    sum.facts_already = (net.len() + rdns.len()) as u64 - sum.facts;
     Ok(sum)
 }
 

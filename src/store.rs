@@ -22,17 +22,21 @@
 //!   `quarantine.rs`, `rebuild.rs` (reparse), `variant.rs` (a second copy
 //!   of a stored report with other content), `report_ips.rs`,
 //!   `netfacts.rs` (those tables' own operations), `senders.rs` (the
-//!   per-IP totals of the enriched views), `drill.rs` (one report's page),
-//!   `tls.rs` and `failure.rs` (SMTP TLS and DMARC failure reports: their
-//!   writes, view rows and the `--redact` key), `fault.rs` (SQLite faults
-//!   explained).
-//! - `pg.rs` and `pg/`: the aggregate-report jobs on PostgreSQL, with their
-//!   own schema (`schema-postgres.sql`) and migrations (listed in `pg.rs`):
-//!   `connect.rs` (URL, TLS, passwords), `write.rs` (records loaded with
-//!   binary COPY, and each report's `report_ips` row), `admin.rs`
-//!   (quarantine, reparse). Not there yet: report variants, TLS and
-//!   failure reports, enrichment (`net_fact`, `rdns`), the drill-down page
-//!   ([`DbError`] says so).
+//!   per-IP totals of the enriched views), `tls.rs` and `failure.rs` (SMTP
+//!   TLS and DMARC failure reports: their writes, view rows and the
+//!   `--redact` key), `fault.rs` (SQLite faults explained).
+//! - Written once for both backends: `drill.rs` (one report's page, one
+//!   source's records), `readiness.rs` (the policies reporters saw,
+//!   subdomain mail), `sender_facts.rs` (the sender facts `copy` moves),
+//!   `import.rs` (the quarantine `copy` moves).
+//! - `pg.rs` and `pg/`: the aggregate-report and enrichment jobs on
+//!   PostgreSQL, with their own schema (`schema-postgres.sql`) and
+//!   migrations (listed in `pg.rs`): `connect.rs` (URL, TLS, passwords),
+//!   `write.rs` (records loaded with binary COPY, and each report's
+//!   `report_ips` row), `admin.rs` (quarantine, reparse), `report_ips.rs`
+//!   (the new-sender alert's reads), `enrich.rs` (`net_fact`, `rdns`). Not
+//!   there yet: report variants, TLS and failure reports ([`DbError`] says
+//!   so).
 //! - `views.rs` and `views/`: the questions of `query` and `alert`, written
 //!   once for both backends. `views/sql.rs` is the one SQL builder, and
 //!   the only place where the dialects differ (placeholders, case-blind
@@ -80,8 +84,10 @@ mod lookup;
 mod netfacts;
 mod pg;
 mod quarantine;
+mod readiness;
 mod rebuild;
 mod report_ips;
+mod sender_facts;
 mod senders;
 mod sqlite;
 mod tls;
@@ -99,6 +105,7 @@ pub use netfacts::IpFacts;
 pub use quarantine::{inflate_to, Dropped, Quarantined};
 pub use rebuild::Rebuilt;
 pub use report_ips::ip_hash;
+pub use sender_facts::{NetFactRow, RdnsRow};
 pub use tls::{TlsFailureRow, TlsPolicyRow, TlsReportRow, TlsStored};
 pub use views::{
     DkimRow, DomainRow, FailureRow, Filter, Novelty, OrgRow, ReportRow, ReportSpan, ReportTotals,

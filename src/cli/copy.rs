@@ -51,13 +51,16 @@ pub fn cmd_copy(args: CopyArgs) -> anyhow::Result<Exit> {
     }
     println!(
         "{} report(s) copied ({} records), {} already there, {} not copied; \
-         quarantine: {} copied, {} already there.",
+         quarantine: {} copied, {} already there; \
+         sender facts: {} copied, {} already there.",
         s.reports,
         s.records,
         s.already,
         s.failed.len(),
         s.quarantined,
-        s.quarantined_already
+        s.quarantined_already,
+        s.facts,
+        s.facts_already
     );
     Ok(if s.failed.is_empty() {
         Exit::Ok

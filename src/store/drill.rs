@@ -1,18 +1,18 @@
 //! Drill-down reads for the dashboard: the records of one source IP in a
 //! window, and one report with its records and its original XML.
 //!
-//! Read-only, bound parameters only. Records are reached through the
-//! reports of the window (`report_date_begin`) and their key, like the
-//! views; a source without reports in the window costs a scan of the
-//! window's records, never of the whole table.
+//! Read-only, bound parameters only, written once for both backends with
+//! the views' SQL builder. Records are reached through the reports of the
+//! window (`report_date_begin`) and their key, like the views; a source
+//! without reports in the window costs a scan of the window's records,
+//! never of the whole table.
 
 use std::io::Read;
 
 use flate2::read::GzDecoder;
-use rusqlite::{params, OptionalExtension, Row};
 
-use super::sqlite::Lite;
-use super::{Backend, DbError, Store};
+use super::views::Cells;
+use super::{DbError, Store};
 
 /// The most XML bytes a report page shows (a report can be far larger).
 pub const XML_SHOWN: u64 = 4 << 20;
@@ -39,7 +39,7 @@ const RECORD_COLUMNS: &str = "r.id, r.org_name, r.report_id, r.date_begin, c.sou
      c.disposition, c.dkim, c.spf, c.dmarc_pass, c.header_from, c.envelope_from";
 
 impl RecordRow {
-    fn from_row(r: &Row<'_>) -> rusqlite::Result<RecordRow> {
+    fn from_cells(r: &Cells) -> Result<RecordRow, DbError> {
         Ok(RecordRow {
             report: r.get(0)?,
             org_name: r.get(1)?,
@@ -88,30 +88,6 @@ pub struct ReportDetail {
 }
 
 impl Store {
-    /// See [`Lite::source_records`].
-    pub fn source_records(
-        &self,
-        source_ip: &str,
-        since: i64,
-        until: i64,
-        limit: i64,
-    ) -> Result<Vec<RecordRow>, DbError> {
-        match &self.backend {
-            Backend::Sqlite(lite) => lite.source_records(source_ip, since, until, limit),
-            Backend::Postgres(_) => Err(DbError::unsupported("drill-down pages")),
-        }
-    }
-
-    /// See [`Lite::report_detail`].
-    pub fn report_detail(&self, id: i64, limit: i64) -> Result<Option<ReportDetail>, DbError> {
-        match &self.backend {
-            Backend::Sqlite(lite) => lite.report_detail(id, limit),
-            Backend::Postgres(_) => Err(DbError::unsupported("drill-down pages")),
-        }
-    }
-}
-
-impl Lite {
     /// The records of `source_ip` (exactly as the reporter wrote it) in
     /// reports beginning in `[since, until)`, newest report first.
     pub fn source_records(
@@ -121,62 +97,63 @@ impl Lite {
         until: i64,
         limit: i64,
     ) -> Result<Vec<RecordRow>, DbError> {
-        let mut st = self.conn.prepare_cached(&format!(
-            "SELECT {RECORD_COLUMNS} FROM report r CROSS JOIN record c ON c.report = r.id
-             WHERE r.date_begin >= ?1 AND r.date_begin < ?2 AND c.source_ip = ?3
-             ORDER BY r.date_begin DESC, r.id DESC, c.seq LIMIT ?4"
-        ))?;
-        let rows = st.query_map(params![since, until, source_ip, limit], RecordRow::from_row)?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        let mut sql = self.sql();
+        let (lo, hi) = (sql.bind(since), sql.bind(until));
+        let ip = sql.bind(source_ip.to_string());
+        let limit = sql.bind(limit);
+        let from = sql.from();
+        let text = format!(
+            "SELECT {RECORD_COLUMNS} {from}
+             WHERE r.date_begin >= {lo} AND r.date_begin < {hi} AND c.source_ip = {ip}
+             ORDER BY r.date_begin DESC, r.id DESC, c.seq LIMIT {limit}"
+        );
+        self.rows(&text, &sql, RecordRow::from_cells)
     }
 
     /// Report `id` with up to `limit` records and its XML; `None` if there
     /// is no such report.
     pub fn report_detail(&self, id: i64, limit: i64) -> Result<Option<ReportDetail>, DbError> {
-        let conn = &self.conn;
-        let meta = conn
-            .query_row(
-                "SELECT id, org_name, email, report_id, policy_domain, date_begin, date_end,
-                        policy_p, policy_pct, record_count, message_count, pass_count, source
-                 FROM report WHERE id = ?1",
-                [id],
-                |r| {
-                    Ok(ReportMeta {
-                        id: r.get(0)?,
-                        org_name: r.get(1)?,
-                        email: r.get(2)?,
-                        report_id: r.get(3)?,
-                        policy_domain: r.get(4)?,
-                        date_begin: r.get(5)?,
-                        date_end: r.get(6)?,
-                        policy_p: r.get(7)?,
-                        policy_pct: r.get(8)?,
-                        records: r.get(9)?,
-                        messages: r.get(10)?,
-                        messages_pass: r.get(11)?,
-                        source: r.get(12)?,
-                    })
-                },
-            )
-            .optional()?;
-        let Some(meta) = meta else {
+        let mut sql = self.sql();
+        let text = format!(
+            "SELECT id, org_name, email, report_id, policy_domain, date_begin, date_end,
+                    policy_p, policy_pct, record_count, message_count, pass_count, source
+             FROM report WHERE id = {}",
+            sql.bind(id)
+        );
+        let meta = self.rows(&text, &sql, |r| {
+            Ok(ReportMeta {
+                id: r.get(0)?,
+                org_name: r.get(1)?,
+                email: r.get(2)?,
+                report_id: r.get(3)?,
+                policy_domain: r.get(4)?,
+                date_begin: r.get(5)?,
+                date_end: r.get(6)?,
+                policy_p: r.get(7)?,
+                policy_pct: r.get(8)?,
+                records: r.get(9)?,
+                messages: r.get(10)?,
+                messages_pass: r.get(11)?,
+                source: r.get(12)?,
+            })
+        })?;
+        let Some(meta) = meta.into_iter().next() else {
             return Ok(None);
         };
-        let mut st = conn.prepare_cached(&format!(
-            "SELECT {RECORD_COLUMNS} FROM report r CROSS JOIN record c ON c.report = r.id
-             WHERE r.id = ?1 ORDER BY c.seq LIMIT ?2"
-        ))?;
-        let records = st
-            .query_map(params![id, limit], RecordRow::from_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        let gzip: Option<Vec<u8>> = conn
-            .query_row(
-                "SELECT gzip FROM report_blob WHERE report = ?1",
-                [id],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let (xml, xml_cut) = match gzip.map(|g| inflate(&g)) {
+        let mut sql = self.sql();
+        let (idp, limit) = (sql.bind(id), sql.bind(limit));
+        let from = sql.from();
+        let text = format!(
+            "SELECT {RECORD_COLUMNS} {from} WHERE r.id = {idp} ORDER BY c.seq LIMIT {limit}"
+        );
+        let records = self.rows(&text, &sql, RecordRow::from_cells)?;
+        let mut sql = self.sql();
+        let text = format!(
+            "SELECT gzip FROM report_blob WHERE report = {}",
+            sql.bind(id)
+        );
+        let gzip = self.rows(&text, &sql, |r| r.get::<Vec<u8>>(0))?;
+        let (xml, xml_cut) = match gzip.first().map(|g| inflate(g)) {
             Some(Some((x, cut))) => (Some(x), cut),
             _ => (None, false),
         };

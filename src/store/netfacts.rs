@@ -5,11 +5,15 @@
 //! replaced row by row whenever `enrich` learns something, and emptying
 //! them loses nothing a report holds. IPs are `record.source_ip` as the
 //! reporter wrote it, so views join them on that column.
+//!
+//! The statements here are SQLite's; PostgreSQL's, the same operations,
+//! are in `pg/enrich.rs`.
 
 use std::collections::HashMap;
 
 use rusqlite::{params, OptionalExtension};
 
+use super::sender_facts::{NetFactRow, RdnsRow};
 use super::sqlite::Lite;
 use super::{Backend, DbError, Store};
 use crate::enrich::geo::NetInfo;
@@ -24,34 +28,48 @@ pub struct IpFacts {
 }
 
 /// `state` key: the highest report id whose source IPs `enrich` has seen.
-const ENRICHED: &str = "enrich_report";
-
-/// Enrichment on PostgreSQL: not there yet (no `net_fact`, `rdns` tables).
-fn unsupported() -> DbError {
-    DbError::unsupported("source enrichment (AS, country, reverse DNS)")
-}
+pub(super) const ENRICHED: &str = "enrich_report";
 
 impl Store {
     /// See [`Lite::unenriched_ips`].
     pub fn unenriched_ips(&self) -> Result<(Vec<String>, i64), DbError> {
-        self.lite().ok_or_else(unsupported)?.unenriched_ips()
+        match &self.backend {
+            Backend::Sqlite(lite) => lite.unenriched_ips(),
+            Backend::Postgres(pg) => pg.unenriched_ips(),
+        }
     }
 
     /// See [`Lite::mark_enriched`].
     pub fn mark_enriched(&self, report: i64) -> Result<(), DbError> {
-        self.lite().ok_or_else(unsupported)?.mark_enriched(report)
+        match &self.backend {
+            Backend::Sqlite(lite) => lite.mark_enriched(report),
+            Backend::Postgres(pg) => pg.mark_enriched(report),
+        }
     }
 
     /// See [`Lite::enriched_ips`].
     pub fn enriched_ips(&self) -> Result<Vec<String>, DbError> {
-        self.lite().ok_or_else(unsupported)?.enriched_ips()
+        match &self.backend {
+            Backend::Sqlite(lite) => lite.enriched_ips(),
+            Backend::Postgres(pg) => pg.enriched_ips(),
+        }
     }
 
     /// See [`Lite::put_net_facts`].
     pub fn put_net_facts(&mut self, facts: &[(String, NetInfo)], now: i64) -> Result<(), DbError> {
         match &mut self.backend {
             Backend::Sqlite(lite) => lite.put_net_facts(facts, now),
-            Backend::Postgres(_) => Err(unsupported()),
+            Backend::Postgres(pg) => {
+                let rows: Vec<NetFactRow> = facts
+                    .iter()
+                    .map(|(ip, net)| NetFactRow {
+                        ip: ip.clone(),
+                        net: net.clone(),
+                        looked_up_at: now,
+                    })
+                    .collect();
+                pg.put_net_fact_rows(&rows, false).map(|_| ())
+            }
         }
     }
 
@@ -59,34 +77,41 @@ impl Store {
     pub fn put_rdns(&mut self, answers: &[(String, Ptr)], now: i64) -> Result<(), DbError> {
         match &mut self.backend {
             Backend::Sqlite(lite) => lite.put_rdns(answers, now),
-            Backend::Postgres(_) => Err(unsupported()),
+            Backend::Postgres(pg) => {
+                let rows: Vec<RdnsRow> = answers
+                    .iter()
+                    .map(|(ip, ptr)| RdnsRow {
+                        ip: ip.clone(),
+                        ptr: ptr.clone(),
+                        looked_up_at: now,
+                    })
+                    .collect();
+                pg.put_rdns_rows(&rows, false).map(|_| ())
+            }
         }
     }
 
     /// See [`Lite::rdns_looked_up`].
     pub fn rdns_looked_up(&self, ips: &[String]) -> Result<Vec<Option<i64>>, DbError> {
-        self.lite().ok_or_else(unsupported)?.rdns_looked_up(ips)
+        match &self.backend {
+            Backend::Sqlite(lite) => lite.rdns_looked_up(ips),
+            Backend::Postgres(pg) => pg.rdns_looked_up(ips),
+        }
     }
 
-    /// See [`Lite::ip_facts`]. On PostgreSQL nothing can be enriched yet,
-    /// so no IP has facts: views show the addresses without names.
+    /// See [`Lite::ip_facts`].
     pub fn ip_facts(&self, ips: &[&str]) -> Result<HashMap<String, IpFacts>, DbError> {
         match &self.backend {
             Backend::Sqlite(lite) => lite.ip_facts(ips),
-            Backend::Postgres(_) => Ok(HashMap::new()),
+            Backend::Postgres(pg) => pg.ip_facts(ips),
         }
     }
 
     /// See [`Lite::forget_enrichment`].
     pub fn forget_enrichment(&self) -> Result<(), DbError> {
-        self.lite().ok_or_else(unsupported)?.forget_enrichment()
-    }
-
-    /// The SQLite backend, `None` on PostgreSQL.
-    pub(crate) fn lite(&self) -> Option<&Lite> {
         match &self.backend {
-            Backend::Sqlite(lite) => Some(lite),
-            Backend::Postgres(_) => None,
+            Backend::Sqlite(lite) => lite.forget_enrichment(),
+            Backend::Postgres(pg) => pg.forget_enrichment(),
         }
     }
 }

@@ -2,8 +2,10 @@
 //! TLS, password), its schema (`schema-postgres.sql`) and migrations (on
 //! the `dmarcdb_schema` table, append-only like SQLite's), transactions and
 //! groups. Its statements: `write.rs` (a report, its records by binary
-//! COPY, the quarantine), `admin.rs` (quarantine admin, reparse, the
-//! `sender` table that answers the "new sender" alert).
+//! COPY, its `report_ips` row, the quarantine), `admin.rs` (quarantine
+//! admin, reparse), `report_ips.rs` (the "new sender" alert's reads),
+//! `enrich.rs` (network facts and reverse DNS of source IPs, and their
+//! copy).
 //! The views are shared with SQLite (`views/`); [`Pg::cells`] runs them.
 //!
 //! Several writers, on one machine or several, take one transaction-scoped
@@ -29,6 +31,8 @@ use super::{DbError, Group, Lookup, StoreError, Stored, BATCH_AGE, BATCH_RECORDS
 mod admin;
 mod arg;
 mod connect;
+mod enrich;
+mod report_ips;
 mod write;
 
 pub(super) use connect::{is_url, scrub};
@@ -40,7 +44,11 @@ const SCHEMA: &str = include_str!("../../schema-postgres.sql");
 /// Migrations of databases made by earlier versions, in order: entry `i`
 /// takes `dmarcdb_schema.version` from `i + 1` to `i + 2`. Append only:
 /// never edit, remove or reorder an entry that has shipped.
-const MIGRATIONS: &[&str] = &[];
+const MIGRATIONS: &[&str] = &[
+    // Sender intelligence (report_ips, net_fact, rdns; `sender` dropped).
+    // Named for version 3: it follows the TLS and failure reports' migration.
+    include_str!("pg/migrations/v2-to-v3.sql"),
+];
 
 /// The version of a database with the current schema.
 const VERSION: i64 = MIGRATIONS.len() as i64 + 1;

@@ -9,7 +9,12 @@
 //! window, some MB for millions of records, instead of grouping every
 //! record by IP: 25 s on 10 million records became a fraction of a second
 //! (bench/README.md). The `sender` table of schema versions 2–3, which
-//! did that grouping, is gone.
+//! did that grouping, is gone (and on PostgreSQL, where it stood in until
+//! `report_ips` came there too).
+//!
+//! Both backends keep the same rows: PostgreSQL's writer and reparse
+//! (`pg/write.rs`, `pg/admin.rs`) gather them with [`IpHashes`] as
+//! SQLite's do, and `pg/report_ips.rs` reads and fills them.
 //!
 //! `reparse` writes the row again with the report's new records. Reports
 //! without a row (stored by an older version) get one from their records
@@ -49,11 +54,16 @@ impl IpHashes {
         }
     }
 
-    /// Writes the report's row (inside the caller's transaction).
-    pub(crate) fn write(mut self, conn: &Connection, report: i64) -> rusqlite::Result<()> {
+    /// The row's `hashes`: sorted, distinct, 8 bytes little-endian each.
+    pub(crate) fn blob(&mut self) -> Vec<u8> {
         self.0.sort_unstable();
         self.0.dedup();
-        let blob: Vec<u8> = self.0.iter().flat_map(|h| h.to_le_bytes()).collect();
+        self.0.iter().flat_map(|h| h.to_le_bytes()).collect()
+    }
+
+    /// Writes the report's row (inside the caller's transaction).
+    pub(crate) fn write(mut self, conn: &Connection, report: i64) -> rusqlite::Result<()> {
+        let blob = self.blob();
         conn.prepare_cached("INSERT OR REPLACE INTO report_ips (report, hashes) VALUES (?1, ?2)")?
             .execute(params![report, blob])?;
         Ok(())
@@ -62,10 +72,8 @@ impl IpHashes {
 
 impl Store {
     /// For each of `candidates` (source IPs as written), whether it appears
-    /// in a report beginning before `before`. On SQLite from the
-    /// `report_ips` hashes (filling the rows of reports that lack one
-    /// first); PostgreSQL answers the same question from its `sender`
-    /// table (each source IP's first report date).
+    /// in a report beginning before `before`, from the `report_ips` hashes
+    /// (filling the rows of reports that lack one first).
     pub fn seen_before(&self, before: i64, candidates: &[&str]) -> Result<Vec<bool>, DbError> {
         match &self.backend {
             Backend::Sqlite(lite) => Ok(seen_before(&lite.conn, before, candidates)?),
@@ -73,46 +81,67 @@ impl Store {
         }
     }
 
-    /// Writes the `report_ips` rows of reports that have none (SQLite;
-    /// PostgreSQL keeps no such rows).
+    /// Writes the `report_ips` rows of reports that have none.
     pub fn fill_report_ips(&self) -> Result<(), DbError> {
         match &self.backend {
             Backend::Sqlite(lite) => Ok(fill_missing(&lite.conn)?),
-            Backend::Postgres(_) => Ok(()),
+            Backend::Postgres(pg) => pg.fill_report_ips(),
         }
     }
 }
 
 fn seen_before(conn: &Connection, before: i64, candidates: &[&str]) -> rusqlite::Result<Vec<bool>> {
-    let mut seen = vec![false; candidates.len()];
+    let mut search = Search::new(candidates);
     if candidates.is_empty() {
-        return Ok(seen);
+        return Ok(search.seen);
     }
     fill_missing(conn)?;
-    let mut want: HashMap<u64, Vec<usize>> = HashMap::with_capacity(candidates.len());
-    for (i, c) in candidates.iter().enumerate() {
-        want.entry(ip_hash(c)).or_default().push(i);
-    }
     let mut st = conn.prepare_cached(
         "SELECT i.hashes FROM report r JOIN report_ips i ON i.report = r.id
          WHERE r.date_begin < ?1",
     )?;
     let mut rows = st.query(params![before])?;
     while let Some(row) = rows.next()? {
-        let blob = row.get_ref(0)?.as_blob()?;
+        if search.scan(row.get_ref(0)?.as_blob()?) {
+            break;
+        }
+    }
+    Ok(search.seen)
+}
+
+/// Which of some candidate IPs the `hashes` of reports hold (both backends
+/// read the rows, this looks through them).
+pub(crate) struct Search {
+    want: HashMap<u64, Vec<usize>>,
+    /// Per candidate, whether a report holds it.
+    pub seen: Vec<bool>,
+}
+
+impl Search {
+    pub(crate) fn new(candidates: &[&str]) -> Search {
+        let mut want: HashMap<u64, Vec<usize>> = HashMap::with_capacity(candidates.len());
+        for (i, c) in candidates.iter().enumerate() {
+            want.entry(ip_hash(c)).or_default().push(i);
+        }
+        Search {
+            want,
+            seen: vec![false; candidates.len()],
+        }
+    }
+
+    /// Looks through one report's `hashes`; true once every candidate is
+    /// found.
+    pub(crate) fn scan(&mut self, blob: &[u8]) -> bool {
         for chunk in blob.chunks_exact(8) {
             let h = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
-            if let Some(ix) = want.remove(&h) {
+            if let Some(ix) = self.want.remove(&h) {
                 for i in ix {
-                    seen[i] = true;
-                }
-                if want.is_empty() {
-                    return Ok(seen);
+                    self.seen[i] = true;
                 }
             }
         }
+        self.want.is_empty()
     }
-    Ok(seen)
 }
 
 /// Writes the rows of reports that have none, from their records.

@@ -1,8 +1,8 @@
 //! The per-IP totals behind the enriched views (`sources` with names,
 //! `senders`, `readiness`, the alert): sums per source IP, with the
 //! failing messages split for the forwarding rules
-//! ([`FailSplit`](crate::enrich::forwarding::FailSplit)); and what
-//! `readiness` reads besides (the policies reporters saw, subdomain mail).
+//! ([`FailSplit`](crate::enrich::forwarding::FailSplit)). What `readiness`
+//! reads besides is in `readiness.rs`.
 //!
 //! One pass over the window's records, grouped by (source IP, auth set,
 //! header From): a record's DKIM results are its auth set's, so "our own
@@ -14,13 +14,9 @@
 
 use std::collections::HashMap;
 
-use rusqlite::params;
-
-use super::sqlite::Lite;
 use super::views::sql::{Dialect, Sql, PASS};
-use super::{Backend, DbError, Scope, Store};
+use super::{DbError, Scope, Store};
 use crate::enrich::forwarding::{self, Dkim};
-use crate::enrich::readiness::{Published, Seen};
 use crate::enrich::senders::IpTotals;
 
 /// Messages of a failing record that the reporter says were forwarded.
@@ -46,63 +42,6 @@ impl Store {
     /// is not applied: callers group or cut).
     pub fn ip_totals(&self, q: &Scope<'_>) -> Result<Vec<IpTotals>, DbError> {
         ip_totals(self, q)
-    }
-
-    /// Each reporter's distinct views of `domain`'s published policy in
-    /// the window, with the newest report date of each.
-    pub fn policies_seen(&self, q: &Scope<'_>, domain: &str) -> Result<Vec<Seen>, DbError> {
-        match &self.backend {
-            Backend::Sqlite(lite) => lite.policies_seen(q, domain),
-            Backend::Postgres(_) => Err(DbError::unsupported("readiness checks")),
-        }
-    }
-
-    /// Messages in the window whose header From is a subdomain of `domain`.
-    pub fn subdomain_messages(&self, q: &Scope<'_>, domain: &str) -> Result<i64, DbError> {
-        match &self.backend {
-            Backend::Sqlite(lite) => lite.subdomain_messages(q, domain),
-            Backend::Postgres(_) => Err(DbError::unsupported("readiness checks")),
-        }
-    }
-}
-
-impl Lite {
-    /// Each reporter's distinct views of `domain`'s published policy in
-    /// the window, with the newest report date of each.
-    pub fn policies_seen(&self, q: &Scope<'_>, domain: &str) -> Result<Vec<Seen>, DbError> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT org_name, policy_p, policy_sp, policy_np, policy_pct, max(date_begin)
-             FROM report WHERE policy_domain = ?1 COLLATE NOCASE
-               AND date_begin >= ?2 AND date_begin < ?3
-             GROUP BY org_name, policy_p, policy_sp, policy_np, policy_pct",
-        )?;
-        let rows = st.query_map(params![domain, q.window.lo(), q.window.hi()], |r| {
-            Ok(Seen {
-                org_name: r.get(0)?,
-                policy: Published {
-                    p: r.get(1)?,
-                    sp: r.get(2)?,
-                    np: r.get(3)?,
-                    pct: r.get(4)?,
-                },
-                last_seen: r.get(5)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-
-    /// Messages in the window whose header From is a subdomain of `domain`.
-    pub fn subdomain_messages(&self, q: &Scope<'_>, domain: &str) -> Result<i64, DbError> {
-        Ok(self
-            .conn
-            .prepare_cached(
-                "SELECT coalesce(sum(c.count), 0)
-             FROM report r CROSS JOIN record c ON c.report = r.id
-             WHERE r.policy_domain = ?1 COLLATE NOCASE AND r.date_begin >= ?2 AND r.date_begin < ?3
-               AND length(c.header_from) > length(?1)
-               AND substr(c.header_from, -length(?1) - 1) = '.' || ?1 COLLATE NOCASE",
-            )?
-            .query_row(params![domain, q.window.lo(), q.window.hi()], |r| r.get(0))?)
     }
 }
 
@@ -260,9 +199,11 @@ mod tests {
         for (kind, comment) in cases {
             let sql: i64 = store
                 .conn
-                .query_row(&format!("SELECT {text}"), params![kind, comment], |r| {
-                    r.get(0)
-                })
+                .query_row(
+                    &format!("SELECT {text}"),
+                    rusqlite::params![kind, comment],
+                    |r| r.get(0),
+                )
                 .unwrap();
             let r = [Reason {
                 kind,

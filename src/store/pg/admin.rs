@@ -1,7 +1,7 @@
-//! PostgreSQL's statements for the quarantine's admin, the `sender`
-//! table (first report date per source IP, for the "new sender" alert)
-//! and `reparse`: the same jobs as SQLite's `quarantine.rs`,
-//! `report_ips.rs` and `rebuild.rs`, whose doc comments say what each does.
+//! PostgreSQL's statements for the quarantine's admin and `reparse`
+//! (which writes the report's `report_ips` row again): the same jobs as
+//! SQLite's `quarantine.rs` and `rebuild.rs`, whose doc comments say what
+//! each does.
 
 use std::io;
 
@@ -16,41 +16,6 @@ use crate::model::{Record, ReportHeader};
 use crate::parse::ParseError;
 
 impl Pg {
-    /// See [`crate::store::Store::seen_before`]: answered from `sender`,
-    /// brought up to date first.
-    pub fn seen_before(&self, before: i64, candidates: &[&str]) -> Result<Vec<bool>, DbError> {
-        if candidates.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.refresh_senders()?;
-        let ips: Vec<&str> = candidates.to_vec();
-        let rows = self.client.borrow_mut().client.query(
-            "SELECT source_ip FROM sender WHERE source_ip = ANY($1) AND first_seen < $2",
-            &[&ips, &before],
-        )?;
-        let old: std::collections::HashSet<String> = rows.iter().map(|r| r.get(0)).collect();
-        Ok(ips.iter().map(|ip| old.contains(*ip)).collect())
-    }
-
-    /// Folds the reports stored since the last call into `sender` (each
-    /// source IP's first report date).
-    fn refresh_senders(&self) -> Result<(), DbError> {
-        let mut client = self.client.borrow_mut();
-        if self.batch.is_some() {
-            // Inside the open group, which holds the write lock.
-            return fold(&mut client);
-        }
-        client.batch_execute("BEGIN")?;
-        let done = lock(&mut client)
-            .map_err(DbError::from)
-            .and_then(|()| fold(&mut client))
-            .and_then(|()| Ok(client.batch_execute("COMMIT")?));
-        if done.is_err() {
-            let _ = client.batch_execute("ROLLBACK");
-        }
-        done
-    }
-
     /// See [`crate::store::Store::quarantined`].
     pub fn quarantined(&self) -> Result<Vec<Quarantined>, DbError> {
         let rows = self.client.borrow_mut().client.query(
@@ -158,7 +123,7 @@ fn rebuild(
     if fingerprint(client, id)? == before {
         return Ok(Rebuilt::Unchanged);
     }
-    client.batch_execute("DELETE FROM sender; DELETE FROM state WHERE key = 'sender_report'")?;
+    super::report_ips::put(client, id, &loader.ips.blob())?;
     Ok(Rebuilt::Changed)
 }
 
@@ -179,36 +144,4 @@ fn fingerprint(client: &mut Conn, id: i64) -> Result<[u8; 32], DbError> {
         }
     }
     Ok(h.finalize().into())
-}
-
-/// Folds the reports stored since the last time into `sender`.
-fn fold(client: &mut Conn) -> Result<(), DbError> {
-    let done: i64 = client
-        .query_one(
-            "SELECT coalesce((SELECT value FROM state WHERE key = 'sender_report'), 0)",
-            &[],
-        )?
-        .get(0);
-    let last: i64 = client
-        .query_one("SELECT coalesce(max(id), 0) FROM report", &[])?
-        .get(0);
-    if last <= done {
-        return Ok(());
-    }
-    client.execute(
-        "INSERT INTO sender (source_ip, first_seen)
-         SELECT c.source_ip, min(r.date_begin)
-         FROM report r JOIN record c ON c.report = r.id
-         WHERE r.id > $1 AND r.id <= $2
-         GROUP BY c.source_ip
-         ON CONFLICT (source_ip) DO UPDATE
-         SET first_seen = least(sender.first_seen, excluded.first_seen)",
-        &[&done, &last],
-    )?;
-    client.execute(
-        "INSERT INTO state (key, value) VALUES ('sender_report', $1)
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        &[&last],
-    )?;
-    Ok(())
 }

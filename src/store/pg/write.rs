@@ -9,6 +9,7 @@ use postgres::types::{ToSql, Type};
 use sha2::{Digest, Sha256};
 
 use super::super::insert::{auth_key, fingerprint, AuthSets};
+use super::super::report_ips::IpHashes;
 use super::super::write::{gzip, header_errors, keep_bytes, Totals};
 use super::super::{ip_bin, DbError, StoreError, Stored};
 use super::{Conn, Pg};
@@ -56,7 +57,7 @@ impl Pg {
                     // Too big to hold: the report row first, then its
                     // records in chunks, all under a savepoint.
                     sp.open(client)?;
-                    let Some(new) = row.insert(client, &Totals::default())? else {
+                    let Some(new) = row.insert(client, &Totals::default(), &[])? else {
                         return Ok(Stored::Duplicate {
                             header: Box::new(header),
                         });
@@ -73,10 +74,11 @@ impl Pg {
                 Some(id) => {
                     loader.flush(client)?;
                     set_totals(client, id, &t)?;
+                    super::report_ips::put(client, id, &loader.ips.blob())?;
                     id
                 }
                 None => {
-                    let Some(id) = row.insert(client, &t)? else {
+                    let Some(id) = row.insert(client, &t, &loader.ips.blob())? else {
                         return Ok(Stored::Duplicate {
                             header: Box::new(header),
                         });
@@ -169,10 +171,11 @@ struct NewReport<'a> {
 }
 
 impl NewReport<'_> {
-    /// Inserts the report row with totals `t` and its bytes, in one
-    /// statement; `None` when another writer stored the same identity
-    /// meanwhile (not under the write lock: a backstop).
-    fn insert(&self, client: &mut Conn, t: &Totals) -> Result<Option<i64>, DbError> {
+    /// Inserts the report row with totals `t`, its bytes and its
+    /// `report_ips` row (`ips`), in one statement; `None` when another
+    /// writer stored the same identity meanwhile (not under the write
+    /// lock: a backstop).
+    fn insert(&self, client: &mut Conn, t: &Totals, ips: &[u8]) -> Result<Option<i64>, DbError> {
         let errors = header_errors(self.header);
         let now = chrono::Utc::now().timestamp();
         let (records, passed) = (t.records as i64, t.messages - t.messages_fail);
@@ -187,6 +190,7 @@ impl NewReport<'_> {
             &passed,
             &sha,
             &self.blob,
+            &ips,
         ]);
         static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
         let sql = SQL.get_or_init(|| {
@@ -199,10 +203,11 @@ impl NewReport<'_> {
                 "pass_count",
             ]);
             let marks: Vec<String> = (1..=names.len()).map(|i| format!("${i}")).collect();
-            let (sha, gzip) = (names.len() + 1, names.len() + 2);
+            let (sha, gzip, ips) = (names.len() + 1, names.len() + 2, names.len() + 3);
             format!(
                 "WITH r AS (INSERT INTO report ({}) VALUES ({}) ON CONFLICT DO NOTHING RETURNING id),
-                 b AS (INSERT INTO report_blob (report, sha256, gzip) SELECT id, ${sha}, ${gzip} FROM r)
+                 b AS (INSERT INTO report_blob (report, sha256, gzip) SELECT id, ${sha}, ${gzip} FROM r),
+                 i AS (INSERT INTO report_ips (report, hashes) SELECT id, ${ips} FROM r)
                  SELECT id FROM r",
                 names.join(", "),
                 marks.join(", ")
@@ -269,6 +274,8 @@ pub(super) struct Loader {
     /// (record seq, reason seq, type, comment).
     reasons: Vec<(i64, i64, String, Option<String>)>,
     key: String,
+    /// The records' source IPs, for the report's `report_ips` row.
+    pub ips: IpHashes,
 }
 
 impl Loader {
@@ -279,6 +286,7 @@ impl Loader {
             rows: Vec::new(),
             reasons: Vec::new(),
             key: String::new(),
+            ips: IpHashes::default(),
         }
     }
 
@@ -293,6 +301,7 @@ impl Loader {
         let auth = self.auth_set(client, sets, r)?;
         let pe = &r.policy_evaluated;
         let ids = &r.identifiers;
+        self.ips.add(&r.source_ip);
         for (i, o) in pe.reasons.iter().enumerate() {
             self.reasons
                 .push((self.seq, i as i64, o.kind.clone(), o.comment.clone()));

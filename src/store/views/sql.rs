@@ -77,6 +77,20 @@ impl Sql {
         }
     }
 
+    /// `name` is a subdomain of `domain` (ends with "." and `domain`,
+    /// ignoring ASCII case).
+    pub fn subdomain_of(&self, name: &str, domain: &str) -> String {
+        let tail = match self.dialect {
+            Dialect::Sqlite => {
+                format!("substr({name}, -length({domain}) - 1) = '.' || {domain} COLLATE NOCASE")
+            }
+            Dialect::Postgres => {
+                format!("lower(right({name}, length({domain}) + 1)) = '.' || lower({domain})")
+            }
+        };
+        format!("length({name}) > length({domain}) AND {tail}")
+    }
+
     /// The values of `e` over the group, joined by ", " in the order of
     /// `order`.
     pub fn join_text(&self, e: &str, order: &str) -> String {
