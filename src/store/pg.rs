@@ -29,6 +29,9 @@ use super::{DbError, Group, Lookup, StoreError, Stored, BATCH_AGE, BATCH_RECORDS
 mod admin;
 mod arg;
 mod connect;
+mod failure;
+mod tls;
+mod variant;
 mod write;
 
 pub(super) use connect::{is_url, scrub};
@@ -40,7 +43,7 @@ const SCHEMA: &str = include_str!("../../schema-postgres.sql");
 /// Migrations of databases made by earlier versions, in order: entry `i`
 /// takes `dmarcdb_schema.version` from `i + 1` to `i + 2`. Append only:
 /// never edit, remove or reorder an entry that has shipped.
-const MIGRATIONS: &[&str] = &[];
+const MIGRATIONS: &[&str] = &[include_str!("pg/migrations/2-tls-failure-variants.sql")];
 
 /// The version of a database with the current schema.
 const VERSION: i64 = MIGRATIONS.len() as i64 + 1;
