@@ -10,13 +10,17 @@
 //! its own auth sets), and a database made by an older version comes out
 //! as the current one would store it. `ingested_at` is the copy's time.
 //! The `sender` table is derived and rebuilt by the destination on demand.
-//! Not copied yet: SMTP TLS and failure reports, and the variants of
-//! aggregate reports (the other copies of a report kept beside it).
+//! SMTP TLS reports, failure reports, the `--redact` key and the variants
+//! of aggregate reports are copied by `kinds.rs`.
 //! Like `ingest`, this prints nothing: the caller hears progress.
 
 use std::io;
 
 use sha2::{Digest, Sha256};
+
+mod kinds;
+
+pub use kinds::{Counts, KindSummary};
 
 use crate::extract::Limits;
 use crate::ingest::Rejection;
@@ -36,6 +40,8 @@ pub struct Summary {
     /// Quarantined inputs added, and already there.
     pub quarantined: u64,
     pub quarantined_already: u64,
+    /// SMTP TLS reports, failure reports and variants.
+    pub kinds: KindSummary,
 }
 
 /// Copies `from` into `to`; `progress` hears (done, total) after each
@@ -78,6 +84,7 @@ pub fn run(
         progress(i as u64 + 1, total);
     }
     to.set_batching(false)?;
+    sum.kinds = kinds::run(from, to, limits, &mut sum.failed)?;
     for q in from.quarantined()? {
         let Some(gzip) = from.quarantined_gzip(q.id)? else {
             continue;

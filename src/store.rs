@@ -75,6 +75,7 @@ mod drill;
 mod failure;
 mod fault;
 mod import;
+mod import_kinds;
 mod insert;
 mod lookup;
 mod netfacts;

@@ -30,6 +30,7 @@ mod admin;
 mod arg;
 mod connect;
 mod failure;
+mod import;
 mod tls;
 mod variant;
 mod write;

@@ -35,7 +35,7 @@ impl Pg {
     /// holds the write lock), or in a transaction of its own that takes
     /// the write lock first; kept only if it succeeds. For the report
     /// kinds other than aggregate reports, as SQLite's `in_own_savepoint`.
-    pub(super) fn in_own_savepoint<T>(
+    pub(in crate::store) fn in_own_savepoint<T>(
         &mut self,
         write: impl FnOnce(&mut Conn) -> Result<T, DbError>,
     ) -> Result<T, DbError> {
