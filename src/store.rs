@@ -24,17 +24,23 @@
 //!   `netfacts.rs` (those tables' own operations), `senders.rs` (the
 //!   per-IP totals of the enriched views), `drill.rs` (one report's page),
 //!   `tls.rs` and `failure.rs` (SMTP TLS and DMARC failure reports: their
-//!   writes, view rows and the `--redact` key), `fault.rs` (SQLite faults
+//!   writes, row types and the `--redact` key), `fault.rs` (SQLite faults
 //!   explained).
-//! - `pg.rs` and `pg/`: the aggregate-report jobs on PostgreSQL, with their
-//!   own schema (`schema-postgres.sql`) and migrations (listed in `pg.rs`):
-//!   `connect.rs` (URL, TLS, passwords), `write.rs` (records loaded with
-//!   binary COPY, and each report's `report_ips` row), `admin.rs`
-//!   (quarantine, reparse). Not there yet: report variants, TLS and
-//!   failure reports, enrichment (`net_fact`, `rdns`), the drill-down page
-//!   ([`DbError`] says so).
+//! - `pg.rs` and `pg/`: the same jobs on PostgreSQL, with their own schema
+//!   (`schema-postgres.sql`) and migrations (listed in `pg.rs`, in
+//!   `pg/migrations/`): `connect.rs` (URL, TLS, passwords), `write.rs`
+//!   (records loaded with binary COPY, and each report's `report_ips`
+//!   row), `admin.rs` (quarantine, reparse), `variant.rs` (the stored side
+//!   of a conflicting copy), `tls.rs` and `failure.rs` (SMTP TLS and
+//!   failure reports, the `--redact` key), `import.rs` (a connection as
+//!   the runner of `import_kinds.rs`). Not there yet: enrichment
+//!   (`net_fact`, `rdns`), the drill-down page ([`DbError`] says so).
+//! - `import.rs`, `import_kinds.rs`: what `copy` writes besides aggregate
+//!   reports (quarantine; failure reports, the redaction key and variants
+//!   row by row), written once for both backends.
 //! - `views.rs` and `views/`: the questions of `query` and `alert`, written
-//!   once for both backends. `views/sql.rs` is the one SQL builder, and
+//!   once for both backends (`views/kinds.rs` those over TLS and failure
+//!   reports). `views/sql.rs` is the one SQL builder, and
 //!   the only place where the dialects differ (placeholders, case-blind
 //!   comparison, join order, aggregate types); rows come back as
 //!   backend-neutral [`views::Cells`].

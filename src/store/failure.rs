@@ -1,5 +1,6 @@
-//! Store: DMARC failure reports (RFC 6591) — their write path, the
-//! `--redact` key, and the rows the failure views read.
+//! Store: DMARC failure reports (RFC 6591) — their write path and the
+//! `--redact` key on SQLite (on PostgreSQL: `pg/failure.rs`), and the rows
+//! the failure views return (the views: `views/kinds.rs`).
 //!
 //! Identity: the SHA-256 of the parsed report — every field of the
 //! feedback-report part, the reported message's headers and the report

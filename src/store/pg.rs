@@ -3,7 +3,10 @@
 //! the `dmarcdb_schema` table, append-only like SQLite's), transactions and
 //! groups. Its statements: `write.rs` (a report, its records by binary
 //! COPY, the quarantine), `admin.rs` (quarantine admin, reparse, the
-//! `sender` table that answers the "new sender" alert).
+//! `sender` table that answers the "new sender" alert), `variant.rs` (a
+//! conflicting copy of a stored report), `tls.rs` and `failure.rs` (SMTP
+//! TLS and failure reports, the `--redact` key), `import.rs` (what `copy`
+//! writes row by row).
 //! The views are shared with SQLite (`views/`); [`Pg::cells`] runs them.
 //!
 //! Several writers, on one machine or several, take one transaction-scoped

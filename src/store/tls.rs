@@ -1,5 +1,6 @@
-//! Store: SMTP TLS reports (RFC 8460) — their write path and the rows the
-//! TLS views read.
+//! Store: SMTP TLS reports (RFC 8460) — their write path on SQLite (on
+//! PostgreSQL: `pg/tls.rs`) and the rows the TLS views return (the views
+//! themselves, written once for both backends, are `views/kinds.rs`).
 //!
 //! A report comes parsed (ingest parses it, `parse::tls`), and is
 //! written in one transaction, or in a savepoint of the open group of
