@@ -542,3 +542,37 @@ fn a_version_1_database_is_migrated_to_the_current_schema() {
     assert_eq!(columns(&old), columns(&fresh));
     assert_eq!(old.column("SELECT version FROM dmarcdb_schema"), ["2"]);
 }
+
+/// A NUL character, which PostgreSQL cannot store in text, in a TLS report
+/// and in a failure report: both refused and quarantined alike on both
+/// backends, and the batch goes on.
+#[test]
+fn a_nul_character_in_a_report_is_refused_alike_on_both_backends() {
+    let Some([lite, pg]) = Db::both() else { return };
+    let mut said = Vec::new();
+    for db in [&lite, &pg] {
+        let dir = db.path("in");
+        std::fs::create_dir(&dir).unwrap();
+        let json = tls_json("nul.example", "nul-1", 1_760_000_000, "example.org", 5, &[])
+            .replace("\"nul.example\"", "\"nul\\u0000.example\"");
+        std::fs::write(dir.join("a.json"), json).unwrap();
+        let arf = String::from_utf8(arf_mail("n1", "198.51.100.9", "example.org", 1_760_000_000))
+            .unwrap()
+            .replace("Subject: Invoice n1", "Subject: =?utf-8?q?Invoice=00n1?=");
+        std::fs::write(dir.join("b.eml"), arf).unwrap();
+        let [tls, _, _] = mails("fine");
+        std::fs::write(dir.join("c.eml"), tls).unwrap();
+        let (code, out, err) = db.run(&["ingest", dir.to_str().unwrap()]);
+        assert_eq!(code, 3, "{out}{err}");
+        assert_eq!(err.matches("NUL character").count(), 2, "{err}");
+        said.push((
+            summary(&out),
+            err.replace(db.dir.path().to_str().unwrap(), "DIR"),
+            db.count("quarantine"),
+            db.count("tls_report"),
+            db.count("failure_report"),
+        ));
+    }
+    assert_eq!(said[0], said[1]);
+    assert_eq!((said[0].2, said[0].3, said[0].4), (2, 1, 0), "{said:?}");
+}
