@@ -8,7 +8,7 @@ use super::super::variant::Copies;
 use super::super::write::keep_bytes;
 use super::super::{DbError, StoreError};
 use super::admin::rebuild;
-use super::Conn;
+use super::{Conn, Savepoint};
 use crate::extract::{Limits, Payload, PayloadKind};
 use crate::model::ReportHeader;
 use crate::parse::ReportReader;
@@ -29,6 +29,53 @@ pub fn stored_id(client: &mut Conn, header: &ReportHeader) -> Result<Option<i64>
         ],
     )?;
     Ok(row.map(|r| r.get(0)))
+}
+
+/// A conflict's side on PostgreSQL inside a group: the report's savepoint
+/// is opened before the first write, so a plain duplicate (the common
+/// re-ingest) costs no savepoint.
+pub struct Guarded<'a> {
+    pub client: &'a mut Conn,
+    pub sp: &'a mut Savepoint,
+}
+
+impl Copies for Guarded<'_> {
+    fn stored_sha256(&mut self, id: i64) -> Result<Option<Vec<u8>>, DbError> {
+        self.client.stored_sha256(id)
+    }
+
+    fn stored_copy(&mut self, id: i64) -> Result<Option<Payload>, DbError> {
+        self.client.stored_copy(id)
+    }
+
+    fn is_kept(&mut self, sha: &[u8]) -> Result<bool, DbError> {
+        self.client.is_kept(sha)
+    }
+
+    fn keep(
+        &mut self,
+        id: i64,
+        sha: &[u8],
+        source: &str,
+        repair: Option<&str>,
+        gzip: &[u8],
+        now: i64,
+    ) -> Result<(), DbError> {
+        self.sp.open(self.client)?;
+        self.client.keep(id, sha, source, repair, gzip, now)
+    }
+
+    fn replace(
+        &mut self,
+        id: i64,
+        payload: &Payload,
+        limits: &Limits,
+        source: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.sp.open(self.client)?;
+        self.client.replace(id, payload, limits, source, now)
+    }
 }
 
 impl Copies for Conn {

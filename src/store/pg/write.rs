@@ -37,8 +37,8 @@ impl Pg {
     ) -> Result<Stored, StoreError> {
         self.in_group(|client, sets, sp| {
             if let Some(id) = super::variant::stored_id(client, &header)? {
-                sp.open(client)?;
-                return variant::settle(client, id, payload, limits, source, header);
+                let mut copies = super::variant::Guarded { client, sp };
+                return variant::settle(&mut copies, id, payload, limits, source, header);
             }
             let blob = keep_bytes(payload);
             let row = NewReport {
