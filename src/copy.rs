@@ -13,13 +13,17 @@
 //! source IPs) are copied as rows, each replacing the destination's only if
 //! looked up later (see `store/sender_facts.rs`); `report_ips` is written
 //! by the destination with each report.
-//! Not copied yet: SMTP TLS and failure reports, and the variants of
-//! aggregate reports (the other copies of a report kept beside it).
+//! SMTP TLS reports, failure reports, the `--redact` key and the variants
+//! of aggregate reports are copied by `kinds.rs`.
 //! Like `ingest`, this prints nothing: the caller hears progress.
 
 use std::io;
 
 use sha2::{Digest, Sha256};
+
+mod kinds;
+
+pub use kinds::{Counts, KindSummary};
 
 use crate::extract::Limits;
 use crate::ingest::Rejection;
@@ -43,6 +47,8 @@ pub struct Summary {
     /// destination held as they are, or newer.
     pub facts: u64,
     pub facts_already: u64,
+    /// SMTP TLS reports, failure reports and variants.
+    pub kinds: KindSummary,
 }
 
 /// Copies `from` into `to`; `progress` hears (done, total) after each
@@ -85,6 +91,7 @@ pub fn run(
         progress(i as u64 + 1, total);
     }
     to.set_batching(false)?;
+    sum.kinds = kinds::run(from, to, limits, &mut sum.failed)?;
     for q in from.quarantined()? {
         let Some(gzip) = from.quarantined_gzip(q.id)? else {
             continue;

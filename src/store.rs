@@ -23,22 +23,26 @@
 //!   of a stored report with other content), `report_ips.rs`,
 //!   `netfacts.rs` (those tables' own operations), `senders.rs` (the
 //!   per-IP totals of the enriched views), `tls.rs` and `failure.rs` (SMTP
-//!   TLS and DMARC failure reports: their writes, view rows and the
+//!   TLS and DMARC failure reports: their writes, row types and the
 //!   `--redact` key), `fault.rs` (SQLite faults explained).
 //! - Written once for both backends: `drill.rs` (one report's page, one
 //!   source's records), `readiness.rs` (the policies reporters saw,
 //!   subdomain mail), `sender_facts.rs` (the sender facts `copy` moves),
-//!   `import.rs` (the quarantine `copy` moves).
-//! - `pg.rs` and `pg/`: the aggregate-report and enrichment jobs on
-//!   PostgreSQL, with their own schema (`schema-postgres.sql`) and
-//!   migrations (listed in `pg.rs`): `connect.rs` (URL, TLS, passwords),
-//!   `write.rs` (records loaded with binary COPY, and each report's
-//!   `report_ips` row), `admin.rs` (quarantine, reparse), `report_ips.rs`
-//!   (the new-sender alert's reads), `enrich.rs` (`net_fact`, `rdns`). Not
-//!   there yet: report variants, TLS and failure reports ([`DbError`] says
-//!   so).
+//!   `import.rs` and `import_kinds.rs` (what `copy` writes besides
+//!   aggregate reports: quarantine; failure reports, the redaction key and
+//!   variants row by row).
+//! - `pg.rs` and `pg/`: the same jobs on PostgreSQL, with their own schema
+//!   (`schema-postgres.sql`) and migrations (listed in `pg.rs`, in
+//!   `pg/migrations/`): `connect.rs` (URL, TLS, passwords), `write.rs`
+//!   (records loaded with binary COPY, and each report's `report_ips`
+//!   row), `admin.rs` (quarantine, reparse), `report_ips.rs` (the
+//!   new-sender alert's reads), `enrich.rs` (`net_fact`, `rdns`),
+//!   `variant.rs` (the stored side of a conflicting copy), `tls.rs` and
+//!   `failure.rs` (SMTP TLS and failure reports, the `--redact` key),
+//!   `import.rs` (a connection as the runner of `import_kinds.rs`).
 //! - `views.rs` and `views/`: the questions of `query` and `alert`, written
-//!   once for both backends. `views/sql.rs` is the one SQL builder, and
+//!   once for both backends (`views/kinds.rs` those over TLS and failure
+//!   reports). `views/sql.rs` is the one SQL builder, and
 //!   the only place where the dialects differ (placeholders, case-blind
 //!   comparison, join order, aggregate types); rows come back as
 //!   backend-neutral [`views::Cells`].
@@ -79,6 +83,7 @@ mod drill;
 mod failure;
 mod fault;
 mod import;
+mod import_kinds;
 mod insert;
 mod lookup;
 mod netfacts;
@@ -201,13 +206,6 @@ impl DbError {
             Fault::Postgres(e) => e.code().is_some_and(|c| c.code().starts_with("23")),
             Fault::Setup(_) => false,
         }
-    }
-
-    /// What the PostgreSQL backend cannot do yet.
-    pub(crate) fn unsupported(what: &str) -> DbError {
-        DbError(Fault::Setup(format!(
-            "{what} are not supported on PostgreSQL yet"
-        )))
     }
 
     pub(crate) fn setup(text: impl Into<String>) -> DbError {

@@ -44,33 +44,57 @@ fn ingest(env: &Env, name: &str, bytes: &[u8]) -> (i32, String, String) {
     run(env.cmd().arg("ingest").arg(&path))
 }
 
+/// A connection to the test's PostgreSQL database, if on PostgreSQL.
+fn pg(env: &Env) -> Option<postgres::Client> {
+    let url = env.url.as_ref()?;
+    Some(postgres::Client::connect(url, postgres::NoTls).unwrap())
+}
+
 /// The header_from values stored, sorted.
 fn header_froms(env: &Env) -> Vec<String> {
+    const SQL: &str = "SELECT header_from FROM record ORDER BY header_from";
+    if let Some(mut c) = pg(env) {
+        return c
+            .query(SQL, &[])
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+    }
     let conn = rusqlite::Connection::open(env.db()).unwrap();
-    let mut st = conn
-        .prepare("SELECT header_from FROM record ORDER BY header_from")
-        .unwrap();
+    let mut st = conn.prepare(SQL).unwrap();
     let rows = st.query_map([], |r| r.get(0)).unwrap();
     rows.map(Result::unwrap).collect()
 }
 
 /// (source, repair, XML) of every kept variant.
 fn variants(env: &Env) -> Vec<(String, Option<String>, String)> {
-    let conn = rusqlite::Connection::open(env.db()).unwrap();
-    let mut st = conn
-        .prepare("SELECT source, repair, gzip FROM report_variant ORDER BY id")
-        .unwrap();
-    let rows = st
-        .query_map([], |r| {
-            let gzip: Vec<u8> = r.get(2)?;
+    const SQL: &str = "SELECT source, repair, gzip FROM report_variant ORDER BY id";
+    let rows: Vec<(String, Option<String>, Vec<u8>)> = match pg(env) {
+        Some(mut c) => c
+            .query(SQL, &[])
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect(),
+        None => {
+            let conn = rusqlite::Connection::open(env.db()).unwrap();
+            let mut st = conn.prepare(SQL).unwrap();
+            let rows = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .unwrap();
+            rows.map(Result::unwrap).collect()
+        }
+    };
+    rows.into_iter()
+        .map(|(source, repair, gzip)| {
             let mut xml = String::new();
             flate2::read::GzDecoder::new(gzip.as_slice())
                 .read_to_string(&mut xml)
                 .unwrap();
-            Ok((r.get(0)?, r.get(1)?, xml))
+            (source, repair, xml)
         })
-        .unwrap();
-    rows.map(Result::unwrap).collect()
+        .collect()
 }
 
 fn reports(env: &Env) -> serde_json::Value {

@@ -8,6 +8,9 @@
 //! `CI=true`.
 
 mod fixture;
+#[path = "common/mail.rs"]
+#[allow(dead_code)]
+mod mail;
 
 use fixture::{midnight, postgres, run, Env, Rec, Report, DAY};
 
@@ -202,7 +205,18 @@ fn a_password_in_the_url_never_shows_in_an_error() {
 /// Every view and the quarantine, as JSON, for comparing two databases.
 fn everything(env: &Env) -> Vec<String> {
     let mut all: Vec<String> = [
-        "sources", "daily", "orgs", "domains", "dkim", "spf", "failures", "reports",
+        "sources",
+        "daily",
+        "orgs",
+        "domains",
+        "dkim",
+        "spf",
+        "failures",
+        "reports",
+        "tls-reports",
+        "tls",
+        "tls-failures",
+        "failure-reports",
     ]
     .iter()
     .map(|v| out(env, &["query", v, "--days", "60", "--format", "json"]))
@@ -211,19 +225,83 @@ fn everything(env: &Env) -> Vec<String> {
     all
 }
 
-/// The original bytes of every report, by identity, from a SQLite file.
+/// The original bytes of every report of each kind, the kept variants
+/// and the redaction key, from a SQLite file.
 fn blobs(db: &std::path::Path) -> Vec<(String, String, Vec<u8>)> {
     let c = rusqlite::Connection::open(db).unwrap();
-    let mut st = c
-        .prepare(
-            "SELECT r.org_name, r.report_id, b.gzip FROM report r
-             JOIN report_blob b ON b.report = r.id ORDER BY 1, 2",
-        )
-        .unwrap();
-    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .map(|r| r.unwrap())
-        .collect()
+    let mut all = Vec::new();
+    for sql in [
+        "SELECT r.org_name, r.report_id, b.gzip FROM report r
+         JOIN report_blob b ON b.report = r.id ORDER BY 1, 2",
+        "SELECT r.org_name, r.report_id, b.gzip FROM tls_report r
+         JOIN tls_report_blob b ON b.report = r.id ORDER BY 1, 2",
+        "SELECT hex(r.identity), r.redacted, coalesce(b.gzip, x'') FROM failure_report r
+         LEFT JOIN failure_report_blob b ON b.report = r.id ORDER BY 1",
+        "SELECT r.report_id, v.source || ' ' || coalesce(v.repair, ''), v.gzip
+         FROM report_variant v JOIN report r ON r.id = v.report ORDER BY v.sha256",
+        "SELECT name, '', value FROM secret",
+    ] {
+        let mut st = c.prepare(sql).unwrap();
+        all.extend(
+            st.query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get::<_, rusqlite::types::Value>(1)
+                        .map(|v| format!("{v:?}"))?,
+                    r.get(2)?,
+                ))
+            })
+            .unwrap()
+            .map(|r| r.unwrap()),
+        );
+    }
+    all
+}
+
+/// Adds to `env` an SMTP TLS report, a failure report, a redacted one and
+/// a conflicting copy of one of [`reports`] (kept as a variant).
+fn other_kinds(env: &Env) {
+    let day = midnight(2);
+    let json = mail::tls_json(
+        "tls.example",
+        "t1",
+        day,
+        "example.com",
+        90,
+        &[("certificate-expired", 10)],
+    );
+    let inputs = [
+        ("t.eml", mail::tls_mail("tls.example", "t1", &json), false),
+        (
+            "f.eml",
+            mail::arf_mail("f1", "203.0.113.5", "example.com", day),
+            false,
+        ),
+        (
+            "r.eml",
+            mail::arf_mail("f2", "203.0.113.5", "example.com", day + 60),
+            true,
+        ),
+    ];
+    for (name, bytes, redact) in inputs {
+        let path = env.path(name);
+        std::fs::write(&path, bytes).unwrap();
+        let mut cmd = env.cmd();
+        cmd.arg("ingest");
+        if redact {
+            cmd.arg("--redact");
+        }
+        let (code, _, err) = run(cmd.arg(&path));
+        assert_eq!(code, 0, "{name}: {err}");
+    }
+    let other = reports()[0]
+        .xml()
+        .replace("<count>90</count>", "<count>91</count>");
+    let path = env.path("other.xml");
+    std::fs::write(&path, other).unwrap();
+    let (code, out, err) = run(env.cmd().arg("ingest").arg(&path));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("1 conflicting"), "{out}");
 }
 
 #[test]
@@ -234,6 +312,7 @@ fn copy_round_trips_sqlite_to_postgres_and_back_without_a_difference() {
     let bad = a.path("bad.xml");
     std::fs::write(&bad, "<feedback><report_metadata>").unwrap();
     assert_eq!(run(a.cmd().arg("ingest").arg(&bad)).0, 3);
+    other_kinds(&a);
     let b = Env::on(false);
     let url = pg.url.clone().unwrap();
     let copy = |from: &std::ffi::OsStr, to: &std::ffi::OsStr| {
@@ -250,6 +329,13 @@ fn copy_round_trips_sqlite_to_postgres_and_back_without_a_difference() {
     let first = copy(a.db().as_os_str(), url.as_ref());
     assert!(first.starts_with("4 report(s) copied"), "{first}");
     assert!(first.contains("quarantine: 1 copied"), "{first}");
+    for kind in [
+        "SMTP TLS reports: 1 copied, 0 already there.",
+        "failure reports: 2 copied, 0 already there.",
+        "report variants: 1 copied, 0 already there.",
+    ] {
+        assert!(first.contains(kind), "{first}");
+    }
     let again = copy(a.db().as_os_str(), url.as_ref());
     assert!(
         again.starts_with("0 report(s) copied (0 records), 4 already there"),
@@ -259,8 +345,18 @@ fn copy_round_trips_sqlite_to_postgres_and_back_without_a_difference() {
         again.contains("quarantine: 0 copied, 1 already there"),
         "{again}"
     );
+    for kind in [
+        "SMTP TLS reports: 0 copied, 1 already there.",
+        "failure reports: 0 copied, 2 already there.",
+        "report variants: 0 copied, 1 already there.",
+    ] {
+        assert!(again.contains(kind), "{again}");
+    }
     copy(url.as_ref(), b.db().as_os_str());
     let want = everything(&a);
+    for view in &want[8..12] {
+        assert_ne!(view.trim(), "[]", "{want:?}");
+    }
     assert_eq!(everything(&pg), want);
     assert_eq!(everything(&b), want);
     assert_eq!(blobs(&b.db()), blobs(&a.db()));

@@ -4,11 +4,9 @@
 
 mod common;
 
-use common::cli::{dmarcdb, run_ok};
+use common::cli::{dmarcdb, execute, on_postgres, one, rows, run_ok};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-
-use rusqlite::Connection;
 
 fn samples() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("samples")
@@ -17,7 +15,6 @@ fn samples() -> PathBuf {
 /// Every stored row, row ids and timestamps left out: what reparse may not
 /// change when nothing changed.
 fn dump(db: &Path) -> Vec<String> {
-    let conn = Connection::open(db).unwrap();
     let queries = [
         "SELECT org_name, email, extra_contact_info, report_id, date_begin, date_end, errors,
            generator, version, xml_namespace, policy_domain, policy_adkim, policy_aspf,
@@ -32,51 +29,31 @@ fn dump(db: &Path) -> Vec<String> {
         "SELECT * FROM override_reason ORDER BY report, record, seq",
         "SELECT sha256, source, reason, gzip FROM quarantine ORDER BY id",
     ];
-    let mut rows = Vec::new();
-    for sql in queries {
-        let mut st = conn.prepare(sql).unwrap();
-        let n = st.column_count();
-        let mut q = st.query([]).unwrap();
-        while let Some(r) = q.next().unwrap() {
-            let cols: Vec<String> = (0..n)
-                .map(|i| format!("{:?}", r.get_ref(i).unwrap()))
-                .collect();
-            rows.push(cols.join("|"));
-        }
-    }
-    rows
+    queries.iter().flat_map(|sql| rows(db, sql)).collect()
 }
 
 /// The content of every report and record: each record with its auth
 /// results, in document order.
 fn content(db: &Path) -> Vec<String> {
-    let conn = Connection::open(db).unwrap();
-    let sql = "SELECT r.org_name, r.report_id, r.policy_p, r.record_count, r.message_count,
+    let list = |table: &str| match on_postgres() {
+        true => format!(
+            "(SELECT string_agg(seq || ':' || domain || ':' || result, ',' ORDER BY seq)
+              FROM {table} WHERE auth_set = c.auth)"
+        ),
+        false => format!(
+            "(SELECT group_concat(seq || ':' || domain || ':' || result, ',') FROM {table}
+              WHERE auth_set = c.auth)"
+        ),
+    };
+    let sql = format!(
+        "SELECT r.org_name, r.report_id, r.policy_p, r.record_count, r.message_count,
            r.pass_count, c.source_ip, c.count, c.disposition, c.dkim, c.spf, c.dmarc_pass,
-           c.header_from,
-           (SELECT group_concat(seq || ':' || domain || ':' || result, ',') FROM dkim_result
-             WHERE auth_set = c.auth),
-           (SELECT group_concat(seq || ':' || domain || ':' || result, ',') FROM spf_result
-             WHERE auth_set = c.auth)
-         FROM report r JOIN record c ON c.report = r.id ORDER BY r.id, c.seq";
-    let mut st = conn.prepare(sql).unwrap();
-    let n = st.column_count();
-    let rows = st
-        .query_map([], |r| {
-            Ok((0..n)
-                .map(|i| format!("{:?}", r.get_ref(i).unwrap()))
-                .collect::<Vec<_>>()
-                .join("|"))
-        })
-        .unwrap();
-    rows.map(Result::unwrap).collect()
-}
-
-fn one(db: &Path, sql: &str) -> i64 {
-    Connection::open(db)
-        .unwrap()
-        .query_row(sql, [], |r| r.get(0))
-        .unwrap()
+           c.header_from, {}, {}
+         FROM report r JOIN record c ON c.report = r.id ORDER BY r.id, c.seq",
+        list("dkim_result"),
+        list("spf_result")
+    );
+    rows(db, &sql)
 }
 
 fn stdout(out: &std::process::Output) -> String {
@@ -107,13 +84,11 @@ fn reparse_rebuilds_rows_that_no_longer_match_the_stored_bytes() {
     dmarcdb(&db).arg("ingest").arg(samples()).assert().code(0);
     let content_before = content(&db);
     // What an old parser bug would have left: wrong values, missing rows.
-    Connection::open(&db)
-        .unwrap()
-        .execute_batch(
-            "UPDATE record SET count = 0, auth = NULL WHERE report = 1 AND seq = 0;
-             UPDATE report SET pass_count = -1, policy_p = NULL WHERE id = 3;",
-        )
-        .unwrap();
+    execute(
+        &db,
+        "UPDATE record SET count = 0, auth = NULL WHERE report = 1 AND seq = 0;
+         UPDATE report SET pass_count = -1, policy_p = NULL WHERE id = 3;",
+    );
     let out = dmarcdb(&db).arg("reparse").output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let text = stdout(&out);
@@ -202,10 +177,7 @@ fn reparse_stores_what_was_quarantined_under_a_smaller_limit() {
     assert_eq!(one(&db, "SELECT count(*) FROM quarantine"), 0);
     assert_eq!(one(&db, "SELECT count(*) FROM record"), 8000);
     assert_eq!(one(&db, "SELECT message_count FROM report"), 16000);
-    let source: String = Connection::open(&db)
-        .unwrap()
-        .query_row("SELECT source FROM report", [], |r| r.get(0))
-        .unwrap();
+    let source = rows(&db, "SELECT source FROM report").remove(0);
     assert!(source.ends_with("big.xml.gz"), "{source}");
 
     // And nothing more happens after that.

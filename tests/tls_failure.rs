@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use common::cli::{dmarcdb, run_ok};
+use common::cli::{db_arg, dmarcdb, on_postgres, run_ok};
 use common::mail::{arf_mail, report_mail, report_xml, tls_json, tls_mail, Rec};
 use rusqlite::{params, Connection};
 use serde_json::Value;
@@ -39,10 +39,21 @@ fn json_view(db: &Path, args: &[&str]) -> Vec<Value> {
 }
 
 fn count(db: &Path, table: &str) -> i64 {
+    let sql = format!("SELECT count(*) FROM {table}");
+    if on_postgres() {
+        return pg(db).query_one(&sql, &[]).unwrap().get(0);
+    }
     Connection::open(db)
         .unwrap()
-        .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+        .query_row(&sql, [], |r| r.get(0))
         .unwrap()
+}
+
+/// A connection to the PostgreSQL database the tests call `db`
+/// (`DMARCDB_TEST_DB=postgres`).
+fn pg(db: &Path) -> postgres::Client {
+    let url = db_arg(db).into_string().unwrap();
+    postgres::Client::connect(&url, postgres::NoTls).unwrap()
 }
 
 fn stdout(o: &std::process::Output) -> String {
@@ -433,10 +444,13 @@ fn redact_hashes_local_parts_and_keeps_no_mail() {
     );
     assert_eq!(rows[0]["redacted"], true);
     assert_eq!(count(&db, "failure_report_blob"), 0);
-    let c = Connection::open(&db).unwrap();
-    let all: String = c
-        .query_row("SELECT concat_ws('|', original_rcpt_to, fields, reported_from, reported_to) FROM failure_report", [], |r| r.get(0))
-        .unwrap();
+    let sql = "SELECT concat_ws('|', original_rcpt_to, fields, reported_from, reported_to) FROM failure_report";
+    let all: String = if on_postgres() {
+        pg(&db).query_one(sql, &[]).unwrap().get(0)
+    } else {
+        let c = Connection::open(&db).unwrap();
+        c.query_row(sql, [], |r| r.get(0)).unwrap()
+    };
     assert!(
         !all.contains("bob.jones") && !all.contains("alice.smith"),
         "{all}"
@@ -487,14 +501,14 @@ fn reparse_moves_tls_reports_an_earlier_version_quarantined_into_the_store() {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(json.as_bytes()).unwrap();
     let gz = gz.finish().unwrap();
-    let c = Connection::open(&db).unwrap();
-    c.execute(
-        "INSERT INTO quarantine (sha256, source, reason, gzip, first_seen, last_seen)
-         VALUES (?1, 'old/tls.json', 'not a DMARC aggregate report (JSON, looks like SMTP TLS report)', ?2, 1, 1)",
-        params![vec![7u8; 32], gz],
-    )
-    .unwrap();
-    drop(c);
+    let sql = "INSERT INTO quarantine (sha256, source, reason, gzip, first_seen, last_seen)
+         VALUES ($1, 'old/tls.json', 'not a DMARC aggregate report (JSON, looks like SMTP TLS report)', $2, 1, 1)";
+    if on_postgres() {
+        pg(&db).execute(sql, &[&vec![7u8; 32], &gz]).unwrap();
+    } else {
+        let c = Connection::open(&db).unwrap();
+        c.execute(sql, params![vec![7u8; 32], gz]).unwrap();
+    }
     run_ok(dmarcdb(&db).arg("reparse"));
     assert_eq!(count(&db, "quarantine"), 0);
     let rows = json_view(&db, &["tls-reports"]);

@@ -62,6 +62,16 @@ pub fn cmd_copy(args: CopyArgs) -> anyhow::Result<Exit> {
         s.facts,
         s.facts_already
     );
+    let k = &s.kinds;
+    for (what, c) in [
+        ("SMTP TLS reports", k.tls),
+        ("failure reports", k.failure),
+        ("report variants", k.variants),
+    ] {
+        if c.copied + c.already > 0 {
+            println!("{what}: {} copied, {} already there.", c.copied, c.already);
+        }
+    }
     Ok(if s.failed.is_empty() {
         Exit::Ok
     } else {

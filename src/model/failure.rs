@@ -59,6 +59,52 @@ impl FailureReport {
     pub fn reported_domain(&self) -> &str {
         self.reported_domain.first().map_or("", String::as_str)
     }
+
+    /// Whether any text of the report holds a NUL character: never in a
+    /// real report, and PostgreSQL cannot store it in text, so the parser
+    /// refuses such a report (alike for both backends).
+    pub fn holds_nul(&self) -> bool {
+        let m = &self.reported;
+        let single = [
+            &self.version,
+            &self.user_agent,
+            &self.arrival_date_text,
+            &self.source_ip,
+            &self.original_mail_from,
+            &self.original_envelope_id,
+            &self.dkim_domain,
+            &self.dkim_identity,
+            &self.dkim_selector,
+            &self.spf_dns,
+            &self.identity_alignment,
+            &self.reporting_mta,
+            &m.subject,
+            &m.date,
+            &m.message_id,
+            &self.message_id,
+        ];
+        let lists = [
+            &self.reported_domain,
+            &self.original_rcpt_to,
+            &self.authentication_results,
+        ];
+        let mut texts = single
+            .into_iter()
+            .filter_map(|s| s.as_deref())
+            .chain(lists.into_iter().flatten().map(String::as_str))
+            .chain(
+                self.fields
+                    .iter()
+                    .flat_map(|(n, v)| [n.as_str(), v.as_str()]),
+            )
+            .chain(
+                m.from
+                    .iter()
+                    .chain(&m.to)
+                    .flat_map(|b| [b.name.as_deref().unwrap_or(""), b.address.as_str()]),
+            );
+        texts.any(|s| s.contains('\0'))
+    }
 }
 
 /// Where a failure report's fields came from.

@@ -101,6 +101,9 @@ pub fn parse_arf(mail: &[u8]) -> Result<Arf> {
         report.reported = reported_message(&message);
     }
     report.message_id = message.message_id().map(str::to_string);
+    if report.holds_nul() {
+        return Err(ArfError::Invalid("a field holds a NUL character".into()));
+    }
     Ok(Arf::Failure(Box::new(report)))
 }
 

@@ -110,6 +110,13 @@ fn scan(bytes: &[u8]) -> Result<()> {
         if in_string {
             if escaped {
                 escaped = false;
+                // A NUL character: never in a real report, and PostgreSQL
+                // cannot store it in text (refused alike on both backends).
+                if b == b'u' && bytes.get(i + 1..i + 5) == Some(b"0000") {
+                    return Err(invalid(format!(
+                        "a string at byte {string_start} holds a NUL character"
+                    )));
+                }
             } else if b == b'\\' {
                 escaped = true;
             } else if b == b'"' {

@@ -168,8 +168,7 @@ impl Store {
     /// record is asked for: a copy of a stored report never calls
     /// `next_record` (on SQLite its content is judged from `payload`, read
     /// within `limits`, and a copy with other content kept as a variant,
-    /// see [`super::variant`]; PostgreSQL does not keep variants yet and
-    /// counts it as a duplicate).
+    /// see [`super::variant`]).
     /// Otherwise the records come from `next_record` until it returns
     /// `None`; an error from it (or a report without records) leaves
     /// nothing of the report behind. `payload` is kept as the report's
@@ -184,7 +183,7 @@ impl Store {
     ) -> Result<Stored, StoreError> {
         match &mut self.backend {
             Backend::Sqlite(s) => s.store_parsed(payload, limits, source, header, next_record),
-            Backend::Postgres(p) => p.store_parsed(payload, source, header, next_record),
+            Backend::Postgres(p) => p.store_parsed(payload, limits, source, header, next_record),
         }
     }
 

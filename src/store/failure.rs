@@ -1,5 +1,6 @@
-//! Store: DMARC failure reports (RFC 6591) — their write path, the
-//! `--redact` key, and the rows the failure views read.
+//! Store: DMARC failure reports (RFC 6591) — their write path and the
+//! `--redact` key on SQLite (on PostgreSQL: `pg/failure.rs`), and the rows
+//! the failure views return (the views: `views/kinds.rs`).
 //!
 //! Identity: the SHA-256 of the parsed report — every field of the
 //! feedback-report part, the reported message's headers and the report
@@ -25,7 +26,7 @@ use sha2::{Digest, Sha256};
 use super::sqlite::Lite;
 use super::tls::json;
 use super::write::gzip;
-use super::{Backend, DbError, Store, Window};
+use super::{Backend, DbError, Store};
 use crate::extract::Payload;
 use crate::model::failure::FailureReport;
 
@@ -38,8 +39,8 @@ pub enum FailureStored {
     Duplicate { report: Box<FailureReport> },
 }
 
-/// The failure report operations of [`Store`], by backend. PostgreSQL does not store
-/// them yet: storing one there is an error, and its views read none.
+/// The failure report writes of [`Store`], by backend (the views that
+/// read them are `views/kinds.rs`).
 impl Store {
     /// See [`Lite::store_failure`].
     pub fn store_failure(
@@ -51,23 +52,7 @@ impl Store {
     ) -> Result<FailureStored, DbError> {
         match &mut self.backend {
             Backend::Sqlite(s) => s.store_failure(payload, source, report, redact),
-            Backend::Postgres(_) => Err(DbError::unsupported("DMARC failure reports")),
-        }
-    }
-
-    /// See [`Lite::failure_reports`].
-    pub fn failure_reports(&self, w: &Window) -> Result<Vec<FailureReportRow>, DbError> {
-        match &self.backend {
-            Backend::Sqlite(s) => s.failure_reports(w),
-            Backend::Postgres(_) => Ok(Vec::new()),
-        }
-    }
-
-    /// See [`Lite::failure_reports_per_ip`].
-    pub fn failure_reports_per_ip(&self, w: &Window) -> Result<Vec<(String, i64)>, DbError> {
-        match &self.backend {
-            Backend::Sqlite(s) => s.failure_reports_per_ip(w),
-            Backend::Postgres(_) => Ok(Vec::new()),
+            Backend::Postgres(p) => p.store_failure(payload, source, report, redact),
         }
     }
 }
@@ -108,52 +93,6 @@ impl Lite {
             Ok(FailureStored::New { id, report })
         })
     }
-
-    /// Stored failure reports whose arrival date is in the window,
-    /// oldest first (the rows of `query failure-reports`).
-    pub fn failure_reports(&self, w: &Window) -> Result<Vec<FailureReportRow>, DbError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT arrival_date, feedback_type, source_ip, reported_domain, auth_failure,
-                    delivery_result, original_mail_from, original_rcpt_to, reported_from,
-                    reported_subject, dkim_domain, identity_alignment, origin, redacted
-             FROM failure_report
-             WHERE coalesce(arrival_date, 0) >= ?1 AND coalesce(arrival_date, 0) < ?2
-             ORDER BY arrival_date, id",
-        )?;
-        let rows = stmt.query_map(params![w.lo(), w.hi()], |r| {
-            let rcpt: String = r.get(7)?;
-            Ok(FailureReportRow {
-                arrival_date: r.get(0)?,
-                feedback_type: r.get(1)?,
-                source_ip: r.get(2)?,
-                reported_domain: r.get(3)?,
-                auth_failure: r.get(4)?,
-                delivery_result: r.get(5)?,
-                original_mail_from: r.get(6)?,
-                original_rcpt_to: serde_json::from_str(&rcpt).unwrap_or_default(),
-                from: r.get(8)?,
-                subject: r.get(9)?,
-                dkim_domain: r.get(10)?,
-                identity_alignment: r.get(11)?,
-                origin: r.get(12)?,
-                redacted: r.get::<_, i64>(13)? != 0,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// How many failure reports in the window name each of `ips` as their
-    /// Source-IP (for the source-IP problems of `alert`).
-    pub fn failure_reports_per_ip(&self, w: &Window) -> Result<Vec<(String, i64)>, DbError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT source_ip, count(*) FROM failure_report
-             WHERE source_ip IS NOT NULL
-               AND coalesce(arrival_date, 0) >= ?1 AND coalesce(arrival_date, 0) < ?2
-             GROUP BY source_ip",
-        )?;
-        let rows = stmt.query_map(params![w.lo(), w.hi()], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
 }
 
 /// One row of `query failure-reports`. The field names are the JSON keys;
@@ -180,7 +119,7 @@ pub struct FailureReportRow {
 }
 
 /// See the module doc.
-fn identity(r: &FailureReport) -> [u8; 32] {
+pub(super) fn identity(r: &FailureReport) -> [u8; 32] {
     let mut h = Sha256::new();
     let mut put = |s: &str| {
         h.update((s.len() as u64).to_le_bytes());
@@ -220,7 +159,7 @@ fn redact_key(conn: &Connection) -> rusqlite::Result<Vec<u8>> {
 }
 
 /// The first 8 bytes of HMAC-SHA-256(key, local part), in hex.
-fn keyed_hash(key: &[u8], local: &str) -> String {
+pub(super) fn keyed_hash(key: &[u8], local: &str) -> String {
     let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
         // HMAC takes keys of any length; this cannot happen.
         return "redacted".into();

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use super::*;
 use crate::extract::{extract, Limits, PayloadKind};
 use crate::parse::arf::{parse_arf, Arf};
+use crate::store::Window;
 
 fn corpus() -> Option<PathBuf> {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");

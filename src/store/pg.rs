@@ -5,7 +5,9 @@
 //! COPY, its `report_ips` row, the quarantine), `admin.rs` (quarantine
 //! admin, reparse), `report_ips.rs` (the "new sender" alert's reads),
 //! `enrich.rs` (network facts and reverse DNS of source IPs, and their
-//! copy).
+//! copy), `variant.rs` (a conflicting copy of a stored report), `tls.rs`
+//! and `failure.rs` (SMTP TLS and failure reports, the `--redact` key),
+//! `import.rs` (what `copy` writes row by row).
 //! The views are shared with SQLite (`views/`); [`Pg::cells`] runs them.
 //!
 //! Several writers, on one machine or several, take one transaction-scoped
@@ -32,7 +34,11 @@ mod admin;
 mod arg;
 mod connect;
 mod enrich;
+mod failure;
+mod import;
 mod report_ips;
+mod tls;
+mod variant;
 mod write;
 
 pub(super) use connect::{is_url, scrub};
@@ -45,9 +51,10 @@ const SCHEMA: &str = include_str!("../../schema-postgres.sql");
 /// takes `dmarcdb_schema.version` from `i + 1` to `i + 2`. Append only:
 /// never edit, remove or reorder an entry that has shipped.
 const MIGRATIONS: &[&str] = &[
+    // SMTP TLS and failure reports, report variants, the redact key.
+    include_str!("pg/migrations/2-tls-failure-variants.sql"),
     // Sender intelligence (report_ips, net_fact, rdns; `sender` dropped).
-    // Named for version 3: it follows the TLS and failure reports' migration.
-    include_str!("pg/migrations/v2-to-v3.sql"),
+    include_str!("pg/migrations/3-sender-facts.sql"),
 ];
 
 /// The version of a database with the current schema.

@@ -1,5 +1,6 @@
-//! Store: SMTP TLS reports (RFC 8460) — their write path and the rows the
-//! TLS views read.
+//! Store: SMTP TLS reports (RFC 8460) — their write path on SQLite (on
+//! PostgreSQL: `pg/tls.rs`) and the rows the TLS views return (the views
+//! themselves, written once for both backends, are `views/kinds.rs`).
 //!
 //! A report comes parsed (ingest parses it, `parse::tls`), and is
 //! written in one transaction, or in a savepoint of the open group of
@@ -17,12 +18,12 @@ use sha2::{Digest, Sha256};
 
 use super::sqlite::Lite;
 use super::write::gzip;
-use super::{Backend, DbError, Store, Window};
+use super::{Backend, DbError, Store};
 use crate::extract::Payload;
 use crate::model::tls::TlsReport;
 
-/// The TLS report operations of [`Store`], by backend. PostgreSQL does not store them
-/// yet: storing one there is an error, and its views read none.
+/// The TLS report writes of [`Store`], by backend (the views that read
+/// them are `views/kinds.rs`).
 impl Store {
     /// See [`Lite::store_tls`].
     pub fn store_tls(
@@ -33,31 +34,7 @@ impl Store {
     ) -> Result<TlsStored, DbError> {
         match &mut self.backend {
             Backend::Sqlite(s) => s.store_tls(payload, source, report),
-            Backend::Postgres(_) => Err(DbError::unsupported("SMTP TLS reports")),
-        }
-    }
-
-    /// See [`Lite::tls_reports`].
-    pub fn tls_reports(&self, w: &Window) -> Result<Vec<TlsReportRow>, DbError> {
-        match &self.backend {
-            Backend::Sqlite(s) => s.tls_reports(w),
-            Backend::Postgres(_) => Ok(Vec::new()),
-        }
-    }
-
-    /// See [`Lite::tls_policies`].
-    pub fn tls_policies(&self, w: &Window) -> Result<Vec<TlsPolicyRow>, DbError> {
-        match &self.backend {
-            Backend::Sqlite(s) => s.tls_policies(w),
-            Backend::Postgres(_) => Ok(Vec::new()),
-        }
-    }
-
-    /// See [`Lite::tls_failures`].
-    pub fn tls_failures(&self, w: &Window) -> Result<Vec<TlsFailureRow>, DbError> {
-        match &self.backend {
-            Backend::Sqlite(s) => s.tls_failures(w),
-            Backend::Postgres(_) => Ok(Vec::new()),
+            Backend::Postgres(p) => p.store_tls(payload, source, report),
         }
     }
 }
@@ -108,100 +85,6 @@ impl Lite {
         tx.commit()?;
         Ok(out)
     }
-
-    /// Stored TLS reports whose `date_begin` is in the window, oldest
-    /// first (the rows of `query tls-reports`).
-    pub fn tls_reports(&self, w: &Window) -> Result<Vec<TlsReportRow>, DbError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT org_name, report_id, date_begin, date_end, policy_count,
-                    sessions_success, sessions_failure
-             FROM tls_report WHERE date_begin >= ?1 AND date_begin < ?2
-             ORDER BY date_begin, org_name, report_id",
-        )?;
-        let rows = stmt.query_map(params![w.lo(), w.hi()], |r| {
-            Ok(TlsReportRow {
-                org_name: r.get(0)?,
-                report_id: r.get(1)?,
-                date_begin: r.get(2)?,
-                date_end: r.get(3)?,
-                policies: r.get(4)?,
-                sessions_success: r.get(5)?,
-                sessions_failure: r.get(6)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// Sessions per policy domain and policy type in the window, with the
-    /// result types of their failures (the rows of `query tls` and of the
-    /// `tls_failures` alert), most failures first.
-    pub fn tls_policies(&self, w: &Window) -> Result<Vec<TlsPolicyRow>, DbError> {
-        let mut stmt = self.conn.prepare(
-            "WITH p AS (
-               SELECT p.report, p.seq, p.policy_domain, p.policy_type,
-                      p.sessions_success, p.sessions_failure
-               FROM tls_report r JOIN tls_policy p ON p.report = r.id
-               WHERE r.date_begin >= ?1 AND r.date_begin < ?2),
-             t AS (
-               SELECT p.policy_domain, p.policy_type, f.result_type,
-                      sum(f.failed_session_count) AS n
-               FROM p JOIN tls_failure f ON f.report = p.report AND f.policy = p.seq
-               GROUP BY 1, 2, 3)
-             SELECT p.policy_domain, p.policy_type,
-                    sum(p.sessions_success), sum(p.sessions_failure),
-                    (SELECT json_group_array(json_array(result_type, n))
-                     FROM (SELECT result_type, n FROM t
-                           WHERE t.policy_domain = p.policy_domain
-                             AND t.policy_type = p.policy_type
-                           ORDER BY n DESC, result_type))
-             FROM p GROUP BY 1, 2
-             ORDER BY sum(p.sessions_failure) DESC, 1, 2",
-        )?;
-        let rows = stmt.query_map(params![w.lo(), w.hi()], |r| {
-            let success: i64 = r.get(2)?;
-            let failure: i64 = r.get(3)?;
-            let types: String = r.get(4)?;
-            Ok(TlsPolicyRow {
-                policy_domain: r.get(0)?,
-                policy_type: r.get(1)?,
-                sessions: success + failure,
-                sessions_failure: failure,
-                failure_pct: pct(failure, success + failure),
-                result_types: serde_json::from_str::<Vec<(String, i64)>>(&types)
-                    .unwrap_or_default(),
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// Failed sessions per result type, receiving MX and sending MTA IP in
-    /// the window (the rows of `query tls-failures`), most first.
-    pub fn tls_failures(&self, w: &Window) -> Result<Vec<TlsFailureRow>, DbError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT f.result_type, coalesce(f.receiving_mx_hostname, ''),
-                    coalesce(f.sending_mta_ip, ''), sum(f.failed_session_count),
-                    count(DISTINCT f.report),
-                    json_group_array(DISTINCT p.policy_domain)
-             FROM tls_report r
-             JOIN tls_failure f ON f.report = r.id
-             JOIN tls_policy p ON p.report = f.report AND p.seq = f.policy
-             WHERE r.date_begin >= ?1 AND r.date_begin < ?2
-             GROUP BY 1, 2, 3
-             ORDER BY 4 DESC, 1, 2, 3",
-        )?;
-        let rows = stmt.query_map(params![w.lo(), w.hi()], |r| {
-            let domains: String = r.get(5)?;
-            Ok(TlsFailureRow {
-                result_type: r.get(0)?,
-                receiving_mx_hostname: r.get(1)?,
-                sending_mta_ip: r.get(2)?,
-                failed_sessions: r.get(3)?,
-                reports: r.get(4)?,
-                policy_domains: serde_json::from_str(&domains).unwrap_or_default(),
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
 }
 
 /// One row of `query tls-reports`. The field names are the JSON keys.
@@ -241,10 +124,6 @@ pub struct TlsFailureRow {
     /// Number of reports that name this combination.
     pub reports: i64,
     pub policy_domains: Vec<String>,
-}
-
-fn pct(part: i64, whole: i64) -> Option<f64> {
-    (whole > 0).then(|| (1000.0 * part as f64 / whole as f64).round() / 10.0)
 }
 
 fn write_tls(

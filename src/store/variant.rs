@@ -21,7 +21,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 
 use super::write::keep_bytes;
-use super::{rebuild, StoreError, Stored};
+use super::{rebuild, DbError, StoreError, Stored};
 use crate::extract::{Limits, Payload};
 use crate::model::ReportHeader;
 use crate::parse::{ParseError, ReportReader};
@@ -67,7 +67,7 @@ pub enum Kept {
 /// `report_variant`. Runs inside the caller's savepoint. A variant already
 /// kept is an ordinary duplicate (it is stored).
 pub(crate) fn settle(
-    conn: &Connection,
+    conn: &mut impl Copies,
     id: i64,
     payload: &Payload,
     limits: &Limits,
@@ -79,7 +79,7 @@ pub(crate) fn settle(
             header: Box::new(header),
         })
     };
-    let Some(sha256) = stored_sha256(conn, id)? else {
+    let Some(sha256) = conn.stored_sha256(id)? else {
         return duplicate(header);
     };
     // The same file again (the common re-ingest): the compressed bytes
@@ -87,7 +87,7 @@ pub(crate) fn settle(
     if payload.gzip && Sha256::digest(payload.data.as_slice()).as_slice() == sha256 {
         return duplicate(header);
     }
-    let Some(old) = stored_copy(conn, id)? else {
+    let Some(old) = conn.stored_copy(id)? else {
         return duplicate(header);
     };
     // The same XML in another container.
@@ -101,11 +101,10 @@ pub(crate) fn settle(
         Verdict::Same => return duplicate(header),
         Verdict::KeepStored => {
             let sha = xml_sha256(payload, limits)?;
-            if is_kept(conn, &sha)? {
+            if conn.is_kept(&sha)? {
                 return duplicate(header);
             }
-            keep(
-                conn,
+            conn.keep(
                 id,
                 &sha,
                 source,
@@ -117,16 +116,8 @@ pub(crate) fn settle(
         }
         Verdict::Replace => {
             let sha = xml_sha256(&old, limits)?;
-            keep(
-                conn,
-                id,
-                &sha,
-                &old.name,
-                old_repair.as_deref(),
-                &old.data,
-                now,
-            )?;
-            replace(conn, id, payload, limits, source, now)?;
+            conn.keep(id, &sha, &old.name, old_repair.as_deref(), &old.data, now)?;
+            conn.replace(id, payload, limits, source, now)?;
             Kept::New
         }
     };
@@ -134,30 +125,6 @@ pub(crate) fn settle(
         header: Box::new(header),
         kept,
     })
-}
-
-/// The digest of report `id`'s stored bytes (`None`: stored without them).
-fn stored_sha256(conn: &Connection, id: i64) -> rusqlite::Result<Option<Vec<u8>>> {
-    conn.prepare_cached("SELECT sha256 FROM report_blob WHERE report = ?1")?
-        .query_row(params![id], |r| r.get(0))
-        .optional()
-}
-
-/// Report `id`'s stored bytes, named by where they came from.
-fn stored_copy(conn: &Connection, id: i64) -> rusqlite::Result<Option<Payload>> {
-    conn.prepare_cached(
-        "SELECT r.source, b.gzip FROM report r JOIN report_blob b ON b.report = r.id
-         WHERE r.id = ?1",
-    )?
-    .query_row(params![id], |r| {
-        Ok(Payload {
-            name: r.get(0)?,
-            data: r.get::<_, Vec<u8>>(1)?.into(),
-            gzip: true,
-            kind: crate::extract::PayloadKind::Aggregate,
-        })
-    })
-    .optional()
 }
 
 /// Whether two streams hold the same bytes, read a chunk at a time.
@@ -246,52 +213,110 @@ fn io_error(e: io::Error) -> StoreError {
     StoreError::Parse(ParseError::Io(e.to_string()))
 }
 
-fn is_kept(conn: &Connection, sha: &[u8]) -> rusqlite::Result<bool> {
-    conn.prepare_cached("SELECT 1 FROM report_variant WHERE sha256 = ?1")?
-        .query_row(params![sha], |_| Ok(()))
-        .optional()
-        .map(|found| found.is_some())
+/// The stored side of a conflict, on either backend (SQLite here,
+/// PostgreSQL in `pg/variant.rs`), inside the caller's savepoint.
+pub(crate) trait Copies {
+    /// The digest of report `id`'s stored bytes (`None`: stored without
+    /// them).
+    fn stored_sha256(&mut self, id: i64) -> Result<Option<Vec<u8>>, DbError>;
+    /// Report `id`'s stored bytes, named by where they came from.
+    fn stored_copy(&mut self, id: i64) -> Result<Option<Payload>, DbError>;
+    /// Whether a variant with this XML digest is kept already.
+    fn is_kept(&mut self, sha: &[u8]) -> Result<bool, DbError>;
+    /// Keeps a copy of report `id` in `report_variant` (a copy kept before
+    /// gets its `last_seen` updated).
+    fn keep(
+        &mut self,
+        id: i64,
+        sha: &[u8],
+        source: &str,
+        repair: Option<&str>,
+        gzip: &[u8],
+        now: i64,
+    ) -> Result<(), DbError>;
+    /// Rebuilds report `id` from the new copy: header, records and bytes.
+    fn replace(
+        &mut self,
+        id: i64,
+        payload: &Payload,
+        limits: &Limits,
+        source: &str,
+        now: i64,
+    ) -> Result<(), StoreError>;
 }
 
-/// Keeps a copy of report `id` in `report_variant`.
-fn keep(
-    conn: &Connection,
-    id: i64,
-    sha: &[u8],
-    source: &str,
-    repair: Option<&str>,
-    gzip: &[u8],
-    now: i64,
-) -> rusqlite::Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO report_variant (report, sha256, source, repair, gzip, first_seen, last_seen)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
-         ON CONFLICT (sha256) DO UPDATE SET last_seen = excluded.last_seen",
-    )?
-    .execute(params![id, sha, source, repair, gzip, now])?;
-    Ok(())
-}
+impl Copies for &Connection {
+    fn stored_sha256(&mut self, id: i64) -> Result<Option<Vec<u8>>, DbError> {
+        Ok(self
+            .prepare_cached("SELECT sha256 FROM report_blob WHERE report = ?1")?
+            .query_row(params![id], |r| r.get(0))
+            .optional()?)
+    }
 
-/// Rebuilds report `id` from the new copy: header, records and bytes.
-fn replace(
-    conn: &Connection,
-    id: i64,
-    payload: &Payload,
-    limits: &Limits,
-    source: &str,
-    now: i64,
-) -> Result<(), StoreError> {
-    let mut reader = ReportReader::new(payload.reader(limits));
-    let header = reader.header()?;
-    rebuild::rewrite(conn, id, &header, &mut || reader.next_record())?;
-    conn.prepare_cached("UPDATE report SET source = ?2, ingested_at = ?3 WHERE id = ?1")?
-        .execute(params![id, source, now])?;
-    let blob = keep_bytes(payload);
-    conn.prepare_cached("UPDATE report_blob SET sha256 = ?2, gzip = ?3 WHERE report = ?1")?
-        .execute(params![id, Sha256::digest(&blob).as_slice(), blob])?;
-    // Its records may have other source IPs now: `rewrite` wrote their
-    // hashes (report_ips) again.
-    Ok(())
+    fn stored_copy(&mut self, id: i64) -> Result<Option<Payload>, DbError> {
+        Ok(self
+            .prepare_cached(
+                "SELECT r.source, b.gzip FROM report r JOIN report_blob b ON b.report = r.id
+                 WHERE r.id = ?1",
+            )?
+            .query_row(params![id], |r| {
+                Ok(Payload {
+                    name: r.get(0)?,
+                    data: r.get::<_, Vec<u8>>(1)?.into(),
+                    gzip: true,
+                    kind: crate::extract::PayloadKind::Aggregate,
+                })
+            })
+            .optional()?)
+    }
+
+    fn is_kept(&mut self, sha: &[u8]) -> Result<bool, DbError> {
+        Ok(self
+            .prepare_cached("SELECT 1 FROM report_variant WHERE sha256 = ?1")?
+            .query_row(params![sha], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    fn keep(
+        &mut self,
+        id: i64,
+        sha: &[u8],
+        source: &str,
+        repair: Option<&str>,
+        gzip: &[u8],
+        now: i64,
+    ) -> Result<(), DbError> {
+        self.prepare_cached(
+            "INSERT INTO report_variant (report, sha256, source, repair, gzip, first_seen, last_seen)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+             ON CONFLICT (sha256) DO UPDATE SET last_seen = excluded.last_seen",
+        )?
+        .execute(params![id, sha, source, repair, gzip, now])?;
+        Ok(())
+    }
+
+    fn replace(
+        &mut self,
+        id: i64,
+        payload: &Payload,
+        limits: &Limits,
+        source: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let conn = *self;
+        let mut reader = ReportReader::new(payload.reader(limits));
+        let header = reader.header()?;
+        rebuild::rewrite(conn, id, &header, &mut || reader.next_record())?;
+        conn.prepare_cached("UPDATE report SET source = ?2, ingested_at = ?3 WHERE id = ?1")?
+            .execute(params![id, source, now])?;
+        let blob = keep_bytes(payload);
+        conn.prepare_cached("UPDATE report_blob SET sha256 = ?2, gzip = ?3 WHERE report = ?1")?
+            .execute(params![id, Sha256::digest(&blob).as_slice(), blob])?;
+        // Its records may have other source IPs now: `rewrite` wrote their
+        // hashes (report_ips) again.
+        Ok(())
+    }
 }
 
 #[cfg(test)]

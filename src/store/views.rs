@@ -11,6 +11,7 @@
 //! what is derived from them (fail counts, percentages) is `query`'s.
 
 mod breakdown;
+mod kinds;
 mod records;
 pub(crate) mod sql;
 mod totals;

@@ -35,7 +35,7 @@ impl Lite {
     ) -> Result<Stored, StoreError> {
         self.in_savepoint(|conn, sets| {
             if let Some(id) = stored_id(conn, &header)? {
-                return variant::settle(conn, id, payload, limits, source, header);
+                return variant::settle(&mut &*conn, id, payload, limits, source, header);
             }
             write_report(conn, payload, source, header, |conn, id| {
                 let mut ins = Inserter::new(conn, sets, id)?;

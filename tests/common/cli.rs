@@ -76,3 +76,83 @@ pub fn stored_report_ids(db: &Path) -> Vec<String> {
         .map(|r| r.unwrap())
         .collect()
 }
+
+/// Every row of `sql` (no parameters) from the database a test calls
+/// `db`, on either backend, as its cells joined by `|`: integers and
+/// booleans as numbers (true is 1), text as is, bytes in hex, NULL as
+/// `NULL`. For SQL that reads alike on SQLite and PostgreSQL.
+pub fn rows(db: &Path, sql: &str) -> Vec<String> {
+    if on_postgres() {
+        let url = db_arg(db).into_string().unwrap();
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        return c
+            .query(sql, &[])
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (0..r.len())
+                    .map(|i| pg_cell(r, i))
+                    .collect::<Vec<_>>()
+                    .join("|")
+            })
+            .collect();
+    }
+    let c = rusqlite::Connection::open(db).unwrap();
+    let mut st = c.prepare(sql).unwrap();
+    let n = st.column_count();
+    let rows = st
+        .query_map([], |r| {
+            Ok((0..n)
+                .map(|i| match r.get_ref(i).unwrap() {
+                    rusqlite::types::ValueRef::Null => "NULL".to_string(),
+                    rusqlite::types::ValueRef::Integer(n) => n.to_string(),
+                    rusqlite::types::ValueRef::Real(x) => x.to_string(),
+                    rusqlite::types::ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+                    rusqlite::types::ValueRef::Blob(b) => hex(b),
+                })
+                .collect::<Vec<_>>()
+                .join("|"))
+        })
+        .unwrap();
+    rows.map(Result::unwrap).collect()
+}
+
+/// The single integer `sql` answers (see [`rows`]).
+pub fn one(db: &Path, sql: &str) -> i64 {
+    rows(db, sql)[0].parse().unwrap()
+}
+
+/// Runs statements without parameters on the database a test calls `db`.
+pub fn execute(db: &Path, sql: &str) {
+    if on_postgres() {
+        let url = db_arg(db).into_string().unwrap();
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        c.batch_execute(sql).unwrap();
+    } else {
+        rusqlite::Connection::open(db)
+            .unwrap()
+            .execute_batch(sql)
+            .unwrap();
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn pg_cell(r: &postgres::Row, i: usize) -> String {
+    use postgres::types::Type;
+    let ty = r.columns()[i].type_().clone();
+    let s = match ty {
+        Type::INT8 => r.get::<_, Option<i64>>(i).map(|n| n.to_string()),
+        Type::INT4 => r.get::<_, Option<i32>>(i).map(|n| n.to_string()),
+        Type::BOOL => r.get::<_, Option<bool>>(i).map(|b| (b as i64).to_string()),
+        Type::FLOAT8 => r.get::<_, Option<f64>>(i).map(|x| x.to_string()),
+        Type::BYTEA => r.get::<_, Option<Vec<u8>>>(i).map(|b| hex(&b)),
+        Type::TIMESTAMPTZ => r
+            .get::<_, Option<std::time::SystemTime>>(i)
+            .map(|t| format!("{t:?}")),
+        _ => r.get::<_, Option<String>>(i),
+    };
+    s.unwrap_or_else(|| "NULL".to_string())
+}

@@ -2,6 +2,7 @@
 //! different part of them, hence the allow.
 #![allow(dead_code)]
 
+pub mod both;
 pub mod browser;
 pub mod cli;
 pub mod corpus;

@@ -79,7 +79,9 @@ impl Pg {
     }
 }
 
-fn rebuild(
+/// Rewrites report `id` from `header` and its records, in the caller's
+/// transaction (also a conflict's, `variant.rs`).
+pub(super) fn rebuild(
     client: &mut Conn,
     id: i64,
     header: &ReportHeader,

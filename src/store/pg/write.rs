@@ -11,9 +11,9 @@ use sha2::{Digest, Sha256};
 use super::super::insert::{auth_key, fingerprint, AuthSets};
 use super::super::report_ips::IpHashes;
 use super::super::write::{gzip, header_errors, keep_bytes, Totals};
-use super::super::{ip_bin, DbError, StoreError, Stored};
+use super::super::{ip_bin, variant, DbError, StoreError, Stored};
 use super::{Conn, Pg};
-use crate::extract::Payload;
+use crate::extract::{Limits, Payload};
 use crate::model::{Record, ReportHeader};
 use crate::parse::ParseError;
 
@@ -31,15 +31,15 @@ impl Pg {
     pub fn store_parsed(
         &mut self,
         payload: &Payload,
+        limits: &Limits,
         source: &str,
         header: ReportHeader,
         next_record: &mut dyn FnMut() -> Result<Option<Record>, StoreError>,
     ) -> Result<Stored, StoreError> {
         self.in_group(|client, sets, sp| {
-            if is_stored(client, &header)? {
-                return Ok(Stored::Duplicate {
-                    header: Box::new(header),
-                });
+            if let Some(id) = super::variant::stored_id(client, &header)? {
+                let mut copies = super::variant::Guarded { client, sp };
+                return variant::settle(&mut copies, id, payload, limits, source, header);
             }
             let blob = keep_bytes(payload);
             let row = NewReport {

@@ -204,3 +204,32 @@ impl Sql {
         format!("LIMIT {}", self.bind(n))
     }
 }
+
+/// The JSON pieces of the views over TLS and failure reports: a JSON array
+/// built by an aggregate, returned as text on both backends.
+impl Sql {
+    /// The values of `e` over the group as a JSON array in the order of
+    /// `order` (`[]` for no rows); `e` may start with `DISTINCT`.
+    pub fn json_list(&self, e: &str, order: &str) -> String {
+        match self.dialect {
+            Dialect::Sqlite => format!("json_group_array({e} ORDER BY {order})"),
+            Dialect::Postgres => format!("coalesce(json_agg({e} ORDER BY {order})::text, '[]')"),
+        }
+    }
+
+    /// A JSON array of `a` and `b`.
+    pub fn json_pair(&self, a: &str, b: &str) -> String {
+        match self.dialect {
+            Dialect::Sqlite => format!("json_array({a}, {b})"),
+            Dialect::Postgres => format!("json_build_array({a}, {b})"),
+        }
+    }
+
+    /// A JSON column as text (PostgreSQL keeps them as jsonb).
+    pub fn json_text(&self, col: &str) -> String {
+        match self.dialect {
+            Dialect::Sqlite => col.to_string(),
+            Dialect::Postgres => format!("{col}::text"),
+        }
+    }
+}
