@@ -373,14 +373,14 @@ fn a_database_made_before_report_ips_finds_the_same_new_senders() {
     let want = hashes(&w, false);
     assert_eq!(want.len(), 3);
     assert_eq!(hashes(&w, true), want);
-    // As a database of the first PostgreSQL schema: a `sender` table, no
-    // report_ips (nor net_fact, rdns).
+    // As a database of the schema before the sender facts (version 2): a
+    // `sender` table, no report_ips (nor net_fact, rdns).
     pg_client(&w)
         .batch_execute(
             "DROP TABLE report_ips, net_fact, rdns;
              CREATE TABLE sender (source_ip text COLLATE \"C\" PRIMARY KEY,
                                   first_seen bigint NOT NULL);
-             UPDATE dmarcdb_schema SET version = 1;",
+             UPDATE dmarcdb_schema SET version = 2;",
         )
         .unwrap();
     assert_eq!(run(&w.pg, &alert), answers[0]);
