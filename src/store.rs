@@ -85,6 +85,7 @@ mod report_ips;
 mod senders;
 mod sqlite;
 mod tls;
+mod undo;
 pub mod variant;
 mod views;
 mod write;
