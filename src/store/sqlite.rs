@@ -145,8 +145,8 @@ impl Lite {
     /// Groups reports into fewer transactions (`true`), or commits each on
     /// its own (`false`, the default; switching off commits the group).
     ///
-    /// Grouped, each report still gets its own savepoint, so a bad one
-    /// leaves nothing behind, but the transaction stays open for the next
+    /// Grouped, a bad report still leaves nothing behind (its rows are
+    /// deleted, `undo.rs`), but the transaction stays open for the next
     /// until [`Store::commit_due`] finds the group big or old enough. A
     /// commit writes every page the transaction touched to the WAL again,
     /// which for a report of 100 records costs about as much as inserting
@@ -230,8 +230,8 @@ impl Lite {
         let stored = write(&sp, &mut self.sets)
             .and_then(|stored| Ok(sp.commit().map(|()| stored)?))
             .inspect_err(|_| {
-                    self.sets.forget();
-                })?;
+                self.sets.forget();
+            })?;
         self.sets.keep();
         if let (Some(g), Stored::New { records, .. }) = (self.batch.as_mut(), &stored) {
             g.reports += 1;
