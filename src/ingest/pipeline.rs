@@ -501,6 +501,7 @@ impl ReportRecords<'_> {
     }
 }
 
+mod inflate;
 mod other;
 mod parser;
 
