@@ -136,6 +136,7 @@ fn a_big_gzip_inflated_apart_stores_whole_and_fails_as_it_would_inline() {
         name: "bad.gz".into(),
         data: bad.clone().into(),
         gzip: true,
+        kind: crate::extract::PayloadKind::Aggregate,
     };
     let limits = Limits::default();
     let mut inline = ReportReader::new(payload.reader(&limits));
