@@ -103,8 +103,8 @@ impl Lite {
         // key order, with no index to insert at random places. (A 16 MiB
         // cache served the record_source_ip index of schema version 1, and
         // added 13 MiB to the peak memory of a 200,000-record report.)
-        // Grouped reports each get a savepoint, whose undo journal then
-        // stays in memory rather than in a temporary file.
+        // A savepoint's undo journal (copies of stored reports, ungrouped
+        // writes) then stays in memory rather than in a temporary file.
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         let mut store = Lite {
             conn,
