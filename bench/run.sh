@@ -25,6 +25,8 @@
 #   SKIP_IMAP=1        skip item 5 (needs Dovecot: apt-get install dovecot-imapd)
 #   ONLY_IMAP=1        run item 5 alone and print it (README untouched)
 #   NO_README=1        do not rewrite bench/README.md
+#   ONLY=1,2,6         run only these items (comma-separated numbers) and
+#                      print their rows; README untouched unless README=1
 #   SKIP_POSTGRES=1    skip 5. (also skipped when PostgreSQL is not installed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,9 +44,15 @@ SKIP_PARSEDMARC=${SKIP_PARSEDMARC:-0}
 SKIP_IMAP=${SKIP_IMAP:-0}
 ONLY_IMAP=${ONLY_IMAP:-0}
 [ "$ONLY_IMAP" = 1 ] && SKIP_PARSEDMARC=1
+ONLY=${ONLY:-}
+[ "$ONLY_IMAP" = 1 ] && ONLY=5
+# want N: whether item N is to run (all of them unless ONLY names some).
+want() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
+if [ -n "$ONLY" ] && [ "${README:-0}" != 1 ]; then NO_README=1; fi
 IMAP_MESSAGES=${IMAP_MESSAGES:-2000}
 IMAP_RTTS=${IMAP_RTTS:-0,20,100}
 mkdir -p "$OUT"
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 
 say() { printf '\n== %s\n' "$*" >&2; }
 die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
@@ -107,7 +115,7 @@ HF=(hyperfine --style basic --export-json)
 # One run per round trip (each starts its own Dovecot with the mail already
 # in its maildir): a timing of one run is noisy on a shared machine.
 IMAP_ROWS=()
-if [ "$SKIP_IMAP" != 1 ]; then
+if [ "$SKIP_IMAP" != 1 ] && want 5; then
     command -v dovecot >/dev/null || apt_install dovecot-imapd
     say "5. dmarcdb imap, $IMAP_MESSAGES report mails, round trips $IMAP_RTTS ms"
     cargo build --release --quiet --example imap_bench
@@ -128,7 +136,11 @@ fi
 # --- 1. ingest vs parsedmarc ---------------------------------------------------
 C200=$OUT/c200
 DB=$OUT/c200.sqlite
-gen "$C200" --reports 200 --records 100 --format gz --seed 1
+if want 1 || want 3 || want 7; then
+    gen "$C200" --reports 200 --records 100 --format gz --seed 1
+fi
+T_INGEST=""; T_PM=""; PM_RECORDS=""; RSS_PM=""
+if want 1; then
 say "1. dmarcdb ingest, 200 reports x 100 records"
 rmdb "$DB"
 expect "$("$BIN" --db "$DB" ingest "$C200")" "200 new report(s) (20000 records)"
@@ -144,7 +156,6 @@ time_ingest "$OUT/h-ingest.json"
 rmdb "$DB"
 RSS_INGEST=$(rss_mib "$BIN" --db "$DB" ingest "$C200")
 
-T_PM=""; PM_RECORDS=""; RSS_PM=""
 if [ "$SKIP_PARSEDMARC" != 1 ]; then
     say "1. parsedmarc --offline, same files"
     PMOUT=$OUT/parsedmarc-out
@@ -161,14 +172,18 @@ if [ "$SKIP_PARSEDMARC" != 1 ]; then
     rmdb "$DB"
 fi
 T_INGEST=$(median "$OUT/h-ingest.json" "$OUT/h-ingest-after.json")
+fi
 
 # --- 3. re-ingest (all duplicates) ---------------------------------------------
+T_REINGEST=""
+if want 3; then
 say "3. re-ingest of the stored corpus"
 rmdb "$DB"
 "$BIN" --db "$DB" ingest "$C200" >/dev/null
 expect "$("$BIN" --db "$DB" ingest "$C200")" "0 new report(s) (0 records), 200 already stored"
 "${HF[@]}" "$OUT/h-reingest.json" --runs "$RUNS" --warmup 1 "$BIN --db $DB ingest $C200" >&2
 T_REINGEST=$(median "$OUT/h-reingest.json")
+fi
 
 # --- 6. a corpus shaped like real traffic ----------------------------------------
 # Built from the real reports of ../shared/corpus (read in place), under
@@ -177,6 +192,8 @@ REAL=$OUT/real
 REALDB=$OUT/real.sqlite
 CORPUS=../shared/corpus
 REAL_STAMP="$REAL_REPORTS $(sha256sum bench/real_corpus.py | cut -c1-16)"
+T_REAL=""; T_PM_REAL=""; PM_REAL_RECORDS=""
+if want 6; then
 if [ ! -d "$REAL" ] || [ "$(cat "$REAL.stamp" 2>/dev/null)" != "$REAL_STAMP" ]; then
     [ -d "$CORPUS/parsedmarc/aggregate" ] || die "no corpus at $CORPUS"
     say "generating $REAL from $CORPUS"
@@ -192,7 +209,6 @@ expect "$("$BIN" --db "$REALDB" ingest "$REAL")" "$REAL_REPORTS new report(s) ($
     "$BIN --db $REALDB ingest $REAL" >&2
 T_REAL=$(median "$OUT/h-real.json")
 rmdb "$REALDB"
-T_PM_REAL=""; PM_REAL_RECORDS=""
 if [ "$SKIP_PARSEDMARC" != 1 ]; then
     say "6. parsedmarc --offline, real-traffic corpus"
     PMOUT=$OUT/parsedmarc-out
@@ -202,11 +218,16 @@ if [ "$SKIP_PARSEDMARC" != 1 ]; then
     PM_REAL_RECORDS=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(sum(len(r["records"]) for r in d))' "$PMOUT/aggregate.json")
     rm -rf "$PMOUT"
 fi
+fi
 
 # --- 2. one huge report ----------------------------------------------------------
 BIG=$OUT/big
 BIGDB=$OUT/big.sqlite
-gen "$BIG" --reports 1 --records "$BIG_RECORDS" --format gz --seed 2
+if want 2 || want 7; then
+    gen "$BIG" --reports 1 --records "$BIG_RECORDS" --format gz --seed 2
+fi
+T_BIG=""
+if want 2; then
 BIG_XML_MB=$(calc "$(zcat "$BIG"/*.gz | wc -c) / 1e6")
 say "2. one report of $BIG_RECORDS records (${BIG_XML_MB%.*} MB XML)"
 rmdb "$BIGDB"
@@ -222,8 +243,12 @@ gen "$SMALL" --reports 1 --records "$((BIG_RECORDS / 10))" --format gz --seed 2
 rmdb "$BIGDB"
 RSS_SMALL=$(rss_mib "$BIN" --db "$BIGDB" ingest "$SMALL")
 rmdb "$BIGDB"
+fi
 
 # --- 4. queries on 10 million records -------------------------------------------
+declare -A T_QUERY
+QUERIES=()
+if want 4; then
 TODAY=$(date -u +%F)
 C10M=$OUT/c10m
 DB10M=$OUT/c10m.sqlite
@@ -251,8 +276,6 @@ T_BUILD=$(cat "$DB10M.build-time")
 T_FIRST_ALERT=$(cat "$DB10M.first-alert-time" 2>/dev/null || echo 0)
 DB10M_MB=$(calc "$(stat -c %s "$DB10M") / 1e6")
 
-declare -A T_QUERY
-QUERIES=()
 for view in "sources --days 7" "daily" "senders --days 30"; do
     if "$BIN" --db "$DB10M" query $view --format csv >/dev/null 2>&1; then
         QUERIES+=("$view")
@@ -280,13 +303,14 @@ if "$BIN" readiness --help >/dev/null 2>&1; then
         "$BIN --db $DB10M readiness --domain example.com --days 30 --our-net 203.0.113.0/24" >&2
     T_READY=$(median "$f")
 fi
+fi
 
 # --- 7. PostgreSQL ------------------------------------------------------------------
 # A throwaway cluster (as the postgres user when root: PostgreSQL refuses
 # root) on a free port, stopped on exit; each timed run gets a new database.
 T_PG=""; T_PG_BIG=""
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
-if [ "${SKIP_POSTGRES:-0}" != 1 ] && [ -n "$PGBIN" ]; then
+if [ "${SKIP_POSTGRES:-0}" != 1 ] && [ -n "$PGBIN" ] && want 7; then
     say "7. PostgreSQL: starting a throwaway cluster"
     PGDIR=$(mktemp -d /tmp/dmarcdb-bench-pg.XXXXXX)
     PGPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -321,15 +345,16 @@ if [ "${SKIP_POSTGRES:-0}" != 1 ] && [ -n "$PGBIN" ]; then
 fi
 
 # --- the table -------------------------------------------------------------------
-R_INGEST=$(calc "round(20000 / $T_INGEST)")
-R_BIG=$(calc "round($BIG_RECORDS / $T_BIG)")
-R_BUILD=$(calc "round($N10M / $T_BUILD)")
-REINGEST_X=$(calc "round($T_INGEST / $T_REINGEST, 1)")
+[ -n "$T_INGEST" ] && R_INGEST=$(calc "round(20000 / $T_INGEST)")
+[ -n "$T_BIG" ] && R_BIG=$(calc "round($BIG_RECORDS / $T_BIG)")
+want 4 && R_BUILD=$(calc "round($N10M / $T_BUILD)")
+[ -n "$T_INGEST" ] && [ -n "$T_REINGEST" ] && REINGEST_X=$(calc "round($T_INGEST / $T_REINGEST, 1)")
 ms() { calc "round($1 * 1000, 1)"; }
 row() { printf '| %-58s | %28s | %-22s |\n' "$1" "$2" "$3"; }
 table() {
     row "Measure" "Result" "Target"
     row "---" "---:" "---"
+    if want 1; then
     row "1. dmarcdb ingest, 200 x 100 records gz (median)" "$(ms "$T_INGEST") ms = $R_INGEST rec/s" ">= 500,000 rec/s"
     if [ -n "$T_PM" ]; then
         local r_pm ratio
@@ -341,10 +366,16 @@ table() {
     else
         row "1. parsedmarc" "skipped" ">= 200x"
     fi
+    fi
+    if want 2; then
     row "2. one report, $BIG_RECORDS records, ${BIG_XML_MB%.*} MB XML gz (median)" "$(ms "$T_BIG") ms = $R_BIG rec/s" ">= 800,000 rec/s"
     row "2. peak RSS, $BIG_RECORDS records / $((BIG_RECORDS / 10)) records" "$RSS_BIG / $RSS_SMALL MiB" "< 64 MiB, flat"
+    fi
+    if want 3; then
     row "3. re-ingest, all 200 duplicates (median)" "$(ms "$T_REINGEST") ms" ""
-    row "3. first ingest / re-ingest" "${REINGEST_X}x" ">= 5x"
+    [ -n "$T_INGEST" ] && row "3. first ingest / re-ingest" "${REINGEST_X}x" ">= 5x"
+    fi
+    if want 4; then
     row "4. building the $((N10M / 1000000))M-record DB ($DB_REPORTS reports, ${DB10M_MB%.*} MB)" "$(calc "round($T_BUILD, 1)") s = $R_BUILD rec/s" ""
     for view in "${QUERIES[@]}"; do
         row "4. query $view, $((N10M / 1000000))M records (median)" "$(ms "${T_QUERY[$view]}") ms" "< 1000 ms"
@@ -352,20 +383,23 @@ table() {
     row "4. first alert after the backfill" "$(calc "round($T_FIRST_ALERT, 1)") s" ""
     row "4. alert, $((N10M / 1000000))M records (median)" "$(ms "$T_ALERT") ms" ""
     row "4. readiness --days 30, $((N10M / 1000000))M records (median)" "$(ms "$T_READY") ms" "< 1000 ms"
+    fi
     local r
     for r in "${IMAP_ROWS[@]}"; do
         IFS='|' read -r a b c <<<"$r"
         row "$a" "$b" "$c"
     done
+    if want 6; then
     row "6. dmarcdb ingest, real-traffic corpus, $REAL_REPORTS reports / $REAL_RECORDS records (median)" "$(ms "$T_REAL") ms = $(calc "round($REAL_RECORDS / $T_REAL)") rec/s" ""
     if [ -n "$T_PM_REAL" ]; then
         row "6. parsedmarc --offline, same files, $PM_REAL_RECORDS records out (median)" "$(ms "$T_PM_REAL") ms = $(calc "round($REAL_RECORDS / $T_PM_REAL)") rec/s" ""
         row "6. ratio dmarcdb / parsedmarc (records/s)" "$(calc "round($T_PM_REAL / $T_REAL)")x" ""
     fi
+    fi
     if [ -n "$T_PG" ]; then
         row "7. PostgreSQL ingest, 200 x 100 records gz (median)" "$(ms "$T_PG") ms = $(calc "round(20000 / $T_PG)") rec/s" ">= 100,000 rec/s"
         row "7. PostgreSQL ingest, one report of $BIG_RECORDS records" "$(ms "$T_PG_BIG") ms = $(calc "round($BIG_RECORDS / $T_PG_BIG)") rec/s" ">= 100,000 rec/s"
-    else
+    elif want 7; then
         row "7. PostgreSQL" "skipped" ""
     fi
 }
@@ -375,7 +409,7 @@ machine() {
     ram=$(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
     echo "Machine: $(nproc) CPU ($cpu), $ram RAM, $(uname -sr)."
     echo "Binary: dmarcdb $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo '+changes'); parsedmarc ${PM_VERSION:-not run}; $(hyperfine --version)."
-    echo "Run: $(date -u '+%Y-%m-%d %H:%M UTC'); runs per median: ingest 2 x $RUNS (before and after parsedmarc), parsedmarc $PM_RUNS, big $BIG_RUNS, queries $QUERY_RUNS."
+    echo "Run: $(date -u '+%Y-%m-%d %H:%M UTC')${ONLY:+, items $ONLY}, load average $LOAD_START at the start and $(cut -d' ' -f1-3 /proc/loadavg) at the end; runs per median: ingest 2 x $RUNS (before and after parsedmarc), parsedmarc $PM_RUNS, big $BIG_RUNS, queries $QUERY_RUNS."
 }
 [ -x "$OUT/venv/bin/pip" ] && PM_VERSION=$("$OUT/venv/bin/pip" show parsedmarc 2>/dev/null | awk '/^Version/ { print $2 }')
 RESULT=$(printf '%s\n\n%s\n' "$(machine)" "$(table)")

@@ -189,8 +189,8 @@ pub fn run(
 /// is a bug (ours, or a parsing library's on hostile bytes: fuzzing found
 /// a `debug_assert!` in mail-parser); caught here, it rejects that input
 /// instead of ending the run, so one poisonous message cannot stop every
-/// later run from cron. The report's savepoint rolls back as the panic
-/// unwinds through it.
+/// later run from cron. What the report wrote is deleted (or its
+/// savepoint rolled back) as the panic unwinds through the store.
 fn isolate<T>(work: impl FnOnce() -> T) -> Result<T, String> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).map_err(|payload| {
         payload

@@ -16,7 +16,8 @@
 //! - `store.rs`: the types every backend shares, [`DbError`], the grouping
 //!   limits; `backend.rs` the dispatch.
 //! - `sqlite.rs`: opening a file, its schema (`schema.sql`) and migrations
-//!   (`migrations/`), transactions and groups. Its statements: `write.rs`
+//!   (`migrations/`), transactions and groups (`undo.rs`: a failed report
+//!   of a group deleted). Its statements: `write.rs`
 //!   (a report, the quarantine), `insert.rs` (records and auth sets, whose
 //!   in-memory map [`insert::AuthSets`] both backends use), `lookup.rs`,
 //!   `quarantine.rs`, `rebuild.rs` (reparse), `variant.rs` (a second copy
@@ -62,9 +63,12 @@
 //! records per COPY). Nothing of a report is visible until its commit, and
 //! a killed process leaves the database as it was before that commit. By
 //! default each report is its own transaction; `ingest` groups several
-//! into one ([`Store::set_batching`]), each in its own savepoint (on
-//! PostgreSQL opened only for a report too big to hold until parsed), and
-//! acknowledges inputs only after the group's commit.
+//! into one ([`Store::set_batching`]), and acknowledges inputs only after
+//! the group's commit. A report of a group that fails half-way leaves
+//! nothing behind: on SQLite its rows are deleted (`undo.rs`: cheaper than
+//! a savepoint per report, which journaled every page a report touched),
+//! on PostgreSQL a savepoint is opened for a report too big to hold until
+//! parsed.
 //!
 //! Durability: SQLite runs WAL with `synchronous = NORMAL` by default (a
 //! power cut may lose the last commits, never corrupt the file; the input
@@ -96,6 +100,7 @@ mod sender_facts;
 mod senders;
 mod sqlite;
 mod tls;
+mod undo;
 pub mod variant;
 mod views;
 mod write;
@@ -286,3 +291,5 @@ pub fn ip_bin(ip: &str) -> Option<[u8; 16]> {
 mod reparse_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod undo_tests;

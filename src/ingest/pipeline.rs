@@ -17,7 +17,7 @@
 //! and its records in chunks, then [`Msg::InputDone`]; the writer reads the
 //! answers in the source's order. Everything else is
 //! decided here as in a run without it: duplicates (from the header,
-//! before any record is inserted), the savepoint per report, grouped
+//! before any record is inserted), a report's all-or-nothing, grouped
 //! commits and acknowledgements, quarantine, and the order of events.
 //!
 //! A parsing thread may run ahead of the writer's duplicate check: it
@@ -501,6 +501,7 @@ impl ReportRecords<'_> {
     }
 }
 
+mod inflate;
 mod other;
 mod parser;
 

@@ -112,8 +112,8 @@ impl Store {
     /// Groups reports into fewer transactions (`true`), or commits each on
     /// its own (`false`, the default; switching off commits the group).
     ///
-    /// Grouped, each report still gets its own savepoint, so a bad one
-    /// leaves nothing behind, but the transaction stays open for the next
+    /// Grouped, a bad report still leaves nothing behind (SQLite deletes
+    /// what it wrote, PostgreSQL rolls back its savepoint), but the transaction stays open for the next
     /// until [`Store::commit_due`] finds the group big or old enough. A
     /// commit writes every page the transaction touched to the WAL again,
     /// which for a report of 100 records costs about as much as inserting
@@ -162,8 +162,8 @@ impl Store {
             .unwrap_or(0))
     }
 
-    /// Stores a parsed report in one transaction (or one savepoint of the
-    /// open group, see [`Store::set_batching`]), unless a report with the
+    /// Stores a parsed report in one transaction (or in the open group,
+    /// see [`Store::set_batching`]), unless a report with the
     /// same identity is already stored, decided from `header` before any
     /// record is asked for: a copy of a stored report never calls
     /// `next_record` (on SQLite its content is judged from `payload`, read

@@ -49,13 +49,17 @@ impl AuthSets {
         self.pending.clear();
     }
 
-    /// What was added since the last `keep` was rolled back.
-    pub fn forget(&mut self) {
+    /// What was added since the last `keep` was rolled back (or is
+    /// about to be deleted: returns the ids).
+    pub fn forget(&mut self) -> Vec<i64> {
+        let mut ids = Vec::with_capacity(self.pending.len());
         for (fp, id) in self.pending.drain(..) {
             if let Some(bucket) = self.ids.get_mut(&fp) {
                 bucket.retain(|k| k.id != id);
             }
+            ids.push(id);
         }
+        ids
     }
 
     /// Nothing is known any more (a transaction failed).

@@ -5,6 +5,7 @@
 //! rows), `quarantine.rs`, `rebuild.rs`, `report_ips.rs`, `netfacts.rs`,
 //! `senders.rs`, `drill.rs`, `lookup.rs`.
 
+use std::cell::Cell;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -13,6 +14,7 @@ use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection, TransactionBehavior};
 
 use super::insert::AuthSets;
+use super::undo::Undo;
 use super::views::Cells;
 use super::{
     DbError, Group, StoreError, Stored, BATCH_AGE, BATCH_RECORDS, BATCH_REPORTS,
@@ -45,6 +47,9 @@ pub struct Lite {
     pub(super) batch: Option<Group>,
     /// Auth-result sets known to be stored, for the inserts.
     pub(super) sets: AuthSets,
+    /// A failed report of the open group could not be deleted
+    /// (`undo.rs`): the group must not be committed.
+    pub(super) undo_failed: Cell<Option<rusqlite::Error>>,
 }
 
 impl Lite {
@@ -98,14 +103,15 @@ impl Lite {
         // key order, with no index to insert at random places. (A 16 MiB
         // cache served the record_source_ip index of schema version 1, and
         // added 13 MiB to the peak memory of a 200,000-record report.)
-        // Grouped reports each get a savepoint, whose undo journal then
-        // stays in memory rather than in a temporary file.
+        // A savepoint's undo journal (copies of stored reports, ungrouped
+        // writes) then stays in memory rather than in a temporary file.
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         let mut store = Lite {
             conn,
             batching: false,
             batch: None,
             sets: AuthSets::default(),
+            undo_failed: Cell::new(None),
         };
         store.migrate()?;
         Ok(store)
@@ -139,8 +145,8 @@ impl Lite {
     /// Groups reports into fewer transactions (`true`), or commits each on
     /// its own (`false`, the default; switching off commits the group).
     ///
-    /// Grouped, each report still gets its own savepoint, so a bad one
-    /// leaves nothing behind, but the transaction stays open for the next
+    /// Grouped, a bad report still leaves nothing behind (its rows are
+    /// deleted, `undo.rs`), but the transaction stays open for the next
     /// until [`Store::commit_due`] finds the group big or old enough. A
     /// commit writes every page the transaction touched to the WAL again,
     /// which for a report of 100 records costs about as much as inserting
@@ -178,6 +184,13 @@ impl Lite {
 
     /// Commits the open group, if any.
     pub fn commit(&mut self) -> Result<(), DbError> {
+        if let Some(e) = self.undo_failed.take() {
+            // Half a report would be committed: nothing of the group is.
+            self.batch = None;
+            self.sets.clear();
+            let _ = self.conn.execute_batch("ROLLBACK");
+            return Err(e.into());
+        }
         match self.batch.take() {
             Some(_) => Ok(self.conn.execute_batch("COMMIT").inspect_err(|_| {
                 // Whatever failed, the sets added by the group are not
@@ -206,10 +219,31 @@ impl Lite {
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
             let stored = write(&tx, &mut self.sets)
                 .and_then(|stored| Ok(tx.commit().map(|()| stored)?))
-                .inspect_err(|_| self.sets.forget())?;
+                .inspect_err(|_| {
+                    self.sets.forget();
+                })?;
             self.sets.keep();
             return Ok(stored);
         }
+        self.open_group()?;
+        let sp = self.conn.savepoint()?;
+        let stored = write(&sp, &mut self.sets)
+            .and_then(|stored| Ok(sp.commit().map(|()| stored)?))
+            .inspect_err(|_| {
+                self.sets.forget();
+            })?;
+        self.sets.keep();
+        if let (Some(g), Stored::New { records, .. }) = (self.batch.as_mut(), &stored) {
+            g.reports += 1;
+            g.records += records;
+        }
+        Ok(stored)
+    }
+}
+
+impl Lite {
+    /// Opens a group (a transaction, write lock first) unless one is open.
+    pub(super) fn open_group(&mut self) -> rusqlite::Result<()> {
         if self.batch.is_none() {
             // The write lock first, as in the ungrouped case.
             self.conn.execute_batch("BEGIN IMMEDIATE")?;
@@ -219,11 +253,19 @@ impl Lite {
                 records: 0,
             });
         }
-        let sp = self.conn.savepoint()?;
-        let stored = write(&sp, &mut self.sets)
-            .and_then(|stored| Ok(sp.commit().map(|()| stored)?))
-            .inspect_err(|_| self.sets.forget())?;
-        self.sets.keep();
+        Ok(())
+    }
+
+    /// Runs `write` for a new report in the open group without a
+    /// savepoint: if it fails, [`Undo`] deletes what it wrote
+    /// (`undo.rs`). The caller opened the group.
+    pub(super) fn unjournaled(
+        &mut self,
+        write: impl FnOnce(&Connection, &mut Undo<'_>) -> Result<Stored, StoreError>,
+    ) -> Result<Stored, StoreError> {
+        let mut undo = Undo::new(&self.conn, &mut self.sets, &self.undo_failed);
+        let stored = write(&self.conn, &mut undo)?;
+        undo.keep();
         if let (Some(g), Stored::New { records, .. }) = (self.batch.as_mut(), &stored) {
             g.reports += 1;
             g.records += records;

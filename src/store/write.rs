@@ -3,12 +3,14 @@
 //! its own thread); this file takes a header and a stream of records and
 //! writes them inside the caller's savepoint ([`Store::in_savepoint`]).
 
+use std::cell::Cell;
 use std::io::Write;
 
 use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 
 use super::sqlite::Lite;
+use super::undo::Undo;
 use super::{variant, DbError, Inserter, StoreError, Stored};
 use crate::extract::{Limits, Payload};
 use crate::model::{Record, ReportHeader};
@@ -33,20 +35,26 @@ impl Lite {
         header: ReportHeader,
         next_record: &mut dyn FnMut() -> Result<Option<Record>, StoreError>,
     ) -> Result<Stored, StoreError> {
-        self.in_savepoint(|conn, sets| {
-            if let Some(id) = stored_id(conn, &header)? {
-                return variant::settle(&mut &*conn, id, payload, limits, source, header);
-            }
-            write_report(conn, payload, source, header, |conn, id| {
-                let mut ins = Inserter::new(conn, sets, id)?;
-                let mut t = Totals::default();
-                while let Some(rec) = next_record()? {
-                    t.add(&rec);
-                    ins.insert(&rec)?;
+        if !self.batching {
+            return self.in_savepoint(|conn, sets| {
+                if let Some(id) = stored_id(conn, &header)? {
+                    return variant::settle(&mut &*conn, id, payload, limits, source, header);
                 }
-                Ok(t)
-            })
-        })
+                // The transaction rolls back on failure; the undo is moot.
+                let failed = Cell::new(None);
+                let mut undo = Undo::new(conn, sets, &failed);
+                let stored = write_new(conn, &mut undo, payload, source, header, next_record)?;
+                undo.keep();
+                Ok(stored)
+            });
+        }
+        self.open_group()?;
+        if let Some(id) = stored_id(&self.conn, &header)? {
+            return self.in_savepoint(|conn, _| {
+                variant::settle(&mut &*conn, id, payload, limits, source, header)
+            });
+        }
+        self.unjournaled(|conn, undo| write_new(conn, undo, payload, source, header, next_record))
     }
 
     /// Keeps an input that could not be stored, with the reason, so a
@@ -64,6 +72,28 @@ impl Lite {
         )?;
         Ok(())
     }
+}
+
+/// Stores a new report from its header and records, telling `undo` its
+/// id once its row is in.
+fn write_new(
+    conn: &Connection,
+    undo: &mut Undo<'_>,
+    payload: &Payload,
+    source: &str,
+    header: ReportHeader,
+    next_record: &mut dyn FnMut() -> Result<Option<Record>, StoreError>,
+) -> Result<Stored, StoreError> {
+    write_report(conn, payload, source, header, |conn, id| {
+        undo.written(id);
+        let mut ins = Inserter::new(conn, undo.sets, id)?;
+        let mut t = Totals::default();
+        while let Some(rec) = next_record()? {
+            t.add(&rec);
+            ins.insert(&rec)?;
+        }
+        Ok(t)
+    })
 }
 
 /// Stores one new report (the caller found none with its identity) inside

@@ -4,9 +4,11 @@
 //! the writer in batches. SMTP TLS reports and failure report mails are
 //! parsed whole and sent as one message each.
 
+use std::io::Read;
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
+use super::inflate::{self, INFLATE_APART};
 use super::{Job, Msg, Unpacked, BATCH_RECORDS, CHUNK, HEADER_BUF, RECORDS_BUF};
 use crate::extract::{self, Limits, Payload, PayloadKind};
 use crate::ingest::isolate;
@@ -126,9 +128,25 @@ fn parse_payload(
             return send(out, Msg::Failure { payload, report });
         }
     }
+    if payload.gzip && payload.data.len() >= INFLATE_APART {
+        return std::thread::scope(|scope| {
+            let xml = inflate::ahead(scope, payload, limits);
+            parse_from(xml, payload, out, known)
+        });
+    }
+    parse_from(payload.reader(limits), payload, out, known)
+}
+
+/// [`parse_payload`] from `xml`, the payload's XML.
+fn parse_from(
+    xml: impl Read,
+    payload: &Arc<Payload>,
+    out: &mut ToWriter<'_>,
+    known: Option<&Lookup>,
+) -> Result<(), HungUp> {
     // The header through a small buffer, so a duplicate costs a KiB or two
     // of inflating; the records in bigger chunks.
-    let mut reader = ReportReader::with_capacity(payload.reader(limits), HEADER_BUF);
+    let mut reader = ReportReader::with_capacity(xml, HEADER_BUF);
     let header = reader.header();
     reader.set_chunk(RECORDS_BUF);
     let stored = match (&header, known) {

@@ -119,3 +119,37 @@ fn a_report_skipped_by_the_parsing_thread_is_parsed_here_if_needed() {
     assert_eq!(n, 9);
     feed.discard();
 }
+
+#[test]
+fn a_big_gzip_inflated_apart_stores_whole_and_fails_as_it_would_inline() {
+    let good = gz(6, 400);
+    assert!(good.len() >= super::inflate::INFLATE_APART);
+    let mut store = Store::open_in_memory().unwrap();
+    let sum = ingest(&mut store, vec![("good.gz", good.clone())]);
+    assert_eq!((sum.new, sum.records), (1, 400));
+    // The CRC in the trailer damaged: the same words as when the parsing
+    // thread inflates it itself.
+    let mut bad = gz(7, 400);
+    let at = bad.len() - 6;
+    bad[at] ^= 0xff;
+    let payload = Payload {
+        name: "bad.gz".into(),
+        data: bad.clone().into(),
+        gzip: true,
+        kind: crate::extract::PayloadKind::Aggregate,
+    };
+    let limits = Limits::default();
+    let mut inline = ReportReader::new(payload.reader(&limits));
+    inline.header().unwrap();
+    let inline = loop {
+        match inline.next_record() {
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("the damaged trailer went unnoticed"),
+            Err(e) => break e.to_string(),
+        }
+    };
+    let sum = ingest(&mut store, vec![("bad.gz", bad)]);
+    assert_eq!(sum.rejected.len(), 1, "{:?}", sum.rejected);
+    assert_eq!(sum.rejected[0].reason, inline);
+    assert_eq!(count(&store, "record"), 400);
+}
