@@ -1,8 +1,9 @@
 //! The PostgreSQL backend: one connection to a server (`connect.rs`: URL,
 //! TLS, password), its schema (`schema-postgres.sql`) and migrations (on
 //! the `dmarcdb_schema` table, append-only like SQLite's), transactions and
-//! groups. Its statements: `write.rs` (a report, its records by binary
-//! COPY, the quarantine), `admin.rs` (quarantine admin, reparse, the
+//! groups. Its statements: `write.rs` (a report, the quarantine), `load.rs`
+//! (what the reports of a transaction add, loaded together: records by
+//! binary COPY), `admin.rs` (quarantine admin, reparse, the
 //! `sender` table that answers the "new sender" alert).
 //! The views are shared with SQLite (`views/`); [`Pg::cells`] runs them.
 //!
@@ -25,10 +26,12 @@ use rusqlite::types::Value;
 use super::insert::AuthSets;
 use super::views::Cells;
 use super::{DbError, Group, Lookup, StoreError, Stored, BATCH_AGE, BATCH_RECORDS, BATCH_REPORTS};
+use load::Loader;
 
 mod admin;
 mod arg;
 mod connect;
+mod load;
 mod write;
 
 pub(super) use connect::{is_url, scrub};
@@ -92,6 +95,15 @@ impl Conn {
         self.client.query_opt(&st, params)
     }
 
+    pub fn query(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<postgres::Row>, postgres::Error> {
+        let st = self.prepared(sql)?;
+        self.client.query(&st, params)
+    }
+
     pub fn query_one(
         &mut self,
         sql: &'static str,
@@ -116,6 +128,10 @@ pub struct Pg {
     batching: bool,
     batch: Option<Group>,
     sets: AuthSets,
+    /// What the open transaction has yet to load.
+    load: Loader,
+    /// A database error in the open group: its transaction is void.
+    failed: bool,
 }
 
 impl Pg {
@@ -128,6 +144,8 @@ impl Pg {
             batching: false,
             batch: None,
             sets: AuthSets::default(),
+            load: Loader::default(),
+            failed: false,
         };
         pg.migrate()?;
         pg.set_durable(false)?;
@@ -198,15 +216,28 @@ impl Pg {
         Ok(true)
     }
 
+    /// Loads what the group buffered and commits it. After a database
+    /// error in the group nothing of it is kept, and this says so.
     pub fn commit(&mut self) -> Result<(), DbError> {
-        match self.batch.take() {
-            Some(_) => Ok(self
-                .client
-                .get_mut()
-                .batch_execute("COMMIT")
-                .inspect_err(|_| self.sets.clear())?),
-            None => Ok(()),
+        if self.batch.take().is_none() {
+            return Ok(());
         }
+        let client = self.client.get_mut();
+        let done = if std::mem::take(&mut self.failed) {
+            Err(DbError::setup(
+                "a database error ended the transaction: nothing of it was stored",
+            ))
+        } else {
+            self.load
+                .flush(client, &mut self.sets)
+                .and_then(|()| Ok(client.batch_execute("COMMIT")?))
+        };
+        if done.is_err() {
+            let _ = client.batch_execute("ROLLBACK");
+            self.load.clear();
+            self.sets.clear();
+        }
+        done
     }
 
     /// A second connection, for ingest's parsing thread.
@@ -233,33 +264,34 @@ impl Pg {
     }
 
     /// Runs `write` in a transaction of its own, or in the open group; kept
-    /// only if it succeeds. Either way the write lock is taken first. In a
-    /// group, `write` opens the report's savepoint ([`Savepoint::open`])
-    /// before it writes anything that must go if it fails (what it writes
-    /// before, new auth sets, may stay).
+    /// only if it succeeds (`write` takes out what it wrote of a report
+    /// that fails, see `write.rs`). Either way the write lock is taken
+    /// first. A database error voids the group ([`Pg::commit`]).
     fn in_group(
         &mut self,
-        write: impl FnOnce(&mut Conn, &mut AuthSets, &mut Savepoint) -> Result<Stored, StoreError>,
+        write: impl FnOnce(&mut Conn, &mut AuthSets, &mut Loader) -> Result<Stored, StoreError>,
     ) -> Result<Stored, StoreError> {
         let client = self.client.get_mut();
+        let (sets, load) = (&mut self.sets, &mut self.load);
         if !self.batching {
             client.batch_execute("BEGIN")?;
-            let mut sp = Savepoint {
-                wanted: false,
-                open: false,
-            };
             let stored = lock(client)
                 .map_err(StoreError::from)
-                .and_then(|()| write(client, &mut self.sets, &mut sp))
-                .and_then(|stored| Ok(client.batch_execute("COMMIT").map(|()| stored)?));
+                .and_then(|()| write(client, sets, load))
+                .and_then(|stored| {
+                    load.flush(client, sets)?;
+                    client.batch_execute("COMMIT")?;
+                    Ok(stored)
+                });
             return match stored {
                 Ok(stored) => {
-                    self.sets.keep();
+                    sets.keep();
                     Ok(stored)
                 }
                 Err(e) => {
                     let _ = client.batch_execute("ROLLBACK");
-                    self.sets.forget();
+                    load.clear();
+                    sets.forget();
                     Err(e)
                 }
             };
@@ -273,50 +305,23 @@ impl Pg {
                 records: 0,
             });
         }
-        let mut sp = Savepoint {
-            wanted: true,
-            open: false,
-        };
-        let stored = write(client, &mut self.sets, &mut sp).and_then(|stored| {
-            if sp.open {
-                client.batch_execute("RELEASE report")?;
-            }
-            Ok(stored)
-        });
-        let stored = match stored {
+        let stored = match write(client, sets, load) {
             Ok(stored) => stored,
             Err(e) => {
-                if sp.open {
-                    let _ = client.batch_execute("ROLLBACK TO report; RELEASE report");
+                if matches!(e, StoreError::Db(_)) {
+                    self.failed = true;
                 }
-                self.sets.forget();
                 return Err(e);
             }
         };
-        self.sets.keep();
+        // Sets are only stored by a load, never taken out again but with
+        // the whole transaction (see `commit`).
+        sets.keep();
         if let (Some(g), Stored::New { records, .. }) = (self.batch.as_mut(), &stored) {
             g.reports += 1;
             g.records += records;
         }
         Ok(stored)
-    }
-}
-
-/// A report's savepoint inside a group, opened only when needed.
-pub(super) struct Savepoint {
-    /// In a group (outside one, the transaction is the report's own).
-    wanted: bool,
-    open: bool,
-}
-
-impl Savepoint {
-    /// Opens the savepoint (once; nothing outside a group).
-    pub fn open(&mut self, client: &mut Conn) -> Result<(), postgres::Error> {
-        if self.wanted && !self.open {
-            client.batch_execute("SAVEPOINT report")?;
-            self.open = true;
-        }
-        Ok(())
     }
 }
 

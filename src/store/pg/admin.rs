@@ -10,7 +10,8 @@ use sha2::{Digest, Sha256};
 use super::super::rebuild::{feed, NOT_CONTENT, ROWS};
 use super::super::write::{header_errors, Totals};
 use super::super::{inflate_to, AuthSets, DbError, Dropped, Quarantined, Rebuilt, StoreError};
-use super::write::{header_params, set_totals, Loader};
+use super::load::Loader;
+use super::write::{header_params, set_totals};
 use super::{lock, Conn, Pg};
 use crate::model::{Record, ReportHeader};
 use crate::parse::ParseError;
@@ -144,13 +145,13 @@ fn rebuild(
     client.execute("DELETE FROM override_reason WHERE report = $1", &[&id])?;
     client.execute("DELETE FROM record WHERE report = $1", &[&id])?;
     let mut auth = AuthSets::default();
-    let mut loader = Loader::new(Some(id));
+    let mut loader = Loader::default();
     let mut t = Totals::default();
     while let Some(rec) = next_record()? {
-        loader.push(client, &mut auth, &rec)?;
         t.add(&rec);
+        loader.push(client, &mut auth, id, t.records as i64 - 1, rec)?;
     }
-    loader.flush(client)?;
+    loader.flush(client, &mut auth)?;
     if t.records == 0 {
         return Err(ParseError::NotAReport("no <record> elements".into()).into());
     }
