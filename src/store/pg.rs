@@ -23,7 +23,6 @@ use postgres::types::ToSql;
 use postgres::{Client, Statement};
 use rusqlite::types::Value;
 
-use super::insert::AuthSets;
 use super::views::Cells;
 use super::{DbError, Group, Lookup, StoreError, Stored, BATCH_AGE, BATCH_RECORDS, BATCH_REPORTS};
 use load::Loader;
@@ -48,6 +47,22 @@ const MIGRATIONS: &[&str] = &[];
 /// The version of a database with the current schema.
 const VERSION: i64 = MIGRATIONS.len() as i64 + 1;
 
+/// The planner settings of dmarcdb's own sessions (nothing changes for
+/// anyone else), set on connect in one round trip. The views read a
+/// window of reports and their records through the record key, `(report,
+/// seq)`; records are loaded report by report, so that is close to a
+/// sequential read, but PostgreSQL's default `random_page_cost` (4, made
+/// for spinning disks) priced it above scanning all 10 million records of
+/// the benchmark database. Its JIT compiled each view for 1-3.5 s, longer
+/// than the view then ran; and the views' sorts and hash tables spilled to
+/// disk at the default `work_mem` of 4 MB. Settings a server has lower
+/// (costs) or higher (memory) than these are left as they are.
+const SESSION: &str = "SET jit = off;
+    SELECT set_config('random_page_cost', '1.1', false)
+      WHERE current_setting('random_page_cost')::float8 > 1.1;
+    SELECT set_config('work_mem', '64MB', false)
+      WHERE pg_size_bytes(current_setting('work_mem')) < 64 * 1024 * 1024";
+
 /// The advisory lock of writers (and of migrations): "dmarcdb" in ASCII.
 const WRITE_LOCK: i64 = 0x0064_6d61_7263_6462;
 
@@ -57,6 +72,8 @@ const WRITE_LOCK: i64 = 0x0064_6d61_7263_6462;
 pub(crate) struct Conn {
     pub client: Client,
     cache: HashMap<&'static str, Statement>,
+    /// What the open transaction has yet to load (`load.rs`).
+    pub load: Loader,
 }
 
 impl Conn {
@@ -64,6 +81,7 @@ impl Conn {
         Conn {
             client,
             cache: HashMap::new(),
+            load: Loader::default(),
         }
     }
 
@@ -127,9 +145,6 @@ pub struct Pg {
     url: String,
     batching: bool,
     batch: Option<Group>,
-    sets: AuthSets,
-    /// What the open transaction has yet to load.
-    load: Loader,
     /// A database error in the open group: its transaction is void.
     failed: bool,
 }
@@ -143,12 +158,13 @@ impl Pg {
             url: url.to_string(),
             batching: false,
             batch: None,
-            sets: AuthSets::default(),
-            load: Loader::default(),
             failed: false,
         };
         pg.migrate()?;
-        pg.set_durable(false)?;
+        // As `set_durable(false)`, with the session's settings.
+        pg.client
+            .get_mut()
+            .batch_execute(&format!("SET synchronous_commit = off; {SESSION}"))?;
         Ok(pg)
     }
 
@@ -228,14 +244,14 @@ impl Pg {
                 "a database error ended the transaction: nothing of it was stored",
             ))
         } else {
-            self.load
-                .flush(client, &mut self.sets)
+            client
+                .flush()
                 .and_then(|()| Ok(client.batch_execute("COMMIT")?))
         };
         if done.is_err() {
             let _ = client.batch_execute("ROLLBACK");
-            self.load.clear();
-            self.sets.clear();
+            client.load.clear();
+            client.load.sets.clear();
         }
         done
     }
@@ -251,7 +267,7 @@ impl Pg {
         let args: Vec<arg::Arg<'_>> = args.iter().map(arg::Arg).collect();
         let params: Vec<&(dyn ToSql + Sync)> =
             args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
-        let rows = self.client.borrow_mut().client.query(text, &params)?;
+        let rows = self.loaded()?.client.query(text, &params)?;
         rows.iter().map(arg::cells).collect()
     }
 
@@ -260,7 +276,17 @@ impl Pg {
         let args: Vec<arg::Arg<'_>> = args.iter().map(arg::Arg).collect();
         let params: Vec<&(dyn ToSql + Sync)> =
             args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
-        Ok(self.client.borrow_mut().client.execute(text, &params)?)
+        Ok(self.loaded()?.client.execute(text, &params)?)
+    }
+
+    /// The connection, with what the open group buffered loaded first, so
+    /// that a statement reads (or changes) every record stored so far.
+    fn loaded(&self) -> Result<std::cell::RefMut<'_, Conn>, DbError> {
+        let mut client = self.client.borrow_mut();
+        if !client.load.is_empty() {
+            client.flush()?;
+        }
+        Ok(client)
     }
 
     /// Runs `write` in a transaction of its own, or in the open group; kept
@@ -269,29 +295,28 @@ impl Pg {
     /// first. A database error voids the group ([`Pg::commit`]).
     fn in_group(
         &mut self,
-        write: impl FnOnce(&mut Conn, &mut AuthSets, &mut Loader) -> Result<Stored, StoreError>,
+        write: impl FnOnce(&mut Conn) -> Result<Stored, StoreError>,
     ) -> Result<Stored, StoreError> {
         let client = self.client.get_mut();
-        let (sets, load) = (&mut self.sets, &mut self.load);
         if !self.batching {
             client.batch_execute("BEGIN")?;
             let stored = lock(client)
                 .map_err(StoreError::from)
-                .and_then(|()| write(client, sets, load))
+                .and_then(|()| write(client))
                 .and_then(|stored| {
-                    load.flush(client, sets)?;
+                    client.flush()?;
                     client.batch_execute("COMMIT")?;
                     Ok(stored)
                 });
             return match stored {
                 Ok(stored) => {
-                    sets.keep();
+                    client.load.sets.keep();
                     Ok(stored)
                 }
                 Err(e) => {
                     let _ = client.batch_execute("ROLLBACK");
-                    load.clear();
-                    sets.forget();
+                    client.load.clear();
+                    client.load.sets.forget();
                     Err(e)
                 }
             };
@@ -305,7 +330,7 @@ impl Pg {
                 records: 0,
             });
         }
-        let stored = match write(client, sets, load) {
+        let stored = match write(client) {
             Ok(stored) => stored,
             Err(e) => {
                 if matches!(e, StoreError::Db(_)) {
@@ -314,9 +339,9 @@ impl Pg {
                 return Err(e);
             }
         };
-        // Sets are only stored by a load, never taken out again but with
-        // the whole transaction (see `commit`).
-        sets.keep();
+        // Sets are only stored by a load, and only ever taken out again
+        // with the whole transaction (see `commit`).
+        client.load.sets.keep();
         if let (Some(g), Stored::New { records, .. }) = (self.batch.as_mut(), &stored) {
             g.reports += 1;
             g.records += records;

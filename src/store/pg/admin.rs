@@ -9,8 +9,7 @@ use sha2::{Digest, Sha256};
 
 use super::super::rebuild::{feed, NOT_CONTENT, ROWS};
 use super::super::write::{header_errors, Totals};
-use super::super::{inflate_to, AuthSets, DbError, Dropped, Quarantined, Rebuilt, StoreError};
-use super::load::Loader;
+use super::super::{inflate_to, DbError, Dropped, Quarantined, Rebuilt, StoreError};
 use super::write::{header_params, set_totals};
 use super::{lock, Conn, Pg};
 use crate::model::{Record, ReportHeader};
@@ -36,7 +35,7 @@ impl Pg {
     /// Folds the reports stored since the last call into `sender` (each
     /// source IP's first report date).
     fn refresh_senders(&self) -> Result<(), DbError> {
-        let mut client = self.client.borrow_mut();
+        let mut client = self.loaded()?;
         if self.batch.is_some() {
             // Inside the open group, which holds the write lock.
             return fold(&mut client);
@@ -144,14 +143,18 @@ fn rebuild(
     )?;
     client.execute("DELETE FROM override_reason WHERE report = $1", &[&id])?;
     client.execute("DELETE FROM record WHERE report = $1", &[&id])?;
-    let mut auth = AuthSets::default();
-    let mut loader = Loader::default();
+    // A loader of its own: the sets it knows are this transaction's.
+    let outer = std::mem::take(&mut client.load);
     let mut t = Totals::default();
-    while let Some(rec) = next_record()? {
-        t.add(&rec);
-        loader.push(client, &mut auth, id, t.records as i64 - 1, rec)?;
-    }
-    loader.flush(client, &mut auth)?;
+    let done = (|| -> Result<(), StoreError> {
+        while let Some(rec) = next_record()? {
+            t.add(&rec);
+            client.push(id, t.records as i64 - 1, rec)?;
+        }
+        Ok(client.flush()?)
+    })();
+    client.load = outer;
+    done?;
     if t.records == 0 {
         return Err(ParseError::NotAReport("no <record> elements".into()).into());
     }

@@ -103,7 +103,7 @@ struct Sums {
 
 /// Where a report's rows begin in the buffer, to take them out again.
 #[derive(Clone, Copy)]
-pub(super) struct Mark {
+pub(crate) struct Mark {
     rows: usize,
     reasons: usize,
     /// Loads done before the report began: more by its end means some of
@@ -111,9 +111,11 @@ pub(super) struct Mark {
     loads: u64,
 }
 
-/// What the open transaction has yet to load.
+/// What the open transaction has yet to load, and the auth-result sets
+/// known to be stored.
 #[derive(Default)]
-pub(super) struct Loader {
+pub(crate) struct Loader {
+    pub sets: AuthSets,
     rows: Vec<Row>,
     reasons: Reasons,
     blobs: Blobs,
@@ -157,25 +159,26 @@ impl Loader {
         }
     }
 
-    /// Forgets everything buffered (the transaction rolled back).
+    /// Forgets everything buffered (the transaction rolled back; what it
+    /// did to [`Loader::sets`] is the caller's to undo).
     pub fn clear(&mut self) {
+        let sets = std::mem::take(&mut self.sets);
         *self = Loader {
+            sets,
             loads: self.loads + 1,
             ..Loader::default()
         };
     }
 
-    /// Adds record number `seq` of report `report`, loading the buffer
-    /// when full.
-    pub fn push(
-        &mut self,
-        client: &mut Conn,
-        sets: &mut AuthSets,
-        report: i64,
-        seq: i64,
-        r: Record,
-    ) -> Result<(), DbError> {
-        let auth = self.auth_set(sets, &r);
+    /// Whether nothing waits to be loaded.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty() && self.sums.report.is_empty()
+    }
+
+    /// Adds record number `seq` of report `report`; whether the buffer is
+    /// full now (see [`Conn::push`]).
+    pub fn push(&mut self, report: i64, seq: i64, r: Record) -> bool {
+        let auth = self.auth_set(&r);
         let dmarc_pass = r.dmarc_pass();
         let pe = r.policy_evaluated;
         for (i, o) in pe.reasons.into_iter().enumerate() {
@@ -201,10 +204,7 @@ impl Loader {
             envelope_to: r.identifiers.envelope_to,
             auth,
         });
-        if self.rows.len() >= CAPACITY {
-            self.flush(client, sets)?;
-        }
-        Ok(())
+        self.rows.len() >= CAPACITY
     }
 
     /// Adds the end of report `id`: its totals and its original bytes.
@@ -221,12 +221,12 @@ impl Loader {
     }
 
     /// `r`'s auth-result set: known, or to be stored at the next load.
-    fn auth_set(&mut self, sets: &AuthSets, r: &Record) -> Auth {
+    fn auth_set(&mut self, r: &Record) -> Auth {
         if r.dkim.is_empty() && r.spf.is_empty() {
             return Auth::None;
         }
         let fp = fingerprint(r);
-        if let Some(id) = sets.get(fp, r) {
+        if let Some(id) = self.sets.get(fp, r) {
             return Auth::Known(id);
         }
         auth_key(r, &mut self.key);
@@ -247,9 +247,10 @@ impl Loader {
         Auth::New(i)
     }
 
-    /// Loads everything buffered: new auth sets, records, the rest.
-    pub fn flush(&mut self, client: &mut Conn, sets: &mut AuthSets) -> Result<(), DbError> {
-        let ids = self.store_sets(client, sets)?;
+    /// Loads everything buffered: new auth sets, records, the rest (the
+    /// connection's own loader is not this one: see [`Conn::flush`]).
+    pub fn flush(&mut self, client: &mut Conn) -> Result<(), DbError> {
+        let ids = self.store_sets(client)?;
         if !self.rows.is_empty() {
             self.copy_rows(client, &ids)?;
         }
@@ -266,7 +267,7 @@ impl Loader {
     /// Stores the new auth-result sets (those another writer stored
     /// meanwhile are looked up instead) in one statement; their ids, in
     /// the order of `new_sets`.
-    fn store_sets(&mut self, client: &mut Conn, sets: &mut AuthSets) -> Result<Vec<i64>, DbError> {
+    fn store_sets(&mut self, client: &mut Conn) -> Result<Vec<i64>, DbError> {
         if self.new_sets.is_empty() {
             return Ok(Vec::new());
         }
@@ -323,7 +324,7 @@ impl Loader {
         let mut ids = Vec::with_capacity(rows.len());
         for (set, row) in self.new_sets.drain(..).zip(&rows) {
             let (id, new): (i64, bool) = (row.get(0), row.get(1));
-            sets.add(set.fp, &set.record, id, new);
+            self.sets.add(set.fp, &set.record, id, new);
             ids.push(id);
         }
         self.by_key.clear();
@@ -430,5 +431,24 @@ impl<'a> ResultRows<'a> {
         self.field.push(field.as_deref());
         self.result.push(result);
         self.human.push(human.as_deref());
+    }
+}
+
+impl Conn {
+    /// Adds record number `seq` of report `report` to the load, loading
+    /// when the buffer is full.
+    pub fn push(&mut self, report: i64, seq: i64, r: Record) -> Result<(), DbError> {
+        if self.load.push(report, seq, r) {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Loads what the open transaction buffered.
+    pub fn flush(&mut self) -> Result<(), DbError> {
+        let mut load = std::mem::take(&mut self.load);
+        let done = load.flush(self);
+        self.load = load;
+        done
     }
 }

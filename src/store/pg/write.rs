@@ -30,18 +30,18 @@ impl Pg {
         header: ReportHeader,
         next_record: &mut dyn FnMut() -> Result<Option<Record>, StoreError>,
     ) -> Result<Stored, StoreError> {
-        self.in_group(|client, sets, load| {
+        self.in_group(|client| {
             let Some(id) = insert_report(client, &header, source)? else {
                 return Ok(Stored::Duplicate {
                     header: Box::new(header),
                 });
             };
-            let mark = load.mark();
+            let mark = client.load.mark();
             let mut records = || -> Result<Totals, StoreError> {
                 let mut t = Totals::default();
                 while let Some(rec) = next_record()? {
                     t.add(&rec);
-                    load.push(client, sets, id, t.records as i64 - 1, rec)?;
+                    client.push(id, t.records as i64 - 1, rec)?;
                 }
                 if t.records == 0 {
                     return Err(ParseError::NotAReport("no <record> elements".into()).into());
@@ -52,8 +52,8 @@ impl Pg {
                 Ok(t) => t,
                 Err(e) => {
                     if matches!(e, StoreError::Parse(_)) {
-                        let loaded = load.loaded_since(mark);
-                        load.discard(mark);
+                        let loaded = client.load.loaded_since(mark);
+                        client.load.discard(mark);
                         remove(client, id, loaded)?;
                     }
                     return Err(e);
@@ -61,7 +61,7 @@ impl Pg {
             };
             let blob = keep_bytes(payload).into_owned();
             let sha = Sha256::digest(&blob).to_vec();
-            load.finish(id, &t, sha, blob);
+            client.load.finish(id, &t, sha, blob);
             Ok(Stored::New {
                 id,
                 header: Box::new(header),
