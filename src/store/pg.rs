@@ -10,9 +10,10 @@
 //! Several writers, on one machine or several, take one transaction-scoped
 //! advisory lock ([`WRITE_LOCK`]) before their first statement, as SQLite's
 //! `BEGIN IMMEDIATE` takes the file's write lock: one writer at a time,
-//! each checking the identity key under the lock, so each report is stored
-//! once and no two writers deadlock on each other's rows. The UNIQUE key
-//! backs it up (`ON CONFLICT DO NOTHING`). Readers never wait for it.
+//! each inserting a report's row under the lock with `ON CONFLICT DO
+//! NOTHING` on the UNIQUE identity key (no row back: stored already), so
+//! each report is stored once and no two writers deadlock on each other's
+//! rows. Readers never wait for it.
 
 use std::cell::RefCell;
 use std::time::Instant;
