@@ -232,3 +232,49 @@ fn a_report_that_breaks_after_a_load_leaves_the_rest_of_its_group_whole() {
     assert_eq!(sets, all);
     assert!(all >= 300, "{all}");
 }
+
+#[test]
+fn a_nul_character_is_refused_and_quarantined_while_the_group_goes_on() {
+    let Some(_) = fixture::postgres::cluster() else {
+        return;
+    };
+    let env = Env::on(true);
+    let day = midnight(1);
+    let good = |id: &str| Report::day("A", id, day, vec![Rec::new("192.0.2.1", 5, true)]);
+    // PostgreSQL's text cannot hold NUL (SQLite's can): in a record, and in
+    // the header.
+    let bad_record = Report::day(
+        "B",
+        "b1",
+        day,
+        vec![
+            Rec::new("192.0.2.2", 1, true),
+            Rec::new("192.0.2.3", 1, true).header_from("exa\0mple.com"),
+        ],
+    );
+    let bad_header = good("a\0x");
+    std::fs::write(env.path("a.xml"), good("a1").xml()).unwrap();
+    std::fs::write(env.path("b.xml"), bad_record.xml()).unwrap();
+    std::fs::write(env.path("c.xml"), bad_header.xml()).unwrap();
+    std::fs::write(env.path("d.xml"), good("a2").xml()).unwrap();
+    let mut cmd = env.cmd();
+    cmd.arg("ingest");
+    for f in ["a.xml", "b.xml", "c.xml", "d.xml"] {
+        cmd.arg(env.path(f));
+    }
+    let (code, out, err) = run(&mut cmd);
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(out.starts_with("2 new report(s) (2 records)"), "{out}");
+    assert!(
+        err.contains("a NUL character in <header_from>, which PostgreSQL cannot store"),
+        "{err}"
+    );
+    assert!(err.contains("a NUL character in <report_id>"), "{err}");
+    let got = dump_postgres(&env.url.clone().unwrap());
+    assert_eq!(got[0].lines().count(), 2, "{}", got[0]);
+    assert!(!got[0].contains("|b1|"));
+    let (code, list, err) = run(env.cmd().args(["quarantine", "list", "--format", "json"]));
+    assert_eq!(code, 0, "{err}");
+    let list = fixture::json(&list);
+    assert_eq!(list.as_array().map(Vec::len), Some(2), "{list}");
+}

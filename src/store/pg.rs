@@ -3,7 +3,8 @@
 //! the `dmarcdb_schema` table, append-only like SQLite's), transactions and
 //! groups. Its statements: `write.rs` (a report, the quarantine), `load.rs`
 //! (what the reports of a transaction add, loaded together: records by
-//! binary COPY), `admin.rs` (quarantine admin, reparse, the
+//! binary COPY), `nul.rs` (the NUL characters PostgreSQL cannot store),
+//! `admin.rs` (quarantine admin, reparse, the
 //! `sender` table that answers the "new sender" alert).
 //! The views are shared with SQLite (`views/`); [`Pg::cells`] runs them.
 //!
@@ -32,6 +33,7 @@ mod admin;
 mod arg;
 mod connect;
 mod load;
+mod nul;
 mod write;
 
 pub(super) use connect::{is_url, scrub};

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use super::super::write::{gzip, header_errors, keep_bytes, Totals};
 use super::super::{DbError, StoreError, Stored};
-use super::{Conn, Pg};
+use super::{nul, Conn, Pg};
 use crate::extract::Payload;
 use crate::model::{Record, ReportHeader};
 use crate::parse::ParseError;
@@ -31,6 +31,7 @@ impl Pg {
         next_record: &mut dyn FnMut() -> Result<Option<Record>, StoreError>,
     ) -> Result<Stored, StoreError> {
         self.in_group(|client| {
+            nul::header(&header, source)?;
             let Some(id) = insert_report(client, &header, source)? else {
                 return Ok(Stored::Duplicate {
                     header: Box::new(header),
@@ -40,6 +41,7 @@ impl Pg {
             let mut records = || -> Result<Totals, StoreError> {
                 let mut t = Totals::default();
                 while let Some(rec) = next_record()? {
+                    nul::record(&rec)?;
                     t.add(&rec);
                     client.push(id, t.records as i64 - 1, rec)?;
                 }
@@ -82,7 +84,13 @@ impl Pg {
              ON CONFLICT (sha256) DO UPDATE SET source = excluded.source,
                reason = excluded.reason, last_seen = excluded.last_seen,
                attempts = quarantine.attempts + 1",
-            &[&sha, &source, &reason, &gzip(bytes), &now],
+            &[
+                &sha,
+                &nul::shown(source).as_ref(),
+                &nul::shown(reason).as_ref(),
+                &gzip(bytes),
+                &now,
+            ],
         )?;
         Ok(())
     }
