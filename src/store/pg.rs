@@ -1,8 +1,10 @@
 //! The PostgreSQL backend: one connection to a server (`connect.rs`: URL,
 //! TLS, password), its schema (`schema-postgres.sql`) and migrations (on
 //! the `dmarcdb_schema` table, append-only like SQLite's), transactions and
-//! groups. Its statements: `write.rs` (a report, its records by binary
-//! COPY, its `report_ips` row, the quarantine), `admin.rs` (quarantine
+//! groups. Its statements: `write.rs` (a report, the quarantine),
+//! `load.rs` (what the reports of a transaction add, loaded together:
+//! records by binary COPY, reasons, bytes, `report_ips` rows), `nul.rs`
+//! (the NUL characters PostgreSQL cannot store), `admin.rs` (quarantine
 //! admin, reparse), `report_ips.rs` (the "new sender" alert's reads),
 //! `enrich.rs` (network facts and reverse DNS of source IPs, and their
 //! copy), `variant.rs` (a conflicting copy of a stored report), `tls.rs`
@@ -13,9 +15,10 @@
 //! Several writers, on one machine or several, take one transaction-scoped
 //! advisory lock ([`WRITE_LOCK`]) before their first statement, as SQLite's
 //! `BEGIN IMMEDIATE` takes the file's write lock: one writer at a time,
-//! each checking the identity key under the lock, so each report is stored
-//! once and no two writers deadlock on each other's rows. The UNIQUE key
-//! backs it up (`ON CONFLICT DO NOTHING`). Readers never wait for it.
+//! each inserting a report's row under the lock with `ON CONFLICT DO
+//! NOTHING` on the UNIQUE identity key (no row back: stored already), so
+//! each report is stored once and no two writers deadlock on each other's
+//! rows. Readers never wait for it.
 
 use std::cell::RefCell;
 use std::time::Instant;
@@ -26,9 +29,9 @@ use postgres::types::ToSql;
 use postgres::{Client, Statement};
 use rusqlite::types::Value;
 
-use super::insert::AuthSets;
 use super::views::Cells;
 use super::{DbError, Group, Lookup, StoreError, Stored, BATCH_AGE, BATCH_RECORDS, BATCH_REPORTS};
+use load::Loader;
 
 mod admin;
 mod arg;
@@ -36,6 +39,8 @@ mod connect;
 mod enrich;
 mod failure;
 mod import;
+mod load;
+mod nul;
 mod report_ips;
 mod tls;
 mod variant;
@@ -60,6 +65,22 @@ const MIGRATIONS: &[&str] = &[
 /// The version of a database with the current schema.
 const VERSION: i64 = MIGRATIONS.len() as i64 + 1;
 
+/// The planner settings of dmarcdb's own sessions (nothing changes for
+/// anyone else), set on connect in one round trip. The views read a
+/// window of reports and their records through the record key, `(report,
+/// seq)`; records are loaded report by report, so that is close to a
+/// sequential read, but PostgreSQL's default `random_page_cost` (4, made
+/// for spinning disks) priced it above scanning all 10 million records of
+/// the benchmark database. Its JIT compiled each view for 1-3.5 s, longer
+/// than the view then ran; and the views' sorts and hash tables spilled to
+/// disk at the default `work_mem` of 4 MB. Settings a server has lower
+/// (costs) or higher (memory) than these are left as they are.
+const SESSION: &str = "SET jit = off;
+    SELECT set_config('random_page_cost', '1.1', false)
+      WHERE current_setting('random_page_cost')::float8 > 1.1;
+    SELECT set_config('work_mem', '64MB', false)
+      WHERE pg_size_bytes(current_setting('work_mem')) < 64 * 1024 * 1024";
+
 /// The advisory lock of writers (and of migrations): "dmarcdb" in ASCII.
 const WRITE_LOCK: i64 = 0x0064_6d61_7263_6462;
 
@@ -69,6 +90,8 @@ const WRITE_LOCK: i64 = 0x0064_6d61_7263_6462;
 pub(crate) struct Conn {
     pub client: Client,
     cache: HashMap<&'static str, Statement>,
+    /// What the open transaction has yet to load (`load.rs`).
+    pub load: Loader,
 }
 
 impl Conn {
@@ -76,6 +99,7 @@ impl Conn {
         Conn {
             client,
             cache: HashMap::new(),
+            load: Loader::default(),
         }
     }
 
@@ -107,6 +131,15 @@ impl Conn {
         self.client.query_opt(&st, params)
     }
 
+    pub fn query(
+        &mut self,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<postgres::Row>, postgres::Error> {
+        let st = self.prepared(sql)?;
+        self.client.query(&st, params)
+    }
+
     pub fn query_one(
         &mut self,
         sql: &'static str,
@@ -130,7 +163,8 @@ pub struct Pg {
     url: String,
     batching: bool,
     batch: Option<Group>,
-    sets: AuthSets,
+    /// A database error in the open group: its transaction is void.
+    failed: bool,
 }
 
 impl Pg {
@@ -142,10 +176,13 @@ impl Pg {
             url: url.to_string(),
             batching: false,
             batch: None,
-            sets: AuthSets::default(),
+            failed: false,
         };
         pg.migrate()?;
-        pg.set_durable(false)?;
+        // As `set_durable(false)`, with the session's settings.
+        pg.client
+            .get_mut()
+            .batch_execute(&format!("SET synchronous_commit = off; {SESSION}"))?;
         Ok(pg)
     }
 
@@ -213,15 +250,28 @@ impl Pg {
         Ok(true)
     }
 
+    /// Loads what the group buffered and commits it. After a database
+    /// error in the group nothing of it is kept, and this says so.
     pub fn commit(&mut self) -> Result<(), DbError> {
-        match self.batch.take() {
-            Some(_) => Ok(self
-                .client
-                .get_mut()
-                .batch_execute("COMMIT")
-                .inspect_err(|_| self.sets.clear())?),
-            None => Ok(()),
+        if self.batch.take().is_none() {
+            return Ok(());
         }
+        let client = self.client.get_mut();
+        let done = if std::mem::take(&mut self.failed) {
+            Err(DbError::setup(
+                "a database error ended the transaction: nothing of it was stored",
+            ))
+        } else {
+            client
+                .flush()
+                .and_then(|()| Ok(client.batch_execute("COMMIT")?))
+        };
+        if done.is_err() {
+            let _ = client.batch_execute("ROLLBACK");
+            client.load.clear();
+            client.load.sets.clear();
+        }
+        done
     }
 
     /// A second connection, for ingest's parsing thread.
@@ -235,7 +285,7 @@ impl Pg {
         let args: Vec<arg::Arg<'_>> = args.iter().map(arg::Arg).collect();
         let params: Vec<&(dyn ToSql + Sync)> =
             args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
-        let rows = self.client.borrow_mut().client.query(text, &params)?;
+        let rows = self.loaded()?.client.query(text, &params)?;
         rows.iter().map(arg::cells).collect()
     }
 
@@ -244,37 +294,47 @@ impl Pg {
         let args: Vec<arg::Arg<'_>> = args.iter().map(arg::Arg).collect();
         let params: Vec<&(dyn ToSql + Sync)> =
             args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
-        Ok(self.client.borrow_mut().client.execute(text, &params)?)
+        Ok(self.loaded()?.client.execute(text, &params)?)
+    }
+
+    /// The connection, with what the open group buffered loaded first, so
+    /// that a statement reads (or changes) every record stored so far.
+    fn loaded(&self) -> Result<std::cell::RefMut<'_, Conn>, DbError> {
+        let mut client = self.client.borrow_mut();
+        if !client.load.is_empty() {
+            client.flush()?;
+        }
+        Ok(client)
     }
 
     /// Runs `write` in a transaction of its own, or in the open group; kept
-    /// only if it succeeds. Either way the write lock is taken first. In a
-    /// group, `write` opens the report's savepoint ([`Savepoint::open`])
-    /// before it writes anything that must go if it fails (what it writes
-    /// before, new auth sets, may stay).
+    /// only if it succeeds (`write` takes out what it wrote of a report
+    /// that fails, see `write.rs`). Either way the write lock is taken
+    /// first. A database error voids the group ([`Pg::commit`]).
     fn in_group(
         &mut self,
-        write: impl FnOnce(&mut Conn, &mut AuthSets, &mut Savepoint) -> Result<Stored, StoreError>,
+        write: impl FnOnce(&mut Conn) -> Result<Stored, StoreError>,
     ) -> Result<Stored, StoreError> {
         let client = self.client.get_mut();
         if !self.batching {
             client.batch_execute("BEGIN")?;
-            let mut sp = Savepoint {
-                wanted: false,
-                open: false,
-            };
             let stored = lock(client)
                 .map_err(StoreError::from)
-                .and_then(|()| write(client, &mut self.sets, &mut sp))
-                .and_then(|stored| Ok(client.batch_execute("COMMIT").map(|()| stored)?));
+                .and_then(|()| write(client))
+                .and_then(|stored| {
+                    client.flush()?;
+                    client.batch_execute("COMMIT")?;
+                    Ok(stored)
+                });
             return match stored {
                 Ok(stored) => {
-                    self.sets.keep();
+                    client.load.sets.keep();
                     Ok(stored)
                 }
                 Err(e) => {
                     let _ = client.batch_execute("ROLLBACK");
-                    self.sets.forget();
+                    client.load.clear();
+                    client.load.sets.forget();
                     Err(e)
                 }
             };
@@ -288,50 +348,23 @@ impl Pg {
                 records: 0,
             });
         }
-        let mut sp = Savepoint {
-            wanted: true,
-            open: false,
-        };
-        let stored = write(client, &mut self.sets, &mut sp).and_then(|stored| {
-            if sp.open {
-                client.batch_execute("RELEASE report")?;
-            }
-            Ok(stored)
-        });
-        let stored = match stored {
+        let stored = match write(client) {
             Ok(stored) => stored,
             Err(e) => {
-                if sp.open {
-                    let _ = client.batch_execute("ROLLBACK TO report; RELEASE report");
+                if matches!(e, StoreError::Db(_)) {
+                    self.failed = true;
                 }
-                self.sets.forget();
                 return Err(e);
             }
         };
-        self.sets.keep();
+        // Sets are only stored by a load, and only ever taken out again
+        // with the whole transaction (see `commit`).
+        client.load.sets.keep();
         if let (Some(g), Stored::New { records, .. }) = (self.batch.as_mut(), &stored) {
             g.reports += 1;
             g.records += records;
         }
         Ok(stored)
-    }
-}
-
-/// A report's savepoint inside a group, opened only when needed.
-pub(super) struct Savepoint {
-    /// In a group (outside one, the transaction is the report's own).
-    wanted: bool,
-    open: bool,
-}
-
-impl Savepoint {
-    /// Opens the savepoint (once; nothing outside a group).
-    pub fn open(&mut self, client: &mut Conn) -> Result<(), postgres::Error> {
-        if self.wanted && !self.open {
-            client.batch_execute("SAVEPOINT report")?;
-            self.open = true;
-        }
-        Ok(())
     }
 }
 

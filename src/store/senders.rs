@@ -68,6 +68,9 @@ fn ip_totals(store: &Store, q: &Scope<'_>) -> Result<Vec<IpTotals>, DbError> {
             counts: (r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?),
         })
     })?;
+    if sql.dialect == Dialect::Postgres {
+        dkim.fetch_all(store, rows.iter().filter_map(|g| g.auth))?;
+    }
     for Group {
         ip,
         ours,
@@ -112,7 +115,9 @@ fn ip_totals(store: &Store, q: &Scope<'_>) -> Result<Vec<IpTotals>, DbError> {
     for t in &mut out {
         t.dkim_pass_domains.sort();
     }
-    out.sort_by(|a, b| {
+    // Unstable is enough (one row per IP): a third fewer instructions
+    // than the stable sort for the 100,000 senders of the benchmark.
+    out.sort_unstable_by(|a, b| {
         b.messages
             .cmp(&a.messages)
             .then(a.source_ip.cmp(&b.source_ip))
@@ -145,6 +150,37 @@ struct DkimSets {
 }
 
 impl DkimSets {
+    /// Reads the sets `ids` in one query (on PostgreSQL, where a query per
+    /// set is a round trip to the server: a thousand of them took longer
+    /// than the grouping query on the 10M-record benchmark database).
+    fn fetch_all(&mut self, store: &Store, ids: impl Iterator<Item = i64>) -> Result<(), DbError> {
+        let mut ids: Vec<i64> = ids.collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+        let mut sql = store.sql();
+        let text = format!(
+            "SELECT auth_set, domain, result FROM dkim_result
+             WHERE auth_set = ANY(string_to_array({}, ',')::bigint[])",
+            sql.bind(list.join(","))
+        );
+        for id in ids {
+            self.sets.insert(id, Vec::new());
+        }
+        let rows = store.rows(&text, &sql, |r| {
+            let (id, d, res): (i64, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            Ok((id, d, res))
+        })?;
+        for (id, d, res) in rows {
+            let d = d.trim().trim_end_matches('.').to_ascii_lowercase();
+            self.sets.entry(id).or_default().push((d, res));
+        }
+        Ok(())
+    }
+
     fn get(&mut self, store: &Store, auth: Option<i64>) -> Result<&[(String, String)], DbError> {
         let Some(id) = auth else {
             return Ok(&[]);

@@ -8,9 +8,10 @@ use std::io;
 use sha2::{Digest, Sha256};
 
 use super::super::rebuild::{feed, NOT_CONTENT, ROWS};
+use super::super::report_ips::IpHashes;
 use super::super::write::{header_errors, Totals};
-use super::super::{inflate_to, AuthSets, DbError, Dropped, Quarantined, Rebuilt, StoreError};
-use super::write::{header_params, set_totals, Loader};
+use super::super::{inflate_to, DbError, Dropped, Quarantined, Rebuilt, StoreError};
+use super::write::{header_params, set_totals};
 use super::{lock, Conn, Pg};
 use crate::model::{Record, ReportHeader};
 use crate::parse::ParseError;
@@ -110,14 +111,20 @@ pub(super) fn rebuild(
     )?;
     client.execute("DELETE FROM override_reason WHERE report = $1", &[&id])?;
     client.execute("DELETE FROM record WHERE report = $1", &[&id])?;
-    let mut auth = AuthSets::default();
-    let mut loader = Loader::new(Some(id));
+    // A loader of its own: the sets it knows are this transaction's.
+    let outer = std::mem::take(&mut client.load);
     let mut t = Totals::default();
-    while let Some(rec) = next_record()? {
-        loader.push(client, &mut auth, &rec)?;
-        t.add(&rec);
-    }
-    loader.flush(client)?;
+    let mut ips = IpHashes::default();
+    let done = (|| -> Result<(), StoreError> {
+        while let Some(rec) = next_record()? {
+            t.add(&rec);
+            ips.add(&rec.source_ip);
+            client.push(id, t.records as i64 - 1, rec)?;
+        }
+        Ok(client.flush()?)
+    })();
+    client.load = outer;
+    done?;
     if t.records == 0 {
         return Err(ParseError::NotAReport("no <record> elements".into()).into());
     }
@@ -125,7 +132,7 @@ pub(super) fn rebuild(
     if fingerprint(client, id)? == before {
         return Ok(Rebuilt::Unchanged);
     }
-    super::report_ips::put(client, id, &loader.ips.blob())?;
+    super::report_ips::put(client, id, &ips.blob())?;
     Ok(Rebuilt::Changed)
 }
 

@@ -30,7 +30,7 @@ impl Pg {
             return Ok(search.seen);
         }
         self.fill_report_ips()?;
-        let mut client = self.client.borrow_mut();
+        let mut client = self.loaded()?;
         let st = client.prepared(
             "SELECT i.hashes FROM report r JOIN report_ips i ON i.report = r.id
              WHERE r.date_begin < $1",
@@ -50,7 +50,7 @@ impl Pg {
     /// Writes the rows of reports that have none, from their records, under
     /// the write lock (inside the open group, which holds it, if any).
     pub fn fill_report_ips(&self) -> Result<(), DbError> {
-        let mut client = self.client.borrow_mut();
+        let mut client = self.loaded()?;
         if missing(&mut client)?.is_empty() {
             return Ok(());
         }

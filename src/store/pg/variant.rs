@@ -8,7 +8,7 @@ use super::super::variant::Copies;
 use super::super::write::keep_bytes;
 use super::super::{DbError, StoreError};
 use super::admin::rebuild;
-use super::{Conn, Savepoint};
+use super::Conn;
 use crate::extract::{Limits, Payload, PayloadKind};
 use crate::model::ReportHeader;
 use crate::parse::ReportReader;
@@ -29,6 +29,41 @@ pub fn stored_id(client: &mut Conn, header: &ReportHeader) -> Result<Option<i64>
         ],
     )?;
     Ok(row.map(|r| r.get(0)))
+}
+
+/// A report's savepoint inside a group, opened only when a conflict
+/// writes.
+pub struct Savepoint {
+    /// In a group (outside one, the transaction is the report's own).
+    wanted: bool,
+    open: bool,
+}
+
+impl Savepoint {
+    pub fn new(in_group: bool) -> Savepoint {
+        Savepoint {
+            wanted: in_group,
+            open: false,
+        }
+    }
+
+    /// Opens the savepoint (once; nothing outside a group).
+    pub fn open(&mut self, client: &mut Conn) -> Result<(), postgres::Error> {
+        if self.wanted && !self.open {
+            client.batch_execute("SAVEPOINT report")?;
+            self.open = true;
+        }
+        Ok(())
+    }
+
+    /// Keeps what was written since [`Savepoint::open`], or takes it back.
+    pub fn close(self, client: &mut Conn, keep: bool) -> Result<(), postgres::Error> {
+        match (self.open, keep) {
+            (false, _) => Ok(()),
+            (true, true) => client.batch_execute("RELEASE report"),
+            (true, false) => client.batch_execute("ROLLBACK TO report; RELEASE report"),
+        }
+    }
 }
 
 /// A conflict's side on PostgreSQL inside a group: the report's savepoint
