@@ -11,6 +11,7 @@
 //! what is derived from them (fail counts, percentages) is `query`'s.
 
 mod breakdown;
+pub(crate) mod fold;
 mod records;
 pub(crate) mod sql;
 mod totals;
