@@ -261,7 +261,7 @@ fn ip_totals(store: &Store, q: &Scope<'_>) -> Result<Vec<IpTotals>, DbError> {
     // Largest first, then by IP (each IP once: the order is total).
     rows.sort_unstable_by(|(a, i), (b, j)| {
         let (x, y) = (&sums[*i as usize], &sums[*j as usize]);
-        y.messages.cmp(&x.messages).then(a.cmp(b))
+        y.messages.cmp(&x.messages).then_with(|| a.cmp(b))
     });
     Ok(rows
         .into_iter()

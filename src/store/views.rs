@@ -264,12 +264,24 @@ fn daily_sql(mut sql: Sql, q: &Scope<'_>, days: &Range<i64>) -> (String, Sql) {
     let at = |d: i64| d.saturating_mul(DAY);
     let mut conds = vec![sql.overlap_cond(at(days.start), at(days.end))];
     conds.extend(sql.org_cond(q));
-    conds.extend(sql.record_conds(q.filter, q.nets));
-    let text = format!(
-        "SELECT r.date_begin, r.date_end, {messages}, {pass} {from}
-         WHERE {} GROUP BY r.date_begin, r.id",
-        conds.join(" AND ")
-    );
+    let rec = sql.record_conds(q.filter, q.nets);
+    // Without a filter on the records, each report's sums are its own
+    // (`totals::whole_reports`).
+    let text = if rec.is_empty() {
+        format!(
+            "SELECT r.date_begin, r.date_end, r.message_count, r.pass_count FROM report r
+             WHERE {} AND {}",
+            conds.join(" AND "),
+            totals::WITH_RECORDS
+        )
+    } else {
+        conds.extend(rec);
+        format!(
+            "SELECT r.date_begin, r.date_end, {messages}, {pass} {from}
+             WHERE {} GROUP BY r.date_begin, r.id",
+            conds.join(" AND ")
+        )
+    };
     (text, sql)
 }
 

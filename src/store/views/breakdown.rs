@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::fold::AuthSums;
+use super::totals::{whole_reports, WITH_RECORDS};
 use super::sql::{Sql, PASS};
 use super::Scope;
 use crate::store::{DbError, Store};
@@ -88,14 +89,26 @@ impl Store {
     /// Per reporter, largest volume first.
     pub fn org_rows(&self, q: &Scope<'_>) -> Result<Vec<OrgRow>, DbError> {
         let mut sql = self.sql();
-        let from = sql.from();
-        let (messages, pass) = (sql.sum("c.count"), sql.sum(PASS));
-        let cond = sql.where_all(q);
-        let limit = sql.limit(q.limit);
-        let text = format!(
-            "SELECT r.org_name, count(DISTINCT r.id), {messages}, {pass} {from} {cond}
-             GROUP BY r.org_name ORDER BY 3 DESC, 1 {limit}"
-        );
+        let text = if whole_reports(q) {
+            // The reports' own sums (see `totals`): no record is read.
+            let (messages, pass) = (sql.sum("r.message_count"), sql.sum("r.pass_count"));
+            let conds = sql.report_conds(q).join(" AND ");
+            let limit = sql.limit(q.limit);
+            format!(
+                "SELECT r.org_name, count(*), {messages}, {pass} FROM report r
+                 WHERE {conds} AND {WITH_RECORDS}
+                 GROUP BY r.org_name ORDER BY 3 DESC, 1 {limit}"
+            )
+        } else {
+            let from = sql.from();
+            let (messages, pass) = (sql.sum("c.count"), sql.sum(PASS));
+            let cond = sql.where_all(q);
+            let limit = sql.limit(q.limit);
+            format!(
+                "SELECT r.org_name, count(DISTINCT r.id), {messages}, {pass} {from} {cond}
+                 GROUP BY r.org_name ORDER BY 3 DESC, 1 {limit}"
+            )
+        };
         self.rows(&text, &sql, |r| {
             Ok(OrgRow {
                 org_name: r.get(0)?,
