@@ -4,8 +4,11 @@
 //! ([`FailSplit`](crate::enrich::forwarding::FailSplit)); and what
 //! `readiness` reads besides (the policies reporters saw, subdomain mail).
 //!
-//! One pass over the window's records, grouped by (source IP, auth set,
-//! header From): a record's DKIM results are its auth set's, so "our own
+//! One pass over the window's records, summed per (source IP, auth set,
+//! header From) — a fold on SQLite, read in record order and summed into a
+//! hash map as the rows stream by, where `GROUP BY` would sort them all
+//! (see [`views::fold`](super::views::fold)); PostgreSQL groups them
+//! itself. A record's DKIM results are its auth set's, so "our own
 //! signature failed" is decided once per distinct (set, From) in Rust by
 //! [`forwarding::ours_failed`], the rule's own test. The reporter's
 //! override reasons (rules 1 and 2) are tested in SQL, for failing records

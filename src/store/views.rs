@@ -4,11 +4,16 @@
 //! the rows into the tables people and scripts see.
 //!
 //! Filtering and grouping happen in SQL (with the indexes in `schema.sql`),
-//! never in Rust loops, so the views stay fast on millions of records: the
-//! window narrows reports through `report_date_begin`, records are reached
-//! through their key, which starts with the report (see [`sql`] for the
-//! join order). Counts come back raw (`messages`, `messages_pass`, ...);
-//! what is derived from them (fail counts, percentages) is `query`'s.
+//! so the views stay fast on millions of records: the window narrows
+//! reports through `report_date_begin`, records are reached through their
+//! key, which starts with the report (see [`sql`] for the join order).
+//! Two exceptions, both for speed on SQLite, both giving the same rows:
+//! grouping by keys with many values (source IP, auth set) is a [`fold`]
+//! (SQLite sorts to group; a hash map as the records stream by does not),
+//! and without a filter on the records, `orgs`, `daily` and the report's
+//! headline read the reports' stored sums ([`totals`]). Counts come back
+//! raw (`messages`, `messages_pass`, ...); what is derived from them (fail
+//! counts, percentages) is `query`'s.
 
 mod breakdown;
 pub(crate) mod fold;

@@ -4,8 +4,8 @@
 use serde::Serialize;
 
 use super::fold::AuthSums;
-use super::totals::{whole_reports, WITH_RECORDS};
 use super::sql::{Sql, PASS};
+use super::totals::{whole_reports, WITH_RECORDS};
 use super::Scope;
 use crate::store::{DbError, Store};
 

@@ -59,3 +59,7 @@ impl Store {
         Ok(rows.into_iter().next())
     }
 }
+
+#[cfg(test)]
+#[path = "totals_tests.rs"]
+mod tests;
