@@ -7,7 +7,9 @@
 #   1. `dmarcdb ingest` vs `parsedmarc --offline` on 200 reports x 100 records (gz);
 #   2. one report of 200,000 records (~134 MB of XML, gz): time and peak RSS;
 #   3. re-ingest of the stored corpus of 1. (all duplicates) vs its first ingest;
-#   4. `query sources --days 7` and `query daily` on 10 million records;
+#   4. `query sources --days 7`, `daily`, `senders --days 30`, `alert`,
+#      `readiness`, `report --html` (7 and 30 days) and the `serve`
+#      dashboard's pages (overview, API, drill-down) on 10 million records;
 #   5. `dmarcdb imap` of 2,000 report mails from a real Dovecot through a
 #      latency proxy at 0, 20 and 100 ms round trip (one run each): time,
 #      messages/s, round trips and commands (examples/imap_bench.rs).
@@ -304,6 +306,36 @@ if "$BIN" readiness --help >/dev/null 2>&1; then
         "$BIN --db $DB10M readiness --domain example.com --days 30 --our-net 203.0.113.0/24" >&2
     T_READY=$(median "$f")
 fi
+# The HTML report and the dashboard (issue 13: each within 2 s).
+T_HTML=(); HTML_DAYS=(7 30)
+if "$BIN" report --help >/dev/null 2>&1; then
+    for d in "${HTML_DAYS[@]}"; do
+        say "4. report --html, $d days, on $N10M records"
+        f="$OUT/h-html-$d.json"
+        "${HF[@]}" "$f" --runs "$QUERY_RUNS" --warmup 1 \
+            "$BIN --db $DB10M report --html $OUT/report-$d.html --days $d" >&2
+        T_HTML+=("$(median "$f")")
+    done
+fi
+PAGE_NAMES=(); T_PAGE=()
+if "$BIN" serve --help >/dev/null 2>&1 && command -v curl >/dev/null; then
+    PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    "$BIN" --db "$DB10M" serve --listen "127.0.0.1:$PORT" --our-net 203.0.113.0/24 >/dev/null 2>&1 &
+    SERVE_PID=$!
+    for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$PORT/api/reports?limit=1" && break; sleep 0.1; done
+    URL="http://127.0.0.1:$PORT"
+    # The last report stored (row ids count from 1), and the largest source.
+    REPORT_ID=$DB_REPORTS
+    IP=$("$BIN" --db "$DB10M" query sources --days 7 --limit 1 --format csv | awk -F, 'NR == 2 { print $1 }')
+    for page in "/?days=7" "/?days=30" "/api/sources?days=7" "/api/senders?days=30" \
+        "/source?ip=$IP&days=7" "/source?ip=$IP&days=30" "/report?id=$REPORT_ID"; do
+        say "4. dashboard $page on $N10M records"
+        f="$OUT/h-page-${#PAGE_NAMES[@]}.json"
+        "${HF[@]}" "$f" --runs "$QUERY_RUNS" --warmup 1 "curl -sf -o /dev/null '$URL$page'" >&2
+        PAGE_NAMES+=("$page"); T_PAGE+=("$(median "$f")")
+    done
+    kill "$SERVE_PID"; wait "$SERVE_PID" 2>/dev/null || true
+fi
 fi
 
 # --- 7. PostgreSQL ------------------------------------------------------------------
@@ -427,6 +459,13 @@ table() {
     row "4. first alert after the backfill" "$(calc "round($T_FIRST_ALERT, 1)") s" ""
     row "4. alert, $((N10M / 1000000))M records (median)" "$(ms "$T_ALERT") ms" ""
     row "4. readiness --days 30, $((N10M / 1000000))M records (median)" "$(ms "$T_READY") ms" "< 1000 ms"
+    local i
+    for i in "${!T_HTML[@]}"; do
+        row "4. report --html --days ${HTML_DAYS[$i]}, $((N10M / 1000000))M records (median)" "$(ms "${T_HTML[$i]}") ms" "< 2000 ms"
+    done
+    for i in "${!T_PAGE[@]}"; do
+        row "4. serve: GET ${PAGE_NAMES[$i]} (median)" "$(ms "${T_PAGE[$i]}") ms" "< 2000 ms"
+    done
     fi
     local r
     for r in "${IMAP_ROWS[@]}"; do

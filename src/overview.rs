@@ -85,6 +85,7 @@ pub fn gather(store: &Store, req: &Request<'_>) -> Result<page::Report, DbError>
         limit: Some(rows as u64),
         ..scope
     };
+    let (dkim_rows, spf_rows) = store.auth_rows(&top)?;
     let title = match &req.filter.domain {
         Some(d) => format!("DMARC report for {d}"),
         None => "DMARC report".to_string(),
@@ -99,8 +100,8 @@ pub fn gather(store: &Store, req: &Request<'_>) -> Result<page::Report, DbError>
         sources: sources.iter().take(rows).map(source).collect(),
         failing,
         reporters: now.reporters.into_iter().take(rows).collect(),
-        dkim: store.dkim_rows(&top)?.iter().map(dkim).collect(),
-        spf: store.spf_rows(&top)?.iter().map(spf).collect(),
+        dkim: dkim_rows.iter().map(dkim).collect(),
+        spf: spf_rows.iter().map(spf).collect(),
         problems: outcome
             .problems
             .iter()

@@ -45,8 +45,10 @@
 //!   once for both backends (`views/kinds.rs` those over TLS and failure
 //!   reports). `views/sql.rs` is the one SQL builder, and
 //!   the only place where the dialects differ (placeholders, case-blind
-//!   comparison, join order, aggregate types); rows come back as
-//!   backend-neutral [`views::Cells`].
+//!   comparison, join order, aggregate types) besides `views/fold.rs`
+//!   (grouping by many keys: summed in a hash map as SQLite's rows stream
+//!   by, grouped by PostgreSQL); rows come back as backend-neutral
+//!   [`views::Cells`].
 //!
 //! A new table goes into `schema.sql` and `schema-postgres.sql` (what a new
 //! database gets) and into a new migration of each backend (what an

@@ -4,19 +4,24 @@
 //! ([`FailSplit`](crate::enrich::forwarding::FailSplit)). What `readiness`
 //! reads besides is in `readiness.rs`.
 //!
-//! One pass over the window's records, grouped by (source IP, auth set,
-//! header From): a record's DKIM results are its auth set's, so "our own
+//! One pass over the window's records, summed per (source IP, auth set,
+//! header From) — a fold on SQLite, read in record order and summed into a
+//! hash map as the rows stream by, where `GROUP BY` would sort them all
+//! (see [`views::fold`](super::views::fold)); PostgreSQL groups them
+//! itself. A record's DKIM results are its auth set's, so "our own
 //! signature failed" is decided once per distinct (set, From) in Rust by
 //! [`forwarding::ours_failed`], the rule's own test. The reporter's
 //! override reasons (rules 1 and 2) are tested in SQL, for failing records
 //! only, by the same words as [`forwarding::reporter_says`] and
 //! [`forwarding::arc_pass`] (a test checks they agree).
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
+use super::views::fold::{add, RowRef};
 use super::views::sql::{Dialect, Sql, PASS};
-use super::{DbError, Scope, Store};
-use crate::enrich::forwarding::{self, Dkim};
+use super::{Backend, DbError, Scope, Store};
+use crate::enrich::forwarding::{self, Dkim, FailSplit};
 use crate::enrich::senders::IpTotals;
 
 /// Messages of a failing record that the reporter says were forwarded.
@@ -45,99 +50,218 @@ impl Store {
     }
 }
 
-/// One row of [`totals_sql`]: messages, passing, DKIM-passing and
-/// overridden messages of one (source IP, auth set, header From).
-struct Group {
-    ip: String,
-    ours: bool,
-    auth: Option<i64>,
-    from: String,
-    counts: (i64, i64, i64, i64),
+/// What the fold needs of one auth set: its passing DKIM domains (as bits
+/// of [`Domains`]), and per header From seen with it whether our own
+/// signature failed (a few thousand pairs where records are millions).
+struct AuthInfo {
+    pass: Bits,
+    broken: Vec<(String, bool)>,
 }
 
-fn ip_totals(store: &Store, q: &Scope<'_>) -> Result<Vec<IpTotals>, DbError> {
-    let (text, sql) = totals_sql(store.sql(), q);
-    let mut dkim = DkimSets::default();
-    let mut by_ip: HashMap<String, IpTotals> = HashMap::new();
-    let rows = store.rows(&text, &sql, |r| {
-        Ok(Group {
-            ip: r.get(0)?,
-            ours: r.get(1)?,
-            auth: r.get(2)?,
-            from: r.get(3)?,
-            counts: (r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?),
-        })
-    })?;
-    if sql.dialect == Dialect::Postgres {
-        dkim.fetch_all(store, rows.iter().filter_map(|g| g.auth))?;
-    }
-    for Group {
-        ip,
-        ours,
-        auth,
-        from,
-        counts,
-    } in rows
-    {
-        let (messages, pass, dkim_pass, overridden): (i64, i64, i64, i64) = counts;
-        let set = dkim.get(store, auth)?;
-        let t = by_ip.entry(ip.clone()).or_insert_with(|| IpTotals {
-            source_ip: ip,
-            ..IpTotals::default()
-        });
-        t.ours |= ours;
-        t.messages += messages;
-        t.messages_pass += pass;
-        t.messages_dkim_pass += dkim_pass;
-        t.fail.overridden += overridden;
-        let rest = messages - pass - overridden;
-        let broken = set.iter().any(|(d, res)| {
-            forwarding::ours_failed(
-                &Dkim {
-                    domain: d,
-                    result: res,
-                },
-                &from,
-            )
-        });
-        if broken {
-            t.fail.our_dkim_broken += rest;
-        } else {
-            t.fail.other += rest;
+/// A set of passing DKIM domains, as indexes into [`Domains`]: a bit each
+/// for the first 64, a list for the rest (a window seldom has more).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Bits {
+    low: u64,
+    more: Vec<u32>,
+}
+
+impl Bits {
+    fn insert(&mut self, i: u32) {
+        if i < 64 {
+            self.low |= 1 << i;
+        } else if !self.more.contains(&i) {
+            self.more.push(i);
         }
-        for (d, res) in set {
-            if res == "pass" && !t.dkim_pass_domains.contains(d) {
-                t.dkim_pass_domains.push(d.clone());
+    }
+
+    fn union(&mut self, o: &Bits) {
+        self.low |= o.low;
+        for &i in &o.more {
+            self.insert(i);
+        }
+    }
+
+    fn contains(&self, i: u32) -> bool {
+        if i < 64 {
+            self.low & (1 << i) != 0
+        } else {
+            self.more.contains(&i)
+        }
+    }
+}
+
+/// The passing DKIM domains met so far, each once.
+#[derive(Default)]
+struct Domains(Vec<String>);
+
+impl Domains {
+    fn id(&mut self, d: &str) -> u32 {
+        match self.0.iter().position(|x| x == d) {
+            Some(i) => i as u32,
+            None => {
+                self.0.push(d.to_string());
+                (self.0.len() - 1) as u32
             }
         }
     }
-    let mut out: Vec<IpTotals> = by_ip.into_values().collect();
-    for t in &mut out {
-        t.dkim_pass_domains.sort();
+
+    /// The domains of `b`, sorted.
+    fn names(&self, b: &Bits) -> Vec<String> {
+        let mut v: Vec<String> = (0..self.0.len() as u32)
+            .filter(|&i| b.contains(i))
+            .map(|i| self.0[i as usize].clone())
+            .collect();
+        v.sort();
+        v
     }
-    // Unstable is enough (one row per IP): a third fewer instructions
-    // than the stable sort for the 100,000 senders of the benchmark.
-    out.sort_unstable_by(|a, b| {
-        b.messages
-            .cmp(&a.messages)
-            .then(a.source_ip.cmp(&b.source_ip))
-    });
-    Ok(out)
 }
 
-/// The grouping query of [`Store::ip_totals`].
+/// One source IP's sums while the records stream by.
+#[derive(Default)]
+struct Sums {
+    ours: bool,
+    messages: i64,
+    pass: i64,
+    dkim_pass: i64,
+    overridden: i64,
+    broken: i64,
+    other: i64,
+    domains: Bits,
+}
+
+/// Sums the rows of [`totals_sql`] per source IP (a fold, see
+/// [`views::fold`](super::views::fold): one row per record on SQLite, per
+/// (IP, auth set, header From) on PostgreSQL; the sums are the same).
+fn ip_totals(store: &Store, q: &Scope<'_>) -> Result<Vec<IpTotals>, DbError> {
+    let (text, sql) = totals_sql(store.sql(), q);
+    let mut dkim = DkimSets::default();
+    let mut domains = Domains::default();
+    let mut auths: HashMap<Option<i64>, AuthInfo> = HashMap::new();
+    // Each IP's place in `sums`: growing the map moves only keys and
+    // indexes.
+    let mut index: HashMap<Box<str>, u32> = HashMap::new();
+    let mut sums: Vec<Sums> = Vec::new();
+    // On PostgreSQL the grouped rows are all here at once: their auth
+    // sets' DKIM results are read in one query, not one per set.
+    let grouped = match &store.backend {
+        Backend::Postgres(pg) => {
+            let rows = pg.cells(&text, &sql.args)?;
+            let ids: Vec<i64> = rows
+                .iter()
+                .filter_map(|c| RowRef::Cells(c).opt_int(2).ok().flatten())
+                .collect();
+            dkim.fetch_all(store, ids.into_iter())?;
+            Some(rows)
+        }
+        Backend::Sqlite(_) => None,
+    };
+    let mut each = |r: &RowRef<'_>| -> Result<(), DbError> {
+        let (ip, ours, auth, from) = (r.text(0)?, r.int(1)? != 0, r.opt_int(2)?, r.text(3)?);
+        let (messages, pass, dkim_pass, overridden) = (r.int(4)?, r.int(5)?, r.int(6)?, r.int(7)?);
+        let info = match auths.entry(auth) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
+                let mut bits = Bits::default();
+                for (d, res) in dkim.get(store, auth)? {
+                    if res == "pass" {
+                        bits.insert(domains.id(d));
+                    }
+                }
+                e.insert(AuthInfo {
+                    pass: bits,
+                    broken: Vec::new(),
+                })
+            }
+        };
+        let broken = match info.broken.iter().find(|(f, _)| f == from) {
+            Some((_, b)) => *b,
+            None => {
+                let b = dkim.get(store, auth)?.iter().any(|(d, res)| {
+                    forwarding::ours_failed(
+                        &Dkim {
+                            domain: d,
+                            result: res,
+                        },
+                        from,
+                    )
+                });
+                info.broken.push((from.to_string(), b));
+                b
+            }
+        };
+        let i = match index.get(ip) {
+            Some(&i) => i as usize,
+            None => {
+                index.insert(ip.into(), sums.len() as u32);
+                sums.push(Sums::default());
+                sums.len() - 1
+            }
+        };
+        let t = &mut sums[i];
+        t.ours |= ours;
+        t.messages = add(t.messages, messages)?;
+        t.pass = add(t.pass, pass)?;
+        t.dkim_pass = add(t.dkim_pass, dkim_pass)?;
+        t.overridden = add(t.overridden, overridden)?;
+        let rest = messages - pass - overridden;
+        if broken {
+            t.broken = add(t.broken, rest)?;
+        } else {
+            t.other = add(t.other, rest)?;
+        }
+        t.domains.union(&info.pass);
+        Ok(())
+    };
+    match grouped {
+        Some(rows) => {
+            for c in &rows {
+                each(&RowRef::Cells(c))?;
+            }
+        }
+        None => store.fold(&text, &sql, each)?,
+    }
+    let mut rows: Vec<(Box<str>, u32)> = index.into_iter().collect();
+    // Largest first, then by IP (each IP once: the order is total).
+    rows.sort_unstable_by(|(a, i), (b, j)| {
+        let (x, y) = (&sums[*i as usize], &sums[*j as usize]);
+        y.messages.cmp(&x.messages).then_with(|| a.cmp(b))
+    });
+    Ok(rows
+        .into_iter()
+        .map(|(ip, i)| (ip, std::mem::take(&mut sums[i as usize])))
+        .map(|(ip, s)| IpTotals {
+            source_ip: ip.into(),
+            ours: s.ours,
+            messages: s.messages,
+            messages_pass: s.pass,
+            messages_dkim_pass: s.dkim_pass,
+            fail: FailSplit {
+                overridden: s.overridden,
+                our_dkim_broken: s.broken,
+                other: s.other,
+            },
+            dkim_pass_domains: domains.names(&s.domains),
+        })
+        .collect())
+}
+
+/// The query of [`Store::ip_totals`]: per record on SQLite, grouped by
+/// (source IP, auth set, header From) on PostgreSQL.
 pub(crate) fn totals_sql(mut sql: Sql, q: &Scope<'_>) -> (String, Sql) {
     let ours = sql.ours(q.nets);
+    let ours = sql.fold_max(&ours);
     let from = sql.from();
-    let messages = sql.sum("c.count");
-    let pass = sql.sum(PASS);
-    let dkim_pass = sql.sum("CASE WHEN c.dkim = 'pass' THEN c.count ELSE 0 END");
-    let overridden = sql.sum(&overridden(sql.dialect));
+    let messages = sql.fold_sum("c.count");
+    let pass = sql.fold_sum(PASS);
+    let dkim_pass = sql.fold_sum("CASE WHEN c.dkim = 'pass' THEN c.count ELSE 0 END");
+    let overridden = sql.fold_sum(&overridden(sql.dialect));
     let cond = sql.where_all(q);
+    let group = sql.fold_group("c.source_ip, c.auth, c.header_from");
     let text = format!(
-        "SELECT c.source_ip, max({ours}), c.auth, c.header_from, {messages}, {pass},
+        "SELECT c.source_ip, {ours}, c.auth, c.header_from, {messages}, {pass},
            {dkim_pass}, {overridden}
-         {from} {cond} GROUP BY c.source_ip, c.auth, c.header_from"
+         {from} {cond} {group}"
     );
     (text, sql)
 }

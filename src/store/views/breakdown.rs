@@ -3,7 +3,9 @@
 
 use serde::Serialize;
 
+use super::fold::AuthSums;
 use super::sql::{Sql, PASS};
+use super::totals::{whole_reports, WITH_RECORDS};
 use super::Scope;
 use crate::store::{DbError, Store};
 
@@ -87,14 +89,26 @@ impl Store {
     /// Per reporter, largest volume first.
     pub fn org_rows(&self, q: &Scope<'_>) -> Result<Vec<OrgRow>, DbError> {
         let mut sql = self.sql();
-        let from = sql.from();
-        let (messages, pass) = (sql.sum("c.count"), sql.sum(PASS));
-        let cond = sql.where_all(q);
-        let limit = sql.limit(q.limit);
-        let text = format!(
-            "SELECT r.org_name, count(DISTINCT r.id), {messages}, {pass} {from} {cond}
-             GROUP BY r.org_name ORDER BY 3 DESC, 1 {limit}"
-        );
+        let text = if whole_reports(q) {
+            // The reports' own sums (see `totals`): no record is read.
+            let (messages, pass) = (sql.sum("r.message_count"), sql.sum("r.pass_count"));
+            let conds = sql.report_conds(q).join(" AND ");
+            let limit = sql.limit(q.limit);
+            format!(
+                "SELECT r.org_name, count(*), {messages}, {pass} FROM report r
+                 WHERE {conds} AND {WITH_RECORDS}
+                 GROUP BY r.org_name ORDER BY 3 DESC, 1 {limit}"
+            )
+        } else {
+            let from = sql.from();
+            let (messages, pass) = (sql.sum("c.count"), sql.sum(PASS));
+            let cond = sql.where_all(q);
+            let limit = sql.limit(q.limit);
+            format!(
+                "SELECT r.org_name, count(DISTINCT r.id), {messages}, {pass} {from} {cond}
+                 GROUP BY r.org_name ORDER BY 3 DESC, 1 {limit}"
+            )
+        };
         self.rows(&text, &sql, |r| {
             Ok(OrgRow {
                 org_name: r.get(0)?,
@@ -132,18 +146,28 @@ impl Store {
     /// volume first (raw results: a message with two signatures counts in
     /// both rows; a signature its record lists twice counts once).
     pub fn dkim_rows(&self, q: &Scope<'_>) -> Result<Vec<DkimRow>, DbError> {
+        self.dkim_rows_of(q, &AuthSums::of(self, q)?)
+    }
+
+    /// The DKIM and SPF rows of `q` ([`Store::dkim_rows`],
+    /// [`Store::spf_rows`]) from one pass over its records.
+    pub fn auth_rows(&self, q: &Scope<'_>) -> Result<(Vec<DkimRow>, Vec<SpfRow>), DbError> {
+        let sums = AuthSums::of(self, q)?;
+        Ok((self.dkim_rows_of(q, &sums)?, self.spf_rows_of(q, &sums)?))
+    }
+
+    fn dkim_rows_of(&self, q: &Scope<'_>, sums: &AuthSums) -> Result<Vec<DkimRow>, DbError> {
         let mut sql = self.sql();
         let dpass = sql.sum("CASE WHEN d.pass THEN a.n ELSE 0 END");
         let dfail = sql.sum("CASE WHEN d.fail AND NOT d.pass THEN a.n ELSE 0 END");
         let once = dkim_once(&sql);
-        let from = sql.from();
         let messages = sql.sum("a.n");
-        let cond = sql.where_all(q);
+        let a = sums.select(&mut sql, q);
         let limit = sql.limit(q.limit);
         // Messages per auth set first, then their results: records share a
         // few sets, so each set's results are joined once, not per record.
         let text = format!(
-            "WITH a AS (SELECT c.auth AS auth, sum(c.count) AS n {from} {cond} GROUP BY c.auth)
+            "WITH a AS ({a})
              SELECT d.domain, d.selector, {messages}, {dpass}, {dfail}
              FROM a LEFT JOIN {once} d ON d.auth_set = a.auth
              GROUP BY 1, 2 ORDER BY 3 DESC, 1 NULLS FIRST, 2 NULLS FIRST {limit}"
@@ -162,17 +186,20 @@ impl Store {
     /// Per SPF domain from `<auth_results>`, largest volume first (a
     /// domain its record lists twice counts once).
     pub fn spf_rows(&self, q: &Scope<'_>) -> Result<Vec<SpfRow>, DbError> {
+        self.spf_rows_of(q, &AuthSums::of(self, q)?)
+    }
+
+    fn spf_rows_of(&self, q: &Scope<'_>, sums: &AuthSums) -> Result<Vec<SpfRow>, DbError> {
         let mut sql = self.sql();
         let spass = sql.sum("CASE WHEN s.pass THEN a.n ELSE 0 END");
         let sfail = sql.sum("CASE WHEN s.fail AND NOT s.pass THEN a.n ELSE 0 END");
         let once = spf_once(&sql);
-        let from = sql.from();
         let messages = sql.sum("a.n");
-        let cond = sql.where_all(q);
+        let a = sums.select(&mut sql, q);
         let limit = sql.limit(q.limit);
         // As in `dkim_rows`: per auth set first.
         let text = format!(
-            "WITH a AS (SELECT c.auth AS auth, sum(c.count) AS n {from} {cond} GROUP BY c.auth)
+            "WITH a AS ({a})
              SELECT s.domain, {messages}, {spass}, {sfail}
              FROM a LEFT JOIN {once} s ON s.auth_set = a.auth
              GROUP BY 1 ORDER BY 2 DESC, 1 NULLS FIRST {limit}"
