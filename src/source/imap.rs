@@ -418,7 +418,7 @@ impl ImapSource {
                                 },
                             ))
                         }
-                        Err(e) => Err(self.connection_lost(&e)),
+                        Err(e) => Err(self.connection_lost(e)),
                     };
                     let fatal = matches!(&item, Err(err) if err.fatal);
                     self.pending.push_back(item);
@@ -428,7 +428,7 @@ impl ImapSource {
                 }
             }
             Err(e) => {
-                let err = self.connection_lost(&e);
+                let err = self.connection_lost(e);
                 self.pending.push_back(Err(err));
             }
         }
@@ -457,14 +457,14 @@ impl ImapSource {
     }
 
     /// The session is unusable: stop handing out inputs.
-    fn connection_lost(&mut self, e: &imap::Error) -> SourceError {
+    fn connection_lost(&mut self, e: imap::Error) -> SourceError {
         self.session = None;
         self.next = self.uids.len();
-        let reason = format!("connection lost: {e}");
-        self.lost = Some(reason.clone());
+        let reason = SourceReason::ConnectionLost(Box::new(e));
+        self.lost = Some(reason.to_string());
         SourceError {
             name: format!("imap:{}", self.folder),
-            reason: reason.into(),
+            reason,
             fatal: true,
         }
     }

@@ -4,7 +4,7 @@
 use imap::types::UnsolicitedResponse;
 
 use super::{is_connection_error, ImapSource};
-use crate::source::SourceError;
+use crate::source::{SourceError, SourceReason};
 
 impl ImapSource {
     /// `UID SEARCH UNSEEN` (or `ALL` the first time with
@@ -30,11 +30,14 @@ impl ImapSource {
             .any(|r| matches!(r, UnsolicitedResponse::Exists(_)));
         let found = match found {
             Ok(found) => found,
-            Err(e) if is_connection_error(&e) => return Err(self.connection_lost(&e)),
+            Err(e) if is_connection_error(&e) => return Err(self.connection_lost(e)),
             Err(e) => {
                 return Err(SourceError {
                     name: format!("imap:{}", self.folder),
-                    reason: format!("UID SEARCH {query} failed: {e}").into(),
+                    reason: SourceReason::Command {
+                        what: format!("UID SEARCH {query}").into(),
+                        source: Box::new(e),
+                    },
                     fatal: true,
                 })
             }
@@ -55,7 +58,7 @@ impl ImapSource {
     pub(super) fn gone(&self) -> SourceError {
         SourceError {
             name: format!("imap:{}", self.folder),
-            reason: "the IMAP session was closed".into(),
+            reason: SourceReason::SessionClosed,
             fatal: true,
         }
     }
