@@ -32,16 +32,14 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::danger::{ServerCertVerified, ServerCertVerifier};
 use rustls::client::{verify_server_name, VerifierBuilderError, WebPkiServerVerifier};
-use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, WebPkiSupportedAlgorithms};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::ParsedCertificate;
-use rustls::{
-    CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore,
-    SignatureScheme, StreamOwned,
-};
+use rustls::{CertificateError, ClientConnection, RootCertStore, StreamOwned};
 use sha2::{Digest, Sha256};
+
+use crate::tls_verify::{self, CertCheck, Verifier};
 
 /// A TLS stream over TCP, after a completed handshake.
 pub type TlsStream = StreamOwned<ClientConnection, TcpStream>;
@@ -208,16 +206,8 @@ impl FromStr for Fingerprint {
 /// The CA file cannot be read, or the handshake failed; for a refused
 /// certificate, why, its fingerprint, and how to trust it.
 pub fn handshake(mut tcp: TcpStream, host: &str, opts: &TlsOptions) -> Result<TlsStream, TlsError> {
-    let verifier = Arc::new(Verifier::new(opts)?);
-    // An explicit provider: `ClientConfig::builder()` panics when another
-    // crate in the build also enables a second rustls backend.
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(TlsError::Setup)?
-        .dangerous()
-        .with_custom_certificate_verifier(verifier.clone())
-        .with_no_client_auth();
+    let verifier = Arc::new(Verifier::new(Trust::new(opts)?));
+    let config = tls_verify::client_config(verifier.clone()).map_err(TlsError::Setup)?;
     let server_name =
         ServerName::try_from(host.to_owned()).map_err(|_| TlsError::HostName(host.to_owned()))?;
     let mut conn = ClientConnection::new(Arc::new(config), server_name).map_err(TlsError::Start)?;
@@ -226,7 +216,7 @@ pub fn handshake(mut tcp: TcpStream, host: &str, opts: &TlsOptions) -> Result<Tl
             let peer = tcp
                 .peer_addr()
                 .map_or_else(|_| host.to_owned(), |a| a.to_string());
-            return Err(match verifier.refusal() {
+            return Err(match verifier.check().refusal() {
                 Some(refusal) => TlsError::Refused {
                     peer,
                     refusal: Box::new(refusal),
@@ -240,27 +230,23 @@ pub fn handshake(mut tcp: TcpStream, host: &str, opts: &TlsOptions) -> Result<Tl
 
 /// The rules of the module doc, around webpki's verifier.
 #[derive(Debug)]
-struct Verifier {
+struct Trust {
     /// Normal chain and name verification; `None` when pinning.
     webpki: Option<Arc<WebPkiServerVerifier>>,
     /// The CA file's certificates, accepted as the server's own.
     own: Vec<CertificateDer<'static>>,
     pin: Option<Fingerprint>,
-    algorithms: WebPkiSupportedAlgorithms,
     /// Why the last certificate was refused, for the handshake's error.
     refused: Mutex<Option<Refusal>>,
 }
 
-impl Verifier {
-    fn new(opts: &TlsOptions) -> Result<Verifier, TlsError> {
-        let provider = rustls::crypto::ring::default_provider();
-        let algorithms = provider.signature_verification_algorithms;
+impl Trust {
+    fn new(opts: &TlsOptions) -> Result<Trust, TlsError> {
         if let Some(pin) = opts.fingerprint {
-            return Ok(Verifier {
+            return Ok(Trust {
                 webpki: None,
                 own: Vec::new(),
                 pin: Some(pin),
-                algorithms,
                 refused: Mutex::new(None),
             });
         }
@@ -278,15 +264,11 @@ impl Verifier {
         if roots.is_empty() {
             return Err(TlsError::NoRoots);
         }
-        let webpki =
-            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::new(provider))
-                .build()
-                .map_err(TlsError::Verifier)?;
-        Ok(Verifier {
+        let webpki = tls_verify::webpki(roots).map_err(TlsError::Verifier)?;
+        Ok(Trust {
             webpki: Some(webpki),
             own,
             pin: None,
-            algorithms,
             refused: Mutex::new(None),
         })
     }
@@ -315,8 +297,8 @@ impl Verifier {
     }
 }
 
-impl ServerCertVerifier for Verifier {
-    fn verify_server_cert(
+impl CertCheck for Trust {
+    fn check(
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
@@ -355,28 +337,6 @@ impl ServerCertVerifier for Verifier {
             RefusalReason::Invalid(error.clone())
         };
         self.refuse(end_entity, reason, error)
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
     }
 }
 
