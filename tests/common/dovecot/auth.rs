@@ -7,7 +7,8 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::time::Duration;
 
-use super::{chmod, openssl, other, Failure, Session, HOST, USER};
+use super::certs::openssl;
+use super::{chmod, other, Failure, Session, HOST, USER};
 
 /// Dovecot's oauth2 passdb settings (`dovecot-oauth2.conf.ext`).
 #[derive(Debug, Clone)]
