@@ -278,6 +278,6 @@ pub fn ip_bin(ip: &str) -> Option<[u8; 16]> {
 }
 
 #[cfg(test)]
-mod reparse_tests;
+mod for_tests;
 #[cfg(test)]
 mod tests;
