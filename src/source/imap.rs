@@ -12,7 +12,8 @@
 //!   sent in modified UTF-7 (RFC 3501 §5.1.3, `utf7`), so any name works.
 //! - `UID SEARCH UNSEEN`, or `UID SEARCH ALL` with [`ImapOptions::all`].
 //! - `UID FETCH <set> (UID BODY.PEEK[])`, [`ImapOptions::batch`] UIDs at a
-//!   time, holding one batch in memory. `PEEK` matters: `BODY[]` and
+//!   time, the next batch fetched while one is parsed (`fetch`), holding at
+//!   most two batches in memory. `PEEK` matters: `BODY[]` and
 //!   `RFC822` set `\Seen` as a side effect (RFC 3501 §6.4.5), which would
 //!   mark a message done before it is committed.
 //! - On ack only, per commit group ([`Source::ack_group`]), on a second
@@ -96,6 +97,8 @@ pub struct ImapSource {
     next: usize,
     /// The current batch, handed out one by one.
     pending: VecDeque<Result<Input, SourceError>>,
+    /// The batch after it, fetched meanwhile; see [`fetch`].
+    next_batch: Option<fetch::NextBatch>,
     can_move: bool,
     uidplus: bool,
     target_ready: bool,
@@ -205,6 +208,7 @@ fn open(opts: ImapOptions) -> Result<ImapSource, SourceError> {
         uids: Vec::new(),
         next: 0,
         pending: VecDeque::new(),
+        next_batch: None,
         can_move,
         uidplus,
         target_ready: false,
@@ -228,15 +232,10 @@ impl Source for ImapSource {
             // Asked to stop: what was handed out is committed and
             // acknowledged; nothing more is read.
             self.pending.clear();
+            self.drop_next_batch();
             self.next = self.uids.len();
         }
-        if self.pending.is_empty() && self.session.is_some() && self.next < self.uids.len() {
-            let end = (self.next + self.batch).min(self.uids.len());
-            let chunk = self.uids[self.next..end].to_vec();
-            self.next = end;
-            self.fetch_batch(&chunk);
-        }
-        self.pending.pop_front()
+        self.next_from_batches()
     }
 
     fn ack(&mut self, input: &Input) -> Result<(), SourceError> {
@@ -260,6 +259,7 @@ impl Source for ImapSource {
         if let Some(e) = self.ack_wait().into_iter().find(|e| e.fatal) {
             return Err(e);
         }
+        self.drop_next_batch();
         let Some(mut session) = self.session.take() else {
             return Ok(());
         };
@@ -292,7 +292,8 @@ impl Source for ImapSource {
     }
 
     fn len_hint(&self) -> Option<u64> {
-        Some((self.uids.len() - self.next + self.pending.len()) as u64)
+        let next = self.next_batch.as_ref().map_or(0, fetch::NextBatch::len);
+        Some((self.uids.len() - self.next + next + self.pending.len()) as u64)
     }
 }
 
@@ -300,6 +301,7 @@ impl Drop for ImapSource {
     /// A source dropped without `finish` (an aborted run) logs out politely
     /// and expunges nothing.
     fn drop(&mut self) {
+        self.drop_next_batch();
         if let Some(mut session) = self.session.take() {
             let _ = session.logout();
         }

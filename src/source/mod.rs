@@ -121,6 +121,13 @@ pub enum SourceReason {
     /// panicked: a bug.
     #[error("internal error, please report: the marking thread panicked")]
     MarkingPanicked,
+    /// The thread fetching the next IMAP batch panicked (a bug); the
+    /// session went with it.
+    #[error("internal error, please report: the fetching thread panicked")]
+    FetchingPanicked,
+    /// No thread could be started to fetch the next IMAP batch.
+    #[error("cannot start a thread to fetch messages: {}", io_reason(.0))]
+    FetchingThread(io::Error),
 }
 
 /// A stream of inputs.

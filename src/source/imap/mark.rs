@@ -22,6 +22,8 @@ impl ImapSource {
             reason: SourceReason::NotAUid(input.token),
             fatal: false,
         })?;
+        // The session may be fetching the next batch: take it back.
+        self.settle();
         let result = self.mark_done(&[uid]);
         if let Err(e) = &result {
             if e.fatal {

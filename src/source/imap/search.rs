@@ -18,6 +18,8 @@ impl ImapSource {
         } else {
             format!("UID {}:*", self.highest.saturating_add(1))
         };
+        // A new search replaces what was left to read.
+        self.drop_next_batch();
         let Some(session) = self.session.as_mut() else {
             return Err(self.gone());
         };

@@ -97,6 +97,7 @@ impl ImapSource {
 
     /// Whether the server offers IDLE.
     pub fn can_idle(&mut self) -> bool {
+        self.settle();
         let Some(session) = self.session.as_mut() else {
             return false;
         };
@@ -137,6 +138,7 @@ impl ImapSource {
         if !stop.idling(socket) {
             return Ok(true);
         }
+        self.settle();
         let Some(session) = self.session.as_mut() else {
             stop.done_idling();
             return Err(self.gone());
