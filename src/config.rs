@@ -61,18 +61,22 @@
 //! This module reads files and is handed the environment as a lookup
 //! function; it never prints. The CLI decides what to say about it.
 
-use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use ipnet::IpNet;
-use serde::Deserialize;
 
+mod file;
 pub mod imap;
+mod nets;
 
 pub use crate::enrich::catalogue::{Sender, SenderFile};
 pub use crate::enrich::readiness::Thresholds as ReadinessThresholds;
 mod smtp;
+pub use file::{
+    default_path, AlertFile, EnrichFile, File, IngestFile, NotifyFile, ReadinessFile, SyntaxError,
+};
 pub use imap::ImapAccount;
+pub use nets::{parse_net, range, NotANet, OurNets};
 pub use smtp::{read_secret, resolve_smtp, ServeFile, SmtpFile, SmtpFlags};
 
 /// The Telegram Bot API base used when nothing else is configured.
@@ -96,214 +100,6 @@ pub enum ConfigError {
     Net { origin: String, value: String },
     #[error("config file: {0}")]
     Sender(String),
-}
-
-/// The config file as written. Every field is optional.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct File {
-    #[serde(default)]
-    pub our_nets: Option<Vec<String>>,
-    #[serde(default)]
-    pub alert: AlertFile,
-    #[serde(default)]
-    pub notify: NotifyFile,
-    /// `[[imap]]` sections: the mailboxes to read ([`imap`]).
-    #[serde(default)]
-    pub imap: Vec<ImapAccount>,
-    #[serde(default)]
-    pub enrich: EnrichFile,
-    #[serde(default)]
-    pub readiness: ReadinessFile,
-    /// `[[sender]]` entries, in order.
-    #[serde(default)]
-    pub sender: Vec<SenderFile>,
-    #[serde(default)]
-    pub ingest: IngestFile,
-    #[serde(default)]
-    pub smtp: SmtpFile,
-    #[serde(default)]
-    pub serve: ServeFile,
-}
-
-/// `[enrich]` in the config file.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct EnrichFile {
-    pub asn_db: Option<PathBuf>,
-    pub country_db: Option<PathBuf>,
-    pub rdns: Option<bool>,
-    pub dns_server: Option<String>,
-    pub rdns_timeout_ms: Option<u64>,
-    pub rdns_concurrency: Option<usize>,
-    pub rdns_max_age_days: Option<u32>,
-}
-
-/// `[readiness]` in the config file.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct ReadinessFile {
-    pub min_pass_pct: Option<f64>,
-    pub min_sender_messages: Option<i64>,
-    pub min_messages: Option<i64>,
-    pub ramp_pct: Option<u8>,
-}
-
-impl ReadinessFile {
-    pub fn thresholds(&self) -> ReadinessThresholds {
-        let d = ReadinessThresholds::default();
-        ReadinessThresholds {
-            min_pass_pct: self.min_pass_pct.unwrap_or(d.min_pass_pct),
-            min_sender_messages: self.min_sender_messages.unwrap_or(d.min_sender_messages),
-            min_messages: self.min_messages.unwrap_or(d.min_messages),
-            ramp_pct: self.ramp_pct.unwrap_or(d.ramp_pct).clamp(1, 100),
-        }
-    }
-}
-
-/// `[ingest]` in the config file.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct IngestFile {
-    /// Store failure reports redacted (as `ingest --redact`).
-    pub redact: Option<bool>,
-}
-
-/// `[alert]` in the config file.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct AlertFile {
-    pub min_pass_pct: Option<f64>,
-    pub min_messages: Option<i64>,
-    pub spoof_min_fail: Option<i64>,
-    pub new_sender: Option<bool>,
-    pub new_sender_min_messages: Option<i64>,
-    pub new_sender_min_history_days: Option<u32>,
-    pub tls_min_failure_pct: Option<f64>,
-    pub tls_min_failed_sessions: Option<i64>,
-}
-
-/// `[notify]` in the config file.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct NotifyFile {
-    pub webhook: Option<String>,
-    pub telegram_api: Option<String>,
-    pub telegram_bot_token: Option<String>,
-    pub telegram_chat_id: Option<String>,
-    /// Recipients of the email channel (sent through `[smtp]`).
-    pub email_to: Option<Vec<String>>,
-}
-
-impl File {
-    /// Reads `path`. With `explicit` false a missing file is an empty config.
-    pub fn load(path: &Path, explicit: bool) -> Result<File, ConfigError> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) if !explicit && e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(File::default())
-            }
-            Err(source) => {
-                return Err(ConfigError::Read {
-                    path: path.to_owned(),
-                    reason: source,
-                })
-            }
-        };
-        File::parse(&text).map_err(|message| ConfigError::Syntax {
-            path: path.to_owned(),
-            message,
-        })
-    }
-
-    /// Parses config text; the error says what toml says.
-    pub fn parse(text: &str) -> Result<File, SyntaxError> {
-        toml::from_str(text).map_err(SyntaxError)
-    }
-}
-
-/// Config text that is not valid TOML or not our keys: shown as toml's
-/// message alone (without its excerpt of the file).
-#[derive(Debug, thiserror::Error)]
-#[error("{}", .0.message())]
-pub struct SyntaxError(toml::de::Error);
-
-/// The default config file: `config.toml` in the platform config dir
-/// (`~/.config/dmarcdb/` on Linux), if there is a home directory.
-pub fn default_path() -> Option<PathBuf> {
-    directories::ProjectDirs::from("", "", "dmarcdb").map(|d| d.config_dir().join("config.toml"))
-}
-
-/// Parses one network: CIDR (`192.0.2.0/24`, `2001:db8::/32`) or a bare
-/// address (a /32 or /128). Surrounding spaces are ignored, so
-/// `DMARCDB_OUR_NETS="a/24, b/24"` works.
-pub fn parse_net(s: &str) -> Result<IpNet, NotANet> {
-    let s = s.trim();
-    if let Ok(n) = s.parse::<IpNet>() {
-        return Ok(n.trunc());
-    }
-    s.parse::<IpAddr>()
-        .map(IpNet::from)
-        .map_err(|_| NotANet(s.to_string()))
-}
-
-/// A network that does not parse (the text as given, trimmed).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0:?} is not a network (CIDR like 192.0.2.0/24, or an address)")]
-pub struct NotANet(pub String);
-
-/// The networks whose source IPs are "ours".
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OurNets {
-    nets: Vec<IpNet>,
-}
-
-impl OurNets {
-    pub fn new(nets: Vec<IpNet>) -> OurNets {
-        OurNets { nets }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.nets.is_empty()
-    }
-
-    pub fn nets(&self) -> &[IpNet] {
-        &self.nets
-    }
-
-    /// Whether `ip` is in one of the networks. An IPv4-mapped IPv6
-    /// address (`::ffff:192.0.2.1`, as some reporters write) counts as its
-    /// IPv4 address.
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = ip.to_canonical();
-        self.nets.iter().any(|n| n.contains(&ip))
-            || self.nets.iter().any(|n| n.contains(&mapped(ip)))
-    }
-
-    /// Each network as an inclusive range of 16-byte addresses, the form of
-    /// `record.ip_bin` (IPv4 mapped into IPv6), for `ip_bin BETWEEN lo AND hi`.
-    pub fn ranges(&self) -> Vec<([u8; 16], [u8; 16])> {
-        self.nets.iter().map(range).collect()
-    }
-}
-
-/// `net` as an inclusive `ip_bin` range.
-pub fn range(net: &IpNet) -> ([u8; 16], [u8; 16]) {
-    (bin(net.network()), bin(net.broadcast()))
-}
-
-fn bin(ip: IpAddr) -> [u8; 16] {
-    match ip {
-        IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
-        IpAddr::V6(v6) => v6.octets(),
-    }
-}
-
-fn mapped(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(v4) => IpAddr::V6(v4.to_ipv6_mapped()),
-        v6 => v6,
-    }
 }
 
 /// The alert rules' thresholds (see [`crate::alert`]); the defaults are
@@ -532,6 +328,8 @@ fn parse_list<'a>(
 
 #[cfg(test)]
 mod tests {
+    use std::net::IpAddr;
+
     use super::*;
 
     fn ip(s: &str) -> IpAddr {
@@ -585,30 +383,6 @@ mod tests {
     }
 
     #[test]
-    fn mapped_ipv6_counts_as_its_ipv4() {
-        let nets = OurNets::new(vec![parse_net("207.174.124.0/24").unwrap()]);
-        assert!(nets.contains(ip("207.174.124.94")));
-        assert!(nets.contains(ip("::ffff:207.174.124.94")));
-        assert!(!nets.contains(ip("207.174.125.1")));
-        let v6 = OurNets::new(vec![parse_net("::ffff:198.51.100.0/120").unwrap()]);
-        assert!(v6.contains(ip("198.51.100.7")));
-    }
-
-    #[test]
-    fn bare_addresses_and_host_bits() {
-        assert_eq!(
-            parse_net(" 192.0.2.1 ").unwrap().to_string(),
-            "192.0.2.1/32"
-        );
-        assert_eq!(
-            parse_net("192.0.2.9/24").unwrap().to_string(),
-            "192.0.2.0/24"
-        );
-        assert!(parse_net("192.0.2.0/33").is_err());
-        assert!(parse_net("example.com").is_err());
-    }
-
-    #[test]
     fn file_parses_integers_as_percent_and_rejects_typos() {
         let f = File::parse("our_nets = [\"192.0.2.0/24\"]\n[alert]\nmin_pass_pct = 90\n").unwrap();
         let s = Settings::resolve(&Overrides::default(), &f, &no_env).unwrap();
@@ -653,13 +427,6 @@ mod tests {
         let t = s.channels.telegram.clone().unwrap();
         assert_eq!((t.api.as_str(), t.chat_id.as_str()), (TELEGRAM_API, "42"));
         assert!(!format!("{s:?}").contains("sekret"));
-    }
-
-    #[test]
-    fn missing_default_file_is_empty_but_explicit_is_an_error() {
-        let p = Path::new("/nonexistent/dmarcdb/config.toml");
-        assert_eq!(File::load(p, false).unwrap(), File::default());
-        assert!(matches!(File::load(p, true), Err(ConfigError::Read { .. })));
     }
 
     #[test]

@@ -43,6 +43,7 @@ pub mod serve;
 pub mod site;
 pub mod source;
 pub mod store;
+pub mod tls_verify;
 pub mod untrusted;
 
 /// Where the shared real-world corpus is, for unit tests that read it: the

@@ -228,3 +228,6 @@ fn gunzip(gzip: &[u8], max: u64) -> Result<Vec<u8>, String> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests;

@@ -290,7 +290,7 @@ pub fn ip_bin(ip: &str) -> Option<[u8; 16]> {
 }
 
 #[cfg(test)]
-mod reparse_tests;
+mod for_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

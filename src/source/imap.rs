@@ -12,7 +12,8 @@
 //!   sent in modified UTF-7 (RFC 3501 §5.1.3, `utf7`), so any name works.
 //! - `UID SEARCH UNSEEN`, or `UID SEARCH ALL` with [`ImapOptions::all`].
 //! - `UID FETCH <set> (UID BODY.PEEK[])`, [`ImapOptions::batch`] UIDs at a
-//!   time, holding one batch in memory. `PEEK` matters: `BODY[]` and
+//!   time, the next batch fetched while one is parsed (`fetch`), holding at
+//!   most two batches in memory. `PEEK` matters: `BODY[]` and
 //!   `RFC822` set `\Seen` as a side effect (RFC 3501 §6.4.5), which would
 //!   mark a message done before it is committed.
 //! - On ack only, per commit group ([`Source::ack_group`]), on a second
@@ -48,25 +49,27 @@
 //! the Python script's): `DMARC_IMAP_HOST`, `DMARC_IMAP_PORT` (993),
 //! `DMARC_IMAP_USER`, `DMARC_IMAP_PASS`, `DMARC_IMAP_FOLDER` (INBOX).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::oauth2::{self, OAuth2};
-use super::tls::{Fingerprint, TlsStream};
-use super::{Input, InputKind, Source, SourceError, SourceReason};
+use super::oauth2;
+use super::tls::TlsStream;
+use super::{Input, Source, SourceError, SourceReason};
 
 mod acker;
 mod connect;
+mod fetch;
 mod mark;
+mod options;
 mod search;
 use mark::uid_set;
 mod utf7;
 mod watch;
 
+pub use options::ImapOptions;
 pub use watch::Stop;
 
 /// The implicit-TLS IMAP port (RFC 8314).
@@ -81,76 +84,6 @@ const HEADER_SCAN: usize = 64 * 1024;
 
 type Session = imap::Session<watch::Tls>;
 
-/// Where to read and what to do with what was read.
-#[derive(Clone)]
-pub struct ImapOptions {
-    pub host: String,
-    /// 993 for implicit TLS, usually 143 with [`ImapOptions::starttls`].
-    pub port: u16,
-    pub user: String,
-    pub password: String,
-    /// The folder to read (INBOX).
-    pub folder: String,
-    /// Read every message, not only the unseen ones (backfill).
-    pub all: bool,
-    /// Open the folder read-only and never change a flag.
-    pub dry_run: bool,
-    /// Move acked messages to this folder (created when missing).
-    pub move_to: Option<String>,
-    /// A PEM file of extra trusted roots, for a private CA, or the
-    /// server's own certificate (see [`tls`]).
-    pub ca_file: Option<PathBuf>,
-    /// Accept only the certificate with this SHA-256 (see [`tls`]).
-    pub tls_fingerprint: Option<Fingerprint>,
-    /// Log in with an OAuth2 access token instead of the password.
-    pub oauth2: Option<OAuth2>,
-    /// Connect in plain text and upgrade with STARTTLS (RFC 2595).
-    pub starttls: bool,
-    /// UIDs per fetch.
-    pub batch: usize,
-}
-
-impl Default for ImapOptions {
-    fn default() -> Self {
-        ImapOptions {
-            host: String::new(),
-            port: DEFAULT_PORT,
-            user: String::new(),
-            password: String::new(),
-            folder: "INBOX".to_owned(),
-            all: false,
-            dry_run: false,
-            move_to: None,
-            ca_file: None,
-            tls_fingerprint: None,
-            oauth2: None,
-            starttls: false,
-            batch: DEFAULT_BATCH,
-        }
-    }
-}
-
-impl fmt::Debug for ImapOptions {
-    /// Like a derived `Debug`, without the password.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ImapOptions")
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("user", &self.user)
-            .field("password", &"<redacted>")
-            .field("folder", &self.folder)
-            .field("all", &self.all)
-            .field("dry_run", &self.dry_run)
-            .field("move_to", &self.move_to)
-            .field("ca_file", &self.ca_file)
-            .field("tls_fingerprint", &self.tls_fingerprint)
-            .field("oauth2", &self.oauth2)
-            .field("starttls", &self.starttls)
-            .field("batch", &self.batch)
-            .finish()
-    }
-}
-
 /// An open IMAP session over one folder; see the module doc.
 pub struct ImapSource {
     session: Option<Session>,
@@ -164,6 +97,8 @@ pub struct ImapSource {
     next: usize,
     /// The current batch, handed out one by one.
     pending: VecDeque<Result<Input, SourceError>>,
+    /// The batch after it, fetched meanwhile; see [`fetch`].
+    next_batch: Option<fetch::NextBatch>,
     can_move: bool,
     uidplus: bool,
     target_ready: bool,
@@ -273,6 +208,7 @@ fn open(opts: ImapOptions) -> Result<ImapSource, SourceError> {
         uids: Vec::new(),
         next: 0,
         pending: VecDeque::new(),
+        next_batch: None,
         can_move,
         uidplus,
         target_ready: false,
@@ -296,15 +232,10 @@ impl Source for ImapSource {
             // Asked to stop: what was handed out is committed and
             // acknowledged; nothing more is read.
             self.pending.clear();
+            self.drop_next_batch();
             self.next = self.uids.len();
         }
-        if self.pending.is_empty() && self.session.is_some() && self.next < self.uids.len() {
-            let end = (self.next + self.batch).min(self.uids.len());
-            let chunk = self.uids[self.next..end].to_vec();
-            self.next = end;
-            self.fetch_batch(&chunk);
-        }
-        self.pending.pop_front()
+        self.next_from_batches()
     }
 
     fn ack(&mut self, input: &Input) -> Result<(), SourceError> {
@@ -328,6 +259,7 @@ impl Source for ImapSource {
         if let Some(e) = self.ack_wait().into_iter().find(|e| e.fatal) {
             return Err(e);
         }
+        self.drop_next_batch();
         let Some(mut session) = self.session.take() else {
             return Ok(());
         };
@@ -360,7 +292,8 @@ impl Source for ImapSource {
     }
 
     fn len_hint(&self) -> Option<u64> {
-        Some((self.uids.len() - self.next + self.pending.len()) as u64)
+        let next = self.next_batch.as_ref().map_or(0, fetch::NextBatch::len);
+        Some((self.uids.len() - self.next + next + self.pending.len()) as u64)
     }
 }
 
@@ -368,6 +301,7 @@ impl Drop for ImapSource {
     /// A source dropped without `finish` (an aborted run) logs out politely
     /// and expunges nothing.
     fn drop(&mut self) {
+        self.drop_next_batch();
         if let Some(mut session) = self.session.take() {
             let _ = session.logout();
         }
@@ -375,112 +309,18 @@ impl Drop for ImapSource {
 }
 
 impl ImapSource {
-    /// How inputs and errors about one message are named.
-    fn input_name(&self, uid: u32) -> String {
-        format!("imap:{}/UID {uid}", self.folder)
-    }
-
-    /// Fetch `chunk` into `pending`: one input or one error per UID, or a
-    /// single fatal error when the connection is gone.
-    fn fetch_batch(&mut self, chunk: &[u32]) {
-        let Some(session) = self.session.as_mut() else {
-            return;
-        };
-        match fetch_bodies(session, &uid_set(chunk)) {
-            Ok(mut bodies) => {
-                for &uid in chunk {
-                    let item = match bodies.remove(&uid) {
-                        Some(bytes) => Ok(self.input(uid, bytes)),
-                        None => Err(self.message_error(uid, SourceReason::NoBodyExpunged)),
-                    };
-                    self.pending.push_back(item);
-                }
-            }
-            // The server refused the batch: find out which message it
-            // chokes on, one UID at a time.
-            Err(e) if !is_connection_error(&e) => {
-                for &uid in chunk {
-                    let Some(session) = self.session.as_mut() else {
-                        return;
-                    };
-                    let item = match fetch_bodies(session, &uid.to_string()) {
-                        Ok(mut bodies) => match bodies.remove(&uid) {
-                            Some(bytes) => Ok(self.input(uid, bytes)),
-                            None => Err(self.message_error(uid, SourceReason::NoBody)),
-                        },
-                        Err(e) if !is_connection_error(&e) => {
-                            let what = "UID FETCH".into();
-                            Err(self.message_error(
-                                uid,
-                                SourceReason::Command {
-                                    what,
-                                    source: Box::new(e),
-                                },
-                            ))
-                        }
-                        Err(e) => Err(self.connection_lost(&e)),
-                    };
-                    let fatal = matches!(&item, Err(err) if err.fatal);
-                    self.pending.push_back(item);
-                    if fatal {
-                        return;
-                    }
-                }
-            }
-            Err(e) => {
-                let err = self.connection_lost(&e);
-                self.pending.push_back(Err(err));
-            }
-        }
-    }
-
-    fn input(&self, uid: u32, bytes: Vec<u8>) -> Input {
-        let mut name = self.input_name(uid);
-        if let Some(id) = message_id(&bytes) {
-            name.push(' ');
-            name.push_str(&id);
-        }
-        Input {
-            name,
-            bytes: bytes.into(),
-            kind: InputKind::Mail,
-            token: u64::from(uid),
-        }
-    }
-
-    fn message_error(&self, uid: u32, reason: SourceReason) -> SourceError {
-        SourceError {
-            name: self.input_name(uid),
-            reason,
-            fatal: false,
-        }
-    }
-
     /// The session is unusable: stop handing out inputs.
-    fn connection_lost(&mut self, e: &imap::Error) -> SourceError {
+    pub(super) fn connection_lost(&mut self, e: imap::Error) -> SourceError {
         self.session = None;
         self.next = self.uids.len();
-        let reason = format!("connection lost: {e}");
-        self.lost = Some(reason.clone());
+        let reason = SourceReason::ConnectionLost(Box::new(e));
+        self.lost = Some(reason.to_string());
         SourceError {
             name: format!("imap:{}", self.folder),
-            reason: reason.into(),
+            reason,
             fatal: true,
         }
     }
-}
-
-/// `UID FETCH <set> (UID BODY.PEEK[])`, bodies copied out by UID so that the
-/// raw response buffer is freed before the next batch.
-fn fetch_bodies(session: &mut Session, set: &str) -> imap::error::Result<HashMap<u32, Vec<u8>>> {
-    let fetches = session.uid_fetch(set, "(UID BODY.PEEK[])")?;
-    let bodies = fetches
-        .iter()
-        .filter_map(|f| Some((f.uid?, f.body()?.to_vec())))
-        .collect();
-    drop(fetches);
-    drain(session);
-    Ok(bodies)
 }
 
 /// Forget unsolicited responses (EXPUNGE after MOVE, flag updates): the
@@ -493,35 +333,6 @@ fn drain(session: &mut Session) {
 /// `BYE`, tag mismatch) leaves the session unusable.
 fn is_connection_error(e: &imap::Error) -> bool {
     !matches!(e, imap::Error::No(_) | imap::Error::Bad(_))
-}
-
-/// The `Message-ID` of a raw message, `<...>`, from a scan of its header
-/// (folded lines joined); `None` when absent or implausible.
-fn message_id(bytes: &[u8]) -> Option<String> {
-    let head = &bytes[..bytes.len().min(HEADER_SCAN)];
-    let mut value: Option<Vec<u8>> = None;
-    for line in head.split(|&b| b == b'\n') {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.is_empty() {
-            break;
-        }
-        if let Some(v) = value.as_mut() {
-            if line[0] == b' ' || line[0] == b'\t' {
-                v.extend_from_slice(line);
-                continue;
-            }
-            break;
-        }
-        if line.len() >= 11 && line[..11].eq_ignore_ascii_case(b"message-id:") {
-            value = Some(line[11..].to_vec());
-        }
-    }
-    let value = value?;
-    let start = value.iter().position(|&b| b == b'<')?;
-    let len = value[start..].iter().position(|&b| b == b'>')?;
-    let id = &value[start..=start + len];
-    let plausible = id.len() <= 256 && id.iter().all(u8::is_ascii_graphic);
-    plausible.then(|| String::from_utf8_lossy(id).into_owned())
 }
 
 /// Never let the password reach a message, whatever an error echoes.
@@ -538,29 +349,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn message_id_from_header_only() {
-        let mail =
-            b"From: a@b\r\nMessage-Id:\r\n <x.1@example.com>\r\n\r\nMessage-ID: <no@body>\r\n";
-        assert_eq!(message_id(mail).as_deref(), Some("<x.1@example.com>"));
-        assert_eq!(message_id(b"Subject: hi\n\nMessage-ID: <no@body>\n"), None);
-        assert_eq!(message_id(b"Message-ID: <a b@c>\n\n"), None);
-    }
-
-    #[test]
     fn password_is_scrubbed() {
         assert_eq!(
             scrub("LOGIN u hunter2 refused", "hunter2"),
             "LOGIN u <password> refused"
         );
         assert_eq!(scrub("plain", ""), "plain");
-    }
-
-    #[test]
-    fn options_debug_hides_password() {
-        let opts = ImapOptions {
-            password: "hunter2".into(),
-            ..ImapOptions::default()
-        };
-        assert!(!format!("{opts:?}").contains("hunter2"));
     }
 }

@@ -87,9 +87,11 @@ pub enum SourceReason {
     /// is why this is text.
     #[error("{0}")]
     Connect(String),
+    /// An input handed to [`Source::ack`] whose token is no IMAP UID.
     #[error("not an IMAP UID: {0}")]
     NotAUid(u64),
-    #[error("ack after the IMAP session was closed")]
+    /// The IMAP session is gone (logged out, or lost before).
+    #[error("the IMAP session was closed")]
     SessionClosed,
     /// An IMAP command (`what`, e.g. "UID MOVE to Done") failed.
     #[error("{what} failed: {source}")]
@@ -103,10 +105,29 @@ pub enum SourceReason {
     NoBody,
     #[error("connection lost: {0}")]
     ConnectionLost(Box<::imap::Error>),
-    /// A condition of the IMAP session told in words (marking, searching,
-    /// watching): the text is already the whole message.
-    #[error("{0}")]
-    Session(String),
+    /// The connection broke during an IMAP command (`what`, e.g.
+    /// "UID MOVE to Done").
+    #[error("connection lost while {what}: {source}")]
+    LostWhile {
+        what: Cow<'static, str>,
+        source: Box<::imap::Error>,
+    },
+    /// Committed messages that could not be marked done because the
+    /// session had already ended; `why` is the reason it ended, as shown
+    /// when it did.
+    #[error("not marked seen (stored; read again next time): {why}")]
+    NotMarked { why: String },
+    /// The thread marking messages done on the second IMAP connection
+    /// panicked: a bug.
+    #[error("internal error, please report: the marking thread panicked")]
+    MarkingPanicked,
+    /// The thread fetching the next IMAP batch panicked (a bug); the
+    /// session went with it.
+    #[error("internal error, please report: the fetching thread panicked")]
+    FetchingPanicked,
+    /// No thread could be started to fetch the next IMAP batch.
+    #[error("cannot start a thread to fetch messages: {}", io_reason(.0))]
+    FetchingThread(io::Error),
 }
 
 /// A stream of inputs.
@@ -162,17 +183,5 @@ pub trait Source {
     /// (see [`own`]).
     fn own_files_skipped(&self) -> u64 {
         0
-    }
-}
-
-impl From<String> for SourceReason {
-    fn from(text: String) -> SourceReason {
-        SourceReason::Session(text)
-    }
-}
-
-impl From<&str> for SourceReason {
-    fn from(text: &str) -> SourceReason {
-        SourceReason::Session(text.to_owned())
     }
 }

@@ -26,25 +26,112 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{self, BufReader};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::{verify_server_name, WebPkiServerVerifier};
-use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, WebPkiSupportedAlgorithms};
+use rustls::client::danger::{ServerCertVerified, ServerCertVerifier};
+use rustls::client::{verify_server_name, VerifierBuilderError, WebPkiServerVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::ParsedCertificate;
-use rustls::{
-    CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore,
-    SignatureScheme, StreamOwned,
-};
+use rustls::{CertificateError, ClientConnection, RootCertStore, StreamOwned};
 use sha2::{Digest, Sha256};
+
+use crate::tls_verify::{self, CertCheck, Verifier};
 
 /// A TLS stream over TCP, after a completed handshake.
 pub type TlsStream = StreamOwned<ClientConnection, TcpStream>;
+
+/// Why no TLS session with the server came about; one line each, with
+/// what to do where there is something to do.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot read CA file {}: {error}", .path.display())]
+    CaFileUnreadable { path: PathBuf, error: io::Error },
+    #[error("CA file {}: {error}", .path.display())]
+    CaFileBad { path: PathBuf, error: io::Error },
+    #[error("CA file {}: no PEM certificate in it", .path.display())]
+    CaFileEmpty { path: PathBuf },
+    #[error(
+        "no trusted certificates: the system has no root certificates; pass --ca-file PEM or \
+         --tls-fingerprint SHA256"
+    )]
+    NoRoots,
+    /// rustls refused the configuration (a bug or an odd build).
+    #[error("TLS setup: {0}")]
+    Setup(rustls::Error),
+    #[error("TLS setup: {0}")]
+    Verifier(VerifierBuilderError),
+    #[error("{0:?} is not a valid host name")]
+    HostName(String),
+    #[error("cannot start TLS: {0}")]
+    Start(rustls::Error),
+    /// The server's certificate was refused; see [`Refusal`].
+    #[error("TLS handshake with {peer} failed: {refusal}")]
+    Refused { peer: String, refusal: Box<Refusal> },
+    /// The handshake failed for another reason (I/O, protocol, alert).
+    #[error("TLS handshake with {peer} failed: {error}")]
+    Handshake { peer: String, error: io::Error },
+}
+
+/// Why the server's certificate was refused, its fingerprint, and how to
+/// trust it (the module doc's rules).
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    pub reason: RefusalReason,
+    /// The SHA-256 of the certificate the server presented.
+    pub fingerprint: Fingerprint,
+    /// The pin it failed to match, when pinning.
+    pub pin: Option<Fingerprint>,
+}
+
+/// What was wrong with a refused certificate.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RefusalReason {
+    #[error("it is not the pinned certificate")]
+    NotPinned,
+    /// webpki's `CaUsedAsEndEntity` for a certificate not in the CA file.
+    #[error(
+        "it is marked as a CA (CA:TRUE) but presented as the server's own, and it is not in \
+         the --ca-file"
+    )]
+    CaAsServer,
+    /// What rustls and webpki found (expired, unknown issuer, wrong name).
+    #[error("{0}")]
+    Invalid(rustls::Error),
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let fp = self.fingerprint;
+        write!(
+            f,
+            "the server's certificate is not trusted: {} (its SHA-256 fingerprint is {fp}); ",
+            self.reason
+        )?;
+        match self.pin {
+            Some(pin) => write!(
+                f,
+                "the certificate was pinned with --tls-fingerprint {pin}; if the server's \
+                 certificate was replaced, pin the new one (check it on the server with \
+                 `openssl x509 -noout -fingerprint -sha256 -in CERT`)"
+            ),
+            None => write!(
+                f,
+                "to trust it, pass its CA, or the server's own certificate, with --ca-file PEM, \
+                 or pin it with --tls-fingerprint {fp} after checking on the server that it is \
+                 the same (`openssl x509 -noout -fingerprint -sha256 -in CERT`)"
+            ),
+        }
+    }
+}
+
+/// Text that is not a SHA-256 fingerprint, quoted.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("not a SHA-256 fingerprint (64 hex digits, colons allowed): {0:?}")]
+pub struct NotAFingerprint(pub String);
 
 /// What to trust besides the system roots; see the module doc.
 #[derive(Debug, Clone, Default)]
@@ -85,11 +172,11 @@ impl fmt::Debug for Fingerprint {
 }
 
 impl FromStr for Fingerprint {
-    type Err = String;
+    type Err = NotAFingerprint;
 
     /// 64 hex digits, either case, colons allowed between them; an
     /// `sha256` prefix (`SHA256:`, `sha256 Fingerprint=`) is ignored.
-    fn from_str(s: &str) -> Result<Fingerprint, String> {
+    fn from_str(s: &str) -> Result<Fingerprint, NotAFingerprint> {
         let mut text = s.trim();
         if let Some(eq) = text.rfind('=') {
             text = &text[eq + 1..];
@@ -98,7 +185,7 @@ impl FromStr for Fingerprint {
             text = &text[7..];
         }
         let digits: Vec<u8> = text.bytes().filter(|&b| b != b':').collect();
-        let bad = || format!("not a SHA-256 fingerprint (64 hex digits, colons allowed): {s:?}");
+        let bad = || NotAFingerprint(s.to_owned());
         if digits.len() != 64 || !digits.iter().all(u8::is_ascii_hexdigit) {
             return Err(bad());
         }
@@ -116,31 +203,25 @@ impl FromStr for Fingerprint {
 ///
 /// # Errors
 ///
-/// A one-line reason: the CA file cannot be read, or the handshake failed;
-/// for a refused certificate, why, its fingerprint, and how to trust it.
-pub fn handshake(mut tcp: TcpStream, host: &str, opts: &TlsOptions) -> Result<TlsStream, String> {
-    let verifier = Arc::new(Verifier::new(opts)?);
-    // An explicit provider: `ClientConfig::builder()` panics when another
-    // crate in the build also enables a second rustls backend.
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS setup: {e}"))?
-        .dangerous()
-        .with_custom_certificate_verifier(verifier.clone())
-        .with_no_client_auth();
-    let server_name = ServerName::try_from(host.to_owned())
-        .map_err(|_| format!("{host:?} is not a valid host name"))?;
-    let mut conn = ClientConnection::new(Arc::new(config), server_name)
-        .map_err(|e| format!("cannot start TLS: {e}"))?;
+/// The CA file cannot be read, or the handshake failed; for a refused
+/// certificate, why, its fingerprint, and how to trust it.
+pub fn handshake(mut tcp: TcpStream, host: &str, opts: &TlsOptions) -> Result<TlsStream, TlsError> {
+    let verifier = Arc::new(Verifier::new(Trust::new(opts)?));
+    let config = tls_verify::client_config(verifier.clone()).map_err(TlsError::Setup)?;
+    let server_name =
+        ServerName::try_from(host.to_owned()).map_err(|_| TlsError::HostName(host.to_owned()))?;
+    let mut conn = ClientConnection::new(Arc::new(config), server_name).map_err(TlsError::Start)?;
     while conn.is_handshaking() {
         if let Err(e) = conn.complete_io(&mut tcp) {
             let peer = tcp
                 .peer_addr()
                 .map_or_else(|_| host.to_owned(), |a| a.to_string());
-            return Err(match verifier.refusal() {
-                Some(why) => format!("TLS handshake with {peer} failed: {why}"),
-                None => format!("TLS handshake with {peer} failed: {e}"),
+            return Err(match verifier.check().refusal() {
+                Some(refusal) => TlsError::Refused {
+                    peer,
+                    refusal: Box::new(refusal),
+                },
+                None => TlsError::Handshake { peer, error: e },
             });
         }
     }
@@ -149,27 +230,23 @@ pub fn handshake(mut tcp: TcpStream, host: &str, opts: &TlsOptions) -> Result<Tl
 
 /// The rules of the module doc, around webpki's verifier.
 #[derive(Debug)]
-struct Verifier {
+struct Trust {
     /// Normal chain and name verification; `None` when pinning.
     webpki: Option<Arc<WebPkiServerVerifier>>,
     /// The CA file's certificates, accepted as the server's own.
     own: Vec<CertificateDer<'static>>,
     pin: Option<Fingerprint>,
-    algorithms: WebPkiSupportedAlgorithms,
     /// Why the last certificate was refused, for the handshake's error.
-    refused: Mutex<Option<String>>,
+    refused: Mutex<Option<Refusal>>,
 }
 
-impl Verifier {
-    fn new(opts: &TlsOptions) -> Result<Verifier, String> {
-        let provider = rustls::crypto::ring::default_provider();
-        let algorithms = provider.signature_verification_algorithms;
+impl Trust {
+    fn new(opts: &TlsOptions) -> Result<Trust, TlsError> {
         if let Some(pin) = opts.fingerprint {
-            return Ok(Verifier {
+            return Ok(Trust {
                 webpki: None,
                 own: Vec::new(),
                 pin: Some(pin),
-                algorithms,
                 refused: Mutex::new(None),
             });
         }
@@ -185,26 +262,18 @@ impl Verifier {
             let _ = roots.add(cert.clone());
         }
         if roots.is_empty() {
-            return Err(
-                "no trusted certificates: the system has no root certificates; pass --ca-file \
-                 PEM or --tls-fingerprint SHA256"
-                    .to_owned(),
-            );
+            return Err(TlsError::NoRoots);
         }
-        let webpki =
-            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::new(provider))
-                .build()
-                .map_err(|e| format!("TLS setup: {e}"))?;
-        Ok(Verifier {
+        let webpki = tls_verify::webpki(roots).map_err(TlsError::Verifier)?;
+        Ok(Trust {
             webpki: Some(webpki),
             own,
             pin: None,
-            algorithms,
             refused: Mutex::new(None),
         })
     }
 
-    fn refusal(&self) -> Option<String> {
+    fn refusal(&self) -> Option<Refusal> {
         self.refused
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -215,30 +284,21 @@ impl Verifier {
     fn refuse<T>(
         &self,
         end_entity: &[u8],
-        reason: &str,
+        reason: RefusalReason,
         error: rustls::Error,
     ) -> Result<T, rustls::Error> {
-        let fp = Fingerprint::of(end_entity);
-        let how = match self.pin {
-            Some(pin) => format!(
-                "the certificate was pinned with --tls-fingerprint {pin}; if the server's \
-                 certificate was replaced, pin the new one (check it on the server with \
-                 `openssl x509 -noout -fingerprint -sha256 -in CERT`)"
-            ),
-            None => format!(
-                "to trust it, pass its CA, or the server's own certificate, with --ca-file PEM, \
-                 or pin it with --tls-fingerprint {fp} after checking on the server that it is \
-                 the same (`openssl x509 -noout -fingerprint -sha256 -in CERT`)"
-            ),
+        let refusal = Refusal {
+            reason,
+            fingerprint: Fingerprint::of(end_entity),
+            pin: self.pin,
         };
-        let why = format!("the server's certificate is not trusted: {reason} (its SHA-256 fingerprint is {fp}); {how}");
-        *self.refused.lock().unwrap_or_else(PoisonError::into_inner) = Some(why);
+        *self.refused.lock().unwrap_or_else(PoisonError::into_inner) = Some(refusal);
         Err(error)
     }
 }
 
-impl ServerCertVerifier for Verifier {
-    fn verify_server_cert(
+impl CertCheck for Trust {
+    fn check(
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
@@ -253,7 +313,7 @@ impl ServerCertVerifier for Verifier {
                 let error = rustls::Error::InvalidCertificate(
                     CertificateError::ApplicationVerificationFailure,
                 );
-                self.refuse(end_entity, "it is not the pinned certificate", error)
+                self.refuse(end_entity, RefusalReason::NotPinned, error)
             };
         };
         let error =
@@ -268,39 +328,15 @@ impl ServerCertVerifier for Verifier {
             let parsed = ParsedCertificate::try_from(end_entity)?;
             return match verify_server_name(&parsed, server_name) {
                 Ok(()) => Ok(ServerCertVerified::assertion()),
-                Err(e) => self.refuse(end_entity, &e.to_string(), e),
+                Err(e) => self.refuse(end_entity, RefusalReason::Invalid(e.clone()), e),
             };
         }
         let reason = if ca_used_as_end_entity(&error) {
-            "it is marked as a CA (CA:TRUE) but presented as the server's own, and it is not \
-             in the --ca-file"
-                .to_owned()
+            RefusalReason::CaAsServer
         } else {
-            error.to_string()
+            RefusalReason::Invalid(error.clone())
         };
-        self.refuse(end_entity, &reason, error)
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
+        self.refuse(end_entity, reason, error)
     }
 }
 
@@ -325,14 +361,21 @@ fn ca_used_as_end_entity(error: &rustls::Error) -> bool {
 }
 
 /// Every PEM certificate of `path`; at least one.
-fn read_pem(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
-    let shown = path.display();
-    let file = File::open(path).map_err(|e| format!("cannot read CA file {shown}: {e}"))?;
+fn read_pem(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let file = File::open(path).map_err(|error| TlsError::CaFileUnreadable {
+        path: path.to_owned(),
+        error,
+    })?;
     let certs = rustls_pemfile::certs(&mut BufReader::new(file))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("CA file {shown}: {e}"))?;
+        .map_err(|error| TlsError::CaFileBad {
+            path: path.to_owned(),
+            error,
+        })?;
     if certs.is_empty() {
-        return Err(format!("CA file {shown}: no PEM certificate in it"));
+        return Err(TlsError::CaFileEmpty {
+            path: path.to_owned(),
+        });
     }
     Ok(certs)
 }

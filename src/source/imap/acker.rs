@@ -22,7 +22,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::thread::JoinHandle;
 
 use super::{open, ImapOptions};
-use crate::source::{Source, SourceError};
+use crate::source::{Source, SourceError, SourceReason};
 
 /// The marking thread and its two channels.
 pub(super) struct Acker {
@@ -65,7 +65,7 @@ impl Acker {
             if thread.join().is_err() {
                 return vec![SourceError {
                     name: "imap".to_owned(),
-                    reason: "internal error, please report: the marking thread panicked".into(),
+                    reason: SourceReason::MarkingPanicked,
                     fatal: true,
                 }];
             }

@@ -7,7 +7,7 @@ use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 
 use super::{ImapOptions, CONNECT_TIMEOUT, IO_TIMEOUT};
-use crate::source::tls::{self, TlsOptions, TlsStream};
+use crate::source::tls::{self, TlsError, TlsOptions, TlsStream};
 
 /// Why no TLS connection to the server came about.
 #[derive(Debug, thiserror::Error)]
@@ -22,7 +22,7 @@ pub enum ConnectError {
     StartTls(StartTlsError),
     /// The handshake or the trust rules refused (one line, with what to do).
     #[error("{0}")]
-    Tls(String),
+    Tls(TlsError),
 }
 
 /// Why the plain-text STARTTLS exchange failed.

@@ -3,11 +3,12 @@
 //! \Deleted` + `UID EXPUNGE`) with `--move-to`; see the parent module's
 //! doc for why round trips must not grow with messages.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use super::acker::Acker;
 use super::{drain, is_connection_error, utf7, ImapSource, Session};
-use crate::source::{Input, SourceError};
+use crate::source::{Input, SourceError, SourceReason};
 
 impl ImapSource {
     /// [`Source::ack`]: one input marked done on this connection, waiting
@@ -18,9 +19,11 @@ impl ImapSource {
         }
         let uid = u32::try_from(input.token).map_err(|_| SourceError {
             name: input.name.clone(),
-            reason: format!("not an IMAP UID: {}", input.token).into(),
+            reason: SourceReason::NotAUid(input.token),
             fatal: false,
         })?;
+        // The session may be fetching the next batch: take it back.
+        self.settle();
         let result = self.mark_done(&[uid]);
         if let Err(e) = &result {
             if e.fatal {
@@ -45,7 +48,7 @@ impl ImapSource {
                 Ok(uid) => uids.push(uid),
                 Err(_) => errors.push(SourceError {
                     name: input.name.clone(),
-                    reason: format!("not an IMAP UID: {}", input.token).into(),
+                    reason: SourceReason::NotAUid(input.token),
                     fatal: false,
                 }),
             }
@@ -76,24 +79,25 @@ impl ImapSource {
         }
         let name = format!("imap:{}/UID {}", self.folder, uid_set(uids));
         let Some(session) = self.session.as_mut() else {
-            let why = self
-                .lost
-                .as_deref()
-                .unwrap_or("the IMAP session was closed");
+            let why = match &self.lost {
+                Some(why) => why.clone(),
+                None => SourceReason::SessionClosed.to_string(),
+            };
             return Err(SourceError {
                 name,
-                reason: format!("not marked seen (stored; read again next time): {why}").into(),
+                reason: SourceReason::NotMarked { why },
                 fatal: true,
             });
         };
-        let fail = |what: &str, e: imap::Error| {
+        let fail = |what: Cow<'static, str>, e: imap::Error| {
             let fatal = is_connection_error(&e);
+            let source = Box::new(e);
             SourceError {
                 name: name.clone(),
                 reason: if fatal {
-                    format!("connection lost while {what}: {e}").into()
+                    SourceReason::LostWhile { what, source }
                 } else {
-                    format!("{what} failed: {e}").into()
+                    SourceReason::Command { what, source }
                 },
                 fatal,
             }
@@ -101,14 +105,14 @@ impl ImapSource {
         for set in uid_sets(uids) {
             session
                 .uid_store(&set, "+FLAGS.SILENT (\\Seen)")
-                .map_err(|e| fail("marking \\Seen", e))?;
+                .map_err(|e| fail("marking \\Seen".into(), e))?;
         }
         if let Some(target) = &self.move_to {
             let wire = utf7::encode(target);
             if !self.target_ready {
                 ensure_folder(session, &wire).map_err(|e| SourceError {
                     fatal: true,
-                    ..fail(&format!("creating folder {target}"), e)
+                    ..fail(format!("creating folder {target}").into(), e)
                 })?;
                 self.target_ready = true;
             }
@@ -116,19 +120,19 @@ impl ImapSource {
                 if self.can_move {
                     session
                         .uid_mv(&set, &wire)
-                        .map_err(|e| fail(&format!("UID MOVE to {target}"), e))?;
+                        .map_err(|e| fail(format!("UID MOVE to {target}").into(), e))?;
                     continue;
                 }
                 session
                     .uid_copy(&set, &wire)
-                    .map_err(|e| fail(&format!("UID COPY to {target}"), e))?;
+                    .map_err(|e| fail(format!("UID COPY to {target}").into(), e))?;
                 session
                     .uid_store(&set, "+FLAGS.SILENT (\\Deleted)")
-                    .map_err(|e| fail("marking \\Deleted", e))?;
+                    .map_err(|e| fail("marking \\Deleted".into(), e))?;
                 if self.uidplus {
                     session
                         .uid_expunge(&set)
-                        .map_err(|e| fail("UID EXPUNGE", e))?;
+                        .map_err(|e| fail("UID EXPUNGE".into(), e))?;
                 }
             }
             if !self.uidplus {

@@ -4,7 +4,7 @@
 use imap::types::UnsolicitedResponse;
 
 use super::{is_connection_error, ImapSource};
-use crate::source::SourceError;
+use crate::source::{SourceError, SourceReason};
 
 impl ImapSource {
     /// `UID SEARCH UNSEEN` (or `ALL` the first time with
@@ -18,6 +18,8 @@ impl ImapSource {
         } else {
             format!("UID {}:*", self.highest.saturating_add(1))
         };
+        // A new search replaces what was left to read.
+        self.drop_next_batch();
         let Some(session) = self.session.as_mut() else {
             return Err(self.gone());
         };
@@ -30,11 +32,14 @@ impl ImapSource {
             .any(|r| matches!(r, UnsolicitedResponse::Exists(_)));
         let found = match found {
             Ok(found) => found,
-            Err(e) if is_connection_error(&e) => return Err(self.connection_lost(&e)),
+            Err(e) if is_connection_error(&e) => return Err(self.connection_lost(e)),
             Err(e) => {
                 return Err(SourceError {
                     name: format!("imap:{}", self.folder),
-                    reason: format!("UID SEARCH {query} failed: {e}").into(),
+                    reason: SourceReason::Command {
+                        what: format!("UID SEARCH {query}").into(),
+                        source: Box::new(e),
+                    },
                     fatal: true,
                 })
             }
@@ -55,7 +60,7 @@ impl ImapSource {
     pub(super) fn gone(&self) -> SourceError {
         SourceError {
             name: format!("imap:{}", self.folder),
-            reason: "the IMAP session was closed".into(),
+            reason: SourceReason::SessionClosed,
             fatal: true,
         }
     }

@@ -27,7 +27,7 @@ use std::time::Duration;
 use imap::extensions::idle::WaitOutcome;
 
 use super::{drain, is_connection_error, ImapSource, IO_TIMEOUT};
-use crate::source::SourceError;
+use crate::source::{SourceError, SourceReason};
 
 /// How often an IDLE is ended and sent again: servers may log off a client
 /// idle for 30 minutes (RFC 2177), and a connection dropped without a word
@@ -97,6 +97,7 @@ impl ImapSource {
 
     /// Whether the server offers IDLE.
     pub fn can_idle(&mut self) -> bool {
+        self.settle();
         let Some(session) = self.session.as_mut() else {
             return false;
         };
@@ -137,6 +138,7 @@ impl ImapSource {
         if !stop.idling(socket) {
             return Ok(true);
         }
+        self.settle();
         let Some(session) = self.session.as_mut() else {
             stop.done_idling();
             return Err(self.gone());
@@ -162,10 +164,13 @@ impl ImapSource {
             }
             Err(e) if !is_connection_error(&e) => Err(SourceError {
                 name: format!("imap:{}", self.folder),
-                reason: format!("IDLE failed: {e}").into(),
+                reason: SourceReason::Command {
+                    what: "IDLE".into(),
+                    source: Box::new(e),
+                },
                 fatal: true,
             }),
-            Err(e) => Err(self.connection_lost(&e)),
+            Err(e) => Err(self.connection_lost(e)),
         }
     }
 }

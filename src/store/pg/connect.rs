@@ -16,15 +16,13 @@ use std::time::Duration;
 
 use postgres::config::{Host, SslMode};
 use postgres::{Client, Config, NoTls};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::danger::{ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
-use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{
-    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
-};
+use rustls::{CertificateError, ClientConfig, RootCertStore};
 
 use super::super::DbError;
+use crate::tls_verify::{self, CertCheck, Verifier};
 
 /// Whether `db` names a PostgreSQL server rather than a file.
 pub fn is_url(db: &str) -> bool {
@@ -229,27 +227,19 @@ fn decode(v: &str) -> String {
 
 /// The rustls configuration of `mode`.
 fn tls_config(mode: Mode, root: Option<&str>) -> Result<ClientConfig, DbError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier: Arc<dyn ServerCertVerifier> = match mode {
-        Mode::Disable | Mode::Prefer | Mode::Require => Arc::new(NoCheck(provider.clone())),
+        Mode::Disable | Mode::Prefer | Mode::Require => Arc::new(Verifier::new(NoCheck)),
         Mode::VerifyCa | Mode::VerifyFull => {
-            let roots = Arc::new(roots(root)?);
-            let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
-                .build()
+            let webpki = tls_verify::webpki(roots(root)?)
                 .map_err(|e| DbError::setup(format!("TLS setup: {e}")))?;
             if mode == Mode::VerifyFull {
                 webpki
             } else {
-                Arc::new(ChainOnly(webpki))
+                Arc::new(Verifier::new(ChainOnly(webpki)))
             }
         }
     };
-    Ok(ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| DbError::setup(format!("TLS setup: {e}")))?
-        .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth())
+    tls_verify::client_config(verifier).map_err(|e| DbError::setup(format!("TLS setup: {e}")))
 }
 
 /// The root certificates: `sslrootcert`'s file, the platform's for
@@ -284,10 +274,10 @@ fn roots(root: Option<&str>) -> Result<RootCertStore, DbError> {
 /// `sslmode=prefer|require`: encrypted, the certificate not checked (as
 /// libpq without a root certificate).
 #[derive(Debug)]
-struct NoCheck(Arc<CryptoProvider>);
+struct NoCheck;
 
-impl ServerCertVerifier for NoCheck {
-    fn verify_server_cert(
+impl CertCheck for NoCheck {
+    fn check(
         &self,
         _: &CertificateDer<'_>,
         _: &[CertificateDer<'_>],
@@ -297,38 +287,6 @@ impl ServerCertVerifier for NoCheck {
     ) -> Result<ServerCertVerified, rustls::Error> {
         Ok(ServerCertVerified::assertion())
     }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }
 
 /// `sslmode=verify-ca`: the chain must lead to a trusted root; the name in
@@ -336,8 +294,8 @@ impl ServerCertVerifier for NoCheck {
 #[derive(Debug)]
 struct ChainOnly(Arc<WebPkiServerVerifier>);
 
-impl ServerCertVerifier for ChainOnly {
-    fn verify_server_cert(
+impl CertCheck for ChainOnly {
+    fn check(
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
@@ -354,28 +312,6 @@ impl ServerCertVerifier for ChainOnly {
             )) => Ok(ServerCertVerified::assertion()),
             other => other,
         }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
     }
 }
 

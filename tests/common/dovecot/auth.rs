@@ -7,7 +7,8 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::time::Duration;
 
-use super::{chmod, openssl, other, Failure, Session, HOST, USER};
+use super::certs::openssl;
+use super::{chmod, other, Failure, Session, HOST, USER};
 
 /// Dovecot's oauth2 passdb settings (`dovecot-oauth2.conf.ext`).
 #[derive(Debug, Clone)]
@@ -77,7 +78,7 @@ pub(super) fn login_pinned(root: &Path, port: u16, password: &str) -> Result<Ses
     let tcp = TcpStream::connect((HOST, port)).map_err(|e| e.to_string())?;
     tcp.set_read_timeout(Some(Duration::from_secs(30)))
         .map_err(|e| e.to_string())?;
-    let stream = dmarcdb::source::tls::handshake(tcp, HOST, &trust)?;
+    let stream = dmarcdb::source::tls::handshake(tcp, HOST, &trust).map_err(|e| e.to_string())?;
     let mut client = imap::Client::new(stream);
     client.read_greeting().map_err(|e| e.to_string())?;
     client

@@ -1,12 +1,11 @@
-//! Reparse's tests: they damage stored rows by hand, which takes SQL, so
-//! they live with the store (`reparse` itself holds none).
+//! Reparse's tests: rows damaged by hand (through the store's test-only
+//! access, `store/for_tests.rs`) are rebuilt from the stored bytes, and
+//! quarantined inputs get another try.
 
-use rusqlite::params;
-
-use super::Store;
+use super::{run, Summary};
 use crate::extract::{Limits, Payload};
 use crate::ingest;
-use crate::reparse::{run, Summary};
+use crate::store::Store;
 
 const XML: &str = r#"<feedback><report_metadata><org_name>o</org_name><email>a@o</email>
   <report_id>r1</report_id><date_range><begin>1</begin><end>2</end></date_range></report_metadata>
@@ -41,15 +40,13 @@ fn reparse(s: &mut Store) -> Summary {
 }
 
 fn one(s: &Store, sql: &str) -> i64 {
-    s.conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    s.number_for_test(sql)
 }
 
 #[test]
 fn current_rows_are_left_alone() {
     let mut s = stored();
-    s.conn
-        .execute_batch("UPDATE report_ips SET hashes = x'00'")
-        .unwrap();
+    s.execute_for_test("UPDATE report_ips SET hashes = x'00'");
     let sum = reparse(&mut s);
     assert_eq!((sum.changed, sum.unchanged), (0, 1));
     // Rolled back: not even the IP hashes were written again.
@@ -60,15 +57,13 @@ fn current_rows_are_left_alone() {
 #[test]
 fn damaged_rows_are_rebuilt_from_the_bytes() {
     let mut s = stored();
-    s.conn
-        .execute_batch(
-            "UPDATE report SET message_count = 0, org_name = 'wrong';
-             UPDATE record SET auth = NULL, dkim = 'none';
-             DELETE FROM override_reason;
-             DELETE FROM record WHERE source_ip = '2001:db8::1';
-             DELETE FROM report_ips;",
-        )
-        .unwrap();
+    s.execute_for_test(
+        "UPDATE report SET message_count = 0, org_name = 'wrong';
+         UPDATE record SET auth = NULL, dkim = 'none';
+         DELETE FROM override_reason;
+         DELETE FROM record WHERE source_ip = '2001:db8::1';
+         DELETE FROM report_ips;",
+    );
     let sum = reparse(&mut s);
     assert_eq!((sum.changed, sum.unchanged), (1, 0));
     assert_eq!(one(&s, "SELECT message_count FROM report"), 5);
@@ -100,7 +95,7 @@ fn a_child_row_moved_to_another_record_is_a_change() {
         "UPDATE override_reason SET record = 1",
     ] {
         let mut s = stored();
-        s.conn.execute_batch(damage).unwrap();
+        s.execute_for_test(damage);
         assert_eq!(reparse(&mut s).changed, 1, "{damage}");
     }
 }
@@ -108,10 +103,7 @@ fn a_child_row_moved_to_another_record_is_a_change() {
 #[test]
 fn unparseable_stored_bytes_keep_the_report() {
     let mut s = stored();
-    let junk = super::write::gzip(b"<feedback>");
-    s.conn
-        .execute("UPDATE report_blob SET gzip = ?1", params![junk])
-        .unwrap();
+    s.replace_report_bytes_for_test(b"<feedback>");
     let sum = reparse(&mut s);
     assert_eq!(sum.failed.len(), 1, "{sum:?}");
     assert!(sum.failed[0].reason.contains("kept as it was"), "{sum:?}");

@@ -1,0 +1,258 @@
+//! `dmarcdb ingest` (and the ingest that `imap` runs): the source from
+//! the paths, the run with a progress bar, each event printed as it
+//! happens, the summary, and the exit code it comes to.
+
+use std::io::{IsTerminal, Write};
+
+use super::{
+    analysis, db_location, enrich, open_store, AfterIngest, DbArgs, IngestArgs, SettingsArgs,
+};
+use crate::exit::Exit;
+use crate::extract::Limits;
+use crate::ingest::{self, Event, Summary};
+use crate::source::files::{self, PathOptions};
+use crate::source::own::OwnFiles;
+use crate::source::Source;
+use crate::store::variant::Kept;
+use crate::store::{Location, Store};
+use crate::untrusted::{visible, Visible};
+
+pub(super) fn cmd_ingest(db: DbArgs, sa: &SettingsArgs, args: IngestArgs) -> anyhow::Result<Exit> {
+    if args.dry_run && args.alert.alert {
+        anyhow::bail!("--alert needs the database; it cannot be combined with --dry-run");
+    }
+    if args.dry_run && args.enrich.enrich {
+        anyhow::bail!("--enrich needs the database; it cannot be combined with --dry-run");
+    }
+    let alert_settings = analysis::prepare_after_ingest(sa, &args.alert)?;
+    let enrich_opts = enrich::prepare_after_ingest(sa, &args.enrich)?;
+    let max = args.max_size.saturating_mul(1024 * 1024);
+    let opts = ingest::Options {
+        dry_run: args.dry_run,
+        limits: Limits {
+            max_decompressed: max,
+            ..Limits::default()
+        },
+        redact: args.redact || analysis::settings(sa, None)?.redact,
+    };
+    let mut source = files::open_paths(
+        &args.paths,
+        &PathOptions {
+            all: args.all,
+            recursive: args.recursive,
+            dry_run: args.dry_run,
+            max_input: max,
+            // A dry run skips them too, so it shows what the real run does.
+            own: std::sync::Arc::new(match db_location(&db)? {
+                Location::File(path) => OwnFiles::database(&path),
+                Location::Postgres(_) => OwnFiles::default(),
+            }),
+        },
+    );
+    let mut store = if args.dry_run {
+        None
+    } else {
+        Some(open_store(db)?)
+    };
+    if let Some(store) = &store {
+        // A Maildir message is marked seen right after its commit: make the
+        // commit survive a power cut first (see store.rs).
+        if args
+            .paths
+            .iter()
+            .any(|p| crate::source::maildir::is_maildir(p))
+        {
+            store.set_durable(true)?;
+        }
+    }
+    ingest_and_report(
+        source.as_mut(),
+        store.as_mut(),
+        &opts,
+        enrich_opts.as_ref(),
+        &args.alert,
+        alert_settings.as_ref(),
+    )
+}
+
+/// The end every ingest command shares: run the pipeline, print the
+/// summary, run `--alert` when asked, and return the most severe outcome.
+pub(super) fn ingest_and_report(
+    source: &mut dyn Source,
+    mut store: Option<&mut Store>,
+    opts: &ingest::Options,
+    enrich_opts: Option<&crate::enrich::run::Options>,
+    after: &AfterIngest,
+    alert_settings: Option<&crate::config::Settings>,
+) -> anyhow::Result<Exit> {
+    let summary = run_ingest(source, store.as_deref_mut(), opts)?;
+    print_summary(&summary, opts.dry_run);
+    let mut exit = ingest_exit(&summary);
+    if let Some(store) = store {
+        // Enriched first, so the alert can name the senders.
+        exit = exit.max(enrich::enrich_after_ingest(store, enrich_opts)?);
+        exit = exit.max(analysis::alert_after_ingest(store, alert_settings, after)?);
+    }
+    Ok(exit)
+}
+
+/// Runs the pipeline with progress on a terminal and one line per rejection.
+pub(crate) fn run_ingest(
+    source: &mut dyn Source,
+    store: Option<&mut Store>,
+    opts: &ingest::Options,
+) -> anyhow::Result<Summary> {
+    let bar = progress_bar(source.len_hint());
+    let mut out = std::io::stdout().lock();
+    let mut on_event = |ev: &Event<'_>| match ev {
+        Event::DryRun {
+            name,
+            org_name,
+            report_id,
+            records,
+            messages_fail,
+        } => {
+            let (org_name, report_id) = (visible(org_name), visible(report_id));
+            let line = format!(
+                "{org_name:<28} report={report_id:<32} records={records} fail_msgs={messages_fail}  ({})",
+                Visible(name)
+            );
+            match &bar {
+                Some(b) => b.println(line),
+                None => {
+                    let _ = writeln!(out, "{line}");
+                }
+            }
+        }
+        Event::Rejected(r) => {
+            let line = format!(
+                "dmarcdb: rejected {}: {}",
+                Visible(&r.name),
+                Visible(&r.reason)
+            );
+            match &bar {
+                Some(b) => b.println(line),
+                None => eprintln!("{line}"),
+            }
+        }
+        Event::Stored {
+            name,
+            outcome: crate::store::Stored::Conflicting { header, kept },
+        } => {
+            let line = conflict_line(name, header, *kept);
+            match &bar {
+                Some(b) => b.println(line),
+                None => eprintln!("{line}"),
+            }
+        }
+        Event::DryRunOther { name, kind } => {
+            let line = format!("{:<28} ({name})", kind.as_str());
+            match &bar {
+                Some(b) => b.println(line),
+                None => {
+                    let _ = writeln!(out, "{line}");
+                }
+            }
+        }
+        Event::Stored { .. } | Event::StoredOther { .. } => {}
+        Event::InputDone => {
+            if let Some(b) = &bar {
+                b.inc(1);
+            }
+        }
+    };
+    let path = store.as_ref().and_then(|s| s.path()).map(str::to_owned);
+    let result = ingest::run(source, store, opts, &mut on_event);
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    match result {
+        Ok(summary) => Ok(summary),
+        Err(ingest::Fatal::Db(e)) => Err(anyhow::anyhow!(
+            "database {}: {}",
+            path.as_deref().unwrap_or("(in memory)"),
+            e.explain()
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// One line about a conflicting copy: which report, and which copy won.
+pub(super) fn conflict_line(name: &str, header: &crate::model::ReportHeader, kept: Kept) -> String {
+    let m = &header.metadata;
+    let outcome = match kept {
+        Kept::Stored => "the stored copy stays; this one is kept as a variant",
+        Kept::New => "it replaced the stored copy, which needed markup repair (kept as a variant)",
+    };
+    format!(
+        "dmarcdb: conflicting copy of report {} from {} in {}: {outcome}",
+        Visible(&m.report_id),
+        Visible(&m.org_name),
+        Visible(name)
+    )
+}
+
+pub(super) fn progress_bar(len: Option<u64>) -> Option<indicatif::ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = match len {
+        Some(n) => indicatif::ProgressBar::new(n),
+        None => indicatif::ProgressBar::new_spinner(),
+    };
+    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+    Some(bar)
+}
+
+pub(super) fn print_summary(s: &Summary, dry_run: bool) {
+    for w in &s.warnings {
+        eprintln!("dmarcdb: warning: {}", Visible(w));
+    }
+    if s.own_skipped > 0 {
+        println!(
+            "Skipped {} file(s) this run writes itself (the database and its -wal/-shm/-journal).",
+            s.own_skipped
+        );
+    }
+    if dry_run {
+        println!(
+            "DRY-RUN: {} input(s), {} report(s) parsed, {} not a report, {} rejected; nothing written.",
+            s.inputs,
+            s.parsed,
+            s.not_report,
+            s.rejected.len()
+        );
+    } else {
+        let conflicting = match s.conflicting {
+            0 => String::new(),
+            n => format!(", {n} conflicting"),
+        };
+        // Aggregate reports only: the words of earlier versions.
+        let new = if s.tls_new + s.failure_new == 0 {
+            format!("{} new report(s) ({} records)", s.new, s.records)
+        } else {
+            format!(
+                "{} new report(s) ({} aggregate with {} records, {} TLS, {} failure)",
+                s.new_total(),
+                s.new,
+                s.records,
+                s.tls_new,
+                s.failure_new
+            )
+        };
+        println!(
+            "{new}, {} already stored{conflicting}, {} not a report, {} rejected.",
+            s.duplicate,
+            s.not_report,
+            s.rejected.len()
+        );
+    }
+}
+
+pub(super) fn ingest_exit(s: &Summary) -> Exit {
+    if s.rejected.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Rejected
+    }
+}
