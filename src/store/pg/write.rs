@@ -181,19 +181,7 @@ fn remove(client: &mut Conn, id: i64, loaded: bool) -> Result<(), DbError> {
 /// Whether a report with `header`'s identity key is committed (or written
 /// by this transaction).
 pub fn is_stored(client: &mut Conn, header: &ReportHeader) -> Result<bool, DbError> {
-    let k = header.key();
-    let row = client.query_opt(
-        "SELECT 1 FROM report WHERE org_name = $1 AND report_id = $2
-         AND policy_domain = $3 AND date_begin = $4 AND date_end = $5",
-        &[
-            &k.org_name,
-            &k.report_id,
-            &k.policy_domain,
-            &k.date_begin,
-            &k.date_end,
-        ],
-    )?;
-    Ok(row.is_some())
+    Ok(stored_id(client, header)?.is_some())
 }
 
 /// The header's columns and values, in one order (`report` table).
