@@ -7,21 +7,14 @@ mod common;
 use std::path::Path;
 
 use assert_cmd::Command;
+use common::cli::reports_in_file as stored;
 use common::dovecot::Dovecot;
 use common::mail::simple_report_mail;
-use rusqlite::Connection;
 
 /// "Отчёты" and "Архив" as IMAP names them on the wire (computed by hand
 /// from UTF-16BE and base64, independently of the code under test).
 const REPORTS_WIRE: &str = "&BB4EQgRHBFEEQgRL-";
 const ARCHIVE_WIRE: &str = "&BBAEQARFBDgEMg-";
-
-fn stored(db: &Path) -> i64 {
-    Connection::open(db)
-        .unwrap()
-        .query_row("SELECT count(*) FROM report", [], |r| r.get(0))
-        .unwrap()
-}
 
 /// A config with two accounts on `d`: "inbox" (INBOX) and "reports"
 /// (Отчёты, moved to Архив once stored).

@@ -12,18 +12,10 @@ use std::process::{Child, Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+use common::cli::reports_in_file as stored;
 use common::dovecot::{Dovecot, Options};
 use common::mail::simple_report_mail;
 use rusqlite::Connection;
-
-fn stored(db: &Path) -> i64 {
-    if !db.exists() {
-        return 0;
-    }
-    Connection::open(db)
-        .and_then(|c| c.query_row("SELECT count(*) FROM report", [], |r| r.get(0)))
-        .unwrap_or(0)
-}
 
 fn distinct(db: &Path) -> i64 {
     Connection::open(db)

@@ -7,44 +7,13 @@
 mod common;
 
 use std::path::Path;
-use std::process::Output;
 
 use assert_cmd::Command;
-use common::cli::run_ok;
+use common::cli::{reports_in_file as stored, run_ok, stderr_text as stderr};
+use common::dovecot::imap_cmd_without_secrets as imap_cmd;
 use common::dovecot::{Dovecot, OAuth2Passdb, Options};
 use common::introspect::Introspection;
 use common::mail::simple_report_mail;
-use rusqlite::Connection;
-
-/// `dmarcdb --db DB imap` at `d`, with host, port and user but no password
-/// and no CA.
-fn imap_cmd(d: &Dovecot, db: &Path) -> Command {
-    let mut c = Command::cargo_bin("dmarcdb").unwrap();
-    for k in ["DMARCDB_DB", "DMARC_IMAP_PASS"] {
-        c.env_remove(k);
-    }
-    c.env("DMARC_IMAP_HOST", d.host())
-        .env("DMARC_IMAP_PORT", d.port().to_string())
-        .env("DMARC_IMAP_USER", d.user())
-        .arg("--db")
-        .arg(db)
-        .arg("imap");
-    c
-}
-
-fn stored(db: &Path) -> i64 {
-    if !db.exists() {
-        return 0;
-    }
-    Connection::open(db)
-        .unwrap()
-        .query_row("SELECT count(*) FROM report", [], |r| r.get(0))
-        .unwrap_or(0)
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 const GOOD_TOKEN: &str = "ya29.good-token-4711";
 

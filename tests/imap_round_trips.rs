@@ -8,17 +8,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use assert_cmd::Command;
+use common::cli::reports_in_file as stored;
 use common::dovecot::{Dovecot, Options};
 use common::mail::simple_report_mail;
 use common::proxy::Proxy;
-use rusqlite::Connection;
-
-fn stored(db: &Path) -> i64 {
-    Connection::open(db)
-        .unwrap()
-        .query_row("SELECT count(*) FROM report", [], |r| r.get(0))
-        .unwrap()
-}
 
 fn start(unseen: usize) -> Option<Dovecot> {
     let options = Options {

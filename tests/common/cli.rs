@@ -51,6 +51,22 @@ pub fn db_arg(db: &Path) -> std::ffi::OsString {
     url.into()
 }
 
+/// Reports stored in the SQLite file `db`; 0 while the file (or its
+/// tables) does not exist yet.
+pub fn reports_in_file(db: &Path) -> i64 {
+    if !db.exists() {
+        return 0;
+    }
+    rusqlite::Connection::open(db)
+        .and_then(|c| c.query_row("SELECT count(*) FROM report", [], |r| r.get(0)))
+        .unwrap_or(0)
+}
+
+/// A finished command's stderr, as text.
+pub fn stderr_text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// The report_id of every stored report, in order; none while the
 /// database (or its tables) does not exist yet.
 pub fn stored_report_ids(db: &Path) -> Vec<String> {

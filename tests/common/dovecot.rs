@@ -353,6 +353,22 @@ impl Dovecot {
     }
 }
 
+/// `dmarcdb --db DB imap` at `d`, with host, port and user but no password
+/// and no CA (the tests of TLS trust and OAuth2 add what they test).
+pub fn imap_cmd_without_secrets(d: &Dovecot, db: &Path) -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::cargo_bin("dmarcdb").unwrap();
+    for k in ["DMARCDB_DB", "DMARC_IMAP_PASS"] {
+        c.env_remove(k);
+    }
+    c.env("DMARC_IMAP_HOST", d.host())
+        .env("DMARC_IMAP_PORT", d.port().to_string())
+        .env("DMARC_IMAP_USER", d.user())
+        .arg("--db")
+        .arg(db)
+        .arg("imap");
+    c
+}
+
 impl Drop for Dovecot {
     /// Log out, ask the master to stop (SIGTERM stops its children too),
     /// and kill it if it does not within five seconds.
