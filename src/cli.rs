@@ -99,8 +99,9 @@ pub enum Command {
     /// Write a deterministic corpus of synthetic reports (for bench/run.sh).
     #[command(hide = true)]
     Generate(crate::generate::GenerateArgs),
-    /// Rebuild every stored report from its original bytes (after an
-    /// upgrade) and retry the quarantined inputs. Safe to run again.
+    /// Rebuild every stored report (aggregate, SMTP TLS, failure) from its
+    /// original bytes (after an upgrade) and retry the quarantined inputs.
+    /// Safe to run again.
     Reparse(ReparseArgs),
     /// List, export or drop the inputs kept in quarantine (those that
     /// could not be stored).
