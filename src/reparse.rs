@@ -3,8 +3,9 @@
 //!
 //! Its passes, each idempotent:
 //!
-//! 1. **Stored aggregate reports.** Every report's original bytes (`report_blob`, the
-//!    XML as received, gzip-compressed) are parsed again and the store
+//! 1. **Stored aggregate reports.** Every report's original bytes
+//!    (`report_blob`, the XML as received, gzip-compressed) are parsed
+//!    again and the store
 //!    rewrites its header fields, records and their child rows, one
 //!    transaction per report, kept only when the rows changed
 //!    ([`Store::rebuild_report`]: a database built by the current version is
