@@ -99,8 +99,9 @@ pub enum Command {
     /// Write a deterministic corpus of synthetic reports (for bench/run.sh).
     #[command(hide = true)]
     Generate(crate::generate::GenerateArgs),
-    /// Rebuild every stored report from its original bytes (after an
-    /// upgrade) and retry the quarantined inputs. Safe to run again.
+    /// Rebuild every stored report (aggregate, SMTP TLS, failure) from its
+    /// original bytes (after an upgrade) and retry the quarantined inputs.
+    /// Safe to run again.
     Reparse(ReparseArgs),
     /// List, export or drop the inputs kept in quarantine (those that
     /// could not be stored).
@@ -367,6 +368,20 @@ fn cmd_reparse(db: DbArgs, sa: &SettingsArgs, args: ReparseArgs) -> anyhow::Resu
                 Visible(source)
             );
         }
+        crate::reparse::Event::ChangedOther {
+            kind,
+            id,
+            what,
+            source,
+        } => {
+            let _ = writeln!(
+                out,
+                "rebuilt {} {id}: {} ({})",
+                kind.as_str(),
+                Visible(what),
+                Visible(source)
+            );
+        }
         crate::reparse::Event::Recovered { source } => {
             let _ = writeln!(out, "stored from quarantine: {}", Visible(source));
         }
@@ -379,16 +394,27 @@ fn cmd_reparse(db: DbArgs, sa: &SettingsArgs, args: ReparseArgs) -> anyhow::Resu
         }
     };
     let s = crate::reparse::run(&mut store, &opts, &mut on_event)?;
+    let (t, f) = (&s.tls, &s.failure);
     println!(
-        "reports: {} changed, {} unchanged, {} could not be re-parsed; \
+        "aggregate reports: {} changed, {} unchanged, {} could not be re-parsed; \
+         TLS reports: {} changed, {} unchanged, {} could not be re-parsed; \
+         failure reports: {} changed, {} unchanged, {} could not be re-parsed, \
+         {} redacted (no mail kept); \
          quarantine: {} now stored, {} still failing.",
         s.changed,
         s.unchanged,
         s.failed.len(),
+        t.changed,
+        t.unchanged,
+        t.failed.len(),
+        f.changed,
+        f.unchanged,
+        f.failed.len(),
+        f.redacted,
         s.recovered,
         s.still_failing
     );
-    Ok(if s.failed.is_empty() && s.still_failing == 0 {
+    Ok(if s.all_parsed() && s.still_failing == 0 {
         Exit::Ok
     } else {
         Exit::Rejected

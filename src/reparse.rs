@@ -1,10 +1,11 @@
 //! Reparse: rebuild what is stored from what was received, after a parser
 //! fix or a schema migration, and give quarantined inputs another try.
 //!
-//! Two passes, both idempotent:
+//! Its passes, each idempotent:
 //!
-//! 1. **Stored reports.** Every report's original bytes (`report_blob`, the
-//!    XML as received, gzip-compressed) are parsed again and the store
+//! 1. **Stored aggregate reports.** Every report's original bytes
+//!    (`report_blob`, the XML as received, gzip-compressed) are parsed
+//!    again and the store
 //!    rewrites its header fields, records and their child rows, one
 //!    transaction per report, kept only when the rows changed
 //!    ([`Store::rebuild_report`]: a database built by the current version is
@@ -13,13 +14,19 @@
 //!    as parsed changes, but rows of a set edited by hand are not noticed.
 //!    A report whose bytes no longer parse is kept as it was and reported:
 //!    deleting data because a newer parser is stricter would lose it.
-//! 2. **Quarantine.** Every quarantined input is decompressed and run
+//! 2. **Stored SMTP TLS and failure reports** (`reparse/kinds.rs`): the
+//!    same, from the JSON and the failure report mail as received, under
+//!    the same rules (one transaction per report, kept only when its rows
+//!    changed; a report that no longer parses kept and reported). A
+//!    failure report stored redacted kept no mail, so it is counted and
+//!    left alone.
+//! 3. **Quarantine.** Every quarantined input is decompressed and run
 //!    through ingest's own driver ([`ingest::run`]), like any input. When
 //!    nothing of it is rejected any more, its quarantine row is deleted;
 //!    otherwise the row stays, with the new reason and one more attempt
 //!    counted.
 //!
-//! The SQL of both passes is the store's; this module parses and decides.
+//! The SQL of every pass is the store's; this module parses and decides.
 //! Like `ingest`, it prints nothing: the CLI hears [`Event`]s.
 
 use std::io::Read;
@@ -27,7 +34,7 @@ use std::io::Read;
 use flate2::read::GzDecoder;
 
 use crate::extract::Payload;
-use crate::ingest::{self, Fatal, Rejection};
+use crate::ingest::{self, Fatal, Rejection, ReportKind};
 use crate::model::ReportHeader;
 use crate::parse::{ParseError, ReportReader};
 use crate::source::{Input, InputKind, Source, SourceError};
@@ -36,18 +43,44 @@ use crate::store::{Rebuilt, Store, StoreError};
 /// Totals of a reparse run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Summary {
-    /// Stored reports whose rows were rewritten with different content.
+    /// Stored aggregate reports whose rows were rewritten with different
+    /// content.
     pub changed: u64,
-    /// Stored reports that came out the same.
+    /// Stored aggregate reports that came out the same.
     pub unchanged: u64,
-    /// Stored reports whose bytes no longer parse (kept as they were).
+    /// Stored aggregate reports whose bytes no longer parse (kept as they
+    /// were).
     pub failed: Vec<Rejection>,
+    /// Stored SMTP TLS reports.
+    pub tls: KindSummary,
+    /// Stored failure reports.
+    pub failure: KindSummary,
     /// Quarantined inputs now stored (their quarantine rows deleted).
     pub recovered: u64,
     /// Quarantined inputs that still fail, each rejection with its reason.
     pub still_failing: u64,
     /// Every rejection met while retrying the quarantine.
     pub rejected: Vec<Rejection>,
+}
+
+/// Totals of the stored reports of one kind besides aggregate reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KindSummary {
+    /// Reports whose rows were rewritten with different content.
+    pub changed: u64,
+    /// Reports that came out the same.
+    pub unchanged: u64,
+    /// Reports whose bytes no longer parse (kept as they were).
+    pub failed: Vec<Rejection>,
+    /// Failure reports stored redacted: no mail kept to parse again.
+    pub redacted: u64,
+}
+
+impl Summary {
+    /// Whether every stored report, of every kind, parsed again.
+    pub fn all_parsed(&self) -> bool {
+        self.failed.is_empty() && self.tls.failed.is_empty() && self.failure.failed.is_empty()
+    }
 }
 
 /// What the caller hears about, as it happens.
@@ -59,6 +92,15 @@ pub enum Event<'a> {
         header: &'a ReportHeader,
         source: &'a str,
     },
+    /// A stored SMTP TLS or failure report's rows were rebuilt with
+    /// different content; `what` names it ("org report-id" for a TLS
+    /// report, "reported-domain source-ip" for a failure report).
+    ChangedOther {
+        kind: ReportKind,
+        id: i64,
+        what: &'a str,
+        source: &'a str,
+    },
     /// A stored report could not be re-parsed, or a quarantined input (or a
     /// report in it) was rejected again.
     Rejected(&'a Rejection),
@@ -66,7 +108,7 @@ pub enum Event<'a> {
     Recovered { source: &'a str },
 }
 
-/// Runs both passes over `store`. Only a database error stops the run.
+/// Runs every pass over `store`. Only a database error stops the run.
 pub fn run(
     store: &mut Store,
     opts: &ingest::Options,
@@ -74,6 +116,8 @@ pub fn run(
 ) -> Result<Summary, Fatal> {
     let mut sum = Summary::default();
     rebuild_reports(store, opts, &mut sum, on_event)?;
+    kinds::rebuild_tls_reports(store, opts, &mut sum.tls, on_event)?;
+    kinds::rebuild_failure_reports(store, opts, &mut sum.failure, on_event)?;
     retry_quarantine(store, opts, &mut sum, on_event)?;
     Ok(sum)
 }
@@ -228,6 +272,8 @@ fn gunzip(gzip: &[u8], max: u64) -> Result<Vec<u8>, String> {
     }
     Ok(out)
 }
+
+mod kinds;
 
 #[cfg(test)]
 mod tests;

@@ -20,8 +20,10 @@
 //!   of a group deleted). Its statements: `write.rs`
 //!   (a report, the quarantine), `insert.rs` (records and auth sets, whose
 //!   in-memory map [`insert::AuthSets`] both backends use), `lookup.rs`,
-//!   `quarantine.rs`, `rebuild.rs` (reparse), `variant.rs` (a second copy
-//!   of a stored report with other content), `report_ips.rs`,
+//!   `quarantine.rs`, `rebuild.rs` (reparse; `rebuild_kinds.rs` for TLS and
+//!   failure reports, its row statements written once for both backends),
+//!   `variant.rs` (a second copy of a stored report with other content),
+//!   `report_ips.rs`,
 //!   `netfacts.rs` (those tables' own operations), `senders.rs` (the
 //!   per-IP totals of the enriched views), `tls.rs` and `failure.rs` (SMTP
 //!   TLS and DMARC failure reports: their writes, row types and the
@@ -40,7 +42,8 @@
 //!   new-sender alert's reads), `enrich.rs` (`net_fact`, `rdns`),
 //!   `variant.rs` (the stored side of a conflicting copy), `tls.rs` and
 //!   `failure.rs` (SMTP TLS and failure reports, the `--redact` key),
-//!   `import.rs` (a connection as the runner of `import_kinds.rs`).
+//!   `rebuild_kinds.rs` (reparse of those), `import.rs` (a connection as
+//!   the runner of `import_kinds.rs`).
 //! - `views.rs` and `views/`: the questions of `query` and `alert`, written
 //!   once for both backends (`views/kinds.rs` those over TLS and failure
 //!   reports). `views/sql.rs` is the one SQL builder, and
@@ -97,6 +100,7 @@ mod pg;
 mod quarantine;
 mod readiness;
 mod rebuild;
+mod rebuild_kinds;
 mod report_ips;
 mod sender_facts;
 mod senders;

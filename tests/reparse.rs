@@ -70,7 +70,10 @@ fn reparse_of_a_current_database_changes_nothing() {
         let out = run_ok(dmarcdb(&db).arg("reparse"));
         assert_eq!(
             stdout(&out),
-            "reports: 0 changed, 3 unchanged, 0 could not be re-parsed; \
+            "aggregate reports: 0 changed, 3 unchanged, 0 could not be re-parsed; \
+             TLS reports: 0 changed, 3 unchanged, 0 could not be re-parsed; \
+             failure reports: 0 changed, 1 unchanged, 0 could not be re-parsed, \
+             0 redacted (no mail kept); \
              quarantine: 0 now stored, 0 still failing.\n"
         );
         assert_eq!(dump(&db), before);
@@ -92,7 +95,10 @@ fn reparse_rebuilds_rows_that_no_longer_match_the_stored_bytes() {
     let out = dmarcdb(&db).arg("reparse").output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let text = stdout(&out);
-    assert!(text.contains("reports: 2 changed, 1 unchanged"), "{text}");
+    assert!(
+        text.contains("aggregate reports: 2 changed, 1 unchanged"),
+        "{text}"
+    );
     assert_eq!(text.matches("rebuilt report ").count(), 2, "{text}");
     assert_eq!(content(&db), content_before);
     assert_eq!(
@@ -103,7 +109,7 @@ fn reparse_rebuilds_rows_that_no_longer_match_the_stored_bytes() {
         6
     );
     let again = dmarcdb(&db).arg("reparse").output().unwrap();
-    assert!(stdout(&again).starts_with("reports: 0 changed, 3 unchanged"));
+    assert!(stdout(&again).starts_with("aggregate reports: 0 changed, 3 unchanged"));
 }
 
 /// A report of `records` records, about 300 bytes of XML each.
@@ -185,7 +191,10 @@ fn reparse_stores_what_was_quarantined_under_a_smaller_limit() {
     let out = dmarcdb(&db).arg("reparse").output().unwrap();
     assert_eq!(
         stdout(&out),
-        "reports: 0 changed, 1 unchanged, 0 could not be re-parsed; \
+        "aggregate reports: 0 changed, 1 unchanged, 0 could not be re-parsed; \
+         TLS reports: 0 changed, 0 unchanged, 0 could not be re-parsed; \
+         failure reports: 0 changed, 0 unchanged, 0 could not be re-parsed, \
+         0 redacted (no mail kept); \
          quarantine: 0 now stored, 0 still failing.\n"
     );
     assert_eq!(dump(&db), before);

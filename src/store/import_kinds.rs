@@ -68,7 +68,7 @@ pub(super) trait Exec {
     fn rows(&mut self, text: &str, args: &[Value]) -> Result<Vec<Cells>, DbError>;
 }
 
-struct LiteExec<'a>(&'a Connection);
+pub(super) struct LiteExec<'a>(pub(super) &'a Connection);
 
 impl Exec for LiteExec<'_> {
     fn rows(&mut self, text: &str, args: &[Value]) -> Result<Vec<Cells>, DbError> {

@@ -5,7 +5,8 @@
 //! `load.rs` (what the reports of a transaction add, loaded together:
 //! records by binary COPY, reasons, bytes, `report_ips` rows), `nul.rs`
 //! (the NUL characters PostgreSQL cannot store), `admin.rs` (quarantine
-//! admin, reparse), `report_ips.rs` (the "new sender" alert's reads),
+//! admin, reparse; `rebuild_kinds.rs` that of TLS and failure reports),
+//! `report_ips.rs` (the "new sender" alert's reads),
 //! `enrich.rs` (network facts and reverse DNS of source IPs, and their
 //! copy), `variant.rs` (a conflicting copy of a stored report), `tls.rs`
 //! and `failure.rs` (SMTP TLS and failure reports, the `--redact` key),
@@ -41,6 +42,7 @@ mod failure;
 mod import;
 mod load;
 mod nul;
+mod rebuild_kinds;
 mod report_ips;
 mod tls;
 mod variant;

@@ -151,7 +151,12 @@ fn fingerprint(conn: &Connection, id: i64) -> rusqlite::Result<[u8; 32]> {
 
 /// Feeds every content column of every row of `sql` (bound to `id`) into
 /// `h`.
-fn hash_rows(conn: &Connection, sql: &str, id: i64, h: &mut Sha256) -> rusqlite::Result<()> {
+pub(super) fn hash_rows(
+    conn: &Connection,
+    sql: &str,
+    id: i64,
+    h: &mut Sha256,
+) -> rusqlite::Result<()> {
     let mut st = conn.prepare_cached(sql)?;
     let names: Vec<String> = st.column_names().iter().map(|n| n.to_string()).collect();
     let mut rows = st.query(params![id])?;

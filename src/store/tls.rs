@@ -172,7 +172,11 @@ fn write_tls(
     })
 }
 
-fn write_policies(conn: &Connection, id: i64, report: &TlsReport) -> rusqlite::Result<()> {
+pub(super) fn write_policies(
+    conn: &Connection,
+    id: i64,
+    report: &TlsReport,
+) -> rusqlite::Result<()> {
     let mut policy = conn.prepare_cached(
         "INSERT INTO tls_policy (report, seq, policy_type, policy_string, policy_domain,
            mx_host, sessions_success, sessions_failure)

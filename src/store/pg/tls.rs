@@ -112,7 +112,11 @@ fn write_tls(
     })
 }
 
-fn write_policies(client: &mut Conn, id: i64, report: &TlsReport) -> Result<(), DbError> {
+pub(super) fn write_policies(
+    client: &mut Conn,
+    id: i64,
+    report: &TlsReport,
+) -> Result<(), DbError> {
     for (seq, p) in report.policies.iter().enumerate() {
         let seq = seq as i64;
         client.execute(
