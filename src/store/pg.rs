@@ -43,6 +43,7 @@ mod load;
 mod nul;
 mod report_ips;
 mod tls;
+mod undo;
 mod variant;
 mod write;
 
