@@ -358,8 +358,8 @@ impl Pg {
                 return Err(e);
             }
         };
-        // Sets are only stored by a load, and only ever taken out again
-        // with the whole transaction (see `commit`).
+        // The report's new sets stay with it (a report that failed took
+        // its own out: `Loader::discard`; the group's go with a rollback).
         client.load.sets.keep();
         if let (Some(g), Stored::New { records, .. }) = (self.batch.as_mut(), &stored) {
             g.reports += 1;
