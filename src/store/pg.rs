@@ -45,6 +45,7 @@ mod nul;
 mod rebuild_kinds;
 mod report_ips;
 mod tls;
+mod undo;
 mod variant;
 mod write;
 
@@ -359,8 +360,8 @@ impl Pg {
                 return Err(e);
             }
         };
-        // Sets are only stored by a load, and only ever taken out again
-        // with the whole transaction (see `commit`).
+        // The report's new sets stay with it (a report that failed took
+        // its own out: `Loader::discard`; the group's go with a rollback).
         client.load.sets.keep();
         if let (Some(g), Stored::New { records, .. }) = (self.batch.as_mut(), &stored) {
             g.reports += 1;
@@ -377,13 +378,26 @@ fn lock(client: &mut Conn) -> Result<(), postgres::Error> {
 }
 
 /// A driver error's text: the server's message (with its detail) when
-/// there is one, else the driver's own. Never the connection string.
+/// there is one, else the driver's own with its causes ("error performing
+/// TLS handshake: invalid peer certificate: ..."). Never the connection
+/// string.
 pub(super) fn describe(e: &postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => match db.detail() {
             Some(detail) => format!("{}: {} ({detail})", db.severity(), db.message()),
             None => format!("{}: {}", db.severity(), db.message()),
         },
-        None => e.to_string(),
+        None => {
+            let mut text = e.to_string();
+            let mut cause = std::error::Error::source(e);
+            while let Some(c) = cause {
+                let more = c.to_string();
+                if !text.contains(&more) {
+                    text = format!("{text}: {more}");
+                }
+                cause = c.source();
+            }
+            text
+        }
     }
 }

@@ -94,6 +94,16 @@ fn unsafe_is_root() -> bool {
 }
 
 fn start() -> Option<Cluster> {
+    launch(&|_| {})
+}
+
+/// A cluster of its own: initialised, `prepare` given its data directory
+/// (to change `postgresql.conf`, `pg_hba.conf` or add files; as root it is
+/// handed to the `postgres` user afterwards), then started; ready once it
+/// answers on its unix socket (in [`Cluster::dir`]), whatever `pg_hba.conf`
+/// allows over TCP. `None` as for [`cluster`].
+#[allow(dead_code)]
+pub fn launch(prepare: &dyn Fn(&std::path::Path)) -> Option<Cluster> {
     let Some(bin) = bin() else {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
@@ -132,6 +142,16 @@ fn start() -> Option<Cluster> {
         .status()
         .unwrap();
     assert!(st.success(), "initdb failed");
+    prepare(&data);
+    if unsafe_is_root() {
+        let ok = Command::new("chown")
+            .arg("-R")
+            .arg("postgres:postgres")
+            .arg(&data)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -154,9 +174,14 @@ fn start() -> Option<Cluster> {
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
-    let url = format!("postgres://postgres@127.0.0.1:{port}/postgres?sslmode=disable");
+    let mut socket = postgres::Config::new();
+    socket
+        .host_path(&dir)
+        .port(port)
+        .user("postgres")
+        .dbname("postgres");
     loop {
-        if postgres::Client::connect(&url, postgres::NoTls).is_ok() {
+        if socket.connect(postgres::NoTls).is_ok() {
             break;
         }
         assert!(

@@ -108,7 +108,7 @@ pub fn connect(url: &str) -> Result<Client, DbError> {
     };
     let mut config = Config::from_str(&text)
         .map_err(|e| DbError::setup(format!("bad PostgreSQL URL {}: {e}", scrub(url))))?;
-    fill_defaults(&mut config);
+    let no_password = fill_defaults(&mut config);
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(Duration::from_secs(30));
     }
@@ -118,19 +118,41 @@ pub fn connect(url: &str) -> Result<Client, DbError> {
     }
     if mode == Mode::Disable {
         config.ssl_mode(SslMode::Disable);
-        return Ok(config.connect(NoTls)?);
+        return config
+            .connect(NoTls)
+            .map_err(|e| asked(e, no_password.as_deref()));
     }
     config.ssl_mode(match mode {
         Mode::Prefer => SslMode::Prefer,
         _ => SslMode::Require,
     });
     let tls = tls_config(mode, root.as_deref())?;
-    Ok(config.connect(tokio_postgres_rustls::MakeRustlsConnect::new(tls))?)
+    config
+        .connect(tokio_postgres_rustls::MakeRustlsConnect::new(tls))
+        .map_err(|e| asked(e, no_password.as_deref()))
+}
+
+/// A connection error; when the server asked for a password and there was
+/// none, that said plainly (the driver only says "password missing"),
+/// with where it was looked for.
+fn asked(e: postgres::Error, no_password: Option<&str>) -> DbError {
+    match no_password {
+        Some(why)
+            if e.as_db_error().is_none() && super::describe(&e).contains("password missing") =>
+        {
+            DbError::setup(format!(
+                "the server asks for a password and none was given: not in the URL, \
+                 no PGPASSWORD, {why}"
+            ))
+        }
+        _ => e.into(),
+    }
 }
 
 /// The user (`PGUSER`, else the login name) and the password (`PGPASSWORD`,
-/// else the password file) when the URL has none.
-fn fill_defaults(config: &mut Config) {
+/// else the password file) when the URL has none. Without a password
+/// anywhere, where it was looked for (for the error, if the server asks).
+fn fill_defaults(config: &mut Config) -> Option<String> {
     if config.get_user().is_none() {
         if let Some(user) = std::env::var("PGUSER")
             .ok()
@@ -140,11 +162,11 @@ fn fill_defaults(config: &mut Config) {
         }
     }
     if config.get_password().is_some() {
-        return;
+        return None;
     }
     if let Ok(pw) = std::env::var("PGPASSWORD") {
         config.password(pw.as_bytes());
-        return;
+        return None;
     }
     let host = match config.get_hosts().first() {
         Some(Host::Tcp(h)) => h.clone(),
@@ -158,29 +180,44 @@ fn fill_defaults(config: &mut Config) {
         .to_string();
     let user = config.get_user().unwrap_or_default().to_string();
     let db = config.get_dbname().unwrap_or(&user).to_string();
-    if let Some(pw) = pgpass(&[&host, &port, &db, &user]) {
-        config.password(pw.as_bytes());
+    match pgpass(&[&host, &port, &db, &user]) {
+        Ok(pw) => {
+            config.password(pw.as_bytes());
+            None
+        }
+        Err(why) => Some(why),
     }
 }
 
-/// The password for (host, port, database, user) in the password file.
-fn pgpass(want: &[&str; 4]) -> Option<String> {
+/// The password for (host, port, database, user) in the password file, or
+/// why there is none.
+fn pgpass(want: &[&str; 4]) -> Result<String, String> {
     let path = match std::env::var_os("PGPASSFILE") {
         Some(p) => PathBuf::from(p),
-        None => PathBuf::from(std::env::var_os("HOME")?).join(".pgpass"),
+        None => match std::env::var_os("HOME") {
+            Some(home) => PathBuf::from(home).join(".pgpass"),
+            None => return Err("no password file: HOME is not set".into()),
+        },
     };
+    let shown = path.display();
+    let meta = std::fs::metadata(&path).map_err(|_| format!("no password file {shown}"))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         // libpq ignores a file others can read.
-        if std::fs::metadata(&path).ok()?.permissions().mode() & 0o077 != 0 {
-            return None;
+        if meta.permissions().mode() & 0o077 != 0 {
+            return Err(format!(
+                "password file {shown} ignored: others can read it (chmod 600 it)"
+            ));
         }
     }
-    let text = std::fs::read_to_string(path).ok()?;
+    #[cfg(not(unix))]
+    let _ = meta;
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("password file {shown}: {e}"))?;
     text.lines()
         .filter(|l| !l.starts_with('#'))
         .find_map(|line| pgpass_line(line, want))
+        .ok_or_else(|| format!("no line for {} in password file {shown}", want.join(":")))
 }
 
 /// The password of one password-file line, if its fields match `want`

@@ -10,7 +10,12 @@
 //!
 //! The buffer is loaded before the transaction commits, and whenever it
 //! holds [`CAPACITY`] records (a big report then goes in several loads).
-//! A report that fails part-way is taken out again ([`Loader::discard`]).
+//! A report that fails part-way is taken out again ([`Loader::discard`]),
+//! with the auth-result sets it was the first to use: those still waiting
+//! are dropped, those a load stored already are handed back to be deleted
+//! (`undo.rs`), so the database is as if the report had never come. Sets
+//! the group's earlier reports use stay (the loader knows which of the
+//! waiting sets are the current report's: [`Loader::mark`]).
 
 use std::collections::HashMap;
 
@@ -125,13 +130,23 @@ pub(crate) struct Loader {
     new_sets: Vec<NewSet>,
     /// `new_sets` by key.
     by_key: HashMap<String, usize>,
+    /// Where the current report's sets begin in `new_sets` (those before
+    /// are earlier reports'; zero after a load).
+    own_from: usize,
+    /// The sets the current report was the first to use that a load
+    /// stored (inserted, not found) since it began, by id.
+    own_stored: Vec<i64>,
     key: String,
     loads: u64,
 }
 
 impl Loader {
-    /// Where the next report's rows begin.
-    pub fn mark(&self) -> Mark {
+    /// Where the next report's rows (and new sets) begin.
+    pub fn mark(&mut self) -> Mark {
+        self.own_from = self.new_sets.len();
+        self.own_stored.clear();
+        // The sets stored so far are earlier reports', kept with them.
+        self.sets.keep();
         Mark {
             rows: self.rows.len(),
             reasons: self.reasons.report.len(),
@@ -144,9 +159,17 @@ impl Loader {
         self.loads != m.loads
     }
 
-    /// Takes the rows of the report begun at `m` out of the buffer (those
-    /// loaded already are the caller's to delete).
-    pub fn discard(&mut self, m: Mark) {
+    /// Takes the rows of the report begun at `m` out of the buffer, and
+    /// the sets it was the first to use out of the buffer and of
+    /// [`Loader::sets`]. Those of its rows and sets that were loaded
+    /// already are the caller's to delete: the sets' ids are returned.
+    pub fn discard(&mut self, m: Mark) -> Vec<i64> {
+        for set in self.new_sets.drain(self.own_from..) {
+            self.by_key.remove(&set.key);
+        }
+        // Pending in `sets` are the stored ones of `own_stored` (the
+        // group's sets are kept after each report).
+        self.sets.forget();
         if self.loads != m.loads {
             self.rows.clear();
             self.reasons = Reasons::default();
@@ -159,6 +182,7 @@ impl Loader {
             r.kind.truncate(m.reasons);
             r.comment.truncate(m.reasons);
         }
+        std::mem::take(&mut self.own_stored)
     }
 
     /// Forgets everything buffered (the transaction rolled back; what it
@@ -326,12 +350,19 @@ impl Loader {
             ],
         )?;
         let mut ids = Vec::with_capacity(rows.len());
-        for (set, row) in self.new_sets.drain(..).zip(&rows) {
+        for (i, (set, row)) in self.new_sets.drain(..).zip(&rows).enumerate() {
             let (id, new): (i64, bool) = (row.get(0), row.get(1));
-            self.sets.add(set.fp, &set.record, id, new);
+            // Only the current report's new sets are pending: those of
+            // the group's earlier reports are kept as their reports were.
+            let own = new && i >= self.own_from;
+            self.sets.add(set.fp, &set.record, id, own);
+            if own {
+                self.own_stored.push(id);
+            }
             ids.push(id);
         }
         self.by_key.clear();
+        self.own_from = 0;
         Ok(ids)
     }
 

@@ -11,7 +11,7 @@ use super::super::report_ips::IpHashes;
 use super::super::write::{gzip, header_errors, keep_bytes, Totals};
 use super::super::{variant, DbError, StoreError, Stored};
 use super::variant::{stored_id, Guarded, Savepoint};
-use super::{nul, Conn, Pg};
+use super::{nul, undo, Conn, Pg};
 use crate::extract::{Limits, Payload};
 use crate::model::{Record, ReportHeader};
 use crate::parse::ParseError;
@@ -24,7 +24,8 @@ impl Pg {
     /// rest waits in the group's [`Loader`] for the next load. A report
     /// that then fails (a parse error, no records) is taken out of the
     /// buffer and its row deleted, with whatever of it a load had written
-    /// already: nothing of it stays, and the group's other reports do.
+    /// already and the auth-result sets it was the first to use (`undo.rs`):
+    /// nothing of it stays, and the group's other reports do.
     /// A stored identity with other content is settled by
     /// [`variant::settle`] (under a savepoint of its own in a group).
     pub fn store_parsed(
@@ -61,8 +62,8 @@ impl Pg {
                 Err(e) => {
                     if matches!(e, StoreError::Parse(_)) {
                         let loaded = client.load.loaded_since(mark);
-                        client.load.discard(mark);
-                        remove(client, id, loaded)?;
+                        let sets = client.load.discard(mark);
+                        undo::remove(client, id, loaded, &sets)?;
                     }
                     return Err(e);
                 }
@@ -160,22 +161,6 @@ fn insert_report(
     });
     let row = client.query_opt(sql, &values)?;
     Ok(row.map(|r| r.get(0)))
-}
-
-/// Deletes report `id`'s row, and its records and reasons when some were
-/// `loaded` (its bytes are only ever written with its totals, at the end).
-fn remove(client: &mut Conn, id: i64, loaded: bool) -> Result<(), DbError> {
-    if loaded {
-        client.execute(
-            "WITH r AS (DELETE FROM record WHERE report = $1),
-             o AS (DELETE FROM override_reason WHERE report = $1)
-             DELETE FROM report WHERE id = $1",
-            &[&id],
-        )?;
-    } else {
-        client.execute("DELETE FROM report WHERE id = $1", &[&id])?;
-    }
-    Ok(())
 }
 
 /// Whether a report with `header`'s identity key is committed (or written
