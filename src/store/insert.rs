@@ -416,4 +416,48 @@ mod tests {
         });
         assert_ne!(fingerprint(&with_dkim("a")), fingerprint(&spf));
     }
+
+    #[test]
+    fn records_get_their_own_sets_whether_or_not_the_one_before_shares_it() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(include_str!("../../schema.sql"))
+            .unwrap();
+        // As the store opens a file (`sqlite.rs`): no report row is needed.
+        conn.pragma_update(None, "foreign_keys", "OFF").unwrap();
+        let mut sets = AuthSets::default();
+        let mut ins = Inserter::new(&conn, &mut sets, 1).unwrap();
+        // Runs and alternations, and more records than one statement holds.
+        let names = ["a", "a", "b", "a", "b", "b", "", "a"];
+        let order: Vec<&str> = names.iter().cycle().take(75).copied().collect();
+        for (i, name) in order.iter().enumerate() {
+            let mut r = if name.is_empty() {
+                Record::default()
+            } else {
+                with_dkim(&format!("{name}.example"))
+            };
+            r.source_ip = format!("192.0.2.{i}");
+            ins.insert(r).unwrap();
+        }
+        ins.finish().unwrap();
+        let stored: Vec<(i64, Option<String>)> = conn
+            .prepare(
+                "SELECT r.seq, d.domain FROM record r LEFT JOIN dkim_result d ON d.auth_set = r.auth
+                 WHERE r.report = 1 ORDER BY r.seq",
+            )
+            .unwrap()
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let want: Vec<(i64, Option<String>)> = order
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (i as i64, (!n.is_empty()).then(|| format!("{n}.example"))))
+            .collect();
+        assert_eq!(stored, want);
+        let sets: i64 = conn
+            .query_row("SELECT count(*) FROM auth_set", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(sets, 2);
+    }
 }
