@@ -1,17 +1,23 @@
 //! The inserts of a record: its row, and its `<auth_results>` as a shared
 //! set (see `auth_set` in schema.sql).
 //!
-//! A record costs one INSERT. Its auth results are looked up by their key
-//! in [`AuthSets`], a map kept in memory for the whole run; only a set
-//! never seen before costs a lookup in the file and, when new there too,
-//! its rows. Reports repeat a few dozen sets, so nearly every record is
-//! one insert, where rows per result cost three (bench/README.md).
+//! A record costs one row, inserted with up to 31 others by one statement
+//! (`insert/rows.rs`, bound without copies by `insert/raw.rs`). Its auth
+//! results are looked up by their key in [`AuthSets`], a map kept in
+//! memory for the whole run; only a set never seen before costs a lookup
+//! in the file and, when new there too, its rows. Reports repeat a few
+//! dozen sets, so nearly every record is one row, where rows per result
+//! cost three (bench/README.md).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use rusqlite::{params, CachedStatement, Connection, OptionalExtension};
 
 use crate::model::{DkimAuthResult, Record, SpfAuthResult};
+
+mod raw;
+mod rows;
 
 /// Auth-set ids by key, as known to be in the file (or in the open
 /// transaction). A set inserted inside a savepoint that then rolls back
@@ -26,9 +32,40 @@ use crate::model::{DkimAuthResult, Record, SpfAuthResult};
 #[derive(Debug, Default)]
 pub struct AuthSets {
     /// By [`fingerprint`]; more than one per bucket only on a collision.
-    ids: HashMap<u64, Vec<Known>>,
+    ids: HashMap<u64, Vec<Known>, BuildHasherDefault<Spread>>,
+    /// The fingerprint of the set found or added last: records in a row
+    /// often share theirs (nine in ten in real reports), and trying it
+    /// first spares their fingerprint.
+    last: Option<u64>,
     /// Sets added since the last `keep`, by fingerprint and id.
     pending: Vec<(u64, i64)>,
+    /// The INSERTs of record rows (`insert/rows.rs`), prepared once per
+    /// connection as the sets are known per connection; kept here, where
+    /// every writer of records already passes its state.
+    rows: rows::Statements,
+}
+
+/// The hasher of [`AuthSets`]' keys, which are hashes already
+/// ([`fingerprint`]): they are used as they are.
+#[derive(Debug, Default)]
+struct Spread(u64);
+
+impl Hasher for Spread {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is used (the keys are `u64`); this is for
+        // completeness.
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 /// A set stored with this id.
@@ -87,6 +124,7 @@ impl AuthSets {
             id,
         };
         self.ids.entry(fp).or_default().push(known);
+        self.last = Some(fp);
         if new {
             self.pending.push((fp, id));
         }
@@ -155,14 +193,16 @@ pub(super) fn fingerprint(r: &Record) -> u64 {
 
 /// The INSERTs of one report's records, prepared once per report rather
 /// than looked up in the statement cache for every row. Records are
-/// numbered (`record.seq`) in the order they are inserted.
+/// numbered (`record.seq`) in the order they are inserted; their rows
+/// are written many to a statement (`rows.rs`), the last ones by
+/// [`Inserter::finish`].
 pub struct Inserter<'c, 's> {
     conn: &'c Connection,
     sets: &'s mut AuthSets,
     report: i64,
     /// The next record's `seq`.
     seq: i64,
-    record: CachedStatement<'c>,
+    rows: rows::Rows,
     reason: CachedStatement<'c>,
     key: String,
 }
@@ -179,11 +219,7 @@ impl<'c, 's> Inserter<'c, 's> {
             sets,
             report,
             seq: 0,
-            record: conn.prepare_cached(
-                "INSERT INTO record (report, seq, source_ip, ip_bin, count, disposition, dkim,
-                   spf, dmarc_pass, header_from, envelope_from, envelope_to, auth)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-            )?,
+            rows: rows::Rows::new(report),
             reason: conn.prepare_cached(
                 "INSERT INTO override_reason (report, record, seq, type, comment)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -192,35 +228,24 @@ impl<'c, 's> Inserter<'c, 's> {
         })
     }
 
-    /// Inserts the report's next record.
-    pub fn insert(&mut self, r: &Record) -> rusqlite::Result<()> {
+    /// Inserts the report's next record (its row perhaps only with the
+    /// next ones, or at [`Inserter::finish`]).
+    pub fn insert(&mut self, r: Record) -> rusqlite::Result<()> {
         let (report, seq) = (self.report, self.seq);
-        let auth = self.auth_set(r)?;
-        let pe = &r.policy_evaluated;
-        let ids = &r.identifiers;
-        // Bound one by one with their types known: the generic `execute`
-        // took a sixth of the writer's time for a dozen values per record.
-        let st = &mut self.record;
-        st.raw_bind_parameter(1, report)?;
-        st.raw_bind_parameter(2, seq)?;
-        st.raw_bind_parameter(3, r.source_ip.as_str())?;
-        st.raw_bind_parameter(4, super::ip_bin(&r.source_ip).as_ref().map(|b| &b[..]))?;
-        st.raw_bind_parameter(5, r.count)?;
-        st.raw_bind_parameter(6, pe.disposition.as_str())?;
-        st.raw_bind_parameter(7, pe.dkim.as_str())?;
-        st.raw_bind_parameter(8, pe.spf.as_str())?;
-        st.raw_bind_parameter(9, r.dmarc_pass())?;
-        st.raw_bind_parameter(10, ids.header_from.as_str())?;
-        st.raw_bind_parameter(11, ids.envelope_from.as_deref())?;
-        st.raw_bind_parameter(12, ids.envelope_to.as_deref())?;
-        st.raw_bind_parameter(13, auth)?;
-        st.raw_execute()?;
-        for (i, o) in pe.reasons.iter().enumerate() {
+        let auth = self.auth_set(&r)?;
+        for (i, o) in r.policy_evaluated.reasons.iter().enumerate() {
             self.reason
                 .execute(params![report, seq, i as i64, o.kind, o.comment])?;
         }
+        self.rows
+            .push(&mut self.sets.rows, self.conn, seq, auth, r)?;
         self.seq += 1;
         Ok(())
+    }
+
+    /// Inserts the rows still waiting: the report's records are all in.
+    pub fn finish(self) -> rusqlite::Result<()> {
+        self.rows.finish(&mut self.sets.rows, self.conn)
     }
 
     /// The id of `r`'s auth-result set, stored first if new; `None` when
@@ -229,8 +254,14 @@ impl<'c, 's> Inserter<'c, 's> {
         if r.dkim.is_empty() && r.spf.is_empty() {
             return Ok(None);
         }
+        // The bucket of the record before holds this record's set if
+        // their results are equal (field by field, as always).
+        if let Some(id) = self.sets.last.and_then(|fp| self.sets.get(fp, r)) {
+            return Ok(Some(id));
+        }
         let fp = fingerprint(r);
         if let Some(id) = self.sets.get(fp, r) {
+            self.sets.last = Some(fp);
             return Ok(Some(id));
         }
         auth_key(r, &mut self.key);
@@ -384,5 +415,49 @@ mod tests {
             ..SpfAuthResult::default()
         });
         assert_ne!(fingerprint(&with_dkim("a")), fingerprint(&spf));
+    }
+
+    #[test]
+    fn records_get_their_own_sets_whether_or_not_the_one_before_shares_it() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(include_str!("../../schema.sql"))
+            .unwrap();
+        // As the store opens a file (`sqlite.rs`): no report row is needed.
+        conn.pragma_update(None, "foreign_keys", "OFF").unwrap();
+        let mut sets = AuthSets::default();
+        let mut ins = Inserter::new(&conn, &mut sets, 1).unwrap();
+        // Runs and alternations, and more records than one statement holds.
+        let names = ["a", "a", "b", "a", "b", "b", "", "a"];
+        let order: Vec<&str> = names.iter().cycle().take(75).copied().collect();
+        for (i, name) in order.iter().enumerate() {
+            let mut r = if name.is_empty() {
+                Record::default()
+            } else {
+                with_dkim(&format!("{name}.example"))
+            };
+            r.source_ip = format!("192.0.2.{i}");
+            ins.insert(r).unwrap();
+        }
+        ins.finish().unwrap();
+        let stored: Vec<(i64, Option<String>)> = conn
+            .prepare(
+                "SELECT r.seq, d.domain FROM record r LEFT JOIN dkim_result d ON d.auth_set = r.auth
+                 WHERE r.report = 1 ORDER BY r.seq",
+            )
+            .unwrap()
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let want: Vec<(i64, Option<String>)> = order
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (i as i64, (!n.is_empty()).then(|| format!("{n}.example"))))
+            .collect();
+        assert_eq!(stored, want);
+        let sets: i64 = conn
+            .query_row("SELECT count(*) FROM auth_set", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(sets, 2);
     }
 }

@@ -84,9 +84,10 @@ pub(super) fn rewrite(
     let mut ins = Inserter::new(tx, &mut sets, id)?;
     let mut t = Totals::default();
     while let Some(rec) = next_record()? {
-        ins.insert(&rec)?;
         t.add(&rec);
+        ins.insert(rec)?;
     }
+    ins.finish()?;
     if t.records == 0 {
         return Err(ParseError::NotAReport("no <record> elements".into()).into());
     }

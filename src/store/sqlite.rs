@@ -40,7 +40,6 @@ pub(super) const VERSION: i64 = MIGRATIONS.len() as i64 + 1;
 
 /// An open SQLite file.
 pub struct Lite {
-    pub(super) conn: Connection,
     /// Whether reports are grouped into transactions; see [`Store::set_batching`].
     pub(super) batching: bool,
     /// The open group of reports, if any.
@@ -50,6 +49,9 @@ pub struct Lite {
     /// A failed report of the open group could not be deleted
     /// (`undo.rs`): the group must not be committed.
     pub(super) undo_failed: Cell<Option<rusqlite::Error>>,
+    /// Last: fields drop in order, and the statements `sets` holds
+    /// (`insert/raw.rs`) must be finalized before the connection closes.
+    pub(super) conn: Connection,
 }
 
 impl Lite {

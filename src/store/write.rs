@@ -90,8 +90,9 @@ fn write_new(
         let mut t = Totals::default();
         while let Some(rec) = next_record()? {
             t.add(&rec);
-            ins.insert(&rec)?;
+            ins.insert(rec)?;
         }
+        ins.finish()?;
         Ok(t)
     })
 }

@@ -1,0 +1,335 @@
+//! A prepared statement of our own whose text and blob values are bound
+//! without copies (`SQLITE_STATIC`): the one `unsafe` of the project.
+//!
+//! rusqlite binds every text and blob as `SQLITE_TRANSIENT`: SQLite
+//! allocates, copies and later frees each value, and a cached statement
+//! going back to rusqlite's cache has every parameter cleared. For the
+//! `record` rows (`rows.rs`) that was a third of the writer's instructions
+//! once many rows share a statement (bench/round7-writefast.md). Here a
+//! value is bound by pointer, and the borrow checker keeps it alive and
+//! unchanged until the statement has run:
+//!
+//! - values are bound through a [`Binding`], which borrows them for its
+//!   own lifetime `'a`; [`Binding::execute`] runs the statement and
+//!   resets it before the binding (and so the borrow) ends;
+//! - a statement runs only by `execute`, and only when every parameter
+//!   was bound by that same binding, in order: no pointer left from an
+//!   earlier binding (whose values may be gone) is ever read;
+//! - a statement must be finalized before its connection closes. That is
+//!   the one rule the types do not enforce, so [`RawStatement::prepare`]
+//!   is `unsafe`; the callers keep their statements in [`AuthSets`]
+//!   (`super`), which `Lite` declares before its connection (fields are
+//!   dropped in order) and `rebuild.rs` creates after its transaction.
+
+use std::ffi::{c_int, CStr};
+use std::marker::PhantomData;
+use std::ptr::NonNull;
+
+use rusqlite::{ffi, Connection};
+
+/// A statement prepared on a connection, finalized when dropped.
+pub(super) struct RawStatement {
+    db: *mut ffi::sqlite3,
+    stmt: NonNull<ffi::sqlite3_stmt>,
+    params: c_int,
+}
+
+// SAFETY: SQLite is built thread-safe (rusqlite's bundled build,
+// SQLITE_THREADSAFE=1), and a statement is only used through `&mut self`,
+// by one thread at a time, like the connection it belongs to (which is
+// `Send` in rusqlite and moves with it).
+unsafe impl Send for RawStatement {}
+
+impl RawStatement {
+    /// Prepares `sql` (one statement) on `conn`.
+    ///
+    /// # Safety
+    /// The statement must be dropped before `conn` is closed.
+    pub(super) unsafe fn prepare(conn: &Connection, sql: &str) -> rusqlite::Result<Self> {
+        let len = c_int::try_from(sql.len()).map_err(|_| {
+            rusqlite::Error::SqliteFailure(ffi::Error::new(ffi::SQLITE_TOOBIG), None)
+        })?;
+        // SAFETY: the handle is the open connection's; `sql` is valid for
+        // `len` bytes (SQLite reads no further, no NUL needed); `stmt` is
+        // written by SQLite.
+        let db = unsafe { conn.handle() };
+        let mut stmt = std::ptr::null_mut();
+        let rc = unsafe {
+            ffi::sqlite3_prepare_v3(
+                db,
+                sql.as_ptr().cast(),
+                len,
+                ffi::SQLITE_PREPARE_PERSISTENT,
+                &mut stmt,
+                std::ptr::null_mut(),
+            )
+        };
+        if rc != ffi::SQLITE_OK {
+            // SAFETY: `db` is open.
+            return Err(unsafe { error(db, rc) });
+        }
+        let Some(stmt) = NonNull::new(stmt) else {
+            // Empty SQL (only a comment or spaces) prepares no statement.
+            return Err(rusqlite::Error::InvalidQuery);
+        };
+        // SAFETY: `stmt` was just prepared.
+        let params = unsafe { ffi::sqlite3_bind_parameter_count(stmt.as_ptr()) };
+        Ok(RawStatement { db, stmt, params })
+    }
+
+    /// Starts binding values for one run of the statement.
+    pub(super) fn bind<'a>(&mut self) -> Binding<'_, 'a> {
+        Binding {
+            st: self,
+            next: 1,
+            ran: false,
+            _values: PhantomData,
+        }
+    }
+}
+
+impl Drop for RawStatement {
+    fn drop(&mut self) {
+        // SAFETY: prepared by us, finalized once, here; the connection is
+        // still open (the contract of `prepare`).
+        unsafe { ffi::sqlite3_finalize(self.stmt.as_ptr()) };
+    }
+}
+
+/// The values of one run of a statement, bound in parameter order and
+/// borrowed for `'a`.
+pub(super) struct Binding<'s, 'a> {
+    st: &'s mut RawStatement,
+    /// The next parameter to bind (from 1).
+    next: c_int,
+    ran: bool,
+    _values: PhantomData<&'a [u8]>,
+}
+
+impl<'a> Binding<'_, 'a> {
+    /// The number of the next parameter, checked to exist.
+    fn param(&mut self) -> rusqlite::Result<c_int> {
+        let i = self.next;
+        if i > self.st.params {
+            return Err(rusqlite::Error::InvalidParameterCount(
+                i as usize,
+                self.st.params as usize,
+            ));
+        }
+        self.next += 1;
+        Ok(i)
+    }
+
+    fn check(&self, rc: c_int) -> rusqlite::Result<()> {
+        if rc == ffi::SQLITE_OK {
+            Ok(())
+        } else {
+            // SAFETY: the connection is open while its statement lives.
+            Err(unsafe { error(self.st.db, rc) })
+        }
+    }
+
+    pub(super) fn int(&mut self, v: i64) -> rusqlite::Result<()> {
+        let i = self.param()?;
+        // SAFETY: a live statement and an existing parameter.
+        self.check(unsafe { ffi::sqlite3_bind_int64(self.st.stmt.as_ptr(), i, v) })
+    }
+
+    pub(super) fn null(&mut self) -> rusqlite::Result<()> {
+        let i = self.param()?;
+        // SAFETY: as in `int`.
+        self.check(unsafe { ffi::sqlite3_bind_null(self.st.stmt.as_ptr(), i) })
+    }
+
+    /// `v` as text, by pointer: it is borrowed until the run is over.
+    pub(super) fn text(&mut self, v: &'a str) -> rusqlite::Result<()> {
+        let i = self.param()?;
+        let len = c_int::try_from(v.len()).map_err(|_| too_big())?;
+        // SAFETY: `v` is valid UTF-8 for `len` bytes and, borrowed for
+        // `'a`, outlives every step of this binding (`execute` resets the
+        // statement before returning; no later step reads it, see the
+        // module doc). A zero-length value's dangling pointer is not read.
+        self.check(unsafe {
+            ffi::sqlite3_bind_text(
+                self.st.stmt.as_ptr(),
+                i,
+                v.as_ptr().cast(),
+                len,
+                ffi::SQLITE_STATIC(),
+            )
+        })
+    }
+
+    /// `v` as a blob, by pointer, as [`Binding::text`].
+    pub(super) fn blob(&mut self, v: &'a [u8]) -> rusqlite::Result<()> {
+        let i = self.param()?;
+        let len = c_int::try_from(v.len()).map_err(|_| too_big())?;
+        // SAFETY: as in `text`.
+        self.check(unsafe {
+            ffi::sqlite3_bind_blob(
+                self.st.stmt.as_ptr(),
+                i,
+                v.as_ptr().cast(),
+                len,
+                ffi::SQLITE_STATIC(),
+            )
+        })
+    }
+
+    pub(super) fn opt_text(&mut self, v: Option<&'a str>) -> rusqlite::Result<()> {
+        match v {
+            Some(v) => self.text(v),
+            None => self.null(),
+        }
+    }
+
+    /// Runs the statement (one that returns no rows) once every parameter
+    /// is bound; returns the rows it changed.
+    pub(super) fn execute(mut self) -> rusqlite::Result<usize> {
+        if self.next != self.st.params + 1 {
+            return Err(rusqlite::Error::InvalidParameterCount(
+                self.next as usize - 1,
+                self.st.params as usize,
+            ));
+        }
+        self.ran = true;
+        let stmt = self.st.stmt.as_ptr();
+        // SAFETY: every parameter is bound to a value borrowed for `'a`,
+        // alive during these calls; the reset (in `drop`) follows.
+        let rc = unsafe { ffi::sqlite3_step(stmt) };
+        match rc {
+            ffi::SQLITE_DONE => {
+                // SAFETY: the connection is open.
+                let n = unsafe { ffi::sqlite3_changes64(self.st.db) };
+                Ok(usize::try_from(n).unwrap_or(0))
+            }
+            ffi::SQLITE_ROW => Err(rusqlite::Error::ExecuteReturnedResults),
+            // SAFETY: the connection is open.
+            _ => Err(unsafe { error(self.st.db, rc) }),
+        }
+    }
+}
+
+impl Drop for Binding<'_, '_> {
+    fn drop(&mut self) {
+        let stmt = self.st.stmt.as_ptr();
+        // SAFETY: a live statement. Reset ends the run (what the step read
+        // is no longer referred to); a binding that did not run has its
+        // values cleared, though none is read before all are bound again.
+        unsafe {
+            ffi::sqlite3_reset(stmt);
+            if !self.ran {
+                ffi::sqlite3_clear_bindings(stmt);
+            }
+        }
+    }
+}
+
+fn too_big() -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(ffi::Error::new(ffi::SQLITE_TOOBIG), None)
+}
+
+/// The error of code `rc`, with the connection's message.
+///
+/// # Safety
+/// `db` is an open connection.
+unsafe fn error(db: *mut ffi::sqlite3, rc: c_int) -> rusqlite::Error {
+    // SAFETY: the caller's; SQLite's message is a NUL-terminated string
+    // valid until the next call on the connection, copied at once.
+    let msg = unsafe { CStr::from_ptr(ffi::sqlite3_errmsg(db)) }
+        .to_string_lossy()
+        .into_owned();
+    rusqlite::Error::SqliteFailure(ffi::Error::new(rc), Some(msg))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn() -> Connection {
+        let c = Connection::open_in_memory().unwrap();
+        c.execute_batch("CREATE TABLE t (a INTEGER, b TEXT, c BLOB)")
+            .unwrap();
+        c
+    }
+
+    #[test]
+    fn values_bound_by_pointer_are_stored_as_given_and_runs_do_not_mix() {
+        let c = conn();
+        // SAFETY: dropped before `c`.
+        let mut st =
+            unsafe { RawStatement::prepare(&c, "INSERT INTO t VALUES (?, ?, ?)") }.unwrap();
+        for (i, text) in ["first", "", "third\u{e9}"].iter().enumerate() {
+            // A value that dies right after its run.
+            let owned = text.to_string();
+            let bytes = vec![i as u8; i];
+            let mut b = st.bind();
+            b.int(i as i64).unwrap();
+            b.text(&owned).unwrap();
+            b.blob(&bytes).unwrap();
+            assert_eq!(b.execute().unwrap(), 1);
+        }
+        let mut b = st.bind();
+        b.null().unwrap();
+        b.opt_text(None).unwrap();
+        b.blob(&[]).unwrap();
+        b.execute().unwrap();
+        drop(st);
+        type Row = (Option<i64>, Option<String>, Option<Vec<u8>>);
+        let rows: Vec<Row> = c
+            .prepare("SELECT a, b, c FROM t ORDER BY rowid")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            rows,
+            vec![
+                (Some(0), Some("first".into()), Some(vec![])),
+                (Some(1), Some(String::new()), Some(vec![1])),
+                (Some(2), Some("third\u{e9}".into()), Some(vec![2, 2])),
+                (None, None, Some(vec![])),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_run_needs_every_parameter_bound_and_no_more() {
+        let c = conn();
+        // SAFETY: dropped before `c`.
+        let mut st =
+            unsafe { RawStatement::prepare(&c, "INSERT INTO t VALUES (?, ?, ?)") }.unwrap();
+        let mut b = st.bind();
+        b.int(1).unwrap();
+        b.text("x").unwrap();
+        assert!(b.execute().is_err());
+        let mut b = st.bind();
+        for _ in 0..3 {
+            b.int(1).unwrap();
+        }
+        assert!(b.int(1).is_err());
+        drop(b);
+        let n: i64 = c
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 0);
+    }
+
+    #[test]
+    fn errors_carry_sqlite_messages_and_leave_the_statement_usable() {
+        let c = conn();
+        c.execute_batch("CREATE TABLE u (a INTEGER NOT NULL)")
+            .unwrap();
+        // SAFETY: dropped before `c`.
+        assert!(unsafe { RawStatement::prepare(&c, "INSERT INTO nope VALUES (?)") }.is_err());
+        let mut st = unsafe { RawStatement::prepare(&c, "INSERT INTO u VALUES (?)") }.unwrap();
+        let mut b = st.bind();
+        b.null().unwrap();
+        let e = b.execute().unwrap_err();
+        assert!(e.to_string().contains("NOT NULL"), "{e}");
+        let mut b = st.bind();
+        b.int(5).unwrap();
+        assert_eq!(b.execute().unwrap(), 1);
+    }
+}
