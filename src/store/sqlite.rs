@@ -165,14 +165,14 @@ impl Lite {
         }
     }
 
-    /// Commits the open group if it holds 50 reports or 20,000 records, or
-    /// began 250 ms ago (`BATCH_REPORTS`, `BATCH_RECORDS`, `BATCH_AGE`).
-    /// Returns whether everything stored so far is committed.
     /// Whether a transaction is open (a group not committed yet).
     pub fn in_group(&self) -> bool {
         !self.conn.is_autocommit()
     }
 
+    /// Commits the open group if it holds 50 reports or 20,000 records, or
+    /// began 250 ms ago (`BATCH_REPORTS`, `BATCH_RECORDS`, `BATCH_AGE`).
+    /// Returns whether everything stored so far is committed.
     pub fn commit_due(&mut self) -> Result<bool, DbError> {
         let Some(g) = self.batch else {
             return Ok(true);
