@@ -318,7 +318,12 @@ impl Builder {
     /// A start tag; `content` is what lies between `<` and `>` (less the
     /// `/` of `<x/>`).
     fn start(&mut self, content: &[u8]) -> Result<()> {
-        let tag = Tag::from_local(start_name(content));
+        self.start_tag(Tag::from_local(start_name(content)), content)
+    }
+
+    /// [`start`](Builder::start) of a tag already told from its name.
+    #[inline]
+    fn start_tag(&mut self, tag: Tag, content: &[u8]) -> Result<()> {
         if self.stack.len() >= MAX_DEPTH {
             return Err(ParseError::Invalid(format!(
                 "elements nested deeper than {MAX_DEPTH}"
@@ -337,7 +342,12 @@ impl Builder {
 
     /// An end tag named `name`, after the `text` that precedes it.
     fn end(&mut self, name: &[u8], text: Text<'_>) -> Result<()> {
-        let tag = Tag::from_local(local_name(name));
+        self.end_tag(Tag::from_local(local_name(name)), text)
+    }
+
+    /// [`end`](Builder::end) of a tag already told from its name.
+    #[inline]
+    fn end_tag(&mut self, tag: Tag, text: Text<'_>) -> Result<()> {
         if !text.raw.is_empty() {
             let leaf = !matches!(tag, Tag::Feedback | Tag::Record | Tag::Unknown);
             if leaf && self.text.is_empty() && self.innermost() == Some(tag) {
@@ -355,7 +365,7 @@ impl Builder {
     /// [`text`]: Builder::text
     /// [`close_to`]: Builder::close_to
     fn close_leaf(&mut self, tag: Tag, text: Text<'_>) -> Result<()> {
-        let value = if text.raw.iter().all(u8::is_ascii_whitespace) {
+        let value = if text.is_blank() {
             Cow::Borrowed("")
         } else {
             text.value(self.encoding)
@@ -413,7 +423,7 @@ impl Builder {
         }
         // Indentation between elements: leading whitespace is trimmed from
         // every value anyway, so it need not be decoded and kept.
-        if self.text.is_empty() && text.raw.iter().all(u8::is_ascii_whitespace) {
+        if self.text.is_empty() && text.is_blank() {
             return Ok(());
         }
         self.push_text(text)
