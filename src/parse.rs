@@ -366,6 +366,16 @@ impl Builder {
     /// [`close_to`]: Builder::close_to
     fn close_leaf(&mut self, tag: Tag, text: Text<'_>) -> Result<()> {
         let value = if text.is_blank() {
+            // A record's containers store nothing of their own (only
+            // their children do), and an empty value keeps no bytes.
+            let container = matches!(
+                tag,
+                Tag::Row | Tag::PolicyEvaluated | Tag::Identifiers | Tag::AuthResults
+            );
+            if container && self.record.is_some() {
+                self.stack.pop();
+                return Ok(());
+            }
             Cow::Borrowed("")
         } else {
             text.value(self.encoding)

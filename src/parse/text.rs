@@ -68,7 +68,7 @@ fn decode<'a>(raw: &'a [u8], declared: Option<&'static encoding_rs::Encoding>) -
 /// Replaces the five predefined entities and character references. An
 /// undefined entity (`&lol;`) stays literal: it is never expanded.
 fn unescape(text: Cow<'_, str>) -> Cow<'_, str> {
-    if !text.bytes().any(|c| c == b'&') {
+    if super::window::find(text.as_bytes(), [b'&']).is_none() {
         return text;
     }
     match quick_xml::escape::unescape(&text) {

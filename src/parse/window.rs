@@ -225,10 +225,7 @@ impl<R: Read> Window<R> {
             // over with the tag: most is the value of `<x>value</x>`.
             // Indentation is skipped without a search: between elements
             // it runs straight to the next `<`.
-            let mut j = i;
-            while buf.get(j).is_some_and(u8::is_ascii_whitespace) {
-                j += 1;
-            }
+            let j = skip_blank(buf, i);
             let blank = buf.get(j) == Some(&b'<');
             let found = if blank {
                 Some(0)
@@ -432,6 +429,28 @@ pub(super) fn find<const N: usize>(hay: &[u8], needles: [u8; N]) -> Option<usize
     rest.iter()
         .position(|c| needles.contains(c))
         .map(|p| base + p)
+}
+
+/// Where the ASCII whitespace starting at `i` ends. Indentation is a line
+/// break and spaces: the spaces are skipped 8 at a time.
+#[inline(always)]
+fn skip_blank(buf: &[u8], mut i: usize) -> usize {
+    loop {
+        while let Some(word) = buf.get(i..i + 8) {
+            let mut w = [0; 8];
+            w.copy_from_slice(word);
+            let x = u64::from_le_bytes(w) ^ (ONES * u64::from(b' '));
+            if x != 0 {
+                i += (x.trailing_zeros() / 8) as usize;
+                break;
+            }
+            i += 8;
+        }
+        match buf.get(i) {
+            Some(c) if c.is_ascii_whitespace() => i += 1,
+            _ => return i,
+        }
+    }
 }
 
 fn is_space(c: u8) -> bool {
