@@ -13,7 +13,7 @@
 //!
 //! The input is read a chunk at a time into one buffer and cut into events
 //! there (`window`); the events build the header and the records
-//! (`Builder`), which are handed out a buffer's worth at a time.
+//! (`builder`; where each value goes: `fields`), which are handed out a buffer's worth at a time.
 //! quick-xml's own reader, which copied every event, is kept for the rare
 //! markup (comments, CDATA, declarations, DOCTYPE).
 //!
