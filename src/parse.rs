@@ -14,8 +14,9 @@
 //! The input is read a chunk at a time into one buffer and cut into events
 //! there (`window`); the events build the header and the records
 //! (`builder`; where each value goes: `fields`), which are handed out a
-//! buffer's worth at a time. quick-xml's own reader, which copied every event, is kept for the rare
-//! markup (comments, CDATA, declarations, DOCTYPE).
+//! buffer's worth at a time. quick-xml's own reader, which copied every
+//! event, is kept for the rare markup (comments, CDATA, declarations,
+//! DOCTYPE).
 //!
 //! Elements are matched by local name, so every namespace seen in the wild
 //! parses alike: none (RFC 7489 and the pre-RFC draft), RFC 9990's
