@@ -7,7 +7,8 @@
 //! Sniffing the content is left to [`super::sniff`](mod@super::sniff); what
 //! happens to an unpacked container is the walk's business in [`super`].
 
-use std::io::{self, Read};
+use std::io::{self, BufRead, Read};
+use std::sync::Arc;
 
 use flate2::bufread::GzDecoder;
 
@@ -19,7 +20,7 @@ use super::{PayloadKind, Role, Walk};
 /// straight into room for all of them: `take(n).read_to_end` first probes
 /// with small reads, each a call into the inflater, which made the sniff
 /// cost twice what inflating 1 KiB does (bench/README.md).
-fn read_head(mut r: impl Read, n: usize, out: &mut Vec<u8>) -> io::Result<()> {
+fn read_head(r: &mut impl Read, n: usize, out: &mut Vec<u8>) -> io::Result<()> {
     out.clear();
     out.resize(n, 0);
     let mut filled = 0;
@@ -53,18 +54,37 @@ impl Walk<'_> {
         // parser cost a tenth of the parsing time. A gzip stream damaged
         // past the short peek is reported by the parser instead, in the
         // same words (`Payload::reader`).
+        // The input itself is inflated by a decoder the parser can go on
+        // with ([`Begun`]), so that its head is not inflated twice.
+        let shared = self.input.filter(|i| std::ptr::eq(i.as_slice(), bytes));
+        let mut begun = shared.map(|data| MultiGz::new(ArcBytes::new(Arc::clone(data))));
         let mut head = Vec::new();
         for peek in [GZIP_PEEK_XML, GZIP_PEEK] {
-            if let Err(e) = read_head(MultiGz::new(bytes), peek, &mut head) {
+            let read = match begun.as_mut() {
+                Some(gz) => read_head(gz, peek, &mut head),
+                None => read_head(&mut MultiGz::new(bytes), peek, &mut head),
+            };
+            if let Err(e) = read {
                 return self.error(name, Reason::Inflate(read_failure(e, "gzip stream")));
             }
             if head.len() < peek || sniff(&head) == Kind::Xml {
                 break;
             }
+            // A longer look starts over from the first byte.
+            begun = None;
         }
         match sniff(&head) {
             // Kept compressed; the parser inflates it through Payload::reader.
-            Kind::Xml => self.payload(name, bytes, true),
+            Kind::Xml => {
+                if let (Some(rest), Some(data)) = (begun, shared) {
+                    self.out.begun = Some(Begun {
+                        data: Arc::clone(data),
+                        head,
+                        rest,
+                    });
+                }
+                self.payload(name, bytes, true)
+            }
             // An SMTP TLS report (Google's application/tlsrpt+gzip); kept
             // compressed too, `parse::tls` reads it through the same cap.
             Kind::Json => self.payload_of(name, bytes, true, PayloadKind::Tls),
@@ -80,23 +100,88 @@ impl Walk<'_> {
     }
 }
 
+/// A gzip payload (the input itself) whose inflating the sniff began: the
+/// head it inflated and the decoder, where the parser goes on
+/// ([`Payload::reader_from`](super::Payload::reader_from)) rather than
+/// inflating the head a second time.
+pub struct Begun {
+    /// The payload's bytes (tells which payload this is).
+    pub(super) data: Arc<Vec<u8>>,
+    pub(super) head: Vec<u8>,
+    pub(super) rest: MultiGz<ArcBytes>,
+}
+
+impl std::fmt::Debug for Begun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Begun({} bytes inflated)", self.head.len())
+    }
+}
+
+/// Shared bytes read from the front, for a decoder that outlives the
+/// extraction step.
+pub(super) struct ArcBytes {
+    data: Arc<Vec<u8>>,
+    pos: usize,
+}
+
+impl ArcBytes {
+    fn new(data: Arc<Vec<u8>>) -> Self {
+        ArcBytes { data, pos: 0 }
+    }
+}
+
+impl Read for ArcBytes {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.rest().read(buf)?;
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for ArcBytes {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        Ok(self.rest())
+    }
+
+    fn consume(&mut self, amt: usize) {
+        self.pos = (self.pos + amt).min(self.data.len());
+    }
+}
+
+/// What a gzip member's decoder reads from, and what is left behind it.
+pub(super) trait Rest: BufRead {
+    fn rest(&self) -> &[u8];
+}
+
+impl Rest for &[u8] {
+    fn rest(&self) -> &[u8] {
+        self
+    }
+}
+
+impl Rest for ArcBytes {
+    fn rest(&self) -> &[u8] {
+        self.data.get(self.pos..).unwrap_or_default()
+    }
+}
+
 /// Reads a sequence of gzip members from memory, stopping quietly at the
 /// first byte that does not start another member (Mimecast appends CRLF).
 /// flate2's `MultiGzDecoder` would fail on such trailing bytes, hence the
 /// single-member decoder restarted by hand.
-pub(super) struct MultiGz<'a> {
-    member: Option<GzDecoder<&'a [u8]>>,
+pub(super) struct MultiGz<R> {
+    member: Option<GzDecoder<R>>,
 }
 
-impl<'a> MultiGz<'a> {
-    pub(super) fn new(data: &'a [u8]) -> Self {
+impl<R: Rest> MultiGz<R> {
+    pub(super) fn new(data: R) -> Self {
         MultiGz {
             member: Some(GzDecoder::new(data)),
         }
     }
 }
 
-impl Read for MultiGz<'_> {
+impl<R: Rest> Read for MultiGz<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
@@ -112,7 +197,7 @@ impl Read for MultiGz<'_> {
                 break;
             };
             let rest = done.into_inner();
-            if rest.starts_with(GZIP_MAGIC) {
+            if rest.rest().starts_with(GZIP_MAGIC) {
                 self.member = Some(GzDecoder::new(rest));
             }
         }

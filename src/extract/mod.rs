@@ -73,7 +73,7 @@
 //! (content sniffing), `gzip` (multi-member gzip and capped readers), `zip`
 //! (zip members) and `mail` (MIME parts).
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read};
 use std::sync::Arc;
 
 mod error;
@@ -85,6 +85,7 @@ mod tests;
 mod zip;
 
 pub use error::{FirstBytes, InflateError, MemberError, NotAReport, Reason};
+pub use gzip::Begun;
 use gzip::{cap_exceeded, read_failure, Capped, Described, MultiGz};
 use sniff::{is_report_candidate, is_tls_candidate, not_a_report, sniff, Kind};
 
@@ -142,14 +143,33 @@ impl Payload {
     /// A reader over the XML, decompressing when needed and failing with an
     /// `InvalidData` error once more than `limits.max_decompressed` bytes come out.
     pub fn reader<'a>(&'a self, limits: &Limits) -> Box<dyn BufRead + 'a> {
-        if self.gzip {
-            let inflated = Capped::new(MultiGz::new(&self.data), limits.max_decompressed);
-            // A small buffer: the parser reads in chunks of its own, which
-            // then go straight to the inflater (a duplicate is told from the
-            // first chunk, so inflating more than asked for is wasted).
-            Box::new(BufReader::with_capacity(1024, Described(inflated)))
-        } else {
-            Box::new(self.data.as_slice())
+        self.reader_from(None, limits)
+    }
+
+    /// [`reader`](Self::reader), going on from where extraction's sniff
+    /// stopped inflating when `begun` is this payload's
+    /// ([`Extracted::begun`]): the same bytes, the head inflated once.
+    pub fn reader_from<'a>(
+        &'a self,
+        begun: Option<Begun>,
+        limits: &Limits,
+    ) -> Box<dyn BufRead + 'a> {
+        if !self.gzip {
+            return Box::new(self.data.as_slice());
+        }
+        let cap = limits.max_decompressed;
+        // A small buffer: the parser reads in chunks of its own, which
+        // then go straight to the inflater (a duplicate is told from the
+        // first chunk, so inflating more than asked for is wasted).
+        match begun.filter(|b| Arc::ptr_eq(&b.data, &self.data)) {
+            Some(b) => {
+                let inflated = Capped::new(io::Cursor::new(b.head).chain(b.rest), cap);
+                Box::new(BufReader::with_capacity(1024, Described(inflated)))
+            }
+            None => {
+                let inflated = Capped::new(MultiGz::new(self.data.as_slice()), cap);
+                Box::new(BufReader::with_capacity(1024, Described(inflated)))
+            }
         }
     }
 }
@@ -169,6 +189,9 @@ pub struct Extracted {
     pub errors: Vec<ExtractError>,
     /// The input was an RFC 822 message (so "no report" is an outcome, not an error).
     pub is_mail: bool,
+    /// When the input itself is a gzip report, its inflating as the sniff
+    /// left it, for [`Payload::reader_from`].
+    pub begun: Option<Begun>,
 }
 
 /// Sniff `bytes` by content (never by file name) and unpack.

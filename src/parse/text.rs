@@ -13,6 +13,9 @@ pub(super) struct Text<'a> {
     pub(super) utf8: Option<&'a str>,
     /// Entity and character references are to be replaced (not in CDATA).
     pub(super) escaped: bool,
+    /// `raw` is known to be all ASCII whitespace (the window skipped it as
+    /// such); `false` says nothing.
+    pub(super) blank: bool,
 }
 
 impl<'a> Text<'a> {
@@ -23,7 +26,14 @@ impl<'a> Text<'a> {
             raw,
             utf8: None,
             escaped,
+            blank: false,
         }
+    }
+
+    /// Whether the run is all ASCII whitespace (indentation).
+    #[inline]
+    pub(super) fn is_blank(&self) -> bool {
+        self.blank || self.raw.iter().all(u8::is_ascii_whitespace)
     }
 
     /// The text decoded (see [`decode`]) and unescaped.
@@ -58,7 +68,7 @@ fn decode<'a>(raw: &'a [u8], declared: Option<&'static encoding_rs::Encoding>) -
 /// Replaces the five predefined entities and character references. An
 /// undefined entity (`&lol;`) stays literal: it is never expanded.
 fn unescape(text: Cow<'_, str>) -> Cow<'_, str> {
-    if !text.bytes().any(|c| c == b'&') {
+    if super::window::find(text.as_bytes(), [b'&']).is_none() {
         return text;
     }
     match quick_xml::escape::unescape(&text) {

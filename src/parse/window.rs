@@ -208,6 +208,7 @@ impl<R: Read> Window<R> {
             raw: &buf[a..z],
             utf8: utf8.get(a - start..z - start),
             escaped: true,
+            blank: false,
         };
         if self.dropped == 0 && i == 0 {
             // quick-xml skips a UTF-8 BOM at the very start.
@@ -222,8 +223,17 @@ impl<R: Read> Window<R> {
         loop {
             // Text, up to the next markup. Before an end tag, it is handed
             // over with the tag: most is the value of `<x>value</x>`.
-            let lt = match find(&buf[i..], [b'<']) {
-                Some(n) => i + n,
+            // Indentation is skipped without a search: between elements
+            // it runs straight to the next `<`.
+            let j = skip_blank(buf, i);
+            let blank = buf.get(j) == Some(&b'<');
+            let found = if blank {
+                Some(0)
+            } else {
+                find(&buf[j..], [b'<'])
+            };
+            let lt = match found {
+                Some(n) => j + n,
                 None if self.eof => {
                     self.pos = buf.len();
                     if i < buf.len() {
@@ -234,7 +244,14 @@ impl<R: Read> Window<R> {
                 }
                 None => return Ok(Pass::NeedMore),
             };
-            let run = text(i, lt);
+            let run = if blank {
+                Text {
+                    blank: true,
+                    ..Text::new(&buf[i..lt], true)
+                }
+            } else {
+                text(i, lt)
+            };
             let kind = buf.get(lt + 1).copied();
             if kind != Some(b'/') && lt > i {
                 self.pos = lt;
@@ -270,6 +287,33 @@ impl<R: Read> Window<R> {
                 continue;
             }
             let from = if kind == Some(b'/') { i + 2 } else { i + 1 };
+            // The common tag, a known name and nothing else (`<count>`,
+            // `</count>`): told by its first `>` and its name alone. Any
+            // other (attributes, a prefix, `<x/>`, an unknown name) is cut
+            // below exactly as quick-xml would cut it.
+            if let Some(gt) = buf.get(from..).and_then(|b| find(b, [b'>'])) {
+                let name = &buf[from..from + gt];
+                let tag = Tag::from_local(name);
+                if tag != Tag::Unknown {
+                    i = from + gt + 1;
+                    self.pos = i;
+                    if kind == Some(b'/') {
+                        b.end_tag(tag, run)?;
+                        if goal.reached(b) {
+                            return Ok(Pass::Reached);
+                        }
+                        if i >= pause_at && goal.pause(b) {
+                            return Ok(Pass::Paused);
+                        }
+                    } else {
+                        b.start_tag(tag, name)?;
+                        if goal.reached(b) {
+                            return Ok(Pass::Reached);
+                        }
+                    }
+                    continue;
+                }
+            }
             let gt = buf.get(from..).and_then(tag_end).map(|n| from + n);
             let Some(gt) = gt else {
                 if !self.eof {
@@ -385,6 +429,28 @@ pub(super) fn find<const N: usize>(hay: &[u8], needles: [u8; N]) -> Option<usize
     rest.iter()
         .position(|c| needles.contains(c))
         .map(|p| base + p)
+}
+
+/// Where the ASCII whitespace starting at `i` ends. Indentation is a line
+/// break and spaces: the spaces are skipped 8 at a time.
+#[inline(always)]
+fn skip_blank(buf: &[u8], mut i: usize) -> usize {
+    loop {
+        while let Some(word) = buf.get(i..i + 8) {
+            let mut w = [0; 8];
+            w.copy_from_slice(word);
+            let x = u64::from_le_bytes(w) ^ (ONES * u64::from(b' '));
+            if x != 0 {
+                i += (x.trailing_zeros() / 8) as usize;
+                break;
+            }
+            i += 8;
+        }
+        match buf.get(i) {
+            Some(c) if c.is_ascii_whitespace() => i += 1,
+            _ => return i,
+        }
+    }
 }
 
 fn is_space(c: u8) -> bool {

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use super::inflate::{self, INFLATE_APART};
 use super::{Job, Msg, Unpacked, BATCH_RECORDS, CHUNK, HEADER_BUF, RECORDS_BUF};
-use crate::extract::{self, Limits, Payload, PayloadKind};
+use crate::extract::{self, Begun, Limits, Payload, PayloadKind};
 use crate::ingest::isolate;
 use crate::parse::arf::parse_arf;
 use crate::parse::tls::read_tls;
@@ -84,21 +84,24 @@ fn parse_input(
     known: Option<&Lookup>,
 ) -> Result<(), HungUp> {
     let found = isolate(|| extract::extract_input(&input.name, &input.bytes, limits));
-    let (payloads, found) = match found {
+    let (payloads, mut begun, found) = match found {
         Ok(found) => {
             let unpacked = Unpacked {
                 errors: found.errors,
                 is_mail: found.is_mail,
                 payloads: found.payloads.len(),
             };
-            (found.payloads, Ok(unpacked))
+            (found.payloads, found.begun, Ok(unpacked))
         }
-        Err(bug) => (Vec::new(), Err(bug)),
+        Err(bug) => (Vec::new(), None, Err(bug)),
     };
     send(out, Msg::Input { input, found })?;
     for payload in payloads {
         let payload = Arc::new(payload);
-        match isolate(|| parse_payload(&payload, &mut *out, limits, known)) {
+        // Inflating goes on where extraction stopped (for the payload that
+        // is the input itself; `reader_from` checks).
+        let begun = begun.take();
+        match isolate(|| parse_payload(&payload, begun, &mut *out, limits, known)) {
             Ok(sent) => sent?,
             Err(bug) => send(out, Msg::Panicked(bug))?,
         }
@@ -109,6 +112,7 @@ fn parse_input(
 /// Sends a payload's header, then (unless it is stored) its records.
 fn parse_payload(
     payload: &Arc<Payload>,
+    begun: Option<Begun>,
     out: &mut ToWriter<'_>,
     limits: &Limits,
     known: Option<&Lookup>,
@@ -134,7 +138,7 @@ fn parse_payload(
             parse_from(xml, payload, out, known)
         });
     }
-    parse_from(payload.reader(limits), payload, out, known)
+    parse_from(payload.reader_from(begun, limits), payload, out, known)
 }
 
 /// [`parse_payload`] from `xml`, the payload's XML.
