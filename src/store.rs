@@ -16,7 +16,7 @@
 //! - `store.rs`: the types every backend shares, [`DbError`], the grouping
 //!   limits; `backend.rs` the dispatch.
 //! - `sqlite.rs`: opening a file, its schema (`schema.sql`) and migrations
-//!   (`migrations/`), transactions and groups (`undo.rs`: a failed report
+//!   (`migrations/`; `newfile.rs` makes a new file), transactions and groups (`undo.rs`: a failed report
 //!   of a group deleted). Its statements: `write.rs`
 //!   (a report, the quarantine), `insert.rs` (records and auth sets, whose
 //!   in-memory map [`insert::AuthSets`] both backends use), `lookup.rs`,
@@ -96,6 +96,7 @@ mod import_kinds;
 mod insert;
 mod lookup;
 mod netfacts;
+mod newfile;
 mod pg;
 mod quarantine;
 mod readiness;

@@ -22,7 +22,7 @@ use super::{
 };
 
 /// The current schema, applied to a new file. See `schema.sql`.
-const SCHEMA: &str = include_str!("../../schema.sql");
+pub(super) const SCHEMA: &str = include_str!("../../schema.sql");
 
 /// Migrations of files made by earlier versions, in order: entry `i` takes
 /// `user_version` from `i + 1` to `i + 2` (version 1 was the first
@@ -64,7 +64,11 @@ impl Lite {
                 let _ = std::fs::create_dir_all(dir);
             }
         }
-        create_private(path);
+        // A new file is made whole aside and linked into place
+        // (`newfile.rs`); otherwise, or if that gives up, SQLite makes it.
+        if !super::newfile::create(path) {
+            create_private(path);
+        }
         let conn = Connection::open(path)?;
         Ok(Lite::setup(conn, busy_timeout)?)
     }
