@@ -11,7 +11,7 @@
 //! and `failure.rs` (SMTP TLS and failure reports, the `--redact` key),
 //! `import.rs` (what `copy` writes row by row).
 //! The views are shared with SQLite (`views/`); [`Pg::cells`] runs them,
-//! `stream.rs` hands the folded views' rows on as they arrive.
+//! `stream.rs` hands the folded views' rows on as they arrive, as arrays.
 //!
 //! Several writers, on one machine or several, take one transaction-scoped
 //! advisory lock ([`WRITE_LOCK`]) before their first statement, as SQLite's
@@ -49,7 +49,7 @@ mod variant;
 mod write;
 
 pub(super) use connect::{is_url, scrub};
-pub(super) use stream::int as row_int;
+pub(super) use stream::Col;
 pub(super) use write::is_stored;
 
 /// The schema of a new database.

@@ -27,22 +27,30 @@ use crate::enrich::senders::IpTotals;
 
 mod later;
 
-/// Messages of a failing record that the reporter says were forwarded.
-const OVERRIDDEN: &str = "CASE WHEN c.dmarc_pass THEN 0 WHEN EXISTS (
-    SELECT 1 FROM override_reason o WHERE o.report = c.report AND o.record = c.seq
-    AND (trim(o.type) IN ('forwarded', 'mailing_list', 'trusted_forwarder')
-         OR (trim(o.type) = 'local_policy' AND ' ' || lower(o.comment) || ' ' GLOB '*[ ;,]arc=pass[ ;,]*')))
-  THEN c.count ELSE 0 END";
+/// Whether override reason `o` says the record was forwarded (rules 1
+/// and 2 of [`forwarding`]).
+const FORWARDED: &str = "(trim(o.type) IN ('forwarded', 'mailing_list', 'trusted_forwarder')
+    OR (trim(o.type) = 'local_policy' AND ' ' || lower(o.comment) || ' ' GLOB '*[ ;,]arc=pass[ ;,]*'))";
 
-/// [`OVERRIDDEN`] in `dialect` (PostgreSQL has no `GLOB`).
-fn overridden(dialect: Dialect) -> String {
+/// [`FORWARDED`] in `dialect` (PostgreSQL has no `GLOB`).
+fn forwarded(dialect: Dialect) -> String {
     match dialect {
-        Dialect::Sqlite => OVERRIDDEN.to_string(),
-        Dialect::Postgres => OVERRIDDEN.replace(
+        Dialect::Sqlite => FORWARDED.to_string(),
+        Dialect::Postgres => FORWARDED.replace(
             "' ' || lower(o.comment) || ' ' GLOB '*[ ;,]arc=pass[ ;,]*'",
             "(' ' || lower(o.comment) || ' ') ~ '[ ;,]arc=pass[ ;,]'",
         ),
     }
+}
+
+/// Messages of a failing record that the reporter says were forwarded.
+fn overridden(dialect: Dialect) -> String {
+    format!(
+        "CASE WHEN c.dmarc_pass THEN 0 WHEN EXISTS (
+           SELECT 1 FROM override_reason o WHERE o.report = c.report AND o.record = c.seq
+           AND {}) THEN c.count ELSE 0 END",
+        forwarded(dialect)
+    )
 }
 
 impl Store {
@@ -253,15 +261,42 @@ impl Fold {
     }
 }
 
-/// The query of [`Store::ip_totals`]: one row per record.
+/// The query of [`Store::ip_totals`]: one row per record on SQLite; on
+/// PostgreSQL one row per report, each column an array with an element
+/// per record (see [`views::fold`](super::views::fold)).
 pub(crate) fn totals_sql(mut sql: Sql, q: &Scope<'_>) -> (String, Sql) {
     let ours = sql.ours(q.nets);
+    let dkim_pass = "CASE WHEN c.dkim = 'pass' THEN c.count ELSE 0 END";
+    if sql.dialect == Dialect::Postgres {
+        // Per report, its records merged with the reasons of its
+        // forwarded ones (a merge join on the keys: an EXISTS per record
+        // was an index probe each, or a hash of every reason stored).
+        let report = sql.report_conds(q);
+        let mut rec = vec!["c.report = r.id".to_string()];
+        rec.extend(sql.record_conds(q.filter, q.nets));
+        let text = format!(
+            "SELECT x.* FROM report r CROSS JOIN LATERAL (
+               SELECT array_agg(c.source_ip), array_agg({ours}), array_agg(c.auth),
+                 array_agg(c.header_from), array_agg(c.count), array_agg({PASS}),
+                 array_agg({dkim_pass}),
+                 array_agg(CASE WHEN c.dmarc_pass THEN 0 WHEN f.record IS NOT NULL
+                   THEN c.count ELSE 0 END)
+               FROM record c LEFT JOIN (SELECT DISTINCT o.record FROM override_reason o
+                 WHERE o.report = r.id AND {}) f ON f.record = c.seq
+               WHERE {}) x
+             WHERE {}",
+            forwarded(sql.dialect),
+            rec.join(" AND "),
+            report.join(" AND ")
+        );
+        return (text, sql);
+    }
     let from = sql.from();
     let overridden = overridden(sql.dialect);
     let cond = sql.where_all(q);
     let text = format!(
         "SELECT c.source_ip, {ours}, c.auth, c.header_from, c.count, {PASS},
-           CASE WHEN c.dkim = 'pass' THEN c.count ELSE 0 END, {overridden}
+           {dkim_pass}, {overridden}
          {from} {cond}"
     );
     (text, sql)
@@ -320,7 +355,7 @@ mod tests {
             ("sampled_out", Some("arc=pass")),
             ("other", None),
         ];
-        let text = OVERRIDDEN
+        let text = overridden(Dialect::Sqlite)
             .replace("c.dmarc_pass", "0")
             .replace("o.report = c.report AND o.record = c.seq", "1")
             .replace("c.count", "1")

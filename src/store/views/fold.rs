@@ -11,8 +11,10 @@
 //! took 1.3 s, four times as long as reaching them. So on both backends
 //! these views read the records ungrouped and the caller sums them into a
 //! hash map as they stream by (no row is kept): SQLite's rows in key
-//! order, PostgreSQL's as the server sends them (`pg/stream.rs`). The
-//! rows reach the caller borrowed ([`RowRef`]), with no copy per cell.
+//! order; PostgreSQL's a row per report, each column an array of its
+//! records' values (`array_agg`), unrolled here (`pg/stream.rs`: a row
+//! per record cost the client more than the server). The rows reach the
+//! caller borrowed ([`RowRef`]), with no copy per cell.
 
 use rusqlite::params_from_iter;
 use rusqlite::types::ValueRef;
@@ -21,11 +23,11 @@ use super::sql::{Dialect, Sql};
 use super::{Cells, Scope};
 use crate::store::{pg, Backend, DbError, Store};
 
-/// One row being folded: SQLite's own (borrowed) row, PostgreSQL's as
-/// received, or one read into cells.
+/// One row being folded: SQLite's own (borrowed) row, element `j` of
+/// each of PostgreSQL's arrays as received, or one read into cells.
 pub(crate) enum RowRef<'a> {
     Lite(&'a rusqlite::Row<'a>),
-    Pg(&'a postgres::Row),
+    Arrays(&'a [pg::Col<'a>], usize),
     Cells(&'a Cells),
 }
 
@@ -43,39 +45,30 @@ impl RowRef<'_> {
         match self {
             RowRef::Lite(r) => Ok(r.get_ref(i)?),
             RowRef::Cells(c) => Ok(c.0.get(i).map_or(ValueRef::Null, ValueRef::from)),
-            RowRef::Pg(_) => Ok(ValueRef::Null),
+            RowRef::Arrays(cols, j) => Ok(match cols.get(i) {
+                Some(pg::Col::Text(v)) => {
+                    v[*j].map_or(ValueRef::Null, |s| ValueRef::Text(s.as_bytes()))
+                }
+                Some(pg::Col::Int(v)) => v[*j].map_or(ValueRef::Null, ValueRef::Integer),
+                None => ValueRef::Null,
+            }),
         }
     }
 
     /// Column `i` as text.
     pub fn text(&self, i: usize) -> Result<&str, DbError> {
-        if let RowRef::Pg(r) = self {
-            return Ok(r.try_get::<_, &str>(i)?);
-        }
         let v = self.cell(i)?;
         v.as_str().map_err(|e| conversion(i, v, e))
     }
 
     /// Column `i` as an integer (PostgreSQL's booleans read as 0 and 1).
     pub fn int(&self, i: usize) -> Result<i64, DbError> {
-        if let RowRef::Pg(r) = self {
-            return pg::row_int(r, i)?.ok_or_else(|| {
-                conversion(
-                    i,
-                    ValueRef::Null,
-                    rusqlite::types::FromSqlError::InvalidType,
-                )
-            });
-        }
         let v = self.cell(i)?;
         v.as_i64().map_err(|e| conversion(i, v, e))
     }
 
     /// Column `i` as an integer, `None` for NULL.
     pub fn opt_int(&self, i: usize) -> Result<Option<i64>, DbError> {
-        if let RowRef::Pg(r) = self {
-            return pg::row_int(r, i);
-        }
         let v = self.cell(i)?;
         v.as_i64_or_null().map_err(|e| conversion(i, v, e))
     }
@@ -94,7 +87,8 @@ pub(crate) fn add(a: i64, b: i64) -> Result<i64, DbError> {
 
 impl Store {
     /// Runs `text` with `sql`'s parameters and hands each row to `f` as it
-    /// comes.
+    /// comes: on PostgreSQL `text` selects arrays, one element per record
+    /// (see the module doc), and `f` gets each record's elements.
     pub(crate) fn fold(
         &self,
         text: &str,
@@ -109,7 +103,10 @@ impl Store {
                     f(&RowRef::Lite(r))?;
                 }
             }
-            Backend::Postgres(pg) => pg.each_row(text, &sql.args, |r| f(&RowRef::Pg(r)))?,
+            // A row per batch of records, a column per array.
+            Backend::Postgres(pg) => pg.each_batch(text, &sql.args, |cols, n| {
+                (0..n).try_for_each(|j| f(&RowRef::Arrays(cols, j)))
+            })?,
         }
         Ok(())
     }
