@@ -40,7 +40,9 @@ fn conversion(i: usize, v: ValueRef<'_>, e: rusqlite::types::FromSqlError) -> Db
 }
 
 impl RowRef<'_> {
-    /// Column `i` of a SQLite row or of cells.
+    /// Column `i` (inlined: SQLite's fold reads 7 million cells through
+    /// it, and the call cost 4 % of `senders` there).
+    #[inline(always)]
     fn cell(&self, i: usize) -> Result<ValueRef<'_>, DbError> {
         match self {
             RowRef::Lite(r) => Ok(r.get_ref(i)?),
