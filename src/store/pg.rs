@@ -11,7 +11,8 @@
 //! copy), `variant.rs` (a conflicting copy of a stored report), `tls.rs`
 //! and `failure.rs` (SMTP TLS and failure reports, the `--redact` key),
 //! `import.rs` (what `copy` writes row by row).
-//! The views are shared with SQLite (`views/`); [`Pg::cells`] runs them.
+//! The views are shared with SQLite (`views/`); [`Pg::cells`] runs them,
+//! `stream.rs` hands the folded views' rows on as they arrive, as arrays.
 //!
 //! Several writers, on one machine or several, take one transaction-scoped
 //! advisory lock ([`WRITE_LOCK`]) before their first statement, as SQLite's
@@ -44,12 +45,14 @@ mod load;
 mod nul;
 mod rebuild_kinds;
 mod report_ips;
+mod stream;
 mod tls;
 mod undo;
 mod variant;
 mod write;
 
 pub(super) use connect::{is_url, scrub};
+pub(super) use stream::Col;
 pub(super) use write::is_stored;
 
 /// The schema of a new database.

@@ -4,11 +4,12 @@
 //! ([`FailSplit`](crate::enrich::forwarding::FailSplit)). What `readiness`
 //! reads besides is in `readiness.rs`.
 //!
-//! One pass over the window's records, summed per (source IP, auth set,
-//! header From) — a fold on SQLite, read in record order and summed into a
-//! hash map as the rows stream by, where `GROUP BY` would sort them all
-//! (see [`views::fold`](super::views::fold)); PostgreSQL groups them
-//! itself. A record's DKIM results are its auth set's, so "our own
+//! One pass over the window's records, summed per source IP into a hash
+//! map as the rows stream by, on both backends (a fold: `GROUP BY` sorts
+//! on SQLite and took four times as long as reading the records on
+//! PostgreSQL, see [`views::fold`](super::views::fold)); on PostgreSQL the
+//! DKIM results are read before the stream (`senders/later.rs`). A
+//! record's DKIM results are its auth set's, so "our own
 //! signature failed" is decided once per distinct (set, From) in Rust by
 //! [`forwarding::ours_failed`], the rule's own test. The reporter's
 //! override reasons (rules 1 and 2) are tested in SQL, for failing records
@@ -24,22 +25,32 @@ use super::{Backend, DbError, Scope, Store};
 use crate::enrich::forwarding::{self, Dkim, FailSplit};
 use crate::enrich::senders::IpTotals;
 
-/// Messages of a failing record that the reporter says were forwarded.
-const OVERRIDDEN: &str = "CASE WHEN c.dmarc_pass THEN 0 WHEN EXISTS (
-    SELECT 1 FROM override_reason o WHERE o.report = c.report AND o.record = c.seq
-    AND (trim(o.type) IN ('forwarded', 'mailing_list', 'trusted_forwarder')
-         OR (trim(o.type) = 'local_policy' AND ' ' || lower(o.comment) || ' ' GLOB '*[ ;,]arc=pass[ ;,]*')))
-  THEN c.count ELSE 0 END";
+mod later;
 
-/// [`OVERRIDDEN`] in `dialect` (PostgreSQL has no `GLOB`).
-fn overridden(dialect: Dialect) -> String {
+/// Whether override reason `o` says the record was forwarded (rules 1
+/// and 2 of [`forwarding`]).
+const FORWARDED: &str = "(trim(o.type) IN ('forwarded', 'mailing_list', 'trusted_forwarder')
+    OR (trim(o.type) = 'local_policy' AND ' ' || lower(o.comment) || ' ' GLOB '*[ ;,]arc=pass[ ;,]*'))";
+
+/// [`FORWARDED`] in `dialect` (PostgreSQL has no `GLOB`).
+fn forwarded(dialect: Dialect) -> String {
     match dialect {
-        Dialect::Sqlite => OVERRIDDEN.to_string(),
-        Dialect::Postgres => OVERRIDDEN.replace(
+        Dialect::Sqlite => FORWARDED.to_string(),
+        Dialect::Postgres => FORWARDED.replace(
             "' ' || lower(o.comment) || ' ' GLOB '*[ ;,]arc=pass[ ;,]*'",
             "(' ' || lower(o.comment) || ' ') ~ '[ ;,]arc=pass[ ;,]'",
         ),
     }
+}
+
+/// Messages of a failing record that the reporter says were forwarded.
+fn overridden(dialect: Dialect) -> String {
+    format!(
+        "CASE WHEN c.dmarc_pass THEN 0 WHEN EXISTS (
+           SELECT 1 FROM override_reason o WHERE o.report = c.report AND o.record = c.seq
+           AND {}) THEN c.count ELSE 0 END",
+        forwarded(dialect)
+    )
 }
 
 impl Store {
@@ -130,42 +141,45 @@ struct Sums {
     domains: Bits,
 }
 
-/// Sums the rows of [`totals_sql`] per source IP (a fold, see
-/// [`views::fold`](super::views::fold): one row per record on SQLite, per
-/// (IP, auth set, header From) on PostgreSQL; the sums are the same).
+/// The rows of [`totals_sql`] summed per source IP (a fold, see
+/// [`views::fold`](super::views::fold): one row per record, or on
+/// PostgreSQL also per (IP, auth set, header From) for the records whose
+/// auth set was not read first, see `senders/later.rs`; the sums are the
+/// same).
+#[derive(Default)]
+struct Fold {
+    dkim: DkimSets,
+    domains: Domains,
+    auths: HashMap<Option<i64>, AuthInfo>,
+    /// Each IP's place in `sums`: growing the map moves only keys and
+    /// indexes.
+    index: HashMap<Box<str>, u32>,
+    sums: Vec<Sums>,
+}
+
 fn ip_totals(store: &Store, q: &Scope<'_>) -> Result<Vec<IpTotals>, DbError> {
     let (text, sql) = totals_sql(store.sql(), q);
-    let mut dkim = DkimSets::default();
-    let mut domains = Domains::default();
-    let mut auths: HashMap<Option<i64>, AuthInfo> = HashMap::new();
-    // Each IP's place in `sums`: growing the map moves only keys and
-    // indexes.
-    let mut index: HashMap<Box<str>, u32> = HashMap::new();
-    let mut sums: Vec<Sums> = Vec::new();
-    // On PostgreSQL the grouped rows are all here at once: their auth
-    // sets' DKIM results are read in one query, not one per set.
-    let grouped = match &store.backend {
-        Backend::Postgres(pg) => {
-            let rows = pg.cells(&text, &sql.args)?;
-            let ids: Vec<i64> = rows
-                .iter()
-                .filter_map(|c| RowRef::Cells(c).opt_int(2).ok().flatten())
-                .collect();
-            dkim.fetch_all(store, ids.into_iter())?;
-            Some(rows)
-        }
-        Backend::Sqlite(_) => None,
-    };
-    let mut each = |r: &RowRef<'_>| -> Result<(), DbError> {
+    let mut fold = Fold::default();
+    match &store.backend {
+        Backend::Postgres(_) => later::fold_streamed(store, &text, &sql, &mut fold)?,
+        Backend::Sqlite(_) => store.fold(&text, &sql, |r| fold.add(store, r))?,
+    }
+    Ok(fold.finish())
+}
+
+impl Fold {
+    /// Adds one row of [`totals_sql`]; its auth set's DKIM results are
+    /// read on first sight unless they were read before ([`DkimSets`]).
+    fn add(&mut self, store: &Store, r: &RowRef<'_>) -> Result<(), DbError> {
         let (ip, ours, auth, from) = (r.text(0)?, r.int(1)? != 0, r.opt_int(2)?, r.text(3)?);
         let (messages, pass, dkim_pass, overridden) = (r.int(4)?, r.int(5)?, r.int(6)?, r.int(7)?);
-        let info = match auths.entry(auth) {
+        let info = match self.auths.entry(auth) {
             Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(e) => {
                 let mut bits = Bits::default();
-                for (d, res) in dkim.get(store, auth)? {
+                for (d, res) in self.dkim.get(store, auth)? {
                     if res == "pass" {
-                        bits.insert(domains.id(d));
+                        bits.insert(self.domains.id(d));
                     }
                 }
                 e.insert(AuthInfo {
@@ -177,7 +191,7 @@ fn ip_totals(store: &Store, q: &Scope<'_>) -> Result<Vec<IpTotals>, DbError> {
         let broken = match info.broken.iter().find(|(f, _)| f == from) {
             Some((_, b)) => *b,
             None => {
-                let b = dkim.get(store, auth)?.iter().any(|(d, res)| {
+                let b = self.dkim.get(store, auth)?.iter().any(|(d, res)| {
                     forwarding::ours_failed(
                         &Dkim {
                             domain: d,
@@ -190,15 +204,15 @@ fn ip_totals(store: &Store, q: &Scope<'_>) -> Result<Vec<IpTotals>, DbError> {
                 b
             }
         };
-        let i = match index.get(ip) {
+        let i = match self.index.get(ip) {
             Some(&i) => i as usize,
             None => {
-                index.insert(ip.into(), sums.len() as u32);
-                sums.push(Sums::default());
-                sums.len() - 1
+                self.index.insert(ip.into(), self.sums.len() as u32);
+                self.sums.push(Sums::default());
+                self.sums.len() - 1
             }
         };
-        let t = &mut sums[i];
+        let t = &mut self.sums[i];
         t.ours |= ours;
         t.messages = add(t.messages, messages)?;
         t.pass = add(t.pass, pass)?;
@@ -212,56 +226,78 @@ fn ip_totals(store: &Store, q: &Scope<'_>) -> Result<Vec<IpTotals>, DbError> {
         }
         t.domains.union(&info.pass);
         Ok(())
-    };
-    match grouped {
-        Some(rows) => {
-            for c in &rows {
-                each(&RowRef::Cells(c))?;
-            }
-        }
-        None => store.fold(&text, &sql, each)?,
     }
-    let mut rows: Vec<(Box<str>, u32)> = index.into_iter().collect();
-    // Largest first, then by IP (each IP once: the order is total).
-    rows.sort_unstable_by(|(a, i), (b, j)| {
-        let (x, y) = (&sums[*i as usize], &sums[*j as usize]);
-        y.messages.cmp(&x.messages).then_with(|| a.cmp(b))
-    });
-    Ok(rows
-        .into_iter()
-        .map(|(ip, i)| (ip, std::mem::take(&mut sums[i as usize])))
-        .map(|(ip, s)| IpTotals {
-            source_ip: ip.into(),
-            ours: s.ours,
-            messages: s.messages,
-            messages_pass: s.pass,
-            messages_dkim_pass: s.dkim_pass,
-            fail: FailSplit {
-                overridden: s.overridden,
-                our_dkim_broken: s.broken,
-                other: s.other,
-            },
-            dkim_pass_domains: domains.names(&s.domains),
-        })
-        .collect())
+
+    /// The sums per source IP, largest first, then by IP (each IP once:
+    /// the order is total, whatever order the rows came in).
+    fn finish(self) -> Vec<IpTotals> {
+        let Fold {
+            domains,
+            index,
+            mut sums,
+            ..
+        } = self;
+        let mut rows: Vec<(Box<str>, u32)> = index.into_iter().collect();
+        rows.sort_unstable_by(|(a, i), (b, j)| {
+            let (x, y) = (&sums[*i as usize], &sums[*j as usize]);
+            y.messages.cmp(&x.messages).then_with(|| a.cmp(b))
+        });
+        rows.into_iter()
+            .map(|(ip, i)| (ip, std::mem::take(&mut sums[i as usize])))
+            .map(|(ip, s)| IpTotals {
+                source_ip: ip.into(),
+                ours: s.ours,
+                messages: s.messages,
+                messages_pass: s.pass,
+                messages_dkim_pass: s.dkim_pass,
+                fail: FailSplit {
+                    overridden: s.overridden,
+                    our_dkim_broken: s.broken,
+                    other: s.other,
+                },
+                dkim_pass_domains: domains.names(&s.domains),
+            })
+            .collect()
+    }
 }
 
-/// The query of [`Store::ip_totals`]: per record on SQLite, grouped by
-/// (source IP, auth set, header From) on PostgreSQL.
+/// The query of [`Store::ip_totals`]: one row per record on SQLite; on
+/// PostgreSQL one row per report, each column an array with an element
+/// per record (see [`views::fold`](super::views::fold)).
 pub(crate) fn totals_sql(mut sql: Sql, q: &Scope<'_>) -> (String, Sql) {
     let ours = sql.ours(q.nets);
-    let ours = sql.fold_max(&ours);
+    let dkim_pass = "CASE WHEN c.dkim = 'pass' THEN c.count ELSE 0 END";
+    if sql.dialect == Dialect::Postgres {
+        // Per report, its records merged with the reasons of its
+        // forwarded ones (a merge join on the keys: an EXISTS per record
+        // was an index probe each, or a hash of every reason stored).
+        let report = sql.report_conds(q);
+        let mut rec = vec!["c.report = r.id".to_string()];
+        rec.extend(sql.record_conds(q.filter, q.nets));
+        let text = format!(
+            "SELECT x.* FROM report r CROSS JOIN LATERAL (
+               SELECT array_agg(c.source_ip), array_agg({ours}), array_agg(c.auth),
+                 array_agg(c.header_from), array_agg(c.count), array_agg({PASS}),
+                 array_agg({dkim_pass}),
+                 array_agg(CASE WHEN c.dmarc_pass THEN 0 WHEN f.record IS NOT NULL
+                   THEN c.count ELSE 0 END)
+               FROM record c LEFT JOIN (SELECT DISTINCT o.record FROM override_reason o
+                 WHERE o.report = r.id AND {}) f ON f.record = c.seq
+               WHERE {}) x
+             WHERE {}",
+            forwarded(sql.dialect),
+            rec.join(" AND "),
+            report.join(" AND ")
+        );
+        return (text, sql);
+    }
     let from = sql.from();
-    let messages = sql.fold_sum("c.count");
-    let pass = sql.fold_sum(PASS);
-    let dkim_pass = sql.fold_sum("CASE WHEN c.dkim = 'pass' THEN c.count ELSE 0 END");
-    let overridden = sql.fold_sum(&overridden(sql.dialect));
+    let overridden = overridden(sql.dialect);
     let cond = sql.where_all(q);
-    let group = sql.fold_group("c.source_ip, c.auth, c.header_from");
     let text = format!(
-        "SELECT c.source_ip, {ours}, c.auth, c.header_from, {messages}, {pass},
+        "SELECT c.source_ip, {ours}, c.auth, c.header_from, c.count, {PASS},
            {dkim_pass}, {overridden}
-         {from} {cond} {group}"
+         {from} {cond}"
     );
     (text, sql)
 }
@@ -274,37 +310,8 @@ struct DkimSets {
 }
 
 impl DkimSets {
-    /// Reads the sets `ids` in one query (on PostgreSQL, where a query per
-    /// set is a round trip to the server: a thousand of them took longer
-    /// than the grouping query on the 10M-record benchmark database).
-    fn fetch_all(&mut self, store: &Store, ids: impl Iterator<Item = i64>) -> Result<(), DbError> {
-        let mut ids: Vec<i64> = ids.collect();
-        ids.sort_unstable();
-        ids.dedup();
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let list: Vec<String> = ids.iter().map(i64::to_string).collect();
-        let mut sql = store.sql();
-        let text = format!(
-            "SELECT auth_set, domain, result FROM dkim_result
-             WHERE auth_set = ANY(string_to_array({}, ',')::bigint[])",
-            sql.bind(list.join(","))
-        );
-        for id in ids {
-            self.sets.insert(id, Vec::new());
-        }
-        let rows = store.rows(&text, &sql, |r| {
-            let (id, d, res): (i64, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
-            Ok((id, d, res))
-        })?;
-        for (id, d, res) in rows {
-            let d = d.trim().trim_end_matches('.').to_ascii_lowercase();
-            self.sets.entry(id).or_default().push((d, res));
-        }
-        Ok(())
-    }
-
+    /// The DKIM results of set `auth` (none for no set), read on first
+    /// use (on PostgreSQL only before the rows stream: `senders/later.rs`).
     fn get(&mut self, store: &Store, auth: Option<i64>) -> Result<&[(String, String)], DbError> {
         let Some(id) = auth else {
             return Ok(&[]);
@@ -348,7 +355,7 @@ mod tests {
             ("sampled_out", Some("arc=pass")),
             ("other", None),
         ];
-        let text = OVERRIDDEN
+        let text = overridden(Dialect::Sqlite)
             .replace("c.dmarc_pass", "0")
             .replace("o.report = c.report AND o.record = c.seq", "1")
             .replace("c.count", "1")
