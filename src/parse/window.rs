@@ -16,8 +16,11 @@
 //! reads the next chunk behind it and starts again at that event. Memory
 //! stays at a chunk plus the longest event, as with the `BufRead` reader.
 //! Positions in error messages count from the document start, less a BOM,
-//! as quick-xml counts them.
+//! as quick-xml counts them. A parsing thread keeps its last buffer (up
+//! to [`KEEP`]) for its next document, so that it is neither allocated nor
+//! zeroed again for every payload.
 
+use std::cell::Cell;
 use std::io::{self, Read};
 
 use quick_xml::errors::{Error as XmlError, SyntaxError};
@@ -63,6 +66,17 @@ enum Pass {
     NeedMore,
 }
 
+/// The largest buffer a thread keeps for its next document: two default
+/// chunks. A bigger one (a document with a very long event) is freed.
+const KEEP: usize = 2 * 64 * 1024;
+
+thread_local! {
+    /// This thread's buffer from its last document (see the module doc).
+    /// Its bytes are stale: a window reads only what it wrote itself
+    /// (`buf[..end]`).
+    static SPARE: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
 /// A chunked window onto the document. See the module documentation.
 pub(super) struct Window<R> {
     input: R,
@@ -87,11 +101,21 @@ pub(super) struct Window<R> {
     cut_at: Option<u64>,
 }
 
+impl<R> Drop for Window<R> {
+    fn drop(&mut self) {
+        if self.buf.capacity() <= KEEP {
+            let buf = std::mem::take(&mut self.buf);
+            // A thread being torn down has no spare left to fill.
+            let _ = SPARE.try_with(|s| s.set(buf));
+        }
+    }
+}
+
 impl<R: Read> Window<R> {
     pub(super) fn new(input: R, chunk: usize) -> Self {
         Window {
             input,
-            buf: Vec::new(),
+            buf: SPARE.with(Cell::take),
             pos: 0,
             end: 0,
             dropped: 0,
@@ -172,7 +196,9 @@ impl<R: Read> Window<R> {
             // that the buffer is not reallocated for every few bytes left.
             self.buf
                 .reserve_exact((want + want / 8).saturating_sub(self.buf.len()));
-            self.buf.resize(want, 0);
+            // All of it, so that a later document given this buffer (see
+            // the module doc) zeroes nothing while it asks for no more.
+            self.buf.resize(self.buf.capacity(), 0);
         }
         loop {
             match self.input.read(&mut self.buf[self.end..want]) {
