@@ -17,7 +17,8 @@
 //! [`forwarding::arc_pass`] (a test checks they agree).
 
 use std::collections::hash_map::Entry;
-use std::collections::HashMap;
+
+use rustc_hash::FxHashMap as HashMap;
 
 use super::views::fold::{add, RowRef};
 use super::views::sql::{Dialect, Sql, PASS};
@@ -141,6 +142,63 @@ struct Sums {
     domains: Bits,
 }
 
+/// One row of [`totals_sql`]: a record's columns (SQLite: a column
+/// each; PostgreSQL: `pass`, `dkim_pass`, `overridden` and `ours` as bits
+/// of one flags column, see [`Rec::flagged`]).
+struct Rec<'a> {
+    ip: &'a str,
+    ours: bool,
+    auth: Option<i64>,
+    from: &'a str,
+    messages: i64,
+    pass: i64,
+    dkim_pass: i64,
+    overridden: i64,
+}
+
+/// Bits of PostgreSQL's flags column ([`totals_sql`]).
+const F_PASS: i64 = 1;
+const F_DKIM_PASS: i64 = 2;
+const F_FORWARDED: i64 = 4;
+const F_OURS: i64 = 8;
+
+impl<'a> Rec<'a> {
+    /// SQLite's row: ip, ours, auth, From, messages, pass, DKIM pass,
+    /// overridden.
+    #[inline(always)]
+    fn lite(r: &'a RowRef<'a>) -> Result<Rec<'a>, DbError> {
+        Ok(Rec {
+            ip: r.text(0)?,
+            ours: r.int(1)? != 0,
+            auth: r.opt_int(2)?,
+            from: r.text(3)?,
+            messages: r.int(4)?,
+            pass: r.int(5)?,
+            dkim_pass: r.int(6)?,
+            overridden: r.int(7)?,
+        })
+    }
+
+    /// PostgreSQL's row: ip, auth, From, messages, flags (pass, DKIM
+    /// pass and forwarded are each all of the record's messages or none:
+    /// one small array where there were three of bigints).
+    #[inline(always)]
+    fn flagged(r: &'a RowRef<'a>) -> Result<Rec<'a>, DbError> {
+        let (messages, flags) = (r.int(3)?, r.int(4)?);
+        let all = |bit: i64| if flags & bit != 0 { messages } else { 0 };
+        Ok(Rec {
+            ip: r.text(0)?,
+            ours: flags & F_OURS != 0,
+            auth: r.opt_int(1)?,
+            from: r.text(2)?,
+            messages,
+            pass: all(F_PASS),
+            dkim_pass: all(F_DKIM_PASS),
+            overridden: all(F_FORWARDED),
+        })
+    }
+}
+
 /// The rows of [`totals_sql`] summed per source IP (a fold, see
 /// [`views::fold`](super::views::fold): one row per record, or on
 /// PostgreSQL also per (IP, auth set, header From) for the records whose
@@ -162,17 +220,19 @@ fn ip_totals(store: &Store, q: &Scope<'_>) -> Result<Vec<IpTotals>, DbError> {
     let mut fold = Fold::default();
     match &store.backend {
         Backend::Postgres(_) => later::fold_streamed(store, &text, &sql, &mut fold)?,
-        Backend::Sqlite(_) => store.fold(&text, &sql, |r| fold.add(store, r))?,
+        Backend::Sqlite(_) => store.fold(&text, &sql, |r| fold.add(store, &Rec::lite(r)?))?,
     }
     Ok(fold.finish())
 }
 
 impl Fold {
-    /// Adds one row of [`totals_sql`]; its auth set's DKIM results are
-    /// read on first sight unless they were read before ([`DkimSets`]).
-    fn add(&mut self, store: &Store, r: &RowRef<'_>) -> Result<(), DbError> {
-        let (ip, ours, auth, from) = (r.text(0)?, r.int(1)? != 0, r.opt_int(2)?, r.text(3)?);
-        let (messages, pass, dkim_pass, overridden) = (r.int(4)?, r.int(5)?, r.int(6)?, r.int(7)?);
+    /// Adds one record (or a sum of records, see `senders/later.rs`);
+    /// its auth set's DKIM results are read on first sight unless they
+    /// were read before ([`DkimSets`]).
+    fn add(&mut self, store: &Store, r: &Rec<'_>) -> Result<(), DbError> {
+        let (ip, ours, auth, from) = (r.ip, r.ours, r.auth, r.from);
+        let (messages, pass, dkim_pass, overridden) =
+            (r.messages, r.pass, r.dkim_pass, r.overridden);
         let info = match self.auths.entry(auth) {
             Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(e) => {
@@ -276,11 +336,12 @@ pub(crate) fn totals_sql(mut sql: Sql, q: &Scope<'_>) -> (String, Sql) {
         rec.extend(sql.record_conds(q.filter, q.nets));
         let text = format!(
             "SELECT x.* FROM report r CROSS JOIN LATERAL (
-               SELECT array_agg(c.source_ip), array_agg({ours}), array_agg(c.auth),
-                 array_agg(c.header_from), array_agg(c.count), array_agg({PASS}),
-                 array_agg({dkim_pass}),
-                 array_agg(CASE WHEN c.dmarc_pass THEN 0 WHEN f.record IS NOT NULL
-                   THEN c.count ELSE 0 END)
+               SELECT array_agg(c.source_ip), array_agg(c.auth), array_agg(c.header_from),
+                 array_agg(c.count),
+                 array_agg((CASE WHEN c.dmarc_pass THEN {F_PASS} WHEN f.record IS NOT NULL
+                   THEN {F_FORWARDED} ELSE 0 END
+                   + CASE WHEN c.dkim = 'pass' THEN {F_DKIM_PASS} ELSE 0 END
+                   + {F_OURS} * {ours})::int2)
                FROM record c LEFT JOIN (SELECT DISTINCT o.record FROM override_reason o
                  WHERE o.report = r.id AND {}) f ON f.record = c.seq
                WHERE {}) x
