@@ -27,6 +27,7 @@ use crate::enrich::forwarding::{self, Dkim, FailSplit};
 use crate::enrich::senders::IpTotals;
 
 mod later;
+mod subdomains;
 
 /// Whether override reason `o` says the record was forwarded (rules 1
 /// and 2 of [`forwarding`]).
@@ -154,6 +155,8 @@ struct Rec<'a> {
     pass: i64,
     dkim_pass: i64,
     overridden: i64,
+    /// Counted as a subdomain's mail (PostgreSQL, `readiness` only).
+    sub: bool,
 }
 
 /// Bits of PostgreSQL's flags column ([`totals_sql`]).
@@ -161,6 +164,7 @@ const F_PASS: i64 = 1;
 const F_DKIM_PASS: i64 = 2;
 const F_FORWARDED: i64 = 4;
 const F_OURS: i64 = 8;
+const F_SUB: i64 = 16;
 
 impl<'a> Rec<'a> {
     /// SQLite's row: ip, ours, auth, From, messages, pass, DKIM pass,
@@ -176,6 +180,7 @@ impl<'a> Rec<'a> {
             pass: r.int(5)?,
             dkim_pass: r.int(6)?,
             overridden: r.int(7)?,
+            sub: false,
         })
     }
 
@@ -195,6 +200,7 @@ impl<'a> Rec<'a> {
             pass: all(F_PASS),
             dkim_pass: all(F_DKIM_PASS),
             overridden: all(F_FORWARDED),
+            sub: flags & F_SUB != 0,
         })
     }
 }
@@ -216,13 +222,28 @@ struct Fold {
 }
 
 fn ip_totals(store: &Store, q: &Scope<'_>) -> Result<Vec<IpTotals>, DbError> {
-    let (text, sql) = totals_sql(store.sql(), q);
+    Ok(fold_totals(store, q, None)?.0)
+}
+
+/// The per-IP totals of `q`, and on PostgreSQL with `sub` given also the
+/// messages of its records that [`Store::subdomain_messages`] counts for
+/// domain `sub` (the caller makes sure they are all in `q`, see
+/// `senders/subdomains.rs`); 0 otherwise.
+fn fold_totals(
+    store: &Store,
+    q: &Scope<'_>,
+    sub: Option<&str>,
+) -> Result<(Vec<IpTotals>, i64), DbError> {
+    let (text, sql) = totals_sql_sub(store.sql(), q, sub);
     let mut fold = Fold::default();
-    match &store.backend {
+    let subs = match &store.backend {
         Backend::Postgres(_) => later::fold_streamed(store, &text, &sql, &mut fold)?,
-        Backend::Sqlite(_) => store.fold(&text, &sql, |r| fold.add(store, &Rec::lite(r)?))?,
-    }
-    Ok(fold.finish())
+        Backend::Sqlite(_) => {
+            store.fold(&text, &sql, |r| fold.add(store, &Rec::lite(r)?))?;
+            0
+        }
+    };
+    Ok((fold.finish(), subs))
 }
 
 impl Fold {
@@ -324,13 +345,31 @@ impl Fold {
 /// The query of [`Store::ip_totals`]: one row per record on SQLite; on
 /// PostgreSQL one row per report, each column an array with an element
 /// per record (see [`views::fold`](super::views::fold)).
-pub(crate) fn totals_sql(mut sql: Sql, q: &Scope<'_>) -> (String, Sql) {
+#[cfg(test)]
+pub(crate) fn totals_sql(sql: Sql, q: &Scope<'_>) -> (String, Sql) {
+    totals_sql_sub(sql, q, None)
+}
+
+/// [`totals_sql`], on PostgreSQL with a flag for the records of domain
+/// `sub`'s subdomains when it is given (see [`fold_totals`]).
+fn totals_sql_sub(mut sql: Sql, q: &Scope<'_>, sub: Option<&str>) -> (String, Sql) {
     let ours = sql.ours(q.nets);
     let dkim_pass = "CASE WHEN c.dkim = 'pass' THEN c.count ELSE 0 END";
     if sql.dialect == Dialect::Postgres {
         // Per report, its records merged with the reasons of its
         // forwarded ones (a merge join on the keys: an EXISTS per record
         // was an index probe each, or a hash of every reason stored).
+        let sub = match sub {
+            Some(d) => {
+                let d = sql.bind(d.to_string());
+                let (is_domain, is_sub) = (
+                    sql.nocase_eq("r.policy_domain", &d),
+                    sql.subdomain_of("c.header_from", &d),
+                );
+                format!("+ CASE WHEN {is_domain} AND {is_sub} THEN {F_SUB} ELSE 0 END")
+            }
+            None => String::new(),
+        };
         let report = sql.report_conds(q);
         let mut rec = vec!["c.report = r.id".to_string()];
         rec.extend(sql.record_conds(q.filter, q.nets));
@@ -341,7 +380,7 @@ pub(crate) fn totals_sql(mut sql: Sql, q: &Scope<'_>) -> (String, Sql) {
                  array_agg((CASE WHEN c.dmarc_pass THEN {F_PASS} WHEN f.record IS NOT NULL
                    THEN {F_FORWARDED} ELSE 0 END
                    + CASE WHEN c.dkim = 'pass' THEN {F_DKIM_PASS} ELSE 0 END
-                   + {F_OURS} * {ours})::int2)
+                   + {F_OURS} * {ours} {sub})::int2)
                FROM record c LEFT JOIN (SELECT DISTINCT o.record FROM override_reason o
                  WHERE o.report = r.id AND {}) f ON f.record = c.seq
                WHERE {}) x

@@ -17,24 +17,29 @@ use super::{add, DbError, DkimSets, Fold, Rec, Sql, Store};
 const RECENT: i64 = 10_000;
 
 /// Folds the rows of `text` (arrays with an element per record, as
-/// [`super::totals_sql`] selects them) into `fold`.
+/// [`super::totals_sql`] selects them) into `fold`; returns the messages
+/// of the records flagged as a subdomain's (see [`super::fold_totals`]).
 pub(super) fn fold_streamed(
     store: &Store,
     text: &str,
     sql: &Sql,
     fold: &mut Fold,
-) -> Result<(), DbError> {
+) -> Result<i64, DbError> {
+    let mut subs = 0;
     fold.dkim.fetch_recent(store, RECENT)?;
     let mut later = Later::default();
     store.fold(text, sql, |r| {
         let r = Rec::flagged(r)?;
+        if r.sub {
+            subs = add(subs, r.messages)?;
+        }
         match r.auth {
             Some(id) if !fold.dkim.sets.contains_key(&id) => later.add(&r),
             _ => fold.add(store, &r),
         }
     })?;
     if later.0.is_empty() {
-        return Ok(());
+        return Ok(subs);
     }
     let ids: Vec<i64> = later.0.keys().filter_map(|k| k.1).collect();
     fold.dkim.fetch_all(store, ids.into_iter())?;
@@ -48,10 +53,11 @@ pub(super) fn fold_streamed(
             pass: s.pass,
             dkim_pass: s.dkim_pass,
             overridden: s.overridden,
+            sub: false,
         };
         fold.add(store, &row)?;
     }
-    Ok(())
+    Ok(subs)
 }
 
 /// The sums of one (source IP, auth set, header From), as the columns of
