@@ -4,9 +4,9 @@
 //! [`enrich::readiness`](crate::enrich::readiness).
 
 use super::senders::{limit, name_totals};
-use crate::enrich::senders::group;
 use crate::enrich::catalogue::Catalogue;
 use crate::enrich::readiness::{self, Input, Readiness, SenderTotals, Target};
+use crate::enrich::senders::group;
 use crate::store::{DbError, Scope, Store};
 
 /// Judges the scope's `--domain` in its window for `target`.

@@ -39,7 +39,10 @@ pub fn sender_rows(
     q: &Scope<'_>,
     cat: &Catalogue,
 ) -> Result<Vec<SenderRow>, DbError> {
-    Ok(limit(q, senders::group(&named_sources(store, q, cat, false)?)))
+    Ok(limit(
+        q,
+        senders::group(&named_sources(store, q, cat, false)?),
+    ))
 }
 
 /// The first of `rows` up to the scope's limit.
