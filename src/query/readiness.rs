@@ -3,9 +3,10 @@
 //! published, and its subdomains' mail; judged by
 //! [`enrich::readiness`](crate::enrich::readiness).
 
-use super::senders::sender_rows;
+use super::senders::{limit, name_totals};
 use crate::enrich::catalogue::Catalogue;
 use crate::enrich::readiness::{self, Input, Readiness, SenderTotals, Target};
+use crate::enrich::senders::group;
 use crate::store::{DbError, Scope, Store};
 
 /// Judges the scope's `--domain` in its window for `target`.
@@ -17,7 +18,9 @@ pub fn readiness(
     t: &readiness::Thresholds,
 ) -> Result<Readiness, DbError> {
     let domain = q.filter.domain.clone().unwrap_or_default();
-    let senders = sender_rows(store, q, cat)?
+    // On PostgreSQL the subdomains' mail is counted in the same pass.
+    let (totals, subdomain_messages) = store.readiness_totals(q, &domain)?;
+    let senders = limit(q, group(&name_totals(store, q, cat, false, totals)?))
         .into_iter()
         .map(|s| SenderTotals {
             name: s.name,
@@ -31,7 +34,7 @@ pub fn readiness(
         .collect();
     let input = Input {
         seen: store.policies_seen(q, &domain)?,
-        subdomain_messages: store.subdomain_messages(q, &domain)?,
+        subdomain_messages,
         domain,
         senders,
     };

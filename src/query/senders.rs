@@ -2,7 +2,7 @@
 //! keeps, named and grouped by [`enrich::senders`](crate::enrich::senders).
 
 use crate::enrich::catalogue::Catalogue;
-use crate::enrich::senders::{self, SenderRow, Source};
+use crate::enrich::senders::{self, IpTotals, SenderRow, Source};
 use crate::store::{DbError, Scope, Store};
 
 /// The sources in the scope, largest first, with their names, facts and
@@ -13,7 +13,17 @@ pub fn named_sources(
     cat: &Catalogue,
     limited: bool,
 ) -> Result<Vec<Source>, DbError> {
-    let mut rows = store.ip_totals(q)?;
+    name_totals(store, q, cat, limited, store.ip_totals(q)?)
+}
+
+/// [`named_sources`] of per-IP totals already read.
+pub fn name_totals(
+    store: &Store,
+    q: &Scope<'_>,
+    cat: &Catalogue,
+    limited: bool,
+    mut rows: Vec<IpTotals>,
+) -> Result<Vec<Source>, DbError> {
     if let (true, Some(n)) = (limited, q.limit.filter(|n| *n > 0)) {
         rows.truncate(usize::try_from(n).unwrap_or(usize::MAX));
     }
@@ -29,9 +39,16 @@ pub fn sender_rows(
     q: &Scope<'_>,
     cat: &Catalogue,
 ) -> Result<Vec<SenderRow>, DbError> {
-    let mut rows = senders::group(&named_sources(store, q, cat, false)?);
+    Ok(limit(
+        q,
+        senders::group(&named_sources(store, q, cat, false)?),
+    ))
+}
+
+/// The first of `rows` up to the scope's limit.
+pub fn limit(q: &Scope<'_>, mut rows: Vec<SenderRow>) -> Vec<SenderRow> {
     if let Some(n) = q.limit.filter(|n| *n > 0) {
         rows.truncate(usize::try_from(n).unwrap_or(usize::MAX));
     }
-    Ok(rows)
+    rows
 }

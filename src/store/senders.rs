@@ -17,7 +17,8 @@
 //! [`forwarding::arc_pass`] (a test checks they agree).
 
 use std::collections::hash_map::Entry;
-use std::collections::HashMap;
+
+use rustc_hash::FxHashMap as HashMap;
 
 use super::views::fold::{add, RowRef};
 use super::views::sql::{Dialect, Sql, PASS};
@@ -26,6 +27,7 @@ use crate::enrich::forwarding::{self, Dkim, FailSplit};
 use crate::enrich::senders::IpTotals;
 
 mod later;
+mod subdomains;
 
 /// Whether override reason `o` says the record was forwarded (rules 1
 /// and 2 of [`forwarding`]).
@@ -141,6 +143,68 @@ struct Sums {
     domains: Bits,
 }
 
+/// One row of [`totals_sql`]: a record's columns (SQLite: a column
+/// each; PostgreSQL: `pass`, `dkim_pass`, `overridden` and `ours` as bits
+/// of one flags column, see [`Rec::flagged`]).
+struct Rec<'a> {
+    ip: &'a str,
+    ours: bool,
+    auth: Option<i64>,
+    from: &'a str,
+    messages: i64,
+    pass: i64,
+    dkim_pass: i64,
+    overridden: i64,
+    /// Counted as a subdomain's mail (PostgreSQL, `readiness` only).
+    sub: bool,
+}
+
+/// Bits of PostgreSQL's flags column ([`totals_sql`]).
+const F_PASS: i64 = 1;
+const F_DKIM_PASS: i64 = 2;
+const F_FORWARDED: i64 = 4;
+const F_OURS: i64 = 8;
+const F_SUB: i64 = 16;
+
+impl<'a> Rec<'a> {
+    /// SQLite's row: ip, ours, auth, From, messages, pass, DKIM pass,
+    /// overridden.
+    #[inline(always)]
+    fn lite(r: &'a RowRef<'a>) -> Result<Rec<'a>, DbError> {
+        Ok(Rec {
+            ip: r.text(0)?,
+            ours: r.int(1)? != 0,
+            auth: r.opt_int(2)?,
+            from: r.text(3)?,
+            messages: r.int(4)?,
+            pass: r.int(5)?,
+            dkim_pass: r.int(6)?,
+            overridden: r.int(7)?,
+            sub: false,
+        })
+    }
+
+    /// PostgreSQL's row: ip, auth, From, messages, flags (pass, DKIM
+    /// pass and forwarded are each all of the record's messages or none:
+    /// one small array where there were three of bigints).
+    #[inline(always)]
+    fn flagged(r: &'a RowRef<'a>) -> Result<Rec<'a>, DbError> {
+        let (messages, flags) = (r.int(3)?, r.int(4)?);
+        let all = |bit: i64| if flags & bit != 0 { messages } else { 0 };
+        Ok(Rec {
+            ip: r.text(0)?,
+            ours: flags & F_OURS != 0,
+            auth: r.opt_int(1)?,
+            from: r.text(2)?,
+            messages,
+            pass: all(F_PASS),
+            dkim_pass: all(F_DKIM_PASS),
+            overridden: all(F_FORWARDED),
+            sub: flags & F_SUB != 0,
+        })
+    }
+}
+
 /// The rows of [`totals_sql`] summed per source IP (a fold, see
 /// [`views::fold`](super::views::fold): one row per record, or on
 /// PostgreSQL also per (IP, auth set, header From) for the records whose
@@ -158,21 +222,38 @@ struct Fold {
 }
 
 fn ip_totals(store: &Store, q: &Scope<'_>) -> Result<Vec<IpTotals>, DbError> {
-    let (text, sql) = totals_sql(store.sql(), q);
+    Ok(fold_totals(store, q, None)?.0)
+}
+
+/// The per-IP totals of `q`, and on PostgreSQL with `sub` given also the
+/// messages of its records that [`Store::subdomain_messages`] counts for
+/// domain `sub` (the caller makes sure they are all in `q`, see
+/// `senders/subdomains.rs`); 0 otherwise.
+fn fold_totals(
+    store: &Store,
+    q: &Scope<'_>,
+    sub: Option<&str>,
+) -> Result<(Vec<IpTotals>, i64), DbError> {
+    let (text, sql) = totals_sql_sub(store.sql(), q, sub);
     let mut fold = Fold::default();
-    match &store.backend {
+    let subs = match &store.backend {
         Backend::Postgres(_) => later::fold_streamed(store, &text, &sql, &mut fold)?,
-        Backend::Sqlite(_) => store.fold(&text, &sql, |r| fold.add(store, r))?,
-    }
-    Ok(fold.finish())
+        Backend::Sqlite(_) => {
+            store.fold(&text, &sql, |r| fold.add(store, &Rec::lite(r)?))?;
+            0
+        }
+    };
+    Ok((fold.finish(), subs))
 }
 
 impl Fold {
-    /// Adds one row of [`totals_sql`]; its auth set's DKIM results are
-    /// read on first sight unless they were read before ([`DkimSets`]).
-    fn add(&mut self, store: &Store, r: &RowRef<'_>) -> Result<(), DbError> {
-        let (ip, ours, auth, from) = (r.text(0)?, r.int(1)? != 0, r.opt_int(2)?, r.text(3)?);
-        let (messages, pass, dkim_pass, overridden) = (r.int(4)?, r.int(5)?, r.int(6)?, r.int(7)?);
+    /// Adds one record (or a sum of records, see `senders/later.rs`);
+    /// its auth set's DKIM results are read on first sight unless they
+    /// were read before ([`DkimSets`]).
+    fn add(&mut self, store: &Store, r: &Rec<'_>) -> Result<(), DbError> {
+        let (ip, ours, auth, from) = (r.ip, r.ours, r.auth, r.from);
+        let (messages, pass, dkim_pass, overridden) =
+            (r.messages, r.pass, r.dkim_pass, r.overridden);
         let info = match self.auths.entry(auth) {
             Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(e) => {
@@ -264,23 +345,42 @@ impl Fold {
 /// The query of [`Store::ip_totals`]: one row per record on SQLite; on
 /// PostgreSQL one row per report, each column an array with an element
 /// per record (see [`views::fold`](super::views::fold)).
-pub(crate) fn totals_sql(mut sql: Sql, q: &Scope<'_>) -> (String, Sql) {
+#[cfg(test)]
+pub(crate) fn totals_sql(sql: Sql, q: &Scope<'_>) -> (String, Sql) {
+    totals_sql_sub(sql, q, None)
+}
+
+/// [`totals_sql`], on PostgreSQL with a flag for the records of domain
+/// `sub`'s subdomains when it is given (see [`fold_totals`]).
+fn totals_sql_sub(mut sql: Sql, q: &Scope<'_>, sub: Option<&str>) -> (String, Sql) {
     let ours = sql.ours(q.nets);
     let dkim_pass = "CASE WHEN c.dkim = 'pass' THEN c.count ELSE 0 END";
     if sql.dialect == Dialect::Postgres {
         // Per report, its records merged with the reasons of its
         // forwarded ones (a merge join on the keys: an EXISTS per record
         // was an index probe each, or a hash of every reason stored).
+        let sub = match sub {
+            Some(d) => {
+                let d = sql.bind(d.to_string());
+                let (is_domain, is_sub) = (
+                    sql.nocase_eq("r.policy_domain", &d),
+                    sql.subdomain_of("c.header_from", &d),
+                );
+                format!("+ CASE WHEN {is_domain} AND {is_sub} THEN {F_SUB} ELSE 0 END")
+            }
+            None => String::new(),
+        };
         let report = sql.report_conds(q);
         let mut rec = vec!["c.report = r.id".to_string()];
         rec.extend(sql.record_conds(q.filter, q.nets));
         let text = format!(
             "SELECT x.* FROM report r CROSS JOIN LATERAL (
-               SELECT array_agg(c.source_ip), array_agg({ours}), array_agg(c.auth),
-                 array_agg(c.header_from), array_agg(c.count), array_agg({PASS}),
-                 array_agg({dkim_pass}),
-                 array_agg(CASE WHEN c.dmarc_pass THEN 0 WHEN f.record IS NOT NULL
-                   THEN c.count ELSE 0 END)
+               SELECT array_agg(c.source_ip), array_agg(c.auth), array_agg(c.header_from),
+                 array_agg(c.count),
+                 array_agg((CASE WHEN c.dmarc_pass THEN {F_PASS} WHEN f.record IS NOT NULL
+                   THEN {F_FORWARDED} ELSE 0 END
+                   + CASE WHEN c.dkim = 'pass' THEN {F_DKIM_PASS} ELSE 0 END
+                   + {F_OURS} * {ours} {sub})::int2)
                FROM record c LEFT JOIN (SELECT DISTINCT o.record FROM override_reason o
                  WHERE o.report = r.id AND {}) f ON f.record = c.seq
                WHERE {}) x

@@ -8,50 +8,56 @@
 //! results are read after the stream in one query, and those sums are
 //! folded in then: a sum of sums is the same sum.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
-use rusqlite::types::Value;
-
-use super::{add, DbError, DkimSets, Fold, RowRef, Sql, Store};
-use crate::store::views::Cells;
+use super::{add, DbError, DkimSets, Fold, Rec, Sql, Store};
 
 /// How many of the newest auth sets have their DKIM results read before
 /// the stream: a few milliseconds' reading.
 const RECENT: i64 = 10_000;
 
-/// Folds the rows of `text` (one per record, as [`super::totals_sql`]
-/// selects them) into `fold`.
+/// Folds the rows of `text` (arrays with an element per record, as
+/// [`super::totals_sql`] selects them) into `fold`; returns the messages
+/// of the records flagged as a subdomain's (see [`super::fold_totals`]).
 pub(super) fn fold_streamed(
     store: &Store,
     text: &str,
     sql: &Sql,
     fold: &mut Fold,
-) -> Result<(), DbError> {
+) -> Result<i64, DbError> {
+    let mut subs = 0;
     fold.dkim.fetch_recent(store, RECENT)?;
     let mut later = Later::default();
-    store.fold(text, sql, |r| match r.opt_int(2)? {
-        Some(id) if !fold.dkim.sets.contains_key(&id) => later.add(r),
-        _ => fold.add(store, r),
+    store.fold(text, sql, |r| {
+        let r = Rec::flagged(r)?;
+        if r.sub {
+            subs = add(subs, r.messages)?;
+        }
+        match r.auth {
+            Some(id) if !fold.dkim.sets.contains_key(&id) => later.add(&r),
+            _ => fold.add(store, &r),
+        }
     })?;
     if later.0.is_empty() {
-        return Ok(());
+        return Ok(subs);
     }
     let ids: Vec<i64> = later.0.keys().filter_map(|k| k.1).collect();
     fold.dkim.fetch_all(store, ids.into_iter())?;
     for ((ip, auth, from), s) in later.0 {
-        let row = Cells(vec![
-            Value::Text(ip.into()),
-            Value::Integer(s.ours.into()),
-            auth.map_or(Value::Null, Value::Integer),
-            Value::Text(from.into()),
-            Value::Integer(s.messages),
-            Value::Integer(s.pass),
-            Value::Integer(s.dkim_pass),
-            Value::Integer(s.overridden),
-        ]);
-        fold.add(store, &RowRef::Cells(&row))?;
+        let row = Rec {
+            ip: &ip,
+            ours: s.ours,
+            auth,
+            from: &from,
+            messages: s.messages,
+            pass: s.pass,
+            dkim_pass: s.dkim_pass,
+            overridden: s.overridden,
+            sub: false,
+        };
+        fold.add(store, &row)?;
     }
-    Ok(())
+    Ok(subs)
 }
 
 /// The sums of one (source IP, auth set, header From), as the columns of
@@ -74,14 +80,14 @@ type Key = (Box<str>, Option<i64>, Box<str>);
 struct Later(HashMap<Key, Part>);
 
 impl Later {
-    fn add(&mut self, r: &RowRef<'_>) -> Result<(), DbError> {
-        let key = (r.text(0)?.into(), r.opt_int(2)?, r.text(3)?.into());
+    fn add(&mut self, r: &Rec<'_>) -> Result<(), DbError> {
+        let key = (r.ip.into(), r.auth, r.from.into());
         let p = self.0.entry(key).or_default();
-        p.ours |= r.int(1)? != 0;
-        p.messages = add(p.messages, r.int(4)?)?;
-        p.pass = add(p.pass, r.int(5)?)?;
-        p.dkim_pass = add(p.dkim_pass, r.int(6)?)?;
-        p.overridden = add(p.overridden, r.int(7)?)?;
+        p.ours |= r.ours;
+        p.messages = add(p.messages, r.messages)?;
+        p.pass = add(p.pass, r.pass)?;
+        p.dkim_pass = add(p.dkim_pass, r.dkim_pass)?;
+        p.overridden = add(p.overridden, r.overridden)?;
         Ok(())
     }
 }

@@ -20,15 +20,14 @@ use rusqlite::params_from_iter;
 use rusqlite::types::ValueRef;
 
 use super::sql::{Dialect, Sql};
-use super::{Cells, Scope};
+use super::Scope;
 use crate::store::{pg, Backend, DbError, Store};
 
-/// One row being folded: SQLite's own (borrowed) row, element `j` of
-/// each of PostgreSQL's arrays as received, or one read into cells.
+/// One row being folded: SQLite's own (borrowed) row, or element `j`
+/// of each of PostgreSQL's arrays as received.
 pub(crate) enum RowRef<'a> {
     Lite(&'a rusqlite::Row<'a>),
     Arrays(&'a [pg::Col<'a>], usize),
-    Cells(&'a Cells),
 }
 
 fn conversion(i: usize, v: ValueRef<'_>, e: rusqlite::types::FromSqlError) -> DbError {
@@ -46,7 +45,6 @@ impl RowRef<'_> {
     fn cell(&self, i: usize) -> Result<ValueRef<'_>, DbError> {
         match self {
             RowRef::Lite(r) => Ok(r.get_ref(i)?),
-            RowRef::Cells(c) => Ok(c.0.get(i).map_or(ValueRef::Null, ValueRef::from)),
             RowRef::Arrays(cols, j) => Ok(match cols.get(i) {
                 Some(pg::Col::Text(v)) => {
                     v[*j].map_or(ValueRef::Null, |s| ValueRef::Text(s.as_bytes()))
