@@ -24,9 +24,14 @@ enum Handle {
 }
 
 impl Lite {
-    /// A [`Lookup`] on this file; `None` for a database in memory, or when
-    /// a second connection cannot be opened (then everything is parsed).
+    /// A [`Lookup`] on this file; `None` for a database in memory, for a
+    /// file this connection made and has committed nothing to yet (there
+    /// is nothing to find), or when a second connection cannot be opened
+    /// (then everything is parsed).
     pub fn lookup(&self) -> Option<Lookup> {
+        if self.made_here {
+            return None;
+        }
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(self.path()?, flags).ok()?;
         Some(Lookup {
