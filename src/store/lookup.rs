@@ -56,3 +56,25 @@ impl Lookup {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Lite;
+    use crate::store::DEFAULT_BUSY_TIMEOUT;
+
+    /// A file this connection made has nothing to look up until its first
+    /// group commit; an existing file, or the same one after a commit, has.
+    #[test]
+    fn no_lookup_on_a_file_made_here_until_a_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.sqlite");
+        let mut lite = Lite::open_waiting(&path, DEFAULT_BUSY_TIMEOUT).unwrap();
+        assert!(lite.lookup().is_none());
+        lite.open_group().unwrap();
+        lite.commit().unwrap();
+        assert!(lite.lookup().is_some());
+        drop(lite);
+        let lite = Lite::open_waiting(&path, DEFAULT_BUSY_TIMEOUT).unwrap();
+        assert!(lite.lookup().is_some());
+    }
+}
