@@ -236,7 +236,12 @@ impl PathsSource {
         mut reader: impl Read + 'static,
         len: Option<u64>,
     ) -> Option<Result<Input, SourceError>> {
-        let mut head = Vec::new();
+        // Room for the whole file when its size is known (and allowed):
+        // read into an empty vector, the head took ten reads of doubling
+        // sizes (32 bytes first) and a copy at every doubling.
+        let room = len.filter(|&len| len <= self.opts.max_input);
+        let room = room.and_then(|len| usize::try_from(len).ok()).unwrap_or(0);
+        let mut head = Vec::with_capacity(room);
         if let Err(e) = reader.by_ref().take(HEAD_LEN).read_to_end(&mut head) {
             return Some(Err(error(name, "cannot read: ", e)));
         }

@@ -24,9 +24,14 @@ enum Handle {
 }
 
 impl Lite {
-    /// A [`Lookup`] on this file; `None` for a database in memory, or when
-    /// a second connection cannot be opened (then everything is parsed).
+    /// A [`Lookup`] on this file; `None` for a database in memory, for a
+    /// file this connection made and has committed nothing to yet (there
+    /// is nothing to find), or when a second connection cannot be opened
+    /// (then everything is parsed).
     pub fn lookup(&self) -> Option<Lookup> {
+        if self.made_here {
+            return None;
+        }
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(self.path()?, flags).ok()?;
         Some(Lookup {
@@ -49,5 +54,27 @@ impl Lookup {
             Handle::Sqlite(conn) => Ok(is_stored(conn, header)?),
             Handle::Postgres(client) => super::pg::is_stored(&mut client.borrow_mut(), header),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Lite;
+    use crate::store::DEFAULT_BUSY_TIMEOUT;
+
+    /// A file this connection made has nothing to look up until its first
+    /// group commit; an existing file, or the same one after a commit, has.
+    #[test]
+    fn no_lookup_on_a_file_made_here_until_a_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.sqlite");
+        let mut lite = Lite::open_waiting(&path, DEFAULT_BUSY_TIMEOUT).unwrap();
+        assert!(lite.lookup().is_none());
+        lite.open_group().unwrap();
+        lite.commit().unwrap();
+        assert!(lite.lookup().is_some());
+        drop(lite);
+        let lite = Lite::open_waiting(&path, DEFAULT_BUSY_TIMEOUT).unwrap();
+        assert!(lite.lookup().is_some());
     }
 }

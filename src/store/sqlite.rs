@@ -49,6 +49,11 @@ pub struct Lite {
     /// A failed report of the open group could not be deleted
     /// (`undo.rs`): the group must not be committed.
     pub(super) undo_failed: Cell<Option<rusqlite::Error>>,
+    /// This connection made the file and has committed no group yet:
+    /// nothing is stored, so a [`Lookup`](super::Lookup) would find
+    /// nothing (and opening one costs each parsing thread a connection and
+    /// a read of the schema). Only a hint, as the lookup itself is.
+    pub(super) made_here: bool,
     /// Last: fields drop in order, and the statements `sets` holds
     /// (`insert/raw.rs`) must be finalized before the connection closes.
     pub(super) conn: Connection,
@@ -66,11 +71,14 @@ impl Lite {
         }
         // A new file is made whole aside and linked into place
         // (`newfile.rs`); otherwise, or if that gives up, SQLite makes it.
-        if !super::newfile::create(path) {
+        let made_here = super::newfile::create(path);
+        if !made_here {
             create_private(path);
         }
         let conn = Connection::open(path)?;
-        Ok(Lite::setup(conn, busy_timeout)?)
+        let mut lite = Lite::setup(conn, busy_timeout)?;
+        lite.made_here = made_here;
+        Ok(lite)
     }
 
     /// A throwaway database, for tests.
@@ -118,6 +126,7 @@ impl Lite {
             batch: None,
             sets: AuthSets::default(),
             undo_failed: Cell::new(None),
+            made_here: false,
         };
         store.migrate()?;
         Ok(store)
@@ -198,11 +207,15 @@ impl Lite {
             return Err(e.into());
         }
         match self.batch.take() {
-            Some(_) => Ok(self.conn.execute_batch("COMMIT").inspect_err(|_| {
-                // Whatever failed, the sets added by the group are not
-                // known to be in the file.
-                self.sets.clear();
-            })?),
+            Some(_) => {
+                self.conn.execute_batch("COMMIT").inspect_err(|_| {
+                    // Whatever failed, the sets added by the group are not
+                    // known to be in the file.
+                    self.sets.clear();
+                })?;
+                self.made_here = false;
+                Ok(())
+            }
             None => Ok(()),
         }
     }
