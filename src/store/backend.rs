@@ -261,9 +261,22 @@ impl Store {
     /// Report `id`'s source and its original bytes (gzip-compressed, as
     /// kept); `None` when there is no such report, or it has no bytes.
     pub fn report_bytes(&self, id: i64) -> Result<Option<Payload>, DbError> {
+        self.kept_bytes("report", id, crate::extract::PayloadKind::Aggregate)
+    }
+
+    /// Row `id` of `table` (`report`, `tls_report` or `failure_report`):
+    /// its source and the original bytes kept in `<table>_blob`
+    /// (gzip-compressed), as a payload of `kind`; `None` when there is no
+    /// such row or no bytes were kept.
+    pub(super) fn kept_bytes(
+        &self,
+        table: &'static str,
+        id: i64,
+        kind: crate::extract::PayloadKind,
+    ) -> Result<Option<Payload>, DbError> {
         let mut sql = self.sql();
         let text = format!(
-            "SELECT r.source, b.gzip FROM report r JOIN report_blob b ON b.report = r.id
+            "SELECT r.source, b.gzip FROM {table} r JOIN {table}_blob b ON b.report = r.id
              WHERE r.id = {}",
             sql.bind(id)
         );
@@ -274,7 +287,7 @@ impl Store {
             name,
             data: gzip.into(),
             gzip: true,
-            kind: crate::extract::PayloadKind::Aggregate,
+            kind,
         }))
     }
 

@@ -107,21 +107,7 @@ impl Store {
     /// TLS report `id`'s source and original bytes (gzip-compressed, as
     /// kept); `None` when there is no such report.
     pub fn tls_report_bytes(&self, id: i64) -> Result<Option<Payload>, DbError> {
-        let mut sql = self.sql();
-        let text = format!(
-            "SELECT r.source, b.gzip FROM tls_report r JOIN tls_report_blob b ON b.report = r.id
-             WHERE r.id = {}",
-            sql.bind(id)
-        );
-        let rows = self.rows(&text, &sql, |r| {
-            Ok((r.get::<String>(0)?, r.get::<Vec<u8>>(1)?))
-        })?;
-        Ok(rows.into_iter().next().map(|(name, gzip)| Payload {
-            name,
-            data: gzip.into(),
-            gzip: true,
-            kind: PayloadKind::Tls,
-        }))
+        self.kept_bytes("tls_report", id, PayloadKind::Tls)
     }
 
     /// Every stored failure report, oldest first.

@@ -92,21 +92,7 @@ impl Store {
     /// kept); `None` when there is no such report or it was stored
     /// redacted (no mail kept).
     pub fn failure_report_bytes(&self, id: i64) -> Result<Option<Payload>, DbError> {
-        let mut sql = self.sql();
-        let text = format!(
-            "SELECT f.source, b.gzip FROM failure_report f
-             JOIN failure_report_blob b ON b.report = f.id WHERE f.id = {}",
-            sql.bind(id)
-        );
-        let rows = self.rows(&text, &sql, |r| {
-            Ok((r.get::<String>(0)?, r.get::<Vec<u8>>(1)?))
-        })?;
-        Ok(rows.into_iter().next().map(|(name, gzip)| Payload {
-            name,
-            data: gzip.into(),
-            gzip: true,
-            kind: PayloadKind::Failure,
-        }))
+        self.kept_bytes("failure_report", id, PayloadKind::Failure)
     }
 
     /// Replaces TLS report `id`'s rows with what `report` (parsed from its
