@@ -10,7 +10,7 @@ mod corpus;
 mod fixture;
 
 use corpus::corpus_dir;
-use fixture::{midnight, run, Env, Rec, Report};
+use fixture::{assert_same_rows, midnight, run, Env, Rec, Report};
 
 /// One line per row of every table a report fills, by identity (never by
 /// id, which differs between databases), in one order; SQL both dialects
@@ -141,16 +141,7 @@ fn real_reports_are_stored_row_for_row_as_on_sqlite() {
     };
     let (want, got) = (settled(dump_sqlite(&lite)), settled(dump_postgres(&url)));
     assert!(want[1].contains('|'), "the corpus has override reasons");
-    for (w, g) in want.iter().zip(&got) {
-        let (w, g): (Vec<&str>, Vec<&str>) = (w.lines().collect(), g.lines().collect());
-        let missing: Vec<&&str> = w.iter().filter(|l| !g.contains(l)).take(5).collect();
-        let extra: Vec<&&str> = g.iter().filter(|l| !w.contains(l)).take(5).collect();
-        assert!(
-            missing.is_empty() && extra.is_empty(),
-            "missing {missing:#?}\nextra {extra:#?}"
-        );
-        assert_eq!(g.len(), w.len());
-    }
+    assert_same_rows(&got, &want);
     let settled = |b: Vec<(String, String, Vec<u8>)>| -> Vec<(String, String, Vec<u8>)> {
         b.into_iter()
             .filter(|(org, id, _)| !conflicting.contains(&format!("{org}|{id}|")))
