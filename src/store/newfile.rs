@@ -4,7 +4,7 @@
 //! made and unlinked: switching to WAL is a rollback-journal transaction
 //! (journal, directory, journal header, database), and the schema's commit
 //! was the WAL's first (its header and directory entry). On a busy disk
-//! those were most of a short run (bench/round7-startup.md).
+//! those were most of a short run (bench/README.md, seventh round).
 //!
 //! Here the schema is written into a private file next to `path`
 //! (`<name>-new.<pid>`, mode 0600) with neither journal nor sync — nobody

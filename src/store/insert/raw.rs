@@ -5,7 +5,7 @@
 //! allocates, copies and later frees each value, and a cached statement
 //! going back to rusqlite's cache has every parameter cleared. For the
 //! `record` rows (`rows.rs`) that was a third of the writer's instructions
-//! once many rows share a statement (bench/round7-writefast.md). Here a
+//! once many rows share a statement (bench/README.md, seventh round). Here a
 //! value is bound by pointer, and the borrow checker keeps it alive and
 //! unchanged until the statement has run:
 //!

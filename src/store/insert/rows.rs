@@ -27,7 +27,7 @@ const WIDTH: usize = 13;
 /// Rows per statement: a full statement first, then what the rest of a
 /// report fills. Item 1 of `bench/run.sh` (reports of 100 records) took
 /// the fewest instructions with these among 128/64/32 first
-/// (bench/round7-writefast.md).
+/// (bench/README.md, seventh round).
 const SIZES: [usize; 4] = [32, 8, 2, 1];
 
 /// The INSERT of `rows` rows. `OR IGNORE` spares SQLite a statement
