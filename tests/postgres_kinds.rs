@@ -9,10 +9,9 @@
 
 mod common;
 
-use std::io::Write;
 
 use common::both::{mails, mbox, summary, Db};
-use common::mail::{arf_mail, tls_json};
+use common::mail::{arf_mail, gzip, tls_json};
 use serde_json::Value;
 
 /// Every view over TLS and failure reports and the alert, as JSON.
@@ -251,9 +250,7 @@ fn reparse_on_postgres_moves_a_quarantined_tls_report_into_the_store() {
         5,
         &[],
     );
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(json.as_bytes()).unwrap();
-    let gz = gz.finish().unwrap();
+    let gz = gzip(json.as_bytes());
     pg.ok(&["quarantine", "list"]);
     let mut c = postgres::Client::connect(pg.url.as_ref().unwrap(), postgres::NoTls).unwrap();
     c.execute(

@@ -6,11 +6,10 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use common::cli::{db_arg, dmarcdb, on_postgres, run_ok};
-use common::mail::{arf_mail, report_mail, report_xml, tls_json, tls_mail, Rec};
+use common::mail::{arf_mail, gzip, report_mail, report_xml, tls_json, tls_mail, Rec};
 use rusqlite::{params, Connection};
 use serde_json::Value;
 
@@ -498,9 +497,7 @@ fn reparse_moves_tls_reports_an_earlier_version_quarantined_into_the_store() {
         5,
         &[],
     );
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    gz.write_all(json.as_bytes()).unwrap();
-    let gz = gz.finish().unwrap();
+    let gz = gzip(json.as_bytes());
     let sql = "INSERT INTO quarantine (sha256, source, reason, gzip, first_seen, last_seen)
          VALUES ($1, 'old/tls.json', 'not a DMARC aggregate report (JSON, looks like SMTP TLS report)', $2, 1, 1)";
     if on_postgres() {
