@@ -9,7 +9,6 @@
 
 mod common;
 
-
 use common::both::{mails, mbox, summary, Db};
 use common::mail::{arf_mail, gzip, tls_json};
 use serde_json::Value;

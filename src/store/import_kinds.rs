@@ -9,7 +9,7 @@
 //! variant's digest, the secret's name).
 
 use rusqlite::types::Value;
-use rusqlite::{params_from_iter, Connection};
+use rusqlite::Connection;
 
 use super::views::Cells;
 use super::{Backend, DbError, Store};
@@ -72,14 +72,7 @@ pub(super) struct LiteExec<'a>(pub(super) &'a Connection);
 
 impl Exec for LiteExec<'_> {
     fn rows(&mut self, text: &str, args: &[Value]) -> Result<Vec<Cells>, DbError> {
-        let mut st = self.0.prepare_cached(text)?;
-        let n = st.column_count();
-        let rows = st.query_map(params_from_iter(args.iter()), |r| {
-            (0..n).map(|i| r.get::<_, Value>(i)).collect()
-        })?;
-        Ok(rows
-            .map(|r| r.map(Cells))
-            .collect::<rusqlite::Result<_>>()?)
+        super::sqlite::cells(self.0, text, args)
     }
 }
 

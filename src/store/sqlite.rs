@@ -334,15 +334,21 @@ fn create_private(path: &Path) {
 impl Lite {
     /// Every row of `text` with `args` bound, as [`Cells`].
     pub(super) fn cells(&self, text: &str, args: &[Value]) -> Result<Vec<Cells>, DbError> {
-        let mut st = self.conn.prepare_cached(text)?;
-        let n = st.column_count();
-        let rows = st.query_map(params_from_iter(args.iter()), |r| {
-            (0..n).map(|i| r.get::<_, Value>(i)).collect()
-        })?;
-        Ok(rows
-            .map(|r| r.map(Cells))
-            .collect::<rusqlite::Result<_>>()?)
+        cells(&self.conn, text, args)
     }
+}
+
+/// Every row of `text` with `args` bound on `conn`, as [`Cells`] (also
+/// for code that holds only the connection, e.g. inside a transaction).
+pub(super) fn cells(conn: &Connection, text: &str, args: &[Value]) -> Result<Vec<Cells>, DbError> {
+    let mut st = conn.prepare_cached(text)?;
+    let n = st.column_count();
+    let rows = st.query_map(params_from_iter(args.iter()), |r| {
+        (0..n).map(|i| r.get::<_, Value>(i)).collect()
+    })?;
+    Ok(rows
+        .map(|r| r.map(Cells))
+        .collect::<rusqlite::Result<_>>()?)
 }
 
 impl Lite {
