@@ -10,7 +10,7 @@ mod corpus;
 mod fixture;
 
 use corpus::corpus_dir;
-use fixture::{assert_same_rows, midnight, run, Env, Rec, Report};
+use fixture::{assert_same_rows, midnight, run, sorted_rows, Env, Rec, Report};
 
 /// One line per row of every table a report fills, by identity (never by
 /// id, which differs between databases), in one order; SQL both dialects
@@ -56,18 +56,7 @@ fn dump_sqlite(env: &Env) -> Vec<String> {
 /// The dump of a PostgreSQL database, sorted.
 fn dump_postgres(url: &str) -> Vec<String> {
     let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
-    let mut all = Vec::new();
-    for sql in DUMP {
-        let mut rows: Vec<String> = c
-            .query(*sql, &[])
-            .unwrap()
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        rows.sort();
-        all.push(rows.join("\n"));
-    }
-    all
+    sorted_rows(&mut c, DUMP)
 }
 
 /// The original bytes of every report, by identity.

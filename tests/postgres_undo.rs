@@ -10,7 +10,7 @@
 
 mod fixture;
 
-use fixture::{assert_same_rows, midnight, run, Env, Rec, Report};
+use fixture::{assert_same_rows, midnight, run, sorted_rows, Env, Rec, Report};
 
 /// A record whose DKIM result names `domain` (one auth-result set per
 /// domain).
@@ -57,31 +57,25 @@ fn dump(url: &str) -> Vec<String> {
             format!("{t}: {n}")
         })
         .collect();
-    for sql in [
-        "SELECT concat_ws('|', r.org_name, r.report_id, c.seq, c.source_ip, c.count,
+    all.extend(sorted_rows(
+        &mut c,
+        &[
+            "SELECT concat_ws('|', r.org_name, r.report_id, c.seq, c.source_ip, c.count,
            c.disposition, c.dkim, c.spf, c.dmarc_pass, c.header_from, a.key)
          FROM record c JOIN report r ON r.id = c.report LEFT JOIN auth_set a ON a.id = c.auth",
-        "SELECT concat_ws('|', r.org_name, r.report_id, o.record, o.seq, o.type, o.comment)
+            "SELECT concat_ws('|', r.org_name, r.report_id, o.record, o.seq, o.type, o.comment)
          FROM override_reason o JOIN report r ON r.id = o.report",
-        "SELECT concat_ws('|', r.org_name, r.report_id, r.record_count, r.message_count,
+            "SELECT concat_ws('|', r.org_name, r.report_id, r.record_count, r.message_count,
            r.pass_count, encode(b.sha256, 'hex'), md5(i.hashes))
          FROM report r LEFT JOIN report_blob b ON b.report = r.id
          LEFT JOIN report_ips i ON i.report = r.id",
-        "SELECT a.key FROM auth_set a",
-        "SELECT concat_ws('|', a.key, d.seq, d.domain, d.selector, d.result, d.human_result)
+            "SELECT a.key FROM auth_set a",
+            "SELECT concat_ws('|', a.key, d.seq, d.domain, d.selector, d.result, d.human_result)
          FROM dkim_result d JOIN auth_set a ON a.id = d.auth_set",
-        "SELECT concat_ws('|', a.key, s.seq, s.domain, s.scope, s.result, s.human_result)
+            "SELECT concat_ws('|', a.key, s.seq, s.domain, s.scope, s.result, s.human_result)
          FROM spf_result s JOIN auth_set a ON a.id = s.auth_set",
-    ] {
-        let mut rows: Vec<String> = c
-            .query(sql, &[])
-            .unwrap()
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        rows.sort();
-        all.push(rows.join("\n"));
-    }
+        ],
+    ));
     all
 }
 
