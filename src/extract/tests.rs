@@ -261,6 +261,7 @@ fn zip_with_too_many_members_is_refused_once() {
     );
 }
 
+mod begun;
 mod corpus;
 mod hostile;
 mod mail;

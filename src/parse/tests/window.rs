@@ -404,3 +404,37 @@ fn one_end_tag_closing_two_records_completes_the_outer_one() {
     rdr.header().unwrap();
     assert!(rdr.next_record().unwrap().is_none());
 }
+
+/// A parsing thread keeps its window's buffer for the next document, with
+/// the last document's bytes still in it. A document that is the first
+/// part of the one before must read as it does on a fresh thread: ending
+/// early, not running on into the stale bytes behind it.
+#[test]
+fn a_kept_buffer_never_shows_the_last_documents_bytes() {
+    let mut whole = MINIMAL.replace("</feedback>", "");
+    let record = &MINIMAL[MINIMAL.find("<record>").unwrap()..MINIMAL.find("</feedback>").unwrap()];
+    while whole.len() < 16 * 1024 {
+        whole.push_str(record);
+    }
+    whole.push_str("</feedback>");
+    let whole = whole.into_bytes();
+    let cuts = [whole.len() / 3, whole.len() / 2, whole.len() - 20];
+    let fresh: Vec<Vec<String>> = cuts
+        .iter()
+        .map(|&cut| {
+            let part = whole[..cut].to_vec();
+            std::thread::spawn(move || outcomes(&mut ReportReader::new(part.as_slice())))
+                .join()
+                .unwrap()
+        })
+        .collect();
+    for (cut, fresh) in cuts.iter().zip(&fresh) {
+        // On this thread: the whole document first, leaving its bytes in
+        // the buffer kept, then its first part.
+        let full = outcomes(&mut ReportReader::new(whole.as_slice()));
+        assert_eq!(full.last().unwrap(), "Ok(None)", "the whole document ends");
+        let part = outcomes(&mut ReportReader::new(&whole[..*cut]));
+        assert_eq!(&part, fresh, "cut at {cut}");
+        assert_ne!(part.last().unwrap(), "Ok(None)", "cut at {cut}: ends early");
+    }
+}
