@@ -4,12 +4,15 @@
 //! `reparse` of TLS reports an earlier version quarantined.
 
 mod common;
+#[path = "support/kinds.rs"]
+mod kinds;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use common::cli::{db_arg, dmarcdb, on_postgres, run_ok};
-use common::mail::{arf_mail, gzip, report_mail, report_xml, tls_json, tls_mail, Rec};
+use common::cli::{dmarcdb, on_postgres, run_ok};
+use common::mail::{gzip, report_xml, tls_json, Rec};
+use kinds::{count, json_view, mails, mbox, pg, stdout};
 use rusqlite::{params, Connection};
 use serde_json::Value;
 
@@ -21,42 +24,6 @@ fn corpus() -> Option<PathBuf> {
         eprintln!("notice: ../shared/corpus is absent; corpus tests skipped");
         None
     }
-}
-
-fn json_view(db: &Path, args: &[&str]) -> Vec<Value> {
-    let out = run_ok(
-        dmarcdb(db)
-            .arg("query")
-            .args(args)
-            .args(["--format", "json"]),
-    );
-    serde_json::from_slice::<Value>(&out.stdout)
-        .unwrap()
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
-fn count(db: &Path, table: &str) -> i64 {
-    let sql = format!("SELECT count(*) FROM {table}");
-    if on_postgres() {
-        return pg(db).query_one(&sql, &[]).unwrap().get(0);
-    }
-    Connection::open(db)
-        .unwrap()
-        .query_row(&sql, [], |r| r.get(0))
-        .unwrap()
-}
-
-/// A connection to the PostgreSQL database the tests call `db`
-/// (`DMARCDB_TEST_DB=postgres`).
-fn pg(db: &Path) -> postgres::Client {
-    let url = db_arg(db).into_string().unwrap();
-    postgres::Client::connect(&url, postgres::NoTls).unwrap()
-}
-
-fn stdout(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 #[test]
@@ -202,151 +169,6 @@ fn dry_run_names_every_kind_and_writes_nothing() {
 }
 
 /// One of each kind, dated yesterday so the default 7-day windows see it.
-struct Mails {
-    tls: Vec<u8>,
-    arf: Vec<u8>,
-    aggregate: Vec<u8>,
-}
-
-fn mails(tag: &str) -> Mails {
-    let now = chrono::Utc::now().timestamp();
-    let day = now - now % 86_400 - 86_400;
-    let json = tls_json(
-        "tls.example",
-        &format!("tls-{tag}"),
-        day,
-        "example.org",
-        900,
-        &[("certificate-expired", 100)],
-    );
-    let xml = report_xml(
-        "agg.example",
-        &format!("agg-{tag}"),
-        day,
-        &[Rec {
-            ip: "198.51.100.66",
-            count: 30,
-            pass: false,
-        }],
-    );
-    Mails {
-        tls: tls_mail("tls.example", &format!("tls-{tag}"), &json),
-        arf: arf_mail(
-            &format!("arf-{tag}"),
-            "198.51.100.66",
-            "example.org",
-            day + 3600,
-        ),
-        aggregate: report_mail("agg.example", &format!("agg-{tag}"), &xml),
-    }
-}
-
-fn mbox(messages: &[&[u8]]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for m in messages {
-        out.extend_from_slice(b"From dmarc@reporter.example Mon Nov  3 00:00:00 2025\r\n");
-        out.extend_from_slice(m);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
-
-fn assert_one_of_each(db: &Path, tag: &str) {
-    let tls = json_view(db, &["tls-reports"]);
-    assert!(
-        tls.iter().any(|r| r["report_id"] == format!("tls-{tag}")),
-        "{tls:?}"
-    );
-    let f = json_view(db, &["failure-reports"]);
-    assert!(
-        f.iter()
-            .any(|r| r["subject"] == format!("Invoice arf-{tag}")),
-        "{f:?}"
-    );
-}
-
-#[test]
-fn every_source_reads_tls_and_failure_reports() {
-    let dir = tempfile::tempdir().unwrap();
-    // Files in a directory.
-    let m = mails("files");
-    let files = dir.path().join("files");
-    std::fs::create_dir(&files).unwrap();
-    std::fs::write(files.join("tls.eml"), &m.tls).unwrap();
-    std::fs::write(files.join("arf.eml"), &m.arf).unwrap();
-    let db = dir.path().join("files.db");
-    let out = run_ok(dmarcdb(&db).arg("ingest").arg(&files));
-    assert!(
-        stdout(&out).starts_with("2 new report(s) (0 aggregate with 0 records, 1 TLS, 1 failure)"),
-        "{}",
-        stdout(&out)
-    );
-    assert_one_of_each(&db, "files");
-
-    // An mbox file, and the same mbox on stdin.
-    let m = mails("mbox");
-    let path = dir.path().join("box.mbox");
-    std::fs::write(&path, mbox(&[&m.tls, &m.arf, &m.aggregate])).unwrap();
-    let db = dir.path().join("mbox.db");
-    let out = run_ok(dmarcdb(&db).arg("ingest").arg(&path));
-    assert!(
-        stdout(&out).starts_with("3 new report(s) (1 aggregate with 1 records, 1 TLS, 1 failure)"),
-        "{}",
-        stdout(&out)
-    );
-    assert_one_of_each(&db, "mbox");
-    let db = dir.path().join("stdin.db");
-    let out = run_ok(
-        dmarcdb(&db)
-            .args(["ingest", "-"])
-            .write_stdin(mbox(&[&m.tls, &m.arf])),
-    );
-    assert!(
-        stdout(&out).starts_with("2 new report(s)"),
-        "{}",
-        stdout(&out)
-    );
-    assert_one_of_each(&db, "mbox");
-
-    // A Maildir: both marked seen after the commit.
-    let m = mails("maildir");
-    let md = dir.path().join("Maildir");
-    for d in ["cur", "new", "tmp"] {
-        std::fs::create_dir_all(md.join(d)).unwrap();
-    }
-    std::fs::write(md.join("new/1.tls"), &m.tls).unwrap();
-    std::fs::write(md.join("new/2.arf"), &m.arf).unwrap();
-    let db = dir.path().join("maildir.db");
-    run_ok(dmarcdb(&db).arg("ingest").arg(&md));
-    assert_one_of_each(&db, "maildir");
-    assert_eq!(std::fs::read_dir(md.join("new")).unwrap().count(), 0);
-    assert_eq!(std::fs::read_dir(md.join("cur")).unwrap().count(), 2);
-}
-
-#[test]
-fn imap_reads_tls_and_failure_reports_and_marks_them_seen() {
-    let Some(d) = common::dovecot::Dovecot::start() else {
-        return;
-    };
-    let m = mails("imap");
-    d.append("INBOX", &m.tls, false);
-    d.append("INBOX", &m.arf, false);
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("imap.db");
-    let mut cmd = dmarcdb(&db);
-    for (k, v) in d.env() {
-        cmd.env(k, v);
-    }
-    let out = run_ok(cmd.arg("imap").arg("--ca-file").arg(d.ca_pem_path()));
-    assert!(
-        stdout(&out).starts_with("2 new report(s)"),
-        "{}",
-        stdout(&out)
-    );
-    assert_one_of_each(&db, "imap");
-    assert_eq!(d.seen_count("INBOX"), 2);
-}
-
 #[test]
 fn tls_views_and_alert_name_the_failing_domain_and_the_failure_reports() {
     let dir = tempfile::tempdir().unwrap();

@@ -117,6 +117,14 @@ impl Db {
 /// A TLS report mail, a failure report mail and an aggregate report mail
 /// about one failing source, made distinct by `tag`.
 pub fn mails(tag: &str) -> [Vec<u8>; 3] {
+    mails_with(
+        tag,
+        &[("certificate-expired", 100), ("starttls-not-supported", 7)],
+    )
+}
+
+/// [`mails`] with the TLS report's failure types and session counts given.
+pub fn mails_with(tag: &str, failures: &[(&str, i64)]) -> [Vec<u8>; 3] {
     let now = chrono::Utc::now().timestamp();
     let day = now - now % 86_400 - 86_400;
     let json = tls_json(
@@ -125,7 +133,7 @@ pub fn mails(tag: &str) -> [Vec<u8>; 3] {
         day,
         "example.org",
         900,
-        &[("certificate-expired", 100), ("starttls-not-supported", 7)],
+        failures,
     );
     let xml = report_xml(
         "agg.example",
