@@ -1,5 +1,6 @@
 //! On PostgreSQL, a report that fails part-way through a writer group
-//! leaves nothing behind (`src/store/pg/undo.rs`, `load.rs`): not its
+//! (a record that does not parse, or a panic: a bug, which the ingest
+//! loop catches) leaves nothing behind (`src/store/pg/undo.rs`, `load.rs`): not its
 //! rows, not the auth-result sets it was the first to use (whether a load
 //! had stored them already or they were still waiting), while the sets it
 //! shares with the group's other reports, before and after it, are stored
@@ -10,6 +11,9 @@
 
 mod fixture;
 
+use dmarcdb::extract::{Limits, Payload, PayloadKind};
+use dmarcdb::parse::ReportReader;
+use dmarcdb::store::{Location, Store};
 use fixture::{assert_same_rows, midnight, run, sorted_rows, Env, Rec, Report};
 
 /// A record whose DKIM result names `domain` (one auth-result set per
@@ -191,4 +195,85 @@ fn a_report_failing_part_way_in_a_group_leaves_no_auth_set_behind() {
         Some(2),
         "{list}"
     );
+}
+
+/// Stores `report` through the library, as the ingest loop does; with
+/// `panic_at`, the record source panics when asked for that record (a bug
+/// part-way through a report, which the ingest loop catches).
+fn store(s: &mut Store, report: &Report, panic_at: Option<usize>) -> bool {
+    let limits = Limits::default();
+    let payload = Payload {
+        name: format!("{}.xml", report.id),
+        data: std::sync::Arc::new(report.xml().into_bytes()),
+        gzip: false,
+        kind: PayloadKind::Aggregate,
+    };
+    let mut reader = ReportReader::new(payload.reader(&limits));
+    let header = reader.header().unwrap();
+    let mut n = 0;
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        s.store_parsed(&payload, &limits, "test", header, &mut || {
+            n += 1;
+            assert!(Some(n) != panic_at, "a bug half-way");
+            Ok(reader.next_record()?)
+        })
+        .unwrap();
+    }))
+    .is_ok()
+}
+
+#[test]
+fn a_panic_part_way_through_a_report_in_a_group_leaves_nothing_of_it() {
+    let Some(_) = fixture::postgres::cluster() else {
+        return;
+    };
+    let day = midnight(1);
+    let a = Report::day(
+        "A",
+        "a1",
+        day,
+        (0..40).map(|k| rec(k, "a.example")).collect(),
+    );
+    // Past one load (8,192 rows), with sets of its own loaded and waiting.
+    let b = Report::day(
+        "B",
+        "b1",
+        day,
+        (0..9_000)
+            .map(|k| rec(k, &format!("b{}.example", k % 300)))
+            .collect(),
+    );
+    let c = Report::day(
+        "C",
+        "c1",
+        day,
+        (0..30).map(|k| rec(k, "b7.example")).collect(),
+    );
+    let open = |env: &Env| Store::connect(&Location::Postgres(env.url.clone().unwrap())).unwrap();
+
+    let seen = Env::on(true);
+    let mut s = open(&seen);
+    s.set_batching(true).unwrap();
+    assert!(store(&mut s, &a, None));
+    assert!(
+        !store(&mut s, &b, Some(8_900)),
+        "the panic reaches the caller"
+    );
+    assert!(store(&mut s, &c, None));
+    s.set_batching(false).unwrap();
+    drop(s);
+
+    let never = Env::on(true);
+    let mut s = open(&never);
+    s.set_batching(true).unwrap();
+    assert!(store(&mut s, &a, None) && store(&mut s, &c, None));
+    s.set_batching(false).unwrap();
+    drop(s);
+
+    let (got, want) = (
+        dump(seen.url.as_ref().unwrap()),
+        dump(never.url.as_ref().unwrap()),
+    );
+    assert_same_rows(&got, &want);
+    assert!(want.iter().any(|t| t.contains("b7.example")));
 }

@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use super::super::report_ips::IpHashes;
 use super::super::write::{gzip, header_errors, keep_bytes, Totals};
 use super::super::{variant, DbError, StoreError, Stored};
+use super::load::Mark;
 use super::variant::{stored_id, Guarded, Savepoint};
 use super::{nul, undo, Conn, Pg};
 use crate::extract::{Limits, Payload};
@@ -44,7 +45,7 @@ impl Pg {
             };
             let mark = client.load.mark();
             let mut ips = IpHashes::default();
-            let mut records = || -> Result<Totals, StoreError> {
+            let records = || -> Result<Totals, StoreError> {
                 let mut t = Totals::default();
                 while let Some(rec) = next_record()? {
                     nul::record(&rec)?;
@@ -57,15 +58,23 @@ impl Pg {
                 }
                 Ok(t)
             };
-            let t = match records() {
-                Ok(t) => t,
-                Err(e) => {
+            // A panic part-way (a bug, ours or a parsing library's on
+            // hostile bytes) is caught by the ingest loop, which goes on
+            // with the group: the report is taken out as for a parse
+            // error before the panic goes on unwinding, or its first
+            // records would be committed with the group.
+            let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(records));
+            let t = match read {
+                Ok(Ok(t)) => t,
+                Ok(Err(e)) => {
                     if matches!(e, StoreError::Parse(_)) {
-                        let loaded = client.load.loaded_since(mark);
-                        let sets = client.load.discard(mark);
-                        undo::remove(client, id, loaded, &sets)?;
+                        take_out(client, id, mark)?;
                     }
                     return Err(e);
+                }
+                Err(panic) => {
+                    take_out(client, id, mark)?;
+                    std::panic::resume_unwind(panic);
                 }
             };
             let blob = keep_bytes(payload).into_owned();
@@ -101,6 +110,14 @@ impl Pg {
         )?;
         Ok(())
     }
+}
+
+/// Takes report `id` out of the group: its rows still in the buffer
+/// (pushed since `mark`) and whatever a load wrote of it already.
+fn take_out(client: &mut Conn, id: i64, mark: Mark) -> Result<(), DbError> {
+    let loaded = client.load.loaded_since(mark);
+    let sets = client.load.discard(mark);
+    undo::remove(client, id, loaded, &sets)
 }
 
 /// A report whose identity key is stored already: the same copy, or one
