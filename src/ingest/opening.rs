@@ -52,6 +52,12 @@ impl Opening {
         })
     }
 
+    /// Whether the store is there to be waited for without waiting (made,
+    /// or failed).
+    pub(crate) fn is_ready(&self) -> bool {
+        self.thread.as_ref().is_none_or(|t| t.is_finished())
+    }
+
     /// The file's path, as given.
     pub fn path(&self) -> &Path {
         &self.path

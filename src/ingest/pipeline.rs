@@ -11,8 +11,9 @@
 //!
 //! The source stays on this thread (it need not be `Send`: the mbox source
 //! shares its file through an `Rc`) and queues each input for the parsing
-//! threads, at most [`INPUTS_AHEAD`] ahead, with a channel for the answer
-//! (a [`Job`]). The parsing thread that takes it answers there with a
+//! threads, at most [`INPUTS_AHEAD`] ahead ([`OPENING_AHEAD`] while a new
+//! database file is being made on a thread of its own, `ingest::opening`),
+//! with a channel for the answer (a [`Job`]). The parsing thread that takes it answers there with a
 //! stream of [`Msg`]s: what extraction found, then per payload its header
 //! and its records in chunks, then [`Msg::InputDone`]; the writer reads the
 //! answers in the source's order. Everything else is
@@ -66,6 +67,12 @@ const RECORDS_BUF: usize = 16 * 1024;
 const MAX_PARSERS: usize = 2;
 /// Inputs handed to the parsing threads and not yet written, at most...
 const INPUTS_AHEAD: usize = 16;
+/// ...or this many while a new database file is being made (`Opening`):
+/// the parsing threads would have nothing else to do, and every input
+/// parsed then is work the writer's core does not share later. (Raised
+/// for the whole run, it was worse: more parsed reports alive at once
+/// fault in more fresh memory while both cores are busy; bench/README.md.)
+const OPENING_AHEAD: usize = 64;
 /// ...and their bytes, unless there is only one: a directory of huge files
 /// is not read into memory sixteen at a time.
 const BYTES_AHEAD: usize = 16 * 1024 * 1024;
@@ -133,40 +140,53 @@ struct Unpacked {
 /// The inputs handed to the parsing threads and not yet written, in the
 /// source's order.
 struct Ahead {
+    /// The parsing threads' queue; dropped once the source has ended (or
+    /// failed fatally), so that they stop as soon as they are done, while
+    /// the writer still writes, rather than after it.
+    jobs: Option<SyncSender<Job>>,
     queue: VecDeque<Next>,
     in_flight: usize,
     bytes: usize,
-    /// The source has no more (or failed fatally).
-    ended: bool,
 }
 
 impl Ahead {
-    /// Hands out inputs until [`INPUTS_AHEAD`] (or [`BYTES_AHEAD`]) wait.
-    fn fill(&mut self, source: &mut dyn Source, jobs: &SyncSender<Job>) {
-        while !self.ended
-            && self.in_flight < INPUTS_AHEAD
-            && (self.in_flight == 0 || self.bytes < BYTES_AHEAD)
-        {
-            match source.next_input() {
-                None => self.ended = true,
-                Some(Ok(input)) => {
-                    let len = input.bytes.len();
-                    let (answer, answers) = mpsc::sync_channel(BATCHES_AHEAD);
-                    // Never blocks: the channel holds INPUTS_AHEAD.
-                    if jobs.send(Job { input, answer }).is_err() {
-                        panic!("the parsing thread stopped");
-                    }
-                    self.in_flight += 1;
-                    self.bytes += len;
-                    self.queue
-                        .push_back(Next::Input(len, FromParser::new(answers)));
+    /// Hands out inputs until `cap` (or [`BYTES_AHEAD`]) wait.
+    fn fill(&mut self, source: &mut dyn Source, cap: usize) {
+        while self.hand_out(source, cap) {}
+    }
+
+    /// Hands out the next input unless `cap` (or [`BYTES_AHEAD`]) wait or
+    /// the source has ended; returns whether it may go on.
+    fn hand_out(&mut self, source: &mut dyn Source, cap: usize) -> bool {
+        let Some(jobs) = &self.jobs else {
+            return false;
+        };
+        if self.in_flight >= cap || (self.in_flight > 0 && self.bytes >= BYTES_AHEAD) {
+            return false;
+        }
+        match source.next_input() {
+            None => self.jobs = None,
+            Some(Ok(input)) => {
+                let len = input.bytes.len();
+                let (answer, answers) = mpsc::sync_channel(BATCHES_AHEAD);
+                // Never blocks: the channel holds OPENING_AHEAD, the most
+                // handed out at once.
+                if jobs.send(Job { input, answer }).is_err() {
+                    panic!("the parsing thread stopped");
                 }
-                Some(Err(e)) => {
-                    self.ended = e.fatal;
-                    self.queue.push_back(Next::Failed(e));
+                self.in_flight += 1;
+                self.bytes += len;
+                self.queue
+                    .push_back(Next::Input(len, FromParser::new(answers)));
+            }
+            Some(Err(e)) => {
+                if e.fatal {
+                    self.jobs = None;
                 }
+                self.queue.push_back(Next::Failed(e));
             }
         }
+        self.jobs.is_some()
     }
 }
 
@@ -193,7 +213,8 @@ pub(super) fn drive<'s>(
     let parsers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let parsers = parsers.clamp(1, MAX_PARSERS);
     let limits = &opts.limits;
-    let (jobs, to_parse) = mpsc::sync_channel(INPUTS_AHEAD);
+    // Room for every input handed out: sending a job never blocks.
+    let (jobs, to_parse) = mpsc::sync_channel(OPENING_AHEAD);
     let to_parse = &Mutex::new(to_parse);
     std::thread::scope(|scope| {
         for _ in 0..parsers {
@@ -215,7 +236,8 @@ pub(super) fn drive<'s>(
             msgs: FromParser::new(mpsc::sync_channel(0).1),
             opening,
         };
-        // Returning drops the channel ends, which stops the parsing threads.
+        // The channel is closed once the source has ended (or the writer
+        // returns), which stops the parsing threads.
         w.drive(source, jobs)
     })
 }
@@ -238,17 +260,21 @@ struct Writer<'a, 's> {
 impl Writer<'_, '_> {
     fn drive(&mut self, source: &mut dyn Source, jobs: SyncSender<Job>) -> Result<(), Fatal> {
         let mut ahead = Ahead {
+            jobs: Some(jobs),
             queue: VecDeque::new(),
             in_flight: 0,
             bytes: 0,
-            ended: false,
         };
-        ahead.fill(source, &jobs);
-        // The first inputs are being parsed: now the store being made, if
-        // any (its disk syncs overlapped with them).
+        ahead.fill(source, INPUTS_AHEAD);
+        // The first inputs are being parsed: the store being made, if any,
+        // is waited for now (its disk syncs overlap with them), and while
+        // it is not there the parsing threads may go further ahead.
+        while self.opening.as_ref().is_some_and(|o| !o.is_ready())
+            && ahead.hand_out(source, OPENING_AHEAD)
+        {}
         self.wait_for_store()?;
         loop {
-            ahead.fill(source, &jobs);
+            ahead.fill(source, INPUTS_AHEAD);
             match ahead.queue.pop_front() {
                 None => return Ok(()),
                 Some(Next::Failed(e)) if e.fatal => return Err(Fatal::Source(e)),
