@@ -15,7 +15,10 @@
 //! This module prints nothing: it reports [`Event`]s to a callback, and the
 //! CLI decides what a person sees.
 
+mod opening;
 mod pipeline;
+
+pub use opening::Opening;
 
 use crate::extract::{ExtractError, Limits};
 use crate::source::{Input, InputKind, Source, SourceError};
@@ -127,6 +130,10 @@ pub enum Fatal {
     /// would print it twice.
     #[error("database error: {0}")]
     Db(DbError),
+    /// The database of an [`Opening`] could not be opened (nothing was
+    /// written or acknowledged).
+    #[error("cannot open the database: {0}")]
+    Open(DbError),
     #[error("{0}")]
     Source(SourceError),
 }
@@ -134,6 +141,43 @@ pub enum Fatal {
 impl From<DbError> for Fatal {
     fn from(e: DbError) -> Fatal {
         Fatal::Db(e)
+    }
+}
+
+/// Where a run stores what it reads.
+pub enum Target<'a> {
+    /// Nowhere: a dry run.
+    Nowhere,
+    /// An open store.
+    Store(&'a mut Store),
+    /// A new file being made on a thread of its own: the first inputs are
+    /// parsed meanwhile, and the run waits for it before it writes.
+    Opening(&'a mut Opening),
+}
+
+impl<'a> From<Option<&'a mut Store>> for Target<'a> {
+    fn from(store: Option<&'a mut Store>) -> Target<'a> {
+        store.map_or(Target::Nowhere, Target::Store)
+    }
+}
+
+impl<'a> Target<'a> {
+    /// The same target, borrowed for one run.
+    pub fn reborrow(&mut self) -> Target<'_> {
+        match self {
+            Target::Nowhere => Target::Nowhere,
+            Target::Store(store) => Target::Store(store),
+            Target::Opening(opening) => Target::Opening(opening),
+        }
+    }
+
+    /// The store, once open (after a run, an [`Opening`]'s too).
+    pub fn store(self) -> Option<&'a mut Store> {
+        match self {
+            Target::Nowhere => None,
+            Target::Store(store) => Some(store),
+            Target::Opening(opening) => opening.store(),
+        }
     }
 }
 
@@ -145,30 +189,42 @@ pub(crate) enum Sink<'a> {
     Nowhere,
 }
 
-/// Runs the pipeline over `source`. `store` may be `None` only in a dry run.
+/// Runs the pipeline over `source` into `target` (`Nowhere` only in a dry
+/// run).
 ///
 /// Reports are committed in groups ([`Store::set_batching`]); an input is
 /// acknowledged once the group holding its reports is committed, so a mail
 /// is still never marked seen before its reports are on disk. The next
 /// inputs are extracted and parsed on other threads meanwhile
 /// (`pipeline`), which changes none of this. A dry run acknowledges
-/// nothing.
+/// nothing. An [`Opening`] is waited for before the first input is
+/// written; an error opening it ends the run with [`Fatal::Open`].
 pub fn run(
     source: &mut dyn Source,
-    store: Option<&mut Store>,
+    target: Target<'_>,
     opts: &Options,
     on_event: &mut dyn FnMut(&Event<'_>),
 ) -> Result<Summary, Fatal> {
     let mut sum = Summary::default();
     let mut unacked = Vec::new();
-    let mut sink = match store {
-        Some(store) if !opts.dry_run => {
+    let (mut sink, opening) = match target {
+        Target::Store(store) if !opts.dry_run => {
             store.set_batching(true)?;
-            Sink::Store(store)
+            (Sink::Store(store), None)
         }
-        _ => Sink::Nowhere,
+        // Nowhere until it is open; `pipeline` waits for it in time.
+        Target::Opening(opening) if !opts.dry_run => (Sink::Nowhere, Some(opening)),
+        _ => (Sink::Nowhere, None),
     };
-    let result = pipeline::drive(source, &mut sink, opts, &mut sum, &mut unacked, on_event);
+    let result = pipeline::drive(
+        source,
+        &mut sink,
+        opening,
+        opts,
+        &mut sum,
+        &mut unacked,
+        on_event,
+    );
     if let Sink::Store(store) = sink {
         // Whatever ended the run, what is stored is committed and
         // acknowledged, unless the database itself failed (then the open
@@ -376,10 +432,52 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut src = source(dir.path(), 40, None);
         let mut store = Store::open(&src.db).unwrap();
-        let sum = run(&mut src, Some(&mut store), &Options::default(), &mut |_| {}).unwrap();
+        let sum = run(
+            &mut src,
+            Target::Store(&mut store),
+            &Options::default(),
+            &mut |_| {},
+        )
+        .unwrap();
         assert_eq!((sum.new, sum.records), (40, 800));
         assert_eq!(src.acked, (1..=40).collect::<Vec<_>>());
         assert_eq!(reports_in(&src.db), 40);
+    }
+
+    #[test]
+    fn a_store_being_made_is_waited_for_before_the_first_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut src = source(dir.path(), 40, None);
+        let wait = crate::store::DEFAULT_BUSY_TIMEOUT;
+        let mut opening = Opening::start_new(&src.db, wait, false).unwrap();
+        let mut target = Target::Opening(&mut opening);
+        let sum = run(
+            &mut src,
+            target.reborrow(),
+            &Options::default(),
+            &mut |_| {},
+        )
+        .unwrap();
+        assert_eq!((sum.new, sum.records), (40, 800));
+        // Acknowledged only after their commit, as with an open store.
+        assert_eq!(src.acked, (1..=40).collect::<Vec<_>>());
+        let store = target.store().unwrap();
+        assert_eq!(store.report_count().unwrap(), 40);
+
+        // A file that cannot be made ends the run before anything is
+        // written or acknowledged.
+        let mut src = source(dir.path(), 5, None);
+        std::fs::write(dir.path().join("file"), b"x").unwrap();
+        let bad = dir.path().join("file/x.db");
+        let mut opening = Opening::start_new(&bad, wait, false).unwrap();
+        let r = run(
+            &mut src,
+            Target::Opening(&mut opening),
+            &Options::default(),
+            &mut |_| {},
+        );
+        assert!(matches!(r, Err(Fatal::Open(_))), "{r:?}");
+        assert!(src.acked.is_empty());
     }
 
     #[test]
@@ -387,7 +485,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut src = source(dir.path(), 40, Some(7));
         let mut store = Store::open(&src.db).unwrap();
-        let r = run(&mut src, Some(&mut store), &Options::default(), &mut |_| {});
+        let r = run(
+            &mut src,
+            Target::Store(&mut store),
+            &Options::default(),
+            &mut |_| {},
+        );
         assert!(matches!(r, Err(Fatal::Source(_))));
         assert_eq!(src.acked, (1..=7).collect::<Vec<_>>());
         assert_eq!(reports_in(&src.db), 7);

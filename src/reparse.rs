@@ -34,7 +34,7 @@ use std::io::Read;
 use flate2::read::GzDecoder;
 
 use crate::extract::Payload;
-use crate::ingest::{self, Fatal, Rejection, ReportKind};
+use crate::ingest::{self, Fatal, Rejection, ReportKind, Target};
 use crate::model::ReportHeader;
 use crate::parse::{ParseError, ReportReader};
 use crate::source::{Input, InputKind, Source, SourceError};
@@ -246,7 +246,12 @@ fn retry_quarantine(
                 on_event(&Event::Rejected(r));
             }
         };
-        let retry = ingest::run(&mut Once(Some(input)), Some(store), opts, &mut forward)?;
+        let retry = ingest::run(
+            &mut Once(Some(input)),
+            Target::Store(store),
+            opts,
+            &mut forward,
+        )?;
         if retry.rejected.is_empty() {
             store.drop_quarantined(&[id])?;
             sum.recovered += 1;

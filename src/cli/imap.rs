@@ -219,7 +219,7 @@ fn read_once(
     after: &After<'_>,
 ) -> anyhow::Result<Exit> {
     let mut source = imap::connect(opts).map_err(|e| anyhow::anyhow!("IMAP: {e}"))?;
-    let summary = super::run_ingest(&mut source, store, after.ingest)?;
+    let summary = super::run_ingest(&mut source, store.into(), after.ingest)?;
     super::print_summary(&summary, after.ingest.dry_run);
     Ok(super::ingest_exit(&summary))
 }
@@ -241,7 +241,7 @@ impl After<'_> {
     ) -> anyhow::Result<Exit> {
         ingest_and_report(
             source,
-            store,
+            store.into(),
             self.ingest,
             self.enrich,
             self.alert,

@@ -9,12 +9,12 @@ use super::{
 };
 use crate::exit::Exit;
 use crate::extract::Limits;
-use crate::ingest::{self, Event, Summary};
+use crate::ingest::{self, Event, Summary, Target};
 use crate::source::files::{self, PathOptions};
 use crate::source::own::OwnFiles;
 use crate::source::Source;
 use crate::store::variant::Kept;
-use crate::store::{Location, Store};
+use crate::store::Location;
 use crate::untrusted::{visible, Visible};
 
 pub(super) fn cmd_ingest(db: DbArgs, sa: &SettingsArgs, args: IngestArgs) -> anyhow::Result<Exit> {
@@ -35,6 +35,39 @@ pub(super) fn cmd_ingest(db: DbArgs, sa: &SettingsArgs, args: IngestArgs) -> any
         },
         redact: args.redact || analysis::settings(sa, None)?.redact,
     };
+    let loc = db_location(&db)?;
+    // A dry run skips them too, so it shows what the real run does.
+    let own = std::sync::Arc::new(match &loc {
+        Location::File(path) => OwnFiles::database(path),
+        Location::Postgres(_) => OwnFiles::default(),
+    });
+    // A Maildir message is marked seen right after its commit: make the
+    // commit survive a power cut first (see store.rs).
+    let durable = args
+        .paths
+        .iter()
+        .any(|p| crate::source::maildir::is_maildir(p));
+    // A new file is made while the first inputs are parsed, unless the
+    // walk could meet it (see `OwnFiles::within`).
+    let mut opening = match &loc {
+        Location::File(path) if !args.dry_run && !own.within(&args.paths) => {
+            let wait = std::time::Duration::from_secs(db.busy_timeout);
+            ingest::Opening::start_new(path, wait, durable)
+        }
+        _ => None,
+    };
+    let mut store = None;
+    let target = match &mut opening {
+        _ if args.dry_run => Target::Nowhere,
+        Some(opening) => Target::Opening(opening),
+        None => {
+            let store = store.insert(open_store(db)?);
+            if durable {
+                store.set_durable(true)?;
+            }
+            Target::Store(store)
+        }
+    };
     let mut source = files::open_paths(
         &args.paths,
         &PathOptions {
@@ -42,32 +75,12 @@ pub(super) fn cmd_ingest(db: DbArgs, sa: &SettingsArgs, args: IngestArgs) -> any
             recursive: args.recursive,
             dry_run: args.dry_run,
             max_input: max,
-            // A dry run skips them too, so it shows what the real run does.
-            own: std::sync::Arc::new(match db_location(&db)? {
-                Location::File(path) => OwnFiles::database(&path),
-                Location::Postgres(_) => OwnFiles::default(),
-            }),
+            own,
         },
     );
-    let mut store = if args.dry_run {
-        None
-    } else {
-        Some(open_store(db)?)
-    };
-    if let Some(store) = &store {
-        // A Maildir message is marked seen right after its commit: make the
-        // commit survive a power cut first (see store.rs).
-        if args
-            .paths
-            .iter()
-            .any(|p| crate::source::maildir::is_maildir(p))
-        {
-            store.set_durable(true)?;
-        }
-    }
     ingest_and_report(
         source.as_mut(),
-        store.as_mut(),
+        target,
         &opts,
         enrich_opts.as_ref(),
         &args.alert,
@@ -79,16 +92,16 @@ pub(super) fn cmd_ingest(db: DbArgs, sa: &SettingsArgs, args: IngestArgs) -> any
 /// summary, run `--alert` when asked, and return the most severe outcome.
 pub(super) fn ingest_and_report(
     source: &mut dyn Source,
-    mut store: Option<&mut Store>,
+    mut target: Target<'_>,
     opts: &ingest::Options,
     enrich_opts: Option<&crate::enrich::run::Options>,
     after: &AfterIngest,
     alert_settings: Option<&crate::config::Settings>,
 ) -> anyhow::Result<Exit> {
-    let summary = run_ingest(source, store.as_deref_mut(), opts)?;
+    let summary = run_ingest(source, target.reborrow(), opts)?;
     print_summary(&summary, opts.dry_run);
     let mut exit = ingest_exit(&summary);
-    if let Some(store) = store {
+    if let Some(store) = target.store() {
         // Enriched first, so the alert can name the senders.
         exit = exit.max(enrich::enrich_after_ingest(store, enrich_opts)?);
         exit = exit.max(analysis::alert_after_ingest(store, alert_settings, after)?);
@@ -99,7 +112,7 @@ pub(super) fn ingest_and_report(
 /// Runs the pipeline with progress on a terminal and one line per rejection.
 pub(crate) fn run_ingest(
     source: &mut dyn Source,
-    store: Option<&mut Store>,
+    target: Target<'_>,
     opts: &ingest::Options,
 ) -> anyhow::Result<Summary> {
     let bar = progress_bar(source.len_hint());
@@ -161,8 +174,12 @@ pub(crate) fn run_ingest(
             }
         }
     };
-    let path = store.as_ref().and_then(|s| s.path()).map(str::to_owned);
-    let result = ingest::run(source, store, opts, &mut on_event);
+    let path = match &target {
+        Target::Store(store) => store.path().map(str::to_owned),
+        Target::Opening(opening) => Some(opening.path().display().to_string()),
+        Target::Nowhere => None,
+    };
+    let result = ingest::run(source, target, opts, &mut on_event);
     if let Some(b) = bar {
         b.finish_and_clear();
     }
@@ -170,6 +187,12 @@ pub(crate) fn run_ingest(
         Ok(summary) => Ok(summary),
         Err(ingest::Fatal::Db(e)) => Err(anyhow::anyhow!(
             "database {}: {}",
+            path.as_deref().unwrap_or("(in memory)"),
+            e.explain()
+        )),
+        // As `open_store` words it: the same error, found later.
+        Err(ingest::Fatal::Open(e)) => Err(anyhow::anyhow!(
+            "cannot open database {}: {}",
             path.as_deref().unwrap_or("(in memory)"),
             e.explain()
         )),

@@ -11,8 +11,9 @@
 //!
 //! The source stays on this thread (it need not be `Send`: the mbox source
 //! shares its file through an `Rc`) and queues each input for the parsing
-//! threads, at most [`INPUTS_AHEAD`] ahead, with a channel for the answer
-//! (a [`Job`]). The parsing thread that takes it answers there with a
+//! threads, at most [`INPUTS_AHEAD`] ahead ([`OPENING_AHEAD`] while a new
+//! database file is being made on a thread of its own, `ingest::opening`),
+//! with a channel for the answer (a [`Job`]). The parsing thread that takes it answers there with a
 //! stream of [`Msg`]s: what extraction found, then per payload its header
 //! and its records in chunks, then [`Msg::InputDone`]; the writer reads the
 //! answers in the source's order. Everything else is
@@ -34,14 +35,14 @@
 //! rejects and quarantines that input exactly as a panic on this thread
 //! does, and the run goes on.
 
-use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::panic::resume_unwind;
-use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::mpsc::{self, SyncSender};
 use std::sync::{Arc, Mutex};
 
+use self::feed::{read_through, recv, FromParser, ReportRecords};
 use super::{
-    ack_all, isolate, note_extracted, reject, stored_event, Event, Fatal, Sink, Summary,
+    ack_all, isolate, note_extracted, reject, stored_event, Event, Fatal, Opening, Sink, Summary,
     ACK_WITHOUT_COMMIT,
 };
 use crate::extract::{ExtractError, Limits, Payload};
@@ -49,7 +50,7 @@ use crate::model::tls::TlsReport;
 use crate::model::{Record, ReportHeader};
 use crate::parse::arf::{Arf, ArfError};
 use crate::parse::tls::TlsError;
-use crate::parse::{Guarded, ParseError, ReportReader};
+use crate::parse::ParseError;
 use crate::source::{Input, Source, SourceError};
 use crate::store::{DbError, StoreError, Stored};
 
@@ -66,6 +67,12 @@ const RECORDS_BUF: usize = 16 * 1024;
 const MAX_PARSERS: usize = 2;
 /// Inputs handed to the parsing threads and not yet written, at most...
 const INPUTS_AHEAD: usize = 16;
+/// ...or this many while a new database file is being made (`Opening`):
+/// the parsing threads would have nothing else to do, and every input
+/// parsed then is work the writer's core does not share later. (Raised
+/// for the whole run, it was worse: more parsed reports alive at once
+/// fault in more fresh memory while both cores are busy; bench/README.md.)
+const OPENING_AHEAD: usize = 64;
 /// ...and their bytes, unless there is only one: a directory of huge files
 /// is not read into memory sixteen at a time.
 const BYTES_AHEAD: usize = 16 * 1024 * 1024;
@@ -130,6 +137,59 @@ struct Unpacked {
     payloads: usize,
 }
 
+/// The inputs handed to the parsing threads and not yet written, in the
+/// source's order.
+struct Ahead {
+    /// The parsing threads' queue; dropped once the source has ended (or
+    /// failed fatally), so that they stop as soon as they are done, while
+    /// the writer still writes, rather than after it.
+    jobs: Option<SyncSender<Job>>,
+    queue: VecDeque<Next>,
+    in_flight: usize,
+    bytes: usize,
+}
+
+impl Ahead {
+    /// Hands out inputs until `cap` (or [`BYTES_AHEAD`]) wait.
+    fn fill(&mut self, source: &mut dyn Source, cap: usize) {
+        while self.hand_out(source, cap) {}
+    }
+
+    /// Hands out the next input unless `cap` (or [`BYTES_AHEAD`]) wait or
+    /// the source has ended; returns whether it may go on.
+    fn hand_out(&mut self, source: &mut dyn Source, cap: usize) -> bool {
+        let Some(jobs) = &self.jobs else {
+            return false;
+        };
+        if self.in_flight >= cap || (self.in_flight > 0 && self.bytes >= BYTES_AHEAD) {
+            return false;
+        }
+        match source.next_input() {
+            None => self.jobs = None,
+            Some(Ok(input)) => {
+                let len = input.bytes.len();
+                let (answer, answers) = mpsc::sync_channel(BATCHES_AHEAD);
+                // Never blocks: the channel holds OPENING_AHEAD, the most
+                // handed out at once.
+                if jobs.send(Job { input, answer }).is_err() {
+                    panic!("the parsing thread stopped");
+                }
+                self.in_flight += 1;
+                self.bytes += len;
+                self.queue
+                    .push_back(Next::Input(len, FromParser::new(answers)));
+            }
+            Some(Err(e)) => {
+                if e.fatal {
+                    self.jobs = None;
+                }
+                self.queue.push_back(Next::Failed(e));
+            }
+        }
+        self.jobs.is_some()
+    }
+}
+
 /// What comes next from the source, in its order.
 enum Next {
     /// An input of this many bytes, queued for parsing, and its answer.
@@ -137,10 +197,14 @@ enum Next {
     Failed(SourceError),
 }
 
-/// Stores every input of `source` in `sink`, parsing on a second thread.
-pub(super) fn drive(
+/// Stores every input of `source` in `sink`, parsing on other threads.
+/// With an `opening` (a store being made; `sink` is `Nowhere` until then),
+/// the first inputs are handed out before it is waited for, and it becomes
+/// the sink before anything is written.
+pub(super) fn drive<'s>(
     source: &mut dyn Source,
-    sink: &mut Sink<'_>,
+    sink: &mut Sink<'s>,
+    opening: Option<&'s mut Opening>,
     opts: &super::Options,
     sum: &mut Summary,
     unacked: &mut Vec<Input>,
@@ -149,12 +213,13 @@ pub(super) fn drive(
     let parsers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let parsers = parsers.clamp(1, MAX_PARSERS);
     let limits = &opts.limits;
-    let (jobs, to_parse) = mpsc::sync_channel(INPUTS_AHEAD);
+    // Room for every input handed out: sending a job never blocks.
+    let (jobs, to_parse) = mpsc::sync_channel(OPENING_AHEAD);
     let to_parse = &Mutex::new(to_parse);
     std::thread::scope(|scope| {
         for _ in 0..parsers {
             // Only a hint (see the module doc): without it, everything is
-            // parsed.
+            // parsed. A store still being made holds nothing to find.
             let known = match sink {
                 Sink::Store(store) => store.lookup(),
                 Sink::Nowhere => None,
@@ -169,14 +234,18 @@ pub(super) fn drive(
             unacked,
             on_event,
             msgs: FromParser::new(mpsc::sync_channel(0).1),
+            opening,
         };
-        // Returning drops the channel ends, which stops the parsing threads.
+        // The channel is closed once the source has ended (or the writer
+        // returns), which stops the parsing threads.
         w.drive(source, jobs)
     })
 }
 
 /// The writer's side: the sink and the run's bookkeeping.
 struct Writer<'a, 's> {
+    /// A store still being made, to become `sink` (see [`drive`]).
+    opening: Option<&'s mut Opening>,
     sink: &'a mut Sink<'s>,
     limits: &'a Limits,
     /// Store failure reports redacted.
@@ -190,44 +259,48 @@ struct Writer<'a, 's> {
 
 impl Writer<'_, '_> {
     fn drive(&mut self, source: &mut dyn Source, jobs: SyncSender<Job>) -> Result<(), Fatal> {
-        let mut queue = VecDeque::new();
-        let (mut in_flight, mut bytes, mut ended) = (0, 0, false);
+        let mut ahead = Ahead {
+            jobs: Some(jobs),
+            queue: VecDeque::new(),
+            in_flight: 0,
+            bytes: 0,
+        };
+        ahead.fill(source, INPUTS_AHEAD);
+        // The first inputs are being parsed: the store being made, if any,
+        // is waited for now (its disk syncs overlap with them), and while
+        // it is not there the parsing threads may go further ahead.
+        while self.opening.as_ref().is_some_and(|o| !o.is_ready())
+            && ahead.hand_out(source, OPENING_AHEAD)
+        {}
+        self.wait_for_store()?;
         loop {
-            while !ended && in_flight < INPUTS_AHEAD && (in_flight == 0 || bytes < BYTES_AHEAD) {
-                match source.next_input() {
-                    None => ended = true,
-                    Some(Ok(input)) => {
-                        let len = input.bytes.len();
-                        let (answer, answers) = mpsc::sync_channel(BATCHES_AHEAD);
-                        // Never blocks: the channel holds INPUTS_AHEAD.
-                        if jobs.send(Job { input, answer }).is_err() {
-                            panic!("the parsing thread stopped");
-                        }
-                        in_flight += 1;
-                        bytes += len;
-                        queue.push_back(Next::Input(len, FromParser::new(answers)));
-                    }
-                    Some(Err(e)) => {
-                        ended = e.fatal;
-                        queue.push_back(Next::Failed(e));
-                    }
-                }
-            }
-            match queue.pop_front() {
+            ahead.fill(source, INPUTS_AHEAD);
+            match ahead.queue.pop_front() {
                 None => return Ok(()),
                 Some(Next::Failed(e)) if e.fatal => return Err(Fatal::Source(e)),
                 Some(Next::Failed(e)) => {
                     reject(self.sum, self.on_event, e.name, e.reason.to_string())
                 }
                 Some(Next::Input(len, msgs)) => {
-                    in_flight -= 1;
-                    bytes -= len;
+                    ahead.in_flight -= 1;
+                    ahead.bytes -= len;
                     self.msgs = msgs;
                     self.input(source)?;
                     (self.on_event)(&Event::InputDone);
                 }
             }
         }
+    }
+
+    /// Makes the store being opened the sink, grouping reports as
+    /// `ingest::run` does for an open one.
+    fn wait_for_store(&mut self) -> Result<(), Fatal> {
+        if let Some(opening) = self.opening.take() {
+            let store = opening.wait().map_err(Fatal::Open)?;
+            store.set_batching(true)?;
+            *self.sink = Sink::Store(store);
+        }
+        Ok(())
     }
 
     /// Stores the next input, then commits and acknowledges when due.
@@ -348,16 +421,7 @@ impl Writer<'_, '_> {
         header: ReportHeader,
         stored: bool,
     ) -> Result<Outcome, StoreError> {
-        let mut feed = ReportRecords {
-            msgs: &self.msgs,
-            payload,
-            limits: self.limits,
-            skipped: stored,
-            ended: stored,
-            chunk: Vec::new().into_iter(),
-            last: false,
-            own: None,
-        };
+        let mut feed = ReportRecords::new(&self.msgs, payload, self.limits, stored);
         let outcome = match self.sink {
             Sink::Store(store) => store
                 .store_parsed(payload, self.limits, &payload.name, header, &mut || {
@@ -387,120 +451,7 @@ enum Outcome {
     },
 }
 
-/// A dry run's "store": reads every record, counting, as the store would.
-fn read_through(header: ReportHeader, feed: &mut ReportRecords<'_>) -> Result<Outcome, StoreError> {
-    let (mut records, mut messages_fail) = (0u64, 0i64);
-    while let Some(r) = feed.next()? {
-        records += 1;
-        if !r.dmarc_pass() {
-            messages_fail = messages_fail.saturating_add(r.count);
-        }
-    }
-    if records == 0 {
-        return Err(ParseError::NotAReport("no <record> elements".into()).into());
-    }
-    Ok(Outcome::Parsed {
-        header: Box::new(header),
-        records,
-        messages_fail,
-    })
-}
-
-/// The writer's end of the messages, which the parsing thread sends in
-/// batches ([`ToWriter`]): handed out one at a time.
-struct FromParser {
-    batches: Receiver<Vec<Msg>>,
-    batch: RefCell<std::vec::IntoIter<Msg>>,
-}
-
-impl FromParser {
-    fn new(batches: Receiver<Vec<Msg>>) -> Self {
-        FromParser {
-            batches,
-            batch: RefCell::new(Vec::new().into_iter()),
-        }
-    }
-}
-
-fn recv(msgs: &FromParser) -> Msg {
-    loop {
-        if let Some(msg) = msgs.batch.borrow_mut().next() {
-            return msg;
-        }
-        match msgs.batches.recv() {
-            Ok(batch) => *msgs.batch.borrow_mut() = batch.into_iter(),
-            Err(_) => panic!("the parsing thread stopped"),
-        }
-    }
-}
-
-/// The records of one payload, as the writer asks for them.
-struct ReportRecords<'a> {
-    msgs: &'a FromParser,
-    payload: &'a Payload,
-    limits: &'a Limits,
-    /// The parsing thread found the report stored and sent no records.
-    skipped: bool,
-    /// The payload's last message was received.
-    ended: bool,
-    chunk: std::vec::IntoIter<Record>,
-    last: bool,
-    /// Parsing on this thread, when the parsing thread skipped a report
-    /// that turns out not to be stored (deleted meanwhile).
-    own: Option<ReportReader<Guarded<Box<dyn std::io::BufRead + 'a>>>>,
-}
-
-impl ReportRecords<'_> {
-    fn next(&mut self) -> Result<Option<Record>, StoreError> {
-        if self.skipped {
-            if self.own.is_none() {
-                let mut own = ReportReader::new(self.payload.reader(self.limits));
-                own.header()?;
-                self.own = Some(own);
-            }
-            return match self.own.as_mut() {
-                Some(own) => Ok(own.next_record()?),
-                None => Ok(None),
-            };
-        }
-        loop {
-            if let Some(rec) = self.chunk.next() {
-                return Ok(Some(rec));
-            }
-            if self.last || self.ended {
-                self.ended = true;
-                return Ok(None);
-            }
-            match recv(self.msgs) {
-                Msg::Chunk { records, last } => {
-                    self.chunk = records.into_iter();
-                    self.last = last;
-                }
-                Msg::Failed(e) => {
-                    self.ended = true;
-                    return Err(e.into());
-                }
-                Msg::Panicked(bug) => {
-                    self.ended = true;
-                    resume_unwind(Box::new(bug));
-                }
-                _ => panic!("the parsing thread is out of step"),
-            }
-        }
-    }
-
-    /// Reads and drops what is left of the payload's records.
-    fn discard(&mut self) {
-        while !self.ended && !self.last {
-            match recv(self.msgs) {
-                Msg::Chunk { last, .. } => self.last = last,
-                Msg::Failed(_) | Msg::Panicked(_) => self.ended = true,
-                _ => panic!("the parsing thread is out of step"),
-            }
-        }
-    }
-}
-
+mod feed;
 mod inflate;
 mod other;
 mod parser;

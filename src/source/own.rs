@@ -79,6 +79,20 @@ impl OwnFiles {
             && canonical(path).is_some_and(|p| resolved.paths.contains(&p))
     }
 
+    /// Whether a walk of `inputs` could meet one of these files: one of
+    /// them is an input, or lies in a folder given as one (compared by
+    /// canonical path; one that cannot be resolved counts as met). The
+    /// database may be made while the walk goes on only when it cannot
+    /// (`ingest::Opening`): else the walk might meet it half-made, or miss
+    /// it and not say it skipped it.
+    pub fn within(&self, inputs: &[PathBuf]) -> bool {
+        let inputs: Vec<PathBuf> = inputs.iter().filter_map(|p| canonical(p)).collect();
+        self.given.iter().any(|own| match canonical(own) {
+            Some(own) => inputs.iter().any(|input| own.starts_with(input)),
+            None => true,
+        })
+    }
+
     fn resolve(&self) -> Resolved {
         let mut r = Resolved::default();
         for path in &self.given {
@@ -199,6 +213,25 @@ mod tests {
         let rel = pathdiff(root, &cwd).join("dmarc.sqlite");
         let own = OwnFiles::database(&rel);
         assert!(is_ours(&own, &root.join("dmarc.sqlite-shm")));
+    }
+
+    #[test]
+    fn a_database_in_an_ingested_folder_or_given_as_input_is_within() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("in/sub")).unwrap();
+        fs::create_dir_all(root.join("out")).unwrap();
+        let own = OwnFiles::database(&root.join("in/sub/new.sqlite"));
+        assert!(own.within(&[root.join("in")]));
+        assert!(own.within(&[root.join("out"), root.join("in/sub/../sub")]));
+        // A file that does not exist yet, given as an input itself.
+        assert!(own.within(&[root.join("in/sub/new.sqlite")]));
+        assert!(!own.within(&[root.join("out"), root.join("in/other")]));
+        assert!(!own.within(&[PathBuf::from("-")]));
+        // A folder that is not there: cannot tell, so it counts as met.
+        let nowhere = OwnFiles::database(&root.join("no/such/new.sqlite"));
+        assert!(nowhere.within(&[root.join("out")]));
+        assert!(!OwnFiles::none().within(&[root.to_path_buf()]));
     }
 
     /// `to` relative to `from` (both absolute), with `..` steps.

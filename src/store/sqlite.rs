@@ -77,6 +77,9 @@ impl Lite {
         }
         let conn = Connection::open(path)?;
         let mut lite = Lite::setup(conn, busy_timeout)?;
+        if made_here {
+            super::newfile::start_wal(&lite.conn)?;
+        }
         lite.made_here = made_here;
         Ok(lite)
     }

@@ -2,7 +2,8 @@
 
 use super::*;
 use crate::generate::{report_xml, write_gz, ReportSpec};
-use crate::ingest::{run, Options};
+use crate::ingest::{run, Options, Target};
+use crate::parse::ReportReader;
 use crate::source::InputKind;
 use crate::store::Store;
 
@@ -30,7 +31,13 @@ fn gz(seed: u64, records: usize) -> Vec<u8> {
 fn ingest(store: &mut Store, inputs: Vec<(&str, Vec<u8>)>) -> Summary {
     let inputs: Vec<_> = inputs.into_iter().map(|(n, b)| (n.into(), b)).collect();
     let mut src = Inputs(inputs.into_iter());
-    run(&mut src, Some(store), &Options::default(), &mut |_| {}).unwrap()
+    run(
+        &mut src,
+        Target::Store(store),
+        &Options::default(),
+        &mut |_| {},
+    )
+    .unwrap()
 }
 
 fn count(store: &Store, table: &str) -> i64 {
@@ -102,16 +109,7 @@ fn a_report_skipped_by_the_parsing_thread_is_parsed_here_if_needed() {
     let (_out, msgs) = mpsc::sync_channel(1);
     let msgs = FromParser::new(msgs);
     let limits = Limits::default();
-    let mut feed = ReportRecords {
-        msgs: &msgs,
-        payload: &payload,
-        limits: &limits,
-        skipped: true,
-        ended: true,
-        chunk: Vec::new().into_iter(),
-        last: false,
-        own: None,
-    };
+    let mut feed = ReportRecords::new(&msgs, &payload, &limits, true);
     let mut n = 0;
     while feed.next().unwrap().is_some() {
         n += 1;

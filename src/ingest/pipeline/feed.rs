@@ -1,0 +1,152 @@
+//! The writer's end of a parsing thread's messages: an input's batches
+//! handed out one message at a time, and a payload's records as the store
+//! asks for them (or, in a dry run, read through and counted). Should the
+//! parsing thread have skipped a report the store does not hold after all,
+//! its records are parsed here.
+
+use std::cell::RefCell;
+use std::panic::resume_unwind;
+use std::sync::mpsc::Receiver;
+
+use super::{Msg, Outcome};
+use crate::extract::{Limits, Payload};
+use crate::model::{Record, ReportHeader};
+use crate::parse::{Guarded, ParseError, ReportReader};
+use crate::store::StoreError;
+
+/// A dry run's "store": reads every record, counting, as the store would.
+pub(super) fn read_through(
+    header: ReportHeader,
+    feed: &mut ReportRecords<'_>,
+) -> Result<Outcome, StoreError> {
+    let (mut records, mut messages_fail) = (0u64, 0i64);
+    while let Some(r) = feed.next()? {
+        records += 1;
+        if !r.dmarc_pass() {
+            messages_fail = messages_fail.saturating_add(r.count);
+        }
+    }
+    if records == 0 {
+        return Err(ParseError::NotAReport("no <record> elements".into()).into());
+    }
+    Ok(Outcome::Parsed {
+        header: Box::new(header),
+        records,
+        messages_fail,
+    })
+}
+
+/// The writer's end of the messages, which the parsing thread sends in
+/// batches ([`ToWriter`]): handed out one at a time.
+pub(super) struct FromParser {
+    batches: Receiver<Vec<Msg>>,
+    batch: RefCell<std::vec::IntoIter<Msg>>,
+}
+
+impl FromParser {
+    pub(super) fn new(batches: Receiver<Vec<Msg>>) -> Self {
+        FromParser {
+            batches,
+            batch: RefCell::new(Vec::new().into_iter()),
+        }
+    }
+}
+
+pub(super) fn recv(msgs: &FromParser) -> Msg {
+    loop {
+        if let Some(msg) = msgs.batch.borrow_mut().next() {
+            return msg;
+        }
+        match msgs.batches.recv() {
+            Ok(batch) => *msgs.batch.borrow_mut() = batch.into_iter(),
+            Err(_) => panic!("the parsing thread stopped"),
+        }
+    }
+}
+
+/// The records of one payload, as the writer asks for them.
+pub(super) struct ReportRecords<'a> {
+    msgs: &'a FromParser,
+    payload: &'a Payload,
+    limits: &'a Limits,
+    /// The parsing thread found the report stored and sent no records.
+    skipped: bool,
+    /// The payload's last message was received.
+    ended: bool,
+    chunk: std::vec::IntoIter<Record>,
+    last: bool,
+    /// Parsing on this thread, when the parsing thread skipped a report
+    /// that turns out not to be stored (deleted meanwhile).
+    own: Option<ReportReader<Guarded<Box<dyn std::io::BufRead + 'a>>>>,
+}
+
+impl<'a> ReportRecords<'a> {
+    /// The records that follow a payload's header in `msgs`; none when the
+    /// parsing thread found the report `stored` (see [`Self::next`]).
+    pub(super) fn new(
+        msgs: &'a FromParser,
+        payload: &'a Payload,
+        limits: &'a Limits,
+        stored: bool,
+    ) -> Self {
+        ReportRecords {
+            msgs,
+            payload,
+            limits,
+            skipped: stored,
+            ended: stored,
+            chunk: Vec::new().into_iter(),
+            last: false,
+            own: None,
+        }
+    }
+
+    pub(super) fn next(&mut self) -> Result<Option<Record>, StoreError> {
+        if self.skipped {
+            if self.own.is_none() {
+                let mut own = ReportReader::new(self.payload.reader(self.limits));
+                own.header()?;
+                self.own = Some(own);
+            }
+            return match self.own.as_mut() {
+                Some(own) => Ok(own.next_record()?),
+                None => Ok(None),
+            };
+        }
+        loop {
+            if let Some(rec) = self.chunk.next() {
+                return Ok(Some(rec));
+            }
+            if self.last || self.ended {
+                self.ended = true;
+                return Ok(None);
+            }
+            match recv(self.msgs) {
+                Msg::Chunk { records, last } => {
+                    self.chunk = records.into_iter();
+                    self.last = last;
+                }
+                Msg::Failed(e) => {
+                    self.ended = true;
+                    return Err(e.into());
+                }
+                Msg::Panicked(bug) => {
+                    self.ended = true;
+                    resume_unwind(Box::new(bug));
+                }
+                _ => panic!("the parsing thread is out of step"),
+            }
+        }
+    }
+
+    /// Reads and drops what is left of the payload's records.
+    pub(super) fn discard(&mut self) {
+        while !self.ended && !self.last {
+            match recv(self.msgs) {
+                Msg::Chunk { last, .. } => self.last = last,
+                Msg::Failed(_) | Msg::Panicked(_) => self.ended = true,
+                _ => panic!("the parsing thread is out of step"),
+            }
+        }
+    }
+}
