@@ -77,6 +77,12 @@ impl RawStatement {
         Ok(RawStatement { db, stmt, params })
     }
 
+    /// How many parameters it has.
+    #[cfg(test)]
+    pub(super) fn params(&self) -> usize {
+        self.params as usize
+    }
+
     /// Starts binding values for one run of the statement.
     pub(super) fn bind<'a>(&mut self) -> Binding<'_, 'a> {
         Binding {

@@ -22,8 +22,9 @@ pub(super) trait Table {
     const SIZES: &'static [usize];
     /// The statement of `SIZES[i]` rows.
     fn sql(i: usize) -> Sql;
-    /// Binds `row`'s values, in column order.
-    fn bind<'a>(report: i64, row: &'a Self::Row, b: &mut Binding<'_, 'a>) -> rusqlite::Result<()>;
+    /// Binds `row`'s values but the first (the report's id, bound once
+    /// for all rows), in column order.
+    fn bind<'a>(row: &'a Self::Row, b: &mut Binding<'_, 'a>) -> rusqlite::Result<()>;
 }
 
 /// A record waiting for its statement, with its key, auth set and the
@@ -47,11 +48,10 @@ impl Table for Records {
     }
 
     #[inline]
-    fn bind<'a>(report: i64, w: &'a RecordRow, b: &mut Binding<'_, 'a>) -> rusqlite::Result<()> {
+    fn bind<'a>(w: &'a RecordRow, b: &mut Binding<'_, 'a>) -> rusqlite::Result<()> {
         let r = &w.rec;
         let pe = &r.policy_evaluated;
         let ids = &r.identifiers;
-        b.int(report)?;
         b.int(w.seq)?;
         b.text(&r.source_ip)?;
         match &w.ip_bin {
@@ -93,8 +93,7 @@ impl Table for Reasons {
     }
 
     #[inline]
-    fn bind<'a>(report: i64, w: &'a ReasonRow, b: &mut Binding<'_, 'a>) -> rusqlite::Result<()> {
-        b.int(report)?;
+    fn bind<'a>(w: &'a ReasonRow, b: &mut Binding<'_, 'a>) -> rusqlite::Result<()> {
         b.int(w.record)?;
         b.int(w.seq)?;
         b.text(&w.reason.kind)?;
@@ -155,8 +154,9 @@ impl<T: Table> Rows<T> {
         let n = T::SIZES[i];
         let st = sts.get(conn, T::sql(i))?;
         let mut b = st.bind();
+        b.int(self.report)?;
         for row in &self.waiting[..n] {
-            T::bind(self.report, row, &mut b)?;
+            T::bind(row, &mut b)?;
         }
         let changed = b.execute()?;
         // `OR IGNORE` (see `statements.rs`) must not have dropped a row.

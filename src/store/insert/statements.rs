@@ -86,7 +86,9 @@ impl Sql {
     }
 }
 
-/// The INSERT of `rows` rows of `width` values into `table`. `OR IGNORE`
+/// The INSERT of `rows` rows of `width` values into `table`, whose first
+/// column is the report's id: one parameter (`?1`) for every row, bound
+/// once. `OR IGNORE`
 /// spares SQLite a statement journal (a copy of every page the statement
 /// changes, in case a later row fails and the earlier ones must be
 /// undone); no row is ignored unnoticed, though: a statement must change
@@ -94,7 +96,9 @@ impl Sql {
 /// keys are new (a new report's id) and their NOT NULL values are never
 /// missing.
 fn many(table: &str, columns: &str, width: usize, rows: usize) -> String {
-    let one = format!("({})", vec!["?"; width].join(","));
+    // A bare `?` is numbered one past the highest number so far: 2, 3,
+    // ... in the first row, on from there in the next.
+    let one = format!("(?1,{})", vec!["?"; width - 1].join(","));
     format!(
         "INSERT OR IGNORE INTO {table} ({columns}) VALUES {}",
         vec![one; rows].join(",")
@@ -164,6 +168,12 @@ mod tests {
         for sql in all {
             sts.get(&conn, sql).unwrap();
         }
+        // The report's id is one parameter for all rows.
+        assert_eq!(
+            sts.get(&conn, Sql::Records(0)).unwrap().params(),
+            1 + 32 * 12
+        );
+        assert_eq!(sts.get(&conn, Sql::Reasons(1)).unwrap().params(), 1 + 4 * 4);
         assert_eq!(format!("{sts:?}"), format!("Statements({COUNT} prepared)"));
     }
 }
