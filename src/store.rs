@@ -94,6 +94,7 @@ mod fault;
 mod import;
 mod import_kinds;
 mod insert;
+mod ip_bin;
 mod lookup;
 mod netfacts;
 mod newfile;
@@ -117,6 +118,7 @@ pub use failure::{FailureReportRow, FailureStored};
 #[cfg(test)]
 use insert::auth_key;
 use insert::{AuthSets, Inserter};
+pub use ip_bin::ip_bin;
 pub use lookup::Lookup;
 pub use netfacts::IpFacts;
 pub use quarantine::{inflate_to, Dropped, Quarantined};
@@ -282,17 +284,6 @@ pub(crate) const BATCH_AGE: Duration = Duration::from_millis(250);
 /// with "database is locked", unless told otherwise
 /// ([`Store::open_waiting`]).
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// The 16-byte form of an address (IPv4 as `::ffff:a.b.c.d`), so that CIDR
-/// filters are byte-range comparisons in SQL. IPv4-mapped IPv6 input and
-/// plain IPv4 give the same bytes.
-pub fn ip_bin(ip: &str) -> Option<[u8; 16]> {
-    let addr: std::net::IpAddr = ip.trim().parse().ok()?;
-    Some(match addr {
-        std::net::IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
-        std::net::IpAddr::V6(v6) => v6.octets(),
-    })
-}
 
 #[cfg(test)]
 mod for_tests;

@@ -2,7 +2,8 @@
 //! set (see `auth_set` in schema.sql).
 //!
 //! A record costs one row, inserted with up to 31 others by one statement
-//! (`insert/rows.rs`, bound without copies by `insert/raw.rs`). Its auth
+//! (`insert/rows.rs`, bound without copies by `insert/raw.rs`; its
+//! `<reason>`s likewise, 16 to a statement). Its auth
 //! results are looked up by their key in [`AuthSets`], a map kept in
 //! memory for the whole run; only a set never seen before costs a lookup
 //! in the file and, when new there too, its rows. Reports repeat a few
@@ -12,12 +13,18 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use rusqlite::{params, CachedStatement, Connection, OptionalExtension};
+use rusqlite::Connection;
 
 use crate::model::{DkimAuthResult, Record, SpfAuthResult};
+use rows::{ReasonRow, Reasons, RecordRow, Records, Rows};
+use statements::Sql;
 
+mod fingerprint;
 mod raw;
 mod rows;
+mod statements;
+
+pub(super) use fingerprint::fingerprint;
 
 /// Auth-set ids by key, as known to be in the file (or in the open
 /// transaction). A set inserted inside a savepoint that then rolls back
@@ -39,10 +46,10 @@ pub struct AuthSets {
     last: Option<u64>,
     /// Sets added since the last `keep`, by fingerprint and id.
     pending: Vec<(u64, i64)>,
-    /// The INSERTs of record rows (`insert/rows.rs`), prepared once per
-    /// connection as the sets are known per connection; kept here, where
-    /// every writer of records already passes its state.
-    rows: rows::Statements,
+    /// The statements of the inserts (`insert/statements.rs`), prepared
+    /// once per connection as the sets are known per connection; kept
+    /// here, where every writer of records already passes its state.
+    sql: statements::Statements,
 }
 
 /// The hasher of [`AuthSets`]' keys, which are hashes already
@@ -156,54 +163,17 @@ fn entries(r: &Record) -> impl Iterator<Item = (&'static str, [Option<&str>; 4])
     dkim.chain(spf)
 }
 
-/// A 64-bit hash of every field of `r`'s auth results, for the map of
-/// known sets (equality is checked field by field after it). Eight bytes
-/// at a time, in the manner of FxHash: hashing byte by byte was a third
-/// of the time spent on a record outside SQLite.
-pub(super) fn fingerprint(r: &Record) -> u64 {
-    let mut h: u64 = 0;
-    let mut mix = |word: u64| {
-        h = (h.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    };
-    let mut eat = |s: Option<&str>| {
-        // The length keeps "ab"+"c" from "a"+"bc"; `None` hashes apart
-        // from `Some("")`.
-        let Some(s) = s else {
-            return mix(u64::MAX);
-        };
-        let bytes = s.as_bytes();
-        mix(bytes.len() as u64);
-        let mut words = bytes.chunks_exact(8);
-        for w in &mut words {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(w);
-            mix(u64::from_le_bytes(b));
-        }
-        let mut b = [0u8; 8];
-        let tail = words.remainder();
-        b[..tail.len()].copy_from_slice(tail);
-        mix(u64::from_le_bytes(b));
-    };
-    for (kind, fields) in entries(r) {
-        eat(Some(kind));
-        fields.into_iter().for_each(&mut eat);
-    }
-    h
-}
-
-/// The INSERTs of one report's records, prepared once per report rather
-/// than looked up in the statement cache for every row. Records are
-/// numbered (`record.seq`) in the order they are inserted; their rows
-/// are written many to a statement (`rows.rs`), the last ones by
-/// [`Inserter::finish`].
+/// The inserts of one report's records. Records are numbered
+/// (`record.seq`) in the order they are inserted; their rows and their
+/// reasons' rows are written many to a statement (`rows.rs`), the last
+/// ones by [`Inserter::finish`].
 pub struct Inserter<'c, 's> {
     conn: &'c Connection,
     sets: &'s mut AuthSets,
-    report: i64,
     /// The next record's `seq`.
     seq: i64,
-    rows: rows::Rows,
-    reason: CachedStatement<'c>,
+    rows: Rows<Records>,
+    reasons: Rows<Reasons>,
     key: String,
 }
 
@@ -217,35 +187,42 @@ impl<'c, 's> Inserter<'c, 's> {
         Ok(Inserter {
             conn,
             sets,
-            report,
             seq: 0,
-            rows: rows::Rows::new(report),
-            reason: conn.prepare_cached(
-                "INSERT INTO override_reason (report, record, seq, type, comment)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?,
+            rows: Rows::new(report),
+            reasons: Rows::new(report),
             key: String::new(),
         })
     }
 
-    /// Inserts the report's next record (its row perhaps only with the
+    /// Inserts the report's next record (its rows perhaps only with the
     /// next ones, or at [`Inserter::finish`]).
-    pub fn insert(&mut self, r: Record) -> rusqlite::Result<()> {
-        let (report, seq) = (self.report, self.seq);
+    pub fn insert(&mut self, mut r: Record) -> rusqlite::Result<()> {
+        let seq = self.seq;
         let auth = self.auth_set(&r)?;
-        for (i, o) in r.policy_evaluated.reasons.iter().enumerate() {
-            self.reason
-                .execute(params![report, seq, i as i64, o.kind, o.comment])?;
+        let reasons = std::mem::take(&mut r.policy_evaluated.reasons);
+        for (i, reason) in reasons.into_iter().enumerate() {
+            let row = ReasonRow {
+                record: seq,
+                seq: i as i64,
+                reason,
+            };
+            self.reasons.push(&mut self.sets.sql, self.conn, row)?;
         }
-        self.rows
-            .push(&mut self.sets.rows, self.conn, seq, auth, r)?;
+        let row = RecordRow {
+            seq,
+            auth,
+            ip_bin: super::ip_bin(&r.source_ip),
+            rec: r,
+        };
+        self.rows.push(&mut self.sets.sql, self.conn, row)?;
         self.seq += 1;
         Ok(())
     }
 
     /// Inserts the rows still waiting: the report's records are all in.
-    pub fn finish(self) -> rusqlite::Result<()> {
-        self.rows.finish(&mut self.sets.rows, self.conn)
+    pub fn finish(mut self) -> rusqlite::Result<()> {
+        self.rows.finish(&mut self.sets.sql, self.conn)?;
+        self.reasons.finish(&mut self.sets.sql, self.conn)
     }
 
     /// The id of `r`'s auth-result set, stored first if new; `None` when
@@ -265,11 +242,11 @@ impl<'c, 's> Inserter<'c, 's> {
             return Ok(Some(id));
         }
         auth_key(r, &mut self.key);
-        let found = self
-            .conn
-            .prepare_cached("SELECT id FROM auth_set WHERE key = ?1")?
-            .query_row(params![self.key], |row| row.get(0))
-            .optional()?;
+        let found = {
+            let mut b = self.sets.sql.get(self.conn, Sql::FindSet)?.bind();
+            b.text(&self.key)?;
+            b.query_i64()?
+        };
         let id = match found {
             Some(id) => id,
             None => self.insert_set(r)?,
@@ -278,40 +255,31 @@ impl<'c, 's> Inserter<'c, 's> {
         Ok(Some(id))
     }
 
-    fn insert_set(&self, r: &Record) -> rusqlite::Result<i64> {
-        self.conn
-            .prepare_cached("INSERT INTO auth_set (key) VALUES (?1)")?
-            .execute(params![self.key])?;
+    fn insert_set(&mut self, r: &Record) -> rusqlite::Result<i64> {
+        let sql = &mut self.sets.sql;
+        let mut b = sql.get(self.conn, Sql::AddSet)?.bind();
+        b.text(&self.key)?;
+        b.execute()?;
         let set = self.conn.last_insert_rowid();
-        let mut dkim = self.conn.prepare_cached(
-            "INSERT INTO dkim_result (auth_set, seq, domain, selector, result, human_result)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?;
         for (i, d) in r.dkim.iter().enumerate() {
-            let result = d.result.as_str();
-            dkim.execute(params![
-                set,
-                i as i64,
-                d.domain,
-                d.selector,
-                result,
-                d.human_result
-            ])?;
+            let mut b = sql.get(self.conn, Sql::Dkim)?.bind();
+            b.int(set)?;
+            b.int(i as i64)?;
+            b.text(&d.domain)?;
+            b.opt_text(d.selector.as_deref())?;
+            b.text(d.result.as_str())?;
+            b.opt_text(d.human_result.as_deref())?;
+            b.execute()?;
         }
-        let mut spf = self.conn.prepare_cached(
-            "INSERT INTO spf_result (auth_set, seq, domain, scope, result, human_result)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?;
         for (i, s) in r.spf.iter().enumerate() {
-            let result = s.result.as_str();
-            spf.execute(params![
-                set,
-                i as i64,
-                s.domain,
-                s.scope,
-                result,
-                s.human_result
-            ])?;
+            let mut b = sql.get(self.conn, Sql::Spf)?.bind();
+            b.int(set)?;
+            b.int(i as i64)?;
+            b.text(&s.domain)?;
+            b.opt_text(s.scope.as_deref())?;
+            b.text(s.result.as_str())?;
+            b.opt_text(s.human_result.as_deref())?;
+            b.execute()?;
         }
         Ok(set)
     }
@@ -399,22 +367,53 @@ mod tests {
     }
 
     #[test]
-    fn fingerprints_tell_field_boundaries_and_missing_fields_apart() {
-        let mut ab = with_dkim("ab");
-        ab.dkim[0].selector = Some("c".into());
-        let mut a = with_dkim("a");
-        a.dkim[0].selector = Some("bc".into());
-        assert_ne!(fingerprint(&ab), fingerprint(&a));
-        let mut empty = with_dkim("a");
-        empty.dkim[0].selector = Some(String::new());
-        assert_ne!(fingerprint(&with_dkim("a")), fingerprint(&empty));
-        let mut spf = Record::default();
-        spf.spf.push(SpfAuthResult {
-            domain: "a".into(),
-            result: AuthResult::Pass,
-            ..SpfAuthResult::default()
-        });
-        assert_ne!(fingerprint(&with_dkim("a")), fingerprint(&spf));
+    fn reasons_are_stored_with_their_records_in_order_across_statement_sizes() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(include_str!("../../schema.sql"))
+            .unwrap();
+        conn.pragma_update(None, "foreign_keys", "OFF").unwrap();
+        let mut sets = AuthSets::default();
+        let mut ins = Inserter::new(&conn, &mut sets, 3).unwrap();
+        // Record i carries i % 4 reasons: 0 + 1 + 2 + 3 per four records,
+        // 43 in all (16 + 16 + 4 + 4 + 1 + 1 + 1): every statement size,
+        // and a report's last rows left for `finish`.
+        let mut want = Vec::new();
+        for i in 0..30i64 {
+            let mut r = with_dkim("a.example");
+            r.source_ip = format!("2001:db8::{i}");
+            for j in 0..i % 4 {
+                let comment = (j % 2 == 0).then(|| format!("c{i}.{j}"));
+                r.policy_evaluated
+                    .reasons
+                    .push(crate::model::OverrideReason {
+                        kind: format!("k{i}.{j}"),
+                        comment: comment.clone(),
+                    });
+                want.push((i, j, format!("k{i}.{j}"), comment));
+            }
+            ins.insert(r).unwrap();
+        }
+        ins.finish().unwrap();
+        let stored: Vec<(i64, i64, String, Option<String>)> = conn
+            .prepare(
+                "SELECT record, seq, type, comment FROM override_reason WHERE report = 3
+                 ORDER BY record, seq",
+            )
+            .unwrap()
+            .query_map([], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(stored.len(), 43);
+        assert_eq!(stored, want);
+        let records: i64 = conn
+            .query_row("SELECT count(*) FROM record WHERE report = 3", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(records, 30);
     }
 
     #[test]

@@ -77,6 +77,12 @@ impl RawStatement {
         Ok(RawStatement { db, stmt, params })
     }
 
+    /// How many parameters it has.
+    #[cfg(test)]
+    pub(super) fn params(&self) -> usize {
+        self.params as usize
+    }
+
     /// Starts binding values for one run of the statement.
     pub(super) fn bind<'a>(&mut self) -> Binding<'_, 'a> {
         Binding {
@@ -108,18 +114,17 @@ pub(super) struct Binding<'s, 'a> {
 
 impl<'a> Binding<'_, 'a> {
     /// The number of the next parameter, checked to exist.
+    #[inline]
     fn param(&mut self) -> rusqlite::Result<c_int> {
         let i = self.next;
         if i > self.st.params {
-            return Err(rusqlite::Error::InvalidParameterCount(
-                i as usize,
-                self.st.params as usize,
-            ));
+            return Err(too_many(i, self.st.params));
         }
         self.next += 1;
         Ok(i)
     }
 
+    #[inline]
     fn check(&self, rc: c_int) -> rusqlite::Result<()> {
         if rc == ffi::SQLITE_OK {
             Ok(())
@@ -129,12 +134,14 @@ impl<'a> Binding<'_, 'a> {
         }
     }
 
+    #[inline]
     pub(super) fn int(&mut self, v: i64) -> rusqlite::Result<()> {
         let i = self.param()?;
         // SAFETY: a live statement and an existing parameter.
         self.check(unsafe { ffi::sqlite3_bind_int64(self.st.stmt.as_ptr(), i, v) })
     }
 
+    #[inline]
     pub(super) fn null(&mut self) -> rusqlite::Result<()> {
         let i = self.param()?;
         // SAFETY: as in `int`.
@@ -142,6 +149,7 @@ impl<'a> Binding<'_, 'a> {
     }
 
     /// `v` as text, by pointer: it is borrowed until the run is over.
+    #[inline]
     pub(super) fn text(&mut self, v: &'a str) -> rusqlite::Result<()> {
         let i = self.param()?;
         let len = c_int::try_from(v.len()).map_err(|_| too_big())?;
@@ -161,6 +169,7 @@ impl<'a> Binding<'_, 'a> {
     }
 
     /// `v` as a blob, by pointer, as [`Binding::text`].
+    #[inline]
     pub(super) fn blob(&mut self, v: &'a [u8]) -> rusqlite::Result<()> {
         let i = self.param()?;
         let len = c_int::try_from(v.len()).map_err(|_| too_big())?;
@@ -176,6 +185,7 @@ impl<'a> Binding<'_, 'a> {
         })
     }
 
+    #[inline]
     pub(super) fn opt_text(&mut self, v: Option<&'a str>) -> rusqlite::Result<()> {
         match v {
             Some(v) => self.text(v),
@@ -183,15 +193,21 @@ impl<'a> Binding<'_, 'a> {
         }
     }
 
-    /// Runs the statement (one that returns no rows) once every parameter
-    /// is bound; returns the rows it changed.
-    pub(super) fn execute(mut self) -> rusqlite::Result<usize> {
+    /// Whether every parameter is bound (a statement runs only then).
+    fn complete(&self) -> rusqlite::Result<()> {
         if self.next != self.st.params + 1 {
             return Err(rusqlite::Error::InvalidParameterCount(
                 self.next as usize - 1,
                 self.st.params as usize,
             ));
         }
+        Ok(())
+    }
+
+    /// Runs the statement (one that returns no rows) once every parameter
+    /// is bound; returns the rows it changed.
+    pub(super) fn execute(mut self) -> rusqlite::Result<usize> {
+        self.complete()?;
         self.ran = true;
         let stmt = self.st.stmt.as_ptr();
         // SAFETY: every parameter is bound to a value borrowed for `'a`,
@@ -204,6 +220,30 @@ impl<'a> Binding<'_, 'a> {
                 Ok(usize::try_from(n).unwrap_or(0))
             }
             ffi::SQLITE_ROW => Err(rusqlite::Error::ExecuteReturnedResults),
+            // SAFETY: the connection is open.
+            _ => Err(unsafe { error(self.st.db, rc) }),
+        }
+    }
+}
+
+impl Binding<'_, '_> {
+    /// Runs a query once every parameter is bound: the first column of
+    /// its first row as an integer, `None` without a row. The rest of the
+    /// rows are not read (the reset ends the run).
+    pub(super) fn query_i64(mut self) -> rusqlite::Result<Option<i64>> {
+        self.complete()?;
+        self.ran = true;
+        let stmt = self.st.stmt.as_ptr();
+        // SAFETY: as in `execute`.
+        let rc = unsafe { ffi::sqlite3_step(stmt) };
+        match rc {
+            // SAFETY: a live statement that has a row; column 0 exists
+            // when the column count says so.
+            ffi::SQLITE_ROW if unsafe { ffi::sqlite3_column_count(stmt) } > 0 => {
+                Ok(Some(unsafe { ffi::sqlite3_column_int64(stmt, 0) }))
+            }
+            ffi::SQLITE_ROW => Err(rusqlite::Error::InvalidColumnIndex(0)),
+            ffi::SQLITE_DONE => Ok(None),
             // SAFETY: the connection is open.
             _ => Err(unsafe { error(self.st.db, rc) }),
         }
@@ -225,6 +265,12 @@ impl Drop for Binding<'_, '_> {
     }
 }
 
+#[cold]
+fn too_many(i: c_int, params: c_int) -> rusqlite::Error {
+    rusqlite::Error::InvalidParameterCount(i as usize, params as usize)
+}
+
+#[cold]
 fn too_big() -> rusqlite::Error {
     rusqlite::Error::SqliteFailure(ffi::Error::new(ffi::SQLITE_TOOBIG), None)
 }
@@ -233,6 +279,7 @@ fn too_big() -> rusqlite::Error {
 ///
 /// # Safety
 /// `db` is an open connection.
+#[cold]
 unsafe fn error(db: *mut ffi::sqlite3, rc: c_int) -> rusqlite::Error {
     // SAFETY: the caller's; SQLite's message is a NUL-terminated string
     // valid until the next call on the connection, copied at once.
@@ -314,6 +361,23 @@ mod tests {
             .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
             .unwrap();
         assert_eq!(n, 0);
+    }
+
+    #[test]
+    fn a_query_gives_its_first_rows_integer_or_none_and_needs_its_parameters() {
+        let c = conn();
+        c.execute_batch("INSERT INTO t VALUES (7, 'x', NULL), (8, 'x', NULL), (9, 'y', NULL)")
+            .unwrap();
+        // SAFETY: dropped before `c`.
+        let mut st =
+            unsafe { RawStatement::prepare(&c, "SELECT a FROM t WHERE b = ? ORDER BY a") }.unwrap();
+        for (key, want) in [("x", Some(7)), ("z", None), ("y", Some(9))] {
+            let owned = key.to_string();
+            let mut b = st.bind();
+            b.text(&owned).unwrap();
+            assert_eq!(b.query_i64().unwrap(), want, "{key}");
+        }
+        assert!(st.bind().query_i64().is_err());
     }
 
     #[test]

@@ -1,104 +1,113 @@
-//! The `record` rows of one report, inserted many to a statement, their
-//! values bound without copies (`raw.rs`).
+//! The `record` and `override_reason` rows of one report, inserted many
+//! to a statement, their values bound without copies (`raw.rs`).
 //!
-//! A statement of one row costs SQLite a start and an end per record
+//! A statement of one row costs SQLite a start and an end per row
 //! (`sqlite3VdbeHalt`, `sqlite3_reset`, opening the table's cursor, a
 //! seek from the root for the key's uniqueness) next to the row's own
-//! B-tree work, and rusqlite copies every text value into SQLite. Records
-//! wait here until `SIZES[0]` of them are there, then go in by one
-//! statement; what is left at the end of the report goes in by the
-//! smaller statements of [`SIZES`] it fills. The statements are prepared
-//! once per connection (kept in [`AuthSets`](super::AuthSets)), each the
-//! first time it is needed.
+//! B-tree work, and rusqlite copies every text value into SQLite. Rows
+//! wait here until the biggest statement's worth of them is there, then
+//! go in by one statement; what is left at the end of the report goes in
+//! by the smaller statements it fills ([`RECORD_SIZES`],
+//! [`REASON_SIZES`]).
 
-use std::fmt;
+use super::raw::Binding;
+use super::statements::{Sql, Statements, REASON_SIZES, RECORD_SIZES};
+use crate::model::{OverrideReason, Record};
 
-use rusqlite::Connection;
-
-use super::raw::RawStatement;
-use crate::model::Record;
-
-/// The columns of a record row, in the order they are bound.
-const COLUMNS: &str = "report, seq, source_ip, ip_bin, count, disposition, dkim, spf, \
-    dmarc_pass, header_from, envelope_from, envelope_to, auth";
-/// Values per row.
-const WIDTH: usize = 13;
-
-/// Rows per statement: a full statement first, then what the rest of a
-/// report fills. Item 1 of `bench/run.sh` (reports of 100 records) took
-/// the fewest instructions with these among 128/64/32 first
-/// (bench/README.md, seventh round).
-const SIZES: [usize; 4] = [32, 8, 2, 1];
-
-/// The INSERT of `rows` rows. `OR IGNORE` spares SQLite a statement
-/// journal (a copy of every page the statement changes, in case a later
-/// row fails and the earlier ones must be undone); no row is ignored
-/// unnoticed, though: a statement must change as many rows as it has, or
-/// the report fails ([`Rows::insert`]). The rows' keys are new (a new
-/// report's id) and their NOT NULL values are never missing.
-fn sql(rows: usize) -> String {
-    let one = format!("({})", ["?"; WIDTH].join(","));
-    format!(
-        "INSERT OR IGNORE INTO record ({COLUMNS}) VALUES {}",
-        vec![one; rows].join(",")
-    )
-}
-
-/// The prepared INSERTs of record rows, by rows per statement, for one
-/// connection.
-#[derive(Default)]
-pub(crate) struct Statements {
-    /// The connection they belong to (its handle's address).
-    db: usize,
-    /// Per entry of [`SIZES`], once prepared.
-    by_size: [Option<RawStatement>; SIZES.len()],
-}
-
-impl fmt::Debug for Statements {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let n = self.by_size.iter().filter(|s| s.is_some()).count();
-        write!(f, "Statements({n} prepared)")
-    }
-}
-
-impl Statements {
-    /// The statement of `SIZES[i]` rows, prepared on `conn` if not yet.
-    fn get(&mut self, conn: &Connection, i: usize) -> rusqlite::Result<&mut RawStatement> {
-        // SAFETY: the handle is only compared, never used.
-        let db = unsafe { conn.handle() } as usize;
-        if self.db != db {
-            // Another connection's (none in practice): start over.
-            self.by_size = Default::default();
-            self.db = db;
-        }
-        let slot = &mut self.by_size[i];
-        if slot.is_none() {
-            // SAFETY: the statements live in `AuthSets`, which `Lite`
-            // declares before its connection (fields drop in order) and
-            // `rebuild::rewrite` makes after its transaction began: each
-            // is finalized before its connection closes.
-            *slot = Some(unsafe { RawStatement::prepare(conn, &sql(SIZES[i])) }?);
-        }
-        Ok(slot.as_mut().expect("prepared above"))
-    }
+/// A table whose rows wait to be inserted many to a statement.
+pub(super) trait Table {
+    /// A row as it waits.
+    type Row;
+    /// Rows per statement, biggest first, ending with 1.
+    const SIZES: &'static [usize];
+    /// The statement of `SIZES[i]` rows.
+    fn sql(i: usize) -> Sql;
+    /// Binds `row`'s values but the first (the report's id, bound once
+    /// for all rows), in column order.
+    fn bind<'a>(row: &'a Self::Row, b: &mut Binding<'_, 'a>) -> rusqlite::Result<()>;
 }
 
 /// A record waiting for its statement, with its key, auth set and the
 /// 16-byte form of its address.
-struct Waiting {
-    seq: i64,
-    auth: Option<i64>,
-    ip_bin: Option<[u8; 16]>,
-    rec: Record,
+pub(super) struct RecordRow {
+    pub seq: i64,
+    pub auth: Option<i64>,
+    pub ip_bin: Option<[u8; 16]>,
+    pub rec: Record,
 }
 
-/// The waiting records of a report.
-pub(super) struct Rows {
+/// `record`.
+pub(super) struct Records;
+
+impl Table for Records {
+    type Row = RecordRow;
+    const SIZES: &'static [usize] = &RECORD_SIZES;
+
+    fn sql(i: usize) -> Sql {
+        Sql::Records(i)
+    }
+
+    #[inline]
+    fn bind<'a>(w: &'a RecordRow, b: &mut Binding<'_, 'a>) -> rusqlite::Result<()> {
+        let r = &w.rec;
+        let pe = &r.policy_evaluated;
+        let ids = &r.identifiers;
+        b.int(w.seq)?;
+        b.text(&r.source_ip)?;
+        match &w.ip_bin {
+            Some(bin) => b.blob(bin)?,
+            None => b.null()?,
+        }
+        b.int(r.count)?;
+        b.text(pe.disposition.as_str())?;
+        b.text(pe.dkim.as_str())?;
+        b.text(pe.spf.as_str())?;
+        b.int(r.dmarc_pass().into())?;
+        b.text(&ids.header_from)?;
+        b.opt_text(ids.envelope_from.as_deref())?;
+        b.opt_text(ids.envelope_to.as_deref())?;
+        match w.auth {
+            Some(a) => b.int(a),
+            None => b.null(),
+        }
+    }
+}
+
+/// An `<policy_evaluated><reason>` waiting for its statement: the `seq`
+/// of its record and its own.
+pub(super) struct ReasonRow {
+    pub record: i64,
+    pub seq: i64,
+    pub reason: OverrideReason,
+}
+
+/// `override_reason`.
+pub(super) struct Reasons;
+
+impl Table for Reasons {
+    type Row = ReasonRow;
+    const SIZES: &'static [usize] = &REASON_SIZES;
+
+    fn sql(i: usize) -> Sql {
+        Sql::Reasons(i)
+    }
+
+    #[inline]
+    fn bind<'a>(w: &'a ReasonRow, b: &mut Binding<'_, 'a>) -> rusqlite::Result<()> {
+        b.int(w.record)?;
+        b.int(w.seq)?;
+        b.text(&w.reason.kind)?;
+        b.opt_text(w.reason.comment.as_deref())
+    }
+}
+
+/// The waiting rows of one table for a report.
+pub(super) struct Rows<T: Table> {
     report: i64,
-    waiting: Vec<Waiting>,
+    waiting: Vec<T::Row>,
 }
 
-impl Rows {
+impl<T: Table> Rows<T> {
     pub(super) fn new(report: i64) -> Self {
         Rows {
             report,
@@ -106,36 +115,28 @@ impl Rows {
         }
     }
 
-    /// Keeps `rec` as record `seq`; inserts the waiting ones when there
-    /// are enough for the biggest statement.
+    /// Keeps `row`; inserts the waiting ones when there are enough for
+    /// the biggest statement.
     pub(super) fn push(
         &mut self,
         sts: &mut Statements,
-        conn: &Connection,
-        seq: i64,
-        auth: Option<i64>,
-        rec: Record,
+        conn: &rusqlite::Connection,
+        row: T::Row,
     ) -> rusqlite::Result<()> {
-        let ip_bin = super::super::ip_bin(&rec.source_ip);
-        self.waiting.push(Waiting {
-            seq,
-            auth,
-            ip_bin,
-            rec,
-        });
-        if self.waiting.len() >= SIZES[0] {
+        self.waiting.push(row);
+        if self.waiting.len() >= T::SIZES[0] {
             self.insert(sts, conn, 0)?;
         }
         Ok(())
     }
 
-    /// Inserts every waiting record.
+    /// Inserts every waiting row.
     pub(super) fn finish(
-        mut self,
+        &mut self,
         sts: &mut Statements,
-        conn: &Connection,
+        conn: &rusqlite::Connection,
     ) -> rusqlite::Result<()> {
-        for (i, n) in SIZES.into_iter().enumerate() {
+        for (i, &n) in T::SIZES.iter().enumerate() {
             while self.waiting.len() >= n {
                 self.insert(sts, conn, i)?;
             }
@@ -143,42 +144,22 @@ impl Rows {
         Ok(())
     }
 
-    /// Inserts the first `SIZES[i]` waiting records by one statement.
+    /// Inserts the first `SIZES[i]` waiting rows by one statement.
     fn insert(
         &mut self,
         sts: &mut Statements,
-        conn: &Connection,
+        conn: &rusqlite::Connection,
         i: usize,
     ) -> rusqlite::Result<()> {
-        let n = SIZES[i];
-        let st = sts.get(conn, i)?;
+        let n = T::SIZES[i];
+        let st = sts.get(conn, T::sql(i))?;
         let mut b = st.bind();
-        for w in &self.waiting[..n] {
-            let r = &w.rec;
-            let pe = &r.policy_evaluated;
-            let ids = &r.identifiers;
-            b.int(self.report)?;
-            b.int(w.seq)?;
-            b.text(&r.source_ip)?;
-            match &w.ip_bin {
-                Some(bin) => b.blob(bin)?,
-                None => b.null()?,
-            }
-            b.int(r.count)?;
-            b.text(pe.disposition.as_str())?;
-            b.text(pe.dkim.as_str())?;
-            b.text(pe.spf.as_str())?;
-            b.int(r.dmarc_pass().into())?;
-            b.text(&ids.header_from)?;
-            b.opt_text(ids.envelope_from.as_deref())?;
-            b.opt_text(ids.envelope_to.as_deref())?;
-            match w.auth {
-                Some(a) => b.int(a)?,
-                None => b.null()?,
-            }
+        b.int(self.report)?;
+        for row in &self.waiting[..n] {
+            T::bind(row, &mut b)?;
         }
         let changed = b.execute()?;
-        // `OR IGNORE` (see `sql`) must not have dropped a row.
+        // `OR IGNORE` (see `statements.rs`) must not have dropped a row.
         if changed != n {
             return Err(rusqlite::Error::StatementChangedRows(changed));
         }

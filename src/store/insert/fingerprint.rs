@@ -1,0 +1,121 @@
+//! The fingerprint of a record's auth results: the key of the map of
+//! known sets ([`AuthSets`](super::AuthSets)), which compares the sets
+//! field by field after it. It lives only in memory (never stored), so it
+//! may change between versions.
+
+use super::entries;
+use crate::model::Record;
+
+/// A 64-bit hash of every field of `r`'s auth results, for the map of
+/// known sets (equality is checked field by field after it). Eight bytes
+/// at a time, in the manner of FxHash: hashing byte by byte was a third
+/// of the time spent on a record outside SQLite.
+pub(crate) fn fingerprint(r: &Record) -> u64 {
+    let mut h: u64 = 0;
+    for (kind, fields) in entries(r) {
+        // Each kind's own word, instead of its name's bytes.
+        mix(&mut h, u64::from(kind.as_bytes()[0]));
+        for f in fields {
+            eat(&mut h, f);
+        }
+    }
+    h
+}
+
+/// `word` into the hash `h`.
+#[inline]
+fn mix(h: &mut u64, word: u64) {
+    *h = (h.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+}
+
+/// A field into the hash `h`: its length and its bytes. The length keeps
+/// "ab"+"c" from "a"+"bc"; `None` hashes apart from `Some("")`.
+#[inline]
+fn eat(h: &mut u64, s: Option<&str>) {
+    let Some(s) = s else {
+        return mix(h, u64::MAX);
+    };
+    let bytes = s.as_bytes();
+    mix(h, bytes.len() as u64);
+    let mut words = bytes.chunks_exact(8);
+    for w in &mut words {
+        mix(h, word(w, 0));
+    }
+    let tail = words.remainder();
+    if !tail.is_empty() {
+        mix(h, short(tail));
+    }
+}
+
+/// The eight bytes of `b` from `at` (which has them), little-endian.
+#[inline]
+fn word(b: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(w)
+}
+
+/// 1-7 bytes as one word, without a copy of variable length (a call to
+/// `memcpy` each): the first and last four bytes, or the first, middle
+/// and last one, which overlap on short text. The length is hashed
+/// before, so this tells the same texts apart as the bytes themselves
+/// would, but for collisions, which the comparison after the hash
+/// settles.
+#[inline]
+fn short(b: &[u8]) -> u64 {
+    let n = b.len();
+    let four = |at: usize| u64::from(u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]));
+    if n >= 4 {
+        four(0) | four(n - 4) << 32
+    } else {
+        u64::from(b[0]) | u64::from(b[n / 2]) << 8 | u64::from(b[n - 1]) << 16
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AuthResult, DkimAuthResult, SpfAuthResult};
+
+    fn with_dkim(domain: &str) -> Record {
+        let mut r = Record::default();
+        r.dkim.push(DkimAuthResult {
+            domain: domain.into(),
+            result: AuthResult::Pass,
+            ..DkimAuthResult::default()
+        });
+        r
+    }
+
+    #[test]
+    fn every_byte_of_a_short_tail_counts() {
+        for n in 1..8 {
+            let base = vec![b'a'; n];
+            for at in 0..n {
+                let mut other = base.clone();
+                other[at] = b'b';
+                assert_ne!(short(&base), short(&other), "{n} {at}");
+            }
+        }
+        assert_eq!(word(b"abcdefgh", 0), u64::from_le_bytes(*b"abcdefgh"));
+    }
+
+    #[test]
+    fn fingerprints_tell_field_boundaries_and_missing_fields_apart() {
+        let mut ab = with_dkim("ab");
+        ab.dkim[0].selector = Some("c".into());
+        let mut a = with_dkim("a");
+        a.dkim[0].selector = Some("bc".into());
+        assert_ne!(fingerprint(&ab), fingerprint(&a));
+        let mut empty = with_dkim("a");
+        empty.dkim[0].selector = Some(String::new());
+        assert_ne!(fingerprint(&with_dkim("a")), fingerprint(&empty));
+        let mut spf = Record::default();
+        spf.spf.push(SpfAuthResult {
+            domain: "a".into(),
+            result: AuthResult::Pass,
+            ..SpfAuthResult::default()
+        });
+        assert_ne!(fingerprint(&with_dkim("a")), fingerprint(&spf));
+    }
+}
