@@ -26,6 +26,7 @@ use std::io::{self, Read};
 use quick_xml::errors::{Error as XmlError, SyntaxError};
 use quick_xml::Reader;
 
+use super::tag::TAGS;
 use super::{xml_error, Builder, ParseError, Phase, Result, Tag, Text};
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -99,6 +100,8 @@ pub(super) struct Window<R> {
     owed_end: Option<Tag>,
     /// Where the last event cut off by the buffer's end starts.
     cut_at: Option<u64>,
+    /// The start tag likely next.
+    guess: Guess,
 }
 
 impl<R> Drop for Window<R> {
@@ -125,6 +128,7 @@ impl<R: Read> Window<R> {
             failed: false,
             owed_end: None,
             cut_at: None,
+            guess: Guess::new(),
         }
     }
 
@@ -312,33 +316,46 @@ impl<R: Read> Window<R> {
                 }
                 continue;
             }
-            let from = if kind == Some(b'/') { i + 2 } else { i + 1 };
+            let end = kind == Some(b'/');
+            let from = if end { i + 2 } else { i + 1 };
             // The common tag, a known name and nothing else (`<count>`,
             // `</count>`): told by its first `>` and its name alone. Any
             // other (attributes, a prefix, `<x/>`, an unknown name) is cut
-            // below exactly as quick-xml would cut it.
-            if let Some(gt) = buf.get(from..).and_then(|b| find(b, [b'>'])) {
+            // below exactly as quick-xml would cut it. The name expected
+            // (see `Guess`) is compared first, without a search.
+            let expected = if end {
+                b.innermost()
+            } else {
+                Some(self.guess.next())
+            };
+            let known = match expected.and_then(|t| t.at(buf, from).map(|n| (t, n))) {
+                Some(hit) => Some(hit),
+                None => buf
+                    .get(from..)
+                    .and_then(|b| find(b, [b'>']))
+                    .map(|gt| (Tag::from_local(&buf[from..from + gt]), gt))
+                    .filter(|(tag, _)| *tag != Tag::Unknown),
+            };
+            self.guess.saw(known.map(|(tag, _)| tag), end);
+            if let Some((tag, gt)) = known {
                 let name = &buf[from..from + gt];
-                let tag = Tag::from_local(name);
-                if tag != Tag::Unknown {
-                    i = from + gt + 1;
-                    self.pos = i;
-                    if kind == Some(b'/') {
-                        b.end_tag(tag, run)?;
-                        if goal.reached(b) {
-                            return Ok(Pass::Reached);
-                        }
-                        if i >= pause_at && goal.pause(b) {
-                            return Ok(Pass::Paused);
-                        }
-                    } else {
-                        b.start_tag(tag, name)?;
-                        if goal.reached(b) {
-                            return Ok(Pass::Reached);
-                        }
+                i = from + gt + 1;
+                self.pos = i;
+                if end {
+                    b.end_tag(tag, run)?;
+                    if goal.reached(b) {
+                        return Ok(Pass::Reached);
                     }
-                    continue;
+                    if i >= pause_at && goal.pause(b) {
+                        return Ok(Pass::Paused);
+                    }
+                } else {
+                    b.start_tag(tag, name)?;
+                    if goal.reached(b) {
+                        return Ok(Pass::Reached);
+                    }
                 }
+                continue;
             }
             let gt = buf.get(from..).and_then(tag_end).map(|n| from + n);
             let Some(gt) = gt else {
@@ -401,6 +418,44 @@ impl<R: Read> Window<R> {
     fn position(&self, i: usize) -> u64 {
         let bom = if self.bom { BOM.len() as u64 } else { 0 };
         (self.dropped + i as u64).saturating_sub(bom)
+    }
+}
+
+/// The start tag that followed the last tag event the previous time the
+/// same event was seen (`</source_ip>` is followed by `<count>`, `<row>`
+/// by `<source_ip>`): reports repeat one record's shape, so the guess is
+/// nearly always right, and a wrong one costs only its compare.
+struct Guess {
+    /// The start tag seen after each event: a start tag at `tag`, an
+    /// end tag at `TAGS + tag`.
+    next: [Tag; 2 * TAGS],
+    /// The slot of the last event.
+    last: usize,
+}
+
+impl Guess {
+    fn new() -> Self {
+        Guess {
+            next: [Tag::Unknown; 2 * TAGS],
+            last: Tag::Unknown as usize,
+        }
+    }
+
+    /// The start tag guessed to come next.
+    #[inline(always)]
+    fn next(&self) -> Tag {
+        self.next[self.last]
+    }
+
+    /// A tag event: `tag` (`None` when not a known name alone), `end` for
+    /// an end tag.
+    #[inline(always)]
+    fn saw(&mut self, tag: Option<Tag>, end: bool) {
+        let tag = tag.unwrap_or(Tag::Unknown);
+        if !end {
+            self.next[self.last] = tag;
+        }
+        self.last = tag as usize + if end { TAGS } else { 0 };
     }
 }
 
