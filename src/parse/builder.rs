@@ -149,6 +149,7 @@ impl Builder {
     ///
     /// [`text`]: Builder::text
     /// [`close_to`]: Builder::close_to
+    #[inline(always)]
     fn close_leaf(&mut self, tag: Tag, text: Text<'_>) -> Result<()> {
         let value = if text.is_blank() {
             // A record's containers store nothing of their own (only

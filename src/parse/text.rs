@@ -11,7 +11,8 @@ pub(super) struct Text<'a> {
     /// buffer at a time, as checking every value took a tenth of the
     /// parsing time.
     pub(super) utf8: Option<&'a str>,
-    /// Entity and character references are to be replaced (not in CDATA).
+    /// Entity and character references are to be replaced: not in CDATA,
+    /// nor in a run the window saw has no `&`.
     pub(super) escaped: bool,
     /// `raw` is known to be all ASCII whitespace (the window skipped it as
     /// such); `false` says nothing.

@@ -234,10 +234,11 @@ impl<R: Read> Window<R> {
             Ok(s) => s,
             Err(e) => std::str::from_utf8(&checked[..e.valid_up_to()]).unwrap_or(""),
         };
-        let text = |a: usize, z: usize| Text {
+        // `escaped`: whether the run may hold a reference (an `&`).
+        let text = |a: usize, z: usize, escaped: bool| Text {
             raw: &buf[a..z],
             utf8: utf8.get(a - start..z - start),
-            escaped: true,
+            escaped,
             blank: false,
         };
         if self.dropped == 0 && i == 0 {
@@ -257,17 +258,24 @@ impl<R: Read> Window<R> {
             // it runs straight to the next `<`.
             let j = skip_blank(buf, i);
             let blank = buf.get(j) == Some(&b'<');
-            let found = if blank {
-                Some(0)
+            // The `&` of a reference is looked for on the way: a run
+            // without one is not searched again by `unescape`.
+            let (found, amp) = if blank {
+                (Some(0), false)
             } else {
-                find(&buf[j..], [b'<'])
+                match find(&buf[j..], [b'<', b'&']) {
+                    Some(n) if buf[j + n] == b'&' => {
+                        (find(&buf[j + n..], [b'<']).map(|m| n + m), true)
+                    }
+                    found => (found, false),
+                }
             };
             let lt = match found {
                 Some(n) => j + n,
                 None if self.eof => {
                     self.pos = buf.len();
                     if i < buf.len() {
-                        b.text(text(i, buf.len()))?;
+                        b.text(text(i, buf.len(), true))?;
                     }
                     b.eof()?;
                     return Ok(Pass::Reached);
@@ -280,7 +288,7 @@ impl<R: Read> Window<R> {
                     ..Text::new(&buf[i..lt], true)
                 }
             } else {
-                text(i, lt)
+                text(i, lt, amp)
             };
             let kind = buf.get(lt + 1).copied();
             if kind != Some(b'/') && lt > i {
