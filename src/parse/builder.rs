@@ -122,7 +122,11 @@ impl Builder {
             self.text.clear();
         }
         self.stack.push(tag);
-        self.open(tag)
+        // Only these begin something; the call is left out for the rest.
+        if matches!(tag, Tag::Record | Tag::Dkim | Tag::Spf | Tag::Reason) {
+            self.open(tag)?;
+        }
+        Ok(())
     }
 
     /// An end tag named `name`, after the `text` that precedes it.

@@ -38,6 +38,7 @@ impl<'a> Text<'a> {
     }
 
     /// The text decoded (see [`decode`]) and unescaped.
+    #[inline]
     pub(super) fn value(self, declared: Option<&'static encoding_rs::Encoding>) -> Cow<'a, str> {
         let decoded = match self.utf8 {
             Some(s) => Cow::Borrowed(s),
