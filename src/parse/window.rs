@@ -521,9 +521,13 @@ pub(super) fn find<const N: usize>(hay: &[u8], needles: [u8; N]) -> Option<usize
 }
 
 /// Where the ASCII whitespace starting at `i` ends. Indentation is a line
-/// break and spaces: the spaces are skipped 8 at a time.
+/// break and spaces: the line break is taken first, then the spaces 8 at a
+/// time.
 #[inline(always)]
 fn skip_blank(buf: &[u8], mut i: usize) -> usize {
+    if buf.get(i) == Some(&b'\n') {
+        i += 1;
+    }
     loop {
         while let Some(word) = buf.get(i..i + 8) {
             let mut w = [0; 8];
