@@ -81,6 +81,7 @@ fn unescape(text: Cow<'_, str>) -> Cow<'_, str> {
 
 /// `s.trim()`, without its work for the usual value that starts and ends
 /// with a visible ASCII character.
+#[inline]
 pub(super) fn trim(s: &str) -> &str {
     let visible = |c: Option<&u8>| c.is_some_and(|c| c.is_ascii_graphic());
     let bytes = s.as_bytes();
