@@ -107,7 +107,7 @@ impl Builder {
     }
 
     /// [`start`](Builder::start) of a tag already told from its name.
-    #[inline]
+    #[inline(always)]
     pub(super) fn start_tag(&mut self, tag: Tag, content: &[u8]) -> Result<()> {
         if self.stack.len() >= MAX_DEPTH {
             return Err(ParseError::Invalid(format!(
@@ -135,7 +135,7 @@ impl Builder {
     }
 
     /// [`end`](Builder::end) of a tag already told from its name.
-    #[inline]
+    #[inline(always)]
     pub(super) fn end_tag(&mut self, tag: Tag, text: Text<'_>) -> Result<()> {
         if !text.raw.is_empty() {
             let leaf = !matches!(tag, Tag::Feedback | Tag::Record | Tag::Unknown);
