@@ -12,7 +12,7 @@ const MAX_EPOCH: i64 = 253_402_300_799;
 
 impl Builder {
     /// Stores a leaf's trimmed text where its place in the document says.
-    #[inline]
+    #[inline(always)]
     pub(super) fn store_field(&mut self, tag: Tag, value: &str) -> Result<()> {
         let parent = self.parent(1);
         let grand = self.parent(2);
