@@ -175,8 +175,10 @@ fn some_lower(v: &str) -> Option<String> {
 /// multiple of 8).
 fn has_upper(b: &[u8]) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
-    let upper = |w: &[u8; 8]| {
-        let w = u64::from_le_bytes(*w);
+    let upper = |bytes: &[u8]| {
+        let mut w = [0; 8];
+        w.copy_from_slice(bytes);
+        let w = u64::from_le_bytes(w);
         // Each byte's low 7 bits plus a constant: the byte's high bit
         // says whether they are >= 'A' (resp. > 'Z'). No sum carries into
         // the next byte (each stays below 0x100); `!w` leaves out bytes
@@ -188,7 +190,7 @@ fn has_upper(b: &[u8]) -> bool {
     };
     match b.last_chunk::<8>() {
         None => b.iter().any(u8::is_ascii_uppercase),
-        Some(last) => b.as_chunks::<8>().0.iter().any(upper) || upper(last),
+        Some(last) => b.chunks_exact(8).any(upper) || upper(last),
     }
 }
 

@@ -269,10 +269,11 @@ impl Tag {
     pub(super) fn at(self, buf: &[u8], at: usize) -> Option<usize> {
         let pat = &PATTERNS[self as usize];
         let bytes = buf.get(at..)?.first_chunk::<PATTERN>()?;
-        let (words, _) = bytes.as_chunks::<8>();
         let mut diff = 0;
-        for ((word, want), mask) in words.iter().zip(pat.words).zip(pat.masks) {
-            diff |= (u64::from_le_bytes(*word) ^ want) & mask;
+        for (i, (want, mask)) in pat.words.into_iter().zip(pat.masks).enumerate() {
+            let mut word = [0; 8];
+            word.copy_from_slice(&bytes[8 * i..8 * i + 8]);
+            diff |= (u64::from_le_bytes(word) ^ want) & mask;
         }
         (diff == 0 && pat.len > 0).then_some(pat.len)
     }
