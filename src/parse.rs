@@ -57,6 +57,7 @@ use crate::model::{Record, ReportHeader};
 
 pub mod arf;
 mod builder;
+mod expect;
 mod fields;
 mod tag;
 mod text;

@@ -26,7 +26,7 @@ use std::io::{self, Read};
 use quick_xml::errors::{Error as XmlError, SyntaxError};
 use quick_xml::Reader;
 
-use super::tag::TAGS;
+use super::expect::Guess;
 use super::{xml_error, Builder, ParseError, Phase, Result, Tag, Text};
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -426,44 +426,6 @@ impl<R: Read> Window<R> {
     fn position(&self, i: usize) -> u64 {
         let bom = if self.bom { BOM.len() as u64 } else { 0 };
         (self.dropped + i as u64).saturating_sub(bom)
-    }
-}
-
-/// The start tag that followed the last tag event the previous time the
-/// same event was seen (`</source_ip>` is followed by `<count>`, `<row>`
-/// by `<source_ip>`): reports repeat one record's shape, so the guess is
-/// nearly always right, and a wrong one costs only its compare.
-struct Guess {
-    /// The start tag seen after each event: a start tag at `tag`, an
-    /// end tag at `TAGS + tag`.
-    next: [Tag; 2 * TAGS],
-    /// The slot of the last event.
-    last: usize,
-}
-
-impl Guess {
-    fn new() -> Self {
-        Guess {
-            next: [Tag::Unknown; 2 * TAGS],
-            last: Tag::Unknown as usize,
-        }
-    }
-
-    /// The start tag guessed to come next.
-    #[inline(always)]
-    fn next(&self) -> Tag {
-        self.next[self.last]
-    }
-
-    /// A tag event: `tag` (`None` when not a known name alone), `end` for
-    /// an end tag.
-    #[inline(always)]
-    fn saw(&mut self, tag: Option<Tag>, end: bool) {
-        let tag = tag.unwrap_or(Tag::Unknown);
-        if !end {
-            self.next[self.last] = tag;
-        }
-        self.last = tag as usize + if end { TAGS } else { 0 };
     }
 }
 
