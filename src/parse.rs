@@ -12,7 +12,8 @@
 //! in memory.
 //!
 //! The input is read a chunk at a time into one buffer and cut into events
-//! there (`window`); the events build the header and the records
+//! there (`window`; the tag expected next is compared first: `expect`);
+//! the events build the header and the records
 //! (`builder`; where each value goes: `fields`), which are handed out a
 //! buffer's worth at a time. quick-xml's own reader, which copied every
 //! event, is kept for the rare markup (comments, CDATA, declarations,
@@ -57,6 +58,7 @@ use crate::model::{Record, ReportHeader};
 
 pub mod arf;
 mod builder;
+mod expect;
 mod fields;
 mod tag;
 mod text;

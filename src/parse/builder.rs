@@ -107,7 +107,7 @@ impl Builder {
     }
 
     /// [`start`](Builder::start) of a tag already told from its name.
-    #[inline]
+    #[inline(always)]
     pub(super) fn start_tag(&mut self, tag: Tag, content: &[u8]) -> Result<()> {
         if self.stack.len() >= MAX_DEPTH {
             return Err(ParseError::Invalid(format!(
@@ -122,7 +122,11 @@ impl Builder {
             self.text.clear();
         }
         self.stack.push(tag);
-        self.open(tag)
+        // Only these begin something; the call is left out for the rest.
+        if matches!(tag, Tag::Record | Tag::Dkim | Tag::Spf | Tag::Reason) {
+            self.open(tag)?;
+        }
+        Ok(())
     }
 
     /// An end tag named `name`, after the `text` that precedes it.
@@ -131,7 +135,7 @@ impl Builder {
     }
 
     /// [`end`](Builder::end) of a tag already told from its name.
-    #[inline]
+    #[inline(always)]
     pub(super) fn end_tag(&mut self, tag: Tag, text: Text<'_>) -> Result<()> {
         if !text.raw.is_empty() {
             let leaf = !matches!(tag, Tag::Feedback | Tag::Record | Tag::Unknown);
@@ -149,6 +153,7 @@ impl Builder {
     ///
     /// [`text`]: Builder::text
     /// [`close_to`]: Builder::close_to
+    #[inline(always)]
     fn close_leaf(&mut self, tag: Tag, text: Text<'_>) -> Result<()> {
         let value = if text.is_blank() {
             // A record's containers store nothing of their own (only

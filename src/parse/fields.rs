@@ -12,6 +12,7 @@ const MAX_EPOCH: i64 = 253_402_300_799;
 
 impl Builder {
     /// Stores a leaf's trimmed text where its place in the document says.
+    #[inline(always)]
     pub(super) fn store_field(&mut self, tag: Tag, value: &str) -> Result<()> {
         let parent = self.parent(1);
         let grand = self.parent(2);
@@ -43,9 +44,9 @@ impl Builder {
             }
             (Some(Tag::PolicyPublished), t) => {
                 let p = &mut h.policy;
-                let word = || some(&value.to_ascii_lowercase());
+                let word = || some_lower(value);
                 match t {
-                    Tag::Domain => p.domain = value.to_ascii_lowercase(),
+                    Tag::Domain => p.domain = lower(value),
                     Tag::Adkim => p.adkim = word(),
                     Tag::Aspf => p.aspf = word(),
                     Tag::P => p.p = word(),
@@ -86,7 +87,7 @@ fn record_field(
         (Some(Tag::PolicyEvaluated), Some(Tag::Reason), t) => {
             if let Some(r) = rec.policy_evaluated.reasons.last_mut() {
                 match t {
-                    Tag::Type => r.kind = value.to_ascii_lowercase(),
+                    Tag::Type => r.kind = lower(value),
                     Tag::Comment => r.comment = some(value),
                     _ => {}
                 }
@@ -95,16 +96,16 @@ fn record_field(
         (_, Some(Tag::Identifiers), t) => {
             let ids = &mut rec.identifiers;
             match t {
-                Tag::HeaderFrom => ids.header_from = value.to_ascii_lowercase(),
-                Tag::EnvelopeFrom => ids.envelope_from = Some(value.to_ascii_lowercase()),
-                Tag::EnvelopeTo => ids.envelope_to = Some(value.to_ascii_lowercase()),
+                Tag::HeaderFrom => ids.header_from = lower(value),
+                Tag::EnvelopeFrom => ids.envelope_from = Some(lower(value)),
+                Tag::EnvelopeTo => ids.envelope_to = Some(lower(value)),
                 _ => {}
             }
         }
         (Some(Tag::AuthResults), Some(Tag::Dkim), t) => {
             if let Some(d) = rec.dkim.last_mut() {
                 match t {
-                    Tag::Domain => d.domain = value.to_ascii_lowercase(),
+                    Tag::Domain => d.domain = lower(value),
                     Tag::Selector => d.selector = some(value),
                     Tag::Result => d.result = verdict(value),
                     Tag::HumanResult => d.human_result = some(value),
@@ -115,8 +116,8 @@ fn record_field(
         (Some(Tag::AuthResults), Some(Tag::Spf), t) => {
             if let Some(s) = rec.spf.last_mut() {
                 match t {
-                    Tag::Domain => s.domain = value.to_ascii_lowercase(),
-                    Tag::Scope => s.scope = some(&value.to_ascii_lowercase()),
+                    Tag::Domain => s.domain = lower(value),
+                    Tag::Scope => s.scope = some_lower(value),
                     Tag::Result => s.result = verdict(value),
                     Tag::HumanResult => s.human_result = some(value),
                     _ => {}
@@ -154,6 +155,45 @@ fn some(s: &str) -> Option<String> {
     (!s.is_empty()).then(|| s.to_string())
 }
 
+/// `v.to_ascii_lowercase()`, without the lower-casing pass when there is
+/// nothing to lower-case: domains nearly always come lower-case already.
+fn lower(v: &str) -> String {
+    if has_upper(v.as_bytes()) {
+        v.to_ascii_lowercase()
+    } else {
+        v.to_owned()
+    }
+}
+
+/// [`some`] of the value lower-cased (one allocation, not two).
+fn some_lower(v: &str) -> Option<String> {
+    (!v.is_empty()).then(|| lower(v))
+}
+
+/// Whether `b` holds an ASCII capital letter, told 8 bytes at a time
+/// (the last word overlapping the one before when the length is not a
+/// multiple of 8).
+fn has_upper(b: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let upper = |bytes: &[u8]| {
+        let mut w = [0; 8];
+        w.copy_from_slice(bytes);
+        let w = u64::from_le_bytes(w);
+        // Each byte's low 7 bits plus a constant: the byte's high bit
+        // says whether they are >= 'A' (resp. > 'Z'). No sum carries into
+        // the next byte (each stays below 0x100); `!w` leaves out bytes
+        // that are not ASCII.
+        let low = w & (0x7f * ONES);
+        let from_a = low + (0x80 - u64::from(b'A')) * ONES;
+        let past_z = low + (0x7f - u64::from(b'Z')) * ONES;
+        from_a & !past_z & !w & (0x80 * ONES) != 0
+    };
+    match b.last_chunk::<8>() {
+        None => b.iter().any(u8::is_ascii_uppercase),
+        Some(last) => b.chunks_exact(8).any(upper) || upper(last),
+    }
+}
+
 /// `<count>`: a non-negative integer that fits in i64.
 fn count(v: &str) -> Result<i64> {
     match v.parse::<i64>() {
@@ -188,4 +228,29 @@ fn epoch(v: &str, what: &str) -> Result<i64> {
         )));
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capitals_are_found_at_every_place_among_any_bytes() {
+        for len in 0..20 {
+            for at in 0..len {
+                for c in 0..=255u8 {
+                    for fill in [b'a', b'Z', 0x80, 0xff, b'@', b'['] {
+                        let mut b = vec![fill; len];
+                        b[at] = c;
+                        let want = b.iter().any(u8::is_ascii_uppercase);
+                        assert_eq!(has_upper(&b), want, "{b:?}");
+                    }
+                }
+            }
+        }
+        assert_eq!(lower("Mail.Example.COM"), "mail.example.com");
+        assert_eq!(lower("m\u{e9}l.example"), "m\u{e9}l.example");
+        assert_eq!(some_lower(""), None);
+        assert_eq!(some_lower("MFrom").as_deref(), Some("mfrom"));
+    }
 }

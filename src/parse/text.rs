@@ -11,7 +11,8 @@ pub(super) struct Text<'a> {
     /// buffer at a time, as checking every value took a tenth of the
     /// parsing time.
     pub(super) utf8: Option<&'a str>,
-    /// Entity and character references are to be replaced (not in CDATA).
+    /// Entity and character references are to be replaced: not in CDATA,
+    /// nor in a run the window saw has no `&`.
     pub(super) escaped: bool,
     /// `raw` is known to be all ASCII whitespace (the window skipped it as
     /// such); `false` says nothing.
@@ -37,6 +38,7 @@ impl<'a> Text<'a> {
     }
 
     /// The text decoded (see [`decode`]) and unescaped.
+    #[inline]
     pub(super) fn value(self, declared: Option<&'static encoding_rs::Encoding>) -> Cow<'a, str> {
         let decoded = match self.utf8 {
             Some(s) => Cow::Borrowed(s),
@@ -79,6 +81,7 @@ fn unescape(text: Cow<'_, str>) -> Cow<'_, str> {
 
 /// `s.trim()`, without its work for the usual value that starts and ends
 /// with a visible ASCII character.
+#[inline]
 pub(super) fn trim(s: &str) -> &str {
     let visible = |c: Option<&u8>| c.is_some_and(|c| c.is_ascii_graphic());
     let bytes = s.as_bytes();

@@ -26,6 +26,7 @@ use std::io::{self, Read};
 use quick_xml::errors::{Error as XmlError, SyntaxError};
 use quick_xml::Reader;
 
+use super::expect::Guess;
 use super::{xml_error, Builder, ParseError, Phase, Result, Tag, Text};
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -99,6 +100,8 @@ pub(super) struct Window<R> {
     owed_end: Option<Tag>,
     /// Where the last event cut off by the buffer's end starts.
     cut_at: Option<u64>,
+    /// The start tag likely next.
+    guess: Guess,
 }
 
 impl<R> Drop for Window<R> {
@@ -125,6 +128,7 @@ impl<R: Read> Window<R> {
             failed: false,
             owed_end: None,
             cut_at: None,
+            guess: Guess::new(),
         }
     }
 
@@ -230,10 +234,11 @@ impl<R: Read> Window<R> {
             Ok(s) => s,
             Err(e) => std::str::from_utf8(&checked[..e.valid_up_to()]).unwrap_or(""),
         };
-        let text = |a: usize, z: usize| Text {
+        // `escaped`: whether the run may hold a reference (an `&`).
+        let text = |a: usize, z: usize, escaped: bool| Text {
             raw: &buf[a..z],
             utf8: utf8.get(a - start..z - start),
-            escaped: true,
+            escaped,
             blank: false,
         };
         if self.dropped == 0 && i == 0 {
@@ -253,17 +258,24 @@ impl<R: Read> Window<R> {
             // it runs straight to the next `<`.
             let j = skip_blank(buf, i);
             let blank = buf.get(j) == Some(&b'<');
-            let found = if blank {
-                Some(0)
+            // The `&` of a reference is looked for on the way: a run
+            // without one is not searched again by `unescape`.
+            let (found, amp) = if blank {
+                (Some(0), false)
             } else {
-                find(&buf[j..], [b'<'])
+                match find(&buf[j..], [b'<', b'&']) {
+                    Some(n) if buf[j + n] == b'&' => {
+                        (find(&buf[j + n..], [b'<']).map(|m| n + m), true)
+                    }
+                    found => (found, false),
+                }
             };
             let lt = match found {
                 Some(n) => j + n,
                 None if self.eof => {
                     self.pos = buf.len();
                     if i < buf.len() {
-                        b.text(text(i, buf.len()))?;
+                        b.text(text(i, buf.len(), true))?;
                     }
                     b.eof()?;
                     return Ok(Pass::Reached);
@@ -276,7 +288,7 @@ impl<R: Read> Window<R> {
                     ..Text::new(&buf[i..lt], true)
                 }
             } else {
-                text(i, lt)
+                text(i, lt, amp)
             };
             let kind = buf.get(lt + 1).copied();
             if kind != Some(b'/') && lt > i {
@@ -312,33 +324,46 @@ impl<R: Read> Window<R> {
                 }
                 continue;
             }
-            let from = if kind == Some(b'/') { i + 2 } else { i + 1 };
+            let end = kind == Some(b'/');
+            let from = if end { i + 2 } else { i + 1 };
             // The common tag, a known name and nothing else (`<count>`,
             // `</count>`): told by its first `>` and its name alone. Any
             // other (attributes, a prefix, `<x/>`, an unknown name) is cut
-            // below exactly as quick-xml would cut it.
-            if let Some(gt) = buf.get(from..).and_then(|b| find(b, [b'>'])) {
+            // below exactly as quick-xml would cut it. The name expected
+            // (see `Guess`) is compared first, without a search.
+            let expected = if end {
+                b.innermost()
+            } else {
+                Some(self.guess.next())
+            };
+            let known = match expected.and_then(|t| t.at(buf, from).map(|n| (t, n))) {
+                Some(hit) => Some(hit),
+                None => buf
+                    .get(from..)
+                    .and_then(|b| find(b, [b'>']))
+                    .map(|gt| (Tag::from_local(&buf[from..from + gt]), gt))
+                    .filter(|(tag, _)| *tag != Tag::Unknown),
+            };
+            self.guess.saw(known.map(|(tag, _)| tag), end);
+            if let Some((tag, gt)) = known {
                 let name = &buf[from..from + gt];
-                let tag = Tag::from_local(name);
-                if tag != Tag::Unknown {
-                    i = from + gt + 1;
-                    self.pos = i;
-                    if kind == Some(b'/') {
-                        b.end_tag(tag, run)?;
-                        if goal.reached(b) {
-                            return Ok(Pass::Reached);
-                        }
-                        if i >= pause_at && goal.pause(b) {
-                            return Ok(Pass::Paused);
-                        }
-                    } else {
-                        b.start_tag(tag, name)?;
-                        if goal.reached(b) {
-                            return Ok(Pass::Reached);
-                        }
+                i = from + gt + 1;
+                self.pos = i;
+                if end {
+                    b.end_tag(tag, run)?;
+                    if goal.reached(b) {
+                        return Ok(Pass::Reached);
                     }
-                    continue;
+                    if i >= pause_at && goal.pause(b) {
+                        return Ok(Pass::Paused);
+                    }
+                } else {
+                    b.start_tag(tag, name)?;
+                    if goal.reached(b) {
+                        return Ok(Pass::Reached);
+                    }
                 }
+                continue;
             }
             let gt = buf.get(from..).and_then(tag_end).map(|n| from + n);
             let Some(gt) = gt else {
@@ -458,9 +483,13 @@ pub(super) fn find<const N: usize>(hay: &[u8], needles: [u8; N]) -> Option<usize
 }
 
 /// Where the ASCII whitespace starting at `i` ends. Indentation is a line
-/// break and spaces: the spaces are skipped 8 at a time.
+/// break and spaces: the line break is taken first, then the spaces 8 at a
+/// time.
 #[inline(always)]
 fn skip_blank(buf: &[u8], mut i: usize) -> usize {
+    if buf.get(i) == Some(&b'\n') {
+        i += 1;
+    }
     loop {
         while let Some(word) = buf.get(i..i + 8) {
             let mut w = [0; 8];

@@ -438,3 +438,30 @@ fn a_kept_buffer_never_shows_the_last_documents_bytes() {
         assert_ne!(part.last().unwrap(), "Ok(None)", "cut at {cut}: ends early");
     }
 }
+
+/// The tag compared first (the open element for an end tag, the start tag
+/// that followed the same event last time) is only a guess: records
+/// whose shapes differ, and names that start like the guessed one but are
+/// not it (longer, with attributes, prefixed, `<x/>`, an end tag with a
+/// space), read as quick-xml reads them, at every chunk size.
+#[test]
+fn a_wrong_guess_of_the_next_tag_reads_as_quick_xml_does() {
+    let records = [
+        "<auth_results><dkim><domain>a.example</domain></dkim><spf><domain>a.example</domain></spf></auth_results>",
+        "<auth_results><spf><domain>b.example</domain></spf><dkim><domain>b.example</domain></dkim></auth_results>",
+        "<auth_results><dkimx>1</dkimx><dkim a='1'><domain>c.example</domain></dkim ></auth_results>",
+        "<auth_results><d:dkim xmlns:d='urn:d'><domain>d.example</domain></d:dkim><spf/><spf><domain>x</domain><domainx>y</domainx></spf></auth_results>",
+    ];
+    let mut doc = MINIMAL.replacen("</record>", "</record>\n  <record><row><source_ip>192.0.2.9</source_ip><count>1</count></row>REC</record>", 1);
+    for rec in records.iter().chain(records.iter().rev()) {
+        let again = doc.replacen("REC", &format!("{rec}</record>\n  <record><row><source_ip>192.0.2.9</source_ip><count>1</count></row>REC"), 1);
+        doc = again;
+    }
+    let doc = doc.replacen("REC", "", 1).into_bytes();
+    let expected = quick_xml_outcomes(&doc);
+    assert!(expected.len() > 8, "{expected:?}");
+    for capacity in (16..=64).chain([100, 257, 4096, 64 * 1024]) {
+        let mut rdr = ReportReader::with_capacity(doc.as_slice(), capacity);
+        assert_eq!(outcomes(&mut rdr), expected, "capacity {capacity}");
+    }
+}
