@@ -21,17 +21,18 @@ use crate::store::views::fold::RowRef;
 /// the stream: a few milliseconds' reading.
 const RECENT: i64 = 10_000;
 
-/// Folds the rows of `text` (arrays with an element per record, as
-/// [`super::totals_sql`] selects them) for scope `q`: in one statement,
-/// or in parts over several connections at once (`split.rs`). Returns the
-/// fold and the messages of the records flagged as a subdomain's (see
-/// [`super::fold_totals`]).
+/// Folds the rows of statement `whole` (arrays with an element per
+/// record, as [`super::totals_sql`] selects them) for scope `q`: in one
+/// statement, or in parts over several connections at once (`split.rs`),
+/// each reading statement `part` with its reports' ids as the last
+/// parameter. Returns the fold and the messages of the records flagged as
+/// a subdomain's (see [`super::fold_totals`]).
 pub(super) fn fold_streamed(
     store: &Store,
     pg: &Pg,
     q: &Scope<'_>,
-    text: &str,
-    sql: &Sql,
+    whole: (&str, &Sql),
+    part: (String, Sql),
 ) -> Result<(Fold, i64), DbError> {
     let shared = match split::connections() {
         1 => None,
@@ -43,12 +44,12 @@ pub(super) fn fold_streamed(
         Some(_) => split::parts(store, q, split::connections())?,
         None => Vec::new(),
     };
-    let part = match (&shared, parts.len()) {
+    let folded = match (&shared, parts.len()) {
         (Some(shared), 2..) => {
-            let (text, args) = split::part_text(text, sql);
+            let (text, sql) = part;
             let dkim = &dkim;
             let done = shared.run(&parts, |client, ids| {
-                let mut args: Vec<Value> = args.clone();
+                let mut args: Vec<Value> = sql.args.clone();
                 if let Some(last) = args.last_mut() {
                     *last = Value::Text(ids.clone());
                 }
@@ -59,23 +60,24 @@ pub(super) fn fold_streamed(
                 Ok(part)
             })?;
             let mut done = done.into_iter();
-            let mut whole = done.next().unwrap_or_default();
+            let mut folded = done.next().unwrap_or_default();
             for p in done {
-                whole.merge(p)?;
+                folded.merge(p)?;
             }
-            whole
+            folded
         }
         _ => {
-            let mut part = Part::default();
-            pg.each_batch(text, &sql.args, |cols, n| part.add_batch(&dkim, cols, n))?;
-            part
+            let mut folded = Part::default();
+            let (text, sql) = whole;
+            pg.each_batch(text, &sql.args, |cols, n| folded.add_batch(&dkim, cols, n))?;
+            folded
         }
     };
     let Part {
         mut fold,
         later,
         subs,
-    } = part;
+    } = folded;
     if !later.0.is_empty() {
         let ids: Vec<i64> = later.0.keys().filter_map(|k| k.1).collect();
         dkim.fetch_all(store, ids.into_iter())?;
