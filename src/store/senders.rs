@@ -27,11 +27,13 @@ use crate::enrich::forwarding::{self, Dkim, FailSplit};
 use crate::enrich::senders::IpTotals;
 
 mod dkim;
+mod domains;
 mod later;
 mod split;
 mod subdomains;
 
 use dkim::{DkimSets, Loading, Results};
+use domains::{Bits, Domains};
 
 /// Whether override reason `o` says the record was forwarded (rules 1
 /// and 2 of [`forwarding`]).
@@ -73,65 +75,6 @@ impl Store {
 struct AuthInfo {
     pass: Bits,
     broken: Vec<(String, bool)>,
-}
-
-/// A set of passing DKIM domains, as indexes into [`Domains`]: a bit each
-/// for the first 64, a list for the rest (a window seldom has more).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
-struct Bits {
-    low: u64,
-    more: Vec<u32>,
-}
-
-impl Bits {
-    fn insert(&mut self, i: u32) {
-        if i < 64 {
-            self.low |= 1 << i;
-        } else if !self.more.contains(&i) {
-            self.more.push(i);
-        }
-    }
-
-    fn union(&mut self, o: &Bits) {
-        self.low |= o.low;
-        for &i in &o.more {
-            self.insert(i);
-        }
-    }
-
-    fn contains(&self, i: u32) -> bool {
-        if i < 64 {
-            self.low & (1 << i) != 0
-        } else {
-            self.more.contains(&i)
-        }
-    }
-}
-
-/// The passing DKIM domains met so far, each once.
-#[derive(Default)]
-struct Domains(Vec<String>);
-
-impl Domains {
-    fn id(&mut self, d: &str) -> u32 {
-        match self.0.iter().position(|x| x == d) {
-            Some(i) => i as u32,
-            None => {
-                self.0.push(d.to_string());
-                (self.0.len() - 1) as u32
-            }
-        }
-    }
-
-    /// The domains of `b`, sorted.
-    fn names(&self, b: &Bits) -> Vec<String> {
-        let mut v: Vec<String> = (0..self.0.len() as u32)
-            .filter(|&i| b.contains(i))
-            .map(|i| self.0[i as usize].clone())
-            .collect();
-        v.sort();
-        v
-    }
 }
 
 /// One source IP's sums while the records stream by.

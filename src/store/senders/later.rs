@@ -73,33 +73,14 @@ pub(super) fn fold_streamed(
             folded
         }
     };
-    let Part {
-        mut fold,
-        later,
-        subs,
-    } = folded;
-    if !later.0.is_empty() {
-        let ids: Vec<i64> = later.0.keys().filter_map(|k| k.1).collect();
+    if !folded.later.0.is_empty() {
+        let ids: Vec<i64> = folded.later.0.keys().filter_map(|k| k.1).collect();
         dkim.fetch_all(store, ids.into_iter())?;
-        for ((ip, auth, from), s) in later.0 {
-            let row = Rec {
-                ip: &ip,
-                ours: s.ours,
-                auth,
-                from: &from,
-                messages: s.messages,
-                pass: s.pass,
-                dkim_pass: s.dkim_pass,
-                overridden: s.overridden,
-                sub: false,
-            };
-            fold.add(&mut &dkim, &row)?;
-        }
     }
     if let Some(shared) = shared {
         shared.end()?;
     }
-    Ok((fold, subs))
+    folded.settle(&dkim)
 }
 
 /// What one statement folded: the sums per IP, the records whose auth
@@ -126,6 +107,31 @@ impl Part {
             }
         }
         Ok(())
+    }
+
+    /// The fold with the records of [`Later`] folded in (their sets'
+    /// results read into `dkim` now), and the subdomains' messages.
+    fn settle(self, dkim: &DkimSets) -> Result<(Fold, i64), DbError> {
+        let Part {
+            mut fold,
+            later,
+            subs,
+        } = self;
+        for ((ip, auth, from), s) in later.0 {
+            let row = Rec {
+                ip: &ip,
+                ours: s.ours,
+                auth,
+                from: &from,
+                messages: s.messages,
+                pass: s.pass,
+                dkim_pass: s.dkim_pass,
+                overridden: s.overridden,
+                sub: false,
+            };
+            fold.add(&mut &*dkim, &row)?;
+        }
+        Ok((fold, subs))
     }
 
     /// Adds what `other` folded of other reports.
@@ -179,5 +185,109 @@ impl Later {
             p.overridden = add(p.overridden, s.overridden)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{F_DKIM_PASS, F_FORWARDED, F_OURS, F_PASS, F_SUB};
+    use super::*;
+
+    /// Auth sets `ids`: set `i` passes DKIM for `d{i}.example`; every
+    /// fourth fails a signature of `example.com` too.
+    fn sets(ids: std::ops::RangeInclusive<i64>) -> DkimSets {
+        let mut sets = DkimSets::default();
+        for i in ids {
+            let mut v = vec![(format!("d{i}.example"), "pass".to_string())];
+            if i % 4 == 0 {
+                v.push(("example.com".to_string(), "fail".to_string()));
+            }
+            sets.sets.insert(i, v);
+        }
+        sets
+    }
+
+    /// A report's records as its row of arrays holds them: IP, auth set,
+    /// From, messages, flags.
+    type Report = Vec<(String, Option<i64>, &'static str, i64, i64)>;
+
+    /// 24 reports whose records name sets 1-30 and no set, from sources
+    /// that recur in every report, of every flag.
+    fn reports() -> Vec<Report> {
+        (0..24i64)
+            .map(|r| {
+                (0..300i64)
+                    .map(|n| {
+                        let ip = format!("198.51.100.{}", (n * 3 + r) % 60);
+                        let auth = (n % 7 != 0).then_some((n + r) % 30 + 1);
+                        let from =
+                            ["example.com", "mail.example.com", "example.org"][n as usize % 3];
+                        let flags = [
+                            F_PASS | F_DKIM_PASS,
+                            F_FORWARDED,
+                            0,
+                            F_OURS,
+                            F_SUB,
+                            F_DKIM_PASS,
+                        ][(n + r) as usize % 6];
+                        (ip, auth, from, n % 5 + 1, flags)
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Folds `reports` as a statement's rows would come, with the DKIM
+    /// results of `known` read before.
+    fn part(reports: &[&Report], known: &DkimSets) -> Part {
+        let mut p = Part::default();
+        for rep in reports {
+            let cols = [
+                Col::Text(rep.iter().map(|r| Some(r.0.as_str())).collect()),
+                Col::Int(rep.iter().map(|r| r.1).collect()),
+                Col::Text(rep.iter().map(|r| Some(r.2)).collect()),
+                Col::Int(rep.iter().map(|r| Some(r.3)).collect()),
+                Col::Int(rep.iter().map(|r| Some(r.4)).collect()),
+            ];
+            p.add_batch(known, &cols, rep.len()).unwrap();
+        }
+        p
+    }
+
+    /// Parts folded apart, with the records of sets not read before summed
+    /// aside in each, merge and settle to what one statement folds, and to
+    /// what a fold that knew every set before folds.
+    #[test]
+    fn parts_with_records_of_sets_read_later_fold_as_one() {
+        let (all, newest) = (sets(1..=30), sets(16..=30));
+        let reports = reports();
+        let every: Vec<&Report> = reports.iter().collect();
+        let (fold, subs) = part(&every, &all).settle(&all).unwrap();
+        let want = fold.finish();
+        let one = part(&every, &newest);
+        assert!(!one.later.0.is_empty());
+        let (fold, one_subs) = one.settle(&all).unwrap();
+        assert_eq!(fold.finish(), want);
+        assert_eq!(one_subs, subs);
+        assert!(subs > 0);
+        for cut in [2, 3, 5] {
+            let mut parts: Vec<Part> = (0..cut)
+                .map(|p| {
+                    let mut mine: Vec<&Report> =
+                        every.iter().copied().skip(p).step_by(cut).collect();
+                    if p == 1 {
+                        mine.reverse();
+                    }
+                    part(&mine, &newest)
+                })
+                .collect();
+            let mut merged = parts.remove(0);
+            for p in parts {
+                merged.merge(p).unwrap();
+            }
+            let (fold, merged_subs) = merged.settle(&all).unwrap();
+            assert_eq!(fold.finish(), want, "{cut} parts");
+            assert_eq!(merged_subs, subs, "{cut} parts");
+        }
     }
 }

@@ -70,15 +70,6 @@ pub(super) fn parts(store: &Store, q: &Scope<'_>, n: usize) -> Result<Vec<String
         .collect())
 }
 
-impl Bits {
-    /// The indexes in the set.
-    fn iter(&self) -> impl Iterator<Item = u32> + '_ {
-        (0..64)
-            .filter(|i| self.low & (1 << i) != 0)
-            .chain(self.more.iter().copied())
-    }
-}
-
 impl Fold {
     /// Adds the sums of `other`, a fold of other records: the same sums
     /// as had this fold read them too.
