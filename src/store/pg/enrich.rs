@@ -152,39 +152,49 @@ impl Pg {
         Ok(ips.iter().map(|ip| when.get(ip).copied()).collect())
     }
 
-    /// See [`super::super::sqlite::Lite::ip_facts`]: two statements, each
-    /// for all of `ips`.
+    /// See [`super::super::sqlite::Lite::ip_facts`]: a statement for all
+    /// of `ips` per table, unless the table has no rows at all (nothing
+    /// enriched yet: sending the list would cost more than the rest).
     pub fn ip_facts(&self, ips: &[&str]) -> Result<HashMap<String, IpFacts>, DbError> {
         let mut out: HashMap<String, IpFacts> = HashMap::new();
         if ips.is_empty() {
             return Ok(out);
         }
         let mut c = self.client.borrow_mut();
-        let st = c.prepared(
-            "SELECT n.ip, n.asn, n.as_name, n.as_domain, n.country
-             FROM unnest($1::text[]) u(ip) JOIN net_fact n ON n.ip = u.ip",
+        let any = c.query_one(
+            "SELECT EXISTS (SELECT 1 FROM net_fact), EXISTS (SELECT 1 FROM rdns)",
+            &[],
         )?;
-        for r in c.client.query(&st, &[&ips])? {
-            let asn: Option<i64> = r.try_get(1)?;
-            out.entry(r.try_get(0)?).or_default().net = Some(NetInfo {
-                asn: asn.and_then(|n| u32::try_from(n).ok()),
-                as_name: r.try_get(2)?,
-                as_domain: r.try_get(3)?,
-                country: r.try_get(4)?,
-            });
+        let (nets, names): (bool, bool) = (any.try_get(0)?, any.try_get(1)?);
+        if nets {
+            let st = c.prepared(
+                "SELECT n.ip, n.asn, n.as_name, n.as_domain, n.country
+                 FROM unnest($1::text[]) u(ip) JOIN net_fact n ON n.ip = u.ip",
+            )?;
+            for r in c.client.query(&st, &[&ips])? {
+                let asn: Option<i64> = r.try_get(1)?;
+                out.entry(r.try_get(0)?).or_default().net = Some(NetInfo {
+                    asn: asn.and_then(|n| u32::try_from(n).ok()),
+                    as_name: r.try_get(2)?,
+                    as_domain: r.try_get(3)?,
+                    country: r.try_get(4)?,
+                });
+            }
         }
-        let st = c.prepared(
-            "SELECT d.ip, d.ptr, d.confirmed, d.looked_up_at
-             FROM unnest($1::text[]) u(ip) JOIN rdns d ON d.ip = u.ip",
-        )?;
-        for r in c.client.query(&st, &[&ips])? {
-            let ptr: Option<String> = r.try_get(1)?;
-            let p = match ptr {
-                Some(n) if r.try_get::<_, bool>(2)? => Ptr::Confirmed(n),
-                Some(n) => Ptr::Unconfirmed(n),
-                None => Ptr::None,
-            };
-            out.entry(r.try_get(0)?).or_default().rdns = Some((p, r.try_get(3)?));
+        if names {
+            let st = c.prepared(
+                "SELECT d.ip, d.ptr, d.confirmed, d.looked_up_at
+                 FROM unnest($1::text[]) u(ip) JOIN rdns d ON d.ip = u.ip",
+            )?;
+            for r in c.client.query(&st, &[&ips])? {
+                let ptr: Option<String> = r.try_get(1)?;
+                let p = match ptr {
+                    Some(n) if r.try_get::<_, bool>(2)? => Ptr::Confirmed(n),
+                    Some(n) => Ptr::Unconfirmed(n),
+                    None => Ptr::None,
+                };
+                out.entry(r.try_get(0)?).or_default().rdns = Some((p, r.try_get(3)?));
+            }
         }
         Ok(out)
     }

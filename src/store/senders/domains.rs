@@ -64,8 +64,14 @@ impl Domains {
 impl Bits {
     /// The indexes in the set.
     pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
-        (0..64)
-            .filter(|i| self.low & (1 << i) != 0)
-            .chain(self.more.iter().copied())
+        let mut low = self.low;
+        std::iter::from_fn(move || {
+            (low != 0).then(|| {
+                let i = low.trailing_zeros();
+                low &= low - 1;
+                i
+            })
+        })
+        .chain(self.more.iter().copied())
     }
 }
