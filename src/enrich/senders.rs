@@ -81,88 +81,48 @@ impl Source {
     }
 }
 
-/// Names each source and counts its forwarded mail. Each source is
-/// named on its own: a long list is cut into a piece per core, named at
-/// once (the 218,000 sources of a 30-day window of the 10M-record
-/// benchmark took a fifth of `query senders`' client time in one thread).
+/// Names each source and counts its forwarded mail.
 pub fn name_sources(
     rows: Vec<IpTotals>,
     facts: &HashMap<String, IpFacts>,
     cat: &Catalogue,
 ) -> Vec<Source> {
-    let name = |rows: Vec<IpTotals>| -> Vec<Source> {
-        rows.into_iter().map(|t| name_one(t, facts, cat)).collect()
-    };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(MAX_THREADS)
-        .min(rows.len() / MIN_PIECE);
-    if threads < 2 {
-        return name(rows);
-    }
-    let size = rows.len().div_ceil(threads);
-    let mut pieces = Vec::with_capacity(threads);
-    let mut rest = rows;
-    while rest.len() > size {
-        let tail = rest.split_off(size);
-        pieces.push(std::mem::replace(&mut rest, tail));
-    }
-    let name = &name;
-    std::thread::scope(|s| {
-        let others: Vec<_> = pieces
-            .into_iter()
-            .map(|p| s.spawn(move || name(p)))
-            .collect();
-        let last = name(rest);
-        let mut out = Vec::new();
-        for h in others {
-            out.extend(h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
-        }
-        out.extend(last);
-        out
-    })
-}
-
-/// At most this many threads name sources.
-const MAX_THREADS: usize = 4;
-
-/// A piece of fewer sources than this is named in the calling thread.
-const MIN_PIECE: usize = 10_000;
-
-/// One source named, its forwarded mail counted.
-fn name_one(t: IpTotals, facts: &HashMap<String, IpFacts>, cat: &Catalogue) -> Source {
-    let f = facts.get(&t.source_ip);
-    let net = f.and_then(|f| f.net.clone()).unwrap_or_default();
-    let ptr = f.and_then(|f| f.rdns.as_ref()).and_then(|(p, _)| match p {
-        Ptr::Confirmed(n) => Some(n.clone()),
-        _ => None,
-    });
-    let dkim: Vec<&str> = t.dkim_pass_domains.iter().map(String::as_str).collect();
-    let named = cat.name(&Evidence {
-        ip: t.source_ip.trim().parse().ok(),
-        ptr: ptr.as_deref(),
-        asn: net.asn,
-        as_name: net.as_name.as_deref(),
-        dkim: &dkim,
-    });
-    let kind = named.as_ref().and_then(Named::kind);
-    let ours = t.ours || named.as_ref().is_some_and(Named::ours);
-    // Our own mail is judged as sent, never excused as forwarded.
-    let messages_forwarded = if ours {
-        0
-    } else {
-        forwarding::forwarded(&t.fail, kind)
-    };
-    let category = Category::of(named.as_ref(), ours, t.messages_pass, messages_forwarded);
-    Source {
-        totals: t,
-        named,
-        net,
-        ptr,
-        ours,
-        category,
-        messages_forwarded,
-    }
+    rows.into_iter()
+        .map(|t| {
+            let f = facts.get(&t.source_ip);
+            let net = f.and_then(|f| f.net.clone()).unwrap_or_default();
+            let ptr = f.and_then(|f| f.rdns.as_ref()).and_then(|(p, _)| match p {
+                Ptr::Confirmed(n) => Some(n.clone()),
+                _ => None,
+            });
+            let dkim: Vec<&str> = t.dkim_pass_domains.iter().map(String::as_str).collect();
+            let named = cat.name(&Evidence {
+                ip: t.source_ip.trim().parse().ok(),
+                ptr: ptr.as_deref(),
+                asn: net.asn,
+                as_name: net.as_name.as_deref(),
+                dkim: &dkim,
+            });
+            let kind = named.as_ref().and_then(Named::kind);
+            let ours = t.ours || named.as_ref().is_some_and(Named::ours);
+            // Our own mail is judged as sent, never excused as forwarded.
+            let messages_forwarded = if ours {
+                0
+            } else {
+                forwarding::forwarded(&t.fail, kind)
+            };
+            let category = Category::of(named.as_ref(), ours, t.messages_pass, messages_forwarded);
+            Source {
+                totals: t,
+                named,
+                net,
+                ptr,
+                ours,
+                category,
+                messages_forwarded,
+            }
+        })
+        .collect()
 }
 
 /// One row of `query senders`.
