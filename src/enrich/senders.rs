@@ -166,7 +166,12 @@ pub fn group(sources: &[Source]) -> Vec<SenderRow> {
         a.ips += 1;
         a.asns.extend(s.net.asn);
         a.countries.extend(s.net.country.clone());
-        a.dkim.extend(s.totals.dkim_pass_domains.iter().cloned());
+        for d in &s.totals.dkim_pass_domains {
+            // Most are there already: a copy only for a new one.
+            if !a.dkim.contains(d) {
+                a.dkim.insert(d.clone());
+            }
+        }
         a.messages += s.totals.messages;
         a.pass += s.totals.messages_pass;
         a.dkim_pass += s.totals.messages_dkim_pass;

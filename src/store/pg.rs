@@ -12,7 +12,8 @@
 //! and `failure.rs` (SMTP TLS and failure reports, the `--redact` key),
 //! `import.rs` (what `copy` writes row by row).
 //! The views are shared with SQLite (`views/`); [`Pg::cells`] runs them,
-//! `stream.rs` hands the folded views' rows on as they arrive, as arrays.
+//! `stream.rs` hands the folded views' rows on as they arrive, as arrays,
+//! `parts.rs` reads them in parts over several connections at once.
 //!
 //! Several writers, on one machine or several, take one transaction-scoped
 //! advisory lock ([`WRITE_LOCK`]) before their first statement, as SQLite's
@@ -43,6 +44,7 @@ mod failure;
 mod import;
 mod load;
 mod nul;
+mod parts;
 mod rebuild_kinds;
 mod report_ips;
 mod stream;
@@ -52,7 +54,7 @@ mod variant;
 mod write;
 
 pub(super) use connect::{is_url, scrub};
-pub(super) use stream::Col;
+pub(super) use stream::{batches, Col};
 pub(super) use write::is_stored;
 
 /// The schema of a new database.
@@ -165,8 +167,11 @@ pub struct Pg {
     /// In a `RefCell`: the driver needs `&mut` even to read, and the
     /// views read through `&Store`.
     client: RefCell<Conn>,
-    /// For a second connection ([`Pg::lookup`]).
+    /// For a second connection ([`Pg::lookup`], `parts.rs`).
     url: String,
+    /// Further connections for reads in parts, kept between reads
+    /// (`parts.rs`).
+    readers: RefCell<Vec<Client>>,
     batching: bool,
     batch: Option<Group>,
     /// A database error in the open group: its transaction is void.
@@ -180,6 +185,7 @@ impl Pg {
         let mut pg = Pg {
             client: RefCell::new(Conn::new(client)),
             url: url.to_string(),
+            readers: RefCell::new(Vec::new()),
             batching: false,
             batch: None,
             failed: false,

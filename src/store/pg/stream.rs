@@ -11,7 +11,7 @@ use std::error::Error;
 
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{FromSql, Kind, ToSql, Type};
-use postgres::Row;
+use postgres::{Client, Row};
 use postgres_protocol::types::{array_from_sql, ArrayValues};
 use rusqlite::types::Value;
 
@@ -73,32 +73,43 @@ impl<'a> FromSql<'a> for Col<'a> {
 
 impl Pg {
     /// Runs `text` with `args` bound and calls `f` with each row's columns
-    /// as it comes (the server sends them all in one go: no round trip
-    /// per row or per batch). A NULL column (no records) reads as empty.
+    /// as it comes (see [`batches`]).
     pub(crate) fn each_batch(
         &self,
         text: &str,
         args: &[Value],
-        mut f: impl FnMut(&[Col<'_>], usize) -> Result<(), DbError>,
+        f: impl FnMut(&[Col<'_>], usize) -> Result<(), DbError>,
     ) -> Result<(), DbError> {
-        let args: Vec<arg::Arg<'_>> = args.iter().map(arg::Arg).collect();
-        let params = args.iter().map(|a| a as &(dyn ToSql + Sync));
-        let mut conn = self.loaded()?;
-        let mut rows = conn.client.query_raw(text, params)?;
-        while let Some(row) = rows.next()? {
-            let cols = columns(&row)?;
-            let n = cols.first().map_or(0, Col::len);
-            if let Some(i) = cols.iter().position(|c| c.len() != n) {
-                return Err(DbError::from(rusqlite::Error::FromSqlConversionFailure(
-                    i,
-                    rusqlite::types::Type::Blob,
-                    "arrays of different lengths in one row".into(),
-                )));
-            }
-            f(&cols, n)?;
-        }
-        Ok(())
+        batches(&mut self.loaded()?.client, text, args, f)
     }
+}
+
+/// Runs `text` with `args` bound on `client` and calls `f` with each row's
+/// columns as it comes (the server sends them all in one go: no round trip
+/// per row or per batch), and the number of elements each holds. A NULL
+/// column (no records) reads as empty.
+pub(crate) fn batches(
+    client: &mut Client,
+    text: &str,
+    args: &[Value],
+    mut f: impl FnMut(&[Col<'_>], usize) -> Result<(), DbError>,
+) -> Result<(), DbError> {
+    let args: Vec<arg::Arg<'_>> = args.iter().map(arg::Arg).collect();
+    let params = args.iter().map(|a| a as &(dyn ToSql + Sync));
+    let mut rows = client.query_raw(text, params)?;
+    while let Some(row) = rows.next()? {
+        let cols = columns(&row)?;
+        let n = cols.first().map_or(0, Col::len);
+        if let Some(i) = cols.iter().position(|c| c.len() != n) {
+            return Err(DbError::from(rusqlite::Error::FromSqlConversionFailure(
+                i,
+                rusqlite::types::Type::Blob,
+                "arrays of different lengths in one row".into(),
+            )));
+        }
+        f(&cols, n)?;
+    }
+    Ok(())
 }
 
 /// Every column of `row`, each an array (NULL: none).

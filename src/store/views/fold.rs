@@ -55,8 +55,15 @@ impl RowRef<'_> {
         }
     }
 
-    /// Column `i` as text.
+    /// Column `i` as text (PostgreSQL's arrays hold it checked already).
     pub fn text(&self, i: usize) -> Result<&str, DbError> {
+        if let RowRef::Arrays(cols, j) = self {
+            if let Some(pg::Col::Text(v)) = cols.get(i) {
+                if let Some(Some(s)) = v.get(*j) {
+                    return Ok(s);
+                }
+            }
+        }
         let v = self.cell(i)?;
         v.as_str().map_err(|e| conversion(i, v, e))
     }

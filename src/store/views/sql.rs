@@ -165,11 +165,7 @@ impl Sql {
     pub fn record_conds(&mut self, f: &Filter, nets: &OurNets) -> Vec<String> {
         let mut conds = Vec::new();
         if let Some(d) = &f.domain {
-            let d = self.bind(d.trim().trim_end_matches('.').to_string());
-            let (p, h) = (
-                self.nocase_eq("r.policy_domain", &d),
-                self.nocase_eq("c.header_from", &d),
-            );
+            let (p, h) = self.domain_conds(d);
             conds.push(format!("({p} OR {h})"));
         }
         if let Some(net) = &f.ip {
@@ -183,6 +179,16 @@ impl Sql {
             None => {}
         }
         conds
+    }
+
+    /// `--domain` `d`'s two halves, either of which keeps a record: the
+    /// report's policy domain is `d`, the record's header_from is `d`.
+    pub fn domain_conds(&mut self, d: &str) -> (String, String) {
+        let d = self.bind(d.trim().trim_end_matches('.').to_string());
+        (
+            self.nocase_eq("r.policy_domain", &d),
+            self.nocase_eq("c.header_from", &d),
+        )
     }
 
     /// `WHERE ...` for a view over [`Sql::from`].
