@@ -16,7 +16,7 @@ recorded in the context of the task it replaces):
   perf script -i X.perf | python3 bench/timeline.py dmarcdb [bucket_ms]
 
 COMM is the start of the process's name (as `perf script` shows it).
-bench/round8-crit.md has examples.
+bench/README.md ("Round 8 ... critical path") has examples.
 """
 import re
 import sys

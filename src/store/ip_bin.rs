@@ -5,7 +5,7 @@
 //! The writer computes it for every record. std's parser took about 150
 //! instructions for an IPv4 address and 1,270 for an IPv6 one (most of
 //! `ip_bin`'s ~400 a record in the generated corpus, more in real
-//! traffic; bench/round8-write3.md). The plain forms are read here
+//! traffic; bench/README.md, eighth round). The plain forms are read here
 //! directly: four decimal octets, or up to eight groups of 1-4 hex digits
 //! with at most one `::`. Anything else (an IPv4 tail in IPv6, a fifth
 //! digit, a stray character) goes to std's parser, so the answer is

@@ -20,7 +20,7 @@ use super::raw::RawStatement;
 pub(super) const RECORD_SIZES: [usize; 4] = [32, 8, 2, 1];
 
 /// Rows per `override_reason` statement. Real reports carry a reason on
-/// about one record in four (bench/round8-write3.md).
+/// about one record in four (bench/README.md, eighth round).
 pub(super) const REASON_SIZES: [usize; 3] = [16, 4, 1];
 
 /// The columns of a record row, in the order they are bound.
