@@ -10,7 +10,7 @@ use super::tag::Tag;
 use super::tag::Tag::*;
 
 /// How many tags there are, `Unknown` included.
-const TAGS: usize = Tag::Unknown as usize + 1;
+const TAGS: usize = Tag::ALL.len();
 
 impl Tag {
     /// The tag's local name (empty for `Unknown`).
@@ -115,60 +115,12 @@ const fn pattern(name: &[u8]) -> Pattern {
     p
 }
 
-/// Every tag, in declaration order.
-const ALL: [Tag; TAGS] = [
-    Feedback,
-    Version,
-    ReportMetadata,
-    OrgName,
-    Email,
-    ExtraContactInfo,
-    ReportId,
-    DateRange,
-    Begin,
-    End,
-    Error,
-    Generator,
-    PolicyPublished,
-    Domain,
-    Adkim,
-    Aspf,
-    P,
-    Sp,
-    Np,
-    Pct,
-    Fo,
-    Testing,
-    DiscoveryMethod,
-    Record,
-    Row,
-    SourceIp,
-    Count,
-    PolicyEvaluated,
-    Disposition,
-    Dkim,
-    Spf,
-    Reason,
-    Type,
-    Comment,
-    Identifiers,
-    HeaderFrom,
-    EnvelopeFrom,
-    EnvelopeTo,
-    AuthResults,
-    Selector,
-    Result,
-    HumanResult,
-    Scope,
-    Unknown,
-];
-
 /// [`Tag::at`]'s pattern of each tag, indexed by the tag.
 const PATTERNS: [Pattern; TAGS] = {
     let mut table = [pattern(b""); TAGS];
     let mut i = 0;
     while i < TAGS {
-        table[ALL[i] as usize] = pattern(ALL[i].name());
+        table[Tag::ALL[i] as usize] = pattern(Tag::ALL[i].name());
         i += 1;
     }
     table
@@ -218,7 +170,7 @@ mod tests {
 
     #[test]
     fn every_pattern_is_its_name_and_a_gt() {
-        for (i, tag) in ALL.into_iter().enumerate() {
+        for (i, tag) in Tag::ALL.into_iter().enumerate() {
             assert_eq!(tag as usize, i);
             let name = tag.name();
             assert_eq!(Tag::from_local(name), tag);

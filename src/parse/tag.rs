@@ -1,9 +1,24 @@
 //! The elements the parser acts on, told by their local name, and how a
 //! tag's local name is found.
 
-/// The elements we act on, by local name. Anything else is `Unknown`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Tag {
+/// Declares [`Tag`] and [`Tag::ALL`] from one list, so the two cannot
+/// drift apart.
+macro_rules! tags {
+    ($($tag:ident,)*) => {
+        /// The elements we act on, by local name. Anything else is `Unknown`.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub(super) enum Tag {
+            $($tag,)*
+        }
+
+        impl Tag {
+            /// Every tag, in declaration order: `ALL[t as usize] == t`.
+            pub(super) const ALL: [Tag; [$(Tag::$tag,)*].len()] = [$(Tag::$tag,)*];
+        }
+    };
+}
+
+tags! {
     Feedback,
     Version,
     ReportMetadata,
