@@ -7,6 +7,8 @@ mod common;
 mod dnsmasq;
 #[path = "support/mmdb.rs"]
 mod mmdb;
+#[path = "support/sender_reports.rs"]
+mod sender_reports;
 #[path = "support/enrich_world.rs"]
 mod world;
 

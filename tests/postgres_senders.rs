@@ -15,6 +15,8 @@ mod dnsmasq;
 mod mmdb;
 #[path = "support/pg_world.rs"]
 mod pg_world;
+#[path = "support/sender_reports.rs"]
+mod sender_reports;
 
 use std::ffi::OsStr;
 

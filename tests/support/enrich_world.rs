@@ -7,64 +7,8 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use crate::common::cli::dmarcdb;
+use crate::sender_reports::{rec, report, Rec};
 use crate::{dnsmasq, mmdb};
-
-struct Rec {
-    ip: &'static str,
-    count: i64,
-    pass: bool,
-    /// (domain, result) of <auth_results><dkim>.
-    dkim: &'static [(&'static str, &'static str)],
-    reason: Option<&'static str>,
-    /// Passing by SPF alone (policy_evaluated DKIM fails).
-    spf_only: bool,
-}
-
-const fn rec(ip: &'static str, count: i64, pass: bool) -> Rec {
-    Rec {
-        ip,
-        count,
-        pass,
-        dkim: &[],
-        reason: None,
-        spf_only: false,
-    }
-}
-
-fn report(domain: &str, id: &str, begin: i64, p: &str, recs: &[Rec]) -> String {
-    let mut s = format!(
-        "<feedback><report_metadata><org_name>google.com</org_name><email>e@google.com</email>\
-         <report_id>{id}</report_id><date_range><begin>{begin}</begin><end>{}</end></date_range>\
-         </report_metadata><policy_published><domain>{domain}</domain><p>{p}</p><sp>{p}</sp>\
-         <pct>100</pct></policy_published>",
-        begin + 86_399
-    );
-    for r in recs {
-        let v = if r.pass { "pass" } else { "fail" };
-        let dv = if r.spf_only { "fail" } else { v };
-        let reason = r
-            .reason
-            .map(|t| format!("<reason><type>{t}</type></reason>"))
-            .unwrap_or_default();
-        let dkim: String = r
-            .dkim
-            .iter()
-            .map(|(d, res)| {
-                format!(
-                    "<dkim><domain>{d}</domain><selector>s</selector><result>{res}</result></dkim>"
-                )
-            })
-            .collect();
-        s.push_str(&format!(
-            "<record><row><source_ip>{}</source_ip><count>{}</count><policy_evaluated>\
-             <disposition>none</disposition><dkim>{dv}</dkim><spf>{v}</spf>{reason}</policy_evaluated></row>\
-             <identifiers><header_from>{domain}</header_from></identifiers><auth_results>{dkim}\
-             <spf><domain>{domain}</domain><result>{v}</result></spf></auth_results></record>",
-            r.ip, r.count
-        ));
-    }
-    s + "</feedback>"
-}
 
 pub struct World {
     pub dir: tempfile::TempDir,
