@@ -342,7 +342,8 @@ mod tests {
     use super::*;
     use crate::model::AuthResult;
 
-    fn with_dkim(domain: &str) -> Record {
+    /// A record with one passing DKIM result for `domain`.
+    pub(super) fn with_dkim(domain: &str) -> Record {
         let mut r = Record::default();
         r.dkim.push(DkimAuthResult {
             domain: domain.into(),

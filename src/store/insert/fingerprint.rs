@@ -74,18 +74,9 @@ fn short(b: &[u8]) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::with_dkim;
     use super::*;
-    use crate::model::{AuthResult, DkimAuthResult, SpfAuthResult};
-
-    fn with_dkim(domain: &str) -> Record {
-        let mut r = Record::default();
-        r.dkim.push(DkimAuthResult {
-            domain: domain.into(),
-            result: AuthResult::Pass,
-            ..DkimAuthResult::default()
-        });
-        r
-    }
+    use crate::model::{AuthResult, SpfAuthResult};
 
     #[test]
     fn every_byte_of_a_short_tail_counts() {
