@@ -2,7 +2,8 @@
 //! SQLite for the same reports; several ingesters at once store each
 //! report once; quarantine and reparse work there; a password in the URL
 //! never shows in a message; the "new sender" alert finds the same
-//! senders. Sender facts, readiness and the pages: `postgres_senders.rs`.
+//! senders. Sender facts, readiness and the pages: `postgres_senders.rs`;
+//! the Grafana dashboard: `postgres_grafana.rs`.
 //! The server is a throwaway cluster started by the tests
 //! (`tests/common/postgres.rs`); without it the tests skip, unless
 //! `CI=true`.
@@ -12,67 +13,13 @@ mod fixture;
 #[allow(dead_code)]
 mod mail;
 
-use fixture::{midnight, postgres, run, Env, Rec, Report, DAY};
+#[path = "support/pg_reports.rs"]
+mod pg_reports;
+
+use fixture::{midnight, run, Env, Rec, Report};
+use pg_reports::{pg_env, reports};
 
 const OURS: &str = "192.0.2.0/24";
-
-/// Reports of several reporters, with auth results, reasons and a
-/// two-day range.
-fn reports() -> Vec<Report> {
-    let google = Report::day(
-        "Google",
-        "g1",
-        midnight(2),
-        vec![
-            Rec::new("192.0.2.10", 90, true),
-            Rec::new("192.0.2.10", 10, false).spf_auth(&[("example.com", "softfail")]),
-            Rec::new("203.0.113.5", 30, false)
-                .envelope_from("evil.example")
-                .dkim_auth(&[("evil.example", "x", "fail")])
-                .spf_auth(&[("evil.example", "fail")]),
-        ],
-    );
-    let yahoo = Report::day(
-        "Yahoo",
-        "y1",
-        midnight(1),
-        vec![
-            Rec::new("192.0.2.10", 50, true),
-            Rec::new("::ffff:192.0.2.11", 20, true)
-                .dkim_auth(&[("example.com", "s1", "pass"), ("esp.example", "k2", "pass")]),
-            Rec::new("2001:db8::1", 7, false).header_from("Example.COM"),
-        ],
-    );
-    let mut mailru = Report::day(
-        "Mail.ru",
-        "m1",
-        midnight(4) + DAY / 2,
-        vec![
-            Rec::new("198.51.100.7", 80, true)
-                .header_from("example.org")
-                .evaluated("pass", "fail")
-                .dkim_auth(&[("example.org", "s2", "pass")])
-                .spf_auth(&[("fwd.example", "fail")]),
-            Rec::new("198.51.100.7", 20, false)
-                .header_from("example.org")
-                .spf_auth(&[("fwd.example", "fail")]),
-        ],
-    );
-    mailru.domain = "example.org".into();
-    mailru.end = mailru.begin + DAY;
-    let old = Report::day(
-        "google",
-        "old",
-        midnight(30),
-        vec![Rec::new("192.0.2.10", 1000, true)],
-    );
-    vec![google, yahoo, mailru, old]
-}
-
-fn pg_env() -> Option<Env> {
-    postgres::cluster()?;
-    Some(Env::on(true))
-}
 
 fn out(env: &Env, args: &[&str]) -> String {
     let (code, out, err) = run(env.cmd().arg("--our-net").arg(OURS).args(args));
@@ -360,55 +307,6 @@ fn copy_round_trips_sqlite_to_postgres_and_back_without_a_difference() {
     assert_eq!(everything(&pg), want);
     assert_eq!(everything(&b), want);
     assert_eq!(blobs(&b.db()), blobs(&a.db()));
-}
-
-/// The panels' SQL of the example Grafana dashboard, with Grafana's macros
-/// replaced by what they expand to.
-fn dashboard_sql() -> Vec<(String, String)> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/contrib/grafana/dmarcdb-postgres.json"
-    );
-    let dash: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap())
-        .expect("the dashboard is JSON");
-    let panels = dash["panels"].as_array().expect("panels");
-    assert!(panels.len() >= 3);
-    let mut out = Vec::new();
-    for p in panels {
-        let title = p["title"].as_str().unwrap().to_string();
-        for t in p["targets"].as_array().unwrap() {
-            let sql = t["rawSql"].as_str().expect("rawSql");
-            let sql = sql
-                .replace(
-                    "$__timeGroupAlias(r.begin_at, 1d)",
-                    "date_trunc('day', r.begin_at) AS time",
-                )
-                .replace("$__unixEpochFrom()", "0")
-                .replace("$__unixEpochTo()", "4000000000");
-            assert!(
-                !sql.contains("$__"),
-                "{title}: a macro the test does not know: {sql}"
-            );
-            out.push((title.clone(), sql));
-        }
-    }
-    out
-}
-
-#[test]
-fn the_grafana_dashboard_names_only_tables_and_columns_that_exist() {
-    let Some(env) = pg_env() else { return };
-    env.ingest(&reports());
-    let url = env.url.clone().unwrap();
-    let mut c = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
-    for (title, sql) in dashboard_sql() {
-        // Planning fails on any table or column that does not exist; the
-        // panels must also find something in a few reports.
-        let rows = c
-            .query(sql.as_str(), &[])
-            .unwrap_or_else(|e| panic!("{title}: {e}\n{sql}"));
-        assert!(!rows.is_empty(), "{title}: no rows");
-    }
 }
 
 #[test]
