@@ -60,6 +60,7 @@ pub mod arf;
 mod builder;
 mod expect;
 mod fields;
+mod scan;
 mod tag;
 mod text;
 pub mod tls;

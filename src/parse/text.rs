@@ -70,7 +70,7 @@ fn decode<'a>(raw: &'a [u8], declared: Option<&'static encoding_rs::Encoding>) -
 /// Replaces the five predefined entities and character references. An
 /// undefined entity (`&lol;`) stays literal: it is never expanded.
 fn unescape(text: Cow<'_, str>) -> Cow<'_, str> {
-    if super::window::find(text.as_bytes(), [b'&']).is_none() {
+    if super::scan::find(text.as_bytes(), [b'&']).is_none() {
         return text;
     }
     match quick_xml::escape::unescape(&text) {

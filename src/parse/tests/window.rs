@@ -5,7 +5,7 @@
 use std::io::Read;
 
 use super::*;
-use crate::parse::window::{find, tag_end};
+use crate::parse::scan::{find, tag_end};
 
 /// Every outcome of reading a report: the header, each record, then the
 /// end or the first error (whose text includes its byte position).
