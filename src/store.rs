@@ -111,6 +111,7 @@ mod tls;
 mod undo;
 pub mod variant;
 mod views;
+mod walclose;
 mod write;
 pub use backend::Location;
 pub use drill::{RecordRow, ReportDetail, ReportMeta, XML_SHOWN};

@@ -54,6 +54,9 @@ pub struct Lite {
     /// nothing (and opening one costs each parsing thread a connection and
     /// a read of the schema). Only a hint, as the lookup itself is.
     pub(super) made_here: bool,
+    /// The file was there before this connection opened it: it checkpoints
+    /// as it closes once the WAL is large (`walclose.rs`).
+    pub(super) existed: bool,
     /// Last: fields drop in order, and the statements `sets` holds
     /// (`insert/raw.rs`) must be finalized before the connection closes.
     pub(super) conn: Connection,
@@ -81,6 +84,7 @@ impl Lite {
             super::newfile::start_wal(&lite.conn)?;
         }
         lite.made_here = made_here;
+        lite.existed = !made_here;
         Ok(lite)
     }
 
@@ -130,6 +134,7 @@ impl Lite {
             sets: AuthSets::default(),
             undo_failed: Cell::new(None),
             made_here: false,
+            existed: false,
         };
         store.migrate()?;
         Ok(store)
