@@ -14,7 +14,10 @@
 use std::fmt;
 
 pub mod failure;
+mod ip;
 pub mod tls;
+
+pub use ip::ip_bin;
 
 /// `<report_metadata>`, `<policy_published>` and the document-level fields:
 /// everything that comes before the first `<record>`.

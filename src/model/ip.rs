@@ -2,7 +2,9 @@
 //! `::ffff:a.b.c.d`), so that CIDR filters are byte-range comparisons in
 //! SQL.
 //!
-//! The writer computes it for every record. std's parser took about 150
+//! The parser reads every record's address with it (a record whose
+//! `source_ip` it does not take is refused), and the writer again for the
+//! bytes it stores. std's parser took about 150
 //! instructions for an IPv4 address and 1,270 for an IPv6 one (most of
 //! `ip_bin`'s ~400 a record in the generated corpus, more in real
 //! traffic; bench/README.md, eighth round). The plain forms are read here
