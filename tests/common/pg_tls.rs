@@ -137,8 +137,7 @@ fn make_ca(dir: &Path, name: &str, cn: &str) {
 /// `server.pem` / `server.key` in `data`: for DNS `localhost` only, signed
 /// by `ca` there; the key private to its owner, as PostgreSQL wants.
 fn server_certificate(data: &Path) {
-    let certs = data;
-    let ext = certs.join("server.ext");
+    let ext = data.join("server.ext");
     std::fs::write(
         &ext,
         "subjectAltName = DNS:localhost\n\
@@ -158,7 +157,7 @@ fn server_certificate(data: &Path) {
         "-keyout",
         &s(data.join("server.key")),
         "-out",
-        &s(certs.join("server.csr")),
+        &s(data.join("server.csr")),
         "-subj",
         "/CN=localhost",
     ]);
@@ -166,11 +165,11 @@ fn server_certificate(data: &Path) {
         "x509",
         "-req",
         "-in",
-        &s(certs.join("server.csr")),
+        &s(data.join("server.csr")),
         "-CA",
-        &s(certs.join("ca.pem")),
+        &s(data.join("ca.pem")),
         "-CAkey",
-        &s(certs.join("ca.key")),
+        &s(data.join("ca.key")),
         "-CAcreateserial",
         "-out",
         &s(data.join("server.pem")),

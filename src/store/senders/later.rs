@@ -165,25 +165,32 @@ struct Later(HashMap<Key, Sum>);
 impl Later {
     fn add(&mut self, r: &Rec<'_>) -> Result<(), DbError> {
         let key = (r.ip.into(), r.auth, r.from.into());
-        let p = self.0.entry(key).or_default();
-        p.ours |= r.ours;
-        p.messages = add(p.messages, r.messages)?;
-        p.pass = add(p.pass, r.pass)?;
-        p.dkim_pass = add(p.dkim_pass, r.dkim_pass)?;
-        p.overridden = add(p.overridden, r.overridden)?;
-        Ok(())
+        self.0.entry(key).or_default().absorb(&Sum {
+            ours: r.ours,
+            messages: r.messages,
+            pass: r.pass,
+            dkim_pass: r.dkim_pass,
+            overridden: r.overridden,
+        })
     }
 
     /// Adds the sums of `other`.
     fn merge(&mut self, other: Later) -> Result<(), DbError> {
         for (key, s) in other.0 {
-            let p = self.0.entry(key).or_default();
-            p.ours |= s.ours;
-            p.messages = add(p.messages, s.messages)?;
-            p.pass = add(p.pass, s.pass)?;
-            p.dkim_pass = add(p.dkim_pass, s.dkim_pass)?;
-            p.overridden = add(p.overridden, s.overridden)?;
+            self.0.entry(key).or_default().absorb(&s)?;
         }
+        Ok(())
+    }
+}
+
+impl Sum {
+    /// Adds `o`'s sums to these (`ours` if either is).
+    fn absorb(&mut self, o: &Sum) -> Result<(), DbError> {
+        self.ours |= o.ours;
+        self.messages = add(self.messages, o.messages)?;
+        self.pass = add(self.pass, o.pass)?;
+        self.dkim_pass = add(self.dkim_pass, o.dkim_pass)?;
+        self.overridden = add(self.overridden, o.overridden)?;
         Ok(())
     }
 }
