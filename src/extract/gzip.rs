@@ -20,7 +20,7 @@ use super::{PayloadKind, Role, Walk};
 /// straight into room for all of them: `take(n).read_to_end` first probes
 /// with small reads, each a call into the inflater, which made the sniff
 /// cost twice what inflating 1 KiB does (bench/README.md).
-fn read_head(r: &mut impl Read, n: usize, out: &mut Vec<u8>) -> io::Result<()> {
+pub(super) fn read_head(r: &mut impl Read, n: usize, out: &mut Vec<u8>) -> io::Result<()> {
     out.clear();
     out.resize(n, 0);
     let mut filled = 0;
@@ -125,7 +125,7 @@ pub(super) struct ArcBytes {
 }
 
 impl ArcBytes {
-    fn new(data: Arc<Vec<u8>>) -> Self {
+    pub(super) fn new(data: Arc<Vec<u8>>) -> Self {
         ArcBytes { data, pos: 0 }
     }
 }
