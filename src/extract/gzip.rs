@@ -10,7 +10,7 @@
 use std::io::{self, BufRead, Read};
 use std::sync::Arc;
 
-use flate2::bufread::GzDecoder;
+use flate2::{Decompress, DecompressError, FlushDecompress, Status};
 
 use super::error::{InflateError, Reason};
 use super::sniff::{not_a_report, sniff, Kind, GZIP_MAGIC};
@@ -20,7 +20,7 @@ use super::{PayloadKind, Role, Walk};
 /// straight into room for all of them: `take(n).read_to_end` first probes
 /// with small reads, each a call into the inflater, which made the sniff
 /// cost twice what inflating 1 KiB does (bench/README.md).
-fn read_head(r: &mut impl Read, n: usize, out: &mut Vec<u8>) -> io::Result<()> {
+pub(super) fn read_head(r: &mut impl Read, n: usize, out: &mut Vec<u8>) -> io::Result<()> {
     out.clear();
     out.resize(n, 0);
     let mut filled = 0;
@@ -125,7 +125,7 @@ pub(super) struct ArcBytes {
 }
 
 impl ArcBytes {
-    fn new(data: Arc<Vec<u8>>) -> Self {
+    pub(super) fn new(data: Arc<Vec<u8>>) -> Self {
         ArcBytes { data, pos: 0 }
     }
 }
@@ -168,15 +168,30 @@ impl Rest for ArcBytes {
 /// Reads a sequence of gzip members from memory, stopping quietly at the
 /// first byte that does not start another member (Mimecast appends CRLF).
 /// flate2's `MultiGzDecoder` would fail on such trailing bytes, hence the
-/// single-member decoder restarted by hand.
+/// members restarted by hand.
+///
+/// The inflater reads the gzip framing itself (zlib's gzip mode): it checks
+/// the header as flate2's `GzDecoder` does (magic, method, reserved flags,
+/// header CRC) and the trailer's CRC-32 and size, and it computes the CRC
+/// while it copies its output into its window, where `GzDecoder` ran a
+/// second pass over every byte for it (bench/round9-inflate.md). Its
+/// errors say what `GzDecoder`'s said.
 pub(super) struct MultiGz<R> {
-    member: Option<GzDecoder<R>>,
+    input: R,
+    inflate: Decompress,
+    /// The last member has ended, its trailer checked.
+    done: bool,
 }
+
+/// The window of every gzip member: 32 KiB (RFC 1951's largest).
+const WINDOW_BITS: u8 = 15;
 
 impl<R: Rest> MultiGz<R> {
     pub(super) fn new(data: R) -> Self {
         MultiGz {
-            member: Some(GzDecoder::new(data)),
+            input: data,
+            inflate: Decompress::new_gzip(WINDOW_BITS),
+            done: false,
         }
     }
 }
@@ -186,23 +201,51 @@ impl<R: Rest> Read for MultiGz<R> {
         if buf.is_empty() {
             return Ok(0);
         }
-        while let Some(member) = self.member.as_mut() {
-            let n = member.read(buf)?;
+        while !self.done {
+            let input = self.input.rest();
+            let (in_before, out_before) = (self.inflate.total_in(), self.inflate.total_out());
+            let status = self
+                .inflate
+                .decompress(input, buf, FlushDecompress::None)
+                .map_err(|e| gzip_error(&e))?;
+            let used = (self.inflate.total_in() - in_before) as usize;
+            let n = (self.inflate.total_out() - out_before) as usize;
+            self.input.consume(used);
+            if status == Status::StreamEnd {
+                // Member complete, trailer CRC and size checked: what
+                // follows is another member or ignored.
+                if self.input.rest().starts_with(GZIP_MAGIC) {
+                    self.inflate.reset(true);
+                } else {
+                    self.done = true;
+                }
+            } else if n == 0 && used == 0 {
+                // No progress: the stream ends before its member does.
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
             if n > 0 {
                 return Ok(n);
-            }
-            // Member complete, trailer CRC and size checked. `bufread`
-            // decoders consume exactly their member, so `rest` is what follows.
-            let Some(done) = self.member.take() else {
-                break;
-            };
-            let rest = done.into_inner();
-            if rest.rest().starts_with(GZIP_MAGIC) {
-                self.member = Some(GzDecoder::new(rest));
             }
         }
         Ok(0)
     }
+}
+
+/// An inflater's error in the words flate2's `GzDecoder` used for it.
+fn gzip_error(e: &DecompressError) -> io::Error {
+    let what = match e.message() {
+        Some("incorrect data check" | "incorrect length check" | "header crc mismatch") => {
+            "corrupt gzip stream does not have a matching checksum"
+        }
+        Some(
+            "incorrect header check"
+            | "unknown compression method"
+            | "unknown header flags set"
+            | "invalid window size",
+        ) => "invalid gzip header",
+        _ => "corrupt deflate stream",
+    };
+    io::Error::new(io::ErrorKind::InvalidInput, what)
 }
 
 /// A reader whose errors say what [`read_failure`] says, for the parser

@@ -263,11 +263,19 @@ impl Walk<'_> {
             Some(input) if std::ptr::eq(input.as_slice(), data) => Arc::clone(input),
             _ => Arc::new(data.to_vec()),
         };
+        self.payload_shared(name, data, gzip);
+        if let Some(p) = self.out.payloads.last_mut() {
+            p.kind = kind;
+        }
+    }
+
+    /// An aggregate report payload of bytes made for it.
+    fn payload_shared(&mut self, name: &str, data: Arc<Vec<u8>>, gzip: bool) {
         self.out.payloads.push(Payload {
             name: name.to_string(),
             data,
             gzip,
-            kind,
+            kind: PayloadKind::Aggregate,
         });
     }
 

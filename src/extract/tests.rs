@@ -263,5 +263,6 @@ fn zip_with_too_many_members_is_refused_once() {
 
 mod begun;
 mod corpus;
+mod framing;
 mod hostile;
 mod mail;

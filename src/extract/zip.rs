@@ -2,23 +2,31 @@
 //! (directories, macOS resource forks), and reading each member only as far
 //! as needed before the walk sniffs it.
 //!
-//! A member is inflated to its first 64 KiB first. A deflated report is then
-//! re-wrapped as gzip without being inflated (the parser inflates it while
-//! reading, like a gzip attachment); a container (or a stored report) is
-//! read whole through the per-input decompression budget; anything else is
-//! judged by its head alone. So a zip bomb, whatever size it declares,
-//! never sits inflated in memory.
+//! A member is inflated to its first 64 KiB first. A deflated report is
+//! re-wrapped as gzip without being inflated further (the parser inflates
+//! it while reading, like a gzip attachment); a container (or a stored
+//! report) is read whole through the per-input decompression budget;
+//! anything else is judged by its head alone. So a zip bomb, whatever size
+//! it declares, never sits inflated in memory.
+//!
+//! A deflated member is re-wrapped first and its head inflated from the
+//! gzip: when it is a report and the input's first payload, the parser goes
+//! on from there ([`Begun`]) instead of inflating the head a second time
+//! (for most reports, all of it). Anything that is not a report, or a head
+//! that fails to inflate, takes the zip crate's reader as before, so its
+//! words and checks are the same.
 //!
 //! Encrypted and corrupt members become errors for that member only; the
 //! rest of the archive is still read.
 
 use std::io::{Cursor, Read};
+use std::sync::Arc;
 
 use zip::result::ZipError;
 use zip::{CompressionMethod, ZipArchive};
 
 use super::error::{InflateError, MemberError, Reason};
-use super::gzip::read_failure;
+use super::gzip::{read_failure, read_head, ArcBytes, Begun, MultiGz};
 use super::sniff::{is_report_candidate, sniff, Kind};
 use super::{declared_by_name, printable, Role, Walk};
 
@@ -30,8 +38,9 @@ enum Member {
     /// All of it (a container, a stored report), or only its head when that
     /// is enough to tell that it is not a report.
     Bytes(Vec<u8>),
-    /// A deflated report re-wrapped as gzip, still compressed.
-    Report(Vec<u8>),
+    /// A deflated report re-wrapped as gzip, still compressed, and its
+    /// head's inflating when the gzip's own decoder did it.
+    Report(Arc<Vec<u8>>, Option<Begun>),
 }
 
 impl Walk<'_> {
@@ -64,7 +73,15 @@ impl Walk<'_> {
                     let declared = declared_by_name(&member).then_some(member.as_str());
                     self.blob(&label, &data, depth + 1, Role::Part { declared });
                 }
-                Ok(Member::Report(gzip)) => self.payload(&label, &gzip, true),
+                Ok(Member::Report(gzip, begun)) => {
+                    // Only the first payload may be read on from a begun
+                    // decoder (the parser hands it to that one), so only
+                    // one decoder is kept per input.
+                    if self.out.payloads.is_empty() {
+                        self.out.begun = begun;
+                    }
+                    self.payload_shared(&label, gzip, true)
+                }
                 Err(e) => self.error(&label, Reason::Member(e)),
             }
         }
@@ -78,6 +95,9 @@ impl Walk<'_> {
         archive: &mut ZipArchive<Cursor<&[u8]>>,
         index: usize,
     ) -> Result<Member, MemberError> {
+        if let Some(report) = self.deflated_report(archive, index) {
+            return Ok(report);
+        }
         let mut file = open_member(archive, index)?;
         // The declared size is only a shortcut to refuse early; the capped
         // reads are what actually bound memory.
@@ -94,7 +114,8 @@ impl Walk<'_> {
         let kind = sniff(&head);
         let report = kind == Kind::Xml && is_report_candidate(&head);
         if report && deflated {
-            return rewrap_as_gzip(archive, index).map(Member::Report);
+            let gzip = Arc::new(rewrap_as_gzip(archive, index)?);
+            return Ok(Member::Report(gzip, None));
         }
         if report || kind.is_container() {
             let file = open_member(archive, index)?;
@@ -104,6 +125,39 @@ impl Walk<'_> {
                 .map_err(MemberError::Inflate);
         }
         Ok(Member::Bytes(head))
+    }
+}
+
+impl Walk<'_> {
+    /// A deflated member that is a report, told from the head of it
+    /// re-wrapped as gzip, with that head's inflating; `None` for anything
+    /// else (not deflated, encrypted, over the cap, not a report, damaged
+    /// in its head), which [`zip_member`](Self::zip_member) reads the
+    /// zip crate's way.
+    fn deflated_report(
+        &self,
+        archive: &mut ZipArchive<Cursor<&[u8]>>,
+        index: usize,
+    ) -> Option<Member> {
+        let raw = archive.by_index_raw(index).ok()?;
+        let plain = raw.compression() == CompressionMethod::Deflated && !raw.encrypted();
+        if !plain || raw.size() > self.limits.max_decompressed {
+            return None;
+        }
+        drop(raw);
+        let gzip = Arc::new(rewrap_as_gzip(archive, index).ok()?);
+        let mut inflating = MultiGz::new(ArcBytes::new(Arc::clone(&gzip)));
+        let mut head = Vec::new();
+        read_head(&mut inflating, MEMBER_PEEK as usize, &mut head).ok()?;
+        if sniff(&head) != Kind::Xml || !is_report_candidate(&head) {
+            return None;
+        }
+        let begun = Begun {
+            data: Arc::clone(&gzip),
+            head,
+            rest: inflating,
+        };
+        Some(Member::Report(gzip, Some(begun)))
     }
 }
 

@@ -59,8 +59,13 @@ const CHUNK: usize = 64;
 /// Read size for the header check: most headers fit (a longer one takes
 /// more reads), and a duplicate is told after inflating this much...
 const HEADER_BUF: usize = 1024;
-/// ...then the records are read in chunks of this size.
-const RECORDS_BUF: usize = 16 * 1024;
+/// ...then the records are read in chunks of this size. 64 KiB rather
+/// than 16: zlib-rs copies the last 32 KiB of every read into its window
+/// (with the CRC-32), so a bigger read copies less of it, and a report of
+/// a hundred records is read at once (bench/round9-inflate.md). The
+/// window keeps a buffer of this size for its next document
+/// (`parse::window`'s `KEEP`).
+const RECORDS_BUF: usize = 64 * 1024;
 
 /// Parsing threads, at most: with two, the writer's share of the work
 /// is the bigger one (bench/README.md).

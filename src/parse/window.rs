@@ -231,9 +231,14 @@ impl<R: Read> Window<R> {
         let start = self.pos;
         let pause_at = start + self.chunk;
         let checked = &buf[start..buf.len().min(pause_at + self.chunk)];
-        let utf8 = match std::str::from_utf8(checked) {
+        let utf8 = match simdutf8::basic::from_utf8(checked) {
             Ok(s) => s,
-            Err(e) => std::str::from_utf8(&checked[..e.valid_up_to()]).unwrap_or(""),
+            // std's check tells how far the bytes are UTF-8 (simdutf8's
+            // `basic` only whether they all are; not UTF-8 is rare).
+            Err(_) => match std::str::from_utf8(checked) {
+                Ok(s) => s,
+                Err(e) => std::str::from_utf8(&checked[..e.valid_up_to()]).unwrap_or(""),
+            },
         };
         // `escaped`: whether the run may hold a reference (an `&`).
         let text = |a: usize, z: usize, escaped: bool| Text {

@@ -251,7 +251,15 @@ impl PathsSource {
             self.current = Some(Current::Mbox(mbox));
             return None;
         }
-        Some(match read_rest(reader, head, len, self.opts.max_input) {
+        // A head shorter than asked for ended at the end of the input:
+        // reading on would only ask the OS once more for nothing (a
+        // syscall per report file, on the writer's thread).
+        let read = if (head.len() as u64) < HEAD_LEN {
+            read_rest(io::empty(), head, len, self.opts.max_input)
+        } else {
+            read_rest(reader, head, len, self.opts.max_input)
+        };
+        Some(match read {
             Ok(bytes) => Ok(Input {
                 name,
                 bytes: bytes.into(),

@@ -1,7 +1,8 @@
 //! A gzip input inflated once: its payload is read on from the decoder the
 //! sniff started ([`Extracted::begun`], [`Payload::reader_from`]), with
 //! the same bytes, the same cap and the same error words as a fresh read,
-//! and never from another payload's decoder.
+//! and never from another payload's decoder. A zip's first deflated
+//! report member is read on from the decoder that inflated its head.
 
 use super::*;
 
@@ -65,4 +66,50 @@ fn the_cap_holds_on_a_decoder_handed_on() {
     assert_eq!(err.kind(), io::ErrorKind::InvalidData);
     assert_eq!(err.to_string(), fresh.to_string());
     assert!(err.to_string().contains("limit of 4096 bytes"), "{err}");
+}
+
+#[test]
+fn a_zips_first_report_is_read_on_from_its_heads_decoder() {
+    let (a, b) = (doc("a.example", 96), doc("b.example", 8));
+    let l = Limits::default();
+    let input = Arc::new(zip_of(&[("a.xml", &a), ("b.xml", &b)]));
+    let mut x = extract_input("in.zip", &input, &l);
+    let begun = x.begun.take();
+    assert!(begun.is_some(), "the first member's decoder is handed on");
+    assert!(x.errors.is_empty(), "{:?}", reasons(&x));
+    assert_eq!(x.payloads.len(), 2);
+    assert_eq!(read_from(&x.payloads[0], begun, &l).unwrap(), a);
+    assert_eq!(
+        read_all(&x.payloads[0], &l).unwrap(),
+        a,
+        "a fresh read agrees"
+    );
+    assert_eq!(read_all(&x.payloads[1], &l).unwrap(), b);
+}
+
+#[test]
+fn a_small_zip_member_with_a_wrong_crc_is_found_whole_in_the_zips_words() {
+    let mut zip = zip_of(&[("r.xml", XML)]);
+    // The CRC-32 in the local header and in the central directory.
+    let crc = crc32(XML).to_le_bytes();
+    let mut n = 0;
+    for at in 0..zip.len() - 4 {
+        if zip[at..at + 4] == crc {
+            zip[at] ^= 1;
+            n += 1;
+        }
+    }
+    assert_eq!(n, 2);
+    let x = extract_input("in", &Arc::new(zip), &Limits::default());
+    assert!(x.begun.is_none());
+    assert_eq!(
+        single_error(&x),
+        "in::r.xml: corrupt zip member: Invalid checksum"
+    );
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = flate2::Crc::new();
+    crc.update(data);
+    crc.sum()
 }
