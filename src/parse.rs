@@ -209,6 +209,51 @@ impl<R: Read> ReportReader<R> {
         }
     }
 
+    /// Moves the next records into `out` until it holds `max` of them or
+    /// the document has ended; whether more may follow (`false` once the
+    /// last one is in `out`). The same records and errors as
+    /// [`next_record`](ReportReader::next_record) (an error comes after
+    /// the records before it, here in `out`), each record moved once on
+    /// the way, not three times.
+    pub fn read_records(&mut self, out: &mut Vec<Record>, max: usize) -> Result<bool> {
+        loop {
+            let ready = &mut self.builder.ready;
+            let room = max.saturating_sub(out.len()).min(ready.len());
+            let mut valid = 0;
+            let mut invalid = None;
+            for r in ready.iter().take(room) {
+                if let Err(e) = validate_record(r, self.records + valid as u64 + 1) {
+                    invalid = Some(e);
+                    break;
+                }
+                valid += 1;
+            }
+            out.extend(ready.drain(..valid));
+            self.records += valid as u64;
+            if let Some(e) = invalid {
+                self.records += 1;
+                ready.pop_front();
+                return Err(e);
+            }
+            if out.len() >= max {
+                return Ok(true);
+            }
+            if let Some(e) = self.failed.take() {
+                return Err(e);
+            }
+            if self.builder.phase == Phase::Done {
+                if !self.drained {
+                    self.drained = true;
+                    self.window.drain()?;
+                }
+                return Ok(false);
+            }
+            if let Err(e) = self.window.run(&mut self.builder, Goal::Records) {
+                self.failed = Some(e);
+            }
+        }
+    }
+
     /// Reads `bytes` at a time from now on: a reader made to look at the
     /// header through a small buffer (a duplicate then costs little
     /// inflating) reads the records in bigger chunks.
@@ -233,9 +278,8 @@ fn validate_record(r: &Record, n: u64) -> Result<()> {
     if r.source_ip.is_empty() {
         return Err(ParseError::Invalid(format!("record {n}: empty source_ip")));
     }
-    // The text is trimmed already (as `ip_bin` trims): what it takes is
-    // what std's parser takes.
-    if crate::model::ip_bin(&r.source_ip).is_none() {
+    // Read as it was stored (`model::ip_bin`: what std's parser takes).
+    if r.source_ip.bin().is_none() {
         return Err(ParseError::Invalid(format!(
             "record {n}: source_ip {:?} is not an IP address",
             truncate(&r.source_ip, 60)

@@ -70,29 +70,29 @@ pub(super) fn record(rng: &mut Rng, reporter: Reporter, domain: &str) -> Record 
     };
     let mut rec = Record {
         identifiers: Identifiers {
-            header_from: header_from.clone(),
+            header_from: header_from.as_str().into(),
             ..Identifiers::default()
         },
         ..Record::default()
     };
     let envelope;
     if ours {
-        rec.source_ip = our_ip(rng);
+        rec.source_ip = our_ip(rng).into();
         rec.count = skewed(rng, 500);
         let dkim_ok = rng.chance(96);
         let spf_ok = rng.chance(90);
         envelope = format!("bounce.{domain}");
         rec.dkim.push(DkimAuthResult {
-            domain: header_from,
-            selector: Some(rng.pick(&["google", "selector1", "s1", "k1"]).to_string()),
+            domain: header_from.into(),
+            selector: Some((*rng.pick(&["google", "selector1", "s1", "k1"])).into()),
             result: result(dkim_ok),
             human_result: None,
         });
         if rng.chance(40) {
             let (d, s) = rng.pick(ESP_SIGNERS);
             rec.dkim.push(DkimAuthResult {
-                domain: d.to_string(),
-                selector: Some(s.to_string()),
+                domain: (*d).into(),
+                selector: Some((*s).into()),
                 result: AuthResult::Pass,
                 human_result: None,
             });
@@ -100,7 +100,7 @@ pub(super) fn record(rng: &mut Rng, reporter: Reporter, domain: &str) -> Record 
         rec.spf.push(spf(rng, &envelope, spf_ok));
         rec.policy_evaluated = evaluated(rng, dkim_ok, spf_ok);
     } else {
-        rec.source_ip = stranger_ip(rng);
+        rec.source_ip = stranger_ip(rng).into();
         rec.count = skewed(rng, 4);
         let spoof = rng.chance(60);
         envelope = if spoof {
@@ -111,13 +111,13 @@ pub(super) fn record(rng: &mut Rng, reporter: Reporter, domain: &str) -> Record 
         match rng.below(10) {
             0..=4 => {}
             5..=7 => rec.dkim.push(DkimAuthResult {
-                domain: rng.pick(STRANGER_DOMAINS).to_string(),
+                domain: (*rng.pick(STRANGER_DOMAINS)).into(),
                 selector: Some("default".into()),
                 result: AuthResult::Pass,
                 human_result: None,
             }),
             _ => rec.dkim.push(DkimAuthResult {
-                domain: domain.to_string(),
+                domain: domain.into(),
                 selector: Some("selector1".into()),
                 result: AuthResult::Fail,
                 human_result: None,
@@ -150,7 +150,7 @@ fn spf(rng: &mut Rng, domain: &str, authorised: bool) -> SpfAuthResult {
         .clone()
     };
     SpfAuthResult {
-        domain: domain.to_string(),
+        domain: domain.into(),
         scope: Some("mfrom".into()),
         result,
         human_result: None,
@@ -178,7 +178,7 @@ fn evaluated(rng: &mut Rng, dkim: bool, spf: bool) -> PolicyEvaluated {
         ]);
         pe.reasons.push(OverrideReason {
             kind: kind.into(),
-            comment: comment.filter(|c| !c.is_empty()).map(String::from),
+            comment: comment.filter(|c| !c.is_empty()).map(Into::into),
         });
     } else {
         pe.disposition = Disposition::Reject;
@@ -191,7 +191,7 @@ fn shape(reporter: Reporter, rec: &mut Record, envelope: &str) {
     match reporter {
         Reporter::Microsoft => {
             rec.identifiers.envelope_to = Some("outlook.com".into());
-            rec.identifiers.envelope_from = Some(envelope.to_string());
+            rec.identifiers.envelope_from = Some(envelope.into());
         }
         Reporter::Google | Reporter::Yahoo => {
             for s in &mut rec.spf {

@@ -34,9 +34,10 @@ pub(super) struct Builder {
     pub(super) record: Option<Record>,
     /// Records completed and not handed out yet.
     pub(super) ready: VecDeque<Record>,
-    /// What the `</record>`s of the end tag being handled left, see
+    /// Whether the last `</record>` of the end tag being handled closed
+    /// the record being filled (then at the back of `ready`), see
     /// [`Builder::close`].
-    closing: Option<Option<Record>>,
+    closing: Option<bool>,
     /// Records completed so far (for error messages).
     completed: u64,
     /// Bytes kept for the current record (or the header), see [`MAX_KEPT`].
@@ -301,12 +302,17 @@ impl Builder {
         while self.stack.len() > pos {
             let closing = self.stack.len() - 1;
             let t = self.stack[closing];
-            self.close(t)?;
+            if let Err(e) = self.close(t) {
+                // The record this tag closed is not complete after all.
+                if self.closing.take() == Some(true) {
+                    self.ready.pop_back();
+                }
+                return Err(e);
+            }
             self.stack.pop();
         }
-        if let Some(Some(r)) = self.closing.take() {
+        if self.closing.take() == Some(true) {
             self.completed += 1;
-            self.ready.push_back(r);
         }
         Ok(())
     }
@@ -345,8 +351,21 @@ impl Builder {
                 }
                 // What one end tag completes is the record its last
                 // `</record>` closes: when it closes two (a `<record>` left
-                // open around another), the outer one has nothing left.
-                self.closing = Some(self.record.take());
+                // open around another), the outer one has nothing left,
+                // and the inner one is dropped. The record goes to `ready`
+                // at once (moved once, not through a slot of its own).
+                match self.record.take() {
+                    Some(r) => {
+                        self.ready.push_back(r);
+                        self.closing = Some(true);
+                    }
+                    None => {
+                        if self.closing == Some(true) {
+                            self.ready.pop_back();
+                        }
+                        self.closing = Some(false);
+                    }
+                }
                 return Ok(());
             }
             Tag::Unknown => return Ok(()),

@@ -5,7 +5,7 @@
 use super::builder::Builder;
 use super::tag::Tag;
 use super::{truncate, ParseError, Result};
-use crate::model::{AuthResult, Disposition, Record};
+use crate::model::{AuthResult, Disposition, Record, SourceIp, Str};
 
 /// Latest `date_range` accepted: 9999-12-31T23:59:59Z.
 const MAX_EPOCH: i64 = 253_402_300_799;
@@ -22,17 +22,27 @@ impl Builder {
         if let Some(rec) = self.record.as_mut() {
             return record_field(rec, tag, parent, grand, value);
         }
+        self.header_field(tag, parent, value)
+    }
+
+    /// Stores a field of the report's header. Out of the tokenizer's
+    /// loop, as it runs a few times a report (inlined, it made the loop's
+    /// code bigger and slower for every record).
+    #[inline(never)]
+    fn header_field(&mut self, tag: Tag, parent: Option<Tag>, value: &str) -> Result<()> {
         let h = &mut self.header;
         match (parent, tag) {
-            (Some(Tag::Feedback), Tag::Version) => h.version = some(value),
+            (Some(Tag::Feedback), Tag::Version) => h.version = some(value).map(String::from),
             (Some(Tag::ReportMetadata), Tag::OrgName) => h.metadata.org_name = value.into(),
             (Some(Tag::ReportMetadata), Tag::Email) => h.metadata.email = value.into(),
             (Some(Tag::ReportMetadata), Tag::ExtraContactInfo) => {
-                h.metadata.extra_contact_info = some(value)
+                h.metadata.extra_contact_info = some(value).map(String::from)
             }
             (Some(Tag::ReportMetadata), Tag::ReportId) => h.metadata.report_id = value.into(),
             (Some(Tag::ReportMetadata), Tag::Error) => h.metadata.errors.push(value.into()),
-            (Some(Tag::ReportMetadata), Tag::Generator) => h.metadata.generator = some(value),
+            (Some(Tag::ReportMetadata), Tag::Generator) => {
+                h.metadata.generator = some(value).map(String::from)
+            }
             (Some(Tag::ReportMetadata), Tag::DateRange) => self.seen_date_range = true,
             (Some(Tag::DateRange), Tag::Begin) => {
                 h.metadata.date_begin = epoch(value, "begin")?;
@@ -44,16 +54,16 @@ impl Builder {
             }
             (Some(Tag::PolicyPublished), t) => {
                 let p = &mut h.policy;
-                let word = || some_lower(value);
+                let word = || some_lower(value).map(String::from);
                 match t {
-                    Tag::Domain => p.domain = lower(value),
+                    Tag::Domain => p.domain = lower(value).into(),
                     Tag::Adkim => p.adkim = word(),
                     Tag::Aspf => p.aspf = word(),
                     Tag::P => p.p = word(),
                     Tag::Sp => p.sp = word(),
                     Tag::Np => p.np = word(),
                     Tag::Pct => p.pct = value.parse().ok(),
-                    Tag::Fo => p.fo = some(value),
+                    Tag::Fo => p.fo = some(value).map(String::from),
                     Tag::Testing => p.testing = word(),
                     Tag::DiscoveryMethod => p.discovery_method = word(),
                     _ => {}
@@ -77,7 +87,7 @@ fn record_field(
     value: &str,
 ) -> Result<()> {
     match (grand, parent, tag) {
-        (_, Some(Tag::Row), Tag::SourceIp) => rec.source_ip = value.into(),
+        (_, Some(Tag::Row), Tag::SourceIp) => rec.source_ip = SourceIp::new(value),
         (_, Some(Tag::Row), Tag::Count) => rec.count = count(value)?,
         (_, Some(Tag::PolicyEvaluated), Tag::Disposition) => {
             rec.policy_evaluated.disposition = disposition(value)
@@ -151,22 +161,23 @@ fn disposition(v: &str) -> Disposition {
     }
 }
 
-fn some(s: &str) -> Option<String> {
-    (!s.is_empty()).then(|| s.to_string())
+fn some(s: &str) -> Option<Str> {
+    (!s.is_empty()).then(|| Str::from(s))
 }
 
-/// `v.to_ascii_lowercase()`, without the lower-casing pass when there is
-/// nothing to lower-case: domains nearly always come lower-case already.
-fn lower(v: &str) -> String {
+/// `v.to_ascii_lowercase()`, in place in its copy, without the
+/// lower-casing pass when there is nothing to lower-case: domains nearly
+/// always come lower-case already.
+fn lower(v: &str) -> Str {
+    let mut s = Str::from(v);
     if has_upper(v.as_bytes()) {
-        v.to_ascii_lowercase()
-    } else {
-        v.to_owned()
+        s.make_ascii_lowercase();
     }
+    s
 }
 
-/// [`some`] of the value lower-cased (one allocation, not two).
-fn some_lower(v: &str) -> Option<String> {
+/// [`some`] of the value lower-cased.
+fn some_lower(v: &str) -> Option<Str> {
     (!v.is_empty()).then(|| lower(v))
 }
 

@@ -114,7 +114,9 @@ impl AuthSets {
 
     pub(super) fn get(&self, fp: u64, r: &Record) -> Option<i64> {
         let bucket = self.ids.get(&fp)?;
-        let known = bucket.iter().find(|k| k.dkim == r.dkim && k.spf == r.spf)?;
+        let known = bucket
+            .iter()
+            .find(|k| k.dkim[..] == r.dkim[..] && k.spf[..] == r.spf[..])?;
         Some(known.id)
     }
 
@@ -126,8 +128,8 @@ impl AuthSets {
             self.clear();
         }
         let known = Known {
-            dkim: r.dkim.clone(),
-            spf: r.spf.clone(),
+            dkim: r.dkim.to_vec(),
+            spf: r.spf.to_vec(),
             id,
         };
         self.ids.entry(fp).or_default().push(known);
@@ -211,7 +213,7 @@ impl<'c, 's> Inserter<'c, 's> {
         let row = RecordRow {
             seq,
             auth,
-            ip_bin: super::ip_bin(&r.source_ip),
+            ip_bin: r.source_ip.bin(),
             rec: r,
         };
         self.rows.push(&mut self.sets.sql, self.conn, row)?;
@@ -381,14 +383,14 @@ mod tests {
         let mut want = Vec::new();
         for i in 0..30i64 {
             let mut r = with_dkim("a.example");
-            r.source_ip = format!("2001:db8::{i}");
+            r.source_ip = format!("2001:db8::{i}").into();
             for j in 0..i % 4 {
                 let comment = (j % 2 == 0).then(|| format!("c{i}.{j}"));
                 r.policy_evaluated
                     .reasons
                     .push(crate::model::OverrideReason {
-                        kind: format!("k{i}.{j}"),
-                        comment: comment.clone(),
+                        kind: format!("k{i}.{j}").into(),
+                        comment: comment.clone().map(Into::into),
                     });
                 want.push((i, j, format!("k{i}.{j}"), comment));
             }
@@ -435,7 +437,7 @@ mod tests {
             } else {
                 with_dkim(&format!("{name}.example"))
             };
-            r.source_ip = format!("192.0.2.{i}");
+            r.source_ip = format!("192.0.2.{i}").into();
             ins.insert(r).unwrap();
         }
         ins.finish().unwrap();

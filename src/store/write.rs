@@ -88,9 +88,17 @@ fn write_new(
         undo.written(id);
         let mut ins = Inserter::new(conn, undo.sets, id)?;
         let mut t = Totals::default();
-        while let Some(rec) = next_record()? {
-            t.add(&rec);
-            ins.insert(rec)?;
+        // A match rather than `?` on the `Option`: each step through a
+        // `?` or a binding moved the ~500-byte record once more.
+        loop {
+            match next_record() {
+                Ok(Some(rec)) => {
+                    t.add(&rec);
+                    ins.insert(rec)?;
+                }
+                Ok(None) => break,
+                Err(e) => return Err(e),
+            }
         }
         ins.finish()?;
         Ok(t)

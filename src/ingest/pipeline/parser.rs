@@ -171,30 +171,15 @@ fn parse_from(
     if !more {
         return Ok(());
     }
-    let mut records = Vec::with_capacity(CHUNK);
     loop {
-        match reader.next_record() {
-            Ok(Some(r)) => {
-                records.push(r);
-                if records.len() == CHUNK {
-                    let records = std::mem::replace(&mut records, Vec::with_capacity(CHUNK));
-                    send(
-                        out,
-                        Msg::Chunk {
-                            records,
-                            last: false,
-                        },
-                    )?;
+        let mut records = Vec::with_capacity(CHUNK);
+        match reader.read_records(&mut records, CHUNK) {
+            Ok(more) => {
+                let last = !more;
+                send(out, Msg::Chunk { records, last })?;
+                if last {
+                    return Ok(());
                 }
-            }
-            Ok(None) => {
-                return send(
-                    out,
-                    Msg::Chunk {
-                        records,
-                        last: true,
-                    },
-                )
             }
             Err(e) => return send(out, Msg::Failed(e)),
         }

@@ -99,7 +99,7 @@ mod tests {
         a.dkim[0].selector = Some("bc".into());
         assert_ne!(fingerprint(&ab), fingerprint(&a));
         let mut empty = with_dkim("a");
-        empty.dkim[0].selector = Some(String::new());
+        empty.dkim[0].selector = Some(Default::default());
         assert_ne!(fingerprint(&with_dkim("a")), fingerprint(&empty));
         let mut spf = Record::default();
         spf.spf.push(SpfAuthResult {

@@ -111,7 +111,7 @@ impl<T: Table> Rows<T> {
     pub(super) fn new(report: i64) -> Self {
         Rows {
             report,
-            waiting: Vec::new(),
+            waiting: Vec::with_capacity(T::SIZES[0]),
         }
     }
 

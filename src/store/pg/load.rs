@@ -24,9 +24,9 @@ use postgres::types::Type;
 
 use super::super::insert::{auth_key, fingerprint, AuthSets};
 use super::super::write::Totals;
-use super::super::{ip_bin, DbError};
+use super::super::DbError;
 use super::Conn;
-use crate::model::{AuthResult, Disposition, Record};
+use crate::model::{AuthResult, Disposition, Record, SourceIp, Str};
 
 /// Records buffered before a load.
 pub(super) const CAPACITY: usize = 8192;
@@ -43,16 +43,15 @@ enum Auth {
 struct Row {
     report: i64,
     seq: i64,
-    source_ip: String,
-    ip_bin: Option<Vec<u8>>,
+    source_ip: SourceIp,
     count: i64,
     disposition: Disposition,
     dkim: AuthResult,
     spf: AuthResult,
     dmarc_pass: bool,
-    header_from: String,
-    envelope_from: Option<String>,
-    envelope_to: Option<String>,
+    header_from: Str,
+    envelope_from: Option<Str>,
+    envelope_to: Option<Str>,
     auth: Auth,
 }
 
@@ -212,13 +211,12 @@ impl Loader {
             rs.report.push(report);
             rs.record.push(seq);
             rs.seq.push(i as i64);
-            rs.kind.push(o.kind);
-            rs.comment.push(o.comment);
+            rs.kind.push(o.kind.into());
+            rs.comment.push(o.comment.map(Into::into));
         }
         self.rows.push(Row {
             report,
             seq,
-            ip_bin: ip_bin(&r.source_ip).map(|b| b.to_vec()),
             source_ip: r.source_ip,
             count: r.count,
             disposition: pe.disposition,
@@ -384,16 +382,16 @@ impl Loader {
             w.write(&[
                 &r.report,
                 &r.seq,
-                &r.source_ip,
-                &r.ip_bin,
+                &r.source_ip.as_str(),
+                &r.source_ip.bin().as_ref().map(|b| &b[..]),
                 &r.count,
                 &r.disposition.as_str(),
                 &r.dkim.as_str(),
                 &r.spf.as_str(),
                 &r.dmarc_pass,
-                &r.header_from,
-                &r.envelope_from,
-                &r.envelope_to,
+                &r.header_from.as_str(),
+                &r.envelope_from.as_deref(),
+                &r.envelope_to.as_deref(),
                 &auth,
             ])?;
         }
@@ -459,9 +457,9 @@ impl<'a> ResultRows<'a> {
         n: i64,
         seq: usize,
         domain: &'a str,
-        field: &'a Option<String>,
+        field: &'a Option<Str>,
         result: &'a str,
-        human: &'a Option<String>,
+        human: &'a Option<Str>,
     ) {
         self.n.push(n);
         self.seq.push(seq as i64);

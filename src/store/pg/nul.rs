@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 
-use crate::model::{Record, ReportHeader};
+use crate::model::{Record, ReportHeader, Str};
 use crate::parse::ParseError;
 
 /// A plain loop, inlined: the values are short, and `contains` (a call
@@ -62,7 +62,7 @@ pub fn header(h: &ReportHeader, source: &str) -> Result<(), ParseError> {
 /// Refuses a record holding a NUL in any of its values: a plain test of
 /// every value first (on every record), the field named only when found.
 pub fn record(r: &Record) -> Result<(), ParseError> {
-    let opt = |o: &Option<String>| o.as_deref().is_some_and(has_nul);
+    let opt = |o: &Option<Str>| o.as_deref().is_some_and(has_nul);
     let (pe, ids) = (&r.policy_evaluated, &r.identifiers);
     let found = has_nul(&r.source_ip)
         || has_nul(pe.disposition.as_str())

@@ -47,12 +47,12 @@ fn auth_keys_are_what_sqlite_json_array_writes() {
             "SELECT json_array(json_array('dkim', ?1, ?2, ?3, ?4),
                                json_array('spf', ?5, ?6, ?7, NULL))",
             params![
-                d.domain,
-                d.selector,
+                d.domain.as_str(),
+                d.selector.as_deref(),
                 d.result.as_str(),
-                d.human_result,
-                sp.domain,
-                sp.scope,
+                d.human_result.as_deref(),
+                sp.domain.as_str(),
+                sp.scope.as_deref(),
                 sp.result.as_str()
             ],
             |r| r.get(0),
@@ -63,16 +63,16 @@ fn auth_keys_are_what_sqlite_json_array_writes() {
     for c in (0u8..0x20).chain([0x7f]) {
         let mut rec = records[0].clone();
         rec.spf.clear();
-        rec.dkim[0].human_result = Some(format!("a{}b", c as char));
+        rec.dkim[0].human_result = Some(format!("a{}b", c as char).into());
         auth_key(&rec, &mut key);
         let expected: String = conn
             .query_row(
                 "SELECT json_array(json_array('dkim', ?1, ?2, ?3, ?4))",
                 params![
-                    d.domain,
-                    d.selector,
+                    d.domain.as_str(),
+                    d.selector.as_deref(),
                     d.result.as_str(),
-                    rec.dkim[0].human_result
+                    rec.dkim[0].human_result.as_deref()
                 ],
                 |r| r.get(0),
             )
