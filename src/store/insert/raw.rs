@@ -14,7 +14,13 @@
 //!   resets it before the binding (and so the borrow) ends;
 //! - a statement runs only by `execute`, and only when every parameter
 //!   was bound by that same binding, in order: no pointer left from an
-//!   earlier binding (whose values may be gone) is ever read;
+//!   earlier binding (whose values may be gone) is ever read. A binding
+//!   may leave a parameter as the last run left it when that run bound
+//!   the same integer, NULL or `'static` text ([`Binding::word`]): SQLite
+//!   keeps a statement's bindings across its reset, and those values
+//!   need nothing alive (a borrowed text or blob is always bound anew).
+//!   A record's disposition and policy results, often the same as the
+//!   row's 32 records before, then cost no bind (bench/round9-sqlrow.md);
 //! - a statement must be finalized before its connection closes. That is
 //!   the one rule the types do not enforce, so [`RawStatement::prepare`]
 //!   is `unsafe`; the callers keep their statements in [`AuthSets`]
@@ -32,6 +38,25 @@ pub(super) struct RawStatement {
     db: *mut ffi::sqlite3,
     stmt: NonNull<ffi::sqlite3_stmt>,
     params: c_int,
+    /// What each parameter holds from the last run, by parameter (from 0):
+    /// a value that SQLite may keep using, as it keeps every binding
+    /// across `sqlite3_reset` ("bindings are not reset by
+    /// sqlite3_reset()", its documentation), so binding it again is
+    /// skipped ([`Kept`]).
+    kept: Box<[Kept]>,
+}
+
+/// A parameter's value kept from an earlier run that needs no new bind:
+/// one SQLite copied (an integer, NULL) or a `'static` text, whose
+/// pointer stays valid. A text or blob borrowed for one run is
+/// `Unknown` after it: it is always bound again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kept {
+    Unknown,
+    Null,
+    Int(i64),
+    /// A `'static` text, by address and length.
+    Static(usize, usize),
 }
 
 // SAFETY: SQLite is built thread-safe (rusqlite's bundled build,
@@ -74,7 +99,13 @@ impl RawStatement {
         };
         // SAFETY: `stmt` was just prepared.
         let params = unsafe { ffi::sqlite3_bind_parameter_count(stmt.as_ptr()) };
-        Ok(RawStatement { db, stmt, params })
+        let kept = vec![Kept::Unknown; params.max(0) as usize].into_boxed_slice();
+        Ok(RawStatement {
+            db,
+            stmt,
+            params,
+            kept,
+        })
     }
 
     /// How many parameters it has.
@@ -134,24 +165,78 @@ impl<'a> Binding<'_, 'a> {
         }
     }
 
+    /// Whether parameter `i` holds `value` already; if not, it is marked
+    /// unknown until the bind that follows succeeds ([`Binding::now`]).
+    #[inline]
+    fn holds(&mut self, i: c_int, value: Kept) -> bool {
+        let slot = &mut self.st.kept[(i - 1) as usize];
+        if *slot == value {
+            return true;
+        }
+        *slot = Kept::Unknown;
+        false
+    }
+
+    /// The result of binding `value` to parameter `i`.
+    #[inline]
+    fn now(&mut self, i: c_int, value: Kept, rc: c_int) -> rusqlite::Result<()> {
+        self.check(rc)?;
+        self.st.kept[(i - 1) as usize] = value;
+        Ok(())
+    }
+
     #[inline]
     pub(super) fn int(&mut self, v: i64) -> rusqlite::Result<()> {
         let i = self.param()?;
+        if self.holds(i, Kept::Int(v)) {
+            return Ok(());
+        }
         // SAFETY: a live statement and an existing parameter.
-        self.check(unsafe { ffi::sqlite3_bind_int64(self.st.stmt.as_ptr(), i, v) })
+        let rc = unsafe { ffi::sqlite3_bind_int64(self.st.stmt.as_ptr(), i, v) };
+        self.now(i, Kept::Int(v), rc)
     }
 
     #[inline]
     pub(super) fn null(&mut self) -> rusqlite::Result<()> {
         let i = self.param()?;
+        if self.holds(i, Kept::Null) {
+            return Ok(());
+        }
         // SAFETY: as in `int`.
-        self.check(unsafe { ffi::sqlite3_bind_null(self.st.stmt.as_ptr(), i) })
+        let rc = unsafe { ffi::sqlite3_bind_null(self.st.stmt.as_ptr(), i) };
+        self.now(i, Kept::Null, rc)
+    }
+
+    /// `v`, a text that lives as long as the program, by pointer: kept
+    /// bound from one run to the next while it is the same.
+    #[inline]
+    pub(super) fn word(&mut self, v: &'static str) -> rusqlite::Result<()> {
+        let i = self.param()?;
+        let value = Kept::Static(v.as_ptr() as usize, v.len());
+        if self.holds(i, value) {
+            return Ok(());
+        }
+        let len = c_int::try_from(v.len()).map_err(|_| too_big())?;
+        // SAFETY: `v` is valid UTF-8 for `len` bytes for the rest of the
+        // program, so SQLite may read it in any later run too.
+        let rc = unsafe {
+            ffi::sqlite3_bind_text(
+                self.st.stmt.as_ptr(),
+                i,
+                v.as_ptr().cast(),
+                len,
+                ffi::SQLITE_STATIC(),
+            )
+        };
+        self.now(i, value, rc)
     }
 
     /// `v` as text, by pointer: it is borrowed until the run is over.
     #[inline]
     pub(super) fn text(&mut self, v: &'a str) -> rusqlite::Result<()> {
         let i = self.param()?;
+        // Gone after this run: bound again next time.
+        self.st.kept[(i - 1) as usize] = Kept::Unknown;
         let len = c_int::try_from(v.len()).map_err(|_| too_big())?;
         // SAFETY: `v` is valid UTF-8 for `len` bytes and, borrowed for
         // `'a`, outlives every step of this binding (`execute` resets the
@@ -172,6 +257,7 @@ impl<'a> Binding<'_, 'a> {
     #[inline]
     pub(super) fn blob(&mut self, v: &'a [u8]) -> rusqlite::Result<()> {
         let i = self.param()?;
+        self.st.kept[(i - 1) as usize] = Kept::Unknown;
         let len = c_int::try_from(v.len()).map_err(|_| too_big())?;
         // SAFETY: as in `text`.
         self.check(unsafe {
@@ -262,6 +348,9 @@ impl Drop for Binding<'_, '_> {
                 ffi::sqlite3_clear_bindings(stmt);
             }
         }
+        if !self.ran {
+            self.st.kept.fill(Kept::Unknown);
+        }
     }
 }
 
@@ -339,6 +428,71 @@ mod tests {
                 (None, None, Some(vec![])),
             ]
         );
+    }
+
+    #[test]
+    fn values_kept_from_the_last_run_are_stored_again_and_others_replace_them() {
+        let c = conn();
+        // SAFETY: dropped before `c`.
+        let mut st =
+            unsafe { RawStatement::prepare(&c, "INSERT INTO t VALUES (?, ?, ?)") }.unwrap();
+        type Row = (Option<i64>, Option<String>, Option<Vec<u8>>);
+        let mut want: Vec<Row> = Vec::new();
+        // Each parameter goes through the kinds of values, repeating some;
+        // the text is a `'static` word (`Ok`) or borrowed for one run.
+        type Run<'x> = (Option<i64>, Result<&'static str, &'x str>, Option<&'x [u8]>);
+        let runs: [Run; 7] = [
+            (Some(1), Ok("none"), None),
+            (Some(1), Ok("none"), None),
+            (Some(2), Err("borrowed"), Some(b"x")),
+            (None, Ok("none"), Some(b"")),
+            (None, Ok("pass"), None),
+            (Some(2), Err("none"), None),
+            (Some(2), Ok("pass"), Some(b"y")),
+        ];
+        for (a, b_, c_) in runs {
+            let owned = b_.err().map(str::to_owned);
+            let mut b = st.bind();
+            match a {
+                Some(a) => b.int(a).unwrap(),
+                None => b.null().unwrap(),
+            }
+            match (b_, &owned) {
+                (Ok(w), _) => b.word(w).unwrap(),
+                (Err(_), Some(o)) => b.text(o).unwrap(),
+                _ => unreachable!(),
+            }
+            match c_ {
+                Some(v) => b.blob(v).unwrap(),
+                None => b.null().unwrap(),
+            }
+            assert_eq!(b.execute().unwrap(), 1);
+            want.push((
+                a,
+                Some(b_.unwrap_or_else(|e| e).to_owned()),
+                c_.map(<[u8]>::to_vec),
+            ));
+        }
+        // A binding that did not run clears every value: all are bound
+        // again, also those equal to the last run's.
+        let mut b = st.bind();
+        b.int(2).unwrap();
+        drop(b);
+        let mut b = st.bind();
+        b.int(2).unwrap();
+        b.word("pass").unwrap();
+        b.null().unwrap();
+        assert_eq!(b.execute().unwrap(), 1);
+        want.push((Some(2), Some("pass".into()), None));
+        drop(st);
+        let rows: Vec<Row> = c
+            .prepare("SELECT a, b, c FROM t ORDER BY rowid")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(rows, want);
     }
 
     #[test]
