@@ -16,10 +16,12 @@
 //!   was bound by that same binding, in order: no pointer left from an
 //!   earlier binding (whose values may be gone) is ever read. A binding
 //!   may leave a parameter as the last run left it when that run bound
-//!   the same integer, NULL or `'static` text ([`Binding::word`]): SQLite
-//!   keeps a statement's bindings across its reset, and those values
-//!   need nothing alive (a borrowed text or blob is always bound anew).
-//!   A record's disposition and policy results, often the same as the
+//!   the same integer, NULL or `'static` text ([`Binding::word`]), or
+//!   the same text into the statement's own copy
+//!   ([`Binding::text_copied`]): SQLite keeps a statement's bindings
+//!   across its reset, and those values need nothing the caller keeps
+//!   alive (a borrowed text or blob is always bound anew). A record's
+//!   disposition, policy results and domains, often the same as the
 //!   row's 32 records before, then cost no bind (bench/round9-sqlrow.md);
 //! - a statement must be finalized before its connection closes. That is
 //!   the one rule the types do not enforce, so [`RawStatement::prepare`]
@@ -44,6 +46,10 @@ pub(super) struct RawStatement {
     /// sqlite3_reset()", its documentation), so binding it again is
     /// skipped ([`Kept`]).
     kept: Box<[Kept]>,
+    /// The statement's own copies of texts bound by
+    /// [`Binding::text_copied`], by parameter; dropped after the statement
+    /// is finalized (fields drop after `drop`).
+    copies: Box<[String]>,
 }
 
 /// A parameter's value kept from an earlier run that needs no new bind:
@@ -57,6 +63,8 @@ enum Kept {
     Int(i64),
     /// A `'static` text, by address and length.
     Static(usize, usize),
+    /// The text in the statement's copy for this parameter (`copies`).
+    Copied,
 }
 
 // SAFETY: SQLite is built thread-safe (rusqlite's bundled build,
@@ -100,11 +108,13 @@ impl RawStatement {
         // SAFETY: `stmt` was just prepared.
         let params = unsafe { ffi::sqlite3_bind_parameter_count(stmt.as_ptr()) };
         let kept = vec![Kept::Unknown; params.max(0) as usize].into_boxed_slice();
+        let copies = vec![String::new(); params.max(0) as usize].into_boxed_slice();
         Ok(RawStatement {
             db,
             stmt,
             params,
             kept,
+            copies,
         })
     }
 
@@ -229,6 +239,49 @@ impl<'a> Binding<'_, 'a> {
             )
         };
         self.now(i, value, rc)
+    }
+
+    /// `v` as text, by pointer to the statement's own copy of it: when
+    /// the last run bound the same text here, nothing is copied or bound.
+    /// For values that often repeat from one run to the next (a report's
+    /// `header_from`); a copy and a compare more when they do not.
+    #[inline]
+    pub(super) fn text_copied(&mut self, v: &str) -> rusqlite::Result<()> {
+        let i = self.param()?;
+        let at = (i - 1) as usize;
+        if self.st.kept[at] == Kept::Copied && self.st.copies[at] == v {
+            return Ok(());
+        }
+        let len = c_int::try_from(v.len()).map_err(|_| too_big())?;
+        // The copy may move as it is replaced: SQLite's pointer to it is
+        // not read before the bind below (or, if that fails, before every
+        // parameter is bound again: `Unknown`).
+        self.st.kept[at] = Kept::Unknown;
+        let copy = &mut self.st.copies[at];
+        copy.clear();
+        copy.push_str(v);
+        // SAFETY: the copy is valid UTF-8 for `len` bytes and is neither
+        // changed nor dropped while SQLite may read it: only here, right
+        // before it is bound again, and after the statement is finalized.
+        let rc = unsafe {
+            ffi::sqlite3_bind_text(
+                self.st.stmt.as_ptr(),
+                i,
+                copy.as_ptr().cast(),
+                len,
+                ffi::SQLITE_STATIC(),
+            )
+        };
+        self.now(i, Kept::Copied, rc)
+    }
+
+    /// [`Binding::text_copied`] or NULL.
+    #[inline]
+    pub(super) fn opt_text_copied(&mut self, v: Option<&str>) -> rusqlite::Result<()> {
+        match v {
+            Some(v) => self.text_copied(v),
+            None => self.null(),
+        }
     }
 
     /// `v` as text, by pointer: it is borrowed until the run is over.
@@ -489,6 +542,61 @@ mod tests {
             .prepare("SELECT a, b, c FROM t ORDER BY rowid")
             .unwrap()
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(rows, want);
+    }
+
+    #[test]
+    fn copied_texts_are_stored_as_given_whether_bound_again_or_kept() {
+        let c = conn();
+        // SAFETY: dropped before `c`.
+        let mut st =
+            unsafe { RawStatement::prepare(&c, "INSERT INTO t VALUES (?, ?, ?)") }.unwrap();
+        let mut want: Vec<(i64, Option<String>)> = Vec::new();
+        // Repeats, changes (longer, so the copy grows and moves), NULL,
+        // a borrowed text in between, and an empty text.
+        let texts = [
+            Some("a.example"),
+            Some("a.example"),
+            Some("a-much-longer-name.example"),
+            Some("a-much-longer-name.example"),
+            None,
+            Some("a.example"),
+            Some(""),
+            Some(""),
+        ];
+        for (i, t) in texts.iter().enumerate() {
+            // Each value dies after its run: what is kept is the copy.
+            let owned = t.map(str::to_owned);
+            let mut b = st.bind();
+            b.int(i as i64).unwrap();
+            if i == 5 {
+                b.opt_text(owned.as_deref()).unwrap();
+            } else {
+                b.opt_text_copied(owned.as_deref()).unwrap();
+            }
+            b.null().unwrap();
+            assert_eq!(b.execute().unwrap(), 1);
+            want.push((i as i64, owned));
+        }
+        let owned = "a.example".to_string();
+        let mut b = st.bind();
+        b.int(8).unwrap();
+        b.text_copied(&owned).unwrap();
+        drop(b);
+        let mut b = st.bind();
+        b.int(9).unwrap();
+        b.text_copied(&owned).unwrap();
+        b.null().unwrap();
+        b.execute().unwrap();
+        want.push((9, Some(owned.clone())));
+        drop(st);
+        let rows: Vec<(i64, Option<String>)> = c
+            .prepare("SELECT a, b FROM t ORDER BY rowid")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();

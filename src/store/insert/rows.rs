@@ -70,9 +70,11 @@ impl Table for Records {
             }
         }
         b.int(r.dmarc_pass().into())?;
-        b.text(&ids.header_from)?;
-        b.opt_text(ids.envelope_from.as_deref())?;
-        b.opt_text(ids.envelope_to.as_deref())?;
+        // A report's records mostly share these (its domain): copied into
+        // the statement, they are bound only when they change.
+        b.text_copied(&ids.header_from)?;
+        b.opt_text_copied(ids.envelope_from.as_deref())?;
+        b.opt_text_copied(ids.envelope_to.as_deref())?;
         match w.auth {
             Some(a) => b.int(a),
             None => b.null(),
