@@ -42,9 +42,9 @@ pub(super) struct RawStatement {
     params: c_int,
     /// What each parameter holds from the last run, by parameter (from 0):
     /// a value that SQLite may keep using, as it keeps every binding
-    /// across `sqlite3_reset` ("bindings are not reset by
-    /// sqlite3_reset()", its documentation), so binding it again is
-    /// skipped ([`Kept`]).
+    /// across `sqlite3_reset` (its documentation: "does not change the
+    /// values of any bindings"), so binding it again is skipped
+    /// ([`Kept`]).
     kept: Box<[Kept]>,
     /// The statement's own copies of texts bound by
     /// [`Binding::text_copied`], by parameter; dropped after the statement
