@@ -14,7 +14,15 @@
 //!   resets it before the binding (and so the borrow) ends;
 //! - a statement runs only by `execute`, and only when every parameter
 //!   was bound by that same binding, in order: no pointer left from an
-//!   earlier binding (whose values may be gone) is ever read;
+//!   earlier binding (whose values may be gone) is ever read. A binding
+//!   may leave a parameter as the last run left it when that run bound
+//!   the same integer, NULL or `'static` text ([`Binding::word`]), or
+//!   the same text into the statement's own copy
+//!   ([`Binding::text_copied`]): SQLite keeps a statement's bindings
+//!   across its reset, and those values need nothing the caller keeps
+//!   alive (a borrowed text or blob is always bound anew). A record's
+//!   disposition, policy results and domains, often the same as the
+//!   row's 32 records before, then cost no bind (bench/round9-sqlrow.md);
 //! - a statement must be finalized before its connection closes. That is
 //!   the one rule the types do not enforce, so [`RawStatement::prepare`]
 //!   is `unsafe`; the callers keep their statements in [`AuthSets`]
@@ -32,6 +40,31 @@ pub(super) struct RawStatement {
     db: *mut ffi::sqlite3,
     stmt: NonNull<ffi::sqlite3_stmt>,
     params: c_int,
+    /// What each parameter holds from the last run, by parameter (from 0):
+    /// a value that SQLite may keep using, as it keeps every binding
+    /// across `sqlite3_reset` (its documentation: "does not change the
+    /// values of any bindings"), so binding it again is skipped
+    /// ([`Kept`]).
+    kept: Box<[Kept]>,
+    /// The statement's own copies of texts bound by
+    /// [`Binding::text_copied`], by parameter; dropped after the statement
+    /// is finalized (fields drop after `drop`).
+    copies: Box<[String]>,
+}
+
+/// A parameter's value kept from an earlier run that needs no new bind:
+/// one SQLite copied (an integer, NULL) or a `'static` text, whose
+/// pointer stays valid. A text or blob borrowed for one run is
+/// `Unknown` after it: it is always bound again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kept {
+    Unknown,
+    Null,
+    Int(i64),
+    /// A `'static` text, by address and length.
+    Static(usize, usize),
+    /// The text in the statement's copy for this parameter (`copies`).
+    Copied,
 }
 
 // SAFETY: SQLite is built thread-safe (rusqlite's bundled build,
@@ -74,7 +107,15 @@ impl RawStatement {
         };
         // SAFETY: `stmt` was just prepared.
         let params = unsafe { ffi::sqlite3_bind_parameter_count(stmt.as_ptr()) };
-        Ok(RawStatement { db, stmt, params })
+        let kept = vec![Kept::Unknown; params.max(0) as usize].into_boxed_slice();
+        let copies = vec![String::new(); params.max(0) as usize].into_boxed_slice();
+        Ok(RawStatement {
+            db,
+            stmt,
+            params,
+            kept,
+            copies,
+        })
     }
 
     /// How many parameters it has.
@@ -134,24 +175,121 @@ impl<'a> Binding<'_, 'a> {
         }
     }
 
+    /// Whether parameter `i` holds `value` already; if not, it is marked
+    /// unknown until the bind that follows succeeds ([`Binding::now`]).
+    #[inline]
+    fn holds(&mut self, i: c_int, value: Kept) -> bool {
+        let slot = &mut self.st.kept[(i - 1) as usize];
+        if *slot == value {
+            return true;
+        }
+        *slot = Kept::Unknown;
+        false
+    }
+
+    /// The result of binding `value` to parameter `i`.
+    #[inline]
+    fn now(&mut self, i: c_int, value: Kept, rc: c_int) -> rusqlite::Result<()> {
+        self.check(rc)?;
+        self.st.kept[(i - 1) as usize] = value;
+        Ok(())
+    }
+
     #[inline]
     pub(super) fn int(&mut self, v: i64) -> rusqlite::Result<()> {
         let i = self.param()?;
+        if self.holds(i, Kept::Int(v)) {
+            return Ok(());
+        }
         // SAFETY: a live statement and an existing parameter.
-        self.check(unsafe { ffi::sqlite3_bind_int64(self.st.stmt.as_ptr(), i, v) })
+        let rc = unsafe { ffi::sqlite3_bind_int64(self.st.stmt.as_ptr(), i, v) };
+        self.now(i, Kept::Int(v), rc)
     }
 
     #[inline]
     pub(super) fn null(&mut self) -> rusqlite::Result<()> {
         let i = self.param()?;
+        if self.holds(i, Kept::Null) {
+            return Ok(());
+        }
         // SAFETY: as in `int`.
-        self.check(unsafe { ffi::sqlite3_bind_null(self.st.stmt.as_ptr(), i) })
+        let rc = unsafe { ffi::sqlite3_bind_null(self.st.stmt.as_ptr(), i) };
+        self.now(i, Kept::Null, rc)
+    }
+
+    /// `v`, a text that lives as long as the program, by pointer: kept
+    /// bound from one run to the next while it is the same.
+    #[inline]
+    pub(super) fn word(&mut self, v: &'static str) -> rusqlite::Result<()> {
+        let i = self.param()?;
+        let value = Kept::Static(v.as_ptr() as usize, v.len());
+        if self.holds(i, value) {
+            return Ok(());
+        }
+        let len = c_int::try_from(v.len()).map_err(|_| too_big())?;
+        // SAFETY: `v` is valid UTF-8 for `len` bytes for the rest of the
+        // program, so SQLite may read it in any later run too.
+        let rc = unsafe {
+            ffi::sqlite3_bind_text(
+                self.st.stmt.as_ptr(),
+                i,
+                v.as_ptr().cast(),
+                len,
+                ffi::SQLITE_STATIC(),
+            )
+        };
+        self.now(i, value, rc)
+    }
+
+    /// `v` as text, by pointer to the statement's own copy of it: when
+    /// the last run bound the same text here, nothing is copied or bound.
+    /// For values that often repeat from one run to the next (a report's
+    /// `header_from`); a copy and a compare more when they do not.
+    #[inline]
+    pub(super) fn text_copied(&mut self, v: &str) -> rusqlite::Result<()> {
+        let i = self.param()?;
+        let at = (i - 1) as usize;
+        if self.st.kept[at] == Kept::Copied && self.st.copies[at] == v {
+            return Ok(());
+        }
+        let len = c_int::try_from(v.len()).map_err(|_| too_big())?;
+        // The copy may move as it is replaced: SQLite's pointer to it is
+        // not read before the bind below (or, if that fails, before every
+        // parameter is bound again: `Unknown`).
+        self.st.kept[at] = Kept::Unknown;
+        let copy = &mut self.st.copies[at];
+        copy.clear();
+        copy.push_str(v);
+        // SAFETY: the copy is valid UTF-8 for `len` bytes and is neither
+        // changed nor dropped while SQLite may read it: only here, right
+        // before it is bound again, and after the statement is finalized.
+        let rc = unsafe {
+            ffi::sqlite3_bind_text(
+                self.st.stmt.as_ptr(),
+                i,
+                copy.as_ptr().cast(),
+                len,
+                ffi::SQLITE_STATIC(),
+            )
+        };
+        self.now(i, Kept::Copied, rc)
+    }
+
+    /// [`Binding::text_copied`] or NULL.
+    #[inline]
+    pub(super) fn opt_text_copied(&mut self, v: Option<&str>) -> rusqlite::Result<()> {
+        match v {
+            Some(v) => self.text_copied(v),
+            None => self.null(),
+        }
     }
 
     /// `v` as text, by pointer: it is borrowed until the run is over.
     #[inline]
     pub(super) fn text(&mut self, v: &'a str) -> rusqlite::Result<()> {
         let i = self.param()?;
+        // Gone after this run: bound again next time.
+        self.st.kept[(i - 1) as usize] = Kept::Unknown;
         let len = c_int::try_from(v.len()).map_err(|_| too_big())?;
         // SAFETY: `v` is valid UTF-8 for `len` bytes and, borrowed for
         // `'a`, outlives every step of this binding (`execute` resets the
@@ -172,6 +310,7 @@ impl<'a> Binding<'_, 'a> {
     #[inline]
     pub(super) fn blob(&mut self, v: &'a [u8]) -> rusqlite::Result<()> {
         let i = self.param()?;
+        self.st.kept[(i - 1) as usize] = Kept::Unknown;
         let len = c_int::try_from(v.len()).map_err(|_| too_big())?;
         // SAFETY: as in `text`.
         self.check(unsafe {
@@ -262,6 +401,9 @@ impl Drop for Binding<'_, '_> {
                 ffi::sqlite3_clear_bindings(stmt);
             }
         }
+        if !self.ran {
+            self.st.kept.fill(Kept::Unknown);
+        }
     }
 }
 
@@ -290,110 +432,5 @@ unsafe fn error(db: *mut ffi::sqlite3, rc: c_int) -> rusqlite::Error {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn conn() -> Connection {
-        let c = Connection::open_in_memory().unwrap();
-        c.execute_batch("CREATE TABLE t (a INTEGER, b TEXT, c BLOB)")
-            .unwrap();
-        c
-    }
-
-    #[test]
-    fn values_bound_by_pointer_are_stored_as_given_and_runs_do_not_mix() {
-        let c = conn();
-        // SAFETY: dropped before `c`.
-        let mut st =
-            unsafe { RawStatement::prepare(&c, "INSERT INTO t VALUES (?, ?, ?)") }.unwrap();
-        for (i, text) in ["first", "", "third\u{e9}"].iter().enumerate() {
-            // A value that dies right after its run.
-            let owned = text.to_string();
-            let bytes = vec![i as u8; i];
-            let mut b = st.bind();
-            b.int(i as i64).unwrap();
-            b.text(&owned).unwrap();
-            b.blob(&bytes).unwrap();
-            assert_eq!(b.execute().unwrap(), 1);
-        }
-        let mut b = st.bind();
-        b.null().unwrap();
-        b.opt_text(None).unwrap();
-        b.blob(&[]).unwrap();
-        b.execute().unwrap();
-        drop(st);
-        type Row = (Option<i64>, Option<String>, Option<Vec<u8>>);
-        let rows: Vec<Row> = c
-            .prepare("SELECT a, b, c FROM t ORDER BY rowid")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert_eq!(
-            rows,
-            vec![
-                (Some(0), Some("first".into()), Some(vec![])),
-                (Some(1), Some(String::new()), Some(vec![1])),
-                (Some(2), Some("third\u{e9}".into()), Some(vec![2, 2])),
-                (None, None, Some(vec![])),
-            ]
-        );
-    }
-
-    #[test]
-    fn a_run_needs_every_parameter_bound_and_no_more() {
-        let c = conn();
-        // SAFETY: dropped before `c`.
-        let mut st =
-            unsafe { RawStatement::prepare(&c, "INSERT INTO t VALUES (?, ?, ?)") }.unwrap();
-        let mut b = st.bind();
-        b.int(1).unwrap();
-        b.text("x").unwrap();
-        assert!(b.execute().is_err());
-        let mut b = st.bind();
-        for _ in 0..3 {
-            b.int(1).unwrap();
-        }
-        assert!(b.int(1).is_err());
-        drop(b);
-        let n: i64 = c
-            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(n, 0);
-    }
-
-    #[test]
-    fn a_query_gives_its_first_rows_integer_or_none_and_needs_its_parameters() {
-        let c = conn();
-        c.execute_batch("INSERT INTO t VALUES (7, 'x', NULL), (8, 'x', NULL), (9, 'y', NULL)")
-            .unwrap();
-        // SAFETY: dropped before `c`.
-        let mut st =
-            unsafe { RawStatement::prepare(&c, "SELECT a FROM t WHERE b = ? ORDER BY a") }.unwrap();
-        for (key, want) in [("x", Some(7)), ("z", None), ("y", Some(9))] {
-            let owned = key.to_string();
-            let mut b = st.bind();
-            b.text(&owned).unwrap();
-            assert_eq!(b.query_i64().unwrap(), want, "{key}");
-        }
-        assert!(st.bind().query_i64().is_err());
-    }
-
-    #[test]
-    fn errors_carry_sqlite_messages_and_leave_the_statement_usable() {
-        let c = conn();
-        c.execute_batch("CREATE TABLE u (a INTEGER NOT NULL)")
-            .unwrap();
-        // SAFETY: dropped before `c`.
-        assert!(unsafe { RawStatement::prepare(&c, "INSERT INTO nope VALUES (?)") }.is_err());
-        let mut st = unsafe { RawStatement::prepare(&c, "INSERT INTO u VALUES (?)") }.unwrap();
-        let mut b = st.bind();
-        b.null().unwrap();
-        let e = b.execute().unwrap_err();
-        assert!(e.to_string().contains("NOT NULL"), "{e}");
-        let mut b = st.bind();
-        b.int(5).unwrap();
-        assert_eq!(b.execute().unwrap(), 1);
-    }
-}
+#[path = "raw_tests.rs"]
+mod tests;

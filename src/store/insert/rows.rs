@@ -12,7 +12,7 @@
 
 use super::raw::Binding;
 use super::statements::{Sql, Statements, REASON_SIZES, RECORD_SIZES};
-use crate::model::{OverrideReason, Record};
+use crate::model::{AuthResult, Disposition, OverrideReason, Record};
 
 /// A table whose rows wait to be inserted many to a statement.
 pub(super) trait Table {
@@ -59,18 +59,57 @@ impl Table for Records {
             None => b.null()?,
         }
         b.int(r.count)?;
-        b.text(pe.disposition.as_str())?;
-        b.text(pe.dkim.as_str())?;
-        b.text(pe.spf.as_str())?;
+        match disposition_word(&pe.disposition) {
+            Some(w) => b.word(w)?,
+            None => b.text(pe.disposition.as_str())?,
+        }
+        for result in [&pe.dkim, &pe.spf] {
+            match result_word(result) {
+                Some(w) => b.word(w)?,
+                None => b.text(result.as_str())?,
+            }
+        }
         b.int(r.dmarc_pass().into())?;
-        b.text(&ids.header_from)?;
-        b.opt_text(ids.envelope_from.as_deref())?;
-        b.opt_text(ids.envelope_to.as_deref())?;
+        // A report's records mostly share these (its domain): copied into
+        // the statement, they are bound only when they change.
+        b.text_copied(&ids.header_from)?;
+        b.opt_text_copied(ids.envelope_from.as_deref())?;
+        b.opt_text_copied(ids.envelope_to.as_deref())?;
         match w.auth {
             Some(a) => b.int(a),
             None => b.null(),
         }
     }
+}
+
+/// `d.as_str()` as the `'static` word it is, which may stay bound from
+/// one statement's run to the next (`raw.rs`); `None` for a word kept as
+/// the report wrote it.
+fn disposition_word(d: &Disposition) -> Option<&'static str> {
+    Some(match d {
+        Disposition::Absent => "",
+        Disposition::None => "none",
+        Disposition::Quarantine => "quarantine",
+        Disposition::Reject => "reject",
+        Disposition::Pass => "pass",
+        Disposition::Other(_) => return None,
+    })
+}
+
+/// `r.as_str()` as a `'static` word, as [`disposition_word`].
+fn result_word(r: &AuthResult) -> Option<&'static str> {
+    Some(match r {
+        AuthResult::Absent => "",
+        AuthResult::None => "none",
+        AuthResult::Pass => "pass",
+        AuthResult::Fail => "fail",
+        AuthResult::SoftFail => "softfail",
+        AuthResult::Neutral => "neutral",
+        AuthResult::Policy => "policy",
+        AuthResult::TempError => "temperror",
+        AuthResult::PermError => "permerror",
+        AuthResult::Other(_) => return None,
+    })
 }
 
 /// An `<policy_evaluated><reason>` waiting for its statement: the `seq`
@@ -165,5 +204,41 @@ impl<T: Table> Rows<T> {
         }
         self.waiting.drain(..n);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_static_words_are_the_models_words() {
+        for w in ["", "none", "quarantine", "reject", "pass", "other"] {
+            let d = Disposition::from_word(w);
+            if let Some(s) = disposition_word(&d) {
+                assert_eq!(s, d.as_str());
+            } else {
+                assert!(matches!(d, Disposition::Other(_)), "{w}");
+            }
+        }
+        for w in [
+            "",
+            "none",
+            "pass",
+            "fail",
+            "softfail",
+            "neutral",
+            "policy",
+            "temperror",
+            "permerror",
+            "hardfail",
+        ] {
+            let r = AuthResult::from_word(w);
+            if let Some(s) = result_word(&r) {
+                assert_eq!(s, r.as_str());
+            } else {
+                assert!(matches!(r, AuthResult::Other(_)), "{w}");
+            }
+        }
     }
 }
