@@ -363,6 +363,24 @@ impl<R: Read> Window<R> {
                     if goal.reached(b) {
                         return Ok(Pass::Reached);
                     }
+                    // `<x>value</x>`, most of a report: the value (without
+                    // an `&`) and the end tag of the element just opened
+                    // are read here at once. Anything else (a reference, a
+                    // child, another end tag, the buffer's end) is left to
+                    // the loop, from `i` as it is: nothing was done yet.
+                    if let Some((lt, gt)) = leaf_end(buf, i, tag) {
+                        let run = text(i, lt, false);
+                        self.guess.saw(Some(tag), true);
+                        i = gt + 1;
+                        self.pos = i;
+                        b.end_tag(tag, run)?;
+                        if goal.reached(b) {
+                            return Ok(Pass::Reached);
+                        }
+                        if i >= pause_at && goal.pause(b) {
+                            return Ok(Pass::Paused);
+                        }
+                    }
                 }
                 continue;
             }
@@ -428,4 +446,20 @@ impl<R: Read> Window<R> {
         let bom = if self.bom { BOM.len() as u64 } else { 0 };
         (self.dropped + i as u64).saturating_sub(bom)
     }
+}
+
+/// Where the value of a `<tag>` that ends at `i` ends (its `<`) and where
+/// its end tag `</tag>` ends (its `>`), when the two follow as the loop
+/// reads them: a run without `<` or `&`, then `</`, the name and `>`
+/// compared as [`Tag::at`] compares them (the innermost element is
+/// `tag`, so the loop would compare the same). `None` for anything else,
+/// which the loop reads the general way.
+#[inline(always)]
+fn leaf_end(buf: &[u8], i: usize, tag: Tag) -> Option<(usize, usize)> {
+    let lt = i + find(buf.get(i..)?, [b'<', b'&'])?;
+    if buf[lt] != b'<' || buf.get(lt + 1) != Some(&b'/') {
+        return None;
+    }
+    let len = tag.at(buf, lt + 2)?;
+    Some((lt, lt + 2 + len))
 }
