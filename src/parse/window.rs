@@ -456,6 +456,11 @@ impl<R: Read> Window<R> {
 /// which the loop reads the general way.
 #[inline(always)]
 fn leaf_end(buf: &[u8], i: usize, tag: Tag) -> Option<(usize, usize)> {
+    // A container's start tag is followed by indentation: not searched
+    // here (a value starting with whitespace is left to the loop too).
+    if *buf.get(i)? <= b' ' {
+        return None;
+    }
     let lt = i + find(buf.get(i..)?, [b'<', b'&'])?;
     if buf[lt] != b'<' || buf.get(lt + 1) != Some(&b'/') {
         return None;
