@@ -32,22 +32,23 @@ use super::{xml_error, Builder, ParseError, Phase, Result, Tag, Text};
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
-/// How far [`Window::run`] goes.
+/// How far [`Window::run`] goes: to the end of the phase of the same
+/// name. The builder's phase only moves forward (header, records, done),
+/// so whether the goal is reached is one compare, made after every tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub(super) enum Goal {
     /// Up to the first `<record>`: the header is complete.
-    Header,
+    Header = Phase::Header as u8,
     /// To the end of the document, pausing once records are ready and the
     /// buffer is used up (so a report streams a buffer at a time).
-    Records,
+    Records = Phase::Records as u8,
 }
 
 impl Goal {
+    #[inline(always)]
     fn reached(self, b: &Builder) -> bool {
-        match self {
-            Goal::Header => b.phase != Phase::Header,
-            Goal::Records => b.phase == Phase::Done,
-        }
+        b.phase as u8 > self as u8
     }
 
     /// Whether to hand out what is ready before reading more input.
@@ -467,4 +468,23 @@ fn leaf_end(buf: &[u8], i: usize, tag: Tag) -> Option<(usize, usize)> {
     }
     let len = tag.at(buf, lt + 2)?;
     Some((lt, lt + 2 + len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_goal_is_reached_once_the_builder_is_past_its_phase() {
+        let mut b = Builder::new();
+        for (phase, header, records) in [
+            (Phase::Header, false, false),
+            (Phase::Records, true, false),
+            (Phase::Done, true, true),
+        ] {
+            b.phase = phase;
+            assert_eq!(Goal::Header.reached(&b), header, "{phase:?}");
+            assert_eq!(Goal::Records.reached(&b), records, "{phase:?}");
+        }
+    }
 }
