@@ -27,7 +27,7 @@ use quick_xml::errors::{Error as XmlError, SyntaxError};
 use quick_xml::Reader;
 
 use super::expect::Guess;
-use super::scan::{find, name_len, skip_blank, tag_end, trim_end};
+use super::scan::{find, leaf_end, name_len, skip_blank, tag_end, trim_end};
 use super::{xml_error, Builder, ParseError, Phase, Result, Tag, Text};
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -47,7 +47,7 @@ pub(super) enum Goal {
 
 impl Goal {
     #[inline(always)]
-    fn reached(self, b: &Builder) -> bool {
+    pub(super) fn reached(self, b: &Builder) -> bool {
         b.phase as u8 > self as u8
     }
 
@@ -348,32 +348,18 @@ impl<R: Read> Window<R> {
             };
             self.guess.saw(known.map(|(tag, _)| tag), end);
             if let Some((tag, gt)) = known {
-                let name = &buf[from..from + gt];
+                // The tag, then (while the next tag is one expected, after
+                // indentation at most) the tags that follow, each handled
+                // as the loop would handle it: a report's records are read
+                // here, not by a turn of the loop per tag. Anything else
+                // (text, a reference, a tag not expected, the buffer's
+                // end) is left to the loop, from `i` as it is.
+                let (mut tag, mut end, mut run) = (tag, end, run);
+                let mut name = &buf[from..from + gt];
                 i = from + gt + 1;
-                self.pos = i;
-                if end {
-                    b.end_tag(tag, run)?;
-                    if goal.reached(b) {
-                        return Ok(Pass::Reached);
-                    }
-                    if i >= pause_at && goal.pause(b) {
-                        return Ok(Pass::Paused);
-                    }
-                } else {
-                    b.start_tag(tag, name)?;
-                    if goal.reached(b) {
-                        return Ok(Pass::Reached);
-                    }
-                    // `<x>value</x>`, most of a report: the value (without
-                    // an `&`) and the end tag of the element just opened
-                    // are read here at once. Anything else (a reference, a
-                    // child, another end tag, the buffer's end) is left to
-                    // the loop, from `i` as it is: nothing was done yet.
-                    if let Some((lt, gt)) = leaf_end(buf, i, tag) {
-                        let run = text(i, lt, false);
-                        self.guess.saw(Some(tag), true);
-                        i = gt + 1;
-                        self.pos = i;
+                loop {
+                    self.pos = i;
+                    if end {
                         b.end_tag(tag, run)?;
                         if goal.reached(b) {
                             return Ok(Pass::Reached);
@@ -381,6 +367,54 @@ impl<R: Read> Window<R> {
                         if i >= pause_at && goal.pause(b) {
                             return Ok(Pass::Paused);
                         }
+                    } else {
+                        b.start_tag(tag, name)?;
+                        if goal.reached(b) {
+                            return Ok(Pass::Reached);
+                        }
+                        // `<x>value</x>`, most of a report: the value
+                        // (without an `&`) and the end tag of the element
+                        // just opened.
+                        if let Some((lt, gt)) = leaf_end(buf, i, tag) {
+                            run = text(i, lt, false);
+                            self.guess.saw(Some(tag), true);
+                            end = true;
+                            i = gt + 1;
+                            continue;
+                        }
+                    }
+                    // Indentation, then the tag expected (the innermost
+                    // element's end, or the guess).
+                    let j = skip_blank(buf, i);
+                    if buf.get(j) != Some(&b'<') {
+                        break;
+                    }
+                    let blank = Text {
+                        blank: true,
+                        ..Text::new(&buf[i..j], true)
+                    };
+                    if buf.get(j + 1) == Some(&b'/') {
+                        let innermost = b.innermost();
+                        let Some((t, len)) = innermost.and_then(|t| Some((t, t.at(buf, j + 2)?)))
+                        else {
+                            break;
+                        };
+                        self.guess.saw(Some(t), true);
+                        (tag, end, run) = (t, true, blank);
+                        i = j + 3 + len;
+                    } else {
+                        let next = self.guess.next();
+                        let Some(len) = next.at(buf, j + 1) else {
+                            break;
+                        };
+                        if j > i {
+                            self.pos = j;
+                            b.text(blank)?;
+                        }
+                        self.guess.saw(Some(next), false);
+                        (tag, end) = (next, false);
+                        name = &buf[j + 1..j + 1 + len];
+                        i = j + 2 + len;
                     }
                 }
                 continue;
@@ -446,45 +480,5 @@ impl<R: Read> Window<R> {
     fn position(&self, i: usize) -> u64 {
         let bom = if self.bom { BOM.len() as u64 } else { 0 };
         (self.dropped + i as u64).saturating_sub(bom)
-    }
-}
-
-/// Where the value of a `<tag>` that ends at `i` ends (its `<`) and where
-/// its end tag `</tag>` ends (its `>`), when the two follow as the loop
-/// reads them: a run without `<` or `&`, then `</`, the name and `>`
-/// compared as [`Tag::at`] compares them (the innermost element is
-/// `tag`, so the loop would compare the same). `None` for anything else,
-/// which the loop reads the general way.
-#[inline(always)]
-fn leaf_end(buf: &[u8], i: usize, tag: Tag) -> Option<(usize, usize)> {
-    // A container's start tag is followed by indentation: not searched
-    // here (a value starting with whitespace is left to the loop too).
-    if *buf.get(i)? <= b' ' {
-        return None;
-    }
-    let lt = i + find(buf.get(i..)?, [b'<', b'&'])?;
-    if buf[lt] != b'<' || buf.get(lt + 1) != Some(&b'/') {
-        return None;
-    }
-    let len = tag.at(buf, lt + 2)?;
-    Some((lt, lt + 2 + len))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn each_goal_is_reached_once_the_builder_is_past_its_phase() {
-        let mut b = Builder::new();
-        for (phase, header, records) in [
-            (Phase::Header, false, false),
-            (Phase::Records, true, false),
-            (Phase::Done, true, true),
-        ] {
-            b.phase = phase;
-            assert_eq!(Goal::Header.reached(&b), header, "{phase:?}");
-            assert_eq!(Goal::Records.reached(&b), records, "{phase:?}");
-        }
     }
 }
