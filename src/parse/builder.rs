@@ -273,18 +273,25 @@ impl Builder {
     }
 
     /// Counts `bytes` more kept for the current record (or the header).
+    #[inline(always)]
     pub(super) fn keep(&mut self, bytes: usize) -> Result<()> {
         self.kept = self.kept.saturating_add(bytes);
         if self.kept <= MAX_KEPT {
             return Ok(());
         }
-        Err(ParseError::Invalid(match self.record {
+        Err(self.kept_too_much())
+    }
+
+    /// [`keep`](Builder::keep)'s error, out of the way of every field.
+    #[cold]
+    fn kept_too_much(&self) -> ParseError {
+        ParseError::Invalid(match self.record {
             Some(_) => format!(
                 "record {} holds more than {MAX_KEPT} bytes",
                 self.completed + 1
             ),
             None => format!("the report header holds more than {MAX_KEPT} bytes"),
-        }))
+        })
     }
 
     /// Handles `</tag>`: closes every element down to the innermost open

@@ -1,6 +1,9 @@
 //! Byte scans of the parser's hot loop (`window.rs`, `text.rs`): the
-//! next of a few bytes, the end of a tag, indentation, a tag's name. Each
+//! next of a few bytes, the end of a tag, indentation, a tag's name, a
+//! value and its end tag. Each
 //! looks at 8 bytes at a time where inputs are long enough for it to pay.
+
+use super::Tag;
 
 /// Where a tag that starts `bytes` ends: its first `>` outside quotes (as
 /// quick-xml's element parser finds it).
@@ -102,4 +105,25 @@ pub(super) fn trim_end(name: &[u8]) -> &[u8] {
         Some(p) => &name[..=p],
         None => name,
     }
+}
+
+/// Where the value of a `<tag>` that ends at `i` ends (its `<`) and where
+/// its end tag `</tag>` ends (its `>`), when the two follow as the loop
+/// reads them: a run without `<` or `&`, then `</`, the name and `>`
+/// compared as [`Tag::at`] compares them (the innermost element is
+/// `tag`, so the loop would compare the same). `None` for anything else,
+/// which the loop reads the general way.
+#[inline(always)]
+pub(super) fn leaf_end(buf: &[u8], i: usize, tag: Tag) -> Option<(usize, usize)> {
+    // A container's start tag is followed by indentation: not searched
+    // here (a value starting with whitespace is left to the loop too).
+    if *buf.get(i)? <= b' ' {
+        return None;
+    }
+    let lt = i + find(buf.get(i..)?, [b'<', b'&'])?;
+    if buf[lt] != b'<' || buf.get(lt + 1) != Some(&b'/') {
+        return None;
+    }
+    let len = tag.at(buf, lt + 2)?;
+    Some((lt, lt + 2 + len))
 }

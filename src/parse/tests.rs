@@ -320,6 +320,7 @@ fn whitespace_between_cdata_sections_is_kept() {
     assert_eq!(recs[0].dkim[0].selector.as_deref(), Some("a b"));
 }
 
+mod chain;
 mod chunks;
 mod limits;
 mod window;

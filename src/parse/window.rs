@@ -27,27 +27,28 @@ use quick_xml::errors::{Error as XmlError, SyntaxError};
 use quick_xml::Reader;
 
 use super::expect::Guess;
-use super::scan::{find, name_len, skip_blank, tag_end, trim_end};
+use super::scan::{find, leaf_end, name_len, skip_blank, tag_end, trim_end};
 use super::{xml_error, Builder, ParseError, Phase, Result, Tag, Text};
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
-/// How far [`Window::run`] goes.
+/// How far [`Window::run`] goes: to the end of the phase of the same
+/// name. The builder's phase only moves forward (header, records, done),
+/// so whether the goal is reached is one compare, made after every tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
 pub(super) enum Goal {
     /// Up to the first `<record>`: the header is complete.
-    Header,
+    Header = Phase::Header as u8,
     /// To the end of the document, pausing once records are ready and the
     /// buffer is used up (so a report streams a buffer at a time).
-    Records,
+    Records = Phase::Records as u8,
 }
 
 impl Goal {
-    fn reached(self, b: &Builder) -> bool {
-        match self {
-            Goal::Header => b.phase != Phase::Header,
-            Goal::Records => b.phase == Phase::Done,
-        }
+    #[inline(always)]
+    pub(super) fn reached(self, b: &Builder) -> bool {
+        b.phase as u8 > self as u8
     }
 
     /// Whether to hand out what is ready before reading more input.
@@ -352,21 +353,73 @@ impl<R: Read> Window<R> {
             };
             self.guess.saw(known.map(|(tag, _)| tag), end);
             if let Some((tag, gt)) = known {
-                let name = &buf[from..from + gt];
+                // The tag, then (while the next tag is one expected, after
+                // indentation at most) the tags that follow, each handled
+                // as the loop would handle it: a report's records are read
+                // here, not by a turn of the loop per tag. Anything else
+                // (text, a reference, a tag not expected, the buffer's
+                // end) is left to the loop, from `i` as it is.
+                let (mut tag, mut end, mut run) = (tag, end, run);
+                let mut name = &buf[from..from + gt];
                 i = from + gt + 1;
-                self.pos = i;
-                if end {
-                    b.end_tag(tag, run)?;
-                    if goal.reached(b) {
-                        return Ok(Pass::Reached);
+                loop {
+                    self.pos = i;
+                    if end {
+                        b.end_tag(tag, run)?;
+                        if goal.reached(b) {
+                            return Ok(Pass::Reached);
+                        }
+                        if i >= pause_at && goal.pause(b) {
+                            return Ok(Pass::Paused);
+                        }
+                    } else {
+                        b.start_tag(tag, name)?;
+                        if goal.reached(b) {
+                            return Ok(Pass::Reached);
+                        }
+                        // `<x>value</x>`, most of a report: the value
+                        // (without an `&`) and the end tag of the element
+                        // just opened.
+                        if let Some((lt, gt)) = leaf_end(buf, i, tag) {
+                            run = text(i, lt, false);
+                            self.guess.saw(Some(tag), true);
+                            end = true;
+                            i = gt + 1;
+                            continue;
+                        }
                     }
-                    if i >= pause_at && goal.pause(b) {
-                        return Ok(Pass::Paused);
+                    // Indentation, then the tag expected (the innermost
+                    // element's end, or the guess).
+                    let j = skip_blank(buf, i);
+                    if buf.get(j) != Some(&b'<') {
+                        break;
                     }
-                } else {
-                    b.start_tag(tag, name)?;
-                    if goal.reached(b) {
-                        return Ok(Pass::Reached);
+                    let blank = Text {
+                        blank: true,
+                        ..Text::new(&buf[i..j], true)
+                    };
+                    if buf.get(j + 1) == Some(&b'/') {
+                        let innermost = b.innermost();
+                        let Some((t, len)) = innermost.and_then(|t| Some((t, t.at(buf, j + 2)?)))
+                        else {
+                            break;
+                        };
+                        self.guess.saw(Some(t), true);
+                        (tag, end, run) = (t, true, blank);
+                        i = j + 3 + len;
+                    } else {
+                        let next = self.guess.next();
+                        let Some(len) = next.at(buf, j + 1) else {
+                            break;
+                        };
+                        if j > i {
+                            self.pos = j;
+                            b.text(blank)?;
+                        }
+                        self.guess.saw(Some(next), false);
+                        (tag, end) = (next, false);
+                        name = &buf[j + 1..j + 1 + len];
+                        i = j + 2 + len;
                     }
                 }
                 continue;

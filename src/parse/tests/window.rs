@@ -9,7 +9,7 @@ use crate::parse::scan::{find, tag_end};
 
 /// Every outcome of reading a report: the header, each record, then the
 /// end or the first error (whose text includes its byte position).
-fn outcomes<R: Read>(rdr: &mut ReportReader<R>) -> Vec<String> {
+pub(super) fn outcomes<R: Read>(rdr: &mut ReportReader<R>) -> Vec<String> {
     let header = format!("{:?}", rdr.header());
     outcomes_of(header, || rdr.next_record())
 }
@@ -67,7 +67,7 @@ impl QuickXml<'_> {
     }
 }
 
-fn quick_xml_outcomes(doc: &[u8]) -> Vec<String> {
+pub(super) fn quick_xml_outcomes(doc: &[u8]) -> Vec<String> {
     let mut xml = Reader::from_reader(doc);
     configure(&mut xml);
     let mut q = QuickXml {
