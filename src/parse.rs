@@ -49,6 +49,8 @@
 //! Limits on nesting depth and on the length of one text run keep a hostile
 //! document in bounded memory.
 
+use std::cell::Cell;
+use std::collections::VecDeque;
 use std::io::{self, Read};
 
 use quick_xml::Reader;
@@ -143,12 +145,14 @@ impl<R: Read> ReportReader<Guarded<R>> {
     /// is a duplicate from its header, and a small read inflates only the
     /// head of a compressed report to find out.
     pub fn with_capacity(input: R, capacity: usize) -> Self {
+        let mut builder = Builder::new();
+        builder.ready = SPARE_READY.with(Cell::take);
         ReportReader {
             window: Window::new(
                 io::BufReader::with_capacity(0, RunGuard::new(input)),
                 capacity,
             ),
-            builder: Builder::new(),
+            builder,
             records: 0,
             failed: None,
             drained: false,
@@ -164,6 +168,28 @@ impl ReportReader<Guarded<io::Empty>> {
         let mut reader = Self::with_capacity(io::empty(), capacity);
         reader.window.set_blocks(blocks);
         reader
+    }
+}
+
+/// The most records a thread keeps room for between documents.
+const KEEP_READY: usize = 256;
+
+thread_local! {
+    /// This thread's queue of ready records from its last document, empty:
+    /// a queue new for every report was grown a few times per report, each
+    /// time moving the records in it (half of a parsing thread's copying
+    /// on item 1).
+    static SPARE_READY: Cell<VecDeque<Record>> = const { Cell::new(VecDeque::new()) };
+}
+
+impl<R> Drop for ReportReader<R> {
+    fn drop(&mut self) {
+        let mut ready = std::mem::take(&mut self.builder.ready);
+        if ready.capacity() <= KEEP_READY {
+            ready.clear();
+            // A thread being torn down has no spare left to fill.
+            let _ = SPARE_READY.try_with(|s| s.set(ready));
+        }
     }
 }
 
