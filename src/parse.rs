@@ -68,6 +68,7 @@ mod window;
 use builder::Builder;
 use tag::Tag;
 use text::Text;
+pub use window::{BlockFeed, HEADROOM};
 use window::{Goal, Window};
 
 /// Deepest element nesting accepted. Real reports nest 5 deep.
@@ -152,6 +153,17 @@ impl<R: Read> ReportReader<Guarded<R>> {
             failed: None,
             drained: false,
         }
+    }
+}
+
+impl ReportReader<Guarded<io::Empty>> {
+    /// A reader over XML handed over in blocks (see [`BlockFeed`]),
+    /// reading `capacity` bytes at a time otherwise as
+    /// [`with_capacity`](ReportReader::with_capacity).
+    pub fn from_blocks(blocks: Box<dyn BlockFeed>, capacity: usize) -> Self {
+        let mut reader = Self::with_capacity(io::empty(), capacity);
+        reader.window.set_blocks(blocks);
+        reader
     }
 }
 
@@ -307,30 +319,44 @@ fn xml_error(e: quick_xml::Error, pos: u64) -> ParseError {
 /// event, so without this one field could take any amount of memory.
 pub struct RunGuard<R> {
     inner: R,
-    run: usize,
+    run: RunCount,
 }
 
 impl<R> RunGuard<R> {
     fn new(inner: R) -> Self {
-        RunGuard { inner, run: 0 }
+        RunGuard {
+            inner,
+            run: RunCount::default(),
+        }
     }
 }
 
 impl<R: Read> Read for RunGuard<R> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(out)?;
-        let chunk = &out[..n];
+        self.run.check(&out[..n])?;
+        Ok(n)
+    }
+}
+
+/// [`RunGuard`]'s count: bytes since the last `<` or `>` of the input.
+#[derive(Default)]
+struct RunCount(usize);
+
+impl RunCount {
+    /// Counts `chunk`, the input's next bytes: an error past [`MAX_RUN`].
+    fn check(&mut self, chunk: &[u8]) -> io::Result<()> {
         match chunk.iter().rposition(|b| *b == b'<' || *b == b'>') {
-            Some(last) => self.run = n - last - 1,
-            None => self.run += n,
+            Some(last) => self.0 = chunk.len() - last - 1,
+            None => self.0 += chunk.len(),
         }
-        if self.run > MAX_RUN {
+        if self.0 > MAX_RUN {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!("more than {MAX_RUN} bytes without markup (one huge field)"),
             ));
         }
-        Ok(n)
+        Ok(())
     }
 }
 

@@ -28,7 +28,7 @@ use quick_xml::Reader;
 
 use super::expect::Guess;
 use super::scan::{find, leaf_end, name_len, skip_blank, tag_end, trim_end};
-use super::{xml_error, Builder, ParseError, Phase, Result, Tag, Text};
+use super::{xml_error, Builder, ParseError, Phase, Result, RunCount, Tag, Text};
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
@@ -87,7 +87,8 @@ pub(super) struct Window<R> {
     buf: Vec<u8>,
     pos: usize,
     end: usize,
-    /// Bytes dropped from the front of `buf` so far.
+    /// The document offset of `buf[0]` (wrapping: a block taken whole
+    /// has the carried-over bytes at its end, after its headroom).
     dropped: u64,
     /// Bytes asked of `input` per read.
     chunk: usize,
@@ -104,7 +105,23 @@ pub(super) struct Window<R> {
     cut_at: Option<u64>,
     /// The start tag likely next.
     guess: Guess,
+    /// Input handed over in whole blocks instead of read from `input`.
+    blocks: Option<(Box<dyn BlockFeed + 'static>, RunCount)>,
 }
+
+/// Input handed over a block at a time in buffers the window takes as
+/// they are: the XML of a block is at `HEADROOM..` of its vec, and the
+/// window carries an event cut off by the previous block's end into the
+/// headroom in front of it, so that a block's bytes are not copied.
+pub trait BlockFeed: Send {
+    /// The next block (at least `HEADROOM` long); `None` at the end.
+    fn next_block(&mut self) -> io::Result<Option<Vec<u8>>>;
+    /// A buffer the window is done with, for a block to come.
+    fn give_back(&mut self, buf: Vec<u8>);
+}
+
+/// Bytes in front of a block's XML, for what is left of the previous one.
+pub const HEADROOM: usize = 4096;
 
 impl<R> Drop for Window<R> {
     fn drop(&mut self) {
@@ -131,7 +148,13 @@ impl<R: Read> Window<R> {
             owed_end: None,
             cut_at: None,
             guess: Guess::new(),
+            blocks: None,
         }
+    }
+
+    /// A window over `blocks` rather than its `input` (see [`BlockFeed`]).
+    pub(super) fn set_blocks(&mut self, blocks: Box<dyn BlockFeed>) {
+        self.blocks = Some((blocks, RunCount::default()));
     }
 
     /// Feeds `b` events until `goal` is reached, or (for records) until
@@ -162,7 +185,7 @@ impl<R: Read> Window<R> {
     /// Reads stay a chunk each, so the [`RunGuard`](super::RunGuard) sees
     /// the same reads as ever.
     fn read_on(&mut self) -> Result<()> {
-        let at = self.dropped + self.pos as u64;
+        let at = self.dropped.wrapping_add(self.pos as u64);
         let have = self.end - self.pos;
         let want = if self.cut_at == Some(at) { 2 * have } else { 0 };
         self.cut_at = Some(at);
@@ -190,10 +213,13 @@ impl<R: Read> Window<R> {
 
     /// Reads the next chunk behind the unparsed bytes.
     fn fill(&mut self) -> Result<()> {
+        if self.blocks.is_some() {
+            return self.fill_block();
+        }
         if self.pos > 0 {
             self.buf.copy_within(self.pos..self.end, 0);
             self.end -= self.pos;
-            self.dropped += self.pos as u64;
+            self.dropped = self.dropped.wrapping_add(self.pos as u64);
             self.pos = 0;
         }
         let want = self.end + self.chunk;
@@ -219,6 +245,54 @@ impl<R: Read> Window<R> {
             }
             return Ok(());
         }
+    }
+
+    /// [`fill`](Self::fill) from the next block: the unparsed bytes go
+    /// into its headroom and the block becomes the buffer, or (when they
+    /// do not fit, a long event) the block's XML is appended to them.
+    fn fill_block(&mut self) -> Result<()> {
+        let Some((feed, run)) = &mut self.blocks else {
+            return Ok(());
+        };
+        let next = feed.next_block().and_then(|b| {
+            if let Some(b) = &b {
+                run.check(&b[HEADROOM..])?;
+            }
+            Ok(b)
+        });
+        let mut block = match next {
+            Ok(Some(block)) => block,
+            Ok(None) => {
+                self.eof = true;
+                return Ok(());
+            }
+            Err(e) => {
+                self.failed = true;
+                return Err(ParseError::Io(e.to_string()));
+            }
+        };
+        let have = self.end - self.pos;
+        if have <= HEADROOM {
+            let at = HEADROOM - have;
+            block[at..HEADROOM].copy_from_slice(&self.buf[self.pos..self.end]);
+            let start = self.dropped.wrapping_add(self.pos as u64);
+            self.dropped = start.wrapping_sub(at as u64);
+            self.end = block.len();
+            self.pos = at;
+            let spent = std::mem::replace(&mut self.buf, block);
+            feed.give_back(spent);
+        } else {
+            self.buf.copy_within(self.pos..self.end, 0);
+            self.dropped = self.dropped.wrapping_add(self.pos as u64);
+            self.end = have;
+            self.pos = 0;
+            let xml = &block[HEADROOM..];
+            self.buf.truncate(self.end);
+            self.buf.extend_from_slice(xml);
+            self.end = self.buf.len();
+            feed.give_back(block);
+        }
+        Ok(())
     }
 
     /// Feeds the events that end inside the buffer, up to the goal.
@@ -248,7 +322,7 @@ impl<R: Read> Window<R> {
             escaped,
             blank: false,
         };
-        if self.dropped == 0 && i == 0 {
+        if self.dropped.wrapping_add(i as u64) == 0 {
             // quick-xml skips a UTF-8 BOM at the very start.
             if buf.starts_with(BOM) {
                 self.bom = true;
@@ -484,6 +558,6 @@ impl<R: Read> Window<R> {
     /// The position quick-xml reports for index `i` of the buffer.
     fn position(&self, i: usize) -> u64 {
         let bom = if self.bom { BOM.len() as u64 } else { 0 };
-        (self.dropped + i as u64).saturating_sub(bom)
+        self.dropped.wrapping_add(i as u64).saturating_sub(bom)
     }
 }

@@ -4,7 +4,8 @@
 //! other cores wait (inflating was a tenth of its work). The blocks go
 //! back to the inflating thread once read, so that a block is neither
 //! allocated nor zeroed again for every 64 KiB (zeroing them was a third
-//! of that thread's instructions).
+//! of that thread's instructions). The parser's window takes each block as
+//! its buffer (see [`BlockFeed`]): a block's bytes are not copied again.
 
 use std::io::{self, Read};
 use std::sync::mpsc::{self, Receiver, SyncSender};
@@ -12,6 +13,7 @@ use std::thread::Scope;
 
 use crate::extract::{Limits, Payload};
 use crate::ingest::isolate;
+use crate::parse::{BlockFeed, HEADROOM};
 
 /// Payloads from this many compressed bytes up are inflated apart (a
 /// thread costs more than inflating a small report). The unit tests send
@@ -22,13 +24,14 @@ const BLOCK: usize = 64 * 1024;
 /// ...and blocks inflated ahead of the parser, at most.
 const BLOCKS_AHEAD: usize = 4;
 
-/// The parser's end: the payload's XML, read from the blocks.
+/// A block's vec: its headroom (see [`BlockFeed`]), then its XML.
+const FULL: usize = HEADROOM + BLOCK;
+
+/// The parser's end: the payload's XML, in blocks.
 pub(super) struct Blocks {
     blocks: Receiver<io::Result<Vec<u8>>>,
-    /// Blocks read, back to the inflating thread.
+    /// Buffers done with, back to the inflating thread.
     spent: SyncSender<Vec<u8>>,
-    block: Vec<u8>,
-    pos: usize,
 }
 
 /// Starts inflating `payload` (gzip) on a thread of `scope`; the thread
@@ -40,20 +43,23 @@ pub(super) fn ahead<'scope>(
 ) -> Blocks {
     let (tx, blocks) = mpsc::sync_channel(BLOCKS_AHEAD);
     // Room for every block there is: handing one back never blocks.
-    let (spent, recycled) = mpsc::sync_channel(BLOCKS_AHEAD + 2);
+    let (spent, recycled) = mpsc::sync_channel::<Vec<u8>>(BLOCKS_AHEAD + 2);
     scope.spawn(move || {
         let mut input = payload.reader(limits);
         loop {
-            // A block handed back is whole (only the last one is shorter,
-            // and it is not handed back before the end).
+            // A buffer handed back big enough is reused (its bytes are
+            // stale: only what is inflated into it is read).
             let mut block = match recycled.try_recv() {
-                Ok(block) => block,
-                Err(_) => vec![0; BLOCK],
+                Ok(mut block) if block.capacity() >= FULL => {
+                    block.resize(FULL, 0);
+                    block
+                }
+                _ => vec![0; FULL],
             };
-            let mut filled = 0;
+            let mut filled = HEADROOM;
             // A panic (a bug) fails the payload, as on the parsing thread.
             let read = isolate(|| loop {
-                if filled == BLOCK {
+                if filled == FULL {
                     return Ok(());
                 }
                 match input.read(&mut block[filled..]) {
@@ -68,9 +74,9 @@ pub(super) fn ahead<'scope>(
                     "internal error, please report: {bug}"
                 )))
             });
-            let more = filled == BLOCK && read.is_ok();
+            let more = filled == FULL && read.is_ok();
             block.truncate(filled);
-            if filled > 0 && tx.send(Ok(block)).is_err() {
+            if filled > HEADROOM && tx.send(Ok(block)).is_err() {
                 return;
             }
             if let Err(e) = read {
@@ -82,35 +88,22 @@ pub(super) fn ahead<'scope>(
             }
         }
     });
-    Blocks {
-        blocks,
-        spent,
-        block: Vec::new(),
-        pos: 0,
-    }
+    Blocks { blocks, spent }
 }
 
-impl Read for Blocks {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.pos == self.block.len() {
-            match self.blocks.recv() {
-                Ok(Ok(block)) => {
-                    let spent = std::mem::replace(&mut self.block, block);
-                    if spent.len() == BLOCK {
-                        // The inflating thread may be gone (the end of
-                        // the payload): then the block is simply freed.
-                        let _ = self.spent.try_send(spent);
-                    }
-                    self.pos = 0;
-                }
-                Ok(Err(e)) => return Err(e),
-                // The inflating thread is done: the end of the payload.
-                Err(_) => return Ok(0),
-            }
+impl BlockFeed for Blocks {
+    fn next_block(&mut self) -> io::Result<Option<Vec<u8>>> {
+        match self.blocks.recv() {
+            Ok(Ok(block)) => Ok(Some(block)),
+            Ok(Err(e)) => Err(e),
+            // The inflating thread is done: the end of the payload.
+            Err(_) => Ok(None),
         }
-        let n = buf.len().min(self.block.len() - self.pos);
-        buf[..n].copy_from_slice(&self.block[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
+    }
+
+    fn give_back(&mut self, buf: Vec<u8>) {
+        // The inflating thread may be gone (the end of the payload), or
+        // have enough: then the buffer is simply freed.
+        let _ = self.spent.try_send(buf);
     }
 }

@@ -134,23 +134,25 @@ fn parse_payload(
     }
     if payload.gzip && payload.data.len() >= INFLATE_APART {
         return std::thread::scope(|scope| {
-            let xml = inflate::ahead(scope, payload, limits);
-            parse_from(xml, payload, out, known)
+            let blocks = inflate::ahead(scope, payload, limits);
+            let reader = ReportReader::from_blocks(Box::new(blocks), HEADER_BUF);
+            parse_from(reader, payload, out, known)
         });
     }
-    parse_from(payload.reader_from(begun, limits), payload, out, known)
+    // The header through a small buffer, so a duplicate costs a KiB or two
+    // of inflating; the records in bigger chunks.
+    let xml = payload.reader_from(begun, limits);
+    let reader = ReportReader::with_capacity(xml, HEADER_BUF);
+    parse_from(reader, payload, out, known)
 }
 
-/// [`parse_payload`] from `xml`, the payload's XML.
+/// [`parse_payload`] from `reader`, over the payload's XML.
 fn parse_from(
-    xml: impl Read,
+    mut reader: ReportReader<impl Read>,
     payload: &Arc<Payload>,
     out: &mut ToWriter<'_>,
     known: Option<&Lookup>,
 ) -> Result<(), HungUp> {
-    // The header through a small buffer, so a duplicate costs a KiB or two
-    // of inflating; the records in bigger chunks.
-    let mut reader = ReportReader::with_capacity(xml, HEADER_BUF);
     let header = reader.header();
     reader.set_chunk(RECORDS_BUF);
     let stored = match (&header, known) {

@@ -465,3 +465,75 @@ fn a_wrong_guess_of_the_next_tag_reads_as_quick_xml_does() {
         assert_eq!(outcomes(&mut rdr), expected, "capacity {capacity}");
     }
 }
+
+/// A [`BlockFeed`] of `size` bytes a block, each in a vec of its own.
+struct InBlocks {
+    data: Vec<u8>,
+    at: usize,
+    size: usize,
+    back: usize,
+}
+
+impl crate::parse::BlockFeed for InBlocks {
+    fn next_block(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+        if self.at == self.data.len() {
+            return Ok(None);
+        }
+        let n = self.size.min(self.data.len() - self.at);
+        // Stale bytes in the headroom, as in a block reused.
+        let mut block = vec![b'<'; crate::parse::HEADROOM];
+        block.extend_from_slice(&self.data[self.at..self.at + n]);
+        self.at += n;
+        Ok(Some(block))
+    }
+
+    fn give_back(&mut self, _buf: Vec<u8>) {
+        self.back += 1;
+    }
+}
+
+/// Blocks taken whole read as the chunked reader: an event cut off by a
+/// block's end carried over into the next one's headroom, or (longer than
+/// the headroom) the next block appended to it; error positions alike.
+#[test]
+fn blocks_taken_whole_read_as_quick_xml_does() {
+    let long = "x".repeat(3 * crate::parse::HEADROOM);
+    let mut docs = tricky_documents();
+    docs.push(with("<org_name>", &format!("<org_name>{long}")).into_bytes());
+    docs.push(with("<org_name>", &format!("<org_name {long}='a'>")).into_bytes());
+    for doc in docs {
+        let expected = quick_xml_outcomes(&doc);
+        for size in [1, 2, 7, 16, 100, 1000, 4096, 5000, 64 * 1024] {
+            let feed = InBlocks {
+                data: doc.clone(),
+                at: 0,
+                size,
+                back: 0,
+            };
+            let mut rdr = ReportReader::from_blocks(Box::new(feed), 1024);
+            assert_eq!(
+                outcomes(&mut rdr),
+                expected,
+                "block {size}: {}",
+                String::from_utf8_lossy(&doc)
+            );
+        }
+    }
+}
+
+/// The caps on a run without markup hold for blocks too, with their error.
+#[test]
+fn blocks_keep_the_run_cap() {
+    let huge = "x".repeat(crate::parse::MAX_RUN + 1);
+    let doc = with("<org_name>", &format!("<org_name>{huge}")).into_bytes();
+    let feed = InBlocks {
+        data: doc.clone(),
+        at: 0,
+        size: 64 * 1024,
+        back: 0,
+    };
+    let mut rdr = ReportReader::from_blocks(Box::new(feed), 1024);
+    let got = outcomes(&mut rdr);
+    assert_eq!(got, outcomes(&mut ReportReader::new(doc.as_slice())));
+    assert!(got[0].starts_with("Err("), "{got:?}");
+}
