@@ -20,6 +20,8 @@ use rows::{insert_records, ReasonRow, Reasons, Rows};
 use statements::Sql;
 use statements::RECORD_SIZES;
 
+#[cfg(test)]
+mod chunk_tests;
 mod fingerprint;
 mod raw;
 mod rows;
