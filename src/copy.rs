@@ -67,9 +67,12 @@ pub fn run(
         if let Some(payload) = from.report_bytes(id)? {
             let mut reader = ReportReader::new(payload.reader(limits));
             let stored = match reader.header() {
-                Ok(header) => to.store_parsed(&payload, limits, &payload.name, header, &mut || {
-                    Ok(reader.next_record()?)
-                }),
+                Ok(header) => {
+                    to.store_parsed(&payload, limits, &payload.name, header, &mut |out| {
+                        reader.read_records(out, 64)?;
+                        Ok(())
+                    })
+                }
                 Err(e) => Err(StoreError::Parse(e)),
             };
             match stored {

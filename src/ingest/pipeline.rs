@@ -429,8 +429,8 @@ impl Writer<'_, '_> {
         let mut feed = ReportRecords::new(&self.msgs, payload, self.limits, stored);
         let outcome = match self.sink {
             Sink::Store(store) => store
-                .store_parsed(payload, self.limits, &payload.name, header, &mut || {
-                    feed.next()
+                .store_parsed(payload, self.limits, &payload.name, header, &mut |out| {
+                    feed.next_chunk(out)
                 })
                 .map(Outcome::Stored),
             Sink::Nowhere => read_through(header, &mut feed),

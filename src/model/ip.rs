@@ -48,6 +48,11 @@ impl SourceIp {
     pub fn bin(&self) -> Option<[u8; 16]> {
         self.bin
     }
+
+    /// [`SourceIp::bin`] where it is kept (the store binds it from there).
+    pub fn bin_ref(&self) -> Option<&[u8; 16]> {
+        self.bin.as_ref()
+    }
 }
 
 impl Deref for SourceIp {

@@ -166,11 +166,12 @@ impl Store {
     /// see [`Store::set_batching`]), unless a report with the
     /// same identity is already stored, decided from `header` before any
     /// record is asked for: a copy of a stored report never calls
-    /// `next_record` (on SQLite its content is judged from `payload`, read
+    /// `next_records` (on SQLite its content is judged from `payload`, read
     /// within `limits`, and a copy with other content kept as a variant,
     /// see [`super::variant`]).
-    /// Otherwise the records come from `next_record` until it returns
-    /// `None`; an error from it (or a report without records) leaves
+    /// Otherwise the records come from `next_records`, which fills the
+    /// (empty) vector it is given with the next ones, a chunk at a time,
+    /// until it leaves it empty; an error from it (or a report without records) leaves
     /// nothing of the report behind. `payload` is kept as the report's
     /// original bytes (`report_blob`).
     pub fn store_parsed(
@@ -179,11 +180,11 @@ impl Store {
         limits: &Limits,
         source: &str,
         header: ReportHeader,
-        next_record: &mut dyn FnMut() -> Result<Option<Record>, StoreError>,
+        next_records: &mut dyn FnMut(&mut Vec<Record>) -> Result<(), StoreError>,
     ) -> Result<Stored, StoreError> {
         match &mut self.backend {
-            Backend::Sqlite(s) => s.store_parsed(payload, limits, source, header, next_record),
-            Backend::Postgres(p) => p.store_parsed(payload, limits, source, header, next_record),
+            Backend::Sqlite(s) => s.store_parsed(payload, limits, source, header, next_records),
+            Backend::Postgres(p) => p.store_parsed(payload, limits, source, header, next_records),
         }
     }
 

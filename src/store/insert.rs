@@ -16,15 +16,20 @@ use std::hash::{BuildHasherDefault, Hasher};
 use rusqlite::Connection;
 
 use crate::model::{DkimAuthResult, Record, SpfAuthResult};
-use rows::{ReasonRow, Reasons, RecordRow, Records, Rows};
+use rows::{insert_records, ReasonRow, Reasons, Rows};
 use statements::Sql;
+use statements::RECORD_SIZES;
 
+#[cfg(test)]
+mod chunk_tests;
 mod fingerprint;
+mod key;
 mod raw;
 mod rows;
 mod statements;
 
 pub(super) use fingerprint::fingerprint;
+pub use key::auth_key;
 
 /// Auth-set ids by key, as known to be in the file (or in the open
 /// transaction). A set inserted inside a savepoint that then rolls back
@@ -169,12 +174,23 @@ fn entries(r: &Record) -> impl Iterator<Item = (&'static str, [Option<&str>; 4])
 /// (`record.seq`) in the order they are inserted; their rows and their
 /// reasons' rows are written many to a statement (`rows.rs`), the last
 /// ones by [`Inserter::finish`].
+///
+/// Records come a chunk at a time ([`Inserter::insert_chunk`]) and are
+/// bound where they lie: a record of ~500 bytes is not moved into a row
+/// of its own (a `memcpy` each time, ~76 instructions under valgrind),
+/// only the few a chunk ends with that do not fill a statement wait here
+/// for the next chunk.
 pub struct Inserter<'c, 's> {
     conn: &'c Connection,
     sets: &'s mut AuthSets,
-    /// The next record's `seq`.
+    report: i64,
+    /// The `seq` of the first waiting record.
     seq: i64,
-    rows: Rows<Records>,
+    /// Records waiting for a statement.
+    waiting: Vec<Record>,
+    /// The auth set of each waiting record, then of the chunk's records
+    /// while a chunk is inserted.
+    auths: Vec<Option<i64>>,
     reasons: Rows<Reasons>,
     key: String,
 }
@@ -189,42 +205,97 @@ impl<'c, 's> Inserter<'c, 's> {
         Ok(Inserter {
             conn,
             sets,
+            report,
             seq: 0,
-            rows: Rows::new(report),
+            waiting: Vec::with_capacity(RECORD_SIZES[0]),
+            auths: Vec::with_capacity(2 * RECORD_SIZES[0]),
             reasons: Rows::new(report),
             key: String::new(),
         })
     }
 
-    /// Inserts the report's next record (its rows perhaps only with the
+    /// Inserts the report's next record (its row perhaps only with the
     /// next ones, or at [`Inserter::finish`]).
     pub fn insert(&mut self, mut r: Record) -> rusqlite::Result<()> {
-        let seq = self.seq;
-        let auth = self.auth_set(&r)?;
-        let reasons = std::mem::take(&mut r.policy_evaluated.reasons);
-        for (i, reason) in reasons.into_iter().enumerate() {
-            let row = ReasonRow {
-                record: seq,
-                seq: i as i64,
-                reason,
-            };
-            self.reasons.push(&mut self.sets.sql, self.conn, row)?;
+        let seq = self.seq + self.waiting.len() as i64;
+        let auth = self.take_apart(&mut r, seq)?;
+        self.auths.push(auth);
+        self.waiting.push(r);
+        self.insert_rows(&mut Vec::new(), false)
+    }
+
+    /// Inserts the report's next records, taking them all out of `chunk`
+    /// (left empty; its room stays). Their rows go in by full statements
+    /// bound from `chunk` itself; those left over wait for the next
+    /// chunk (or [`Inserter::finish`]).
+    pub fn insert_chunk(&mut self, chunk: &mut Vec<Record>) -> rusqlite::Result<()> {
+        let first = self.seq + self.waiting.len() as i64;
+        for (i, r) in chunk.iter_mut().enumerate() {
+            let auth = self.take_apart(r, first + i as i64)?;
+            self.auths.push(auth);
         }
-        let row = RecordRow {
-            seq,
-            auth,
-            ip_bin: r.source_ip.bin(),
-            rec: r,
-        };
-        self.rows.push(&mut self.sets.sql, self.conn, row)?;
-        self.seq += 1;
-        Ok(())
+        self.insert_rows(chunk, false)
     }
 
     /// Inserts the rows still waiting: the report's records are all in.
     pub fn finish(mut self) -> rusqlite::Result<()> {
-        self.rows.finish(&mut self.sets.sql, self.conn)?;
+        self.insert_rows(&mut Vec::new(), true)?;
         self.reasons.finish(&mut self.sets.sql, self.conn)
+    }
+
+    /// `r`'s auth set (stored first if new), its reasons taken out to
+    /// their rows, as record `seq`.
+    fn take_apart(&mut self, r: &mut Record, seq: i64) -> rusqlite::Result<Option<i64>> {
+        let auth = self.auth_set(r)?;
+        if !r.policy_evaluated.reasons.is_empty() {
+            let reasons = std::mem::take(&mut r.policy_evaluated.reasons);
+            for (i, reason) in reasons.into_iter().enumerate() {
+                let row = ReasonRow {
+                    record: seq,
+                    seq: i as i64,
+                    reason,
+                };
+                self.reasons.push(&mut self.sets.sql, self.conn, row)?;
+            }
+        }
+        Ok(auth)
+    }
+
+    /// Inserts the waiting records then `chunk`'s (their auth sets in
+    /// `auths`) by full statements of the biggest size, or, when `all`,
+    /// every one of them by the sizes they fill; moves those left over
+    /// into `waiting` and empties `chunk`.
+    fn insert_rows(&mut self, chunk: &mut Vec<Record>, all: bool) -> rusqlite::Result<()> {
+        let w = self.waiting.len();
+        let total = w + chunk.len();
+        let mut done = 0;
+        for (i, &n) in RECORD_SIZES.iter().enumerate() {
+            while total - done >= n {
+                let (waiting, auths) = (&self.waiting, &self.auths);
+                let rows = (done..total).map(|j| {
+                    let r = if j < w { &waiting[j] } else { &chunk[j - w] };
+                    (self.seq + j as i64, auths[j], r)
+                });
+                insert_records(&mut self.sets.sql, self.conn, self.report, i, rows)?;
+                done += n;
+            }
+            if !all {
+                break;
+            }
+        }
+        if done > 0 {
+            self.seq += done as i64;
+            self.auths.drain(..done);
+        }
+        if done <= w {
+            self.waiting.drain(..done);
+            self.waiting.append(chunk);
+        } else {
+            self.waiting.clear();
+            self.waiting.extend(chunk.drain(done - w..));
+            chunk.clear();
+        }
+        Ok(())
     }
 
     /// The id of `r`'s auth-result set, stored first if new; `None` when
@@ -285,58 +356,6 @@ impl<'c, 's> Inserter<'c, 's> {
         }
         Ok(set)
     }
-}
-
-/// Writes into `out` the key of `r`'s auth results: the JSON text SQLite's
-/// `json_array()` makes of them (schema.sql, `auth_set`), so that the
-/// migration from version 1, which builds keys in SQL, and the inserts
-/// agree (tested in `store::tests`).
-pub fn auth_key(r: &Record, out: &mut String) {
-    out.clear();
-    out.push('[');
-    for (i, (kind, fields)) in entries(r).enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str("[\"");
-        out.push_str(kind);
-        out.push('"');
-        for f in fields {
-            out.push(',');
-            match f {
-                Some(s) => json_string(out, s),
-                None => out.push_str("null"),
-            }
-        }
-        out.push(']');
-    }
-    out.push(']');
-}
-
-/// `s` as a JSON string, escaped the way SQLite's JSON functions escape:
-/// `"` and `\` by a backslash, control characters as `\b \t \n \f \r` or
-/// `\u00xx`, everything else as it is.
-fn json_string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{8}' => out.push_str("\\b"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\u{c}' => out.push_str("\\f"),
-            '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 => {
-                const HEX: &[u8; 16] = b"0123456789abcdef";
-                out.push_str("\\u00");
-                out.push(HEX[(c as usize) >> 4] as char);
-                out.push(HEX[(c as usize) & 15] as char);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 #[cfg(test)]

@@ -21,10 +21,11 @@ impl Lite {
     /// open group, see [`Store::set_batching`]), unless a report with the
     /// same identity is already stored, decided from `header` before any
     /// record is asked for: a copy of a stored report never calls
-    /// `next_record` (its content is judged from `payload`, read within
+    /// `next_records` (its content is judged from `payload`, read within
     /// `limits`, see [`variant`]).
-    /// Otherwise the records come from `next_record` until it returns
-    /// `None`, and go straight into prepared statements; an error from it
+    /// Otherwise the records come from `next_records` a chunk at a time
+    /// (it fills the empty vector it is given, and leaves it empty at the
+    /// end), and go straight into prepared statements; an error from it
     /// (or a report without records) leaves nothing of the report behind.
     /// `payload` is kept as the report's original bytes (`report_blob`).
     pub fn store_parsed(
@@ -33,7 +34,7 @@ impl Lite {
         limits: &Limits,
         source: &str,
         header: ReportHeader,
-        next_record: &mut dyn FnMut() -> Result<Option<Record>, StoreError>,
+        next_records: &mut dyn FnMut(&mut Vec<Record>) -> Result<(), StoreError>,
     ) -> Result<Stored, StoreError> {
         if !self.batching {
             return self.in_savepoint(|conn, sets| {
@@ -43,7 +44,7 @@ impl Lite {
                 // The transaction rolls back on failure; the undo is moot.
                 let failed = Cell::new(None);
                 let mut undo = Undo::new(conn, sets, &failed);
-                let stored = write_new(conn, &mut undo, payload, source, header, next_record)?;
+                let stored = write_new(conn, &mut undo, payload, source, header, next_records)?;
                 undo.keep();
                 Ok(stored)
             });
@@ -54,7 +55,7 @@ impl Lite {
                 variant::settle(&mut &*conn, id, payload, limits, source, header)
             });
         }
-        self.unjournaled(|conn, undo| write_new(conn, undo, payload, source, header, next_record))
+        self.unjournaled(|conn, undo| write_new(conn, undo, payload, source, header, next_records))
     }
 
     /// Keeps an input that could not be stored, with the reason, so a
@@ -82,23 +83,24 @@ fn write_new(
     payload: &Payload,
     source: &str,
     header: ReportHeader,
-    next_record: &mut dyn FnMut() -> Result<Option<Record>, StoreError>,
+    next_records: &mut dyn FnMut(&mut Vec<Record>) -> Result<(), StoreError>,
 ) -> Result<Stored, StoreError> {
     write_report(conn, payload, source, header, |conn, id| {
         undo.written(id);
         let mut ins = Inserter::new(conn, undo.sets, id)?;
         let mut t = Totals::default();
-        // A match rather than `?` on the `Option`: each step through a
-        // `?` or a binding moved the ~500-byte record once more.
+        // Records stay in the chunk they came in until their rows are
+        // bound (a ~500-byte record is not moved once per record).
+        let mut chunk = Vec::new();
         loop {
-            match next_record() {
-                Ok(Some(rec)) => {
-                    t.add(&rec);
-                    ins.insert(rec)?;
-                }
-                Ok(None) => break,
-                Err(e) => return Err(e),
+            next_records(&mut chunk)?;
+            if chunk.is_empty() {
+                break;
             }
+            for rec in &chunk {
+                t.add(rec);
+            }
+            ins.insert_chunk(&mut chunk)?;
         }
         ins.finish()?;
         Ok(t)
@@ -290,8 +292,9 @@ impl Lite {
         let mut reader = crate::parse::ReportReader::with_capacity(payload.reader(limits), 1024);
         let header = reader.header()?;
         reader.set_chunk(16 * 1024);
-        self.store_parsed(payload, limits, source, header, &mut || {
-            Ok(reader.next_record()?)
+        self.store_parsed(payload, limits, source, header, &mut |out| {
+            reader.read_records(out, 64)?;
+            Ok(())
         })
     }
 }

@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use std::panic::resume_unwind;
 use std::sync::mpsc::Receiver;
 
-use super::{Msg, Outcome};
+use super::{Msg, Outcome, CHUNK};
 use crate::extract::{Limits, Payload};
 use crate::model::{Record, ReportHeader};
 use crate::parse::{Guarded, ParseError, ReportReader};
@@ -20,10 +20,17 @@ pub(super) fn read_through(
     feed: &mut ReportRecords<'_>,
 ) -> Result<Outcome, StoreError> {
     let (mut records, mut messages_fail) = (0u64, 0i64);
-    while let Some(r) = feed.next()? {
-        records += 1;
-        if !r.dmarc_pass() {
-            messages_fail = messages_fail.saturating_add(r.count);
+    let mut chunk = Vec::new();
+    loop {
+        feed.next_chunk(&mut chunk)?;
+        if chunk.is_empty() {
+            break;
+        }
+        for r in chunk.drain(..) {
+            records += 1;
+            if !r.dmarc_pass() {
+                messages_fail = messages_fail.saturating_add(r.count);
+            }
         }
     }
     if records == 0 {
@@ -73,7 +80,6 @@ pub(super) struct ReportRecords<'a> {
     skipped: bool,
     /// The payload's last message was received.
     ended: bool,
-    chunk: std::vec::IntoIter<Record>,
     last: bool,
     /// Parsing on this thread, when the parsing thread skipped a report
     /// that turns out not to be stored (deleted meanwhile).
@@ -95,35 +101,34 @@ impl<'a> ReportRecords<'a> {
             limits,
             skipped: stored,
             ended: stored,
-            chunk: Vec::new().into_iter(),
             last: false,
             own: None,
         }
     }
 
-    pub(super) fn next(&mut self) -> Result<Option<Record>, StoreError> {
+    /// Fills `out` (empty) with the payload's next records, as the
+    /// parsing thread sent them (its chunk's vector is handed over whole,
+    /// the records are not moved one by one); leaves it empty at the end.
+    pub(super) fn next_chunk(&mut self, out: &mut Vec<Record>) -> Result<(), StoreError> {
         if self.skipped {
             if self.own.is_none() {
                 let mut own = ReportReader::new(self.payload.reader(self.limits));
                 own.header()?;
                 self.own = Some(own);
             }
-            return match self.own.as_mut() {
-                Some(own) => Ok(own.next_record()?),
-                None => Ok(None),
-            };
-        }
-        loop {
-            if let Some(rec) = self.chunk.next() {
-                return Ok(Some(rec));
+            if let Some(own) = self.own.as_mut() {
+                own.read_records(out, CHUNK)?;
             }
+            return Ok(());
+        }
+        while out.is_empty() {
             if self.last || self.ended {
                 self.ended = true;
-                return Ok(None);
+                return Ok(());
             }
             match recv(self.msgs) {
                 Msg::Chunk { records, last } => {
-                    self.chunk = records.into_iter();
+                    *out = records;
                     self.last = last;
                 }
                 Msg::Failed(e) => {
@@ -137,6 +142,7 @@ impl<'a> ReportRecords<'a> {
                 _ => panic!("the parsing thread is out of step"),
             }
         }
+        Ok(())
     }
 
     /// Reads and drops what is left of the payload's records.

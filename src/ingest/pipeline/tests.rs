@@ -110,9 +110,14 @@ fn a_report_skipped_by_the_parsing_thread_is_parsed_here_if_needed() {
     let msgs = FromParser::new(msgs);
     let limits = Limits::default();
     let mut feed = ReportRecords::new(&msgs, &payload, &limits, true);
-    let mut n = 0;
-    while feed.next().unwrap().is_some() {
-        n += 1;
+    let (mut n, mut chunk) = (0, Vec::new());
+    loop {
+        feed.next_chunk(&mut chunk).unwrap();
+        if chunk.is_empty() {
+            break;
+        }
+        n += chunk.len();
+        chunk.clear();
     }
     assert_eq!(n, 9);
     feed.discard();

@@ -27,59 +27,71 @@ pub(super) trait Table {
     fn bind<'a>(row: &'a Self::Row, b: &mut Binding<'_, 'a>) -> rusqlite::Result<()>;
 }
 
-/// A record waiting for its statement, with its key, auth set and the
-/// 16-byte form of its address.
-pub(super) struct RecordRow {
-    pub seq: i64,
-    pub auth: Option<i64>,
-    pub ip_bin: Option<[u8; 16]>,
-    pub rec: Record,
+/// Binds record `r`'s row but the report's id (bound once for all
+/// rows), in column order: `seq` is its number in the report, `auth` its
+/// auth set. The record is bound where it lies (the chunk it came in, or
+/// the inserter's waiting records), not copied into a row of its own.
+#[inline]
+pub(super) fn bind_record<'a>(
+    seq: i64,
+    auth: Option<i64>,
+    r: &'a Record,
+    b: &mut Binding<'_, 'a>,
+) -> rusqlite::Result<()> {
+    let pe = &r.policy_evaluated;
+    let ids = &r.identifiers;
+    b.int(seq)?;
+    b.text(&r.source_ip)?;
+    match r.source_ip.bin_ref() {
+        Some(bin) => b.blob(bin)?,
+        None => b.null()?,
+    }
+    b.int(r.count)?;
+    match disposition_word(&pe.disposition) {
+        Some(w) => b.word(w)?,
+        None => b.text(pe.disposition.as_str())?,
+    }
+    for result in [&pe.dkim, &pe.spf] {
+        match result_word(result) {
+            Some(w) => b.word(w)?,
+            None => b.text(result.as_str())?,
+        }
+    }
+    b.int(r.dmarc_pass().into())?;
+    // A report's records mostly share these (its domain): copied into
+    // the statement, they are bound only when they change.
+    b.text_copied(&ids.header_from)?;
+    b.opt_text_copied(ids.envelope_from.as_deref())?;
+    b.opt_text_copied(ids.envelope_to.as_deref())?;
+    match auth {
+        Some(a) => b.int(a),
+        None => b.null(),
+    }
 }
 
-/// `record`.
-pub(super) struct Records;
-
-impl Table for Records {
-    type Row = RecordRow;
-    const SIZES: &'static [usize] = &RECORD_SIZES;
-
-    fn sql(i: usize) -> Sql {
-        Sql::Records(i)
+/// Inserts `RECORD_SIZES[i]` record rows of report `report` by one
+/// statement, from `rows` (`seq`, auth set, record, as
+/// [`bind_record`] takes them).
+pub(super) fn insert_records<'a>(
+    sts: &mut Statements,
+    conn: &rusqlite::Connection,
+    report: i64,
+    i: usize,
+    rows: impl Iterator<Item = (i64, Option<i64>, &'a Record)>,
+) -> rusqlite::Result<()> {
+    let n = RECORD_SIZES[i];
+    let st = sts.get(conn, Sql::Records(i))?;
+    let mut b = st.bind();
+    b.int(report)?;
+    for (seq, auth, r) in rows.take(n) {
+        bind_record(seq, auth, r, &mut b)?;
     }
-
-    #[inline]
-    fn bind<'a>(w: &'a RecordRow, b: &mut Binding<'_, 'a>) -> rusqlite::Result<()> {
-        let r = &w.rec;
-        let pe = &r.policy_evaluated;
-        let ids = &r.identifiers;
-        b.int(w.seq)?;
-        b.text(&r.source_ip)?;
-        match &w.ip_bin {
-            Some(bin) => b.blob(bin)?,
-            None => b.null()?,
-        }
-        b.int(r.count)?;
-        match disposition_word(&pe.disposition) {
-            Some(w) => b.word(w)?,
-            None => b.text(pe.disposition.as_str())?,
-        }
-        for result in [&pe.dkim, &pe.spf] {
-            match result_word(result) {
-                Some(w) => b.word(w)?,
-                None => b.text(result.as_str())?,
-            }
-        }
-        b.int(r.dmarc_pass().into())?;
-        // A report's records mostly share these (its domain): copied into
-        // the statement, they are bound only when they change.
-        b.text_copied(&ids.header_from)?;
-        b.opt_text_copied(ids.envelope_from.as_deref())?;
-        b.opt_text_copied(ids.envelope_to.as_deref())?;
-        match w.auth {
-            Some(a) => b.int(a),
-            None => b.null(),
-        }
+    let changed = b.execute()?;
+    // `OR IGNORE` (see `statements.rs`) must not have dropped a row.
+    if changed != n {
+        return Err(rusqlite::Error::StatementChangedRows(changed));
     }
+    Ok(())
 }
 
 /// `d.as_str()` as the `'static` word it is, which may stay bound from

@@ -7,7 +7,6 @@
 use postgres::types::ToSql;
 use sha2::{Digest, Sha256};
 
-use super::super::report_ips::IpHashes;
 use super::super::write::{gzip, header_errors, keep_bytes, Totals};
 use super::super::{variant, DbError, StoreError, Stored};
 use super::load::Mark;
@@ -35,7 +34,7 @@ impl Pg {
         limits: &Limits,
         source: &str,
         header: ReportHeader,
-        next_record: &mut dyn FnMut() -> Result<Option<Record>, StoreError>,
+        next_records: &mut dyn FnMut(&mut Vec<Record>) -> Result<(), StoreError>,
     ) -> Result<Stored, StoreError> {
         let grouped = self.batching;
         self.in_group(|client| {
@@ -44,14 +43,19 @@ impl Pg {
                 return conflict(client, grouped, payload, limits, source, header);
             };
             let mark = client.load.mark();
-            let mut ips = IpHashes::default();
             let records = || -> Result<Totals, StoreError> {
                 let mut t = Totals::default();
-                while let Some(rec) = next_record()? {
-                    nul::record(&rec)?;
-                    t.add(&rec);
-                    ips.add(&rec.source_ip);
-                    client.push(id, t.records as i64 - 1, rec)?;
+                let mut chunk = Vec::new();
+                loop {
+                    next_records(&mut chunk)?;
+                    if chunk.is_empty() {
+                        break;
+                    }
+                    for rec in chunk.drain(..) {
+                        nul::record(&rec)?;
+                        t.add(&rec);
+                        client.push(id, t.records as i64 - 1, rec)?;
+                    }
                 }
                 if t.records == 0 {
                     return Err(ParseError::NotAReport("no <record> elements".into()).into());
@@ -64,7 +68,7 @@ impl Pg {
             // error before the panic goes on unwinding, or its first
             // records would be committed with the group.
             let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(records));
-            let t = match read {
+            let mut t = match read {
                 Ok(Ok(t)) => t,
                 Ok(Err(e)) => {
                     if matches!(e, StoreError::Parse(_)) {
@@ -79,7 +83,9 @@ impl Pg {
             };
             let blob = keep_bytes(payload).into_owned();
             let sha = Sha256::digest(&blob).to_vec();
-            client.load.finish(id, &t, sha, blob, ips.blob());
+            // `Totals` gathered the records' address hashes.
+            let ips = t.ips.blob();
+            client.load.finish(id, &t, sha, blob, ips);
             Ok(Stored::New {
                 id,
                 header: Box::new(header),
