@@ -219,13 +219,22 @@ impl Disposition {
     }
     pub fn as_str(&self) -> &str {
         match self {
+            Disposition::Other(s) => s,
+            known => known.word().unwrap_or_default(),
+        }
+    }
+    /// The RFC's word as a `'static` string, which the store may keep
+    /// bound from one statement's run to the next; `None` for a word kept
+    /// as the report wrote it.
+    pub fn word(&self) -> Option<&'static str> {
+        Some(match self {
             Disposition::Absent => "",
             Disposition::None => "none",
             Disposition::Quarantine => "quarantine",
             Disposition::Reject => "reject",
             Disposition::Pass => "pass",
-            Disposition::Other(s) => s,
-        }
+            Disposition::Other(_) => return None,
+        })
     }
 }
 
@@ -267,6 +276,13 @@ impl AuthResult {
     }
     pub fn as_str(&self) -> &str {
         match self {
+            AuthResult::Other(s) => s,
+            known => known.word().unwrap_or_default(),
+        }
+    }
+    /// The RFC's word as a `'static` string, as [`Disposition::word`].
+    pub fn word(&self) -> Option<&'static str> {
+        Some(match self {
             AuthResult::Absent => "",
             AuthResult::None => "none",
             AuthResult::Pass => "pass",
@@ -276,8 +292,8 @@ impl AuthResult {
             AuthResult::Policy => "policy",
             AuthResult::TempError => "temperror",
             AuthResult::PermError => "permerror",
-            AuthResult::Other(s) => s,
-        }
+            AuthResult::Other(_) => return None,
+        })
     }
     /// Whether the word means failure. `hardfail` (some SPF reporters) is
     /// kept as written but classed as a failure, like `fail`.

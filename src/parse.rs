@@ -202,23 +202,33 @@ impl<R: Read> ReportReader<R> {
                 validate_record(&r, self.records)?;
                 return Ok(Some(r));
             }
-            if let Some(e) = self.failed.take() {
-                return Err(e);
-            }
-            if self.builder.phase == Phase::Done {
-                if !self.drained {
-                    // Read to the end, not parsed: a gzip payload's
-                    // trailer (CRC-32 and size) is only checked there, and
-                    // a report damaged in transit must not be stored.
-                    self.drained = true;
-                    self.window.drain()?;
-                }
+            if !self.advance()? {
                 return Ok(None);
             }
-            if let Err(e) = self.window.run(&mut self.builder, Goal::Records) {
-                self.failed = Some(e);
-            }
         }
+    }
+
+    /// Once the ready records are taken: the error held back for after
+    /// them, or the end (`false`), or one more run of the window (`true`:
+    /// look at the ready records again).
+    fn advance(&mut self) -> Result<bool> {
+        if let Some(e) = self.failed.take() {
+            return Err(e);
+        }
+        if self.builder.phase == Phase::Done {
+            if !self.drained {
+                // Read to the end, not parsed: a gzip payload's trailer
+                // (CRC-32 and size) is only checked there, and a report
+                // damaged in transit must not be stored.
+                self.drained = true;
+                self.window.drain()?;
+            }
+            return Ok(false);
+        }
+        if let Err(e) = self.window.run(&mut self.builder, Goal::Records) {
+            self.failed = Some(e);
+        }
+        Ok(true)
     }
 
     /// Moves the next records into `out` until it holds `max` of them or
@@ -250,18 +260,8 @@ impl<R: Read> ReportReader<R> {
             if out.len() >= max {
                 return Ok(true);
             }
-            if let Some(e) = self.failed.take() {
-                return Err(e);
-            }
-            if self.builder.phase == Phase::Done {
-                if !self.drained {
-                    self.drained = true;
-                    self.window.drain()?;
-                }
+            if !self.advance()? {
                 return Ok(false);
-            }
-            if let Err(e) = self.window.run(&mut self.builder, Goal::Records) {
-                self.failed = Some(e);
             }
         }
     }

@@ -12,7 +12,7 @@
 
 use super::raw::Binding;
 use super::statements::{Sql, Statements, REASON_SIZES, RECORD_SIZES};
-use crate::model::{AuthResult, Disposition, OverrideReason, Record};
+use crate::model::{OverrideReason, Record};
 
 /// A table whose rows wait to be inserted many to a statement.
 pub(super) trait Table {
@@ -47,12 +47,12 @@ pub(super) fn bind_record<'a>(
         None => b.null()?,
     }
     b.int(r.count)?;
-    match disposition_word(&pe.disposition) {
+    match pe.disposition.word() {
         Some(w) => b.word(w)?,
         None => b.text(pe.disposition.as_str())?,
     }
     for result in [&pe.dkim, &pe.spf] {
-        match result_word(result) {
+        match result.word() {
             Some(w) => b.word(w)?,
             None => b.text(result.as_str())?,
         }
@@ -92,36 +92,6 @@ pub(super) fn insert_records<'a>(
         return Err(rusqlite::Error::StatementChangedRows(changed));
     }
     Ok(())
-}
-
-/// `d.as_str()` as the `'static` word it is, which may stay bound from
-/// one statement's run to the next (`raw.rs`); `None` for a word kept as
-/// the report wrote it.
-fn disposition_word(d: &Disposition) -> Option<&'static str> {
-    Some(match d {
-        Disposition::Absent => "",
-        Disposition::None => "none",
-        Disposition::Quarantine => "quarantine",
-        Disposition::Reject => "reject",
-        Disposition::Pass => "pass",
-        Disposition::Other(_) => return None,
-    })
-}
-
-/// `r.as_str()` as a `'static` word, as [`disposition_word`].
-fn result_word(r: &AuthResult) -> Option<&'static str> {
-    Some(match r {
-        AuthResult::Absent => "",
-        AuthResult::None => "none",
-        AuthResult::Pass => "pass",
-        AuthResult::Fail => "fail",
-        AuthResult::SoftFail => "softfail",
-        AuthResult::Neutral => "neutral",
-        AuthResult::Policy => "policy",
-        AuthResult::TempError => "temperror",
-        AuthResult::PermError => "permerror",
-        AuthResult::Other(_) => return None,
-    })
 }
 
 /// An `<policy_evaluated><reason>` waiting for its statement: the `seq`
@@ -221,13 +191,13 @@ impl<T: Table> Rows<T> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::model::{AuthResult, Disposition};
 
     #[test]
     fn the_static_words_are_the_models_words() {
         for w in ["", "none", "quarantine", "reject", "pass", "other"] {
             let d = Disposition::from_word(w);
-            if let Some(s) = disposition_word(&d) {
+            if let Some(s) = d.word() {
                 assert_eq!(s, d.as_str());
             } else {
                 assert!(matches!(d, Disposition::Other(_)), "{w}");
@@ -246,7 +216,7 @@ mod tests {
             "hardfail",
         ] {
             let r = AuthResult::from_word(w);
-            if let Some(s) = result_word(&r) {
+            if let Some(s) = r.word() {
                 assert_eq!(s, r.as_str());
             } else {
                 assert!(matches!(r, AuthResult::Other(_)), "{w}");
