@@ -17,7 +17,7 @@
 //! word is shorter), and its DKIM and SPF results are held inline for the
 //! usual one or two, so that a record costs no allocation on one thread
 //! and no free on the other (a `String` a field cost ~1,100 instructions a
-//! record over both; bench/round9-rshape.md). Both deref to `str` and to a
+//! record over both; bench/README.md, ninth round). Both deref to `str` and to a
 //! slice. Its address is read once, as the parser validates it
 //! ([`SourceIp`]).
 

@@ -174,7 +174,7 @@ impl Rest for ArcBytes {
 /// the header as flate2's `GzDecoder` does (magic, method, reserved flags,
 /// header CRC) and the trailer's CRC-32 and size, and it computes the CRC
 /// while it copies its output into its window, where `GzDecoder` ran a
-/// second pass over every byte for it (bench/round9-inflate.md). Its
+/// second pass over every byte for it (bench/README.md, ninth round). Its
 /// errors say what `GzDecoder`'s said.
 pub(super) struct MultiGz<R> {
     input: R,

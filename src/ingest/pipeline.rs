@@ -62,7 +62,7 @@ const HEADER_BUF: usize = 1024;
 /// ...then the records are read in chunks of this size. 64 KiB rather
 /// than 16: zlib-rs copies the last 32 KiB of every read into its window
 /// (with the CRC-32), so a bigger read copies less of it, and a report of
-/// a hundred records is read at once (bench/round9-inflate.md). The
+/// a hundred records is read at once (bench/README.md, ninth round). The
 /// window keeps a buffer of this size for its next document
 /// (`parse::window`'s `KEEP`).
 const RECORDS_BUF: usize = 64 * 1024;

@@ -22,7 +22,7 @@
 //!   across its reset, and those values need nothing the caller keeps
 //!   alive (a borrowed text or blob is always bound anew). A record's
 //!   disposition, policy results and domains, often the same as the
-//!   row's 32 records before, then cost no bind (bench/round9-sqlrow.md);
+//!   row's 32 records before, then cost no bind (bench/README.md, ninth round);
 //! - a statement must be finalized before its connection closes. That is
 //!   the one rule the types do not enforce, so [`RawStatement::prepare`]
 //!   is `unsafe`; the callers keep their statements in [`AuthSets`]
