@@ -97,18 +97,26 @@ impl fmt::Display for SourceIp {
 /// IPv6 input and plain IPv4 give the same bytes. `None` when std's parser
 /// would not take the (trimmed) text.
 pub fn ip_bin(ip: &str) -> Option<[u8; 16]> {
-    // The parser's text is trimmed already: `trim`'s work (~50
-    // instructions) only when an end is not a visible ASCII character.
-    let visible = |c: Option<&u8>| c.is_some_and(u8::is_ascii_graphic);
-    let b = ip.as_bytes();
-    let s = if visible(b.first()) && visible(b.last()) {
-        ip
-    } else {
-        ip.trim()
-    };
+    let s = trimmed(ip);
     let b = s.as_bytes();
     // IPv6 text fails the IPv4 reading at its first group's end.
     v4(b).map(mapped).or_else(|| v6(b)).or_else(|| by_std(s))
+}
+
+/// `s.trim()`, seeing at once that text the parser trimmed already (an
+/// address) needs none: `str::trim` decodes a character at each end and
+/// asks Unicode's whitespace table (~50 instructions a record). Every
+/// whitespace character is either an ASCII byte up to `' '` or a
+/// multi-byte one (all bytes >= 0x80), so text that starts and ends with
+/// a visible ASCII character has none to trim.
+pub fn trimmed(s: &str) -> &str {
+    let visible = |c: Option<&u8>| c.is_some_and(u8::is_ascii_graphic);
+    let b = s.as_bytes();
+    if visible(b.first()) && visible(b.last()) {
+        s
+    } else {
+        s.trim()
+    }
 }
 
 /// std's reading of `s`.

@@ -31,31 +31,15 @@ use std::collections::HashMap;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
 use super::{Backend, DbError, Store};
+use crate::model::trimmed;
 
 /// FNV-1a 64 of the trimmed text.
 pub fn ip_hash(ip: &str) -> u64 {
     const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0000_0100_0000_01b3;
-    untrimmed(ip)
+    trimmed(ip)
         .bytes()
         .fold(OFFSET, |h, b| (h ^ u64::from(b)).wrapping_mul(PRIME))
-}
-
-/// `s.trim()`, seeing at once that text the parser trimmed already (an
-/// address) needs none: `str::trim` decodes a character at each end and
-/// asks Unicode's whitespace table (~50 instructions a record on the
-/// writer). Every whitespace character is either an ASCII byte up to
-/// `' '` or a multi-byte one (all bytes >= 0x80), so text that starts and
-/// ends with an ASCII byte above `' '` has none to trim.
-fn untrimmed(s: &str) -> &str {
-    match s.as_bytes() {
-        [first, .., last] | [first @ last]
-            if (b'!'..0x80).contains(first) && (b'!'..0x80).contains(last) =>
-        {
-            s
-        }
-        _ => s.trim(),
-    }
 }
 
 /// The hashes of one report's records, gathered while they are stored.
@@ -231,7 +215,7 @@ mod tests {
             "!",
         ];
         for s in cases {
-            assert_eq!(untrimmed(s), s.trim(), "{s:?}");
+            assert_eq!(trimmed(s), s.trim(), "{s:?}");
             let want = s.trim().bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
                 (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
             });
