@@ -4,7 +4,8 @@
 //! three fifths of the work) and the inserts run on every core. With two
 //! cores or more there are two parsing threads, each taking the next input
 //! when it is free: one alone had half as much again to do as the writer,
-//! and set the pace.
+//! and set the pace. They run at a lower priority than the writer, whose
+//! thread is the run's critical path (`priority`).
 //! It is the only place that parses reports for storing: ingest from every
 //! source, dry runs and `reparse`'s retry of the quarantine all come
 //! through here.
@@ -229,7 +230,11 @@ pub(super) fn drive<'s>(
                 Sink::Store(store) => store.lookup(),
                 Sink::Nowhere => None,
             };
-            scope.spawn(move || parser::parse_inputs(to_parse, limits, known.as_ref()));
+            scope.spawn(move || {
+                // The writer's thread is the critical path: it runs first.
+                priority::below_writer();
+                parser::parse_inputs(to_parse, limits, known.as_ref())
+            });
         }
         let mut w = Writer {
             sink,
@@ -460,6 +465,7 @@ mod feed;
 mod inflate;
 mod other;
 mod parser;
+mod priority;
 
 #[cfg(test)]
 mod tests;
