@@ -4,8 +4,9 @@
 //! three fifths of the work) and the inserts run on every core. With two
 //! cores or more there are two parsing threads, each taking the next input
 //! when it is free: one alone had half as much again to do as the writer,
-//! and set the pace. They run at a lower priority than the writer, whose
-//! thread is the run's critical path (`priority`).
+//! and set the pace. From their second input on they run at a lower
+//! priority than the writer, whose thread is then the run's critical path
+//! (`priority`).
 //! It is the only place that parses reports for storing: ingest from every
 //! source, dry runs and `reparse`'s retry of the quarantine all come
 //! through here.
@@ -233,11 +234,7 @@ pub(super) fn drive<'s>(
                 Sink::Store(store) => store.lookup(),
                 Sink::Nowhere => None,
             };
-            scope.spawn(move || {
-                // The writer's thread is the critical path: it runs first.
-                priority::below_writer();
-                parser::parse_inputs(to_parse, limits, known.as_ref())
-            });
+            scope.spawn(move || parser::parse_inputs(to_parse, limits, known.as_ref()));
         }
         let mut w = Writer {
             sink,

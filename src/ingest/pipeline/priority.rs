@@ -1,12 +1,17 @@
-//! The parsing threads' scheduling priority: below the writer's. A run
-//! of many small reports is the writer's thread from end to end (it
-//! commits what both parsing threads prepare), and with three threads
-//! wanting two cores it waited for a core behind its own parsing threads
-//! for 5-10 ms of a ~37 ms run (bench/round10-crit2.md). A parsing thread
-//! [`PARSER_NICE`] steps nicer than the process still has every core the
-//! writer leaves idle (it sleeps whenever it waits for parsed input), but
-//! when the writer can run, it runs. Threads a parsing thread starts
-//! (`inflate::ahead`) inherit its priority.
+//! The parsing threads' scheduling priority: below the writer's once
+//! they have parsed an input. A run of many small reports is the writer's
+//! thread from end to end (it writes what both parsing threads prepare),
+//! and with three threads wanting two cores it waited for a core behind
+//! its own parsing threads for 5-10 ms of a ~37 ms run
+//! (bench/round10-crit2.md). A parsing thread [`PARSER_NICE`] steps nicer
+//! than the process still has every core the writer leaves idle (it
+//! sleeps whenever it waits for parsed input), but when the writer can
+//! run, it runs. A thread lowers itself after its first input
+//! (`parser::parse_inputs`): a run of one big report, where the parsing
+//! thread and its inflating thread are the critical path and the writer
+//! follows them, keeps everyone at the same priority, as before (at load
+//! 7 it was slower with its parsing thread lowered). Threads a parsing
+//! thread starts later (`inflate::ahead`) inherit its priority.
 //!
 //! Linux only (there `setpriority` on a thread id sets that thread's
 //! priority; elsewhere it would set the whole process's). A thread can
