@@ -75,7 +75,7 @@ const MAX_PARSERS: usize = 2;
 /// Inputs handed to the parsing threads and not yet written, at most...
 /// (32 rather than 16 since the parsing threads run below the writer's
 /// priority: parsing further ahead no longer takes the writer's core,
-/// and item 1 was 1-3 ms faster; bench/round10-crit2.md.)
+/// and item 1 was 1-3 ms faster; bench/README.md, tenth round.)
 const INPUTS_AHEAD: usize = 32;
 /// ...or this many while a new database file is being made (`Opening`):
 /// the parsing threads would have nothing else to do, and every input

@@ -2,11 +2,11 @@
 //! they have parsed an input. A run of many small reports is the writer's
 //! thread from end to end (it writes what both parsing threads prepare),
 //! and with three threads wanting two cores it waited for a core behind
-//! its own parsing threads for 5-10 ms of a ~37 ms run
-//! (bench/round10-crit2.md). A parsing thread [`PARSER_NICE`] steps nicer
-//! than the process still has every core the writer leaves idle (it
-//! sleeps whenever it waits for parsed input), but when the writer can
-//! run, it runs. A thread lowers itself after its first input
+//! its own parsing threads for 5-10 ms of a ~37 ms run (bench/README.md,
+//! tenth round). A parsing thread [`PARSER_NICE`] steps nicer than the
+//! process still has every core the writer leaves idle (it sleeps
+//! whenever it waits for parsed input), but when the writer can run, it
+//! runs. A thread lowers itself after its first input
 //! (`parser::parse_inputs`): a run of one big report, where the parsing
 //! thread and its inflating thread are the critical path and the writer
 //! follows them, keeps everyone at the same priority, as before (at load
@@ -23,7 +23,7 @@
 /// How much nicer than the process a parsing thread is. Nice 10 gives a
 /// thread about a tenth of a core shared with a thread at nice 0; at 19
 /// (a fiftieth) the writer then waited for the parsing thread's last
-/// records more than it gained (bench/round10-crit2.md).
+/// records more than it gained (bench/README.md, tenth round).
 #[cfg(target_os = "linux")]
 const PARSER_NICE: libc::c_int = 10;
 
