@@ -4,7 +4,9 @@
 //! three fifths of the work) and the inserts run on every core. With two
 //! cores or more there are two parsing threads, each taking the next input
 //! when it is free: one alone had half as much again to do as the writer,
-//! and set the pace.
+//! and set the pace. From their second input on they run at a lower
+//! priority than the writer, whose thread is then the run's critical path
+//! (`priority`).
 //! It is the only place that parses reports for storing: ingest from every
 //! source, dry runs and `reparse`'s retry of the quarantine all come
 //! through here.
@@ -71,7 +73,10 @@ const RECORDS_BUF: usize = 64 * 1024;
 /// is the bigger one (bench/README.md).
 const MAX_PARSERS: usize = 2;
 /// Inputs handed to the parsing threads and not yet written, at most...
-const INPUTS_AHEAD: usize = 16;
+/// (32 rather than 16 since the parsing threads run below the writer's
+/// priority: parsing further ahead no longer takes the writer's core,
+/// and item 1 was 1-3 ms faster; bench/README.md, tenth round.)
+const INPUTS_AHEAD: usize = 32;
 /// ...or this many while a new database file is being made (`Opening`):
 /// the parsing threads would have nothing else to do, and every input
 /// parsed then is work the writer's core does not share later. (Raised
@@ -79,7 +84,7 @@ const INPUTS_AHEAD: usize = 16;
 /// fault in more fresh memory while both cores are busy; bench/README.md.)
 const OPENING_AHEAD: usize = 64;
 /// ...and their bytes, unless there is only one: a directory of huge files
-/// is not read into memory sixteen at a time.
+/// is not read into memory 32 at a time.
 const BYTES_AHEAD: usize = 16 * 1024 * 1024;
 /// Batches of messages a parsing thread may send ahead of the writer, per
 /// input...
@@ -460,6 +465,7 @@ mod feed;
 mod inflate;
 mod other;
 mod parser;
+mod priority;
 
 #[cfg(test)]
 mod tests;

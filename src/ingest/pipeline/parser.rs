@@ -23,6 +23,7 @@ use crate::store::Lookup;
 /// report does not hold up the small ones queued behind it on another
 /// thread.
 pub(super) fn parse_inputs(jobs: &Mutex<Receiver<Job>>, limits: &Limits, known: Option<&Lookup>) {
+    let mut lowered = false;
     loop {
         let job = match jobs.lock() {
             Ok(jobs) => jobs.recv(),
@@ -38,6 +39,10 @@ pub(super) fn parse_inputs(jobs: &Mutex<Receiver<Job>>, limits: &Limits, known: 
         };
         if parse_input(input, &mut out, limits, known).is_err() || out.flush().is_err() {
             return;
+        }
+        if !lowered {
+            super::priority::below_writer();
+            lowered = true;
         }
     }
 }
