@@ -16,7 +16,7 @@ use crate::parse::arf::parse_arf;
 use crate::parse::tls::read_tls;
 use crate::parse::ReportReader;
 use crate::source::Input;
-use crate::store::Lookup;
+use crate::store::{hash_kept, KeptSha, Lookup};
 
 /// A parsing thread: the next input queued, until the writer hangs up.
 /// Inputs are taken one at a time, whichever thread is free, so a big
@@ -160,23 +160,30 @@ fn parse_from(
         _ => false,
     };
     let more = header.is_ok() && !stored;
-    let payload = Arc::clone(payload);
-    let header = Box::new(header);
+    let sha = Arc::new(KeptSha::new());
     send(
         out,
         Msg::Header {
-            payload,
-            header,
+            payload: Arc::clone(payload),
+            header: Box::new(header),
             stored,
+            sha: Arc::clone(&sha),
         },
     )?;
     if !more {
         return Ok(());
     }
+    // The writer's report_blob row needs it after the records; a huge
+    // payload's is left to the writer (this thread is the busier one then).
+    if payload.data.len() < INFLATE_APART {
+        hash_kept(payload, &sha);
+    }
     loop {
         let mut records = Vec::with_capacity(CHUNK);
         match reader.read_records(&mut records, CHUNK) {
             Ok(more) => {
+                // The writer then finds their stored sets by the tag.
+                crate::store::tag_auth_sets(&mut records);
                 let last = !more;
                 send(out, Msg::Chunk { records, last })?;
                 if last {
