@@ -130,7 +130,30 @@ pub struct Record {
     pub dkim: DkimResults,
     /// Every `<auth_results><spf>`.
     pub spf: SpfResults,
+    /// Which set `dkim` and `spf` are, when ingest's parsing thread told
+    /// (`store::tag_auth_sets`); not part of the record's value.
+    pub auth_tag: AuthTag,
 }
+
+/// A number for a record's auth results (`dkim` and `spf` together) that
+/// records with equal results share: the store's
+/// [`tag_auth_sets`](crate::store::tag_auth_sets) gives one to each set
+/// it sees, on the parsing thread, so that the writer finds a record's
+/// stored set by the number (a map lookup) instead of hashing and
+/// comparing its results there (bench/round10-wrow.md). Two tags may
+/// name equal sets; one tag never names two. `0` (the default): not
+/// told. Whoever changes a tagged record's `dkim` or `spf` resets it.
+/// Records compare equal whatever their tags.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AuthTag(pub(crate) u64);
+
+impl PartialEq for AuthTag {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for AuthTag {}
 
 impl Record {
     /// DMARC passes when either aligned mechanism passes (RFC 7489 §6.6.2);

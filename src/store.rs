@@ -118,6 +118,7 @@ pub use drill::{RecordRow, ReportDetail, ReportMeta, XML_SHOWN};
 pub use failure::{FailureReportRow, FailureStored};
 #[cfg(test)]
 use insert::auth_key;
+pub use insert::tag_auth_sets;
 use insert::{AuthSets, Inserter};
 pub use lookup::Lookup;
 pub use netfacts::IpFacts;
@@ -130,6 +131,7 @@ pub use views::{
     DkimRow, DomainRow, FailureRow, Filter, Novelty, OrgRow, ReportRow, ReportSpan, ReportTotals,
     Scope, Side, SourceRow, SpfRow, Window,
 };
+pub use write::{hash_kept, KeptSha};
 
 /// The open database.
 pub struct Store {

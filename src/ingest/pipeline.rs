@@ -54,7 +54,7 @@ use crate::parse::arf::{Arf, ArfError};
 use crate::parse::tls::TlsError;
 use crate::parse::ParseError;
 use crate::source::{Input, Source, SourceError};
-use crate::store::{DbError, StoreError, Stored};
+use crate::store::{DbError, KeptSha, StoreError, Stored};
 
 /// Records handed from the parsing thread to the writer at a time.
 const CHUNK: usize = 64;
@@ -119,6 +119,9 @@ enum Msg {
         payload: Arc<Payload>,
         header: Box<Result<ReportHeader, ParseError>>,
         stored: bool,
+        /// The SHA-256 of the payload's kept bytes, made by the parsing
+        /// thread before it sends the records (unless it does not).
+        sha: Arc<KeptSha>,
     },
     /// Records of the payload; `last` ends it.
     Chunk { records: Vec<Record>, last: bool },
@@ -373,12 +376,13 @@ impl Writer<'_, '_> {
             self.quarantine(&input.name, &reason, &input.bytes)?;
         }
         for _ in 0..found.payloads {
-            let (payload, header, stored) = match self.recv() {
+            let (payload, header, stored, sha) = match self.recv() {
                 Msg::Header {
                     payload,
                     header,
                     stored,
-                } => (payload, header, stored),
+                    sha,
+                } => (payload, header, stored, sha),
                 Msg::Tls { payload, report } => {
                     self.store_tls(&payload, *report)?;
                     continue;
@@ -391,7 +395,7 @@ impl Writer<'_, '_> {
                 _ => panic!("the parsing thread is out of step"),
             };
             let outcome = match *header {
-                Ok(header) => self.store_payload(&payload, header, stored),
+                Ok(header) => self.store_payload(&payload, &sha, header, stored),
                 Err(e) => Err(StoreError::Parse(e)),
             };
             match outcome {
@@ -428,15 +432,21 @@ impl Writer<'_, '_> {
     fn store_payload(
         &mut self,
         payload: &Payload,
+        sha: &KeptSha,
         header: ReportHeader,
         stored: bool,
     ) -> Result<Outcome, StoreError> {
         let mut feed = ReportRecords::new(&self.msgs, payload, self.limits, stored);
         let outcome = match self.sink {
             Sink::Store(store) => store
-                .store_parsed(payload, self.limits, &payload.name, header, &mut |out| {
-                    feed.next_chunk(out)
-                })
+                .store_parsed_hashed(
+                    payload,
+                    sha,
+                    self.limits,
+                    &payload.name,
+                    header,
+                    &mut |out| feed.next_chunk(out),
+                )
                 .map(Outcome::Stored),
             Sink::Nowhere => read_through(header, &mut feed),
         };

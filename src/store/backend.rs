@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use super::pg::Pg;
 use super::sqlite::Lite;
-use super::{Backend, DbError, Dropped, Lookup, Quarantined, Rebuilt, Store, StoreError, Stored};
+use super::{
+    Backend, DbError, Dropped, KeptSha, Lookup, Quarantined, Rebuilt, Store, StoreError, Stored,
+};
 use crate::extract::{Limits, Payload};
 use crate::model::{Record, ReportHeader};
 use crate::parse::ParseError;
@@ -182,9 +184,29 @@ impl Store {
         header: ReportHeader,
         next_records: &mut dyn FnMut(&mut Vec<Record>) -> Result<(), StoreError>,
     ) -> Result<Stored, StoreError> {
+        let sha = KeptSha::new();
+        self.store_parsed_hashed(payload, &sha, limits, source, header, next_records)
+    }
+
+    /// [`Store::store_parsed`], with the SHA-256 of the report's kept bytes
+    /// in `sha` when made already ([`hash_kept`](super::hash_kept); ingest's parsing
+    /// threads do).
+    pub fn store_parsed_hashed(
+        &mut self,
+        payload: &Payload,
+        sha: &KeptSha,
+        limits: &Limits,
+        source: &str,
+        header: ReportHeader,
+        next_records: &mut dyn FnMut(&mut Vec<Record>) -> Result<(), StoreError>,
+    ) -> Result<Stored, StoreError> {
         match &mut self.backend {
-            Backend::Sqlite(s) => s.store_parsed(payload, limits, source, header, next_records),
-            Backend::Postgres(p) => p.store_parsed(payload, limits, source, header, next_records),
+            Backend::Sqlite(s) => {
+                s.store_parsed(payload, sha, limits, source, header, next_records)
+            }
+            Backend::Postgres(p) => {
+                p.store_parsed(payload, sha, limits, source, header, next_records)
+            }
         }
     }
 

@@ -19,6 +19,16 @@ impl Store {
         self.conn.query_row(sql, [], |r| r.get(0)).unwrap()
     }
 
+    /// Every `report_blob` row's `sha256` and `gzip`, by report id.
+    pub(crate) fn blobs_for_test(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let mut st = self
+            .conn
+            .prepare("SELECT sha256, gzip FROM report_blob ORDER BY report")
+            .unwrap();
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+        rows.collect::<Result<_, _>>().unwrap()
+    }
+
     /// Every report's stored bytes replaced by `bytes` (compressed as
     /// stored).
     pub(crate) fn replace_report_bytes_for_test(&mut self, bytes: &[u8]) {

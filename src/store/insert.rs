@@ -27,9 +27,11 @@ mod key;
 mod raw;
 mod rows;
 mod statements;
+mod tags;
 
 pub(super) use fingerprint::fingerprint;
 pub use key::auth_key;
+pub use tags::tag_auth_sets;
 
 /// Auth-set ids by key, as known to be in the file (or in the open
 /// transaction). A set inserted inside a savepoint that then rolls back
@@ -51,6 +53,13 @@ pub struct AuthSets {
     last: Option<u64>,
     /// Sets added since the last `keep`, by fingerprint and id.
     pending: Vec<(u64, i64)>,
+    /// Set ids by the [`AuthTag`](crate::model::AuthTag) a parsing
+    /// thread gave records ([`tag_auth_sets`]): each tag is looked up
+    /// by content once, then found here. Holds only ids also in `ids`.
+    by_tag: HashMap<u64, i64, BuildHasherDefault<Mix>>,
+    /// The tag looked up last and its id (records in a row often share
+    /// their set), or tag 0.
+    last_tag: (u64, i64),
     /// The statements of the inserts (`insert/statements.rs`), prepared
     /// once per connection as the sets are known per connection; kept
     /// here, where every writer of records already passes its state.
@@ -77,6 +86,28 @@ impl Hasher for Spread {
 
     fn write_u64(&mut self, n: u64) {
         self.0 = n;
+    }
+}
+
+/// The hasher of [`AuthSets::by_tag`]: tags are counted up from 1, so
+/// they are spread by a multiplication (the map's buckets are chosen by
+/// the hash's low bits, its tags by its high ones).
+#[derive(Debug, Default)]
+struct Mix(u64);
+
+impl Hasher for Mix {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(self.0 ^ u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
     }
 }
 
@@ -108,6 +139,10 @@ impl AuthSets {
             }
             ids.push(id);
         }
+        if !ids.is_empty() {
+            self.by_tag.retain(|_, id| !ids.contains(id));
+            self.last_tag = (0, 0);
+        }
         ids
     }
 
@@ -115,6 +150,26 @@ impl AuthSets {
     pub fn clear(&mut self) {
         self.ids.clear();
         self.pending.clear();
+        self.by_tag.clear();
+        self.last_tag = (0, 0);
+    }
+
+    /// The id of the set tagged `tag` (not 0), if known.
+    fn tagged(&mut self, tag: u64) -> Option<i64> {
+        if self.last_tag.0 == tag {
+            return Some(self.last_tag.1);
+        }
+        let id = *self.by_tag.get(&tag)?;
+        self.last_tag = (tag, id);
+        Some(id)
+    }
+
+    /// Remembers that `tag` names set `id` (known by content in `ids`).
+    fn tag(&mut self, tag: u64, id: i64) {
+        if self.by_tag.len() >= MAX_CACHED {
+            self.by_tag.clear();
+        }
+        self.by_tag.insert(tag, id);
     }
 
     pub(super) fn get(&self, fp: u64, r: &Record) -> Option<i64> {
@@ -146,8 +201,8 @@ impl AuthSets {
 }
 
 /// Every auth result of `r` as (kind, [domain, selector or scope, result,
-/// human_result]): DKIM results in document order, then SPF. The one
-/// field order the key and the fingerprint both follow.
+/// human_result]): DKIM results in document order, then SPF: the
+/// key's order.
 fn entries(r: &Record) -> impl Iterator<Item = (&'static str, [Option<&str>; 4])> {
     let dkim = r.dkim.iter().map(|d| {
         let fields = [
@@ -304,15 +359,31 @@ impl<'c, 's> Inserter<'c, 's> {
         if r.dkim.is_empty() && r.spf.is_empty() {
             return Ok(None);
         }
+        let tag = r.auth_tag.0;
+        if tag != 0 {
+            if let Some(id) = self.sets.tagged(tag) {
+                debug_assert_eq!(self.sets.get(fingerprint(r), r), Some(id));
+                return Ok(Some(id));
+            }
+            let id = self.set_by_content(r)?;
+            self.sets.tag(tag, id);
+            return Ok(Some(id));
+        }
+        self.set_by_content(r).map(Some)
+    }
+
+    /// The id of `r`'s auth-result set (it has results), found by its
+    /// content, stored first if new.
+    fn set_by_content(&mut self, r: &Record) -> rusqlite::Result<i64> {
         // The bucket of the record before holds this record's set if
         // their results are equal (field by field, as always).
         if let Some(id) = self.sets.last.and_then(|fp| self.sets.get(fp, r)) {
-            return Ok(Some(id));
+            return Ok(id);
         }
         let fp = fingerprint(r);
         if let Some(id) = self.sets.get(fp, r) {
             self.sets.last = Some(fp);
-            return Ok(Some(id));
+            return Ok(id);
         }
         auth_key(r, &mut self.key);
         let found = {
@@ -325,7 +396,7 @@ impl<'c, 's> Inserter<'c, 's> {
             None => self.insert_set(r)?,
         };
         self.sets.add(fp, r, id, found.is_none());
-        Ok(Some(id))
+        Ok(id)
     }
 
     fn insert_set(&mut self, r: &Record) -> rusqlite::Result<i64> {

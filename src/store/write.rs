@@ -28,17 +28,22 @@ impl Lite {
     /// end), and go straight into prepared statements; an error from it
     /// (or a report without records) leaves nothing of the report behind.
     /// `payload` is kept as the report's original bytes (`report_blob`).
+    /// `sha` is the kept bytes' SHA-256 when a parsing thread made it
+    /// ([`hash_kept`]); made here otherwise.
     pub fn store_parsed(
         &mut self,
         payload: &Payload,
+        sha: &KeptSha,
         limits: &Limits,
         source: &str,
         header: ReportHeader,
         next_records: &mut dyn FnMut(&mut Vec<Record>) -> Result<(), StoreError>,
     ) -> Result<Stored, StoreError> {
+        let payload = &Kept { payload, sha };
         if !self.batching {
             return self.in_savepoint(|conn, sets| {
                 if let Some(id) = stored_id(conn, &header)? {
+                    let payload = payload.payload;
                     return variant::settle(&mut &*conn, id, payload, limits, source, header);
                 }
                 // The transaction rolls back on failure; the undo is moot.
@@ -52,7 +57,7 @@ impl Lite {
         self.open_group()?;
         if let Some(id) = stored_id(&self.conn, &header)? {
             return self.in_savepoint(|conn, _| {
-                variant::settle(&mut &*conn, id, payload, limits, source, header)
+                variant::settle(&mut &*conn, id, payload.payload, limits, source, header)
             });
         }
         self.unjournaled(|conn, undo| write_new(conn, undo, payload, source, header, next_records))
@@ -75,12 +80,40 @@ impl Lite {
     }
 }
 
+/// The SHA-256 of a report's kept bytes ([`keep_bytes`]), when made
+/// before the report reaches the writer: ingest's parsing thread makes
+/// it ([`hash_kept`]), which has time to spare, where the writer has
+/// none (bench/round10-wrow.md). Empty: the writer makes it.
+pub type KeptSha = std::sync::OnceLock<[u8; 32]>;
+
+/// Makes `payload`'s [`KeptSha`] into `sha` when its kept bytes are its
+/// own (gzip); plain XML is compressed first, on the writer, as before.
+pub fn hash_kept(payload: &Payload, sha: &KeptSha) {
+    if payload.gzip {
+        let _ = sha.set(Sha256::digest(&payload.data[..]).into());
+    }
+}
+
+/// The SHA-256 of `blob`, `payload`'s kept bytes: `sha` if made.
+pub(super) fn kept_sha(sha: &KeptSha, blob: &[u8]) -> [u8; 32] {
+    match sha.get() {
+        Some(sha) => *sha,
+        None => Sha256::digest(blob).into(),
+    }
+}
+
+/// A payload and the SHA-256 of its kept bytes, if made.
+struct Kept<'a> {
+    payload: &'a Payload,
+    sha: &'a KeptSha,
+}
+
 /// Stores a new report from its header and records, telling `undo` its
 /// id once its row is in.
 fn write_new(
     conn: &Connection,
     undo: &mut Undo<'_>,
-    payload: &Payload,
+    payload: &Kept<'_>,
     source: &str,
     header: ReportHeader,
     next_records: &mut dyn FnMut(&mut Vec<Record>) -> Result<(), StoreError>,
@@ -113,7 +146,7 @@ fn write_new(
 /// records under the new report id.
 fn write_report(
     conn: &Connection,
-    payload: &Payload,
+    payload: &Kept<'_>,
     source: &str,
     header: ReportHeader,
     records: impl FnOnce(&Connection, i64) -> Result<Totals, StoreError>,
@@ -139,9 +172,10 @@ fn write_report(
         messages - messages_fail
     ])?;
     ips.write(conn, id)?;
-    let blob = keep_bytes(payload);
+    let blob = keep_bytes(payload.payload);
+    let sha = kept_sha(payload.sha, &blob);
     conn.prepare_cached("INSERT INTO report_blob (report, sha256, gzip) VALUES (?1, ?2, ?3)")?
-        .execute(params![id, Sha256::digest(&blob).as_slice(), blob])?;
+        .execute(params![id, sha.as_slice(), blob])?;
     Ok(Stored::New {
         id,
         header: Box::new(header),
@@ -292,9 +326,16 @@ impl Lite {
         let mut reader = crate::parse::ReportReader::with_capacity(payload.reader(limits), 1024);
         let header = reader.header()?;
         reader.set_chunk(16 * 1024);
-        self.store_parsed(payload, limits, source, header, &mut |out| {
-            reader.read_records(out, 64)?;
-            Ok(())
-        })
+        self.store_parsed(
+            payload,
+            &KeptSha::new(),
+            limits,
+            source,
+            header,
+            &mut |out| {
+                reader.read_records(out, 64)?;
+                Ok(())
+            },
+        )
     }
 }

@@ -6,14 +6,20 @@
 //! allocated nor zeroed again for every 64 KiB (zeroing them was a third
 //! of that thread's instructions). The parser's window takes each block as
 //! its buffer (see [`BlockFeed`]): a block's bytes are not copied again.
+//! This thread, which waits most of the time, also makes the SHA-256 of
+//! the payload's bytes (the report's kept bytes), a piece per block, so
+//! the writer does not at the report's end (bench/round10-wrow.md).
 
 use std::io::{self, Read};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::thread::Scope;
 
+use sha2::{Digest, Sha256};
+
 use crate::extract::{Limits, Payload};
 use crate::ingest::isolate;
 use crate::parse::{BlockFeed, HEADROOM};
+use crate::store::KeptSha;
 
 /// Payloads from this many compressed bytes up are inflated apart (a
 /// thread costs more than inflating a small report). The unit tests send
@@ -26,6 +32,9 @@ const BLOCKS_AHEAD: usize = 4;
 
 /// A block's vec: its headroom (see [`BlockFeed`]), then its XML.
 const FULL: usize = HEADROOM + BLOCK;
+/// Bytes of the payload hashed per block inflated (XML compresses
+/// several times over, so the hash is made before the inflating ends).
+const HASHED_PER_BLOCK: usize = 16 * 1024;
 
 /// The parser's end: the payload's XML, in blocks.
 pub(super) struct Blocks {
@@ -36,17 +45,23 @@ pub(super) struct Blocks {
 
 /// Starts inflating `payload` (gzip) on a thread of `scope`; the thread
 /// stops at the end of the payload, or once the [`Blocks`] are dropped.
+/// At the end it sets `sha`, the SHA-256 of the payload's bytes.
 pub(super) fn ahead<'scope>(
     scope: &'scope Scope<'scope, '_>,
     payload: &'scope Payload,
     limits: &'scope Limits,
+    sha: &'scope KeptSha,
 ) -> Blocks {
     let (tx, blocks) = mpsc::sync_channel(BLOCKS_AHEAD);
     // Room for every block there is: handing one back never blocks.
     let (spent, recycled) = mpsc::sync_channel::<Vec<u8>>(BLOCKS_AHEAD + 2);
     scope.spawn(move || {
         let mut input = payload.reader(limits);
+        let (mut hash, mut hashed) = (Sha256::new(), 0);
         loop {
+            let upto = payload.data.len().min(hashed + HASHED_PER_BLOCK);
+            hash.update(&payload.data[hashed..upto]);
+            hashed = upto;
             // A buffer handed back big enough is reused (its bytes are
             // stale: only what is inflated into it is read).
             let mut block = match recycled.try_recv() {
@@ -84,6 +99,8 @@ pub(super) fn ahead<'scope>(
                 return;
             }
             if !more {
+                hash.update(&payload.data[hashed..]);
+                let _ = sha.set(hash.finalize().into());
                 return;
             }
         }

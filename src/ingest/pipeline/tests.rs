@@ -156,3 +156,30 @@ fn a_big_gzip_inflated_apart_stores_whole_and_fails_as_it_would_inline() {
     assert_eq!(sum.rejected[0].reason, inline);
     assert_eq!(count(&store, "record"), 400);
 }
+
+#[test]
+fn the_kept_bytes_hash_is_theirs_whichever_thread_makes_it() {
+    use sha2::{Digest, Sha256};
+    // A small gzip (hashed on the parsing thread), a big one (on its
+    // inflating thread) and plain XML (compressed and hashed by the writer).
+    let (small, big) = (gz(8, 5), gz(9, 400));
+    assert!(big.len() >= super::inflate::INFLATE_APART);
+    let plain = report_xml(&ReportSpec::new(10, 3)).into_bytes();
+    let mut store = Store::open_in_memory().unwrap();
+    let sum = ingest(
+        &mut store,
+        vec![
+            ("small.gz", small.clone()),
+            ("big.gz", big.clone()),
+            ("plain.xml", plain),
+        ],
+    );
+    assert_eq!(sum.new, 3, "{:?}", sum.rejected);
+    let blobs = store.blobs_for_test();
+    assert_eq!(blobs.len(), 3);
+    assert_eq!(blobs[0].1, small);
+    assert_eq!(blobs[1].1, big);
+    for (sha, gzip) in blobs {
+        assert_eq!(sha, Sha256::digest(&gzip).to_vec());
+    }
+}

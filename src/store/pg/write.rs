@@ -7,7 +7,7 @@
 use postgres::types::ToSql;
 use sha2::{Digest, Sha256};
 
-use super::super::write::{gzip, header_errors, keep_bytes, Totals};
+use super::super::write::{gzip, header_errors, keep_bytes, kept_sha, KeptSha, Totals};
 use super::super::{variant, DbError, StoreError, Stored};
 use super::load::Mark;
 use super::variant::{stored_id, Guarded, Savepoint};
@@ -31,6 +31,7 @@ impl Pg {
     pub fn store_parsed(
         &mut self,
         payload: &Payload,
+        sha: &KeptSha,
         limits: &Limits,
         source: &str,
         header: ReportHeader,
@@ -82,7 +83,7 @@ impl Pg {
                 }
             };
             let blob = keep_bytes(payload).into_owned();
-            let sha = Sha256::digest(&blob).to_vec();
+            let sha = kept_sha(sha, &blob).to_vec();
             // `Totals` gathered the records' address hashes.
             let ips = t.ips.blob();
             client.load.finish(id, &t, sha, blob, ips);
