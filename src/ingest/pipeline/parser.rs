@@ -136,25 +136,30 @@ fn parse_payload(
         return std::thread::scope(|scope| {
             let blocks = inflate::ahead(scope, payload, limits);
             let reader = ReportReader::from_blocks(Box::new(blocks), HEADER_BUF);
-            parse_from(reader, payload, out, known)
+            // A block at a time: a pass over the window pauses after this
+            // much and checks twice as much to be UTF-8 ahead of it, which
+            // was checked again by the next pass while the block lasted.
+            parse_from(reader, inflate::BLOCK, payload, out, known)
         });
     }
     // The header through a small buffer, so a duplicate costs a KiB or two
     // of inflating; the records in bigger chunks.
     let xml = payload.reader_from(begun, limits);
     let reader = ReportReader::with_capacity(xml, HEADER_BUF);
-    parse_from(reader, payload, out, known)
+    parse_from(reader, RECORDS_BUF, payload, out, known)
 }
 
-/// [`parse_payload`] from `reader`, over the payload's XML.
+/// [`parse_payload`] from `reader`, over the payload's XML, the records
+/// read `chunk` bytes at a time.
 fn parse_from(
     mut reader: ReportReader<impl Read>,
+    chunk: usize,
     payload: &Arc<Payload>,
     out: &mut ToWriter<'_>,
     known: Option<&Lookup>,
 ) -> Result<(), HungUp> {
     let header = reader.header();
-    reader.set_chunk(RECORDS_BUF);
+    reader.set_chunk(chunk);
     let stored = match (&header, known) {
         (Ok(h), Some(db)) => db.is_stored(h).unwrap_or(false),
         _ => false,
