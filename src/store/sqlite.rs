@@ -188,8 +188,12 @@ impl Lite {
         if on {
             Ok(self.wal_frames.listen(&self.conn, true)?)
         } else {
-            self.commit()?;
-            Ok(self.wal_frames.listen(&self.conn, false)?)
+            // SQLite's auto-checkpoint back after the commit (which then
+            // does not checkpoint), whether or not it succeeded.
+            let committed = self.commit();
+            let restored = self.wal_frames.listen(&self.conn, false);
+            committed?;
+            Ok(restored?)
         }
     }
 
