@@ -110,6 +110,7 @@ mod tls;
 mod undo;
 pub mod variant;
 mod views;
+mod walckpt;
 mod walclose;
 mod write;
 pub use crate::model::ip_bin;

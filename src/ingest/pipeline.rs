@@ -89,12 +89,15 @@ const BYTES_AHEAD: usize = 16 * 1024 * 1024;
 /// Batches of messages a parsing thread may send ahead of the writer, per
 /// input...
 const BATCHES_AHEAD: usize = 4;
-/// ...each sent once it holds this many records (four chunks of
+/// ...each sent once it holds this many records (sixteen chunks of
 /// [`CHUNK`]), or when the input is done. A
 /// small report is five messages; sent one by one, every message woke the
 /// other thread, and those wake-ups cost the writer more than a tenth of
-/// its time. At most some thousand records wait, whatever the reports.
-const BATCH_RECORDS: usize = 4 * CHUNK;
+/// its time. A big report's batches are bigger than a small report for the
+/// same reason: the thread ahead waits for room and is woken per batch
+/// (bench/round10-big2.md). At most some thousand records wait (about
+/// 2 MiB), whatever the reports.
+const BATCH_RECORDS: usize = 16 * CHUNK;
 /// Messages in flight, at most (for the tests' sizing).
 #[cfg(test)]
 const MSGS_AHEAD: usize = BATCHES_AHEAD * (BATCH_RECORDS / CHUNK + 4);

@@ -16,6 +16,7 @@ use rusqlite::{params_from_iter, Connection, TransactionBehavior};
 use super::insert::AuthSets;
 use super::undo::Undo;
 use super::views::Cells;
+use super::walckpt::WalFrames;
 use super::{
     DbError, Group, StoreError, Stored, BATCH_AGE, BATCH_RECORDS, BATCH_REPORTS,
     DEFAULT_BUSY_TIMEOUT,
@@ -60,6 +61,9 @@ pub struct Lite {
     /// Last: fields drop in order, and the statements `sets` holds
     /// (`insert/raw.rs`) must be finalized before the connection closes.
     pub(super) conn: Connection,
+    /// The WAL's length while grouping (`walckpt.rs`); after `conn`, whose
+    /// WAL hook holds its address.
+    wal_frames: WalFrames,
 }
 
 impl Lite {
@@ -111,8 +115,9 @@ impl Lite {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         // No checkpoint when the connection closes: copying the WAL into
         // the file and its two disk syncs were on the critical path at the
-        // end of every run. SQLite's auto-checkpoint (at 1000 WAL pages)
-        // still bounds the WAL, and the next connection reads it; what is
+        // end of every run. A checkpoint at 1000 WAL pages still bounds
+        // the WAL (SQLite's auto-checkpoint; while grouping, before the next
+        // group, `walckpt.rs`), and the next connection reads it; what is
         // committed stays as durable as `synchronous` made it.
         conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
         // The schema's foreign keys document the references; SQLite is not
@@ -135,6 +140,7 @@ impl Lite {
             undo_failed: Cell::new(None),
             made_here: false,
             existed: false,
+            wal_frames: WalFrames::default(),
         };
         store.migrate()?;
         Ok(store)
@@ -180,9 +186,14 @@ impl Lite {
     pub fn set_batching(&mut self, on: bool) -> Result<(), DbError> {
         self.batching = on;
         if on {
-            Ok(())
+            Ok(self.wal_frames.listen(&self.conn, true)?)
         } else {
-            self.commit()
+            // SQLite's auto-checkpoint back after the commit (which then
+            // does not checkpoint), whether or not it succeeded.
+            let committed = self.commit();
+            let restored = self.wal_frames.listen(&self.conn, false);
+            committed?;
+            Ok(restored?)
         }
     }
 
@@ -272,6 +283,8 @@ impl Lite {
     /// Opens a group (a transaction, write lock first) unless one is open.
     pub(super) fn open_group(&mut self) -> rusqlite::Result<()> {
         if self.batch.is_none() {
+            // The WAL copied into the file, if due (`walckpt.rs`).
+            self.wal_frames.checkpoint_due(&self.conn)?;
             // The write lock first, as in the ungrouped case.
             self.conn.execute_batch("BEGIN IMMEDIATE")?;
             self.batch = Some(Group {

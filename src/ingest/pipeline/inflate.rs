@@ -25,8 +25,12 @@ use crate::store::KeptSha;
 /// thread costs more than inflating a small report). The unit tests send
 /// every payload but the smallest this way.
 pub(super) const INFLATE_APART: usize = if cfg!(test) { 2048 } else { 1024 * 1024 };
-/// Bytes of XML handed over at a time...
-const BLOCK: usize = 64 * 1024;
+/// Bytes of XML handed over at a time: with 64 KiB, the parser woke the
+/// inflating thread (which runs ahead and waits) for every block, and
+/// zlib-rs copied half of each block into its window again (the last
+/// 32 KiB of every read); bench/round10-big2.md. The unit tests' reports
+/// are smaller: they are cut into more blocks...
+pub(super) const BLOCK: usize = if cfg!(test) { 16 * 1024 } else { 256 * 1024 };
 /// ...and blocks inflated ahead of the parser, at most.
 const BLOCKS_AHEAD: usize = 4;
 

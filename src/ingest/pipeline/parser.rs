@@ -143,14 +143,17 @@ fn parse_payload(
         return std::thread::scope(|scope| {
             let blocks = inflate::ahead(scope, payload, limits, &sha);
             let reader = ReportReader::from_blocks(Box::new(blocks), HEADER_BUF);
-            parse_from(reader, payload, &sha, out, known)
+            // A block at a time: a pass over the window pauses after this
+            // much and checks twice as much to be UTF-8 ahead of it, which
+            // was checked again by the next pass while the block lasted.
+            parse_from(reader, inflate::BLOCK, payload, &sha, out, known)
         });
     }
     // The header through a small buffer, so a duplicate costs a KiB or two
     // of inflating; the records in bigger chunks.
     let xml = payload.reader_from(begun, limits);
     let reader = ReportReader::with_capacity(xml, HEADER_BUF);
-    parse_from(reader, payload, &sha, out, known)
+    parse_from(reader, RECORDS_BUF, payload, &sha, out, known)
 }
 
 /// Whether `payload` is inflated on a thread of its own: a huge report,
@@ -161,16 +164,18 @@ fn inflated_apart(payload: &Payload) -> bool {
     payload.gzip && payload.data.len() >= INFLATE_APART
 }
 
-/// [`parse_payload`] from `reader`, over the payload's XML.
+/// [`parse_payload`] from `reader`, over the payload's XML, the records
+/// read `chunk` bytes at a time.
 fn parse_from(
     mut reader: ReportReader<impl Read>,
+    chunk: usize,
     payload: &Arc<Payload>,
     sha: &Arc<KeptSha>,
     out: &mut ToWriter<'_>,
     known: Option<&Lookup>,
 ) -> Result<(), HungUp> {
     let header = reader.header();
-    reader.set_chunk(RECORDS_BUF);
+    reader.set_chunk(chunk);
     let stored = match (&header, known) {
         (Ok(h), Some(db)) => db.is_stored(h).unwrap_or(false),
         _ => false,
