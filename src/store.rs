@@ -119,7 +119,7 @@ pub use failure::{FailureReportRow, FailureStored};
 #[cfg(test)]
 use insert::auth_key;
 use insert::{AuthSets, Inserter};
-pub use lookup::Lookup;
+pub use lookup::{Known, Lookup, LookupOpener};
 pub use netfacts::IpFacts;
 pub use quarantine::{inflate_to, Dropped, Quarantined};
 pub use rebuild::Rebuilt;
