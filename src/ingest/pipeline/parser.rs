@@ -22,15 +22,14 @@ use crate::store::{Known, Lookup, LookupOpener};
 /// A parsing thread: the next input queued, until the writer hangs up.
 /// Inputs are taken one at a time, whichever thread is free, so a big
 /// report does not hold up the small ones queued behind it on another
-/// thread.
-/// Its lookup is opened here, while the writer starts on the first inputs.
+/// thread. Its lookup is opened here, with its first input (none for a run
+/// without inputs), while the writer reads the next ones.
 pub(super) fn parse_inputs(
     jobs: &Mutex<Receiver<Job>>,
     limits: &Limits,
-    known: Option<LookupOpener>,
+    mut opener: Option<LookupOpener>,
 ) {
-    let known = known.and_then(LookupOpener::open);
-    let known = known.as_ref();
+    let mut known = None;
     loop {
         let job = match jobs.lock() {
             Ok(jobs) => jobs.recv(),
@@ -39,6 +38,10 @@ pub(super) fn parse_inputs(
         let Ok(Job { input, answer }) = job else {
             return;
         };
+        if let Some(opener) = opener.take() {
+            known = opener.open();
+        }
+        let known = known.as_ref();
         let mut out = ToWriter {
             out: &answer,
             batch: Vec::new(),
