@@ -121,7 +121,7 @@ pub use failure::{FailureReportRow, FailureStored};
 use insert::auth_key;
 pub use insert::tag_auth_sets;
 use insert::{AuthSets, Inserter};
-pub use lookup::Lookup;
+pub use lookup::{Known, Lookup, LookupOpener};
 pub use netfacts::IpFacts;
 pub use quarantine::{inflate_to, Dropped, Quarantined};
 pub use rebuild::Rebuilt;

@@ -26,7 +26,9 @@
 //! A parsing thread may run ahead of the writer's duplicate check: it
 //! looks the header up in the committed database through a read-only
 //! connection of its own and skips the records of a report stored before,
-//! so re-ingesting costs little more than the headers. A report stored in
+//! so re-ingesting costs little more than the headers. A report kept from
+//! the very same gzip bytes is a duplicate the writer counts without
+//! asking the store (it settles other copies itself). A report stored in
 //! the open group is only found by the writer, which then discards the
 //! records already parsed. Memory stays bounded: at most
 //! [`BATCHES_AHEAD`] batches of about [`BATCH_RECORDS`] records wait per
@@ -54,7 +56,7 @@ use crate::parse::arf::{Arf, ArfError};
 use crate::parse::tls::TlsError;
 use crate::parse::ParseError;
 use crate::source::{Input, Source, SourceError};
-use crate::store::{DbError, KeptSha, StoreError, Stored};
+use crate::store::{DbError, KeptSha, Known, StoreError, Stored};
 
 /// Records handed from the parsing thread to the writer at a time.
 const CHUNK: usize = 64;
@@ -116,12 +118,12 @@ enum Msg {
         input: Input,
         found: Result<Unpacked, String>,
     },
-    /// A payload and its header; `stored` when the committed database
-    /// already holds it (then no records follow).
+    /// A payload and its header, and what the committed database holds
+    /// of it (unless [`Known::Absent`], no records follow).
     Header {
         payload: Arc<Payload>,
         header: Box<Result<ReportHeader, ParseError>>,
-        stored: bool,
+        stored: Known,
         /// The SHA-256 of the payload's kept bytes, made by the parsing
         /// thread before it sends the records (unless it does not).
         sha: Arc<KeptSha>,
@@ -237,10 +239,10 @@ pub(super) fn drive<'s>(
             // Only a hint (see the module doc): without it, everything is
             // parsed. A store still being made holds nothing to find.
             let known = match sink {
-                Sink::Store(store) => store.lookup(),
+                Sink::Store(store) => store.lookup_opener(),
                 Sink::Nowhere => None,
             };
-            scope.spawn(move || parser::parse_inputs(to_parse, limits, known.as_ref()));
+            scope.spawn(move || parser::parse_inputs(to_parse, limits, known));
         }
         let mut w = Writer {
             sink,
@@ -251,6 +253,7 @@ pub(super) fn drive<'s>(
             on_event,
             msgs: FromParser::new(mpsc::sync_channel(0).1),
             opening,
+            conflicted: false,
         };
         // The channel is closed once the source has ended (or the writer
         // returns), which stops the parsing threads.
@@ -271,6 +274,10 @@ struct Writer<'a, 's> {
     on_event: &'a mut dyn FnMut(&Event<'_>),
     /// The answer of the input being written.
     msgs: FromParser,
+    /// A stored report met another copy in this run (which may have
+    /// replaced its bytes unseen by the parsing threads): from then on,
+    /// the writer settles every copy of a stored report itself.
+    conflicted: bool,
 }
 
 impl Writer<'_, '_> {
@@ -398,11 +405,18 @@ impl Writer<'_, '_> {
                 _ => panic!("the parsing thread is out of step"),
             };
             let outcome = match *header {
-                Ok(header) => self.store_payload(&payload, &sha, header, stored),
+                // The same bytes as a committed report: nothing to look
+                // at, unless this run changed a stored report's copy.
+                Ok(header) if stored == Known::SameBytes && !self.conflicted => {
+                    let header = Box::new(header);
+                    Ok(Outcome::Stored(Stored::Duplicate { header }))
+                }
+                Ok(header) => self.store_payload(&payload, &sha, header, stored != Known::Absent),
                 Err(e) => Err(StoreError::Parse(e)),
             };
             match outcome {
                 Ok(Outcome::Stored(outcome)) => {
+                    self.conflicted |= matches!(outcome, Stored::Conflicting { .. });
                     stored_event(self.sum, self.on_event, &payload.name, &outcome)
                 }
                 Ok(Outcome::Parsed {

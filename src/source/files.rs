@@ -81,8 +81,9 @@ struct PathsSource {
     /// Command-line paths not started yet.
     paths: VecDeque<PathBuf>,
     /// The directories being walked, innermost last; each holds the entries
-    /// still to visit, in reverse order.
-    dirs: Vec<Vec<PathBuf>>,
+    /// still to visit, in reverse order. An entry is looked up from its
+    /// directory (`statx` of its name, not of its whole path).
+    dirs: Vec<Vec<fs::DirEntry>>,
     /// (device, inode) of the directories entered, against bind-mount loops
     /// and a directory named twice.
     visited: HashSet<(u64, u64)>,
@@ -142,12 +143,29 @@ impl PathsSource {
         if named && path.as_os_str() == "-" {
             return self.read_stream("stdin".to_string(), io::stdin(), None);
         }
-        let name = path.display().to_string();
         let meta = if named {
             fs::metadata(&path)
         } else {
             fs::symlink_metadata(&path)
         };
+        self.visit_found(path, meta, named)
+    }
+
+    /// [`Self::visit`] of an entry met in a directory walk.
+    fn visit_entry(&mut self, entry: fs::DirEntry) -> Option<Result<Input, SourceError>> {
+        let meta = entry.metadata();
+        self.visit_found(entry.path(), meta, false)
+    }
+
+    /// [`Self::visit`], once `path` was looked up (its symlink not followed
+    /// unless `named`).
+    fn visit_found(
+        &mut self,
+        path: PathBuf,
+        meta: io::Result<Metadata>,
+        named: bool,
+    ) -> Option<Result<Input, SourceError>> {
+        let name = display(&path);
         let mut meta = match meta {
             Ok(meta) => meta,
             Err(e) => return Some(Err(error(name, "", e))),
@@ -200,7 +218,7 @@ impl PathsSource {
         let mut first_error = None;
         for entry in listing {
             match entry {
-                Ok(entry) => entries.push(entry.path()),
+                Ok(entry) => entries.push((entry.file_name(), entry)),
                 Err(e) => {
                     let name = path.display().to_string();
                     first_error.get_or_insert_with(|| error(name, "cannot read directory: ", e));
@@ -208,8 +226,9 @@ impl PathsSource {
             }
         }
         // Reversed, so that popping from the end goes in name order.
-        entries.sort_by(|a, b| b.file_name().cmp(&a.file_name()));
-        self.dirs.push(entries);
+        entries.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        self.dirs
+            .push(entries.into_iter().map(|(_, entry)| entry).collect());
         first_error.map(Err)
     }
 
@@ -285,17 +304,20 @@ impl Source for PathsSource {
                 self.current = Some(Current::Maildir(self.maildirs.len() - 1));
                 continue;
             }
-            let (path, named) = match self.dirs.last_mut() {
+            let found = match self.dirs.last_mut() {
                 Some(entries) => match entries.pop() {
-                    Some(path) => (path, false),
+                    Some(entry) => self.visit_entry(entry),
                     None => {
                         self.dirs.pop();
                         continue;
                     }
                 },
-                None => (self.paths.pop_front()?, true),
+                None => {
+                    let path = self.paths.pop_front()?;
+                    self.visit(path, true)
+                }
             };
-            if let Some(result) = self.visit(path, named) {
+            if let Some(result) = found {
                 return Some(result);
             }
         }
@@ -329,6 +351,15 @@ fn dir_key(meta: &Metadata) -> Option<(u64, u64)> {
     {
         let _ = meta;
         None
+    }
+}
+
+/// How an input is named in messages: its path (`Path::display`, without
+/// the formatting machinery for the usual UTF-8 path).
+fn display(path: &Path) -> String {
+    match path.to_str() {
+        Some(s) => s.to_string(),
+        None => path.display().to_string(),
     }
 }
 

@@ -8,7 +8,8 @@ use std::time::Duration;
 use super::pg::Pg;
 use super::sqlite::Lite;
 use super::{
-    Backend, DbError, Dropped, KeptSha, Lookup, Quarantined, Rebuilt, Store, StoreError, Stored,
+    Backend, DbError, Dropped, KeptSha, LookupOpener, Quarantined, Rebuilt, Store, StoreError,
+    Stored,
 };
 use crate::extract::{Limits, Payload};
 use crate::model::{Record, ReportHeader};
@@ -219,12 +220,13 @@ impl Store {
         }
     }
 
-    /// A read-only second handle for another thread; `None` when there
-    /// cannot be one (a database in memory, a connection refused).
-    pub fn lookup(&self) -> Option<Lookup> {
+    /// How another thread opens a read-only second handle of its own;
+    /// `None` when there cannot be one (a database in memory, a
+    /// connection refused).
+    pub fn lookup_opener(&self) -> Option<LookupOpener> {
         match &self.backend {
-            Backend::Sqlite(s) => s.lookup(),
-            Backend::Postgres(p) => p.lookup(),
+            Backend::Sqlite(s) => s.lookup_opener(),
+            Backend::Postgres(p) => p.lookup().map(LookupOpener::Ready),
         }
     }
 

@@ -1,15 +1,34 @@
 //! A second, read-only handle on the committed database, for a thread
 //! other than the writer's: an ingest parsing thread asks it whether a
 //! report is stored before parsing its records, so re-ingesting costs
-//! little more than the headers. Only a hint: it sees committed reports
-//! only, and the writer decides again inside its transaction.
+//! little more than the headers. It sees committed reports only: a report
+//! it does not find is looked for again by the writer, inside its
+//! transaction. A report it finds stored from the very same gzip bytes
+//! ([`Known::SameBytes`]) is a duplicate that the writer need not look at
+//! (what is committed stays stored, unless another run replaces or deletes
+//! it meanwhile; the answer is then the one that run would have seen first).
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use sha2::{Digest, Sha256};
 
 use super::sqlite::Lite;
-use super::write::is_stored;
 use super::DbError;
+use crate::extract::Payload;
 use crate::model::ReportHeader;
+
+/// What the committed database holds of a report, as [`Lookup::known`]
+/// finds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Known {
+    /// No report with its identity key is committed.
+    Absent,
+    /// One is; the writer settles the new copy (the same report, or a
+    /// variant, see `variant`).
+    Stored,
+    /// One is, kept from the same gzip bytes (the same file again): a
+    /// duplicate, with nothing to settle.
+    SameBytes,
+}
 
 /// A read-only view of the committed database (`Send`: it may move to
 /// another thread).
@@ -23,20 +42,54 @@ enum Handle {
     Postgres(Box<std::cell::RefCell<super::pg::Conn>>),
 }
 
-impl Lite {
-    /// A [`Lookup`] on this file; `None` for a database in memory, for a
-    /// file this connection made and has committed nothing to yet (there
-    /// is nothing to find), or when a second connection cannot be opened
-    /// (then everything is parsed).
-    pub fn lookup(&self) -> Option<Lookup> {
-        if self.made_here {
-            return None;
-        }
+/// How a thread opens its own [`Lookup`] (`Send`): a SQLite file is
+/// opened on the thread that uses it, which readies it (the schema read,
+/// the statement prepared) while the writer starts on the first inputs.
+pub enum LookupOpener {
+    Sqlite(String),
+    /// A PostgreSQL connection, made already.
+    Ready(Lookup),
+}
+
+/// Bytes of the file a lookup connection maps into memory: it reads the
+/// few pages a duplicate needs in place (a `pread` of each, into a page
+/// cache allocated for it, cost more than the lookup itself).
+const LOOKUP_MMAP: i64 = 256 * 1024 * 1024;
+
+/// The lookup's one statement: the digest kept with a report of this
+/// identity key (NULL if it has no bytes kept; no row if there is none).
+const KNOWN_SQL: &str = "SELECT b.sha256 FROM report r LEFT JOIN report_blob b ON b.report = r.id
+     WHERE r.org_name = ?1 AND r.report_id = ?2 AND r.policy_domain = ?3
+     AND r.date_begin = ?4 AND r.date_end = ?5";
+
+impl LookupOpener {
+    /// The [`Lookup`]; `None` when the connection cannot be opened (then
+    /// everything is parsed).
+    pub fn open(self) -> Option<Lookup> {
+        let path = match self {
+            LookupOpener::Ready(lookup) => return Some(lookup),
+            LookupOpener::Sqlite(path) => path,
+        };
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(self.path()?, flags).ok()?;
+        let conn = Connection::open_with_flags(path, flags).ok()?;
+        // Best effort: without it, pages are read as usual.
+        let _ = conn.pragma_update(None, "mmap_size", LOOKUP_MMAP);
+        conn.prepare_cached(KNOWN_SQL).ok()?;
         Some(Lookup {
             conn: Handle::Sqlite(conn),
         })
+    }
+}
+
+impl Lite {
+    /// How to open a [`Lookup`] on this file; `None` for a database in
+    /// memory, or for a file this connection made and has committed
+    /// nothing to yet (there is nothing to find).
+    pub fn lookup_opener(&self) -> Option<LookupOpener> {
+        if self.made_here {
+            return None;
+        }
+        Some(LookupOpener::Sqlite(self.path()?.to_string()))
     }
 }
 
@@ -48,19 +101,104 @@ impl Lookup {
         }
     }
 
-    /// Whether a report with `header`'s identity key is committed.
-    pub fn is_stored(&self, header: &ReportHeader) -> Result<bool, DbError> {
-        match &self.conn {
-            Handle::Sqlite(conn) => Ok(is_stored(conn, header)?),
-            Handle::Postgres(client) => super::pg::is_stored(&mut client.borrow_mut(), header),
-        }
+    /// Whether a report with `header`'s identity key is committed, and
+    /// whether it was kept from `payload`'s very bytes (told from the
+    /// digest of a gzip payload, as `variant::settle` tells it; PostgreSQL
+    /// answers [`Known::Stored`] then, and its writer settles).
+    pub fn known(&self, header: &ReportHeader, payload: &Payload) -> Result<Known, DbError> {
+        let conn = match &self.conn {
+            Handle::Sqlite(conn) => conn,
+            Handle::Postgres(client) => {
+                let stored = super::pg::is_stored(&mut client.borrow_mut(), header)?;
+                return Ok(if stored { Known::Stored } else { Known::Absent });
+            }
+        };
+        let k = header.key();
+        let found: Option<Option<Vec<u8>>> = conn
+            .prepare_cached(KNOWN_SQL)?
+            .query_row(
+                params![
+                    k.org_name,
+                    k.report_id,
+                    k.policy_domain,
+                    k.date_begin,
+                    k.date_end
+                ],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(match found {
+            None => Known::Absent,
+            Some(Some(sha))
+                if payload.gzip && Sha256::digest(payload.data.as_slice()).as_slice() == sha =>
+            {
+                Known::SameBytes
+            }
+            Some(_) => Known::Stored,
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::Lite;
-    use crate::store::DEFAULT_BUSY_TIMEOUT;
+    use super::{Known, Lite};
+    use crate::extract::{Limits, Payload, PayloadKind};
+    use crate::generate::{report_xml, write_gz, ReportSpec};
+    use crate::parse::ReportReader;
+    use crate::store::{Store, DEFAULT_BUSY_TIMEOUT};
+
+    fn payload(data: Vec<u8>, gzip: bool) -> Payload {
+        Payload {
+            name: "r".into(),
+            data: data.into(),
+            gzip,
+            kind: PayloadKind::Aggregate,
+        }
+    }
+
+    /// A committed report is found; from the same gzip bytes it is
+    /// `SameBytes`, from other bytes (plain XML, another compression)
+    /// `Stored`, and a report never stored is `Absent`.
+    #[test]
+    fn known_tells_the_same_bytes_from_another_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.sqlite");
+        let spec = ReportSpec::new(1, 5);
+        let mut gz = Vec::new();
+        write_gz(&spec, &mut gz).unwrap();
+        let limits = Limits::default();
+        let stored = payload(gz.clone(), true);
+        let header = ReportReader::new(stored.reader(&limits)).header().unwrap();
+        // An existing file (one made here has nothing to look up).
+        drop(Store::open(&path).unwrap());
+        let mut store = Store::open(&path).unwrap();
+        let lookup = store.lookup_opener().unwrap().open().unwrap();
+        assert_eq!(lookup.known(&header, &stored).unwrap(), Known::Absent);
+        let mut reader = ReportReader::new(stored.reader(&limits));
+        let h = reader.header().unwrap();
+        let mut records = Vec::new();
+        reader.read_records(&mut records, 100).unwrap();
+        let mut once = Some(records);
+        store
+            .store_parsed(&stored, &limits, "r", h, &mut |out| {
+                *out = once.take().unwrap_or_default();
+                Ok(())
+            })
+            .unwrap();
+        let plain = payload(report_xml(&spec).into_bytes(), false);
+        assert_eq!(lookup.known(&header, &stored).unwrap(), Known::SameBytes);
+        assert_eq!(lookup.known(&header, &plain).unwrap(), Known::Stored);
+        let mut other = gz.clone();
+        other[9] ^= 1; // the OS byte of the gzip header: same XML
+        let other = payload(other, true);
+        assert_eq!(lookup.known(&header, &other).unwrap(), Known::Stored);
+        let absent = ReportSpec::new(2, 5);
+        let h2 =
+            ReportReader::new(payload(report_xml(&absent).into_bytes(), false).reader(&limits))
+                .header()
+                .unwrap();
+        assert_eq!(lookup.known(&h2, &stored).unwrap(), Known::Absent);
+    }
 
     /// A file this connection made has nothing to look up until its first
     /// group commit; an existing file, or the same one after a commit, has.
@@ -69,12 +207,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.sqlite");
         let mut lite = Lite::open_waiting(&path, DEFAULT_BUSY_TIMEOUT).unwrap();
-        assert!(lite.lookup().is_none());
+        assert!(lite.lookup_opener().is_none());
         lite.open_group().unwrap();
         lite.commit().unwrap();
-        assert!(lite.lookup().is_some());
+        assert!(lite.lookup_opener().and_then(|o| o.open()).is_some());
         drop(lite);
         let lite = Lite::open_waiting(&path, DEFAULT_BUSY_TIMEOUT).unwrap();
-        assert!(lite.lookup().is_some());
+        assert!(lite.lookup_opener().and_then(|o| o.open()).is_some());
     }
 }

@@ -83,7 +83,7 @@ impl Lite {
             create_private(path);
         }
         let conn = Connection::open(path)?;
-        let mut lite = Lite::setup(conn, busy_timeout)?;
+        let mut lite = Lite::setup(conn, busy_timeout, made_here)?;
         if made_here {
             super::newfile::start_wal(&lite.conn)?;
         }
@@ -97,10 +97,16 @@ impl Lite {
         Ok(Lite::setup(
             Connection::open_in_memory()?,
             DEFAULT_BUSY_TIMEOUT,
+            false,
         )?)
     }
 
-    fn setup(conn: Connection, busy_timeout: Duration) -> Result<Lite, rusqlite::Error> {
+    /// Sets up a connection; `made_here`: to a file this run just made.
+    fn setup(
+        conn: Connection,
+        busy_timeout: Duration,
+        made_here: bool,
+    ) -> Result<Lite, rusqlite::Error> {
         conn.busy_timeout(busy_timeout)?;
         // 8 KiB pages for a new file (an existing one keeps its own): half
         // the WAL frames, each a write of its own, and shallower trees;
@@ -109,10 +115,19 @@ impl Lite {
         // Switching a new file to WAL needs a lock that SQLite does not wait
         // for through the busy handler: two runs creating the same file at
         // once would see "database is locked". Retry for a while instead.
-        retry_busy(busy_timeout, || {
-            conn.pragma_update(None, "journal_mode", "WAL")
-        })?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // An existing file in WAL mode stays in it (the mode is kept in the
+        // file), and opens with `synchronous = NORMAL` (SQLite is built
+        // with that default for WAL, `.cargo/config.toml`): both pragmas
+        // read and parse the whole schema first, which a run that stores
+        // nothing (every input a duplicate) would not need at all. A file
+        // made here has them, so that its schema is read now, on the
+        // thread that made it (`ingest::opening`), not by the writer.
+        if made_here || !conn.path().is_some_and(in_wal_mode) {
+            retry_busy(busy_timeout, || {
+                conn.pragma_update(None, "journal_mode", "WAL")
+            })?;
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+        }
         // No checkpoint when the connection closes: copying the WAL into
         // the file and its two disk syncs were on the critical path at the
         // end of every run. A checkpoint at 1000 WAL pages still bounds
@@ -312,6 +327,16 @@ impl Lite {
         }
         Ok(stored)
     }
+}
+
+/// Whether the file at `path` is a SQLite database in WAL mode, from its
+/// header (the read and write versions, bytes 18 and 19, are 2).
+fn in_wal_mode(path: &str) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 20];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|()| head.starts_with(b"SQLite format 3\0") && head[18..20] == [2, 2])
 }
 
 /// Runs `op` again while the database is busy or locked, for up to

@@ -266,11 +266,6 @@ fn insert_header(tx: &Connection, h: &ReportHeader, source: &str) -> Result<i64,
     Ok(tx.last_insert_rowid())
 }
 
-/// Whether a report with `header`'s identity key is stored.
-pub(super) fn is_stored(tx: &Connection, header: &ReportHeader) -> rusqlite::Result<bool> {
-    Ok(stored_id(tx, header)?.is_some())
-}
-
 /// The id of the stored report with `header`'s identity key, if any.
 fn stored_id(tx: &Connection, header: &ReportHeader) -> rusqlite::Result<Option<i64>> {
     let k = header.key();

@@ -1,6 +1,7 @@
 //! The pipeline's parsing threads: each extracts an input, parses its
 //! payloads (header first, asking the store's [`Lookup`] whether the report
-//! is already committed, then the records in chunks) and sends it all to
+//! is already committed, and from the same bytes; then, unless it is, the
+//! records in chunks) and sends it all to
 //! the writer in batches. SMTP TLS reports and failure report mails are
 //! parsed whole and sent as one message each.
 
@@ -16,13 +17,19 @@ use crate::parse::arf::parse_arf;
 use crate::parse::tls::read_tls;
 use crate::parse::ReportReader;
 use crate::source::Input;
-use crate::store::{hash_kept, KeptSha, Lookup};
+use crate::store::{hash_kept, KeptSha, Known, Lookup, LookupOpener};
 
 /// A parsing thread: the next input queued, until the writer hangs up.
 /// Inputs are taken one at a time, whichever thread is free, so a big
 /// report does not hold up the small ones queued behind it on another
-/// thread.
-pub(super) fn parse_inputs(jobs: &Mutex<Receiver<Job>>, limits: &Limits, known: Option<&Lookup>) {
+/// thread. Its lookup is opened here, with its first input (none for a run
+/// without inputs), while the writer reads the next ones.
+pub(super) fn parse_inputs(
+    jobs: &Mutex<Receiver<Job>>,
+    limits: &Limits,
+    mut opener: Option<LookupOpener>,
+) {
+    let mut known = None;
     let mut lowered = false;
     loop {
         let job = match jobs.lock() {
@@ -32,6 +39,10 @@ pub(super) fn parse_inputs(jobs: &Mutex<Receiver<Job>>, limits: &Limits, known: 
         let Ok(Job { input, answer }) = job else {
             return;
         };
+        if let Some(opener) = opener.take() {
+            known = opener.open();
+        }
+        let known = known.as_ref();
         let mut out = ToWriter {
             out: &answer,
             batch: Vec::new(),
@@ -177,10 +188,10 @@ fn parse_from(
     let header = reader.header();
     reader.set_chunk(chunk);
     let stored = match (&header, known) {
-        (Ok(h), Some(db)) => db.is_stored(h).unwrap_or(false),
-        _ => false,
+        (Ok(h), Some(db)) => db.known(h, payload).unwrap_or(Known::Absent),
+        _ => Known::Absent,
     };
-    let more = header.is_ok() && !stored;
+    let more = header.is_ok() && stored == Known::Absent;
     send(
         out,
         Msg::Header {

@@ -183,3 +183,108 @@ fn the_kept_bytes_hash_is_theirs_whichever_thread_makes_it() {
         assert_eq!(sha, Sha256::digest(&gzip).to_vec());
     }
 }
+
+/// Hands out `inputs` as mail messages (token = position + 1); before each
+/// one, checks that the database is not write-locked when `probe` is set,
+/// and on every acknowledgement that the input's report is committed (at
+/// least `committed[token - 1]` reports, as another connection sees).
+struct Checked {
+    inputs: std::vec::IntoIter<Vec<u8>>,
+    next: u64,
+    db: std::path::PathBuf,
+    probe: Option<Store>,
+    committed: Vec<i64>,
+    acked: Vec<u64>,
+}
+
+impl Source for Checked {
+    fn next_input(&mut self) -> Option<Result<Input, SourceError>> {
+        if let Some(other) = &mut self.probe {
+            // Fails at once ("database is locked") while a write
+            // transaction is open.
+            other.quarantine("probe", "probe", b"probe").unwrap();
+        }
+        let bytes = self.inputs.next()?;
+        self.next += 1;
+        Some(Ok(Input {
+            name: format!("m{}", self.next),
+            bytes: bytes.into(),
+            kind: InputKind::Mail,
+            token: self.next,
+        }))
+    }
+
+    fn ack(&mut self, input: &Input) -> Result<(), SourceError> {
+        let now = Store::open(&self.db).unwrap().report_count().unwrap();
+        let want = self.committed[input.token as usize - 1];
+        assert!(
+            now >= want,
+            "input {} acknowledged with {now} reports committed",
+            input.token
+        );
+        self.acked.push(input.token);
+        Ok(())
+    }
+}
+
+fn checked(db: &std::path::Path, inputs: Vec<Vec<u8>>, committed: Vec<i64>) -> Checked {
+    Checked {
+        inputs: inputs.into_iter(),
+        next: 0,
+        db: db.to_path_buf(),
+        probe: None,
+        committed,
+        acked: Vec::new(),
+    }
+}
+
+fn run_checked(store: &mut Store, src: &mut Checked) -> Summary {
+    run(src, Target::Store(store), &Options::default(), &mut |_| {}).unwrap()
+}
+
+/// Files stored before, met again: duplicates told by the parsing threads
+/// from the same bytes, which the writer counts without a transaction, so
+/// another process may write meanwhile; each is acknowledged.
+#[test]
+fn the_same_files_again_are_duplicates_counted_without_a_write_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("x.sqlite");
+    let files: Vec<_> = (0..40).map(|i| gz(100 + i, 3)).collect();
+    let mut store = Store::open(&db).unwrap();
+    let mut src = checked(&db, files.clone(), vec![40; 40]);
+    assert_eq!(run_checked(&mut store, &mut src).new, 40);
+    let mut src = checked(&db, files, vec![40; 40]);
+    src.probe = Some(Store::open_waiting(&db, std::time::Duration::ZERO).unwrap());
+    let sum = run_checked(&mut store, &mut src);
+    assert_eq!((sum.new, sum.duplicate, sum.records), (0, 40, 0));
+    assert!(sum.rejected.is_empty(), "{:?}", sum.rejected);
+    assert_eq!(src.acked, (1..=40).collect::<Vec<_>>());
+    assert_eq!(count(&store, "report"), 40);
+}
+
+/// Duplicates and new reports in turn: counted as before, and every input
+/// acknowledged in order, only once its report is committed.
+#[test]
+fn duplicates_between_new_reports_are_acknowledged_in_order_once_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("x.sqlite");
+    let mut store = Store::open(&db).unwrap();
+    let old: Vec<_> = (0..30).map(|i| gz(200 + i, 2)).collect();
+    let mut src = checked(&db, old.clone(), vec![30; 30]);
+    run_checked(&mut store, &mut src);
+    // Even positions: a stored file again; odd ones: a new report.
+    let (mut inputs, mut committed) = (Vec::new(), Vec::new());
+    for i in 0..60 {
+        if i % 2 == 0 {
+            inputs.push(old[i / 2].clone());
+        } else {
+            inputs.push(gz(300 + i as u64, 2));
+        }
+        committed.push(30 + (i as i64 + 1) / 2);
+    }
+    let mut src = checked(&db, inputs, committed);
+    let sum = run_checked(&mut store, &mut src);
+    assert_eq!((sum.new, sum.duplicate, sum.records), (30, 30, 60));
+    assert_eq!(src.acked, (1..=60).collect::<Vec<_>>());
+    assert_eq!(count(&store, "report"), 60);
+}

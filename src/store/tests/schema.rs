@@ -26,6 +26,27 @@ fn new_file_is_private_and_versioned() {
     }
 }
 
+/// A file in WAL mode opens in it with `synchronous = NORMAL` without
+/// either pragma (SQLite is built with that default for WAL,
+/// `.cargo/config.toml`), as a new file is set up: the same durability.
+#[test]
+fn new_and_existing_files_are_wal_with_synchronous_normal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("x.db");
+    for _ in 0..2 {
+        let s = Store::open(&path).unwrap();
+        let mode: String = s
+            .conn
+            .pragma_query_value(None, "journal_mode", |r| r.get(0))
+            .unwrap();
+        let sync: i64 = s
+            .conn
+            .pragma_query_value(None, "synchronous", |r| r.get(0))
+            .unwrap();
+        assert_eq!((mode.as_str(), sync), ("wal", 1));
+    }
+}
+
 /// Writes what `from` holds into a new file laid out as schema version 1
 /// (the first release's), as that version stored it.
 fn as_version_1(from: &Store, path: &Path) {
