@@ -44,6 +44,7 @@ use std::panic::resume_unwind;
 use std::sync::mpsc::{self, SyncSender};
 use std::sync::{Arc, Mutex};
 
+use self::ahead::{Ahead, Next};
 use self::feed::{read_through, recv, FromParser, ReportRecords};
 use super::{
     ack_all, isolate, note_extracted, reject, stored_event, Event, Fatal, Opening, Sink, Summary,
@@ -55,7 +56,7 @@ use crate::model::{Record, ReportHeader};
 use crate::parse::arf::{Arf, ArfError};
 use crate::parse::tls::TlsError;
 use crate::parse::ParseError;
-use crate::source::{Input, Source, SourceError};
+use crate::source::{Input, Source};
 use crate::store::{DbError, KeptSha, Known, StoreError, Stored};
 
 /// Records handed from the parsing thread to the writer at a time.
@@ -85,6 +86,9 @@ const INPUTS_AHEAD: usize = 32;
 /// for the whole run, it was worse: more parsed reports alive at once
 /// fault in more fresh memory while both cores are busy; bench/README.md.)
 const OPENING_AHEAD: usize = 64;
+/// ...handed out this many at a time once the parsing threads are under
+/// way (see `Ahead::refill`)...
+const HAND_OUT_AT_ONCE: usize = 8;
 /// ...and their bytes, unless there is only one: a directory of huge files
 /// is not read into memory 32 at a time.
 const BYTES_AHEAD: usize = 16 * 1024 * 1024;
@@ -153,66 +157,6 @@ struct Unpacked {
     errors: Vec<ExtractError>,
     is_mail: bool,
     payloads: usize,
-}
-
-/// The inputs handed to the parsing threads and not yet written, in the
-/// source's order.
-struct Ahead {
-    /// The parsing threads' queue; dropped once the source has ended (or
-    /// failed fatally), so that they stop as soon as they are done, while
-    /// the writer still writes, rather than after it.
-    jobs: Option<SyncSender<Job>>,
-    queue: VecDeque<Next>,
-    in_flight: usize,
-    bytes: usize,
-}
-
-impl Ahead {
-    /// Hands out inputs until `cap` (or [`BYTES_AHEAD`]) wait.
-    fn fill(&mut self, source: &mut dyn Source, cap: usize) {
-        while self.hand_out(source, cap) {}
-    }
-
-    /// Hands out the next input unless `cap` (or [`BYTES_AHEAD`]) wait or
-    /// the source has ended; returns whether it may go on.
-    fn hand_out(&mut self, source: &mut dyn Source, cap: usize) -> bool {
-        let Some(jobs) = &self.jobs else {
-            return false;
-        };
-        if self.in_flight >= cap || (self.in_flight > 0 && self.bytes >= BYTES_AHEAD) {
-            return false;
-        }
-        match source.next_input() {
-            None => self.jobs = None,
-            Some(Ok(input)) => {
-                let len = input.bytes.len();
-                let (answer, answers) = mpsc::sync_channel(BATCHES_AHEAD);
-                // Never blocks: the channel holds OPENING_AHEAD, the most
-                // handed out at once.
-                if jobs.send(Job { input, answer }).is_err() {
-                    panic!("the parsing thread stopped");
-                }
-                self.in_flight += 1;
-                self.bytes += len;
-                self.queue
-                    .push_back(Next::Input(len, FromParser::new(answers)));
-            }
-            Some(Err(e)) => {
-                if e.fatal {
-                    self.jobs = None;
-                }
-                self.queue.push_back(Next::Failed(e));
-            }
-        }
-        self.jobs.is_some()
-    }
-}
-
-/// What comes next from the source, in its order.
-enum Next {
-    /// An input of this many bytes, queued for parsing, and its answer.
-    Input(usize, FromParser),
-    Failed(SourceError),
 }
 
 /// Stores every input of `source` in `sink`, parsing on other threads.
@@ -284,6 +228,8 @@ impl Writer<'_, '_> {
     fn drive(&mut self, source: &mut dyn Source, jobs: SyncSender<Job>) -> Result<(), Fatal> {
         let mut ahead = Ahead {
             jobs: Some(jobs),
+            ended: false,
+            held: Vec::new(),
             queue: VecDeque::new(),
             in_flight: 0,
             bytes: 0,
@@ -293,11 +239,11 @@ impl Writer<'_, '_> {
         // is waited for now (its disk syncs overlap with them), and while
         // it is not there the parsing threads may go further ahead.
         while self.opening.as_ref().is_some_and(|o| !o.is_ready())
-            && ahead.hand_out(source, OPENING_AHEAD)
+            && ahead.hand_out_now(source, OPENING_AHEAD)
         {}
         self.wait_for_store()?;
         loop {
-            ahead.fill(source, INPUTS_AHEAD);
+            ahead.refill(source, INPUTS_AHEAD);
             match ahead.queue.pop_front() {
                 None => return Ok(()),
                 Some(Next::Failed(e)) if e.fatal => return Err(Fatal::Source(e)),
@@ -488,6 +434,7 @@ enum Outcome {
     },
 }
 
+mod ahead;
 mod feed;
 mod inflate;
 mod other;

@@ -4,7 +4,7 @@ use super::*;
 use crate::generate::{report_xml, write_gz, ReportSpec};
 use crate::ingest::{run, Options, Target};
 use crate::parse::ReportReader;
-use crate::source::InputKind;
+use crate::source::{InputKind, SourceError};
 use crate::store::Store;
 
 /// Hands out the given inputs in order; acknowledges everything.
