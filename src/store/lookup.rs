@@ -56,11 +56,47 @@ pub enum LookupOpener {
 /// cache allocated for it, cost more than the lookup itself).
 const LOOKUP_MMAP: i64 = 256 * 1024 * 1024;
 
+/// `$head` (a select from `report r`) limited to the report with a given
+/// identity key, bound by [`by_key`]: the one place the key's five
+/// columns are matched, for the lookup and the writer (`write::stored_id`).
+macro_rules! key_sql {
+    ($head:literal) => {
+        concat!(
+            $head,
+            " WHERE r.org_name = ?1 AND r.report_id = ?2 AND r.policy_domain = ?3
+             AND r.date_begin = ?4 AND r.date_end = ?5"
+        )
+    };
+}
+pub(super) use key_sql;
+
 /// The lookup's one statement: the digest kept with a report of this
 /// identity key (NULL if it has no bytes kept; no row if there is none).
-const KNOWN_SQL: &str = "SELECT b.sha256 FROM report r LEFT JOIN report_blob b ON b.report = r.id
-     WHERE r.org_name = ?1 AND r.report_id = ?2 AND r.policy_domain = ?3
-     AND r.date_begin = ?4 AND r.date_end = ?5";
+const KNOWN_SQL: &str =
+    key_sql!("SELECT b.sha256 FROM report r LEFT JOIN report_blob b ON b.report = r.id");
+
+/// The row of `sql` (made by [`key_sql!`]) for `header`'s identity key,
+/// read by `row`.
+pub(super) fn by_key<T>(
+    conn: &Connection,
+    sql: &str,
+    header: &ReportHeader,
+    row: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Option<T>> {
+    let k = header.key();
+    conn.prepare_cached(sql)?
+        .query_row(
+            params![
+                k.org_name,
+                k.report_id,
+                k.policy_domain,
+                k.date_begin,
+                k.date_end
+            ],
+            row,
+        )
+        .optional()
+}
 
 impl LookupOpener {
     /// The [`Lookup`]; `None` when the connection cannot be opened (then
@@ -113,20 +149,7 @@ impl Lookup {
                 return Ok(if stored { Known::Stored } else { Known::Absent });
             }
         };
-        let k = header.key();
-        let found: Option<Option<Vec<u8>>> = conn
-            .prepare_cached(KNOWN_SQL)?
-            .query_row(
-                params![
-                    k.org_name,
-                    k.report_id,
-                    k.policy_domain,
-                    k.date_begin,
-                    k.date_end
-                ],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let found: Option<Option<Vec<u8>>> = by_key(conn, KNOWN_SQL, header, |r| r.get(0))?;
         Ok(match found {
             None => Known::Absent,
             Some(Some(sha))

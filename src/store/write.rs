@@ -6,7 +6,7 @@
 use std::cell::Cell;
 use std::io::Write;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 use sha2::{Digest, Sha256};
 
 use super::sqlite::Lite;
@@ -268,22 +268,8 @@ fn insert_header(tx: &Connection, h: &ReportHeader, source: &str) -> Result<i64,
 
 /// The id of the stored report with `header`'s identity key, if any.
 fn stored_id(tx: &Connection, header: &ReportHeader) -> rusqlite::Result<Option<i64>> {
-    let k = header.key();
-    tx.prepare_cached(
-        "SELECT id FROM report WHERE org_name = ?1 AND report_id = ?2
-         AND policy_domain = ?3 AND date_begin = ?4 AND date_end = ?5",
-    )?
-    .query_row(
-        params![
-            k.org_name,
-            k.report_id,
-            k.policy_domain,
-            k.date_begin,
-            k.date_end
-        ],
-        |r| r.get(0),
-    )
-    .optional()
+    let sql = super::lookup::key_sql!("SELECT r.id FROM report r");
+    super::lookup::by_key(tx, sql, header, |r| r.get(0))
 }
 
 /// Sums kept in the `report` row.
