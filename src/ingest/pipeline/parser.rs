@@ -10,7 +10,7 @@ use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
 use super::inflate::{self, INFLATE_APART};
-use super::{Job, Msg, Unpacked, BATCH_RECORDS, CHUNK, HEADER_BUF, RECORDS_BUF};
+use super::{Job, Msg, Unpacked, BATCH_RECORDS, HEADER_BUF, RECORDS_BUF};
 use crate::extract::{self, Begun, Limits, Payload, PayloadKind};
 use crate::ingest::isolate;
 use crate::parse::arf::parse_arf;
@@ -213,9 +213,10 @@ fn parse_from(
         hash_kept(payload, sha);
     }
     loop {
-        let mut records = Vec::with_capacity(CHUNK);
-        match reader.read_records(&mut records, CHUNK) {
-            Ok(more) => {
+        // A window's run of records at a time, handed over as they were
+        // built (not moved into a chunk: bench/round10-pmove.md).
+        match reader.take_ready() {
+            Ok((mut records, more)) => {
                 // The writer then finds their stored sets by the tag.
                 if spare {
                     crate::store::tag_auth_sets(&mut records);

@@ -1,6 +1,7 @@
-//! `ReportReader::read_records` hands out what `next_record` does: the
-//! same records in the same order, then the same end or error, whatever
-//! the number asked for at a time and the read buffer; and a record's
+//! `ReportReader::read_records` and `take_ready` hand out what
+//! `next_record` does: the same records in the same order, then the same
+//! end or error, whatever the number asked for at a time and the read
+//! buffer; and a record's
 //! address is read as `model::ip_bin` reads it.
 
 use super::*;
@@ -56,6 +57,61 @@ fn in_chunks(xml: &str, capacity: usize, max: usize) -> Vec<String> {
                 return out;
             }
         }
+    }
+}
+
+/// The same through `take_ready`; an error drops the records of its run
+/// (`one_by_one`'s are cut to those of the runs before it).
+fn in_runs(xml: &str, capacity: usize) -> (Vec<String>, usize) {
+    let mut rdr = ReportReader::with_capacity(xml.as_bytes(), capacity);
+    let mut out = vec![format!("{:?}", rdr.header())];
+    let mut runs = 0;
+    loop {
+        match rdr.take_ready() {
+            Ok((chunk, more)) => {
+                runs += 1;
+                assert!(!chunk.is_empty() || !more, "an empty run before the end");
+                out.extend(chunk.iter().map(|r| format!("{r:?}")));
+                if !more {
+                    out.push(format!("{:?}", Ok::<_, ParseError>(None::<Record>)));
+                    return (out, runs);
+                }
+            }
+            Err(e) => {
+                out.push(format!("{:?}", Err::<Option<Record>, _>(e)));
+                return (out, runs);
+            }
+        }
+    }
+}
+
+#[test]
+fn runs_hand_out_what_records_one_by_one_do() {
+    let many: Vec<String> = (0..150)
+        .map(|i| record(&format!("2001:db8::{i:x}"), &format!("d{i}.example")))
+        .collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    let good = record("192.0.2.1", "Example.COM");
+    let bad_ip = record("192.0.2.300", "bad.example");
+    for capacity in [64, 4096, 64 * 1024] {
+        let xml = doc(&many);
+        let (got, runs) = in_runs(&xml, capacity);
+        assert_eq!(got, one_by_one(&xml, capacity), "capacity {capacity}");
+        // A 64 KiB buffer holds the whole document: one run, the end
+        // told with it.
+        if capacity == 64 * 1024 {
+            assert_eq!(runs, 1);
+        } else {
+            assert!(runs > 1);
+        }
+        let xml = doc(&[]);
+        assert_eq!(in_runs(&xml, capacity).0, one_by_one(&xml, capacity));
+        // The bad record's error comes instead of its run's records.
+        let xml = doc(&[&good, &bad_ip, &good]);
+        let (got, _) = in_runs(&xml, capacity);
+        let want = one_by_one(&xml, capacity);
+        assert_eq!(got.last(), want.last());
+        assert!(want[1..want.len() - 1].starts_with(&got[1..got.len() - 1]));
     }
 }
 
