@@ -140,7 +140,7 @@ pub struct Record {
 /// [`tag_auth_sets`](crate::store::tag_auth_sets) gives one to each set
 /// it sees, on the parsing thread, so that the writer finds a record's
 /// stored set by the number (a map lookup) instead of hashing and
-/// comparing its results there (bench/round10-wrow.md). Two tags may
+/// comparing its results there (bench/README.md, tenth round). Two tags may
 /// name equal sets; one tag never names two. `0` (the default): not
 /// told. Whoever changes a tagged record's `dkim` or `spf` resets it.
 /// Records compare equal whatever their tags.

@@ -101,7 +101,7 @@ const BATCHES_AHEAD: usize = 4;
 /// other thread, and those wake-ups cost the writer more than a tenth of
 /// its time. A big report's batches are bigger than a small report for the
 /// same reason: the thread ahead waits for room and is woken per batch
-/// (bench/round10-big2.md). At most some thousand records wait (about
+/// (bench/README.md, tenth round). At most some thousand records wait (about
 /// 2 MiB), whatever the reports.
 const BATCH_RECORDS: usize = 16 * CHUNK;
 /// Messages in flight, at most (for the tests' sizing).

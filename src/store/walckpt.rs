@@ -7,7 +7,7 @@
 //! file. A run whose last group crosses that line (one report of 200,000
 //! records is 2,600 pages) paid all of it at its very end, with nothing
 //! left to overlap: 21 MB read, written and synced twice, the biggest part
-//! of that run's serial tail (bench/round10-big2.md).
+//! of that run's serial tail (bench/README.md, tenth round).
 //! Grouped, the same checkpoint (passive, as SQLite's own) runs when the
 //! next group opens instead, so a run in the middle does the same work
 //! as before and the WAL stays bounded the same way (1000 pages and one

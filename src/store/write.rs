@@ -83,7 +83,7 @@ impl Lite {
 /// The SHA-256 of a report's kept bytes ([`keep_bytes`]), when made
 /// before the report reaches the writer: ingest's parsing thread makes
 /// it ([`hash_kept`]), which has time to spare, where the writer has
-/// none (bench/round10-wrow.md). Empty: the writer makes it.
+/// none (bench/README.md, tenth round). Empty: the writer makes it.
 pub type KeptSha = std::sync::OnceLock<[u8; 32]>;
 
 /// Makes `payload`'s [`KeptSha`] into `sha` when its kept bytes are its

@@ -46,7 +46,7 @@ impl Ahead {
     /// together. One by one, each job woke a sleeping parsing thread (and
     /// it the other one, waiting for the queue): a run of duplicates,
     /// whose parsing threads are soon done with what they hold, paid
-    /// those wake-ups for every input (bench/round10-rein2.md).
+    /// those wake-ups for every input (bench/README.md, tenth round).
     pub(super) fn refill(&mut self, source: &mut dyn Source, cap: usize) {
         if self.in_flight + HAND_OUT_AT_ONCE > cap {
             return;

@@ -8,7 +8,7 @@
 //! its buffer (see [`BlockFeed`]): a block's bytes are not copied again.
 //! This thread, which waits most of the time, also makes the SHA-256 of
 //! the payload's bytes (the report's kept bytes), a piece per block, so
-//! the writer does not at the report's end (bench/round10-wrow.md).
+//! the writer does not at the report's end (bench/README.md, tenth round).
 
 use std::io::{self, Read};
 use std::sync::mpsc::{self, Receiver, SyncSender};
@@ -28,7 +28,7 @@ pub(super) const INFLATE_APART: usize = if cfg!(test) { 2048 } else { 1024 * 102
 /// Bytes of XML handed over at a time: with 64 KiB, the parser woke the
 /// inflating thread (which runs ahead and waits) for every block, and
 /// zlib-rs copied half of each block into its window again (the last
-/// 32 KiB of every read); bench/round10-big2.md. The unit tests' reports
+/// 32 KiB of every read); bench/README.md, tenth round. The unit tests' reports
 /// are smaller: they are cut into more blocks...
 pub(super) const BLOCK: usize = if cfg!(test) { 16 * 1024 } else { 256 * 1024 };
 /// ...and blocks inflated ahead of the parser, at most.

@@ -214,7 +214,7 @@ fn parse_from(
     }
     loop {
         // A window's run of records at a time, handed over as they were
-        // built (not moved into a chunk: bench/round10-pmove.md).
+        // built (not moved into a chunk: bench/README.md, tenth round).
         match reader.take_ready() {
             Ok((mut records, more)) => {
                 // The writer then finds their stored sets by the tag.

@@ -11,7 +11,7 @@ use crate::model::{AuthResult, Record};
 /// of the time spent on a record outside SQLite. It reads the fields
 /// directly (not through `entries`, which the key follows): a result
 /// word is one number, and a result's kind goes in with its domain's
-/// length (bench/round10-wrow.md).
+/// length (bench/README.md, tenth round).
 pub(crate) fn fingerprint(r: &Record) -> u64 {
     let mut h: u64 = 0;
     for d in &r.dkim {
@@ -75,7 +75,7 @@ fn eat(h: &mut u64, s: Option<&str>) {
 /// eight (overlapping when fewer), or [`short`]'s word. A longer text's
 /// middle is left out: texts of one length that differ only there
 /// collide, and the comparison after the hash tells them apart (a
-/// fixed cost per field, no loop: bench/round10-wrow.md).
+/// fixed cost per field, no loop: bench/README.md, tenth round).
 #[inline]
 fn words(h: &mut u64, bytes: &[u8]) {
     let n = bytes.len();

@@ -5,7 +5,7 @@
 //! up by that number ([`AuthSets::by_tag`](super::AuthSets)), a map
 //! lookup instead of the set's fingerprint and a comparison field by
 //! field. The writer is the one thread every record goes through; a
-//! parsing thread has time to spare (bench/round10-wrow.md).
+//! parsing thread has time to spare (bench/README.md, tenth round).
 //!
 //! Numbers are unique in the process (one counter for every thread), so
 //! tags from two parsing threads never clash: the same set seen on both
