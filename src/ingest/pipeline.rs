@@ -39,7 +39,6 @@
 //! rejects and quarantines that input exactly as a panic on this thread
 //! does, and the run goes on.
 
-use std::collections::VecDeque;
 use std::panic::resume_unwind;
 use std::sync::mpsc::{self, SyncSender};
 use std::sync::{Arc, Mutex};
@@ -226,14 +225,7 @@ struct Writer<'a, 's> {
 
 impl Writer<'_, '_> {
     fn drive(&mut self, source: &mut dyn Source, jobs: SyncSender<Job>) -> Result<(), Fatal> {
-        let mut ahead = Ahead {
-            jobs: Some(jobs),
-            ended: false,
-            held: Vec::new(),
-            queue: VecDeque::new(),
-            in_flight: 0,
-            bytes: 0,
-        };
+        let mut ahead = Ahead::new(jobs);
         ahead.fill(source, INPUTS_AHEAD);
         // The first inputs are being parsed: the store being made, if any,
         // is waited for now (its disk syncs overlap with them), and while

@@ -29,6 +29,18 @@ pub(super) struct Ahead {
 }
 
 impl Ahead {
+    /// Nothing read yet; jobs go to `jobs`.
+    pub(super) fn new(jobs: SyncSender<Job>) -> Ahead {
+        Ahead {
+            jobs: Some(jobs),
+            ended: false,
+            held: Vec::new(),
+            queue: VecDeque::new(),
+            in_flight: 0,
+            bytes: 0,
+        }
+    }
+
     /// Hands out inputs one by one until `cap` (or [`BYTES_AHEAD`]) wait.
     pub(super) fn fill(&mut self, source: &mut dyn Source, cap: usize) {
         while self.hand_out_now(source, cap) {}
@@ -144,14 +156,7 @@ mod tests {
     #[test]
     fn inputs_are_handed_out_several_at_once_in_order_and_the_queue_closes_at_the_end() {
         let (jobs, parsers) = mpsc::sync_channel(64);
-        let mut ahead = Ahead {
-            jobs: Some(jobs),
-            ended: false,
-            held: Vec::new(),
-            queue: VecDeque::new(),
-            in_flight: 0,
-            bytes: 0,
-        };
+        let mut ahead = Ahead::new(jobs);
         let mut source = Counted { left: 45, read: 0 };
         let cap = 32;
         ahead.fill(&mut source, cap);

@@ -85,14 +85,20 @@ fn in_runs(xml: &str, capacity: usize) -> (Vec<String>, usize) {
     }
 }
 
-#[test]
-fn runs_hand_out_what_records_one_by_one_do() {
-    let many: Vec<String> = (0..150)
+/// 150 records of IPv6 senders, a good one and one with a bad address.
+fn samples() -> (Vec<String>, String, String) {
+    let many = (0..150)
         .map(|i| record(&format!("2001:db8::{i:x}"), &format!("d{i}.example")))
         .collect();
-    let many: Vec<&str> = many.iter().map(String::as_str).collect();
     let good = record("192.0.2.1", "Example.COM");
     let bad_ip = record("192.0.2.300", "bad.example");
+    (many, good, bad_ip)
+}
+
+#[test]
+fn runs_hand_out_what_records_one_by_one_do() {
+    let (many, good, bad_ip) = samples();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
     for capacity in [64, 4096, 64 * 1024] {
         let xml = doc(&many);
         let (got, runs) = in_runs(&xml, capacity);
@@ -117,12 +123,8 @@ fn runs_hand_out_what_records_one_by_one_do() {
 
 #[test]
 fn chunks_hand_out_what_records_one_by_one_do() {
-    let many: Vec<String> = (0..150)
-        .map(|i| record(&format!("2001:db8::{i:x}"), &format!("d{i}.example")))
-        .collect();
+    let (many, good, bad_ip) = samples();
     let many: Vec<&str> = many.iter().map(String::as_str).collect();
-    let good = record("192.0.2.1", "Example.COM");
-    let bad_ip = record("192.0.2.300", "bad.example");
     let docs = [
         doc(&many),
         doc(&[&good, &bad_ip, &good]),
