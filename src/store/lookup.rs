@@ -9,9 +9,9 @@
 //! it meanwhile; the answer is then the one that run would have seen first).
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
-use sha2::{Digest, Sha256};
 
 use super::sqlite::Lite;
+use super::write::{hash_kept, KeptSha};
 use super::DbError;
 use crate::extract::Payload;
 use crate::model::ReportHeader;
@@ -140,8 +140,15 @@ impl Lookup {
     /// Whether a report with `header`'s identity key is committed, and
     /// whether it was kept from `payload`'s very bytes (told from the
     /// digest of a gzip payload, as `variant::settle` tells it; PostgreSQL
-    /// answers [`Known::Stored`] then, and its writer settles).
-    pub fn known(&self, header: &ReportHeader, payload: &Payload) -> Result<Known, DbError> {
+    /// answers [`Known::Stored`] then, and its writer settles). The digest
+    /// is made into `sha` ([`hash_kept`]), so the writer does not make it
+    /// again for a copy it settles.
+    pub fn known(
+        &self,
+        header: &ReportHeader,
+        payload: &Payload,
+        sha: &KeptSha,
+    ) -> Result<Known, DbError> {
         let conn = match &self.conn {
             Handle::Sqlite(conn) => conn,
             Handle::Postgres(client) => {
@@ -152,10 +159,12 @@ impl Lookup {
         let found: Option<Option<Vec<u8>>> = by_key(conn, KNOWN_SQL, header, |r| r.get(0))?;
         Ok(match found {
             None => Known::Absent,
-            Some(Some(sha))
-                if payload.gzip && Sha256::digest(payload.data.as_slice()).as_slice() == sha =>
-            {
-                Known::SameBytes
+            Some(Some(digest)) => {
+                hash_kept(payload, sha);
+                match sha.get() {
+                    Some(made) if made[..] == digest[..] => Known::SameBytes,
+                    _ => Known::Stored,
+                }
             }
             Some(_) => Known::Stored,
         })
@@ -164,7 +173,7 @@ impl Lookup {
 
 #[cfg(test)]
 mod tests {
-    use super::{Known, Lite};
+    use super::{KeptSha, Known, Lite};
     use crate::extract::{Limits, Payload, PayloadKind};
     use crate::generate::{report_xml, write_gz, ReportSpec};
     use crate::parse::ReportReader;
@@ -196,7 +205,10 @@ mod tests {
         drop(Store::open(&path).unwrap());
         let mut store = Store::open(&path).unwrap();
         let lookup = store.lookup_opener().unwrap().open().unwrap();
-        assert_eq!(lookup.known(&header, &stored).unwrap(), Known::Absent);
+        assert_eq!(
+            lookup.known(&header, &stored, &KeptSha::new()).unwrap(),
+            Known::Absent
+        );
         let mut reader = ReportReader::new(stored.reader(&limits));
         let h = reader.header().unwrap();
         let mut records = Vec::new();
@@ -209,18 +221,30 @@ mod tests {
             })
             .unwrap();
         let plain = payload(report_xml(&spec).into_bytes(), false);
-        assert_eq!(lookup.known(&header, &stored).unwrap(), Known::SameBytes);
-        assert_eq!(lookup.known(&header, &plain).unwrap(), Known::Stored);
+        assert_eq!(
+            lookup.known(&header, &stored, &KeptSha::new()).unwrap(),
+            Known::SameBytes
+        );
+        assert_eq!(
+            lookup.known(&header, &plain, &KeptSha::new()).unwrap(),
+            Known::Stored
+        );
         let mut other = gz.clone();
         other[9] ^= 1; // the OS byte of the gzip header: same XML
         let other = payload(other, true);
-        assert_eq!(lookup.known(&header, &other).unwrap(), Known::Stored);
+        assert_eq!(
+            lookup.known(&header, &other, &KeptSha::new()).unwrap(),
+            Known::Stored
+        );
         let absent = ReportSpec::new(2, 5);
         let h2 =
             ReportReader::new(payload(report_xml(&absent).into_bytes(), false).reader(&limits))
                 .header()
                 .unwrap();
-        assert_eq!(lookup.known(&h2, &stored).unwrap(), Known::Absent);
+        assert_eq!(
+            lookup.known(&h2, &stored, &KeptSha::new()).unwrap(),
+            Known::Absent
+        );
     }
 
     /// A file this connection made has nothing to look up until its first
