@@ -6,7 +6,7 @@
 //! parsed whole and sent as one message each.
 
 use std::io::Read;
-use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
 use std::sync::{Arc, Mutex};
 
 use super::inflate::{self, INFLATE_APART};
@@ -29,13 +29,24 @@ pub(super) fn parse_inputs(
     limits: &Limits,
     mut opener: Option<LookupOpener>,
 ) {
-    let mut known = None;
+    let mut known: Option<Lookup> = None;
     let mut lowered = false;
     loop {
-        let job = match jobs.lock() {
-            Ok(jobs) => jobs.recv(),
-            Err(_) => return,
+        let Ok(jobs) = jobs.lock() else {
+            return;
         };
+        let job = match jobs.try_recv() {
+            Err(TryRecvError::Empty) => {
+                // No work queued: the lookups' read transaction ends
+                // before the wait (see `Lookup::rest`).
+                if let Some(known) = &known {
+                    known.rest();
+                }
+                jobs.recv().map_err(|_| TryRecvError::Disconnected)
+            }
+            job => job,
+        };
+        drop(jobs);
         let Ok(Job { input, answer }) = job else {
             return;
         };
