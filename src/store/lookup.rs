@@ -7,6 +7,15 @@
 //! ([`Known::SameBytes`]) is a duplicate that the writer need not look at
 //! (what is committed stays stored, unless another run replaces or deletes
 //! it meanwhile; the answer is then the one that run would have seen first).
+//!
+//! A run of lookups that find reports stored shares one read transaction
+//! (one snapshot of the committed database), ended by a lookup that finds
+//! none (its records are parsed next, which takes a while), after
+//! [`LOOKUPS_PER_READ`] lookups, or by [`Lookup::rest`] when the thread
+//! waits for work: each read transaction of its own cost a lock and an
+//! unlock of the WAL index and a `fstat` of the file (bench/README.md,
+//! eleventh round). A snapshot older than the writer's last commit only
+//! misses reports this run stored since, which the writer then finds.
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
@@ -34,7 +43,13 @@ pub enum Known {
 /// another thread).
 pub struct Lookup {
     conn: Handle,
+    /// Lookups made in the open read transaction (0: none is open).
+    in_read: std::cell::Cell<u32>,
 }
+
+/// Lookups one read transaction serves at most: the snapshot stays
+/// recent, and the writer's checkpoints are not held up for long.
+const LOOKUPS_PER_READ: u32 = 32;
 
 /// The second connection, of the store's backend.
 enum Handle {
@@ -113,6 +128,7 @@ impl LookupOpener {
         conn.prepare_cached(KNOWN_SQL).ok()?;
         Some(Lookup {
             conn: Handle::Sqlite(conn),
+            in_read: std::cell::Cell::new(0),
         })
     }
 }
@@ -134,6 +150,21 @@ impl Lookup {
     pub(super) fn postgres(client: super::pg::Conn) -> Lookup {
         Lookup {
             conn: Handle::Postgres(Box::new(std::cell::RefCell::new(client))),
+            in_read: std::cell::Cell::new(0),
+        }
+    }
+
+    /// Ends the read transaction the last lookups shared, if one is open
+    /// (the thread is about to wait for work).
+    pub fn rest(&self) {
+        if let Handle::Sqlite(conn) = &self.conn {
+            if self.in_read.replace(0) > 0 {
+                // Best effort: a failed COMMIT of a read transaction
+                // leaves it open, and the next lookup finds it so.
+                let _ = conn
+                    .prepare_cached("COMMIT")
+                    .and_then(|mut s| s.execute([]));
+            }
         }
     }
 
@@ -156,8 +187,17 @@ impl Lookup {
                 return Ok(if stored { Known::Stored } else { Known::Absent });
             }
         };
-        let found: Option<Option<Vec<u8>>> = by_key(conn, KNOWN_SQL, header, |r| r.get(0))?;
-        Ok(match found {
+        if conn.is_autocommit() {
+            self.in_read.set(0);
+            conn.prepare_cached("BEGIN")?.execute([])?;
+        }
+        self.in_read.set(self.in_read.get() + 1);
+        let found = by_key(conn, KNOWN_SQL, header, |r| r.get::<_, Option<Vec<u8>>>(0));
+        // Records are parsed next, or the read served its share.
+        if !matches!(found, Ok(Some(_))) || self.in_read.get() >= LOOKUPS_PER_READ {
+            self.rest();
+        }
+        Ok(match found? {
             None => Known::Absent,
             Some(Some(digest)) => {
                 hash_kept(payload, sha);
@@ -176,6 +216,7 @@ mod tests {
     use super::{KeptSha, Known, Lite};
     use crate::extract::{Limits, Payload, PayloadKind};
     use crate::generate::{report_xml, write_gz, ReportSpec};
+    use crate::model::ReportHeader;
     use crate::parse::ReportReader;
     use crate::store::{Store, DEFAULT_BUSY_TIMEOUT};
 
@@ -245,6 +286,52 @@ mod tests {
             lookup.known(&h2, &stored, &KeptSha::new()).unwrap(),
             Known::Absent
         );
+    }
+
+    /// Stores the report of `seed` (5 records) from its gzip bytes; returns
+    /// its header and payload.
+    fn store_gz(store: &mut Store, seed: u64) -> (ReportHeader, Payload) {
+        let mut gz = Vec::new();
+        write_gz(&ReportSpec::new(seed, 5), &mut gz).unwrap();
+        let limits = Limits::default();
+        let p = payload(gz, true);
+        let mut reader = ReportReader::new(p.reader(&limits));
+        let h = reader.header().unwrap();
+        let mut records = Vec::new();
+        reader.read_records(&mut records, 100).unwrap();
+        let mut once = Some(records);
+        store
+            .store_parsed(&p, &limits, "r", h.clone(), &mut |out| {
+                *out = once.take().unwrap_or_default();
+                Ok(())
+            })
+            .unwrap();
+        drop(reader);
+        (h, p)
+    }
+
+    /// Lookups that find reports stored share one snapshot, which a lookup
+    /// finding none, or `rest`, ends: a report committed meanwhile is found
+    /// by the lookup after that (and the writer commits while it is open).
+    #[test]
+    fn stored_reports_share_a_read_until_one_is_absent_or_the_lookup_rests() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.sqlite");
+        drop(Store::open(&path).unwrap());
+        let mut store = Store::open(&path).unwrap();
+        let (ha, pa) = store_gz(&mut store, 1);
+        let lookup = store.lookup_opener().unwrap().open().unwrap();
+        let known = |h: &ReportHeader, p: &Payload| lookup.known(h, p, &KeptSha::new()).unwrap();
+        assert_eq!(known(&ha, &pa), Known::SameBytes);
+        let (hb, pb) = store_gz(&mut store, 2);
+        // The snapshot of the first lookup: B is not in it, and the
+        // answer (nothing stored) ends it.
+        assert_eq!(known(&hb, &pb), Known::Absent);
+        assert_eq!(known(&hb, &pb), Known::SameBytes);
+        let (hc, pc) = store_gz(&mut store, 3);
+        lookup.rest();
+        assert_eq!(known(&hc, &pc), Known::SameBytes);
+        assert_eq!(known(&ha, &pa), Known::SameBytes);
     }
 
     /// A file this connection made has nothing to look up until its first

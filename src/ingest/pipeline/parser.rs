@@ -6,7 +6,7 @@
 //! parsed whole and sent as one message each.
 
 use std::io::Read;
-use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
 use std::sync::{Arc, Mutex};
 
 use super::inflate::{self, INFLATE_APART};
@@ -22,20 +22,34 @@ use crate::store::{hash_kept, KeptSha, Known, Lookup, LookupOpener};
 /// A parsing thread: the next input queued, until the writer hangs up.
 /// Inputs are taken one at a time, whichever thread is free, so a big
 /// report does not hold up the small ones queued behind it on another
-/// thread. Its lookup is opened here, with its first input (none for a run
-/// without inputs), while the writer reads the next ones.
+/// thread. Its lookup is opened here, first thing, while the writer walks
+/// the source and reads the first inputs (opened with the first input, it
+/// came after them: a re-ingest was 0.1-0.3 ms slower; a run without
+/// inputs now opens it for nothing, about 0.8 ms; bench/README.md,
+/// eleventh round).
 pub(super) fn parse_inputs(
     jobs: &Mutex<Receiver<Job>>,
     limits: &Limits,
     mut opener: Option<LookupOpener>,
 ) {
-    let mut known = None;
+    let mut known: Option<Lookup> = opener.take().and_then(LookupOpener::open);
     let mut lowered = false;
     loop {
-        let job = match jobs.lock() {
-            Ok(jobs) => jobs.recv(),
-            Err(_) => return,
+        let Ok(jobs) = jobs.lock() else {
+            return;
         };
+        let job = match jobs.try_recv() {
+            Err(TryRecvError::Empty) => {
+                // No work queued: the lookups' read transaction ends
+                // before the wait (see `Lookup::rest`).
+                if let Some(known) = &known {
+                    known.rest();
+                }
+                jobs.recv().map_err(|_| TryRecvError::Disconnected)
+            }
+            job => job,
+        };
+        drop(jobs);
         let Ok(Job { input, answer }) = job else {
             return;
         };
