@@ -1,22 +1,24 @@
 //! SQLite's page cache for a database file this run makes: memory set
 //! aside for it before SQLite starts (`SQLITE_CONFIG_PAGECACHE`) and
-//! faulted in on a thread of its own while the file is being made.
+//! faulted in all at once by the thread that makes the file, before that
+//! thread first calls SQLite (`ingest::opening`).
 //!
 //! Otherwise SQLite takes each page of its cache from glibc's `malloc`
 //! as the writer first needs it: fresh heap, touched first by the writer
 //! (the allocator's chunk header, then the page zeroed for a new B-tree
-//! page), a page fault per 4 KiB. On item 1 that was ~450 of the writer's
-//! faults, a fifth of the run's (bench/round11-mem.md). Here the slots are
-//! made present by one `madvise(MADV_POPULATE_WRITE)` (no fault each)
-//! while the file's disk syncs are waited for and the writer has not
-//! begun, and SQLite finds them ready.
+//! page), a page fault per 4 KiB. On item 1 that was ~500 of the writer's
+//! ~1,200 faults (bench/round11-mem.md). Here the slots are made present by
+//! one `madvise(MADV_POPULATE_WRITE)` (no fault each, ~0.6 ms for the
+//! 2.3 MB) while the parsing threads start on the first inputs and the
+//! writer has not begun, and SQLite finds them ready.
 //!
 //! Only for a new file: SQLite is configured once per process, before any
 //! connection, so the command decides before it opens anything (a run on
 //! an existing file, or any other command, keeps SQLite's own allocation:
-//! it would not fill the cache, and faulting the slots in would cost it).
-//! The slots are sized for 8 KiB pages; pages of another size, and pages
-//! beyond the slots (another connection's), come from `malloc` as before.
+//! it would not fill the cache, and SQLite's start, which writes into
+//! every slot, would fault them in for nothing). The slots are sized for
+//! 8 KiB pages; bigger pages, and pages beyond the slots (another
+//! connection's), come from `malloc` as before.
 
 /// Slots, one page each: the writer's default cache (`cache_size` -2000:
 /// 2,000 KiB, ~245 pages of 8 KiB) with room to spare, so that SQLite's
