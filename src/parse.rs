@@ -49,7 +49,6 @@
 //! Limits on nesting depth and on the length of one text run keep a hostile
 //! document in bounded memory.
 
-use std::collections::VecDeque;
 use std::io::{self, Read};
 
 use quick_xml::Reader;
@@ -61,12 +60,14 @@ mod builder;
 mod expect;
 mod fields;
 mod scan;
+mod spare;
 mod tag;
 mod text;
 pub mod tls;
 mod window;
 
 use builder::Builder;
+pub use spare::give_back;
 use tag::Tag;
 use text::Text;
 pub use window::{BlockFeed, HEADROOM};
@@ -271,7 +272,8 @@ impl<R: Read> ReportReader<R> {
     /// queue they were built into is handed out as the vector, a new one
     /// of the same room taking its place, so no record is moved on the
     /// way (moving each one into a chunk of [`read_records`] cost two
-    /// copies of its 528 bytes). With whether more may follow (`false`
+    /// copies of its 528 bytes). Give the vector back ([`give_back`]) once
+    /// its records are taken out: the next run is built into it. With whether more may follow (`false`
     /// once the last one is in the vector, which may then be empty). The
     /// same records and errors as [`next_record`]; an error comes instead
     /// of the records of that run that precede it (a caller that fails a
@@ -290,8 +292,8 @@ impl<R: Read> ReportReader<R> {
                         return Err(e);
                     }
                 }
-                let room = VecDeque::with_capacity(ready.capacity());
-                let taken = std::mem::replace(ready, room);
+                // A vector the writer gave back, if any (`spare`).
+                let taken = std::mem::replace(ready, spare::queue(ready.capacity()));
                 self.records += taken.len() as u64;
                 // O(1): a queue only pushed at its back and handed out
                 // whole starts at the front of its buffer.

@@ -52,6 +52,13 @@ pub(super) fn cmd_ingest(db: DbArgs, sa: &SettingsArgs, args: IngestArgs) -> any
     let mut opening = match &loc {
         Location::File(path) if !args.dry_run && !own.within(&args.paths) => {
             let wait = std::time::Duration::from_secs(db.busy_timeout);
+            if path.symlink_metadata().is_err() {
+                // Memory for the new file's page cache, faulted in while
+                // the file is made (`store::pagecache`). SAFETY: nothing
+                // has used SQLite in this process yet, and no other thread
+                // does: the parsing threads and the file's own start later.
+                unsafe { crate::store::reserve_page_cache() };
+            }
             ingest::Opening::start_new(path, wait, durable)
         }
         _ => None,

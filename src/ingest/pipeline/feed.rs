@@ -124,11 +124,15 @@ impl<'a> ReportRecords<'a> {
         while out.is_empty() {
             if self.last || self.ended {
                 self.ended = true;
+                // The last chunk's vector, emptied, for the next runs.
+                crate::parse::give_back(std::mem::take(out));
                 return Ok(());
             }
             match recv(self.msgs) {
                 Msg::Chunk { records, last } => {
-                    *out = records;
+                    // The chunk before, emptied by the store, is built
+                    // into again by a parsing thread (`parse::give_back`).
+                    crate::parse::give_back(std::mem::replace(out, records));
                     self.last = last;
                 }
                 Msg::Failed(e) => {
