@@ -181,7 +181,14 @@ impl Builder {
     /// [`close_to`]: Builder::close_to
     #[inline(always)]
     fn close_leaf(&mut self, tag: Tag, text: Text<'_>) -> Result<()> {
-        let value = if text.is_blank() {
+        // Set only when the value has to be decoded or unescaped: the
+        // usual one, checked as UTF-8 by the window and without an `&`,
+        // is taken as it is. Made a `Cow` on the stack and read back at
+        // once, its words were stored one at a time and loaded two at a
+        // time, which stalled on every field (perf: a seventh of the
+        // tokenizer's samples on that load; bench/round11-pars.md).
+        let decoded: Cow<'_, str>;
+        let value: &str = if text.is_blank() {
             // A record's containers store nothing of their own (only
             // their children do), and an empty value keeps no bytes.
             let container = matches!(
@@ -192,14 +199,17 @@ impl Builder {
                 self.stack.pop();
                 return Ok(());
             }
-            Cow::Borrowed("")
+            ""
+        } else if let (Some(plain), false) = (text.utf8, text.escaped) {
+            plain
         } else {
-            text.value(self.encoding)
+            decoded = text.value(self.encoding);
+            &decoded
         };
         if value.len() > MAX_RUN {
             return Err(too_long());
         }
-        self.store_field(tag, trim(&value))?;
+        self.store_field(tag, trim(value))?;
         self.stack.pop();
         Ok(())
     }
