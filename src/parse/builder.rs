@@ -223,7 +223,7 @@ impl Builder {
                 return Ok(());
             }
             ""
-        } else if let (Some(plain), false) = (text.utf8, text.escaped) {
+        } else if let (Some(plain), false) = (text.utf8, text.escaped()) {
             plain
         } else {
             decoded = text.value(self.encoding);
