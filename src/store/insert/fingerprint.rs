@@ -1,7 +1,7 @@
 //! The fingerprint of a record's auth results: the key of the map of
 //! known sets ([`AuthSets`](super::AuthSets)), which compares the sets
-//! field by field after it. It lives only in memory (never stored), so it
-//! may change between versions.
+//! field by field after it ([`same_set`]). It lives only in memory (never
+//! stored), so it may change between versions.
 
 use crate::model::{AuthResult, DkimAuthResult, Record, SpfAuthResult, Str};
 
