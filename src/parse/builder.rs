@@ -14,12 +14,35 @@ use quick_xml::Reader;
 use super::tag::{local_name, start_name, Tag};
 use super::text::{trim, Text};
 use super::{configure, ParseError, Phase, Result, MAX_DEPTH, MAX_KEPT, MAX_RUN};
-use crate::model::{DkimAuthResult, OverrideReason, Record, ReportHeader, SpfAuthResult};
+use crate::model::{
+    AuthResult, DkimAuthResult, OverrideReason, Record, ReportHeader, SpfAuthResult, Str,
+};
 
 /// The most records a thread keeps room for in its spare [`Builder::ready`]
 /// queue (~135 KiB): a chunk's worth of the usual records. A queue grown
 /// bigger (a chunk of very short records) is freed.
 const KEEP_READY: usize = 256;
+
+/// `DkimAuthResult::default()` as a constant, and [`NEW_SPF`] likewise:
+/// pushed from a constant, a new result is copied from read-only memory.
+/// Made on the stack, its texts' empty forms were stored a byte and a
+/// word at a time and loaded for the copy 16 bytes at a time, which
+/// stalled on every result (perf: a quarter of `open`'s samples;
+/// bench/round11-pars.md).
+const NEW_DKIM: DkimAuthResult = DkimAuthResult {
+    domain: Str::const_new(""),
+    selector: None,
+    result: AuthResult::Absent,
+    human_result: None,
+};
+
+/// `SpfAuthResult::default()` as a constant (see [`NEW_DKIM`]).
+const NEW_SPF: SpfAuthResult = SpfAuthResult {
+    domain: Str::const_new(""),
+    scope: None,
+    result: AuthResult::Absent,
+    human_result: None,
+};
 
 thread_local! {
     /// This thread's ready queue from its last document, empty: a new
@@ -181,7 +204,14 @@ impl Builder {
     /// [`close_to`]: Builder::close_to
     #[inline(always)]
     fn close_leaf(&mut self, tag: Tag, text: Text<'_>) -> Result<()> {
-        let value = if text.is_blank() {
+        // Set only when the value has to be decoded or unescaped: the
+        // usual one, checked as UTF-8 by the window and without an `&`,
+        // is taken as it is. Made a `Cow` on the stack and read back at
+        // once, its words were stored one at a time and loaded two at a
+        // time, which stalled on every field (perf: a seventh of the
+        // tokenizer's samples on that load; bench/round11-pars.md).
+        let decoded: Cow<'_, str>;
+        let value: &str = if text.is_blank() {
             // A record's containers store nothing of their own (only
             // their children do), and an empty value keeps no bytes.
             let container = matches!(
@@ -192,14 +222,17 @@ impl Builder {
                 self.stack.pop();
                 return Ok(());
             }
-            Cow::Borrowed("")
+            ""
+        } else if let (Some(plain), false) = (text.utf8, text.escaped()) {
+            plain
         } else {
-            text.value(self.encoding)
+            decoded = text.value(self.encoding);
+            &decoded
         };
         if value.len() > MAX_RUN {
             return Err(too_long());
         }
-        self.store_field(tag, trim(&value))?;
+        self.store_field(tag, trim(value))?;
         self.stack.pop();
         Ok(())
     }
@@ -276,13 +309,13 @@ impl Builder {
             }
             Tag::Dkim if parent == Some(Tag::AuthResults) => {
                 if let Some(r) = self.record.as_mut() {
-                    r.dkim.push(DkimAuthResult::default());
+                    r.dkim.push(NEW_DKIM);
                     self.keep(std::mem::size_of::<DkimAuthResult>())?;
                 }
             }
             Tag::Spf if parent == Some(Tag::AuthResults) => {
                 if let Some(r) = self.record.as_mut() {
-                    r.spf.push(SpfAuthResult::default());
+                    r.spf.push(NEW_SPF);
                     self.keep(std::mem::size_of::<SpfAuthResult>())?;
                 }
             }

@@ -11,30 +11,48 @@ pub(super) struct Text<'a> {
     /// buffer at a time, as checking every value took a tenth of the
     /// parsing time.
     pub(super) utf8: Option<&'a str>,
-    /// Entity and character references are to be replaced: not in CDATA,
-    /// nor in a run the window saw has no `&`.
-    pub(super) escaped: bool,
-    /// `raw` is known to be all ASCII whitespace (the window skipped it as
-    /// such); `false` says nothing.
-    pub(super) blank: bool,
+    /// [`ESCAPED`](Text::ESCAPED) and [`BLANK`](Text::BLANK), in one
+    /// word: the window makes a `Text` and moves it on, and two `bool`s
+    /// were stored as two bytes and copied as a word with the padding
+    /// behind them, a load that waited on every end tag (perf: 5 % of the
+    /// tokenizer's samples; bench/round11-pars.md).
+    flags: usize,
 }
 
 impl<'a> Text<'a> {
     pub(super) const NONE: Text<'static> = Text::new(b"", true);
 
+    /// Entity and character references are to be replaced: not in CDATA,
+    /// nor in a run the window saw has no `&`.
+    pub(super) const ESCAPED: usize = 1;
+    /// `raw` is known to be all ASCII whitespace (the window skipped it as
+    /// such); not set says nothing.
+    pub(super) const BLANK: usize = 2;
+
     pub(super) const fn new(raw: &'a [u8], escaped: bool) -> Self {
         Text {
             raw,
             utf8: None,
-            escaped,
-            blank: false,
+            flags: if escaped { Text::ESCAPED } else { 0 },
         }
+    }
+
+    /// `raw` (checked as UTF-8 when `utf8` is set) with these flags.
+    #[inline(always)]
+    pub(super) const fn with(raw: &'a [u8], utf8: Option<&'a str>, flags: usize) -> Self {
+        Text { raw, utf8, flags }
+    }
+
+    /// Whether references are to be replaced (see [`Text::ESCAPED`]).
+    #[inline(always)]
+    pub(super) fn escaped(&self) -> bool {
+        self.flags & Text::ESCAPED != 0
     }
 
     /// Whether the run is all ASCII whitespace (indentation).
     #[inline]
     pub(super) fn is_blank(&self) -> bool {
-        self.blank || self.raw.iter().all(u8::is_ascii_whitespace)
+        self.flags & Text::BLANK != 0 || self.raw.iter().all(u8::is_ascii_whitespace)
     }
 
     /// The text decoded (see [`decode`]) and unescaped.
@@ -44,7 +62,7 @@ impl<'a> Text<'a> {
             Some(s) => Cow::Borrowed(s),
             None => decode(self.raw, declared),
         };
-        if self.escaped {
+        if self.escaped() {
             unescape(decoded)
         } else {
             decoded

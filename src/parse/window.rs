@@ -316,11 +316,9 @@ impl<R: Read> Window<R> {
             },
         };
         // `escaped`: whether the run may hold a reference (an `&`).
-        let text = |a: usize, z: usize, escaped: bool| Text {
-            raw: &buf[a..z],
-            utf8: utf8.get(a - start..z - start),
-            escaped,
-            blank: false,
+        let text = |a: usize, z: usize, escaped: bool| {
+            let flags = if escaped { Text::ESCAPED } else { 0 };
+            Text::with(&buf[a..z], utf8.get(a - start..z - start), flags)
         };
         if self.dropped.wrapping_add(i as u64) == 0 {
             // quick-xml skips a UTF-8 BOM at the very start.
@@ -364,10 +362,7 @@ impl<R: Read> Window<R> {
                 None => return Ok(Pass::NeedMore),
             };
             let run = if blank {
-                Text {
-                    blank: true,
-                    ..Text::new(&buf[i..lt], true)
-                }
+                Text::with(&buf[i..lt], None, Text::ESCAPED | Text::BLANK)
             } else {
                 text(i, lt, amp)
             };
@@ -468,10 +463,7 @@ impl<R: Read> Window<R> {
                     if buf.get(j) != Some(&b'<') {
                         break;
                     }
-                    let blank = Text {
-                        blank: true,
-                        ..Text::new(&buf[i..j], true)
-                    };
+                    let blank = Text::with(&buf[i..j], None, Text::ESCAPED | Text::BLANK);
                     if buf.get(j + 1) == Some(&b'/') {
                         let innermost = b.innermost();
                         let Some((t, len)) = innermost.and_then(|t| Some((t, t.at(buf, j + 2)?)))

@@ -30,6 +30,7 @@ mod statements;
 mod tags;
 
 pub(super) use fingerprint::fingerprint;
+use fingerprint::same_set;
 pub use key::auth_key;
 pub use tags::tag_auth_sets;
 
@@ -174,9 +175,7 @@ impl AuthSets {
 
     pub(super) fn get(&self, fp: u64, r: &Record) -> Option<i64> {
         let bucket = self.ids.get(&fp)?;
-        let known = bucket
-            .iter()
-            .find(|k| k.dkim[..] == r.dkim[..] && k.spf[..] == r.spf[..])?;
+        let known = bucket.iter().find(|k| same_set(&k.dkim, &k.spf, r))?;
         Some(known.id)
     }
 

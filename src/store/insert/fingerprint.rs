@@ -1,9 +1,9 @@
 //! The fingerprint of a record's auth results: the key of the map of
 //! known sets ([`AuthSets`](super::AuthSets)), which compares the sets
-//! field by field after it. It lives only in memory (never stored), so it
-//! may change between versions.
+//! field by field after it ([`same_set`]). It lives only in memory (never
+//! stored), so it may change between versions.
 
-use crate::model::{AuthResult, Record};
+use crate::model::{AuthResult, DkimAuthResult, Record, SpfAuthResult, Str};
 
 /// A 64-bit hash of every field of `r`'s auth results, for the map of
 /// known sets (equality is checked field by field after it). Eight bytes
@@ -114,11 +114,65 @@ fn short(b: &[u8]) -> u64 {
     }
 }
 
+/// Whether a known set (`dkim`, `spf`) holds exactly `r`'s results: the
+/// comparison after the fingerprint, field by field as `==` compares
+/// them, with texts of up to 16 bytes compared as the words
+/// [`fingerprint`] reads rather than by a call to `memcmp` each (most of
+/// a parsing thread's lookup of a set; bench/round11-pars.md).
+pub(crate) fn same_set(dkim: &[DkimAuthResult], spf: &[SpfAuthResult], r: &Record) -> bool {
+    dkim.len() == r.dkim.len()
+        && spf.len() == r.spf.len()
+        && dkim.iter().zip(&r.dkim).all(|(a, b)| {
+            same(&a.domain, &b.domain)
+                && same_opt(&a.selector, &b.selector)
+                && same_result(&a.result, &b.result)
+                && same_opt(&a.human_result, &b.human_result)
+        })
+        && spf.iter().zip(&r.spf).all(|(a, b)| {
+            same(&a.domain, &b.domain)
+                && same_opt(&a.scope, &b.scope)
+                && same_result(&a.result, &b.result)
+                && same_opt(&a.human_result, &b.human_result)
+        })
+}
+
+#[inline]
+fn same_result(a: &AuthResult, b: &AuthResult) -> bool {
+    match (a, b) {
+        (AuthResult::Other(a), AuthResult::Other(b)) => same(a, b),
+        _ => a == b,
+    }
+}
+
+#[inline]
+fn same_opt(a: &Option<Str>, b: &Option<Str>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => same(a, b),
+        (None, None) => true,
+        _ => false,
+    }
+}
+
+/// `a == b`, texts of up to 16 bytes without a call.
+#[inline]
+fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    match n {
+        0 => true,
+        1..=7 => short(a) == short(b),
+        8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
+        _ => a == b,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::tests::with_dkim;
     use super::*;
-    use crate::model::{AuthResult, SpfAuthResult};
 
     #[test]
     fn every_byte_of_a_short_tail_counts() {
@@ -131,6 +185,59 @@ mod tests {
             }
         }
         assert_eq!(word(b"abcdefgh", 0), u64::from_le_bytes(*b"abcdefgh"));
+    }
+
+    #[test]
+    fn sets_are_the_same_exactly_when_equal() {
+        let texts = [
+            "",
+            "a",
+            "b",
+            "ab",
+            "abc",
+            "abd",
+            "abcd",
+            "abce",
+            "abcdefg",
+            "abcdefh",
+            "abcdefgh",
+            "abcdefgi",
+            "abcdefghijklmnop",
+            "abcdefghijklmnoq",
+            "bbcdefghijklmnop",
+            "abcdefgxijklmnop",
+            "abcdefghijklmnopq",
+            "abcdefghijklmnopr",
+            "xbcdefghijklmnopq",
+        ];
+        for a in texts {
+            for b in texts {
+                assert_eq!(same(a, b), a == b, "{a:?} {b:?}");
+            }
+        }
+        let mut sets = Vec::new();
+        for domain in ["a.example", "b.example", "example-of-more-than-16.example"] {
+            for selector in [None, Some("s1"), Some("s2")] {
+                for result in [AuthResult::Pass, AuthResult::Other("x".into())] {
+                    let mut r = with_dkim(domain);
+                    r.dkim[0].selector = selector.map(Str::from);
+                    r.dkim[0].result = result.clone();
+                    sets.push(r.clone());
+                    r.spf.push(SpfAuthResult {
+                        domain: domain.into(),
+                        result,
+                        ..SpfAuthResult::default()
+                    });
+                    sets.push(r);
+                }
+            }
+        }
+        for a in &sets {
+            for b in &sets {
+                let want = a.dkim == b.dkim && a.spf == b.spf;
+                assert_eq!(same_set(&a.dkim, &a.spf, b), want, "{a:?} {b:?}");
+            }
+        }
     }
 
     #[test]
