@@ -139,7 +139,7 @@ fn mapped(a: [u8; 4]) -> [u8; 16] {
 /// Four octets of 1-3 decimal digits, no leading zero, at most 255,
 /// separated by dots; `None` for anything else. One pass over the bytes,
 /// each a digit or a dot (a loop per octet with its bounds checks cost
-/// about twice as much; bench/round11-pars.md).
+/// about twice as much; bench/README.md, eleventh round).
 fn v4(s: &[u8]) -> Option<[u8; 4]> {
     if !(7..=15).contains(&s.len()) {
         return None;

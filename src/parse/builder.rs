@@ -28,7 +28,7 @@ const KEEP_READY: usize = 256;
 /// Made on the stack, its texts' empty forms were stored a byte and a
 /// word at a time and loaded for the copy 16 bytes at a time, which
 /// stalled on every result (perf: a quarter of `open`'s samples;
-/// bench/round11-pars.md).
+/// bench/README.md, eleventh round).
 const NEW_DKIM: DkimAuthResult = DkimAuthResult {
     domain: Str::const_new(""),
     selector: None,
@@ -209,7 +209,7 @@ impl Builder {
         // is taken as it is. Made a `Cow` on the stack and read back at
         // once, its words were stored one at a time and loaded two at a
         // time, which stalled on every field (perf: a seventh of the
-        // tokenizer's samples on that load; bench/round11-pars.md).
+        // tokenizer's samples on that load; bench/README.md, eleventh round).
         let decoded: Cow<'_, str>;
         let value: &str = if text.is_blank() {
             // A record's containers store nothing of their own (only

@@ -153,7 +153,7 @@ fn some(s: &str) -> Option<Str> {
 /// The usual value is made where the caller wants it: a copy made on the
 /// stack, changed in place and then returned, was stored in pieces and
 /// loaded two words at a time, a stall on every field (perf: half of this
-/// function's samples; bench/round11-pars.md).
+/// function's samples; bench/README.md, eleventh round).
 fn lower(v: &str) -> Str {
     if !has_upper(v.as_bytes()) {
         return Str::from(v);

@@ -6,7 +6,7 @@
 //! Without it every run went into a new allocation that the writer freed
 //! on its own thread: the allocator then gave the parsing threads fresh
 //! pages, whose first touch (a record's `push_back`) is a page fault, ~30 %
-//! of item 1's faults (bench/round11-mem.md). A vector kept here stays
+//! of item 1's faults (bench/README.md, eleventh round). A vector kept here stays
 //! touched. The pool is bounded (64 vectors of at most 512 records), and
 //! it never holds more vectors than were in flight at once before: a
 //! vector is taken from it before a new one is made. Item 2's peak RSS
@@ -23,7 +23,7 @@ use crate::model::Record;
 /// at once (a vector is taken from it before a new one is made); 16 was
 /// too few for item 1: the parse-ahead shrinks from 64 inputs to 32 once
 /// the new file is made, and what it gave back then was freed (104 of 276
-/// runs reused, against 216 with 64; bench/round11-mem.md).
+/// runs reused, against 216 with 64; bench/README.md, eleventh round).
 const KEEP: usize = 64;
 /// The most records a kept vector may have room for (~270 KiB): the runs
 /// of item 2's 64 KiB blocks (~420 records) fit; a vector grown bigger is

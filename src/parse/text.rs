@@ -15,7 +15,7 @@ pub(super) struct Text<'a> {
     /// word: the window makes a `Text` and moves it on, and two `bool`s
     /// were stored as two bytes and copied as a word with the padding
     /// behind them, a load that waited on every end tag (perf: 5 % of the
-    /// tokenizer's samples; bench/round11-pars.md).
+    /// tokenizer's samples; bench/README.md, eleventh round).
     flags: usize,
 }
 

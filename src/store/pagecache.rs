@@ -7,7 +7,7 @@
 //! as the writer first needs it: fresh heap, touched first by the writer
 //! (the allocator's chunk header, then the page zeroed for a new B-tree
 //! page), a page fault per 4 KiB. On item 1 that was ~500 of the writer's
-//! ~1,200 faults (bench/round11-mem.md). Here the slots are made present by
+//! ~1,200 faults (bench/README.md, eleventh round). Here the slots are made present by
 //! one `madvise(MADV_POPULATE_WRITE)` (no fault each, ~0.6 ms for the
 //! 2.3 MB) while the parsing threads start on the first inputs and the
 //! writer has not begun, and SQLite finds them ready.

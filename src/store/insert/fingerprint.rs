@@ -118,7 +118,7 @@ fn short(b: &[u8]) -> u64 {
 /// comparison after the fingerprint, field by field as `==` compares
 /// them, with texts of up to 16 bytes compared as the words
 /// [`fingerprint`] reads rather than by a call to `memcmp` each (most of
-/// a parsing thread's lookup of a set; bench/round11-pars.md).
+/// a parsing thread's lookup of a set; bench/README.md, eleventh round).
 pub(crate) fn same_set(dkim: &[DkimAuthResult], spf: &[SpfAuthResult], r: &Record) -> bool {
     dkim.len() == r.dkim.len()
         && spf.len() == r.spf.len()
