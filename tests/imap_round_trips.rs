@@ -80,7 +80,7 @@ fn a_thousand_messages_in_batches_of_200_take_a_handful_of_commands() {
     );
     assert_eq!(search, 1, "{commands:#?}");
     assert_eq!(fetch, 5, "one FETCH per batch of 200: {commands:#?}");
-    // One STORE per commit group of 200 reports (or 250 ms), never one per
+    // One STORE per commit group of 100 reports (or 250 ms), never one per
     // message: 1,000 messages, at most a few dozen.
     assert!((1..=40).contains(&store), "{store} STOREs: {commands:#?}");
     assert!(commands.len() < 60, "{commands:#?}");

@@ -131,7 +131,7 @@ impl Store {
         }
     }
 
-    /// Commits the open group if it holds 200 reports or 20,000 records, or
+    /// Commits the open group if it holds 100 reports or 20,000 records, or
     /// began 250 ms ago. Returns whether everything stored so far is
     /// committed.
     pub fn commit_due(&mut self) -> Result<bool, DbError> {

@@ -3,7 +3,7 @@
 //! buffered across the reports of the open transaction and loaded in one
 //! go ([`Loader::flush`]): the auth-result sets not seen before in one
 //! statement, the records in one binary COPY, the rest in one statement.
-//! A group of 200 reports of 100 records thus costs a handful of round
+//! A group of 100 reports of 100 records thus costs a handful of round
 //! trips to the server, not several per report (each a wait for the
 //! server process to be scheduled: on a busy machine they were most of
 //! the time, see bench/README.md).
