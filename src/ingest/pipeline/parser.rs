@@ -30,9 +30,9 @@ use crate::store::{hash_kept, KeptSha, Known, Lookup, LookupOpener};
 pub(super) fn parse_inputs(
     jobs: &Mutex<Receiver<Job>>,
     limits: &Limits,
-    mut opener: Option<LookupOpener>,
+    opener: Option<LookupOpener>,
 ) {
-    let mut known: Option<Lookup> = opener.take().and_then(LookupOpener::open);
+    let known: Option<Lookup> = opener.and_then(LookupOpener::open);
     let mut lowered = false;
     loop {
         let Ok(jobs) = jobs.lock() else {
@@ -53,16 +53,12 @@ pub(super) fn parse_inputs(
         let Ok(Job { input, answer }) = job else {
             return;
         };
-        if let Some(opener) = opener.take() {
-            known = opener.open();
-        }
-        let known = known.as_ref();
         let mut out = ToWriter {
             out: &answer,
             batch: Vec::new(),
             records: 0,
         };
-        if parse_input(input, &mut out, limits, known).is_err() || out.flush().is_err() {
+        if parse_input(input, &mut out, limits, known.as_ref()).is_err() || out.flush().is_err() {
             return;
         }
         if !lowered {
