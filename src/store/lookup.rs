@@ -250,17 +250,7 @@ mod tests {
             lookup.known(&header, &stored, &KeptSha::new()).unwrap(),
             Known::Absent
         );
-        let mut reader = ReportReader::new(stored.reader(&limits));
-        let h = reader.header().unwrap();
-        let mut records = Vec::new();
-        reader.read_records(&mut records, 100).unwrap();
-        let mut once = Some(records);
-        store
-            .store_parsed(&stored, &limits, "r", h, &mut |out| {
-                *out = once.take().unwrap_or_default();
-                Ok(())
-            })
-            .unwrap();
+        store_payload(&mut store, &stored);
         let plain = payload(report_xml(&spec).into_bytes(), false);
         assert_eq!(
             lookup.known(&header, &stored, &KeptSha::new()).unwrap(),
@@ -288,26 +278,30 @@ mod tests {
         );
     }
 
-    /// Stores the report of `seed` (5 records) from its gzip bytes; returns
-    /// its header and payload.
-    fn store_gz(store: &mut Store, seed: u64) -> (ReportHeader, Payload) {
-        let mut gz = Vec::new();
-        write_gz(&ReportSpec::new(seed, 5), &mut gz).unwrap();
+    /// Stores the report in `p`; returns its header.
+    fn store_payload(store: &mut Store, p: &Payload) -> ReportHeader {
         let limits = Limits::default();
-        let p = payload(gz, true);
         let mut reader = ReportReader::new(p.reader(&limits));
         let h = reader.header().unwrap();
         let mut records = Vec::new();
         reader.read_records(&mut records, 100).unwrap();
         let mut once = Some(records);
         store
-            .store_parsed(&p, &limits, "r", h.clone(), &mut |out| {
+            .store_parsed(p, &limits, "r", h.clone(), &mut |out| {
                 *out = once.take().unwrap_or_default();
                 Ok(())
             })
             .unwrap();
-        drop(reader);
-        (h, p)
+        h
+    }
+
+    /// Stores the report of `seed` (5 records) from its gzip bytes; returns
+    /// its header and payload.
+    fn store_gz(store: &mut Store, seed: u64) -> (ReportHeader, Payload) {
+        let mut gz = Vec::new();
+        write_gz(&ReportSpec::new(seed, 5), &mut gz).unwrap();
+        let p = payload(gz, true);
+        (store_payload(store, &p), p)
     }
 
     /// Lookups that find reports stored share one snapshot, which a lookup

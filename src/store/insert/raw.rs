@@ -1,6 +1,6 @@
 //! A prepared statement of our own whose text and blob values are bound
-//! without copies (`SQLITE_STATIC`): with `walckpt.rs`'s WAL hook, the
-//! project's only `unsafe`.
+//! without copies (`SQLITE_STATIC`), one of the project's few `unsafe`
+//! sites (each says why it is sound where it stands).
 //!
 //! rusqlite binds every text and blob as `SQLITE_TRANSIENT`: SQLite
 //! allocates, copies and later frees each value, and a cached statement
