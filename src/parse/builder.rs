@@ -5,7 +5,6 @@
 //! kept-bytes caps. Where a finished field's value goes is `fields`.
 
 use std::borrow::Cow;
-use std::cell::Cell;
 use std::collections::VecDeque;
 
 use quick_xml::events::Event;
@@ -17,11 +16,6 @@ use super::{configure, ParseError, Phase, Result, MAX_DEPTH, MAX_KEPT, MAX_RUN};
 use crate::model::{
     AuthResult, DkimAuthResult, OverrideReason, Record, ReportHeader, SpfAuthResult, Str,
 };
-
-/// The most records a thread keeps room for in its spare [`Builder::ready`]
-/// queue (~135 KiB): a chunk's worth of the usual records. A queue grown
-/// bigger (a chunk of very short records) is freed.
-const KEEP_READY: usize = 256;
 
 /// `DkimAuthResult::default()` as a constant, and [`NEW_SPF`] likewise:
 /// pushed from a constant, a new result is copied from read-only memory.
@@ -43,14 +37,6 @@ const NEW_SPF: SpfAuthResult = SpfAuthResult {
     result: AuthResult::Absent,
     human_result: None,
 };
-
-thread_local! {
-    /// This thread's ready queue from its last document, empty: a new
-    /// queue grew 4, 8, .., 128 records for every report, copying the
-    /// records at each step (7.5 M instructions of a parsing thread's 125 M
-    /// on 100 reports of 100 records).
-    static SPARE_READY: Cell<VecDeque<Record>> = const { Cell::new(VecDeque::new()) };
-}
 
 /// Builds the header and the records from the document's events: the
 /// element stack, the text of the current field, what was seen.
@@ -84,13 +70,13 @@ pub(super) struct Builder {
 }
 
 impl Drop for Builder {
+    /// The ready queue goes back to the pool of record vectors
+    /// ([`spare`](super::spare)) for the next document's: a new queue grew
+    /// 4, 8, .., 128 records for every report, copying the records at each
+    /// step (7.5 M instructions of a parsing thread's 125 M on 100 reports
+    /// of 100 records).
     fn drop(&mut self) {
-        if self.ready.capacity() <= KEEP_READY {
-            let mut ready = std::mem::take(&mut self.ready);
-            ready.clear();
-            // A thread being torn down has no spare left to fill.
-            let _ = SPARE_READY.try_with(|s| s.set(ready));
-        }
+        super::spare::give_back(Vec::from(std::mem::take(&mut self.ready)));
     }
 }
 
@@ -107,7 +93,7 @@ impl Builder {
             seen_end: false,
             header: ReportHeader::default(),
             record: None,
-            ready: SPARE_READY.try_with(Cell::take).unwrap_or_default(),
+            ready: super::spare::queue(0),
             closing: None,
             completed: 0,
             kept: 0,

@@ -1,7 +1,9 @@
 //! Record vectors given back for reuse: the pipeline's writer hands each
 //! run of records ([`ReportReader::take_ready`]) back here once it has
 //! stored them, emptied, and a parsing thread builds its next run into one
-//! of them rather than into new memory.
+//! of them rather than into new memory. A document's builder takes its
+//! first queue from here too, and gives it back when the document is done
+//! (`Builder`'s `Drop`).
 //!
 //! Without it every run went into a new allocation that the writer freed
 //! on its own thread: the allocator then gave the parsing threads fresh
