@@ -22,13 +22,12 @@
 //! killed in the millisecond between making the private file and
 //! unlinking it leaves that file behind; it is never read.
 //!
-//! Once linked and opened, the file's WAL is begun at once ([`start_wal`]):
-//! the first commit into a new WAL syncs its header and its directory
-//! entry, and that first commit was the writer's first group of reports,
-//! which then slept 3-7 ms while the parsing threads ran out of work
-//! (bench/README.md, seventh round). Begun at open, on the thread that
-//! makes the file while the first inputs are parsed (`ingest::opening`),
-//! the same two syncs are off the writer's path.
+//! Once linked and opened, the file's WAL is begun at once ([`start_wal`]),
+//! on the thread that makes the file while the first inputs are parsed
+//! (`ingest::opening`), and without the two syncs (its header, its
+//! directory entry) SQLite's first commit into a new WAL would make: the
+//! writer waits for this file, and those syncs took 1-3 ms of a 35 ms
+//! run (bench/README.md, twelfth round).
 
 use std::ffi::OsString;
 use std::fs;
@@ -62,12 +61,24 @@ pub(super) fn create(path: &Path) -> bool {
 
 /// Begins the WAL of a file [`create`] made: one commit that rewrites the
 /// header page as it is (`user_version` set to what it holds), which
-/// creates the `-wal` file and syncs its header and directory entry, as
-/// the first commit into a new WAL does with `synchronous = NORMAL`. The
-/// writer's first group then finds the WAL begun and syncs nothing more;
-/// what is stored and how durable it is do not change.
+/// creates the `-wal` file and writes its header.
+///
+/// That commit runs with `synchronous = OFF`, so it does not sync the
+/// header as SQLite's first commit into a WAL otherwise does: that sync
+/// (1-3 ms, and the writer waits for this file) guards a WAL being
+/// *restarted*, whose old frames could be replayed under a new header;
+/// a new `-wal` has no old frames. Nothing stored is less durable: a
+/// commit under `synchronous = NORMAL` syncs nothing, so until the first
+/// checkpoint syncs the WAL (header and all) a power cut can lose every
+/// frame whether the header was synced or not; the database file itself
+/// was synced whole before its link. The WAL's directory entry is synced
+/// with the WAL's first sync instead (SQLite syncs a new WAL's folder
+/// then), before any checkpoint copies a frame into the file, and at
+/// once by the first commit under `synchronous = FULL`.
 pub(super) fn start_wal(conn: &Connection) -> rusqlite::Result<()> {
-    conn.pragma_update(None, "user_version", VERSION)
+    conn.pragma_update(None, "synchronous", "OFF")?;
+    conn.pragma_update(None, "user_version", VERSION)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
 }
 
 /// `path` with `suffix` appended to its file name (`x.sqlite-wal`).
