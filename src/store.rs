@@ -124,7 +124,7 @@ pub use insert::tag_auth_sets;
 use insert::{AuthSets, Inserter};
 pub use lookup::{Known, Lookup, LookupOpener};
 pub use netfacts::IpFacts;
-pub use pagecache::{fault_in as fault_in_page_cache, reserve as reserve_page_cache};
+pub use pagecache::reserve as reserve_page_cache;
 pub use quarantine::{inflate_to, Dropped, Quarantined};
 pub use rebuild::Rebuilt;
 pub use report_ips::ip_hash;

@@ -38,11 +38,9 @@ impl Opening {
         let thread = std::thread::Builder::new()
             .name("dmarcdb-open".into())
             .spawn(move || {
-                // The page cache's memory, if the command set it aside,
-                // faulted in here rather than page by page by the writer
-                // (`store::pagecache`); before SQLite starts, which writes
-                // into every slot of it.
-                crate::store::fault_in_page_cache();
+                // Also faults in the page cache's memory, if the command
+                // set it aside, here rather than page by page by the
+                // writer (`store::newfile`, `store::pagecache`).
                 let store = Store::open_waiting(&at, busy_timeout)?;
                 if durable {
                     store.set_durable(true)?;

@@ -9,10 +9,14 @@
 //! Here the schema is written into a private file next to `path`
 //! (`<name>-new.<pid>`, mode 0600) with neither journal nor sync — nobody
 //! else knows that file, and a half-made one is simply thrown away — and
-//! switched to WAL there; one disk sync makes it durable, and a hard link
-//! gives it its name only then, so the name never stands for a half-made
-//! file, even after a power cut: the link is either there, with all of
-//! the file behind it, or not (and the next run makes the file again).
+//! switched to WAL there; in fact its bytes are written in one go from
+//! the image of that empty file ([`image`]), which SQLite built the same
+//! way when the test wrote it, and only built with SQLite here when the
+//! image is not of this schema and SQLite. One disk sync makes the file
+//! durable, and a hard link gives it its name only then, so the name never
+//! stands for a half-made file, even after a power cut: the link is either
+//! there, with all of the file behind it, or not (and the next run makes
+//! the file again).
 //! The link fails if the name exists, so two runs making the same file at
 //! once keep whichever linked first, and no file is ever replaced.
 //!
@@ -31,11 +35,14 @@
 
 use std::ffi::OsString;
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
 use super::sqlite::{SCHEMA, VERSION};
+
+mod image;
 
 /// Makes a new database at `path` with the current schema, in WAL mode.
 /// Returns whether it did; `false` leaves `path` as it was.
@@ -51,12 +58,50 @@ pub(super) fn create(path: &Path) -> bool {
         return false;
     }
     let temp = aside(path, &format!("-new.{}", std::process::id()));
-    let linked = private(&temp).is_ok()
-        && build(&temp).is_ok()
-        && fs::File::open(&temp).and_then(|f| f.sync_all()).is_ok()
-        && fs::hard_link(&temp, path).is_ok();
+    let linked = make(&temp) && fs::hard_link(&temp, path).is_ok();
     let _ = fs::remove_file(&temp);
     linked
+}
+
+/// Makes `temp` whole and synced: from the image of an empty file when
+/// there is one for this schema and SQLite ([`image`]), else built with
+/// SQLite. SQLite's page cache, if the command set one aside, is faulted
+/// in meanwhile (`store::pagecache`): before SQLite starts, and while the
+/// disk writes the new file, which the sync then waits less for.
+fn make(temp: &Path) -> bool {
+    match image::file() {
+        Some(bytes) => {
+            let Ok(mut file) = private(temp) else {
+                return false;
+            };
+            if file.write_all(&bytes).is_err() {
+                return false;
+            }
+            start_writeback(&file);
+            super::pagecache::fault_in();
+            file.sync_all().is_ok()
+        }
+        None => {
+            super::pagecache::fault_in();
+            private(temp).is_ok()
+                && build(temp).is_ok()
+                && fs::File::open(temp).and_then(|f| f.sync_all()).is_ok()
+        }
+    }
+}
+
+/// Asks the kernel to start writing `file` to disk now, without waiting
+/// (Linux's `sync_file_range`); the sync that follows still waits for all
+/// of it and for the file's metadata. Elsewhere: nothing.
+fn start_writeback(file: &fs::File) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: an open descriptor of ours; the call only schedules I/O.
+        unsafe { libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = file;
 }
 
 /// Begins the WAL of a file [`create`] made: one commit that rewrites the
@@ -89,8 +134,8 @@ fn aside(path: &Path, suffix: &str) -> PathBuf {
 }
 
 /// Creates `temp` readable by its owner only (as the database will be:
-/// the link keeps the mode); fails if it exists.
-fn private(temp: &Path) -> std::io::Result<()> {
+/// the link keeps the mode), open for writing; fails if it exists.
+fn private(temp: &Path) -> std::io::Result<fs::File> {
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -98,7 +143,7 @@ fn private(temp: &Path) -> std::io::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    options.open(temp).map(drop)
+    options.open(temp)
 }
 
 /// The schema, written straight into `temp` (no journal, no sync), and
@@ -170,6 +215,35 @@ mod tests {
         drop(Lite::open_waiting(&ordinary, std::time::Duration::from_secs(5)).unwrap());
         assert_eq!(schema_of(&path), schema_of(&ordinary));
         assert!(!schema_of(&path).is_empty());
+    }
+
+    /// The image of an empty file is what SQLite makes from the schema,
+    /// byte for byte; written again with `DMARCDB_WRITE_IMAGE=1`.
+    #[test]
+    fn the_image_is_the_file_sqlite_makes() {
+        let dir = tempfile::tempdir().unwrap();
+        let temp = dir.path().join("built");
+        private(&temp).unwrap();
+        build(&temp).unwrap();
+        let built = fs::read(&temp).unwrap();
+        let fresh = image::encode(&built);
+        let kept = concat!(env!("CARGO_MANIFEST_DIR"), "/src/store/newfile/empty.img");
+        if fs::read(kept).unwrap() != fresh {
+            if std::env::var_os("DMARCDB_WRITE_IMAGE").is_some() {
+                fs::write(kept, &fresh).unwrap();
+                panic!("{kept} written again: build and run the tests again");
+            }
+            panic!(
+                "{kept} is not the empty file this SQLite makes from schema.sql: \
+                 write it again with `DMARCDB_WRITE_IMAGE=1 cargo test --lib newfile`"
+            );
+        }
+        assert_eq!(image::file().as_deref(), Some(&built[..]));
+
+        // And `create` writes exactly that.
+        let path = dir.path().join("new.sqlite");
+        assert!(create(&path));
+        assert_eq!(fs::read(&path).unwrap(), built);
     }
 
     #[test]

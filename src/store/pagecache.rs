@@ -1,7 +1,7 @@
 //! SQLite's page cache for a database file this run makes: memory set
 //! aside for it before SQLite starts (`SQLITE_CONFIG_PAGECACHE`) and
 //! faulted in all at once by the thread that makes the file, before that
-//! thread first calls SQLite (`ingest::opening`).
+//! thread first calls SQLite (`store::newfile`, on `ingest::opening`'s thread).
 //!
 //! Otherwise SQLite takes each page of its cache from glibc's `malloc`
 //! as the writer first needs it: fresh heap, touched first by the writer
