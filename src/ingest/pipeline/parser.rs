@@ -198,7 +198,7 @@ fn parse_from(
     let header = reader.header();
     reader.set_chunk(chunk);
     let stored = match (&header, known) {
-        (Ok(h), Some(db)) => db.known(h, payload, sha).unwrap_or(Known::Absent),
+        (Ok(h), Some(db)) => db.known(h, payload).unwrap_or(Known::Absent),
         _ => Known::Absent,
     };
     let more = header.is_ok() && stored == Known::Absent;
