@@ -120,6 +120,14 @@ pub(super) fn by_key<T>(
 }
 
 impl LookupOpener {
+    /// Whether one such lookup may serve several threads in turn: a
+    /// SQLite file's answers in microseconds, where a connection of each
+    /// thread's own reads the schema and maps the file again; a
+    /// PostgreSQL lookup waits for the server.
+    pub fn shareable(&self) -> bool {
+        matches!(self, LookupOpener::Sqlite(_))
+    }
+
     /// The [`Lookup`]; `None` when the connection cannot be opened (then
     /// everything is parsed).
     pub fn open(self) -> Option<Lookup> {
