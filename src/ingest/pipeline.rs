@@ -177,14 +177,15 @@ pub(super) fn drive<'s>(
     // Room for every input handed out: sending a job never blocks.
     let (jobs, to_parse) = mpsc::sync_channel(OPENING_AHEAD);
     let to_parse = &Mutex::new(to_parse);
+    let shared = &lookups::Shared::default();
     std::thread::scope(|scope| {
         for _ in 0..parsers {
             // Only a hint (see the module doc): without it, everything is
             // parsed. A store still being made holds nothing to find.
-            let known = match sink {
+            let known = shared.opener(match sink {
                 Sink::Store(store) => store.lookup_opener(),
                 Sink::Nowhere => None,
-            };
+            });
             scope.spawn(move || parser::parse_inputs(to_parse, limits, known));
         }
         let mut w = Writer {
@@ -429,6 +430,7 @@ enum Outcome {
 mod ahead;
 mod feed;
 mod inflate;
+mod lookups;
 mod other;
 mod parser;
 mod priority;

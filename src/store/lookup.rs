@@ -17,10 +17,9 @@
 //! eleventh round). A snapshot older than the writer's last commit only
 //! misses reports this run stored since, which the writer then finds.
 
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use rusqlite::{params, Connection, OpenFlags, ToSql};
 
 use super::sqlite::Lite;
-use super::write::{hash_kept, KeptSha};
 use super::DbError;
 use crate::extract::Payload;
 use crate::model::ReportHeader;
@@ -85,35 +84,50 @@ macro_rules! key_sql {
 }
 pub(super) use key_sql;
 
-/// The lookup's one statement: the digest kept with a report of this
-/// identity key (NULL if it has no bytes kept; no row if there is none).
-const KNOWN_SQL: &str =
-    key_sql!("SELECT b.sha256 FROM report r LEFT JOIN report_blob b ON b.report = r.id");
+/// The lookup's one statement: the bytes kept with a report of this
+/// identity key if they are as long as `?6` (NULL if they are not, or it
+/// has none kept; no row if there is no such report). Their length is
+/// read from the row's header, so bytes of another length are not read.
+const KNOWN_SQL: &str = key_sql!(
+    "SELECT CASE WHEN length(b.gzip) = ?6 THEN b.gzip END
+     FROM report r LEFT JOIN report_blob b ON b.report = r.id"
+);
 
-/// The row of `sql` (made by [`key_sql!`]) for `header`'s identity key,
-/// read by `row`.
+/// The row of `sql` (made by [`key_sql!`]) for `header`'s identity key
+/// (and `more`, bound from `?6` on), read by `row`.
 pub(super) fn by_key<T>(
     conn: &Connection,
     sql: &str,
     header: &ReportHeader,
+    more: &[&dyn ToSql],
     row: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
 ) -> rusqlite::Result<Option<T>> {
     let k = header.key();
-    conn.prepare_cached(sql)?
-        .query_row(
-            params![
-                k.org_name,
-                k.report_id,
-                k.policy_domain,
-                k.date_begin,
-                k.date_end
-            ],
-            row,
-        )
-        .optional()
+    let key = params![
+        k.org_name,
+        k.report_id,
+        k.policy_domain,
+        k.date_begin,
+        k.date_end
+    ];
+    let mut stmt = conn.prepare_cached(sql)?;
+    for (i, value) in key.iter().chain(more).enumerate() {
+        stmt.raw_bind_parameter(i + 1, value)?;
+    }
+    let mut rows = stmt.raw_query();
+    let found = rows.next()?.map(row).transpose();
+    found
 }
 
 impl LookupOpener {
+    /// Whether one such lookup may serve several threads in turn: a
+    /// SQLite file's answers in microseconds, where a connection of each
+    /// thread's own reads the schema and maps the file again; a
+    /// PostgreSQL lookup waits for the server.
+    pub fn shareable(&self) -> bool {
+        matches!(self, LookupOpener::Sqlite(_))
+    }
+
     /// The [`Lookup`]; `None` when the connection cannot be opened (then
     /// everything is parsed).
     pub fn open(self) -> Option<Lookup> {
@@ -169,17 +183,13 @@ impl Lookup {
     }
 
     /// Whether a report with `header`'s identity key is committed, and
-    /// whether it was kept from `payload`'s very bytes (told from the
-    /// digest of a gzip payload, as `variant::settle` tells it; PostgreSQL
-    /// answers [`Known::Stored`] then, and its writer settles). The digest
-    /// is made into `sha` ([`hash_kept`]), so the writer does not make it
-    /// again for a copy it settles.
-    pub fn known(
-        &self,
-        header: &ReportHeader,
-        payload: &Payload,
-        sha: &KeptSha,
-    ) -> Result<Known, DbError> {
+    /// whether it was kept from `payload`'s very bytes: a gzip payload
+    /// equal, byte for byte, to the kept bytes (whose digest
+    /// `variant::settle` compares, so it would find the same; comparing
+    /// the bytes in place costs less than the digest, which a duplicate
+    /// does not need; bench/README.md, twelfth round). PostgreSQL answers
+    /// [`Known::Stored`] then, and its writer settles.
+    pub fn known(&self, header: &ReportHeader, payload: &Payload) -> Result<Known, DbError> {
         let conn = match &self.conn {
             Handle::Sqlite(conn) => conn,
             Handle::Postgres(client) => {
@@ -192,28 +202,31 @@ impl Lookup {
             conn.prepare_cached("BEGIN")?.execute([])?;
         }
         self.in_read.set(self.in_read.get() + 1);
-        let found = by_key(conn, KNOWN_SQL, header, |r| r.get::<_, Option<Vec<u8>>>(0));
+        // Only a gzip payload is kept as it came: -1 matches no length.
+        let len = if payload.gzip {
+            i64::try_from(payload.data.len()).unwrap_or(-1)
+        } else {
+            -1
+        };
+        // Compared where SQLite holds them (the mapped page).
+        let found = by_key(conn, KNOWN_SQL, header, &[&len], |r| {
+            Ok(r.get_ref(0)?.as_blob_or_null()? == Some(&payload.data[..]))
+        });
         // Records are parsed next, or the read served its share.
         if !matches!(found, Ok(Some(_))) || self.in_read.get() >= LOOKUPS_PER_READ {
             self.rest();
         }
         Ok(match found? {
             None => Known::Absent,
-            Some(Some(digest)) => {
-                hash_kept(payload, sha);
-                match sha.get() {
-                    Some(made) if made[..] == digest[..] => Known::SameBytes,
-                    _ => Known::Stored,
-                }
-            }
-            Some(_) => Known::Stored,
+            Some(true) => Known::SameBytes,
+            Some(false) => Known::Stored,
         })
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{KeptSha, Known, Lite};
+    use super::{Known, Lite};
     use crate::extract::{Limits, Payload, PayloadKind};
     use crate::generate::{report_xml, write_gz, ReportSpec};
     use crate::model::ReportHeader;
@@ -246,36 +259,21 @@ mod tests {
         drop(Store::open(&path).unwrap());
         let mut store = Store::open(&path).unwrap();
         let lookup = store.lookup_opener().unwrap().open().unwrap();
-        assert_eq!(
-            lookup.known(&header, &stored, &KeptSha::new()).unwrap(),
-            Known::Absent
-        );
+        assert_eq!(lookup.known(&header, &stored).unwrap(), Known::Absent);
         store_payload(&mut store, &stored);
         let plain = payload(report_xml(&spec).into_bytes(), false);
-        assert_eq!(
-            lookup.known(&header, &stored, &KeptSha::new()).unwrap(),
-            Known::SameBytes
-        );
-        assert_eq!(
-            lookup.known(&header, &plain, &KeptSha::new()).unwrap(),
-            Known::Stored
-        );
+        assert_eq!(lookup.known(&header, &stored).unwrap(), Known::SameBytes);
+        assert_eq!(lookup.known(&header, &plain).unwrap(), Known::Stored);
         let mut other = gz.clone();
         other[9] ^= 1; // the OS byte of the gzip header: same XML
         let other = payload(other, true);
-        assert_eq!(
-            lookup.known(&header, &other, &KeptSha::new()).unwrap(),
-            Known::Stored
-        );
+        assert_eq!(lookup.known(&header, &other).unwrap(), Known::Stored);
         let absent = ReportSpec::new(2, 5);
         let h2 =
             ReportReader::new(payload(report_xml(&absent).into_bytes(), false).reader(&limits))
                 .header()
                 .unwrap();
-        assert_eq!(
-            lookup.known(&h2, &stored, &KeptSha::new()).unwrap(),
-            Known::Absent
-        );
+        assert_eq!(lookup.known(&h2, &stored).unwrap(), Known::Absent);
     }
 
     /// Stores the report in `p`; returns its header.
@@ -315,7 +313,7 @@ mod tests {
         let mut store = Store::open(&path).unwrap();
         let (ha, pa) = store_gz(&mut store, 1);
         let lookup = store.lookup_opener().unwrap().open().unwrap();
-        let known = |h: &ReportHeader, p: &Payload| lookup.known(h, p, &KeptSha::new()).unwrap();
+        let known = |h: &ReportHeader, p: &Payload| lookup.known(h, p).unwrap();
         assert_eq!(known(&ha, &pa), Known::SameBytes);
         let (hb, pb) = store_gz(&mut store, 2);
         // The snapshot of the first lookup: B is not in it, and the

@@ -271,7 +271,7 @@ fn insert_header(tx: &Connection, h: &ReportHeader, source: &str) -> Result<i64,
 /// The id of the stored report with `header`'s identity key, if any.
 fn stored_id(tx: &Connection, header: &ReportHeader) -> rusqlite::Result<Option<i64>> {
     let sql = super::lookup::key_sql!("SELECT r.id FROM report r");
-    super::lookup::by_key(tx, sql, header, |r| r.get(0))
+    super::lookup::by_key(tx, sql, header, &[], |r| r.get(0))
 }
 
 /// Sums kept in the `report` row.

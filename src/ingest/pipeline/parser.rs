@@ -1,5 +1,5 @@
 //! The pipeline's parsing threads: each extracts an input, parses its
-//! payloads (header first, asking the store's [`Lookup`] whether the report
+//! payloads (header first, asking the store's [`Lookup`](crate::store::Lookup) whether the report
 //! is already committed, and from the same bytes; then, unless it is, the
 //! records in chunks) and sends it all to
 //! the writer in batches. SMTP TLS reports and failure report mails are
@@ -10,6 +10,7 @@ use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
 use std::sync::{Arc, Mutex};
 
 use super::inflate::{self, INFLATE_APART};
+use super::lookups::{Opener, ThreadLookup};
 use super::{Job, Msg, Unpacked, BATCH_RECORDS, HEADER_BUF, RECORDS_BUF};
 use crate::extract::{self, Begun, Limits, Payload, PayloadKind};
 use crate::ingest::isolate;
@@ -17,22 +18,18 @@ use crate::parse::arf::parse_arf;
 use crate::parse::tls::read_tls;
 use crate::parse::ReportReader;
 use crate::source::Input;
-use crate::store::{hash_kept, KeptSha, Known, Lookup, LookupOpener};
+use crate::store::{hash_kept, KeptSha, Known};
 
 /// A parsing thread: the next input queued, until the writer hangs up.
 /// Inputs are taken one at a time, whichever thread is free, so a big
 /// report does not hold up the small ones queued behind it on another
-/// thread. Its lookup is opened here, first thing, while the writer walks
-/// the source and reads the first inputs (opened with the first input, it
-/// came after them: a re-ingest was 0.1-0.3 ms slower; a run without
-/// inputs now opens it for nothing, about 0.8 ms; bench/README.md,
-/// eleventh round).
-pub(super) fn parse_inputs(
-    jobs: &Mutex<Receiver<Job>>,
-    limits: &Limits,
-    opener: Option<LookupOpener>,
-) {
-    let known: Option<Lookup> = opener.and_then(LookupOpener::open);
+/// thread. Its lookup (a SQLite file's is one for every thread: `lookups`)
+/// is opened here, first thing, while the writer walks the source and
+/// reads the first inputs (opened with the first input, it came after
+/// them: a re-ingest was 0.1-0.3 ms slower; a run without inputs now opens
+/// it for nothing, about 0.8 ms; bench/README.md, eleventh round).
+pub(super) fn parse_inputs(jobs: &Mutex<Receiver<Job>>, limits: &Limits, opener: Opener<'_>) {
+    let known = opener.open();
     let mut lowered = false;
     loop {
         let Ok(jobs) = jobs.lock() else {
@@ -107,7 +104,7 @@ fn parse_input(
     input: Input,
     out: &mut ToWriter<'_>,
     limits: &Limits,
-    known: Option<&Lookup>,
+    known: Option<&ThreadLookup<'_>>,
 ) -> Result<(), HungUp> {
     let found = isolate(|| extract::extract_input(&input.name, &input.bytes, limits));
     let (payloads, mut begun, found) = match found {
@@ -141,7 +138,7 @@ fn parse_payload(
     begun: Option<Begun>,
     out: &mut ToWriter<'_>,
     limits: &Limits,
-    known: Option<&Lookup>,
+    known: Option<&ThreadLookup<'_>>,
 ) -> Result<(), HungUp> {
     // SMTP TLS and failure reports are small and parsed whole here; the
     // aggregate path below is unchanged.
@@ -193,12 +190,12 @@ fn parse_from(
     payload: &Arc<Payload>,
     sha: &Arc<KeptSha>,
     out: &mut ToWriter<'_>,
-    known: Option<&Lookup>,
+    known: Option<&ThreadLookup<'_>>,
 ) -> Result<(), HungUp> {
     let header = reader.header();
     reader.set_chunk(chunk);
     let stored = match (&header, known) {
-        (Ok(h), Some(db)) => db.known(h, payload, sha).unwrap_or(Known::Absent),
+        (Ok(h), Some(db)) => db.known(h, payload).unwrap_or(Known::Absent),
         _ => Known::Absent,
     };
     let more = header.is_ok() && stored == Known::Absent;

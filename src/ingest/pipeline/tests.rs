@@ -66,7 +66,7 @@ fn reports_committed_before_are_duplicates_and_a_cut_copy_is_rejected() {
     let inputs = || vec![("a", gz(1, 50)), ("b", gz(2, 50))];
     let mut store = Store::open(&path).unwrap();
     assert_eq!(ingest(&mut store, inputs()).new, 2);
-    // The same bytes again: told from the stored digest, before any
+    // The same bytes again: told from the stored bytes, before any
     // record is parsed.
     let sum = ingest(&mut store, inputs());
     assert_eq!((sum.new, sum.duplicate), (0, 2));
