@@ -154,3 +154,29 @@ fn a_new_wal_is_written_a_run_at_a_time() {
     );
     assert_eq!(seen(&path), (200, 800_000));
 }
+
+#[test]
+fn a_new_wal_has_its_blocks_allocated_ahead_and_keeps_its_size() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.sqlite");
+    let wal = format!("{}-wal", path.display());
+    let c = open(&path);
+    c.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)")
+        .unwrap();
+    c.execute("INSERT INTO t (v) VALUES (zeroblob(1000))", [])
+        .unwrap();
+    let meta = std::fs::metadata(&wal).unwrap();
+    // Its size is its frames' (what SQLite and `walclose` read) ...
+    assert_eq!((meta.len() - 32) % (24 + 8192), 0, "{}", meta.len());
+    assert!(meta.len() < super::AHEAD as u64);
+    // ... and its blocks are there for the frames to come.
+    assert!(
+        meta.blocks() * 512 >= super::AHEAD as u64,
+        "{}",
+        meta.blocks()
+    );
+    drop(c);
+    // Opened again, read whole by a reader of SQLite's own.
+    assert_eq!(seen(&path), (1, 1000));
+}
