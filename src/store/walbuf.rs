@@ -32,8 +32,8 @@
 //! leaves only whole transactions for the next open to find. Syncs are
 //! the same calls as before, after the run is written.
 //!
-//! A new WAL's first 4 MiB of blocks are allocated as its header is
-//! written ([`allocate_ahead`]), its size left as it is.
+//! A WAL's blocks are allocated 4 MiB at a time ahead of the runs
+//! ([`allocate_ahead`]), its size left as it is.
 //!
 //! A WAL padded to sector boundaries (a file without "powersafe
 //! overwrite", under `synchronous = FULL`) splits frames around its syncs;
@@ -52,7 +52,8 @@ const NAME: &CStr = c"dmarcdb-walbuf";
 /// `pwrite` (`seekAndWriteFd` masks a write's length with `0x1ffff`).
 const CAPACITY: usize = 0x1ffff;
 
-/// How much of a WAL [`allocate_ahead`] allocates: item 1's WAL is 3.5 MB.
+/// How much of a WAL [`allocate_ahead`] allocates at a time: item 1's WAL
+/// is 3.5 MB.
 const AHEAD: i64 = 4 << 20;
 
 /// The size of a WAL frame's header.
@@ -95,9 +96,10 @@ struct Run {
     /// sectors).
     gather: bool,
     /// The file's path, as SQLite gave it to [`open`] (valid until
-    /// [`close`]), and whether its blocks were allocated ahead already.
+    /// [`close`]), and where its blocks allocated ahead end (`None`: not
+    /// looked at yet).
     path: ffi::sqlite3_filename,
-    allocated: bool,
+    allocated: Option<i64>,
 }
 
 /// Registers the VFS (not as the default). Safe to call once.
@@ -157,7 +159,7 @@ unsafe extern "C" fn open(
                 commit_page_at: None,
                 gather: powersafe,
                 path: name,
-                allocated: false,
+                allocated: None,
             },
         },
     );
@@ -193,6 +195,10 @@ unsafe fn hand_on(run: &mut Run, real: *mut ffi::sqlite3_file) -> c_int {
     if run.bytes.is_empty() {
         return ffi::SQLITE_OK;
     }
+    let end = run.start + run.bytes.len() as i64;
+    if run.allocated.is_none_or(|allocated| end > allocated) {
+        run.allocated = Some(allocate_ahead(run.path, real, run.allocated, end));
+    }
     let rc = write_real(real, run.bytes.as_ptr(), run.bytes.len(), run.start);
     run.bytes.clear();
     rc
@@ -210,10 +216,6 @@ unsafe extern "C" fn write(
         return write_real(real, data.cast(), n, at);
     }
     let bytes = std::slice::from_raw_parts(data as *const u8, n);
-    if at == 0 && !run.allocated {
-        run.allocated = true;
-        allocate_ahead(run.path, real);
-    }
     if !run.bytes.is_empty()
         && (at != run.start + run.bytes.len() as i64 || run.bytes.len() + n > CAPACITY)
     {
@@ -246,35 +248,67 @@ unsafe extern "C" fn write(
     ffi::SQLITE_OK
 }
 
-/// Allocates the first [`AHEAD`] bytes of a WAL that is shorter, as its
-/// header is written (a new WAL, or one begun again at its start), without
-/// changing its size: the frames then land in blocks already allocated,
-/// and ext4 reserves none per block as they are written (its delayed
-/// allocation), a quarter of what the writes cost the writer
-/// (bench/round12-wal.md). The file's size, which SQLite and `walclose`
-/// read, stays that of its frames. Best effort: a file system without
-/// `fallocate` simply skips it.
+/// Allocates the WAL's blocks up to past `end`, [`AHEAD`] bytes at a
+/// time from where they were allocated (`None`: from the file's size),
+/// without changing its size; returns where they end now. The runs then
+/// land in blocks already allocated, and ext4 reserves none per block as
+/// they are written (its delayed allocation): a quarter of what the writes
+/// cost (bench/round12-wal.md). A new file's first 4 MiB are allocated by
+/// the commit that begins its WAL, on the thread that makes the file. The
+/// file's size, which SQLite and `walclose` read, stays that of its
+/// frames; the blocks past it (under 4 MiB) go when the WAL is truncated
+/// or deleted. Best effort: where `fallocate` fails (no support, no room)
+/// it is not tried again.
 #[cfg(target_os = "linux")]
-unsafe fn allocate_ahead(path: ffi::sqlite3_filename, real: *mut ffi::sqlite3_file) {
-    let mut size = 0i64;
-    let sized = methods(real)
-        .xFileSize
-        .is_some_and(|f| f(real, &mut size) == ffi::SQLITE_OK);
-    if path.is_null() || !sized || size >= AHEAD {
-        return;
+unsafe fn allocate_ahead(
+    path: ffi::sqlite3_filename,
+    real: *mut ffi::sqlite3_file,
+    allocated: Option<i64>,
+    end: i64,
+) -> i64 {
+    let mut from = match allocated {
+        Some(at) => at,
+        None => {
+            let mut size = 0i64;
+            let sized = methods(real)
+                .xFileSize
+                .is_some_and(|f| f(real, &mut size) == ffi::SQLITE_OK);
+            if !sized {
+                return i64::MAX;
+            }
+            size
+        }
+    };
+    if path.is_null() || end <= from {
+        return from;
     }
     // A second descriptor of the WAL: SQLite holds no lock on this file
     // (its locks are on the database and the `-shm`), so closing it
     // releases none.
     let fd = libc::open(path, libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW);
-    if fd >= 0 {
-        libc::fallocate(fd, libc::FALLOC_FL_KEEP_SIZE, 0, AHEAD);
-        libc::close(fd);
+    if fd < 0 {
+        return i64::MAX;
     }
+    while end > from {
+        if libc::fallocate(fd, libc::FALLOC_FL_KEEP_SIZE, from, AHEAD) != 0 {
+            from = i64::MAX;
+            break;
+        }
+        from += AHEAD;
+    }
+    libc::close(fd);
+    from
 }
 
 #[cfg(not(target_os = "linux"))]
-unsafe fn allocate_ahead(_: ffi::sqlite3_filename, _: *mut ffi::sqlite3_file) {}
+unsafe fn allocate_ahead(
+    _: ffi::sqlite3_filename,
+    _: *mut ffi::sqlite3_file,
+    _: Option<i64>,
+    _: i64,
+) -> i64 {
+    i64::MAX
+}
 
 unsafe extern "C" fn close(file: *mut ffi::sqlite3_file) -> c_int {
     let real = real(file);

@@ -176,7 +176,23 @@ fn a_new_wal_has_its_blocks_allocated_ahead_and_keeps_its_size() {
         "{}",
         meta.blocks()
     );
+    // A WAL growing past them gets the next ones, as it goes.
+    let tx = c.unchecked_transaction().unwrap();
+    for _ in 0..700 {
+        tx.execute("INSERT INTO t (v) VALUES (zeroblob(7000))", [])
+            .unwrap();
+    }
+    tx.commit().unwrap();
+    let meta = std::fs::metadata(&wal).unwrap();
+    assert_eq!((meta.len() - 32) % (24 + 8192), 0, "{}", meta.len());
+    assert!(meta.len() > super::AHEAD as u64, "{}", meta.len());
+    let blocks = meta.blocks() * 512;
+    assert!(blocks >= 2 * super::AHEAD as u64, "{blocks}");
+    assert!(
+        blocks <= meta.len() + super::AHEAD as u64 + 65536,
+        "{blocks}"
+    );
     drop(c);
     // Opened again, read whole by a reader of SQLite's own.
-    assert_eq!(seen(&path), (1, 1000));
+    assert_eq!(seen(&path), (701, 1000 + 700 * 7000));
 }
