@@ -196,3 +196,74 @@ fn a_new_wal_has_its_blocks_allocated_ahead_and_keeps_its_size() {
     // Opened again, read whole by a reader of SQLite's own.
     assert_eq!(seen(&path), (701, 1000 + 700 * 7000));
 }
+
+#[test]
+fn a_reader_polling_meanwhile_sees_only_whole_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.sqlite");
+    let c = open(&path);
+    c.pragma_update(None, "cache_size", 16).unwrap();
+    c.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)")
+        .unwrap();
+    // The states a reader may see: after each commit, (rows, bytes).
+    let sizes: Vec<i64> = (0..60).map(|i| [1, 7, 90, 300][i % 4]).collect();
+    let mut states = vec![(0i64, 0i64)];
+    for &n in &sizes {
+        let (rows, bytes) = *states.last().unwrap();
+        states.push((rows + n, bytes + n * 3000));
+    }
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (path, states, done) = (path.clone(), states.clone(), done.clone());
+        std::thread::spawn(move || {
+            let r = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+            r.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+            let mut looks = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) || looks == 0 {
+                let seen: (i64, i64) = r
+                    .query_row(
+                        "SELECT count(*), coalesce(sum(length(v)), 0) FROM t",
+                        [],
+                        |row| Ok((row.get(0)?, row.get(1)?)),
+                    )
+                    .unwrap();
+                assert!(states.contains(&seen), "a reader saw {seen:?}");
+                looks += 1;
+            }
+            looks
+        })
+    };
+    for &n in &sizes {
+        let tx = c.unchecked_transaction().unwrap();
+        for _ in 0..n {
+            tx.execute("INSERT INTO t (v) VALUES (randomblob(3000))", [])
+                .unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let looks = reader.join().unwrap();
+    assert!(looks > 0);
+    assert_eq!(seen(&path), *states.last().unwrap());
+}
+
+#[test]
+fn under_synchronous_full_every_commit_is_synced_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.sqlite");
+    let copy = dir.path().join("copy.sqlite");
+    let c = open(&path);
+    c.pragma_update(None, "synchronous", "FULL").unwrap();
+    c.execute_batch("CREATE TABLE t (k INTEGER PRIMARY KEY, v BLOB)")
+        .unwrap();
+    for round in 1..=5i64 {
+        let tx = c.unchecked_transaction().unwrap();
+        for _ in 0..50 {
+            tx.execute("INSERT INTO t (v) VALUES (zeroblob(5000))", [])
+                .unwrap();
+        }
+        tx.commit().unwrap();
+        as_if_killed(&path, &copy);
+        assert_eq!(seen(&copy), (round * 50, round * 250_000));
+    }
+}
