@@ -111,6 +111,7 @@ mod tls;
 mod undo;
 pub mod variant;
 mod views;
+mod walbuf;
 mod walckpt;
 mod walclose;
 mod write;

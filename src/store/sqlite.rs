@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::config::DbConfig;
 use rusqlite::types::Value;
-use rusqlite::{params_from_iter, Connection, TransactionBehavior};
+use rusqlite::{params_from_iter, Connection, OpenFlags, TransactionBehavior};
 
 use super::insert::AuthSets;
 use super::undo::Undo;
@@ -82,7 +82,11 @@ impl Lite {
         if !made_here {
             create_private(path);
         }
-        let conn = Connection::open(path)?;
+        // Its WAL written a commit at a time (`walbuf.rs`).
+        let conn = match super::walbuf::vfs() {
+            Some(vfs) => Connection::open_with_flags_and_vfs(path, OpenFlags::default(), vfs)?,
+            None => Connection::open(path)?,
+        };
         let mut lite = Lite::setup(conn, busy_timeout, made_here)?;
         if made_here {
             super::newfile::start_wal(&lite.conn)?;
