@@ -30,8 +30,8 @@ use std::sync::Arc;
 use super::maildir::{is_maildir, subfolders, MaildirSource};
 use super::mbox::{looks_like_mbox, MboxSource};
 use super::own::OwnFiles;
-use super::read::read_rest;
 pub use super::read::DEFAULT_MAX_INPUT;
+use super::read::{read_rest, read_up_to};
 use super::{Input, InputKind, Source, SourceError, SourceReason};
 
 /// How much of a file is read to decide whether it is an mbox.
@@ -258,10 +258,12 @@ impl PathsSource {
         // Room for the whole file when its size is known (and allowed):
         // read into an empty vector, the head took ten reads of doubling
         // sizes (32 bytes first) and a copy at every doubling.
-        let room = len.filter(|&len| len <= self.opts.max_input);
-        let room = room.and_then(|len| usize::try_from(len).ok()).unwrap_or(0);
-        let mut head = Vec::with_capacity(room);
-        if let Err(e) = reader.by_ref().take(HEAD_LEN).read_to_end(&mut head) {
+        // (One byte more: see `read_up_to`, which also spares a small
+        // file's last read, the one that returns nothing.)
+        let size = len.filter(|&len| len <= self.opts.max_input);
+        let size = size.and_then(|len| usize::try_from(len).ok());
+        let mut head = Vec::with_capacity(size.map_or(0, |size| size.saturating_add(1)));
+        if let Err(e) = read_up_to(&mut reader, &mut head, HEAD_LEN as usize, size) {
             return Some(Err(error(name, "cannot read: ", e)));
         }
         if looks_like_mbox(&head) {
