@@ -391,6 +391,7 @@ mod tests {
                 bytes: xml.into_bytes().into(),
                 kind: InputKind::Mail,
                 token: self.next,
+                opened: None,
             }))
         }
 

@@ -240,6 +240,7 @@ fn retry_quarantine(
             bytes: bytes.into(),
             kind: InputKind::File,
             token: 0,
+            opened: None,
         };
         let mut forward = |ev: &ingest::Event<'_>| {
             if let ingest::Event::Rejected(r) = ev {

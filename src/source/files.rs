@@ -252,7 +252,7 @@ impl PathsSource {
     fn read_stream(
         &mut self,
         name: String,
-        mut reader: impl Read + 'static,
+        mut reader: impl Opened,
         len: Option<u64>,
     ) -> Option<Result<Input, SourceError>> {
         // Room for the whole file when its size is known (and allowed):
@@ -278,7 +278,7 @@ impl PathsSource {
         let read = if (head.len() as u64) < HEAD_LEN {
             read_rest(io::empty(), head, len, self.opts.max_input)
         } else {
-            read_rest(reader, head, len, self.opts.max_input)
+            read_rest(&mut reader, head, len, self.opts.max_input)
         };
         Some(match read {
             Ok(bytes) => Ok(Input {
@@ -286,9 +286,35 @@ impl PathsSource {
                 bytes: bytes.into(),
                 kind: InputKind::File,
                 token: 0,
+                opened: reader.into_opened(),
             }),
             Err(e) => Err(error(name, "", e)),
         })
+    }
+}
+
+/// A stream [`PathsSource::read_stream`] reads: a file is handed on open
+/// with its input ([`Input::opened`]), to be closed off this thread.
+trait Opened: Read + 'static {
+    fn into_opened(self) -> Option<File>;
+}
+
+impl Opened for File {
+    fn into_opened(self) -> Option<File> {
+        Some(self)
+    }
+}
+
+impl Opened for io::Stdin {
+    fn into_opened(self) -> Option<File> {
+        None
+    }
+}
+
+#[cfg(test)]
+impl Opened for Cursor<Vec<u8>> {
+    fn into_opened(self) -> Option<File> {
+        None
     }
 }
 

@@ -186,6 +186,7 @@ impl MaildirSource {
                 bytes: bytes.into(),
                 kind: InputKind::Mail,
                 token: index as u64,
+                opened: None,
             }),
             Err(e) => Err(SourceError {
                 name,

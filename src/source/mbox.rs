@@ -131,6 +131,7 @@ impl Source for MboxSource {
                     bytes: message.unwrap_contents().into(),
                     kind: InputKind::Mail,
                     token: self.count,
+                    opened: None,
                 }))
             }
             Some(Err(e)) => {

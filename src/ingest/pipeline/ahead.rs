@@ -140,6 +140,7 @@ mod tests {
                 bytes: vec![0u8].into(),
                 kind: InputKind::File,
                 token: 0,
+                opened: None,
             }))
         }
     }

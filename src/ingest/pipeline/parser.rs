@@ -101,11 +101,13 @@ fn send(out: &mut ToWriter<'_>, msg: Msg) -> Result<(), HungUp> {
 
 /// Extracts one input and parses every payload in it.
 fn parse_input(
-    input: Input,
+    mut input: Input,
     out: &mut ToWriter<'_>,
     limits: &Limits,
     known: Option<&ThreadLookup<'_>>,
 ) -> Result<(), HungUp> {
+    // Closed here, after the rest is sent (see `Input::opened`).
+    let opened = input.opened.take();
     let found = isolate(|| extract::extract_input(&input.name, &input.bytes, limits));
     let (payloads, mut begun, found) = match found {
         Ok(found) => {
@@ -129,7 +131,9 @@ fn parse_input(
             Err(bug) => send(out, Msg::Panicked(bug))?,
         }
     }
-    send(out, Msg::InputDone)
+    let sent = send(out, Msg::InputDone);
+    drop(opened);
+    sent
 }
 
 /// Sends a payload's header, then (unless it is stored) its records.

@@ -18,6 +18,7 @@ impl Source for Inputs {
             bytes: bytes.into(),
             kind: InputKind::File,
             token: 0,
+            opened: None,
         }))
     }
 }
@@ -211,6 +212,7 @@ impl Source for Checked {
             bytes: bytes.into(),
             kind: InputKind::Mail,
             token: self.next,
+            opened: None,
         }))
     }
 

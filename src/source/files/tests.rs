@@ -61,6 +61,20 @@ fn directory_tree_yields_all_files_in_name_order() {
         (first.kind, first.bytes.as_slice()),
         (InputKind::File, &b"w"[..])
     );
+    // Each file comes still open, for the parsing thread to close: the
+    // same file as the one named.
+    use std::os::unix::fs::MetadataExt;
+    for (result, path) in results
+        .iter()
+        .zip(["a/y/w.xml", "a/y/x.zip", "a/z.xml.gz", "b.xml"])
+    {
+        let opened = result.as_ref().unwrap().opened.as_ref().expect("open");
+        let (a, b) = (
+            opened.metadata().unwrap(),
+            fs::metadata(root.join(path)).unwrap(),
+        );
+        assert_eq!((a.dev(), a.ino()), (b.dev(), b.ino()), "{path}");
+    }
 }
 
 #[test]

@@ -211,6 +211,7 @@ impl ImapSource {
             bytes: bytes.into(),
             kind: InputKind::Mail,
             token: u64::from(uid),
+            opened: None,
         }
     }
 
