@@ -58,36 +58,34 @@ pub(super) fn create(path: &Path) -> bool {
         return false;
     }
     let temp = aside(path, &format!("-new.{}", std::process::id()));
-    let linked = make(&temp) && fs::hard_link(&temp, path).is_ok();
+    let linked = make(&temp, image::file()) && fs::hard_link(&temp, path).is_ok();
     let _ = fs::remove_file(&temp);
     linked
 }
 
-/// Makes `temp` whole and synced: from the image of an empty file when
-/// there is one for this schema and SQLite ([`image`]), else built with
-/// SQLite. SQLite's page cache, if the command set one aside, is faulted
-/// in meanwhile (`store::pagecache`): before SQLite starts, and while the
-/// disk writes the new file, which the sync then waits less for.
-fn make(temp: &Path) -> bool {
-    match image::file() {
+/// Makes `temp` whole and synced: from `image`, the bytes of an empty
+/// file for this schema and SQLite ([`image::file`]), or without one built
+/// with SQLite. SQLite's page cache, if the command set one aside, is
+/// faulted in meanwhile (`store::pagecache`): before SQLite starts, and
+/// while the disk writes the new file, which the sync then waits less for.
+fn make(temp: &Path, image: Option<Vec<u8>>) -> bool {
+    let Ok(mut file) = private(temp) else {
+        return false;
+    };
+    let written = match image {
         Some(bytes) => {
-            let Ok(mut file) = private(temp) else {
-                return false;
-            };
-            if file.write_all(&bytes).is_err() {
-                return false;
-            }
+            let written = file.write_all(&bytes).is_ok();
             start_writeback(&file);
             super::pagecache::fault_in();
-            file.sync_all().is_ok()
+            written
         }
         None => {
             super::pagecache::fault_in();
-            private(temp).is_ok()
-                && build(temp).is_ok()
-                && fs::File::open(temp).and_then(|f| f.sync_all()).is_ok()
+            build(temp).is_ok()
         }
-    }
+    };
+    // (A sync of any descriptor of the file syncs what SQLite wrote too.)
+    written && file.sync_all().is_ok()
 }
 
 /// Asks the kernel to start writing `file` to disk now, without waiting
@@ -244,6 +242,14 @@ mod tests {
         let path = dir.path().join("new.sqlite");
         assert!(create(&path));
         assert_eq!(fs::read(&path).unwrap(), built);
+        // Without an image (another schema or SQLite), SQLite builds the
+        // same file.
+        let without = dir.path().join("without");
+        assert!(make(&without, None));
+        assert_eq!(fs::read(&without).unwrap(), built);
+        // A name taken already is not made over.
+        assert!(!make(&without, image::file()));
+        assert_eq!(fs::read(&without).unwrap(), built);
     }
 
     #[test]

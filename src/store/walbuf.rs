@@ -11,8 +11,8 @@
 //! straddle 4 KiB folios): 11 % of the writer's time in item 1. One large
 //! write gets large folios and touches each block once: 429 frames took
 //! 2.3 ms of kernel time written SQLite's way and 0.77 ms gathered in
-//! ~128 KiB writes (bench/round12-wal.md). Allocating the file ahead
-//! (`fallocate`) without gathering saved only 0.3 ms of the 2.3.
+//! ~128 KiB writes (bench/README.md, twelfth round). Allocating the file
+//! ahead (`fallocate`) without gathering saved only 0.3 ms of the 2.3.
 //!
 //! Why readers still see only whole transactions: another connection
 //! learns of new frames only from the wal-index header, which SQLite
@@ -253,11 +253,11 @@ unsafe extern "C" fn write(
 /// without changing its size; returns where they end now. The runs then
 /// land in blocks already allocated, and ext4 reserves none per block as
 /// they are written (its delayed allocation): a quarter of what the writes
-/// cost (bench/round12-wal.md). A new file's first 4 MiB are allocated by
-/// the commit that begins its WAL, on the thread that makes the file. The
-/// file's size, which SQLite and `walclose` read, stays that of its
-/// frames; the blocks past it (under 4 MiB) go when the WAL is truncated
-/// or deleted. Best effort: where `fallocate` fails (no support, no room)
+/// cost (bench/README.md, twelfth round). A new file's first 4 MiB are
+/// allocated by the commit that begins its WAL, on the thread that makes
+/// the file. The file's size, which SQLite and `walclose` read, stays
+/// that of its frames; the blocks past it (under 4 MiB) go when the WAL
+/// is truncated or deleted. Best effort: where `fallocate` fails (no support, no room)
 /// it is not tried again.
 #[cfg(target_os = "linux")]
 unsafe fn allocate_ahead(

@@ -90,8 +90,9 @@ pub type KeptSha = std::sync::OnceLock<[u8; 32]>;
 /// own (gzip); plain XML is compressed first, on the writer, as before.
 pub fn hash_kept(payload: &Payload, sha: &KeptSha) {
     if payload.gzip {
-        // Made once, whichever of its callers comes first (the lookup of a
-        // stored report's copy, the parsing or the inflating thread).
+        // Made once, whichever of its callers comes first (the parsing
+        // or the inflating thread); a duplicate is told without it
+        // (`Lookup::known` compares the bytes).
         sha.get_or_init(|| Sha256::digest(&payload.data[..]).into());
     }
 }
