@@ -59,6 +59,10 @@ CREATE TABLE report_blob (
     sha256      BLOB    NOT NULL,          -- of the gzip bytes below
     gzip        BLOB    NOT NULL
 );
+-- The kept bytes found by their digest: an input that is the very same
+-- bytes as a stored report (the same file again) is told from them alone,
+-- before anything is inflated or parsed (added in version 6).
+CREATE INDEX report_blob_sha256 ON report_blob (sha256);
 
 -- Conflicting copies: inputs with the identity key of a stored report but
 -- different content (see README, "Identity"), kept byte for byte. A copy

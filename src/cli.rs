@@ -74,7 +74,13 @@ pub struct DbArgs {
     pub busy_timeout: u64,
 }
 
+/// Each subcommand's arguments are built only when that subcommand is
+/// used (`defer`): building all fifteen to parse one took half a
+/// millisecond of every run, a tenth of a re-ingest of 200 reports
+/// (bench/README.md, thirteenth round). Help, completions and the manual
+/// build them all, as clap does before it renders.
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// Store reports from files, directories (recursive), Maildirs, mbox
     /// files, or `-` for stdin.

@@ -163,8 +163,10 @@ pub enum Stored {
         messages_fail: i64,
     },
     /// A report with the same identity key and the same content is
-    /// already stored.
-    Duplicate { header: Box<ReportHeader> },
+    /// already stored. Its header is `None` when the input was told from
+    /// its bytes alone, the very bytes kept with a stored report, and not
+    /// parsed ([`Lookup::same_bytes`]).
+    Duplicate { header: Option<Box<ReportHeader>> },
     /// A report with the same identity key but other content is stored:
     /// one copy is the report, the other is kept in `report_variant` (see
     /// [`variant`]).

@@ -22,6 +22,7 @@ pub struct QuarantineArgs {
 }
 
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum Action {
     /// List the quarantined inputs.
     ///

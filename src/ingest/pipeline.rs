@@ -28,7 +28,9 @@
 //! connection of its own and skips the records of a report stored before,
 //! so re-ingesting costs little more than the headers. A report kept from
 //! the very same gzip bytes is a duplicate the writer counts without
-//! asking the store (it settles other copies itself). A report stored in
+//! asking the store (it settles other copies itself). A gzip input that
+//! is itself such bytes (the same report file again) is found by its
+//! digest before anything of it is inflated or parsed ([`Msg::Same`]). A report stored in
 //! the open group is only found by the writer, which then discards the
 //! records already parsed. Memory stays bounded: at most
 //! [`BATCHES_AHEAD`] batches of about [`BATCH_RECORDS`] records wait per
@@ -121,6 +123,10 @@ enum Msg {
         input: Input,
         found: Result<Unpacked, String>,
     },
+    /// The input is the very bytes kept with a committed report (their
+    /// SHA-256 `sha`), as the parsing thread's lookup found: nothing of it
+    /// was extracted or parsed ([`Msg::InputDone`] follows).
+    Same { input: Input, sha: [u8; 32] },
     /// A payload and its header, and what the committed database holds
     /// of it (unless [`Known::Absent`], no records follow).
     Header {
@@ -267,8 +273,10 @@ impl Writer<'_, '_> {
 
     /// Stores the next input, then commits and acknowledges when due.
     fn input(&mut self, source: &mut dyn Source) -> Result<(), Fatal> {
-        let Msg::Input { input, found } = self.recv() else {
-            panic!("the parsing thread is out of step");
+        let (input, found) = match self.recv() {
+            Msg::Input { input, found } => (input, found),
+            Msg::Same { input, sha } => return self.same(source, input, sha),
+            _ => panic!("the parsing thread is out of step"),
         };
         self.sum.inputs += 1;
         match isolate(|| self.store_input(&input, found)) {
@@ -281,6 +289,39 @@ impl Writer<'_, '_> {
         }
         // After a panic, what was parsed of the rest of the input.
         while !matches!(self.recv(), Msg::InputDone) {}
+        self.done(source, input)
+    }
+
+    /// An input a parsing thread found to be the very bytes kept with a
+    /// committed report: a duplicate, counted as one (its header unread),
+    /// unless this run changed a stored report's copy, which the lookup's
+    /// snapshot may not show: then the writer asks its own view, and if
+    /// no report keeps those bytes now, the input is parsed after all, on
+    /// a thread of its own, and stored as any other.
+    fn same(&mut self, source: &mut dyn Source, input: Input, sha: [u8; 32]) -> Result<(), Fatal> {
+        while !matches!(self.recv(), Msg::InputDone) {}
+        let same = !self.conflicted
+            || match self.sink {
+                Sink::Store(store) => store.holds_kept(&sha, &input.bytes)?,
+                Sink::Nowhere => false,
+            };
+        if same {
+            self.sum.inputs += 1;
+            let outcome = Stored::Duplicate { header: None };
+            stored_event(self.sum, self.on_event, &input.name, &outcome);
+            return self.done(source, input);
+        }
+        let limits = self.limits;
+        std::thread::scope(|scope| {
+            let (answer, answers) = mpsc::sync_channel(BATCHES_AHEAD);
+            scope.spawn(move || parser::parse_alone(input, &answer, limits));
+            self.msgs = FromParser::new(answers);
+            self.input(source)
+        })
+    }
+
+    /// An input is written: acknowledged with its group once committed.
+    fn done(&mut self, source: &mut dyn Source, input: Input) -> Result<(), Fatal> {
         self.unacked.push(Input {
             bytes: Arc::default(),
             ..input
@@ -347,7 +388,7 @@ impl Writer<'_, '_> {
                 // The same bytes as a committed report: nothing to look
                 // at, unless this run changed a stored report's copy.
                 Ok(header) if stored == Known::SameBytes && !self.conflicted => {
-                    let header = Box::new(header);
+                    let header = Some(Box::new(header));
                     Ok(Outcome::Stored(Stored::Duplicate { header }))
                 }
                 Ok(header) => self.store_payload(&payload, &sha, header, stored != Known::Absent),

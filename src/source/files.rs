@@ -80,10 +80,8 @@ struct PathsSource {
     opts: PathOptions,
     /// Command-line paths not started yet.
     paths: VecDeque<PathBuf>,
-    /// The directories being walked, innermost last; each holds the entries
-    /// still to visit, in reverse order. An entry is looked up from its
-    /// directory (`statx` of its name, not of its whole path).
-    dirs: Vec<Vec<fs::DirEntry>>,
+    /// The directories being walked, innermost last.
+    dirs: Vec<Walked>,
     /// (device, inode) of the directories entered, against bind-mount loops
     /// and a directory named twice.
     visited: HashSet<(u64, u64)>,
@@ -94,6 +92,17 @@ struct PathsSource {
     current: Option<Current>,
     /// Own files met and skipped.
     own_skipped: u64,
+}
+
+/// A directory being walked.
+struct Walked {
+    /// The entries still to visit, in reverse order.
+    entries: Vec<fs::DirEntry>,
+    /// The directory held open, its regular files opened by name
+    /// ([`super::at`]); `None` where it could not be opened again, and
+    /// its entries are looked up by path.
+    #[cfg(unix)]
+    at: Option<super::at::Dir>,
 }
 
 /// Input tokens of Maildir messages carry the Maildir's index + 1 in the
@@ -153,8 +162,66 @@ impl PathsSource {
 
     /// [`Self::visit`] of an entry met in a directory walk.
     fn visit_entry(&mut self, entry: fs::DirEntry) -> Option<Result<Input, SourceError>> {
+        #[cfg(unix)]
+        if let Some(found) = self.visit_regular(&entry) {
+            return found;
+        }
         let meta = entry.metadata();
         self.visit_found(entry.path(), meta, false)
+    }
+
+    /// A walk's entry that its directory lists as a regular file, opened
+    /// by name from the directory held open (`super::at`): what
+    /// [`Self::visit_found`] would find, with one path walk less. `None`
+    /// when the entry is not such a file, or no longer is: the caller
+    /// looks it up by path.
+    #[cfg(unix)]
+    fn visit_regular(
+        &mut self,
+        entry: &fs::DirEntry,
+    ) -> Option<Option<Result<Input, SourceError>>> {
+        use std::os::unix::fs::{DirEntryExt, MetadataExt};
+        let at = self.dirs.last()?.at.as_ref()?;
+        if !entry.file_type().ok()?.is_file() {
+            return None;
+        }
+        let path = entry.path();
+        // Our own files are never opened: closing a descriptor of the
+        // database would drop this process's locks on it.
+        if self
+            .opts
+            .own
+            .contains_id(&path, Some((at.dev, entry.ino())))
+        {
+            self.own_skipped += 1;
+            return Some(None);
+        }
+        let name = display(&path);
+        let file = match at.open_file(&entry.file_name()) {
+            Ok(file) => file,
+            Err(e) if super::at::is_link(&e) => return None,
+            Err(e) => return Some(Some(Err(error(name, "cannot open: ", e)))),
+        };
+        let meta = match file.metadata() {
+            Ok(meta) => meta,
+            Err(e) => return Some(Some(Err(error(name, "", e)))),
+        };
+        if self
+            .opts
+            .own
+            .contains_id(&path, Some((meta.dev(), meta.ino())))
+        {
+            // One of ours after all (a file mounted over the entry): kept
+            // open to the end of the process rather than closed.
+            std::mem::forget(file);
+            self.own_skipped += 1;
+            return Some(None);
+        }
+        if !meta.is_file() {
+            // Changed since the listing: looked at again by path.
+            return None;
+        }
+        Some(self.read_stream(name, file, Some(meta.len())))
     }
 
     /// [`Self::visit`], once `path` was looked up (its symlink not followed
@@ -227,8 +294,11 @@ impl PathsSource {
         }
         // Reversed, so that popping from the end goes in name order.
         entries.sort_unstable_by(|a, b| b.0.cmp(&a.0));
-        self.dirs
-            .push(entries.into_iter().map(|(_, entry)| entry).collect());
+        self.dirs.push(Walked {
+            entries: entries.into_iter().map(|(_, entry)| entry).collect(),
+            #[cfg(unix)]
+            at: dir_key(meta).and_then(|(dev, _)| super::at::Dir::open(&path, dev).ok()),
+        });
         first_error.map(Err)
     }
 
@@ -333,7 +403,7 @@ impl Source for PathsSource {
                 continue;
             }
             let found = match self.dirs.last_mut() {
-                Some(entries) => match entries.pop() {
+                Some(dir) => match dir.entries.pop() {
                     Some(entry) => self.visit_entry(entry),
                     None => {
                         self.dirs.pop();

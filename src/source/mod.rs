@@ -8,6 +8,8 @@
 //! (Maildir's `S` flag, IMAP's `\Seen`) change it there and nowhere else, so
 //! a run killed before the commit leaves the message unseen for the next run.
 
+#[cfg(unix)]
+mod at;
 pub mod files;
 pub mod imap;
 pub mod maildir;

@@ -68,11 +68,17 @@ impl OwnFiles {
     /// Whether `path` is one of ours; `meta` is the metadata of the file
     /// it names (of a symlink's target), whose identity catches links.
     pub fn contains(&self, path: &Path, meta: &Metadata) -> bool {
+        self.contains_id(path, id(meta))
+    }
+
+    /// [`Self::contains`] for a file known by its (device, inode), as read
+    /// from its directory entry before it is opened.
+    pub fn contains_id(&self, path: &Path, key: Option<(u64, u64)>) -> bool {
         if self.given.is_empty() {
             return false;
         }
         let resolved = self.resolved.get_or_init(|| self.resolve());
-        if id(meta).is_some_and(|k| resolved.ids.contains(&k)) {
+        if key.is_some_and(|k| resolved.ids.contains(&k)) {
             return true;
         }
         path.file_name().is_some_and(|n| self.names.contains(n))

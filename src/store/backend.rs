@@ -230,6 +230,17 @@ impl Store {
         }
     }
 
+    /// Whether `data` (SHA-256 `sha`) are the very bytes kept with a
+    /// stored report, as this connection sees it: the writer's check of a
+    /// lookup's [`super::Lookup::same_bytes`] when the lookup's snapshot may be
+    /// behind. PostgreSQL's lookups never answer so: `false`.
+    pub fn holds_kept(&self, sha: &[u8; 32], data: &[u8]) -> Result<bool, DbError> {
+        match &self.backend {
+            Backend::Sqlite(s) => s.holds_kept(sha, data),
+            Backend::Postgres(_) => Ok(false),
+        }
+    }
+
     /// Every quarantined input, oldest id first.
     pub fn quarantined(&self) -> Result<Vec<Quarantined>, DbError> {
         match &self.backend {

@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/v2-to-v3.sql"),
     include_str!("migrations/v3-to-v4.sql"),
     include_str!("migrations/v4-to-v5.sql"),
+    include_str!("migrations/v5-to-v6.sql"),
 ];
 
 /// The `user_version` of a file with the current schema.

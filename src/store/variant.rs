@@ -76,7 +76,7 @@ pub(crate) fn settle(
 ) -> Result<Stored, StoreError> {
     let duplicate = |header| {
         Ok(Stored::Duplicate {
-            header: Box::new(header),
+            header: Some(Box::new(header)),
         })
     };
     let Some(sha256) = conn.stored_sha256(id)? else {

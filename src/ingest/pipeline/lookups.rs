@@ -72,6 +72,14 @@ impl ThreadLookup<'_> {
         }
     }
 
+    /// [`Lookup::same_bytes`].
+    pub(super) fn same_bytes(&self, sha: &[u8; 32], data: &[u8]) -> Result<bool, DbError> {
+        match self {
+            ThreadLookup::Own(lookup) => lookup.same_bytes(sha, data),
+            ThreadLookup::Shared(lookup) => lock(lookup).same_bytes(sha, data),
+        }
+    }
+
     /// [`Lookup::rest`].
     pub(super) fn rest(&self) {
         match self {

@@ -1,4 +1,6 @@
-//! The pipeline's parsing threads: each extracts an input, parses its
+//! The pipeline's parsing threads: each asks the store's lookup whether a
+//! gzip input is the very bytes of a stored report (then it is done), or
+//! extracts the input, parses its
 //! payloads (header first, asking the store's [`Lookup`](crate::store::Lookup) whether the report
 //! is already committed, and from the same bytes; then, unless it is, the
 //! records in chunks) and sends it all to
@@ -19,6 +21,10 @@ use crate::parse::tls::read_tls;
 use crate::parse::ReportReader;
 use crate::source::Input;
 use crate::store::{hash_kept, KeptSha, Known};
+use sha2::{Digest, Sha256};
+
+/// The first two bytes of a gzip stream (RFC 1952).
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 /// A parsing thread: the next input queued, until the writer hangs up.
 /// Inputs are taken one at a time, whichever thread is free, so a big
@@ -65,6 +71,20 @@ pub(super) fn parse_inputs(jobs: &Mutex<Receiver<Job>>, limits: &Limits, opener:
     }
 }
 
+/// One input parsed on a thread of its own, without a lookup: the
+/// writer's second look at an input told from its bytes alone
+/// (`Writer::same`).
+pub(super) fn parse_alone(input: Input, answer: &SyncSender<Vec<Msg>>, limits: &Limits) {
+    let mut out = ToWriter {
+        out: answer,
+        batch: Vec::new(),
+        records: 0,
+    };
+    if parse_input(input, &mut out, limits, None).is_ok() {
+        let _ = out.flush();
+    }
+}
+
 /// The writer hung up (it failed, or the run ended).
 struct HungUp;
 
@@ -108,7 +128,23 @@ fn parse_input(
 ) -> Result<(), HungUp> {
     // Closed here, after the rest is sent (see `Input::opened`).
     let opened = input.opened.take();
+    // A gzip input may be the very bytes of a stored report: then nothing
+    // of it is inflated or parsed. Its digest serves its report otherwise.
+    let input_sha = match known {
+        Some(db) if input.bytes.starts_with(&GZIP_MAGIC) => {
+            let sha: [u8; 32] = Sha256::digest(&input.bytes[..]).into();
+            if db.same_bytes(&sha, &input.bytes).unwrap_or(false) {
+                send(out, Msg::Same { input, sha })?;
+                let sent = send(out, Msg::InputDone);
+                drop(opened);
+                return sent;
+            }
+            Some(sha)
+        }
+        _ => None,
+    };
     let found = isolate(|| extract::extract_input(&input.name, &input.bytes, limits));
+    let input_bytes = Arc::clone(&input.bytes);
     let (payloads, mut begun, found) = match found {
         Ok(found) => {
             let unpacked = Unpacked {
@@ -126,7 +162,9 @@ fn parse_input(
         // Inflating goes on where extraction stopped (for the payload that
         // is the input itself; `reader_from` checks).
         let begun = begun.take();
-        match isolate(|| parse_payload(&payload, begun, &mut *out, limits, known)) {
+        // The input's digest is the payload's when the payload is the input.
+        let sha = input_sha.filter(|_| payload.gzip && Arc::ptr_eq(&payload.data, &input_bytes));
+        match isolate(|| parse_payload(&payload, begun, sha, &mut *out, limits, known)) {
             Ok(sent) => sent?,
             Err(bug) => send(out, Msg::Panicked(bug))?,
         }
@@ -140,6 +178,7 @@ fn parse_input(
 fn parse_payload(
     payload: &Arc<Payload>,
     begun: Option<Begun>,
+    input_sha: Option<[u8; 32]>,
     out: &mut ToWriter<'_>,
     limits: &Limits,
     known: Option<&ThreadLookup<'_>>,
@@ -161,6 +200,9 @@ fn parse_payload(
     }
     // The SHA-256 of the kept bytes, for the writer (see `parse_from`).
     let sha = Arc::new(KeptSha::new());
+    if let Some(digest) = input_sha {
+        let _ = sha.set(digest);
+    }
     if inflated_apart(payload) {
         return std::thread::scope(|scope| {
             let blocks = inflate::ahead(scope, payload, limits, &sha);

@@ -139,7 +139,7 @@ fn conflict(
 ) -> Result<Stored, StoreError> {
     let Some(id) = stored_id(client, &header)? else {
         return Ok(Stored::Duplicate {
-            header: Box::new(header),
+            header: Some(Box::new(header)),
         });
     };
     // The stored copy may still wait in the buffer (same group).
