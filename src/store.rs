@@ -135,6 +135,8 @@ pub use views::{
     DkimRow, DomainRow, FailureRow, Filter, Novelty, OrgRow, ReportRow, ReportSpan, ReportTotals,
     Scope, Side, SourceRow, SpfRow, Window,
 };
+#[cfg(test)]
+pub(crate) use write::gzip;
 pub use write::{hash_kept, KeptSha};
 
 /// The open database.

@@ -5,7 +5,7 @@ use crate::generate::{report_xml, write_gz, ReportSpec};
 use crate::ingest::{run, Options, Target};
 use crate::parse::ReportReader;
 use crate::source::{InputKind, SourceError};
-use crate::store::Store;
+use crate::store::{gzip, Store};
 
 /// Hands out the given inputs in order; acknowledges everything.
 struct Inputs(std::vec::IntoIter<(String, Vec<u8>)>);
@@ -316,13 +316,6 @@ fn ingest_seen(store: &mut Store, inputs: Vec<(&str, Vec<u8>)>) -> (Summary, Vec
     (sum, seen)
 }
 
-fn gzip_of(text: &str) -> Vec<u8> {
-    use std::io::Write;
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    e.write_all(text.as_bytes()).unwrap();
-    e.finish().unwrap()
-}
-
 /// The very gzip bytes of a committed report are a duplicate told from
 /// the bytes alone, their header never parsed; the same report in plain
 /// XML is looked up by its header, as before.
@@ -364,7 +357,7 @@ fn bytes_a_run_displaced_are_parsed_again_not_taken_on_trust() {
     let xml = report_xml(&ReportSpec::new(7, 5));
     let damaged = xml.replacen("<header_from>", "<header_from>x<", 1);
     assert_ne!(damaged, xml);
-    let (clean, damaged) = (gzip_of(&xml), gzip_of(&damaged));
+    let (clean, damaged) = (gzip(xml.as_bytes()), gzip(damaged.as_bytes()));
     assert_eq!(
         ingest(&mut store, vec![("damaged", damaged.clone())]).new,
         1
