@@ -30,9 +30,9 @@
 //! the very same gzip bytes is a duplicate the writer counts without
 //! asking the store (it settles other copies itself). A gzip input that
 //! is itself such bytes (the same report file again) is found by its
-//! digest before anything of it is inflated or parsed ([`Msg::Same`]). A report stored in
-//! the open group is only found by the writer, which then discards the
-//! records already parsed. Memory stays bounded: at most
+//! digest before anything of it is inflated or parsed ([`Msg::Same`]).
+//! A report stored in the open group is only found by the writer, which
+//! then discards the records already parsed. Memory stays bounded: at most
 //! [`BATCHES_AHEAD`] batches of about [`BATCH_RECORDS`] records wait per
 //! input, however big the report.
 //!

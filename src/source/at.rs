@@ -73,7 +73,7 @@ pub(crate) fn is_link(e: &io::Error) -> bool {
 mod tests {
     use super::*;
     use std::io::Read;
-    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
 
     #[test]
     fn a_file_is_opened_by_name_and_a_link_is_not_followed() {
@@ -102,6 +102,4 @@ mod tests {
         let file = at.open_file(OsStr::new("p")).unwrap();
         assert!(file.metadata().unwrap().file_type().is_fifo());
     }
-
-    use std::os::unix::fs::FileTypeExt;
 }

@@ -188,11 +188,8 @@ impl PathsSource {
         let path = entry.path();
         // Our own files are never opened: closing a descriptor of the
         // database would drop this process's locks on it.
-        if self
-            .opts
-            .own
-            .contains_id(&path, Some((at.dev, entry.ino())))
-        {
+        let listed = (at.dev, entry.ino());
+        if self.opts.own.contains_id(&path, Some(listed)) {
             self.own_skipped += 1;
             return Some(None);
         }
@@ -206,13 +203,12 @@ impl PathsSource {
             Ok(meta) => meta,
             Err(e) => return Some(Some(Err(error(name, "", e)))),
         };
-        if self
-            .opts
-            .own
-            .contains_id(&path, Some((meta.dev(), meta.ino())))
-        {
-            // One of ours after all (a file mounted over the entry): kept
-            // open to the end of the process rather than closed.
+        let opened = (meta.dev(), meta.ino());
+        if opened != listed && self.opts.own.contains_id(&path, Some(opened)) {
+            // One of ours after all (a file mounted over the entry, or a
+            // file system whose listing gives other numbers than the file,
+            // as overlayfs may): kept open to the end of the process
+            // rather than closed.
             std::mem::forget(file);
             self.own_skipped += 1;
             return Some(None);

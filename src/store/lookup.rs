@@ -203,11 +203,6 @@ impl Lookup {
                 return Ok(if stored { Known::Stored } else { Known::Absent });
             }
         };
-        if conn.is_autocommit() {
-            self.in_read.set(0);
-            conn.prepare_cached("BEGIN")?.execute([])?;
-        }
-        self.in_read.set(self.in_read.get() + 1);
         // Only a gzip payload is kept as it came: -1 matches no length.
         let len = if payload.gzip {
             i64::try_from(payload.data.len()).unwrap_or(-1)
@@ -215,18 +210,42 @@ impl Lookup {
             -1
         };
         // Compared where SQLite holds them (the mapped page).
-        let found = by_key(conn, KNOWN_SQL, header, &[&len], |r| {
-            Ok(r.get_ref(0)?.as_blob_or_null()? == Some(&payload.data[..]))
-        });
-        // Records are parsed next, or the read served its share.
-        if !matches!(found, Ok(Some(_))) || self.in_read.get() >= LOOKUPS_PER_READ {
-            self.rest();
-        }
-        Ok(match found? {
+        let found = self.shared_read(
+            conn,
+            || {
+                Ok(by_key(conn, KNOWN_SQL, header, &[&len], |r| {
+                    Ok(r.get_ref(0)?.as_blob_or_null()? == Some(&payload.data[..]))
+                })?)
+            },
+            Option::is_some,
+        )?;
+        Ok(match found {
             None => Known::Absent,
             Some(true) => Known::SameBytes,
             Some(false) => Known::Stored,
         })
+    }
+
+    /// Runs `lookup` in the read transaction the lookups share (begun if
+    /// none is open), which ends after it unless `stored` says that it
+    /// found a stored report (otherwise the input is parsed next, which
+    /// takes a while), or when the read has served its share.
+    fn shared_read<T>(
+        &self,
+        conn: &Connection,
+        lookup: impl FnOnce() -> Result<T, DbError>,
+        stored: impl FnOnce(&T) -> bool,
+    ) -> Result<T, DbError> {
+        if conn.is_autocommit() {
+            self.in_read.set(0);
+            conn.prepare_cached("BEGIN")?.execute([])?;
+        }
+        self.in_read.set(self.in_read.get() + 1);
+        let found = lookup();
+        if !found.as_ref().is_ok_and(stored) || self.in_read.get() >= LOOKUPS_PER_READ {
+            self.rest();
+        }
+        found
     }
 }
 
@@ -242,17 +261,7 @@ impl Lookup {
         let Handle::Sqlite(conn) = &self.conn else {
             return Ok(false);
         };
-        if conn.is_autocommit() {
-            self.in_read.set(0);
-            conn.prepare_cached("BEGIN")?.execute([])?;
-        }
-        self.in_read.set(self.in_read.get() + 1);
-        let found = kept_here(conn, sha, data);
-        // Parsing comes next, or the read served its share.
-        if !matches!(found, Ok(true)) || self.in_read.get() >= LOOKUPS_PER_READ {
-            self.rest();
-        }
-        found
+        self.shared_read(conn, || kept_here(conn, sha, data), |&same| same)
     }
 }
 

@@ -144,7 +144,7 @@ fn parse_input(
         _ => None,
     };
     let found = isolate(|| extract::extract_input(&input.name, &input.bytes, limits));
-    let input_bytes = Arc::clone(&input.bytes);
+    let input_data = Arc::as_ptr(&input.bytes);
     let (payloads, mut begun, found) = match found {
         Ok(found) => {
             let unpacked = Unpacked {
@@ -163,7 +163,7 @@ fn parse_input(
         // is the input itself; `reader_from` checks).
         let begun = begun.take();
         // The input's digest is the payload's when the payload is the input.
-        let sha = input_sha.filter(|_| payload.gzip && Arc::ptr_eq(&payload.data, &input_bytes));
+        let sha = input_sha.filter(|_| payload.gzip && Arc::as_ptr(&payload.data) == input_data);
         match isolate(|| parse_payload(&payload, begun, sha, &mut *out, limits, known)) {
             Ok(sent) => sent?,
             Err(bug) => send(out, Msg::Panicked(bug))?,
