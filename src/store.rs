@@ -106,6 +106,7 @@ mod rebuild_kinds;
 mod report_ips;
 mod sender_facts;
 mod senders;
+mod share;
 mod sqlite;
 mod tls;
 mod undo;

@@ -30,9 +30,11 @@ mod dkim;
 mod domains;
 mod later;
 mod split;
+#[cfg(test)]
+pub(super) use split::connections;
 mod subdomains;
 
-use dkim::{DkimSets, Loading, Results};
+use dkim::{DkimSets, Results};
 use domains::{Bits, Domains};
 
 /// Whether override reason `o` says the record was forwarded (rules 1
@@ -186,14 +188,9 @@ fn fold_totals(
             let part = totals_sql_sub(store.sql(), q, sub, true);
             later::fold_streamed(store, pg, q, (&text, &sql), part)?
         }
-        Backend::Sqlite(_) => {
-            let mut fold = Fold::default();
-            let mut dkim = Loading {
-                store,
-                sets: DkimSets::default(),
-            };
-            store.fold(&text, &sql, |r| fold.add(&mut dkim, &Rec::lite(r)?))?;
-            (fold, 0)
+        Backend::Sqlite(lite) => {
+            let part = totals_sql_sub(store.sql(), q, sub, true);
+            (split::fold_lite(store, lite, q, (&text, &sql), part)?, 0)
         }
     };
     Ok((fold.finish(), subs))
@@ -336,9 +333,10 @@ pub(crate) fn totals_sql(sql: Sql, q: &Scope<'_>) -> (String, Sql) {
 
 /// [`totals_sql`], on PostgreSQL with a flag for the records of domain
 /// `sub`'s subdomains when it is given (see [`fold_totals`]), and with
-/// `part` narrowed to a part of the window's reports: its last parameter
-/// is then their ids, a list for `string_to_array` that `senders/split.rs`
-/// fills in.
+/// `part` narrowed to a part of the window's reports (on both): its last
+/// parameter is then their ids, a comma-separated list that
+/// `senders/split.rs` fills in (read by `string_to_array`, or on SQLite as
+/// a JSON array by `json_each`).
 fn totals_sql_sub(mut sql: Sql, q: &Scope<'_>, sub: Option<&str>, part: bool) -> (String, Sql) {
     let ours = sql.ours(q.nets);
     let dkim_pass = "CASE WHEN c.dkim = 'pass' THEN c.count ELSE 0 END";
@@ -399,7 +397,13 @@ fn totals_sql_sub(mut sql: Sql, q: &Scope<'_>, sub: Option<&str>, part: bool) ->
     }
     let from = sql.from();
     let overridden = overridden(sql.dialect);
-    let cond = sql.where_all(q);
+    let mut cond = sql.where_all(q);
+    if part {
+        let ids = sql.bind(String::new());
+        cond.push_str(&format!(
+            " AND r.id IN (SELECT value FROM json_each('[' || {ids} || ']'))"
+        ));
+    }
     let text = format!(
         "SELECT c.source_ip, {ours}, c.auth, c.header_from, c.count, {PASS},
            {dkim_pass}, {overridden}

@@ -5,7 +5,7 @@
 //! rows), `quarantine.rs`, `rebuild.rs`, `report_ips.rs`, `netfacts.rs`,
 //! `senders.rs`, `drill.rs`, `lookup.rs`.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -59,6 +59,9 @@ pub struct Lite {
     /// The file was there before this connection opened it: it checkpoints
     /// as it closes once the WAL is large (`walclose.rs`).
     pub(super) existed: bool,
+    /// Read-only connections kept for the parts of a shared read
+    /// (`share.rs`).
+    pub(super) readers: RefCell<Vec<Connection>>,
     /// Last: fields drop in order, and the statements `sets` holds
     /// (`insert/raw.rs`) must be finalized before the connection closes.
     pub(super) conn: Connection,
@@ -160,6 +163,7 @@ impl Lite {
             undo_failed: Cell::new(None),
             made_here: false,
             existed: false,
+            readers: RefCell::default(),
             wal_frames: WalFrames::default(),
         };
         store.migrate()?;

@@ -22,9 +22,11 @@ pub(super) trait Results {
     fn of(&mut self, auth: Option<i64>) -> Result<&[(String, String)], DbError>;
 }
 
-/// Sets read on first use (SQLite: a statement per set between rows).
+/// Sets read on first use (SQLite: a statement per set between rows, on
+/// the connection that reads the rows: each part of a shared read has its
+/// own, `split.rs`).
 pub(super) struct Loading<'a> {
-    pub store: &'a Store,
+    pub conn: &'a rusqlite::Connection,
     pub sets: DkimSets,
 }
 
@@ -34,17 +36,15 @@ impl Results for Loading<'_> {
             return Ok(&[]);
         };
         if let std::collections::hash_map::Entry::Vacant(e) = self.sets.sets.entry(id) {
-            let mut sql = self.store.sql();
-            let text = format!(
-                "SELECT domain, result FROM dkim_result WHERE auth_set = {}",
-                sql.bind(id)
-            );
-            let v = self.store.rows(&text, &sql, |r| {
+            let mut st = self
+                .conn
+                .prepare_cached("SELECT domain, result FROM dkim_result WHERE auth_set = ?1")?;
+            let rows = st.query_map([id], |r| {
                 let d: String = r.get(0)?;
                 let res: String = r.get(1)?;
                 Ok((d.trim().trim_end_matches('.').to_ascii_lowercase(), res))
             })?;
-            e.insert(v);
+            e.insert(rows.collect::<Result<Vec<_>, _>>()?);
         }
         Ok(self.sets.sets.get(&id).map(Vec::as_slice).unwrap_or(&[]))
     }

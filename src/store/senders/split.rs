@@ -1,11 +1,12 @@
-//! The senders fold on PostgreSQL in parts: a large window's reports are
-//! split into as many parts as the client has cores (at most
-//! [`MAX_PARTS`]), each part streamed on a connection of its own at once
-//! (`pg/parts.rs`: one snapshot for all) and folded in a thread of its
-//! own, and the parts' folds merged. One statement keeps one server
-//! process and one client thread busy: on the 10-million-record
-//! benchmark the server's reading and array building took about twice
-//! the client's folding, each on one core of two.
+//! The senders fold in parts: a large window's reports are split into as
+//! many parts as there are cores (at most [`MAX_PARTS`]), each part read
+//! on a connection of its own at once (one snapshot for all:
+//! `pg/parts.rs`, `store/share.rs`) and folded in a thread of its own, and
+//! the parts' folds merged. On PostgreSQL one statement keeps one server
+//! process and one client thread busy: on the 10-million-record benchmark
+//! the server's reading and array building took about twice the client's
+//! folding, each on one core of two. On SQLite one connection is one core:
+//! stepping through the records and folding them.
 //!
 //! The merge gives the same totals as one fold: every sum is a sum of
 //! the parts' sums (a report is in exactly one part), "ours" is true when
@@ -15,7 +16,13 @@
 
 use std::collections::hash_map::Entry;
 
-use super::{add, Bits, DbError, Fold, Scope, Store, Sums};
+use rusqlite::types::Value;
+use rusqlite::{params_from_iter, Connection};
+
+use super::dkim::{DkimSets, Loading};
+use super::{add, Bits, DbError, Fold, Rec, Scope, Sql, Store, Sums};
+use crate::store::sqlite::Lite;
+use crate::store::views::fold::RowRef;
 
 /// At most this many parts, whatever the cores: more connections for
 /// less work each.
@@ -23,12 +30,13 @@ const MAX_PARTS: usize = 4;
 
 /// A window of fewer records is read in one statement: the parts'
 /// connections and threads would cost more than they save (a part is
-/// worth it from some tens of milliseconds of server time).
-const MIN_RECORDS: i64 = 100_000;
+/// worth it from some tens of milliseconds of server time). The unit
+/// tests' windows are small: they are read in parts from 1,000.
+const MIN_RECORDS: i64 = if cfg!(test) { 1_000 } else { 100_000 };
 
 /// How many connections a large window is read over: the client's cores,
 /// at most [`MAX_PARTS`].
-pub(super) fn connections() -> usize {
+pub(crate) fn connections() -> usize {
     std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(MAX_PARTS)
@@ -68,6 +76,66 @@ pub(super) fn parts(store: &Store, q: &Scope<'_>, n: usize) -> Result<Vec<String
             ids.join(",")
         })
         .collect())
+}
+
+/// Folds the rows of statement `whole` (a row per record, as
+/// [`super::totals_sql`] selects them on SQLite) for scope `q`: in one
+/// statement, or in parts over several connections at once, each reading
+/// statement `part` with its reports' ids as the last parameter.
+pub(super) fn fold_lite(
+    store: &Store,
+    lite: &Lite,
+    q: &Scope<'_>,
+    whole: (&str, &Sql),
+    part: (String, Sql),
+) -> Result<Fold, DbError> {
+    let shared = match connections() {
+        1 => None,
+        _ => lite.share()?,
+    };
+    let parts = match &shared {
+        Some(_) => parts(store, q, connections())?,
+        None => Vec::new(),
+    };
+    let fold = match (&shared, parts.len()) {
+        (Some(shared), 2..) => {
+            let (text, sql) = part;
+            let done = shared.run(&parts, |conn, ids| {
+                let mut args = sql.args.clone();
+                if let Some(last) = args.last_mut() {
+                    *last = Value::Text(ids.clone());
+                }
+                fold_on(conn, &text, &args)
+            })?;
+            let mut done = done.into_iter();
+            let mut folded = done.next().unwrap_or_default();
+            for f in done {
+                folded.merge(f)?;
+            }
+            folded
+        }
+        _ => fold_on(&lite.conn, whole.0, &whole.1.args)?,
+    };
+    if let Some(shared) = shared {
+        shared.end()?;
+    }
+    Ok(fold)
+}
+
+/// The rows of `text` on `conn`, folded; auth sets read on the same
+/// connection as they are met.
+fn fold_on(conn: &Connection, text: &str, args: &[Value]) -> Result<Fold, DbError> {
+    let mut fold = Fold::default();
+    let mut dkim = Loading {
+        conn,
+        sets: DkimSets::default(),
+    };
+    let mut st = conn.prepare_cached(text)?;
+    let mut rows = st.query(params_from_iter(args.iter()))?;
+    while let Some(r) = rows.next()? {
+        fold.add(&mut dkim, &Rec::lite(&RowRef::Lite(r))?)?;
+    }
+    Ok(fold)
 }
 
 impl Fold {
