@@ -129,7 +129,12 @@ impl LiteShared<'_> {
             .iter()
             .map(|_| {
                 let conn = idle.pop().or_else(|| self.lite.reader())?;
-                self.open_on(&conn).then_some(conn)
+                if self.open_on(&conn) {
+                    return Some(conn);
+                }
+                // Sound, only too late for this read: kept for the next.
+                idle.push(conn);
+                None
             })
             .collect();
         let (mine, theirs) = std::thread::scope(|s| {
