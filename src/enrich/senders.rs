@@ -7,6 +7,7 @@
 //! `query senders`, `readiness` and the alert texts.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -32,8 +33,11 @@ pub struct IpTotals {
     pub messages_dkim_pass: i64,
     /// The failing messages, split for the forwarding rules.
     pub fail: FailSplit,
-    /// DKIM domains that passed on its mail (auth results), lower case.
-    pub dkim_pass_domains: Vec<String>,
+    /// DKIM domains that passed on its mail (auth results), lower case,
+    /// sorted. Shared: many sources pass for the same domains (the
+    /// 10-million-record benchmark's 210,000 sources for a few dozen
+    /// sets), and a copy for each was a tenth of `senders`' time.
+    pub dkim_pass_domains: Arc<[String]>,
 }
 
 /// A source with what is known about it.
@@ -166,7 +170,7 @@ pub fn group(sources: &[Source]) -> Vec<SenderRow> {
         a.ips += 1;
         a.asns.extend(s.net.asn);
         a.countries.extend(s.net.country.clone());
-        for d in &s.totals.dkim_pass_domains {
+        for d in s.totals.dkim_pass_domains.iter() {
             // Most are there already: a copy only for a new one.
             if !a.dkim.contains(d) {
                 a.dkim.insert(d.clone());

@@ -17,6 +17,7 @@
 //! [`forwarding::arc_pass`] (a test checks they agree).
 
 use std::collections::hash_map::Entry;
+use std::sync::Arc;
 
 use rustc_hash::FxHashMap as HashMap;
 
@@ -281,7 +282,7 @@ impl Fold {
                 .then_with(|| ips[a.2 as usize].0.cmp(&ips[b.2 as usize].0))
         });
         // Many IPs pass DKIM for the same domains: named once each.
-        let mut names: HashMap<Bits, Vec<String>> = HashMap::default();
+        let mut names: HashMap<Bits, Arc<[String]>> = HashMap::default();
         keys.into_iter()
             .map(|(_, _, k)| {
                 let (ip, i) = std::mem::take(&mut ips[k as usize]);
@@ -289,7 +290,7 @@ impl Fold {
                 let dkim = match names.get(&s.domains) {
                     Some(v) => v.clone(),
                     None => {
-                        let v = domains.names(&s.domains);
+                        let v: Arc<[String]> = domains.names(&s.domains).into();
                         names.insert(s.domains, v.clone());
                         v
                     }
