@@ -231,6 +231,23 @@ pub struct CorpusSpec {
 }
 
 impl CorpusSpec {
+    /// Every report, gzip-compressed, as inputs to store (tests).
+    #[cfg(test)]
+    pub fn payloads(&self) -> Vec<crate::extract::Payload> {
+        (0..self.reports)
+            .map(|i| {
+                let mut data = Vec::new();
+                write_gz(&self.report(i), &mut data).expect("writing to memory");
+                crate::extract::Payload {
+                    name: format!("r{i}.xml.gz"),
+                    data: data.into(),
+                    gzip: true,
+                    kind: crate::extract::PayloadKind::Aggregate,
+                }
+            })
+            .collect()
+    }
+
     /// Report `i`: reporters take turns, three a day, going back from
     /// `end_date` and wrapping after `days_back` days.
     pub fn report(&self, i: u64) -> ReportSpec {

@@ -8,8 +8,8 @@ use super::super::views::{Filter, Scope, Window};
 use super::super::{Backend, Store};
 use super::Lite;
 use crate::config::{parse_net, OurNets};
-use crate::extract::{Limits, Payload, PayloadKind};
-use crate::generate::{write_gz, CorpusSpec};
+use crate::extract::{Limits, Payload};
+use crate::generate::CorpusSpec;
 
 /// Six reports of 400 records from three reporters over four days: a
 /// window over the unit tests' threshold for reading in parts.
@@ -22,18 +22,7 @@ fn reports() -> Vec<Payload> {
         days_back: 4,
         domain: "example.com".into(),
     };
-    (0..spec.reports)
-        .map(|i| {
-            let mut data = Vec::new();
-            write_gz(&spec.report(i), &mut data).unwrap();
-            Payload {
-                name: format!("r{i}.xml.gz"),
-                data: data.into(),
-                gzip: true,
-                kind: PayloadKind::Aggregate,
-            }
-        })
-        .collect()
+    spec.payloads()
 }
 
 fn lite(s: &Store) -> &Lite {

@@ -10,7 +10,6 @@
 //! in parts over several connections at once (`split.rs`), each part
 //! folded apart and the folds merged.
 
-use rusqlite::types::Value;
 use rustc_hash::FxHashMap as HashMap;
 
 use super::{add, split, DbError, DkimSets, Fold, Rec, Scope, Sql, Store};
@@ -49,22 +48,14 @@ pub(super) fn fold_streamed(
             let (text, sql) = part;
             let dkim = &dkim;
             let done = shared.run(&parts, |client, ids| {
-                let mut args: Vec<Value> = sql.args.clone();
-                if let Some(last) = args.last_mut() {
-                    *last = Value::Text(ids.clone());
-                }
+                let args = split::part_args(&sql.args, ids);
                 let mut part = Part::default();
                 pg::batches(client, &text, &args, |cols, n| {
                     part.add_batch(dkim, cols, n)
                 })?;
                 Ok(part)
             })?;
-            let mut done = done.into_iter();
-            let mut folded = done.next().unwrap_or_default();
-            for p in done {
-                folded.merge(p)?;
-            }
-            folded
+            split::merged(done, Part::merge)?
         }
         _ => {
             let mut folded = Part::default();

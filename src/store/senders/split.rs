@@ -101,18 +101,9 @@ pub(super) fn fold_lite(
         (Some(shared), 2..) => {
             let (text, sql) = part;
             let done = shared.run(&parts, |conn, ids| {
-                let mut args = sql.args.clone();
-                if let Some(last) = args.last_mut() {
-                    *last = Value::Text(ids.clone());
-                }
-                fold_on(conn, &text, &args)
+                fold_on(conn, &text, &part_args(&sql.args, ids))
             })?;
-            let mut done = done.into_iter();
-            let mut folded = done.next().unwrap_or_default();
-            for f in done {
-                folded.merge(f)?;
-            }
-            folded
+            merged(done, Fold::merge)?
         }
         _ => fold_on(&lite.conn, whole.0, &whole.1.args)?,
     };
@@ -120,6 +111,28 @@ pub(super) fn fold_lite(
         shared.end()?;
     }
     Ok(fold)
+}
+
+/// `args` with the last, a part's list of report ids, set to `ids`.
+pub(super) fn part_args(args: &[Value], ids: &str) -> Vec<Value> {
+    let mut args = args.to_vec();
+    if let Some(last) = args.last_mut() {
+        *last = Value::Text(ids.to_string());
+    }
+    args
+}
+
+/// The parts' results merged into the first, in order.
+pub(super) fn merged<T: Default>(
+    done: Vec<T>,
+    merge: impl Fn(&mut T, T) -> Result<(), DbError>,
+) -> Result<T, DbError> {
+    let mut done = done.into_iter();
+    let mut all = done.next().unwrap_or_default();
+    for part in done {
+        merge(&mut all, part)?;
+    }
+    Ok(all)
 }
 
 /// The rows of `text` on `conn`, folded; auth sets read on the same

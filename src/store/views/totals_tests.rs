@@ -2,8 +2,8 @@
 
 use super::super::{Filter, Scope, Window};
 use crate::config::{parse_net, OurNets};
-use crate::extract::{Limits, Payload, PayloadKind};
-use crate::generate::{write_gz, CorpusSpec};
+use crate::extract::Limits;
+use crate::generate::CorpusSpec;
 use crate::store::Store;
 
 /// A store with a few days of generated reports from three reporters.
@@ -17,15 +17,7 @@ fn store() -> Store {
         days_back: 4,
         domain: "example.com".into(),
     };
-    for i in 0..spec.reports {
-        let mut data = Vec::new();
-        write_gz(&spec.report(i), &mut data).unwrap();
-        let p = Payload {
-            name: format!("r{i}.xml.gz"),
-            data: data.into(),
-            gzip: true,
-            kind: PayloadKind::Aggregate,
-        };
+    for p in spec.payloads() {
         s.store_report(&p, &Limits::default(), "t").unwrap();
     }
     s
