@@ -35,11 +35,15 @@ const MAX_PARTS: usize = 4;
 const MIN_RECORDS: i64 = if cfg!(test) { 1_000 } else { 100_000 };
 
 /// How many connections a large window is read over: the client's cores,
-/// at most [`MAX_PARTS`].
+/// at most [`MAX_PARTS`]. Asked once a process (std reads the cgroup's
+/// CPU quota from three files each time; `serve` folds on every page).
 pub(crate) fn connections() -> usize {
-    std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(MAX_PARTS)
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(MAX_PARTS)
+    })
 }
 
 /// The reports of `q`'s window in up to `n` parts of about as many
