@@ -231,6 +231,20 @@ pub struct CorpusSpec {
 }
 
 impl CorpusSpec {
+    /// The tests' corpus: `reports` reports of `records` records about
+    /// example.com, over `days_back` days up to 2025-01-31.
+    #[cfg(test)]
+    pub fn for_tests(seed: u64, reports: u64, records: usize, days_back: u32) -> CorpusSpec {
+        CorpusSpec {
+            reports,
+            records,
+            seed,
+            end_date: NaiveDate::from_ymd_opt(2025, 1, 31).expect("a valid date"),
+            days_back,
+            domain: "example.com".into(),
+        }
+    }
+
     /// Every report, gzip-compressed, as inputs to store (tests).
     #[cfg(test)]
     pub fn payloads(&self) -> Vec<crate::extract::Payload> {

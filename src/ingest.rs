@@ -413,14 +413,7 @@ mod tests {
 
     fn source(dir: &Path, reports: u64, fail_after: Option<u64>) -> Reports {
         Reports {
-            corpus: CorpusSpec {
-                reports,
-                records: 20,
-                seed: 5,
-                end_date: chrono::NaiveDate::from_ymd_opt(2025, 1, 31).unwrap(),
-                days_back: 30,
-                domain: "example.com".into(),
-            },
+            corpus: CorpusSpec::for_tests(5, reports, 20, 30),
             next: 0,
             fail_after,
             db: dir.join("x.db"),

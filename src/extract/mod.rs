@@ -194,6 +194,12 @@ pub struct Extracted {
     pub begun: Option<Begun>,
 }
 
+/// Whether `bytes` are a gzip stream, as [`extract`] would sniff them
+/// (its first bytes, never its name).
+pub fn is_gzip(bytes: &[u8]) -> bool {
+    sniff(bytes) == Kind::Gzip
+}
+
 /// Sniff `bytes` by content (never by file name) and unpack.
 pub fn extract(name: &str, bytes: &[u8], limits: &Limits) -> Extracted {
     walk(name, bytes, None, limits)

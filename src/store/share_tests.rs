@@ -14,15 +14,7 @@ use crate::generate::CorpusSpec;
 /// Six reports of 400 records from three reporters over four days: a
 /// window over the unit tests' threshold for reading in parts.
 fn reports() -> Vec<Payload> {
-    let spec = CorpusSpec {
-        reports: 6,
-        records: 400,
-        seed: 9,
-        end_date: chrono::NaiveDate::from_ymd_opt(2025, 1, 31).unwrap(),
-        days_back: 4,
-        domain: "example.com".into(),
-    };
-    spec.payloads()
+    CorpusSpec::for_tests(9, 6, 400, 4).payloads()
 }
 
 fn lite(s: &Store) -> &Lite {

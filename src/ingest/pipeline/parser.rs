@@ -23,9 +23,6 @@ use crate::source::Input;
 use crate::store::{hash_kept, KeptSha, Known};
 use sha2::{Digest, Sha256};
 
-/// The first two bytes of a gzip stream (RFC 1952).
-const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
-
 /// A parsing thread: the next input queued, until the writer hangs up.
 /// Inputs are taken one at a time, whichever thread is free, so a big
 /// report does not hold up the small ones queued behind it on another
@@ -131,7 +128,7 @@ fn parse_input(
     // A gzip input may be the very bytes of a stored report: then nothing
     // of it is inflated or parsed. Its digest serves its report otherwise.
     let input_sha = match known {
-        Some(db) if input.bytes.starts_with(&GZIP_MAGIC) => {
+        Some(db) if extract::is_gzip(&input.bytes) => {
             let sha: [u8; 32] = Sha256::digest(&input.bytes[..]).into();
             if db.same_bytes(&sha, &input.bytes).unwrap_or(false) {
                 send(out, Msg::Same { input, sha })?;

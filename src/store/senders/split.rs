@@ -37,7 +37,7 @@ const MIN_RECORDS: i64 = if cfg!(test) { 1_000 } else { 100_000 };
 /// How many connections a large window is read over: the client's cores,
 /// at most [`MAX_PARTS`]. Asked once a process (std reads the cgroup's
 /// CPU quota from three files each time; `serve` folds on every page).
-pub(crate) fn connections() -> usize {
+pub(in crate::store) fn connections() -> usize {
     static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *CORES.get_or_init(|| {
         std::thread::available_parallelism()

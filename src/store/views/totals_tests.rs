@@ -9,15 +9,7 @@ use crate::store::Store;
 /// A store with a few days of generated reports from three reporters.
 fn store() -> Store {
     let mut s = Store::open_in_memory().unwrap();
-    let spec = CorpusSpec {
-        reports: 12,
-        records: 40,
-        seed: 5,
-        end_date: chrono::NaiveDate::from_ymd_opt(2025, 1, 31).unwrap(),
-        days_back: 4,
-        domain: "example.com".into(),
-    };
-    for p in spec.payloads() {
+    for p in CorpusSpec::for_tests(5, 12, 40, 4).payloads() {
         s.store_report(&p, &Limits::default(), "t").unwrap();
     }
     s
